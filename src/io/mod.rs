@@ -1,0 +1,159 @@
+//! The only place that talks to the kernel: the two I/O engines and their contract.
+//!
+//! # The engine contract
+//!
+//! An engine runs one worker thread's event loop. Every engine must:
+//! - accept on each listener it is given (each worker has its own `SO_REUSEPORT`
+//!   sockets, so workers never share a listener), and ask [`Service::open`] for a
+//!   connection; on [`Rejected`] write [`REJECT_REPLY`] to the new socket and close it;
+//! - feed every received byte to [`Conn::on_input`] in order, and nothing else;
+//! - send [`Conn::output`] in order, with at most one send in flight per connection;
+//!   after a send completes and the output is back under the mark, call [`Conn::resume`];
+//! - stop reading from a connection while [`Conn::wants_input`] is false (backpressure),
+//!   and keep serving every other connection meanwhile;
+//! - when [`Conn::is_closing`], finish sending what is pending, then close the socket
+//!   (a peer that vanished is closed at once);
+//! - close a connection that has been idle (no input) for `idle_timeout_secs`, if set;
+//! - on [`Shutdown`]: stop accepting, finish pending sends (bounded by a grace period),
+//!   close everything and return `Ok(())`.
+//!
+//! An engine knows nothing of protocols: it moves bytes between sockets and `Conn`s.
+//! Engines are generic over the [`Service`], so a no-op service measures the network
+//! floor every server pays.
+//!
+//! # Engine selection
+//!
+//! `--io-engine auto` probes io_uring once at startup ([`uring::probe`]); if the kernel
+//! refuses it (`ENOSYS`, `EPERM` from `kernel.io_uring_disabled` or a seccomp profile,
+//! missing opcodes) it logs one WARN line with the reason and runs epoll.
+//! `--io-engine uring` that cannot start is a startup error with that reason.
+
+pub mod epoll;
+pub mod sys;
+pub mod uring;
+
+use crate::server::output::Output;
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
+use std::sync::Arc;
+
+pub use sys::Shutdown;
+
+/// What a connection past `-c` is told before it is closed (memcached's words).
+pub const REJECT_REPLY: &[u8] = b"ERROR Too many open connections\r\n";
+
+/// How long pending output may take to drain after a shutdown signal.
+pub const SHUTDOWN_GRACE_SECS: u64 = 2;
+
+/// The new connection would exceed the connection limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected;
+
+/// What engines serve: one value per server, shared by all workers.
+pub trait Service: Send + Sync + 'static {
+    type Conn: Conn;
+
+    /// A connection was accepted by worker `worker`. The returned `Conn` is dropped when
+    /// the socket is closed (that is how the service counts open connections).
+    fn open(&self, worker: usize) -> Result<Self::Conn, Rejected>;
+}
+
+/// One connection's protocol state, driven by an engine. Makes no syscalls.
+pub trait Conn {
+    /// Executes the requests in `input`, appending answers to the output. What it does
+    /// not execute now (an incomplete request, or everything after the output went over
+    /// its high-water mark) it copies and keeps for later.
+    fn on_input(&mut self, input: &[u8]);
+
+    /// Executes input kept by an earlier [`Conn::on_input`], if any and if the output
+    /// has room again. Cheap when there is nothing to do.
+    fn resume(&mut self);
+
+    /// The pending answers.
+    fn output(&mut self) -> &mut Output;
+
+    /// False while the output is over its high-water mark or the connection is
+    /// closing: the engine stops reading until it turns true again.
+    fn wants_input(&self) -> bool;
+
+    /// The connection is done (quit, fatal protocol error): send what is pending, then
+    /// close it.
+    fn is_closing(&self) -> bool;
+}
+
+/// A listening socket a worker accepts on.
+#[derive(Debug)]
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// Everything a worker needs besides the service.
+#[derive(Debug)]
+pub struct WorkerSetup {
+    /// Worker number, 0-based.
+    pub index: usize,
+    /// This worker's own listening sockets (non-blocking).
+    pub listeners: Vec<Listener>,
+    /// Set when SIGINT/SIGTERM arrives.
+    pub shutdown: Arc<Shutdown>,
+    /// Close connections idle this long (0: never).
+    pub idle_timeout_secs: u32,
+}
+
+/// Which engine to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IoEngine {
+    /// io_uring if the kernel allows it, else epoll.
+    Auto,
+    /// io_uring, or refuse to start.
+    Uring,
+    /// The epoll reactor.
+    Epoll,
+}
+
+/// The engine chosen at startup, with what was probed.
+#[derive(Clone, Debug)]
+pub enum Chosen {
+    Uring(uring::Features),
+    Epoll,
+}
+
+impl Chosen {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Chosen::Uring(_) => "uring",
+            Chosen::Epoll => "epoll",
+        }
+    }
+}
+
+/// Picks the engine once at startup. `Err` (only for `Uring`) carries the reason
+/// io_uring cannot be used.
+pub fn choose(wanted: IoEngine) -> Result<Chosen, String> {
+    match wanted {
+        IoEngine::Epoll => Ok(Chosen::Epoll),
+        IoEngine::Uring => uring::probe()
+            .map(Chosen::Uring)
+            .map_err(|why| format!("--io-engine uring: io_uring is not usable here: {why}")),
+        IoEngine::Auto => match uring::probe() {
+            Ok(features) => Ok(Chosen::Uring(features)),
+            Err(why) => {
+                tracing::warn!("io_uring is not usable ({why}); using epoll");
+                Ok(Chosen::Epoll)
+            }
+        },
+    }
+}
+
+/// Runs one worker's event loop with the chosen engine until shutdown.
+pub fn run_worker<S: Service>(
+    chosen: &Chosen,
+    service: Arc<S>,
+    setup: WorkerSetup,
+) -> std::io::Result<()> {
+    match chosen {
+        Chosen::Uring(features) => uring::run_worker(features, service, setup),
+        Chosen::Epoll => epoll::run_worker(service, setup),
+    }
+}

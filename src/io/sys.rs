@@ -1,0 +1,168 @@
+//! Thin safe wrappers over the raw libc calls the engines and `main` need.
+//!
+//! Every call goes through [`syscall!`], which turns `-1` into `io::Error`.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Calls a libc function, turning `-1` into the thread's last OS error.
+#[macro_export]
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: the caller passes arguments valid for this libc call; see each use.
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+pub use syscall;
+
+/// The server-wide stop signal: a flag plus an eventfd that every worker watches
+/// without consuming it, so one write wakes them all.
+#[derive(Debug)]
+pub struct Shutdown {
+    flag: AtomicBool,
+    efd: OwnedFd,
+}
+
+impl Shutdown {
+    pub fn new() -> io::Result<Shutdown> {
+        let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+        // SAFETY: eventfd just returned this descriptor and nothing else owns it.
+        let efd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Shutdown {
+            flag: AtomicBool::new(false),
+            efd,
+        })
+    }
+
+    /// Asks every worker to stop.
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let one: u64 = 1;
+        // A full counter (EAGAIN) still leaves the fd readable, which is all we need.
+        let _ = syscall!(write(
+            self.efd.as_raw_fd(),
+            (&one as *const u64).cast(),
+            std::mem::size_of::<u64>()
+        ));
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// The eventfd that becomes readable (and stays so) once triggered.
+    pub fn fd(&self) -> RawFd {
+        self.efd.as_raw_fd()
+    }
+}
+
+fn stop_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it fully below.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t we own.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+    }
+    set
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread and every thread it spawns later, so
+/// they are only ever taken by [`wait_stop_signal`]; also ignores SIGPIPE, so a write to
+/// a vanished peer returns `EPIPE` instead of killing the process.
+pub fn block_stop_signals() -> io::Result<()> {
+    let set = stop_signals();
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    Ok(())
+}
+
+/// Waits up to `timeout` for SIGINT or SIGTERM (blocked beforehand by
+/// [`block_stop_signals`]); returns the signal number, or `None` on timeout.
+pub fn wait_stop_signal(timeout: Duration) -> io::Result<Option<i32>> {
+    let set = stop_signals();
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    match syscall!(sigtimedwait(&set, std::ptr::null_mut(), &ts)) {
+        Ok(sig) => Ok(Some(sig)),
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The process's user and system CPU time, for `stats` (`rusage_user`,
+/// `rusage_system`).
+pub fn rusage_self() -> (Duration, Duration) {
+    // SAFETY: rusage is plain data; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if syscall!(getrusage(libc::RUSAGE_SELF, &mut ru)).is_err() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
+/// Raises the soft open-files limit towards `wanted` (up to the hard limit), as memcached
+/// does for `-c`; returns the limit in force afterwards.
+pub fn raise_nofile_limit(wanted: u64) -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    if syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut rl)).is_err() {
+        return wanted;
+    }
+    if rl.rlim_cur < wanted {
+        let new = libc::rlimit {
+            rlim_cur: wanted.min(rl.rlim_max),
+            rlim_max: rl.rlim_max,
+        };
+        if syscall!(setrlimit(libc::RLIMIT_NOFILE, &new)).is_ok() {
+            return new.rlim_cur;
+        }
+    }
+    rl.rlim_cur
+}
+
+/// Drops root privileges to `user` (memcached's `-u`).
+pub fn drop_privileges(user: &str) -> io::Result<()> {
+    let name = std::ffi::CString::new(user)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "user name has a NUL byte"))?;
+    // SAFETY: `name` is a valid C string; getpwnam returns null or a pointer to static
+    // storage that we read before any other getpw* call.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no such user {user:?}"),
+        ));
+    }
+    // SAFETY: `pw` is non-null and points at a valid passwd record (see above).
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    syscall!(setgroups(0, std::ptr::null()))?;
+    syscall!(setgid(gid))?;
+    syscall!(setuid(uid))?;
+    Ok(())
+}
+
+/// Whether the process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

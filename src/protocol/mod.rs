@@ -1,0 +1,174 @@
+//! Wire protocols: pure functions over byte slices.
+//!
+//! Owns the request and response vocabulary shared by every dialect, and the parsers and
+//! encoders of each dialect (`text` for classic ASCII; meta and binary join later). It
+//! knows nothing of sockets, connections or the store: a parser turns bytes into a
+//! [`Request`] that borrows from the input, an encoder appends a [`Response`] to a buffer.
+//!
+//! Invariants:
+//! - parsers are incremental: [`ParseError::Incomplete`] means "call again with more
+//!   bytes", never an error to report; feeding a request in any number of pieces gives
+//!   the same result as feeding it whole;
+//! - limits (key length, line length, value size) are checked while parsing;
+//! - `consumed` never exceeds the input length.
+#![forbid(unsafe_code)]
+
+pub mod encode;
+pub mod text;
+
+/// Longest key memcached accepts.
+pub const KEY_MAX_BYTES: usize = 250;
+
+/// Longest command line (without its data block) before a connection that has sent no
+/// newline is closed, as memcached does (multi-key gets may be longer, see `text`).
+pub const LINE_MAX_BYTES: usize = 2048;
+
+/// Limits the parser enforces.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest value a store command may carry (`-I`).
+    pub max_item_bytes: usize,
+}
+
+/// A successfully parsed request and how many input bytes it used.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    pub request: Request<'a>,
+    pub consumed: usize,
+}
+
+/// Why a parser produced no request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not enough bytes yet for a whole request: read more and call again.
+    Incomplete,
+    /// Answer `reply` (a complete line without `\r\n`, e.g. `ERROR` or
+    /// `CLIENT_ERROR bad command line format`), drop `consumed` bytes of input, then
+    /// drop a further `swallow` bytes, which may not have arrived yet (the data block of
+    /// a refused store command), and go on with the next request.
+    Invalid {
+        reply: &'static str,
+        consumed: usize,
+        swallow: usize,
+    },
+    /// The input can never become a valid request (a line over the limit without a
+    /// newline): answer `reply` if any, then close the connection.
+    Fatal { reply: Option<&'static str> },
+}
+
+/// How a store command treats an existing item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+    /// Store only if the item's CAS value equals the given one.
+    Cas,
+}
+
+/// The keys of a multi-key command: the space-separated rest of its line, already
+/// validated (every key 1..=250 bytes, no control characters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keys<'a>(pub &'a [u8]);
+
+impl<'a> Keys<'a> {
+    /// The keys in order, duplicates kept.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.0.split(|&b| b == b' ').filter(|k| !k.is_empty())
+    }
+}
+
+/// Which `stats` group was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsGroup<'a> {
+    General,
+    Settings,
+    Items,
+    Slabs,
+    Conns,
+    Sizes,
+    Reset,
+    /// Anything else: memcached answers it per group or with an error.
+    Other(&'a [u8]),
+}
+
+/// One request, in the dialect-neutral vocabulary the connection executes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// `get`/`gets` (and `gat`/`gats` when `touch` is set).
+    Get {
+        keys: Keys<'a>,
+        with_cas: bool,
+        /// `gat`/`gats`: the new expiration time to set on every hit.
+        touch: Option<i64>,
+    },
+    /// `set`/`add`/`replace`/`append`/`prepend`/`cas`.
+    Store {
+        mode: StoreMode,
+        key: &'a [u8],
+        flags: u32,
+        exptime: i64,
+        /// Only meaningful with [`StoreMode::Cas`].
+        cas: u64,
+        value: &'a [u8],
+        noreply: bool,
+    },
+    Delete {
+        key: &'a [u8],
+        noreply: bool,
+    },
+    /// `incr` (`incr == true`) or `decr`.
+    Arith {
+        key: &'a [u8],
+        delta: u64,
+        incr: bool,
+        noreply: bool,
+    },
+    Touch {
+        key: &'a [u8],
+        exptime: i64,
+        noreply: bool,
+    },
+    FlushAll {
+        delay_secs: i64,
+        noreply: bool,
+    },
+    Version,
+    Verbosity {
+        level: u32,
+        noreply: bool,
+    },
+    Stats(StatsGroup<'a>),
+    Quit,
+}
+
+/// One answer, in the dialect-neutral vocabulary the encoders write.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Response<'a> {
+    Stored,
+    NotStored,
+    Exists,
+    NotFound,
+    Deleted,
+    Touched,
+    Ok,
+    /// The end of a get's values (or of a stats listing).
+    End,
+    /// One hit of a get.
+    Value {
+        key: &'a [u8],
+        flags: u32,
+        value: &'a [u8],
+        cas: Option<u64>,
+    },
+    /// The new value after incr/decr.
+    Number(u64),
+    Version(&'a str),
+    /// One `STAT name value` line.
+    Stat(&'a str, &'a str),
+    Error,
+    ClientError(&'a str),
+    ServerError(&'a str),
+}

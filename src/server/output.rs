@@ -1,0 +1,151 @@
+//! A connection's pending output: answers waiting to be sent, in order.
+//!
+//! Small answers are appended to a growing tail buffer; a large shared value
+//! (`bytes::Bytes`) is queued as its own segment without copying. An engine sends from
+//! the front either by borrowing the segments ([`Output::chunks`] + [`Output::advance`],
+//! the reactor's `writev`) or by taking them ([`Output::take`], the proactor, whose send
+//! op owns them until the kernel is done).
+//!
+//! Invariant: `len()` is the exact number of bytes not yet handed to an engine.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+/// Initial capacity of the tail buffer.
+const TAIL_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Frozen segments, sent before `tail`.
+    queue: VecDeque<Bytes>,
+    /// Where new small answers go.
+    tail: BytesMut,
+    /// Bytes in `queue`.
+    queued_len: usize,
+}
+
+impl Output {
+    pub fn new() -> Output {
+        Output::default()
+    }
+
+    /// Bytes waiting to be sent.
+    pub fn len(&self) -> usize {
+        self.queued_len + self.tail.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer small answers are written into.
+    pub fn buf(&mut self) -> &mut BytesMut {
+        if self.tail.capacity() == 0 {
+            self.tail.reserve(TAIL_BYTES);
+        }
+        &mut self.tail
+    }
+
+    /// Appends bytes by copying them.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf().put_slice(bytes);
+    }
+
+    /// Queues a shared segment without copying it.
+    pub fn push_shared(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.freeze_tail();
+        self.queued_len += bytes.len();
+        self.queue.push_back(bytes);
+    }
+
+    fn freeze_tail(&mut self) {
+        if !self.tail.is_empty() {
+            let frozen = self.tail.split().freeze();
+            self.queued_len += frozen.len();
+            self.queue.push_back(frozen);
+        }
+    }
+
+    /// Fills `dst` with the pending segments from the front; returns how many it filled.
+    pub fn chunks<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for seg in self.queue.iter().map(|b| &b[..]).chain(Some(&self.tail[..])) {
+            if n == dst.len() {
+                break;
+            }
+            if !seg.is_empty() {
+                dst[n] = IoSlice::new(seg);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Drops `n` bytes from the front: they have been sent.
+    pub fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.queue.front_mut() else {
+                break;
+            };
+            if n < front.len() {
+                let _ = front.split_to(n);
+                self.queued_len -= n;
+                return;
+            }
+            n -= front.len();
+            self.queued_len -= front.len();
+            self.queue.pop_front();
+        }
+        assert!(n <= self.tail.len(), "advanced past the end of the output");
+        let _ = self.tail.split_to(n);
+    }
+
+    /// Moves every pending byte into `into` as frozen segments, leaving this empty.
+    pub fn take(&mut self, into: &mut Vec<Bytes>) {
+        self.freeze_tail();
+        into.extend(self.queue.drain(..));
+        self.queued_len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(out: &Output) -> Vec<u8> {
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = out.chunks(&mut slices);
+        slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
+    }
+
+    #[test]
+    fn keeps_order_across_copied_and_shared_segments() {
+        let mut out = Output::new();
+        out.extend(b"VALUE k 0 3\r\n");
+        out.push_shared(Bytes::from_static(b"abc"));
+        out.extend(b"\r\nEND\r\n");
+        assert_eq!(out.len(), 23);
+        assert_eq!(collect(&out), b"VALUE k 0 3\r\nabc\r\nEND\r\n");
+        out.advance(14);
+        assert_eq!(collect(&out), b"bc\r\nEND\r\n");
+        let mut taken = Vec::new();
+        out.take(&mut taken);
+        assert!(out.is_empty());
+        let all: Vec<u8> = taken.iter().flat_map(|b| b.iter().copied()).collect();
+        assert_eq!(all, b"bc\r\nEND\r\n");
+    }
+
+    #[test]
+    fn advance_within_tail() {
+        let mut out = Output::new();
+        out.extend(b"STORED\r\n");
+        out.advance(3);
+        assert_eq!(collect(&out), b"RED\r\n");
+        out.advance(5);
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,1 @@
+//! One shard. Stub: the storage work replaces it.
