@@ -30,6 +30,20 @@ pub struct Limits {
     pub max_item_bytes: usize,
 }
 
+impl Limits {
+    /// Whether an item with this key and value is over the item size limit, by
+    /// memcached's arithmetic: its item header (48 bytes), CAS (8), the key and its NUL,
+    /// and the value with its `\r\n` must fit in `-I` bytes.
+    pub fn too_large(&self, key_len: usize, value_len: usize) -> bool {
+        item_too_large(key_len, value_len, self.max_item_bytes)
+    }
+}
+
+/// See [`Limits::too_large`].
+pub fn item_too_large(key_len: usize, value_len: usize, max_item_bytes: usize) -> bool {
+    48 + 8 + key_len + 1 + value_len.saturating_add(2) > max_item_bytes
+}
+
 /// A successfully parsed request and how many input bytes it used.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Parsed<'a> {
@@ -114,6 +128,17 @@ pub enum Request<'a> {
         cas: u64,
         value: &'a [u8],
         noreply: bool,
+    },
+    /// A store command whose value is over the item size limit. Answer
+    /// `SERVER_ERROR object too large for cache` (unless `noreply`), remove `key` when
+    /// `mode` is `Set` (memcached does, so no stale value survives a failed set), then
+    /// drop the next `swallow` bytes of input (the data block and its `\r\n`), which may
+    /// not have arrived yet.
+    TooLarge {
+        mode: StoreMode,
+        key: &'a [u8],
+        noreply: bool,
+        swallow: usize,
     },
     Delete {
         key: &'a [u8],
