@@ -783,6 +783,11 @@ pub fn value_for(n: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Sends `sig` to process `pid` (e.g. a tool the test started).
+pub fn signal_pid(pid: u32, sig: libc::c_int) -> io::Result<()> {
+    sys::kill(pid, sig)
+}
+
 /// Raises this process's open-file limit to at least `want` (up to the hard limit).
 pub fn raise_fd_limit(want: u64) {
     let have = sys::raise_nofile(want).expect("setrlimit(RLIMIT_NOFILE)");
