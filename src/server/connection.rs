@@ -341,3 +341,150 @@ impl Drop for Connection {
         self.server.closed();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::io::IoSlice;
+
+    fn server(args: &[&str]) -> Arc<Server> {
+        let argv = ["ringcache", "-t", "1"].iter().chain(args.iter()).copied();
+        Server::new(Config::parse_args(argv).expect("test config"))
+    }
+
+    /// Takes everything the connection has answered so far.
+    fn drain(conn: &mut Connection) -> Vec<u8> {
+        let out = conn.output();
+        let mut bytes = Vec::new();
+        loop {
+            let mut slices = [IoSlice::new(&[]); 16];
+            let n = out.chunks(&mut slices);
+            if n == 0 {
+                return bytes;
+            }
+            let len: usize = slices[..n].iter().map(|s| s.len()).sum();
+            for s in &slices[..n] {
+                bytes.extend_from_slice(s);
+            }
+            out.advance(len);
+        }
+    }
+
+    fn answers(server: &Arc<Server>, chunks: &[&[u8]]) -> Vec<u8> {
+        let mut conn = server.open(0).unwrap();
+        let mut all = Vec::new();
+        for c in chunks {
+            conn.on_input(c);
+            all.extend(drain(&mut conn));
+        }
+        all
+    }
+
+    const SESSION: &[u8] = b"set a 5 0 3\r\nabc\r\nget a b\r\nappend a 0 0 2 noreply\r\nde\r\n\
+gets a\r\nincr n 1\r\nset n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 100\r\ndelete a\r\n\
+delete a\r\ntouch n 10\r\nbogus\r\nversion\r\n";
+
+    #[test]
+    fn a_session_answers_like_memcached() {
+        let s = server(&[]);
+        let out = String::from_utf8(answers(&s, &[SESSION])).unwrap();
+        let cas_line = out.lines().nth(5).unwrap().to_string();
+        assert!(cas_line.starts_with("VALUE a 5 5 "), "{out}");
+        let expected = format!(
+            "STORED\r\nVALUE a 5 3\r\nabc\r\nEND\r\n{cas_line}\r\nabcde\r\nEND\r\nNOT_FOUND\r\n\
+STORED\r\n15\r\n0\r\nDELETED\r\nNOT_FOUND\r\nTOUCHED\r\nERROR\r\nVERSION {}\r\n",
+            crate::server::VERSION
+        );
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn any_split_gives_the_same_answers() {
+        let whole = answers(&server(&[]), &[SESSION]);
+        let strip_cas = |b: Vec<u8>| {
+            String::from_utf8(b)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    if l.starts_with("VALUE a 5 5 ") {
+                        "VALUE a 5 5 <cas>"
+                    } else {
+                        l
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let whole = strip_cas(whole);
+        let bytes: Vec<&[u8]> = SESSION.chunks(1).collect();
+        assert_eq!(strip_cas(answers(&server(&[]), &bytes)), whole);
+        for size in [2, 3, 7, 13] {
+            let chunks: Vec<&[u8]> = SESSION.chunks(size).collect();
+            assert_eq!(strip_cas(answers(&server(&[]), &chunks)), whole, "chunk {size}");
+        }
+    }
+
+    #[test]
+    fn a_value_over_the_limit_is_swallowed_and_the_stream_stays_in_step() {
+        let s = server(&["-I", "1k"]);
+        let mut input = b"set k 0 0 3\r\nold\r\nset k 0 0 5000\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 5000));
+        input.extend_from_slice(b"\r\nget k\r\n");
+        let chunks: Vec<&[u8]> = input.chunks(700).collect();
+        let out = answers(&s, &chunks);
+        assert_eq!(
+            out,
+            b"STORED\r\nSERVER_ERROR object too large for cache\r\nEND\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn quit_closes_and_ignores_the_rest() {
+        let s = server(&[]);
+        let mut conn = s.open(0).unwrap();
+        conn.on_input(b"version\r\nquit\r\nversion\r\n");
+        assert!(conn.is_closing());
+        assert!(!conn.wants_input());
+        let out = String::from_utf8(drain(&mut conn)).unwrap();
+        assert_eq!(out.matches("VERSION").count(), 1);
+    }
+
+    #[test]
+    fn backpressure_stops_at_the_high_water_mark_and_resumes() {
+        let s = server(&[]);
+        let mut conn = s.open(0).unwrap();
+        let big = vec![b'v'; 512 * 1024];
+        let mut set = format!("set big 0 0 {}\r\n", big.len()).into_bytes();
+        set.extend_from_slice(&big);
+        set.extend_from_slice(b"\r\n");
+        conn.on_input(&set);
+        drain(&mut conn);
+        let gets = b"get big\r\n".repeat(64);
+        conn.on_input(&gets);
+        assert!(!conn.wants_input(), "output over the mark stops input");
+        let held = conn.pending_len();
+        assert!(held > 0 && held < gets.len());
+        let mut total = 0;
+        while conn.pending_len() > 0 || !conn.output().is_empty() {
+            let got = drain(&mut conn);
+            assert!(got.len() <= OUTPUT_HIGH_WATER + big.len() + 64);
+            total += got.len();
+            conn.resume();
+        }
+        let one = big.len() + "VALUE big 0 524288\r\n\r\nEND\r\n".len();
+        assert_eq!(total, 64 * one);
+    }
+
+    #[test]
+    fn connection_count_follows_open_and_drop() {
+        let s = server(&["-c", "2"]);
+        let a = s.open(0).unwrap();
+        let _b = s.open(0).unwrap();
+        assert!(s.open(0).is_none(), "past -c");
+        assert_eq!(s.curr_connections(), 2);
+        drop(a);
+        assert_eq!(s.curr_connections(), 1);
+        assert!(s.open(0).is_some());
+    }
+}
