@@ -421,7 +421,11 @@ STORED\r\n15\r\n0\r\nDELETED\r\nNOT_FOUND\r\nTOUCHED\r\nERROR\r\nVERSION {}\r\n"
         assert_eq!(strip_cas(answers(&server(&[]), &bytes)), whole);
         for size in [2, 3, 7, 13] {
             let chunks: Vec<&[u8]> = SESSION.chunks(size).collect();
-            assert_eq!(strip_cas(answers(&server(&[]), &chunks)), whole, "chunk {size}");
+            assert_eq!(
+                strip_cas(answers(&server(&[]), &chunks)),
+                whole,
+                "chunk {size}"
+            );
         }
     }
 
