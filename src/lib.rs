@@ -1,5 +1,193 @@
-//! ringcache: a memcached-compatible cache server. Stub header.
+//! ringcache: a memcached-compatible cache server for Linux.
+//!
+//! # Thread model
+//!
+//! ```text
+//!   main thread: flags → bind listeners → spawn workers → tick clock / wait for signals
+//!        │
+//!        ├── worker 0: engine (io_uring ring | epoll fd) ── own SO_REUSEPORT listeners
+//!        │      └── Slab<Connection> ── parse → Store → encode → Output
+//!        ├── worker 1: …                 (a connection never moves between workers)
+//!        └── worker N-1
+//!                      all workers share: Arc<Server> { Store (sharded, Mutex per
+//!                      shard), Config, per-worker counters }, the coarse Clock
+//! ```
+//!
+//! # Modules
+//!
+//! - [`config`]: memcached's flags (clap), validated.
+//! - [`protocol`]: pure parsers and encoders (text today; meta and binary next).
+//! - [`storage`]: the sharded, memory-bounded LRU store.
+//! - [`server`]: the engine-agnostic connection state machine, stats, listeners.
+//! - [`io`]: the engines (io_uring proactor, epoll reactor) and syscall wrappers; the
+//!   only module with `unsafe`.
+//!
+//! Dependency direction: `protocol` and `storage` are leaves; `server` uses them; `io`
+//! drives `server`; [`run`] wires everything.
+
+pub mod config;
 pub mod io;
+pub mod logging;
 pub mod protocol;
 pub mod server;
 pub mod storage;
+
+use config::{Config, ListenAddr};
+use server::Server;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the server until SIGINT or SIGTERM. `Err` is a one-line startup or runtime
+/// failure.
+pub fn run(config: Config) -> Result<(), String> {
+    let chosen = io::choose(config.io_engine)?;
+    io::sys::block_stop_signals().map_err(|e| format!("cannot block signals: {e}"))?;
+    for opt in &config.ignored_options {
+        tracing::warn!("-o {opt}: unknown or unsupported option, ignored");
+    }
+    io::sys::raise_nofile_limit(u64::from(config.max_connections) + 64);
+    let bound = server::listener::bind_all(&config.listen, config.threads, config.backlog)?;
+    if let Ok(path) = std::env::var("MEMCACHED_PORT_FILENAME") {
+        server::listener::write_port_file(path.as_ref(), &bound.tcp_addrs)
+            .map_err(|e| format!("cannot write MEMCACHED_PORT_FILENAME {path}: {e}"))?;
+    }
+    drop_privileges(&config)?;
+    if let Some(path) = &config.pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("-P {}: cannot write pid file: {e}", path.display()))?;
+    }
+    warn_on_wildcard(&config.listen);
+    let addrs: Vec<String> = config
+        .listen
+        .iter()
+        .map(|a| match a {
+            ListenAddr::Tcp(_) => String::new(),
+            ListenAddr::Unix { path, .. } => format!("unix:{}", path.display()),
+        })
+        .filter(|s| !s.is_empty())
+        .chain(bound.tcp_addrs.iter().map(|a| a.to_string()))
+        .collect();
+    let engine = match &chosen {
+        io::Chosen::Uring(f) => format!("uring ({f})"),
+        io::Chosen::Epoll => "epoll".to_string(),
+    };
+    tracing::info!(
+        "ringcache {} engine={engine} threads={} listen={} memory_limit={}MB max_item={}",
+        env!("CARGO_PKG_VERSION"),
+        config.threads,
+        addrs.join(","),
+        config.limit_bytes >> 20,
+        config.max_item_bytes,
+    );
+    let pid_file = config.pid_file.clone();
+    let idle_timeout_secs = config.idle_timeout_secs;
+    let server = Server::new(config);
+    server.set_engine(engine);
+    let shutdown =
+        Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
+    let workers = if server.config.floor {
+        tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
+        spawn_workers(
+            &chosen,
+            Arc::new(io::Floor),
+            bound.per_worker,
+            &shutdown,
+            idle_timeout_secs,
+        )?
+    } else {
+        let service = Arc::new(io::Memcache(Arc::clone(&server)));
+        spawn_workers(
+            &chosen,
+            service,
+            bound.per_worker,
+            &shutdown,
+            idle_timeout_secs,
+        )?
+    };
+
+    // The main thread keeps the clock and waits for a stop signal.
+    while !shutdown.is_triggered() {
+        match io::sys::wait_stop_signal(Duration::from_secs(1)) {
+            Ok(Some(sig)) => {
+                tracing::info!("signal {sig} received, shutting down");
+                shutdown.trigger();
+            }
+            Ok(None) => server.store.clock().tick(),
+            Err(e) => return Err(format!("waiting for signals failed: {e}")),
+        }
+    }
+    let mut failed = None;
+    for w in workers {
+        match w.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failed = Some(format!("worker failed: {e}")),
+            Err(_) => failed = Some("a worker thread panicked".to_string()),
+        }
+    }
+    if let Some(path) = pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+type Worker = std::thread::JoinHandle<std::io::Result<()>>;
+
+/// Starts one worker thread per listener list, each running the chosen engine.
+fn spawn_workers<S: io::Service>(
+    chosen: &io::Chosen,
+    service: Arc<S>,
+    per_worker: Vec<Vec<io::Listener>>,
+    shutdown: &Arc<io::Shutdown>,
+    idle_timeout_secs: u32,
+) -> Result<Vec<Worker>, String> {
+    let mut workers = Vec::new();
+    for (index, listeners) in per_worker.into_iter().enumerate() {
+        let setup = io::WorkerSetup {
+            index,
+            listeners,
+            shutdown: Arc::clone(shutdown),
+            idle_timeout_secs,
+        };
+        let (chosen, service, shutdown) =
+            (chosen.clone(), Arc::clone(&service), Arc::clone(shutdown));
+        let handle = std::thread::Builder::new()
+            .name(format!("worker-{index}"))
+            .spawn(move || {
+                let result = io::run_worker(&chosen, service, setup);
+                if let Err(e) = &result {
+                    tracing::error!("worker {index} failed: {e}");
+                    shutdown.trigger();
+                }
+                result
+            })
+            .map_err(|e| format!("cannot start worker thread: {e}"))?;
+        workers.push(handle);
+    }
+    Ok(workers)
+}
+
+fn drop_privileges(config: &Config) -> Result<(), String> {
+    match (&config.user, io::sys::is_root()) {
+        (Some(user), true) => io::sys::drop_privileges(user)
+            .map_err(|e| format!("-u {user}: cannot drop privileges: {e}")),
+        (None, true) => {
+            tracing::warn!(
+                "running as root without -u; memcached would refuse, pass -u USER to drop privileges"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn warn_on_wildcard(listen: &[ListenAddr]) {
+    for a in listen {
+        if let ListenAddr::Tcp(addr) = a {
+            if addr.ip().is_unspecified() {
+                tracing::warn!(
+                    "listening on {addr}: the memcached protocol has no authentication, anyone who can reach this port can read and write the cache"
+                );
+            }
+        }
+    }
+}

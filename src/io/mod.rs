@@ -32,11 +32,14 @@ pub mod epoll;
 pub mod sys;
 pub mod uring;
 
+use crate::server::connection::Connection;
+use crate::server::floor::FloorConn;
 use crate::server::output::Output;
-use std::net::TcpListener;
-use std::os::unix::net::UnixListener;
+use crate::server::Server;
 use std::sync::Arc;
 
+pub use crate::config::IoEngine;
+pub use crate::server::listener::Listener;
 pub use sys::Shutdown;
 
 /// What a connection past `-c` is told before it is closed (memcached's words).
@@ -81,13 +84,6 @@ pub trait Conn {
     fn is_closing(&self) -> bool;
 }
 
-/// A listening socket a worker accepts on.
-#[derive(Debug)]
-pub enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener),
-}
-
 /// Everything a worker needs besides the service.
 #[derive(Debug)]
 pub struct WorkerSetup {
@@ -99,17 +95,6 @@ pub struct WorkerSetup {
     pub shutdown: Arc<Shutdown>,
     /// Close connections idle this long (0: never).
     pub idle_timeout_secs: u32,
-}
-
-/// Which engine to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum IoEngine {
-    /// io_uring if the kernel allows it, else epoll.
-    Auto,
-    /// io_uring, or refuse to start.
-    Uring,
-    /// The epoll reactor.
-    Epoll,
 }
 
 /// The engine chosen at startup, with what was probed.
@@ -155,5 +140,71 @@ pub fn run_worker<S: Service>(
     match chosen {
         Chosen::Uring(features) => uring::run_worker(features, service, setup),
         Chosen::Epoll => epoll::run_worker(service, setup),
+    }
+}
+
+/// The real service: the memcached server over the shared store.
+#[derive(Debug)]
+pub struct Memcache(pub Arc<Server>);
+
+impl Service for Memcache {
+    type Conn = Connection;
+
+    fn open(&self, worker: usize) -> Result<Connection, Rejected> {
+        Server::open(&self.0, worker).ok_or(Rejected)
+    }
+}
+
+impl Conn for Connection {
+    fn on_input(&mut self, input: &[u8]) {
+        Connection::on_input(self, input)
+    }
+
+    fn resume(&mut self) {
+        Connection::resume(self)
+    }
+
+    fn output(&mut self) -> &mut Output {
+        Connection::output(self)
+    }
+
+    fn wants_input(&self) -> bool {
+        Connection::wants_input(self)
+    }
+
+    fn is_closing(&self) -> bool {
+        Connection::is_closing(self)
+    }
+}
+
+/// The network floor: canned answers, no store (`ringcache --floor`).
+#[derive(Debug, Default)]
+pub struct Floor;
+
+impl Service for Floor {
+    type Conn = FloorConn;
+
+    fn open(&self, _worker: usize) -> Result<FloorConn, Rejected> {
+        Ok(FloorConn::new())
+    }
+}
+
+impl Conn for FloorConn {
+    fn on_input(&mut self, input: &[u8]) {
+        FloorConn::on_input(self, input)
+    }
+
+    fn resume(&mut self) {}
+
+    fn output(&mut self) -> &mut Output {
+        FloorConn::output(self)
+    }
+
+    fn wants_input(&self) -> bool {
+        !self.is_closing()
+    }
+
+    fn is_closing(&self) -> bool {
+        FloorConn::is_closing(self)
     }
 }

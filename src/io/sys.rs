@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Calls a libc function, turning `-1` into the thread's last OS error.
-#[macro_export]
+///
+/// The call is the only operation inside the macro's `unsafe` block; each use site
+/// justifies its arguments with a comment, as for any other unsafe operation.
 macro_rules! syscall {
     ($fn:ident ( $($arg:expr),* $(,)? )) => {{
         // SAFETY: the caller passes arguments valid for this libc call; see each use.
@@ -20,7 +22,7 @@ macro_rules! syscall {
         }
     }};
 }
-pub use syscall;
+pub(crate) use syscall;
 
 /// The server-wide stop signal: a flag plus an eventfd that every worker watches
 /// without consuming it, so one write wakes them all.

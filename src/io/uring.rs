@@ -26,5 +26,7 @@ pub fn run_worker<S: Service>(
     setup: WorkerSetup,
 ) -> std::io::Result<()> {
     let _ = (features, service, setup);
-    Err(std::io::Error::other("the io_uring engine is not built yet"))
+    Err(std::io::Error::other(
+        "the io_uring engine is not built yet",
+    ))
 }

@@ -193,6 +193,8 @@ pub enum Response<'a> {
     Version(&'a str),
     /// One `STAT name value` line.
     Stat(&'a str, &'a str),
+    /// The answer to `stats reset`.
+    Reset,
     Error,
     ClientError(&'a str),
     ServerError(&'a str),

@@ -1,1 +1,494 @@
-//! The per-connection state machine. Stub.
+//! The per-connection state machine: bytes in, answers out, no syscalls.
+//!
+//! An engine hands every received chunk to [`Connection::on_input`]. The connection
+//! parses as many whole requests as the chunk holds, executes them against the store
+//! and appends the answers to its [`Output`]. What it cannot execute yet it copies into
+//! `pending`: an incomplete request, or (backpressure) everything after the point where
+//! the output went over [`OUTPUT_HIGH_WATER`]; [`Connection::resume`] picks it up once
+//! the engine has drained the output.
+//!
+//! States: reading requests → (store command over the item limit: swallowing its data
+//! block) → reading requests … → closing (quit or a fatal protocol error: the output is
+//! still sent, input is ignored).
+//!
+//! Invariants:
+//! - answers leave in request order;
+//! - `pending` never holds a complete request unless the output is over the high-water
+//!   mark (then the engine has stopped reading, so it grows by at most one read);
+//! - any split of the same bytes into chunks gives the same answers.
+
+use super::output::Output;
+use super::stats::{Stat, WorkerStats};
+use super::Server;
+use crate::protocol::{encode, text, ParseError, Parsed, Request, Response, StoreMode};
+use crate::storage::{ArithResult, StoreResult};
+use std::sync::Arc;
+
+/// Output bytes above which the connection stops executing requests (and its engine
+/// stops reading) until the client has read its answers.
+pub const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
+
+/// One client connection's protocol state.
+#[derive(Debug)]
+pub struct Connection {
+    server: Arc<Server>,
+    worker: usize,
+    /// Received bytes not executed yet.
+    pending: Vec<u8>,
+    out: Output,
+    /// Input bytes still to drop (the data block of a refused store command).
+    swallow: usize,
+    closing: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(server: Arc<Server>, worker: usize) -> Connection {
+        Connection {
+            server,
+            worker,
+            pending: Vec::new(),
+            out: Output::new(),
+            swallow: 0,
+            closing: false,
+        }
+    }
+
+    fn stats(&self) -> &WorkerStats {
+        self.server.stats.worker(self.worker)
+    }
+
+    /// Executes the requests in `input`; keeps what it cannot execute yet.
+    pub fn on_input(&mut self, input: &[u8]) {
+        self.stats().add(Stat::BytesRead, input.len() as u64);
+        if self.closing {
+            return;
+        }
+        if self.pending.is_empty() {
+            let used = self.execute(input);
+            if used < input.len() && !self.closing {
+                self.pending.extend_from_slice(&input[used..]);
+            }
+        } else {
+            self.pending.extend_from_slice(input);
+            self.resume();
+        }
+    }
+
+    /// Executes kept input if the output has room.
+    pub fn resume(&mut self) {
+        if self.pending.is_empty() || self.closing || !self.wants_input() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        let used = self.execute(&pending);
+        if self.closing {
+            return;
+        }
+        pending.drain(..used);
+        if pending.capacity() > 64 * 1024 && pending.len() < 16 * 1024 {
+            pending.shrink_to(16 * 1024);
+        }
+        self.pending = pending;
+    }
+
+    pub fn output(&mut self) -> &mut Output {
+        &mut self.out
+    }
+
+    /// False while the output is over its high-water mark or the connection is closing.
+    pub fn wants_input(&self) -> bool {
+        !self.closing && self.out.len() < OUTPUT_HIGH_WATER
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Bytes received but not executed yet.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Parses and executes requests from the front of `input`; returns the bytes used.
+    fn execute(&mut self, input: &[u8]) -> usize {
+        let mut pos = 0;
+        let written_before = self.out.len();
+        while !self.closing && self.out.len() < OUTPUT_HIGH_WATER {
+            if self.swallow > 0 {
+                let n = self.swallow.min(input.len() - pos);
+                pos += n;
+                self.swallow -= n;
+                if self.swallow > 0 {
+                    break;
+                }
+            }
+            if pos == input.len() {
+                break;
+            }
+            match text::parse(&input[pos..], &self.server.limits) {
+                Ok(Parsed { request, consumed }) => {
+                    pos += consumed;
+                    self.dispatch(request);
+                }
+                Err(ParseError::Incomplete) => break,
+                Err(ParseError::Invalid {
+                    reply,
+                    consumed,
+                    swallow,
+                }) => {
+                    pos += consumed;
+                    self.line(reply);
+                    self.swallow = swallow;
+                }
+                Err(ParseError::Fatal { reply }) => {
+                    if let Some(reply) = reply {
+                        self.line(reply);
+                    }
+                    self.closing = true;
+                }
+            }
+        }
+        let written = self.out.len().saturating_sub(written_before);
+        self.stats().add(Stat::BytesWritten, written as u64);
+        pos
+    }
+
+    fn reply(&mut self, response: Response<'_>) {
+        encode::text(&response, self.out.buf());
+    }
+
+    /// Writes a complete answer line given without its `\r\n`.
+    fn line(&mut self, line: &str) {
+        let buf = self.out.buf();
+        buf.extend_from_slice(line.as_bytes());
+        buf.extend_from_slice(b"\r\n");
+    }
+
+    fn reply_unless(&mut self, noreply: bool, response: Response<'_>) {
+        if !noreply {
+            self.reply(response);
+        }
+    }
+
+    fn dispatch(&mut self, request: Request<'_>) {
+        match request {
+            Request::Get {
+                keys,
+                with_cas,
+                touch,
+            } => {
+                for key in keys.iter() {
+                    self.get(key, with_cas, touch);
+                }
+                self.reply(Response::End);
+            }
+            Request::Store {
+                mode,
+                key,
+                flags,
+                exptime,
+                cas,
+                value,
+                noreply,
+            } => {
+                let result = self
+                    .server
+                    .store
+                    .store(mode, key, flags, exptime, cas, value);
+                self.count_store(mode, result);
+                let response = match result {
+                    StoreResult::Stored => Response::Stored,
+                    StoreResult::NotStored => Response::NotStored,
+                    StoreResult::Exists => Response::Exists,
+                    StoreResult::NotFound => Response::NotFound,
+                    StoreResult::TooLarge => Response::ServerError(TOO_LARGE),
+                    StoreResult::OutOfMemory => Response::ServerError(NO_MEMORY),
+                };
+                self.reply_unless(noreply, response);
+            }
+            Request::TooLarge {
+                mode,
+                key,
+                noreply,
+                swallow,
+            } => {
+                if mode == StoreMode::Set {
+                    self.server.store.delete(key);
+                }
+                self.stats().incr(Stat::CmdSet);
+                self.stats().incr(Stat::StoreTooLarge);
+                self.reply_unless(noreply, Response::ServerError(TOO_LARGE));
+                self.swallow = swallow;
+            }
+            Request::Delete { key, noreply } => {
+                let hit = self.server.store.delete(key);
+                self.count(hit, Stat::DeleteHits, Stat::DeleteMisses);
+                let response = if hit {
+                    Response::Deleted
+                } else {
+                    Response::NotFound
+                };
+                self.reply_unless(noreply, response);
+            }
+            Request::Arith {
+                key,
+                delta,
+                incr,
+                noreply,
+            } => {
+                let result = self.server.store.arith(key, delta, incr);
+                let (hit, miss) = if incr {
+                    (Stat::IncrHits, Stat::IncrMisses)
+                } else {
+                    (Stat::DecrHits, Stat::DecrMisses)
+                };
+                self.count(result != ArithResult::NotFound, hit, miss);
+                let response = match result {
+                    ArithResult::Value(n) => Response::Number(n),
+                    ArithResult::NotFound => Response::NotFound,
+                    ArithResult::NonNumeric => {
+                        Response::ClientError("cannot increment or decrement non-numeric value")
+                    }
+                    ArithResult::OutOfMemory => Response::ServerError("out of memory"),
+                };
+                self.reply_unless(noreply, response);
+            }
+            Request::Touch {
+                key,
+                exptime,
+                noreply,
+            } => {
+                self.stats().incr(Stat::CmdTouch);
+                let hit = self.server.store.touch(key, exptime);
+                self.count(hit, Stat::TouchHits, Stat::TouchMisses);
+                let response = if hit {
+                    Response::Touched
+                } else {
+                    Response::NotFound
+                };
+                self.reply_unless(noreply, response);
+            }
+            Request::FlushAll {
+                delay_secs,
+                noreply,
+            } => {
+                self.stats().incr(Stat::CmdFlush);
+                self.server.store.flush_all(delay_secs);
+                self.reply_unless(noreply, Response::Ok);
+            }
+            Request::Version => self.reply(Response::Version(super::VERSION)),
+            Request::Verbosity { level, noreply } => {
+                self.server.set_verbosity(level.min(u8::MAX as u32) as u8);
+                self.reply_unless(noreply, Response::Ok);
+            }
+            Request::Stats(group) => {
+                let server = Arc::clone(&self.server);
+                super::stats_report::write(&server, group, &mut |r| self.reply(r));
+            }
+            Request::Quit => self.closing = true,
+        }
+    }
+
+    fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) {
+        let stats = self.server.stats.worker(self.worker);
+        stats.incr(Stat::CmdGet);
+        if touch.is_some() {
+            stats.incr(Stat::CmdTouch);
+        }
+        let out = self.out.buf();
+        let hit = self.server.store.get(key, touch, |item| match item {
+            Some(item) => {
+                let response = Response::Value {
+                    key: item.key,
+                    flags: item.flags,
+                    value: item.value,
+                    cas: with_cas.then_some(item.cas),
+                };
+                encode::text(&response, out);
+                true
+            }
+            None => false,
+        });
+        if touch.is_some() {
+            self.count(hit, Stat::TouchHits, Stat::TouchMisses);
+        }
+        self.count(hit, Stat::GetHits, Stat::GetMisses);
+    }
+
+    fn count(&self, hit: bool, on_hit: Stat, on_miss: Stat) {
+        self.stats().incr(if hit { on_hit } else { on_miss });
+    }
+
+    fn count_store(&self, mode: StoreMode, result: StoreResult) {
+        let stats = self.stats();
+        stats.incr(Stat::CmdSet);
+        match (mode, result) {
+            (StoreMode::Cas, StoreResult::Stored) => stats.incr(Stat::CasHits),
+            (StoreMode::Cas, StoreResult::Exists) => stats.incr(Stat::CasBadval),
+            (StoreMode::Cas, StoreResult::NotFound) => stats.incr(Stat::CasMisses),
+            (_, StoreResult::TooLarge) => stats.incr(Stat::StoreTooLarge),
+            (_, StoreResult::OutOfMemory) => stats.incr(Stat::StoreNoMemory),
+            _ => {}
+        }
+    }
+}
+
+const TOO_LARGE: &str = "object too large for cache";
+const NO_MEMORY: &str = "out of memory storing object";
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.server.closed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::io::IoSlice;
+
+    fn server(args: &[&str]) -> Arc<Server> {
+        let argv = ["ringcache", "-t", "1"].iter().chain(args.iter()).copied();
+        Server::new(Config::parse_args(argv).expect("test config"))
+    }
+
+    /// Takes everything the connection has answered so far.
+    fn drain(conn: &mut Connection) -> Vec<u8> {
+        let out = conn.output();
+        let mut bytes = Vec::new();
+        loop {
+            let mut slices = [IoSlice::new(&[]); 16];
+            let n = out.chunks(&mut slices);
+            if n == 0 {
+                return bytes;
+            }
+            let len: usize = slices[..n].iter().map(|s| s.len()).sum();
+            for s in &slices[..n] {
+                bytes.extend_from_slice(s);
+            }
+            out.advance(len);
+        }
+    }
+
+    fn answers(server: &Arc<Server>, chunks: &[&[u8]]) -> Vec<u8> {
+        let mut conn = server.open(0).unwrap();
+        let mut all = Vec::new();
+        for c in chunks {
+            conn.on_input(c);
+            all.extend(drain(&mut conn));
+        }
+        all
+    }
+
+    const SESSION: &[u8] = b"set a 5 0 3\r\nabc\r\nget a b\r\nappend a 0 0 2 noreply\r\nde\r\n\
+gets a\r\nincr n 1\r\nset n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 100\r\ndelete a\r\n\
+delete a\r\ntouch n 10\r\nbogus\r\nversion\r\n";
+
+    #[test]
+    fn a_session_answers_like_memcached() {
+        let s = server(&[]);
+        let out = String::from_utf8(answers(&s, &[SESSION])).unwrap();
+        let cas_line = out.lines().nth(5).unwrap().to_string();
+        assert!(cas_line.starts_with("VALUE a 5 5 "), "{out}");
+        let expected = format!(
+            "STORED\r\nVALUE a 5 3\r\nabc\r\nEND\r\n{cas_line}\r\nabcde\r\nEND\r\nNOT_FOUND\r\n\
+STORED\r\n15\r\n0\r\nDELETED\r\nNOT_FOUND\r\nTOUCHED\r\nERROR\r\nVERSION {}\r\n",
+            crate::server::VERSION
+        );
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn any_split_gives_the_same_answers() {
+        let whole = answers(&server(&[]), &[SESSION]);
+        let strip_cas = |b: Vec<u8>| {
+            String::from_utf8(b)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    if l.starts_with("VALUE a 5 5 ") {
+                        "VALUE a 5 5 <cas>"
+                    } else {
+                        l
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let whole = strip_cas(whole);
+        let bytes: Vec<&[u8]> = SESSION.chunks(1).collect();
+        assert_eq!(strip_cas(answers(&server(&[]), &bytes)), whole);
+        for size in [2, 3, 7, 13] {
+            let chunks: Vec<&[u8]> = SESSION.chunks(size).collect();
+            assert_eq!(
+                strip_cas(answers(&server(&[]), &chunks)),
+                whole,
+                "chunk {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_value_over_the_limit_is_swallowed_and_the_stream_stays_in_step() {
+        let s = server(&["-I", "1k"]);
+        let mut input = b"set k 0 0 3\r\nold\r\nset k 0 0 5000\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 5000));
+        input.extend_from_slice(b"\r\nget k\r\n");
+        let chunks: Vec<&[u8]> = input.chunks(700).collect();
+        let out = answers(&s, &chunks);
+        assert_eq!(
+            out,
+            b"STORED\r\nSERVER_ERROR object too large for cache\r\nEND\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn quit_closes_and_ignores_the_rest() {
+        let s = server(&[]);
+        let mut conn = s.open(0).unwrap();
+        conn.on_input(b"version\r\nquit\r\nversion\r\n");
+        assert!(conn.is_closing());
+        assert!(!conn.wants_input());
+        let out = String::from_utf8(drain(&mut conn)).unwrap();
+        assert_eq!(out.matches("VERSION").count(), 1);
+    }
+
+    #[test]
+    fn backpressure_stops_at_the_high_water_mark_and_resumes() {
+        let s = server(&[]);
+        let mut conn = s.open(0).unwrap();
+        let big = vec![b'v'; 512 * 1024];
+        let mut set = format!("set big 0 0 {}\r\n", big.len()).into_bytes();
+        set.extend_from_slice(&big);
+        set.extend_from_slice(b"\r\n");
+        conn.on_input(&set);
+        drain(&mut conn);
+        let gets = b"get big\r\n".repeat(64);
+        conn.on_input(&gets);
+        assert!(!conn.wants_input(), "output over the mark stops input");
+        let held = conn.pending_len();
+        assert!(held > 0 && held < gets.len());
+        let mut total = 0;
+        while conn.pending_len() > 0 || !conn.output().is_empty() {
+            let got = drain(&mut conn);
+            assert!(got.len() <= OUTPUT_HIGH_WATER + big.len() + 64);
+            total += got.len();
+            conn.resume();
+        }
+        let one = big.len() + "VALUE big 0 524288\r\n\r\nEND\r\n".len();
+        assert_eq!(total, 64 * one);
+    }
+
+    #[test]
+    fn connection_count_follows_open_and_drop() {
+        let s = server(&["-c", "2"]);
+        let a = s.open(0).unwrap();
+        let _b = s.open(0).unwrap();
+        assert!(s.open(0).is_none(), "past -c");
+        assert_eq!(s.curr_connections(), 2);
+        drop(a);
+        assert_eq!(s.curr_connections(), 1);
+        assert!(s.open(0).is_some());
+    }
+}

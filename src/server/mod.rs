@@ -1,7 +1,109 @@
-//! Engine-agnostic server logic: the per-connection state machine, its output queue,
-//! per-worker statistics and listening-socket setup. Makes no syscalls of its own
-//! except in `listener` (socket setup through `std` and `socket2`).
+//! Engine-agnostic server logic: the shared [`Server`] state, the per-connection state
+//! machine, its output queue, per-worker statistics and listening-socket setup.
+//!
+//! Nothing here makes a syscall on the request path: engines (in `io`) feed bytes in and
+//! take bytes out. `listener` sets sockets up at startup through `std` and `socket2`.
 #![forbid(unsafe_code)]
 
 pub mod connection;
+pub mod floor;
+pub mod listener;
 pub mod output;
+pub mod stats;
+mod stats_report;
+
+use crate::config::Config;
+use crate::protocol::Limits;
+use crate::storage::{Clock, Store, StoreConfig};
+use connection::Connection;
+use stats::StatsRegistry;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The version `version` and `stats` report: memcached's numbering first (clients parse
+/// it to pick features), then ours.
+pub const VERSION: &str = concat!("1.6.18-ringcache-", env!("CARGO_PKG_VERSION"));
+
+/// State shared by every worker: the store, the configuration, the counters.
+pub struct Server {
+    pub store: Store,
+    pub config: Config,
+    pub stats: StatsRegistry,
+    pub limits: Limits,
+    curr_connections: AtomicU32,
+    verbosity: AtomicU8,
+    /// The engine in use and its features, for `stats` (set once at startup).
+    engine: OnceLock<String>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    pub fn new(config: Config) -> Arc<Server> {
+        let shards = (config.threads * 8).next_power_of_two().max(8);
+        let store = Store::new(
+            StoreConfig {
+                limit_bytes: config.limit_bytes,
+                max_item_bytes: config.max_item_bytes,
+                shards,
+            },
+            Clock::new(),
+        );
+        Arc::new(Server {
+            store,
+            stats: StatsRegistry::new(config.threads),
+            limits: Limits {
+                max_item_bytes: config.max_item_bytes,
+            },
+            curr_connections: AtomicU32::new(0),
+            verbosity: AtomicU8::new(config.verbosity),
+            engine: OnceLock::new(),
+            config,
+        })
+    }
+
+    /// A new connection on worker `worker`, or `None` past the connection limit.
+    pub fn open(self: &Arc<Server>, worker: usize) -> Option<Connection> {
+        let stats = self.stats.worker(worker);
+        let prev = self.curr_connections.fetch_add(1, Ordering::Relaxed);
+        if prev >= self.config.max_connections {
+            self.curr_connections.fetch_sub(1, Ordering::Relaxed);
+            stats.incr(stats::Stat::RejectedConnections);
+            return None;
+        }
+        stats.incr(stats::Stat::TotalConnections);
+        Some(Connection::new(Arc::clone(self), worker))
+    }
+
+    /// Called when a connection is dropped.
+    pub(crate) fn closed(&self) {
+        self.curr_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn curr_connections(&self) -> u32 {
+        self.curr_connections.load(Ordering::Relaxed)
+    }
+
+    pub fn verbosity(&self) -> u8 {
+        self.verbosity.load(Ordering::Relaxed)
+    }
+
+    pub fn set_verbosity(&self, level: u8) {
+        self.verbosity.store(level, Ordering::Relaxed);
+    }
+
+    /// Records the engine description shown by `stats`.
+    pub fn set_engine(&self, description: String) {
+        let _ = self.engine.set(description);
+    }
+
+    pub fn engine(&self) -> &str {
+        self.engine.get().map_or("none", String::as_str)
+    }
+}

@@ -73,7 +73,12 @@ impl Output {
     /// Fills `dst` with the pending segments from the front; returns how many it filled.
     pub fn chunks<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for seg in self.queue.iter().map(|b| &b[..]).chain(Some(&self.tail[..])) {
+        for seg in self
+            .queue
+            .iter()
+            .map(|b| &b[..])
+            .chain(Some(&self.tail[..]))
+        {
             if n == dst.len() {
                 break;
             }

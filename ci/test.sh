@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need when missing, checks
+# formatting and lints, builds, and runs every test (unit, integration on both engines,
+# the differential test against Debian's memcached, memccapable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v memcached >/dev/null 2>&1 || missing+=(memcached)
+command -v memccapable >/dev/null 2>&1 || missing+=(libmemcached-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "ci/test.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "ci/test.sh: cargo fmt --check"
+cargo fmt --all -- --check
+echo "ci/test.sh: cargo clippy"
+cargo clippy --all-targets --release -q -- -D warnings
+echo "ci/test.sh: cargo test"
+cargo test --release --all-targets

@@ -1,0 +1,385 @@
+//! Command-line configuration with memcached's flags and meanings.
+//!
+//! `Config::parse_args` turns argv into a validated [`Config`] or a one-line reason to
+//! refuse to start. Flags keep memcached's short and long names, defaults and bounds;
+//! see the README's flag table. Knows nothing of sockets or the store.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+/// Which engine to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IoEngine {
+    /// io_uring if the kernel allows it, else epoll.
+    Auto,
+    /// io_uring, or refuse to start.
+    Uring,
+    /// The epoll reactor.
+    Epoll,
+}
+
+/// Which dialects a connection may speak (`-B`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolChoice {
+    /// Detect per connection from its first byte.
+    Auto,
+    Ascii,
+    Binary,
+}
+
+/// The raw flags, as clap parses them.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ringcache",
+    version,
+    about = "A memcached-compatible cache server: io_uring proactor with an epoll fallback"
+)]
+struct Args {
+    /// TCP port to listen on (0: any free port).
+    #[arg(short = 'p', long = "port", default_value_t = 11211)]
+    port: u16,
+    /// UDP port; UDP is not supported, so only 0 is accepted.
+    #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
+    udp_port: u16,
+    /// Unix socket path to listen on (disables TCP, as memcached does).
+    #[arg(short = 's', long = "unix-socket")]
+    unix_socket: Option<PathBuf>,
+    /// Access mask for the unix socket, in octal.
+    #[arg(short = 'a', long = "unix-mask", default_value = "700")]
+    unix_mask: String,
+    /// Interfaces to listen on: comma-separated `host` or `host:port`; may repeat.
+    #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
+    listen: Vec<String>,
+    /// Item memory in megabytes.
+    #[arg(short = 'm', long = "memory-limit", default_value_t = 64)]
+    memory_limit_mb: u64,
+    /// Maximum simultaneous connections.
+    #[arg(short = 'c', long = "conn-limit", default_value_t = 1024)]
+    conn_limit: u32,
+    /// Worker threads (default: online cores).
+    #[arg(short = 't', long = "threads")]
+    threads: Option<usize>,
+    /// Largest item: bytes, or with a k/m suffix.
+    #[arg(short = 'I', long = "max-item-size", default_value = "1m")]
+    max_item_size: String,
+    /// Backlog of the listening sockets.
+    #[arg(short = 'b', long = "listen-backlog", default_value_t = 1024)]
+    listen_backlog: i32,
+    /// Protocols a connection may speak.
+    #[arg(short = 'B', long = "protocol", value_enum, default_value_t = ProtocolChoice::Auto)]
+    protocol: ProtocolChoice,
+    /// Verbose: -v warnings and errors, -vv connections and commands, -vvv protocol detail.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Drop privileges to this user when started as root.
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+    /// Extended options, comma-separated key=value (idle_timeout=N, ...); may repeat.
+    #[arg(short = 'o', long = "extended")]
+    extended: Vec<String>,
+    /// Write the process id to this file (removed at exit).
+    #[arg(short = 'P', long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// I/O engine: io_uring if the kernel allows it (auto), io_uring or fail, or epoll.
+    #[arg(long = "io-engine", value_enum, default_value_t = IoEngine::Auto)]
+    io_engine: IoEngine,
+    /// Benchmark only: serve canned answers with no store (the network floor).
+    #[arg(long = "floor", hide = true)]
+    floor: bool,
+}
+
+/// Where to listen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix { path: PathBuf, mask: u32 },
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: Vec<ListenAddr>,
+    pub limit_bytes: usize,
+    pub max_connections: u32,
+    pub threads: usize,
+    pub max_item_bytes: usize,
+    pub backlog: i32,
+    pub protocol: ProtocolChoice,
+    pub verbosity: u8,
+    pub user: Option<String>,
+    pub idle_timeout_secs: u32,
+    pub pid_file: Option<PathBuf>,
+    pub io_engine: IoEngine,
+    /// `-o` options that were not understood (warned about at startup).
+    pub ignored_options: Vec<String>,
+    /// The `-p` port, for `stats settings`.
+    pub tcp_port: u16,
+    /// Serve the no-store floor responder instead of the cache (benchmarks).
+    pub floor: bool,
+}
+
+/// How `parse_args` ends when it does not yield a config.
+#[derive(Debug)]
+pub enum ArgsOutcome {
+    /// `--help` or `--version` was printed: exit 0.
+    Printed(String),
+    /// Refuse to start: a one-line reason.
+    Refused(String),
+}
+
+impl Config {
+    /// Parses and validates argv.
+    pub fn parse_args<I, T>(argv: I) -> Result<Config, ArgsOutcome>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let args = Args::try_parse_from(argv).map_err(|e| match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                ArgsOutcome::Printed(e.to_string())
+            }
+            _ => ArgsOutcome::Refused(first_line(&e.to_string())),
+        })?;
+        Config::validate(args).map_err(ArgsOutcome::Refused)
+    }
+
+    fn validate(args: Args) -> Result<Config, String> {
+        if args.udp_port != 0 {
+            return Err(format!(
+                "-U {}: UDP is not supported by ringcache; use -U 0",
+                args.udp_port
+            ));
+        }
+        if args.memory_limit_mb == 0 {
+            return Err("-m 0: the memory limit must be at least 1 megabyte".into());
+        }
+        let limit_bytes = usize::try_from(args.memory_limit_mb)
+            .ok()
+            .and_then(|mb| mb.checked_mul(1024 * 1024))
+            .ok_or_else(|| format!("-m {}: too large", args.memory_limit_mb))?;
+        if args.conn_limit == 0 {
+            return Err("-c 0: the connection limit must be at least 1".into());
+        }
+        let threads = match args.threads {
+            Some(0) => return Err("-t 0: the number of threads must be at least 1".into()),
+            Some(n) if n > 256 => return Err(format!("-t {n}: at most 256 threads")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let max_item_bytes = parse_item_size(&args.max_item_size)?;
+        if max_item_bytes > limit_bytes / 2 {
+            return Err(format!(
+                "-I {}: cannot set the item size limit higher than 1/2 of the memory limit (-m {})",
+                args.max_item_size, args.memory_limit_mb
+            ));
+        }
+        if args.listen_backlog <= 0 {
+            return Err(format!(
+                "-b {}: the backlog must be positive",
+                args.listen_backlog
+            ));
+        }
+        let listen = match &args.unix_socket {
+            Some(path) => {
+                let mask = u32::from_str_radix(&args.unix_mask, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o777)
+                    .ok_or_else(|| format!("-a {}: not an octal mask", args.unix_mask))?;
+                vec![ListenAddr::Unix {
+                    path: path.clone(),
+                    mask,
+                }]
+            }
+            None => {
+                let mut addrs = Vec::new();
+                for entry in args.listen.iter().flat_map(|l| l.split(',')) {
+                    addrs.push(ListenAddr::Tcp(parse_listen(entry.trim(), args.port)?));
+                }
+                addrs
+            }
+        };
+        let mut idle_timeout_secs = 0;
+        let mut ignored_options = Vec::new();
+        for opt in args.extended.iter().flat_map(|o| o.split(',')) {
+            let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
+            match key {
+                "idle_timeout" => {
+                    idle_timeout_secs = value
+                        .parse()
+                        .map_err(|_| format!("-o idle_timeout={value}: not a number of seconds"))?;
+                }
+                "" => {}
+                _ => ignored_options.push(opt.to_string()),
+            }
+        }
+        Ok(Config {
+            listen,
+            limit_bytes,
+            max_connections: args.conn_limit,
+            threads,
+            max_item_bytes,
+            backlog: args.listen_backlog,
+            protocol: args.protocol,
+            verbosity: args.verbose,
+            user: args.user,
+            idle_timeout_secs,
+            pid_file: args.pid_file,
+            io_engine: args.io_engine,
+            ignored_options,
+            tcp_port: args.port,
+            floor: args.floor,
+        })
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+/// `-I`: bytes with an optional k/m suffix, within memcached's bounds.
+fn parse_item_size(text: &str) -> Result<usize, String> {
+    let (digits, unit) = match text.as_bytes().last() {
+        Some(b'k' | b'K') => (&text[..text.len() - 1], 1024),
+        Some(b'm' | b'M') => (&text[..text.len() - 1], 1024 * 1024),
+        _ => (text, 1),
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("-I {text}: not a size (bytes, or a number with k or m)"))?;
+    let bytes = n
+        .checked_mul(unit)
+        .ok_or_else(|| format!("-I {text}: too large"))?;
+    if bytes < 1024 {
+        return Err(format!(
+            "-I {text}: the item size limit cannot be less than 1024 bytes"
+        ));
+    }
+    if bytes > 1024 * 1024 * 1024 {
+        return Err(format!(
+            "-I {text}: the item size limit cannot be higher than 1 GB"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// One `-l` entry: `host`, `host:port`, `[v6]`, `[v6]:port`.
+fn parse_listen(entry: &str, default_port: u16) -> Result<SocketAddr, String> {
+    let bad = |why: &str| format!("-l {entry}: {why}");
+    if entry.is_empty() {
+        return Err(bad("empty address"));
+    }
+    if let Ok(addr) = entry.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = entry
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("bad port"))?),
+        None => (entry, default_port),
+    };
+    if host == "*" {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| bad("not an address or a host name that resolves"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let argv = std::iter::once("ringcache").chain(args.iter().copied());
+        Config::parse_args(argv).map_err(|e| match e {
+            ArgsOutcome::Printed(s) | ArgsOutcome::Refused(s) => s,
+        })
+    }
+
+    #[test]
+    fn defaults_match_memcached() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            c.listen,
+            vec![ListenAddr::Tcp("127.0.0.1:11211".parse().unwrap())]
+        );
+        assert_eq!(c.limit_bytes, 64 << 20);
+        assert_eq!(c.max_connections, 1024);
+        assert_eq!(c.max_item_bytes, 1 << 20);
+        assert_eq!(c.backlog, 1024);
+        assert!(c.threads >= 1);
+        assert_eq!(c.io_engine, IoEngine::Auto);
+    }
+
+    #[test]
+    fn refuses_bad_values_with_one_line() {
+        for bad in [
+            &["-c", "0"][..],
+            &["-t", "0"],
+            &["-l", "fooble"],
+            &["-I", "100"],
+            &["-m", "0"],
+            &["-U", "11211"],
+            &["-I", "2g"],
+            &["-m", "1", "-I", "1m"],
+            &["-o", "idle_timeout=x"],
+            &["--io-engine", "kqueue"],
+        ] {
+            let why = parse(bad).expect_err(&format!("{bad:?} must be refused"));
+            assert!(!why.contains('\n'), "{bad:?}: {why}");
+            assert!(!why.is_empty());
+        }
+    }
+
+    #[test]
+    fn listen_forms() {
+        let c = parse(&["-p", "0", "-l", "127.0.0.1,[::1]:5000", "-l", "localhost:7"]).unwrap();
+        assert_eq!(
+            c.listen,
+            vec![
+                ListenAddr::Tcp("127.0.0.1:0".parse().unwrap()),
+                ListenAddr::Tcp("[::1]:5000".parse().unwrap()),
+                c.listen[2].clone(),
+            ]
+        );
+        match &c.listen[2] {
+            ListenAddr::Tcp(a) => assert_eq!(a.port(), 7),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn item_size_suffixes_and_extended_options() {
+        let c = parse(&["-I", "2m", "-o", "idle_timeout=5,foo=bar", "-vv"]).unwrap();
+        assert_eq!(c.max_item_bytes, 2 << 20);
+        assert_eq!(c.idle_timeout_secs, 5);
+        assert_eq!(c.ignored_options, vec!["foo=bar".to_string()]);
+        assert_eq!(c.verbosity, 2);
+        assert_eq!(parse(&["-I", "512k"]).unwrap().max_item_bytes, 512 << 10);
+    }
+
+    #[test]
+    fn unix_socket_replaces_tcp() {
+        let c = parse(&["-s", "/tmp/x.sock", "-a", "770"]).unwrap();
+        assert_eq!(
+            c.listen,
+            vec![ListenAddr::Unix {
+                path: "/tmp/x.sock".into(),
+                mask: 0o770
+            }]
+        );
+    }
+}

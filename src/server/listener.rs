@@ -1,0 +1,161 @@
+//! Listening-socket setup, as memcached sets sockets up.
+//!
+//! Every worker gets its own TCP socket per address (`SO_REUSEPORT`, so the kernel
+//! spreads connections without a hand-off thread); the first socket of an address
+//! binds, and with port 0 the others follow the port it got. IPv6 sockets are
+//! `IPV6_V6ONLY` so v4 and v6 can share a port. A unix socket cannot be shared by
+//! `SO_REUSEPORT`, so its one socket is duplicated to every worker.
+//! Startup only: nothing here runs per request.
+
+use crate::config::ListenAddr;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+/// A listening socket a worker accepts on (non-blocking).
+#[derive(Debug)]
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// The sockets of every worker, and the TCP addresses they ended up bound to.
+#[derive(Debug)]
+pub struct Bound {
+    /// `per_worker[w]` is worker `w`'s list.
+    pub per_worker: Vec<Vec<Listener>>,
+    pub tcp_addrs: Vec<SocketAddr>,
+}
+
+/// Binds every address for `workers` workers. Errors name the address and the cause.
+pub fn bind_all(addrs: &[ListenAddr], workers: usize, backlog: i32) -> Result<Bound, String> {
+    let mut per_worker: Vec<Vec<Listener>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut tcp_addrs = Vec::new();
+    for addr in addrs {
+        match addr {
+            ListenAddr::Tcp(wanted) => {
+                let mut at = *wanted;
+                for list in per_worker.iter_mut() {
+                    let socket = bind_tcp(at, backlog).map_err(|e| describe(&at, e))?;
+                    at = socket.local_addr().map_err(|e| describe(&at, e))?;
+                    list.push(Listener::Tcp(socket));
+                }
+                tcp_addrs.push(at);
+            }
+            ListenAddr::Unix { path, mask } => {
+                let socket = bind_unix(path, *mask, backlog)
+                    .map_err(|e| format!("cannot listen on unix socket {}: {e}", path.display()))?;
+                for list in per_worker.iter_mut() {
+                    let dup = socket
+                        .try_clone()
+                        .map_err(|e| format!("cannot share unix socket: {e}"))?;
+                    list.push(Listener::Unix(dup));
+                }
+            }
+        }
+    }
+    Ok(Bound {
+        per_worker,
+        tcp_addrs,
+    })
+}
+
+fn describe(addr: &SocketAddr, e: std::io::Error) -> String {
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => " (another memcached?)",
+        std::io::ErrorKind::AddrNotAvailable => " (no such local address)",
+        _ => "",
+    };
+    format!("cannot bind {addr}: {e}{hint}")
+}
+
+fn bind_tcp(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+fn bind_unix(path: &Path, mask: u32, backlog: i32) -> std::io::Result<UnixListener> {
+    // A socket file left by an earlier run would make bind fail; memcached removes it.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mask))?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// Writes the bound ports to `path` the way memcached does for `MEMCACHED_PORT_FILENAME`
+/// (`TCP INET: <port>` lines, `TCP INET6:` for v6), through a temporary file renamed
+/// into place so a reader never sees half a file.
+pub fn write_port_file(path: &Path, addrs: &[SocketAddr]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for a in addrs {
+        let family = if a.is_ipv6() { "INET6" } else { "INET" };
+        text.push_str(&format!("TCP {family}: {}\n", a.port()));
+    }
+    let tmp = path.with_extension("lck");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_gives_every_worker_the_same_port() {
+        let addrs = [ListenAddr::Tcp("127.0.0.1:0".parse().unwrap())];
+        let bound = bind_all(&addrs, 3, 16).unwrap();
+        assert_eq!(bound.per_worker.len(), 3);
+        let port = bound.tcp_addrs[0].port();
+        assert_ne!(port, 0);
+        for list in &bound.per_worker {
+            match &list[0] {
+                Listener::Tcp(l) => assert_eq!(l.local_addr().unwrap().port(), port),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bind_error_names_the_address() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        // SO_REUSEPORT sockets only share with each other; the std socket has none.
+        let err = bind_all(&[ListenAddr::Tcp(addr)], 1, 16).unwrap_err();
+        assert!(err.contains(&addr.to_string()), "{err}");
+    }
+
+    #[test]
+    fn unix_socket_is_shared_and_masked() {
+        let dir = std::env::temp_dir().join(format!("ringcache-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let addrs = [ListenAddr::Unix {
+            path: path.clone(),
+            mask: 0o700,
+        }];
+        let bound = bind_all(&addrs, 2, 16).unwrap();
+        assert_eq!(bound.per_worker[1].len(), 1);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        drop(bound);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,216 @@
+//! Per-worker counters, summed on demand for `stats`.
+//!
+//! Each worker thread owns one [`WorkerStats`] and is its only writer, so a counter
+//! bump is a plain load and store (no locked read-modify-write, no shared cache line
+//! between workers). `stats` reads every worker's counters with relaxed loads; `stats
+//! reset` records a baseline that later reports subtract, so no thread ever writes
+//! another worker's counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// The counters, in the order `stats` prints them, with memcached's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Stat {
+    TotalConnections,
+    RejectedConnections,
+    CmdGet,
+    CmdSet,
+    CmdFlush,
+    CmdTouch,
+    GetHits,
+    GetMisses,
+    GetExpired,
+    GetFlushed,
+    DeleteMisses,
+    DeleteHits,
+    IncrMisses,
+    IncrHits,
+    DecrMisses,
+    DecrHits,
+    CasMisses,
+    CasHits,
+    CasBadval,
+    TouchHits,
+    TouchMisses,
+    StoreTooLarge,
+    StoreNoMemory,
+    BytesRead,
+    BytesWritten,
+}
+
+impl Stat {
+    pub const COUNT: usize = Stat::BytesWritten as usize + 1;
+
+    /// Every counter, in printing order.
+    pub const ALL: [Stat; Stat::COUNT] = [
+        Stat::TotalConnections,
+        Stat::RejectedConnections,
+        Stat::CmdGet,
+        Stat::CmdSet,
+        Stat::CmdFlush,
+        Stat::CmdTouch,
+        Stat::GetHits,
+        Stat::GetMisses,
+        Stat::GetExpired,
+        Stat::GetFlushed,
+        Stat::DeleteMisses,
+        Stat::DeleteHits,
+        Stat::IncrMisses,
+        Stat::IncrHits,
+        Stat::DecrMisses,
+        Stat::DecrHits,
+        Stat::CasMisses,
+        Stat::CasHits,
+        Stat::CasBadval,
+        Stat::TouchHits,
+        Stat::TouchMisses,
+        Stat::StoreTooLarge,
+        Stat::StoreNoMemory,
+        Stat::BytesRead,
+        Stat::BytesWritten,
+    ];
+
+    /// memcached's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::TotalConnections => "total_connections",
+            Stat::RejectedConnections => "rejected_connections",
+            Stat::CmdGet => "cmd_get",
+            Stat::CmdSet => "cmd_set",
+            Stat::CmdFlush => "cmd_flush",
+            Stat::CmdTouch => "cmd_touch",
+            Stat::GetHits => "get_hits",
+            Stat::GetMisses => "get_misses",
+            Stat::GetExpired => "get_expired",
+            Stat::GetFlushed => "get_flushed",
+            Stat::DeleteMisses => "delete_misses",
+            Stat::DeleteHits => "delete_hits",
+            Stat::IncrMisses => "incr_misses",
+            Stat::IncrHits => "incr_hits",
+            Stat::DecrMisses => "decr_misses",
+            Stat::DecrHits => "decr_hits",
+            Stat::CasMisses => "cas_misses",
+            Stat::CasHits => "cas_hits",
+            Stat::CasBadval => "cas_badval",
+            Stat::TouchHits => "touch_hits",
+            Stat::TouchMisses => "touch_misses",
+            Stat::StoreTooLarge => "store_too_large",
+            Stat::StoreNoMemory => "store_no_memory",
+            Stat::BytesRead => "bytes_read",
+            Stat::BytesWritten => "bytes_written",
+        }
+    }
+}
+
+/// One worker's counters. Written only by that worker's thread.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    counters: [AtomicU64; Stat::COUNT],
+}
+
+impl WorkerStats {
+    /// Adds `n` to a counter. Only the owning worker thread may call this.
+    #[inline]
+    pub fn add(&self, stat: Stat, n: u64) {
+        let c = &self.counters[stat as usize];
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn incr(&self, stat: Stat) {
+        self.add(stat, 1);
+    }
+
+    fn get(&self, stat: Stat) -> u64 {
+        self.counters[stat as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// Sums of every worker's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals([u64; Stat::COUNT]);
+
+impl Totals {
+    pub fn get(&self, stat: Stat) -> u64 {
+        self.0[stat as usize]
+    }
+}
+
+/// All workers' counters plus the `stats reset` baseline.
+#[derive(Debug)]
+pub struct StatsRegistry {
+    workers: Box<[WorkerStats]>,
+    baseline: Mutex<Totals>,
+}
+
+impl StatsRegistry {
+    pub fn new(workers: usize) -> StatsRegistry {
+        StatsRegistry {
+            workers: (0..workers).map(|_| WorkerStats::default()).collect(),
+            baseline: Mutex::new(Totals::default()),
+        }
+    }
+
+    /// Worker `index`'s counters.
+    pub fn worker(&self, index: usize) -> &WorkerStats {
+        &self.workers[index]
+    }
+
+    fn raw(&self) -> Totals {
+        let mut t = Totals::default();
+        for w in self.workers.iter() {
+            for s in Stat::ALL {
+                t.0[s as usize] = t.0[s as usize].wrapping_add(w.get(s));
+            }
+        }
+        t
+    }
+
+    /// Current sums since start or the last reset.
+    pub fn totals(&self) -> Totals {
+        let mut t = self.raw();
+        let base = self.baseline.lock().unwrap_or_else(|e| e.into_inner());
+        for (v, b) in t.0.iter_mut().zip(base.0.iter()) {
+            *v = v.wrapping_sub(*b);
+        }
+        t
+    }
+
+    /// `stats reset`: later reports count from now.
+    pub fn reset(&self) {
+        let now = self.raw();
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_workers_and_resets_by_baseline() {
+        let reg = StatsRegistry::new(2);
+        reg.worker(0).add(Stat::CmdGet, 3);
+        reg.worker(1).incr(Stat::CmdGet);
+        reg.worker(1).incr(Stat::BytesRead);
+        assert_eq!(reg.totals().get(Stat::CmdGet), 4);
+        reg.reset();
+        assert_eq!(reg.totals().get(Stat::CmdGet), 0);
+        reg.worker(0).incr(Stat::CmdGet);
+        assert_eq!(reg.totals().get(Stat::CmdGet), 1);
+        assert_eq!(reg.totals().get(Stat::BytesRead), 0);
+    }
+
+    #[test]
+    fn names_are_in_order_and_unique() {
+        for (i, s) in Stat::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+        }
+        let mut names: Vec<_> = Stat::ALL.iter().map(|s| s.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Stat::COUNT);
+    }
+}
