@@ -38,7 +38,7 @@
 //! | empty line, first token shorter than 2 bytes | `ERROR` | same |
 //! | commands are case-sensitive (`GET`) | `ERROR` | same |
 //! | unknown command whose last token starts `HTTP/` (first byte not one of `m g s a c i d t`) | connection closed, no answer | `Fatal { reply: None }` |
-//! | other unknown command | `ERROR` | same (also `slabs`, `lru`, `watch`, `lru_crawler`, `cache_memlimit`) |
+//! | other unknown command | `ERROR` | same; also for the admin commands not offered (`slabs`, `lru`, `watch`, `lru_crawler`, `cache_memlimit`), silent for `lru … noreply` as memcached's refusal is |
 //! | two-byte command starting with `m` | meta command | `ERROR` here; the connection routes meta lines to `meta` |
 //! | `shutdown …` | `ERROR: shutdown not enabled` | same |
 //! | no `\n` within 2048 bytes, line not `get `/`gets ` after ≤ 100 spaces | connection closed, no answer | `Fatal { reply: None }` as soon as 2049 bytes lack a `\n` |
@@ -270,6 +270,8 @@ impl<'a> Command<'_, 'a> {
             b"version" => self.done(Request::Version),
             b"quit" => self.done(Request::Quit),
             b"shutdown" => self.invalid(SHUTDOWN_DISABLED),
+            // Not offered; memcached checks noreply before refusing its arguments.
+            b"lru" if t.len() >= 2 => self.client_error(ERROR, t.noreply()),
             other => self.unknown(other),
         }
     }

@@ -578,6 +578,9 @@ fn unknown_and_empty() {
         assert_eq!(refused(input), ERROR, "{input:?}");
     }
     assert_eq!(refused(b"shutdown\r\n"), SHUTDOWN_DISABLED);
+    assert_eq!(refused(b"lru\r\n"), ERROR);
+    assert_eq!(refused(b"lru mode flat\r\n"), ERROR);
+    assert_eq!(refused(b"lru x noreply\r\n"), SILENT);
     assert_eq!(refused(b"shutdown graceful\r\n"), SHUTDOWN_DISABLED);
     for input in [
         &b"GET / HTTP/1.1\r\n"[..],
