@@ -17,16 +17,16 @@ pub const VALUE_TRAILER: &[u8] = b"\r\n";
 
 /// Appends `response` in the classic text protocol.
 pub fn text(response: &Response<'_>, out: &mut impl BufMut) {
-    let line: &[u8] = match response {
-        Response::Stored => b"STORED\r\n",
-        Response::NotStored => b"NOT_STORED\r\n",
-        Response::Exists => b"EXISTS\r\n",
-        Response::NotFound => b"NOT_FOUND\r\n",
-        Response::Deleted => b"DELETED\r\n",
-        Response::Touched => b"TOUCHED\r\n",
-        Response::Ok => b"OK\r\n",
-        Response::End => b"END\r\n",
-        Response::Error => b"ERROR\r\n",
+    match response {
+        Response::Stored => out.put_slice(b"STORED\r\n"),
+        Response::NotStored => out.put_slice(b"NOT_STORED\r\n"),
+        Response::Exists => out.put_slice(b"EXISTS\r\n"),
+        Response::NotFound => out.put_slice(b"NOT_FOUND\r\n"),
+        Response::Deleted => out.put_slice(b"DELETED\r\n"),
+        Response::Touched => out.put_slice(b"TOUCHED\r\n"),
+        Response::Ok => out.put_slice(b"OK\r\n"),
+        Response::End => out.put_slice(b"END\r\n"),
+        Response::Error => out.put_slice(b"ERROR\r\n"),
         Response::Value {
             key,
             flags,
@@ -36,41 +36,23 @@ pub fn text(response: &Response<'_>, out: &mut impl BufMut) {
             value_header(key, *flags, value.len(), *cas, out);
             out.put_slice(value);
             out.put_slice(VALUE_TRAILER);
-            return;
         }
-        Response::Number(n) => {
-            out.put_slice(itoa::Buffer::new().format(*n).as_bytes());
-            out.put_slice(b"\r\n");
-            return;
-        }
-        Response::Version(version) => {
-            out.put_slice(b"VERSION ");
-            out.put_slice(version.as_bytes());
-            out.put_slice(b"\r\n");
-            return;
-        }
+        Response::Number(n) => put_line(&[itoa::Buffer::new().format(*n).as_bytes()], out),
+        Response::Version(version) => put_line(&[b"VERSION ", version.as_bytes()], out),
         Response::Stat(name, value) => {
-            out.put_slice(b"STAT ");
-            out.put_slice(name.as_bytes());
-            out.put_slice(b" ");
-            out.put_slice(value.as_bytes());
-            out.put_slice(b"\r\n");
-            return;
+            put_line(&[b"STAT ", name.as_bytes(), b" ", value.as_bytes()], out)
         }
-        Response::ClientError(message) => {
-            out.put_slice(b"CLIENT_ERROR ");
-            out.put_slice(message.as_bytes());
-            out.put_slice(b"\r\n");
-            return;
-        }
-        Response::ServerError(message) => {
-            out.put_slice(b"SERVER_ERROR ");
-            out.put_slice(message.as_bytes());
-            out.put_slice(b"\r\n");
-            return;
-        }
-    };
-    out.put_slice(line);
+        Response::ClientError(message) => put_line(&[b"CLIENT_ERROR ", message.as_bytes()], out),
+        Response::ServerError(message) => put_line(&[b"SERVER_ERROR ", message.as_bytes()], out),
+    }
+}
+
+/// Appends `parts` and `\r\n`.
+fn put_line(parts: &[&[u8]], out: &mut impl BufMut) {
+    for part in parts {
+        out.put_slice(part);
+    }
+    out.put_slice(b"\r\n");
 }
 
 /// Appends `VALUE <key> <flags> <len>[ <cas>]\r\n`: the line before a value's data. The
@@ -95,11 +77,9 @@ pub fn value_header(key: &[u8], flags: u32, len: usize, cas: Option<u64>, out: &
 /// line without its `\r\n`). An empty reply ([`super::text::SILENT`]) writes nothing:
 /// memcached stays silent about errors in `noreply` commands.
 pub fn reply_line(reply: &str, out: &mut impl BufMut) {
-    if reply.is_empty() {
-        return;
+    if !reply.is_empty() {
+        put_line(&[reply.as_bytes()], out);
     }
-    out.put_slice(reply.as_bytes());
-    out.put_slice(b"\r\n");
 }
 
 #[cfg(test)]

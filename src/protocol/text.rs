@@ -345,10 +345,7 @@ impl<'a> Command<'_, 'a> {
             return self.invalid(ERROR);
         }
         let noreply = t.noreply();
-        let key = t.get(1);
-        if key.len() > KEY_MAX_BYTES {
-            return self.client_error(BAD_FORMAT, noreply);
-        }
+        let key = self.key(1, noreply)?;
         let (Some(flags), Some(exptime), Some(bytes)) = (
             safe_strtoul(t.get(2)),
             safe_strtol(t.get(3)),
@@ -404,18 +401,30 @@ impl<'a> Command<'_, 'a> {
         })
     }
 
-    /// `incr|decr <key> <delta> [noreply]`.
-    fn arith(&self, incr: bool) -> Outcome<'a> {
+    /// A key argument: over [`KEY_MAX_BYTES`] is memcached's format error.
+    fn key(&self, i: usize, noreply: bool) -> Result<&'a [u8], ParseError> {
+        let key = self.tokens.get(i);
+        if key.len() > KEY_MAX_BYTES {
+            self.client_error(BAD_FORMAT, noreply)?;
+        }
+        Ok(key)
+    }
+
+    /// The `<cmd> <key> <arg> [noreply]` shape of incr, decr and touch (a fourth token
+    /// that is not `noreply` is ignored): the key, the argument and noreply.
+    fn key_arg(&self) -> Result<(&'a [u8], &'a [u8], bool), ParseError> {
         let t = self.tokens;
         if t.len() != 3 && t.len() != 4 {
-            return self.invalid(ERROR);
+            self.invalid(ERROR)?;
         }
         let noreply = t.noreply();
-        let key = t.get(1);
-        if key.len() > KEY_MAX_BYTES {
-            return self.client_error(BAD_FORMAT, noreply);
-        }
-        let Some(delta) = safe_strtoull(t.get(2)) else {
+        Ok((self.key(1, noreply)?, t.get(2), noreply))
+    }
+
+    /// `incr|decr <key> <delta> [noreply]`.
+    fn arith(&self, incr: bool) -> Outcome<'a> {
+        let (key, delta, noreply) = self.key_arg()?;
+        let Some(delta) = safe_strtoull(delta) else {
             return self.client_error(BAD_DELTA, noreply);
         };
         self.done(Request::Arith {
@@ -441,25 +450,14 @@ impl<'a> Command<'_, 'a> {
                 return self.client_error(DELETE_USAGE, noreply);
             }
         }
-        let key = t.get(1);
-        if key.len() > KEY_MAX_BYTES {
-            return self.client_error(BAD_FORMAT, noreply);
-        }
+        let key = self.key(1, noreply)?;
         self.done(Request::Delete { key, noreply })
     }
 
     /// `touch <key> <exptime> [noreply]`.
     fn touch(&self) -> Outcome<'a> {
-        let t = self.tokens;
-        if t.len() != 3 && t.len() != 4 {
-            return self.invalid(ERROR);
-        }
-        let noreply = t.noreply();
-        let key = t.get(1);
-        if key.len() > KEY_MAX_BYTES {
-            return self.client_error(BAD_FORMAT, noreply);
-        }
-        let Some(exptime) = safe_strtol(t.get(2)) else {
+        let (key, exptime, noreply) = self.key_arg()?;
+        let Some(exptime) = safe_strtol(exptime) else {
             return self.client_error(BAD_EXPTIME, noreply);
         };
         self.done(Request::Touch {
