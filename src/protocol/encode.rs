@@ -27,6 +27,7 @@ pub fn text(response: &Response<'_>, out: &mut impl BufMut) {
         Response::Ok => out.put_slice(b"OK\r\n"),
         Response::End => out.put_slice(b"END\r\n"),
         Response::Error => out.put_slice(b"ERROR\r\n"),
+        Response::Reset => out.put_slice(b"RESET\r\n"),
         Response::Value {
             key,
             flags,

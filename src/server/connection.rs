@@ -157,11 +157,10 @@ impl Connection {
         encode::text(&response, self.out.buf());
     }
 
-    /// Writes a complete answer line given without its `\r\n`.
+    /// Writes a refusal's answer line (nothing for the empty reply of a noreply
+    /// command).
     fn line(&mut self, line: &str) {
-        let buf = self.out.buf();
-        buf.extend_from_slice(line.as_bytes());
-        buf.extend_from_slice(b"\r\n");
+        encode::reply_line(line, self.out.buf());
     }
 
     fn reply_unless(&mut self, noreply: bool, response: Response<'_>) {
