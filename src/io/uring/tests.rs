@@ -6,6 +6,7 @@
 //! receiving or accepting differs, with the fallbacks an older kernel gets
 //! (single-shot accept, single-shot recv, plain ring).
 
+mod bench;
 mod harness;
 
 use super::worker::{BUF_BYTES, BUF_COUNT};
