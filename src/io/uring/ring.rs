@@ -39,47 +39,50 @@ impl fmt::Display for TaskRun {
 /// completions per submission.
 const CQ_PER_SQ: u32 = 4;
 
-static STEP_TO_COOP: Once = Once::new();
-static STEP_TO_PLAIN: Once = Once::new();
+/// Logged once per process: stepping down from `Defer`, from `Coop`.
+static STEPPED_DOWN: [Once; 2] = [Once::new(), Once::new()];
+
+impl TaskRun {
+    /// The next setup to try when this one is refused.
+    fn lower(self) -> Option<TaskRun> {
+        match self {
+            TaskRun::Defer => Some(TaskRun::Coop),
+            TaskRun::Coop => Some(TaskRun::Plain),
+            TaskRun::Plain => None,
+        }
+    }
+}
 
 /// Builds a ring of `entries` submission entries with the best setup flags the kernel
 /// takes, starting at `best` (a worker starts where the probe ended). Each step down is
 /// logged once per process.
 pub fn build(entries: u32, best: TaskRun) -> io::Result<(IoUring, TaskRun)> {
-    if best == TaskRun::Defer {
+    let mut tier = best;
+    loop {
         let mut b = IoUring::builder();
-        b.setup_single_issuer()
-            .setup_defer_taskrun()
-            .setup_submit_all()
-            .setup_cqsize(entries * CQ_PER_SQ);
-        match b.build(entries) {
-            Ok(ring) => return Ok((ring, TaskRun::Defer)),
-            Err(e) if is_refused(&e) => return Err(e),
-            Err(e) => STEP_TO_COOP.call_once(|| {
-                tracing::info!(
-                    "io_uring: SINGLE_ISSUER|DEFER_TASKRUN refused ({e}); trying COOP_TASKRUN"
-                )
-            }),
-        }
+        b.setup_cqsize(entries * CQ_PER_SQ);
+        match tier {
+            TaskRun::Defer => b
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_submit_all(),
+            TaskRun::Coop => b
+                .setup_coop_taskrun()
+                .setup_taskrun_flag()
+                .setup_submit_all(),
+            TaskRun::Plain => &mut b,
+        };
+        let e = match b.build(entries) {
+            Ok(ring) => return Ok((ring, tier)),
+            Err(e) => e,
+        };
+        let Some(lower) = tier.lower().filter(|_| !is_refused(&e)) else {
+            return Err(e);
+        };
+        STEPPED_DOWN[tier as usize]
+            .call_once(|| tracing::info!("io_uring: {tier} setup refused ({e}); trying {lower}"));
+        tier = lower;
     }
-    if best != TaskRun::Plain {
-        let mut b = IoUring::builder();
-        b.setup_coop_taskrun()
-            .setup_taskrun_flag()
-            .setup_submit_all()
-            .setup_cqsize(entries * CQ_PER_SQ);
-        match b.build(entries) {
-            Ok(ring) => return Ok((ring, TaskRun::Coop)),
-            Err(e) if is_refused(&e) => return Err(e),
-            Err(e) => STEP_TO_PLAIN.call_once(|| {
-                tracing::info!("io_uring: COOP_TASKRUN refused ({e}); using a plain ring")
-            }),
-        }
-    }
-    let ring = IoUring::builder()
-        .setup_cqsize(entries * CQ_PER_SQ)
-        .build(entries)?;
-    Ok((ring, TaskRun::Plain))
 }
 
 /// io_uring as a whole is unavailable: stepping down the flags will not help.
