@@ -249,8 +249,17 @@ fn compare(a: Flavor, b: Flavor, deviations: &[Deviation]) -> Vec<String> {
             run_case(&server, case)
         };
         let got = {
-            let server = Server::start(b, &[]);
-            run_case(&server, case)
+            let mut server = Server::start(b, &[]);
+            let mut got = run_case(&server, case);
+            if let Some(trouble) = server.trouble() {
+                let note = got
+                    .note
+                    .take()
+                    .map(|n| format!("{n}; "))
+                    .unwrap_or_default();
+                got.note = Some(format!("{note}{trouble}"));
+            }
+            got
         };
         if dump {
             eprintln!(

@@ -391,6 +391,25 @@ impl Server {
         }
     }
 
+    /// What went wrong inside the server, if anything shows: its exit status if it has
+    /// exited, and any `panicked` line of its log.
+    pub fn trouble(&mut self) -> Option<String> {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().expect("try_wait");
+        }
+        let log = self.log();
+        let panic = log.lines().find(|l| l.contains("panicked"));
+        match (self.exit, panic) {
+            (None, None) => None,
+            (exit, panic) => Some(format!(
+                "server {}{}",
+                exit.map(|s| format!("exited ({s})"))
+                    .unwrap_or_else(|| "running".into()),
+                panic.map(|p| format!("; log: {p}")).unwrap_or_default()
+            )),
+        }
+    }
+
     /// Panics (with the log) if the server has died.
     pub fn assert_alive(&mut self) {
         if let Some(status) = self.child.try_wait().expect("try_wait") {
