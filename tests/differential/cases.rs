@@ -94,6 +94,11 @@ fn gen_key_251_gets() -> Vec<u8> {
     format!("gets {}\r\nversion\r\n", key(KEY_250 + 1)).into_bytes()
 }
 
+fn gen_key_251_other_commands() -> Vec<u8> {
+    let k = key(KEY_250 + 1);
+    format!("delete {k}\r\nincr {k} 1\r\ndecr {k} 1\r\ntouch {k} 1\r\n").into_bytes()
+}
+
 fn gen_key_251_in_multiget() -> Vec<u8> {
     format!("get a {} a\r\n", key(KEY_250 + 1)).into_bytes()
 }
@@ -527,5 +532,23 @@ set n 0 0 1\r\n1\r\nincr n 41\r\ntouch n 10\r\ngets n\r\nversion\r\nget nope\r\n
             W(b"incr a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30\r\n"),
             W(b"get a\r\n"),
         ],
+    ),
+    case("key_251_bytes_delete_incr_decr_touch", &[Gen(gen_key_251_other_commands)]),
+    case("set_length_over_int_max", &[W(b"set a 0 0 2147483647\r\n"), W(b"get a\r\n")]),
+    case("set_length_over_u64", &[W(b"set a 0 0 99999999999999999999\r\n"), W(b"get a\r\n")]),
+    case("tab_is_not_a_separator", &[W(b"get\ta\r\n")]),
+    case(
+        "leading_and_trailing_spaces",
+        &[W(b"set a 0 0 1  \r\nA\r\n"), W(b" get a\r\n")],
+    ),
+    case(
+        "set_sixth_token_not_noreply",
+        &[W(b"set a 0 0 1 garbage\r\nA\r\n"), W(b"get a\r\n")],
+    ),
+    case("flush_all_extra_token", &[W(b"flush_all 0 0\r\n")]),
+    case("verbosity_extra_tokens", &[W(b"verbosity 1 2 3\r\n")]),
+    closing(
+        "version_and_quit_with_extra_tokens",
+        &[W(b"version extra\r\nquit extra\r\nversion\r\n")],
     ),
 ];
