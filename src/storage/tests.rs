@@ -462,3 +462,52 @@ fn overlong_keys_are_never_stored() {
     assert!(!s.delete(&key) && !s.touch(&key, 1));
     assert_eq!(s.arith(&key, 1, true), ArithResult::NotFound);
 }
+
+#[test]
+fn an_item_as_big_as_the_shard_evicts_all_else() {
+    let s = store_with(item_footprint(1, 5000), 1);
+    for k in ["a", "b", "c"] {
+        set(&s, k, "v");
+    }
+    let value = vec![b'x'; 5000];
+    assert_eq!(
+        s.store(StoreMode::Set, b"z", 0, 0, 0, &value),
+        StoreResult::Stored
+    );
+    assert_eq!(lru(&s), ["z"]);
+    assert_eq!(s.stats().bytes as usize, s.shard_budget());
+    check(&s);
+}
+
+#[test]
+fn shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Store>();
+    let s = std::sync::Arc::new(store_with(256 * 1024, 4));
+    let workers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..5000u64 {
+                    let key = format!("k{}", (i * 7 + t) % 500);
+                    match i % 4 {
+                        0 | 1 => assert_eq!(
+                            set(&s, &key, &"1".repeat((i % 700) as usize)),
+                            StoreResult::Stored
+                        ),
+                        2 => drop(s.arith(key.as_bytes(), 1, true)),
+                        _ => drop(get(&s, &key)),
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    check(&s);
+    assert!(
+        s.stats().total_items >= 5000,
+        "every set counts (and incr that grows)"
+    );
+}
