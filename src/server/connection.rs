@@ -401,7 +401,7 @@ delete a\r\ntouch n 10\r\nbogus\r\nversion\r\n";
     fn a_session_answers_like_memcached() {
         let s = server(&[]);
         let out = String::from_utf8(answers(&s, &[SESSION])).unwrap();
-        let cas_line = out.lines().nth(5).unwrap().to_string();
+        let cas_line = out.lines().nth(4).unwrap().to_string();
         assert!(cas_line.starts_with("VALUE a 5 5 "), "{out}");
         let expected = format!(
             "STORED\r\nVALUE a 5 3\r\nabc\r\nEND\r\n{cas_line}\r\nabcde\r\nEND\r\nNOT_FOUND\r\n\
