@@ -244,6 +244,22 @@ impl Client {
         stats(self)
     }
 
+    /// Polls `stats` on this connection until `curr_connections` is `want` (this
+    /// connection included); on timeout, the last value seen.
+    pub fn wait_curr_connections(&mut self, want: u64, timeout: Duration) -> Result<(), u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = stat_u64(&self.stats(), "curr_connections");
+            if now == want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(now);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Shrinks the socket's receive buffer (SO_RCVBUF; the kernel doubles the value).
     pub fn set_recv_buffer(&self, bytes: usize) {
         let bytes = libc::c_int::try_from(bytes).expect("buffer size fits c_int");

@@ -421,20 +421,12 @@ impl Server {
     /// Polls `stats` on a fresh connection until `curr_connections` equals `want`
     /// (counting that probe connection itself), within `timeout`.
     pub fn wait_curr_connections(&self, want: u64, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
         let mut probe = self.connect();
-        loop {
-            let now = stat_u64(&probe.stats(), "curr_connections");
-            if now == want {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{}: curr_connections stayed {now}, expected {want} within {timeout:?}",
-                    self.flavor
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Err(now) = probe.wait_curr_connections(want, timeout) {
+            panic!(
+                "{}: curr_connections stayed {now}, expected {want} within {timeout:?}",
+                self.flavor
+            );
         }
     }
 }
