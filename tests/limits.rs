@@ -69,6 +69,7 @@ both_engines! {
         }
         let rss = server.rss_bytes();
         let limit = 64 * MIB * 5 / 4 + 16 * MIB;
+        eprintln!("{flavor}: RSS {} MiB after ~400 MiB of writes with -m 64", rss / MIB);
         assert!(
             rss <= limit,
             "{flavor}: RSS {} MiB after 400 MiB of writes with -m 64 (limit {} MiB)",
@@ -220,6 +221,7 @@ both_engines! {
             "{flavor}: a round trip took {slowest:?} while A was not reading"
         );
         let growth = server.rss_bytes().saturating_sub(baseline_rss);
+        eprintln!("{flavor}: slowest round trip {slowest:?}, RSS growth {} KiB", growth / 1024);
         assert!(
             growth < 64 * MIB,
             "{flavor}: RSS grew {} MiB with {GETS} unread 512 KiB answers queued",
@@ -252,6 +254,7 @@ both_engines! {
             }
             assert!(Instant::now() < deadline, "{flavor}: idle client still open after 10 s");
         };
+        eprintln!("{flavor}: idle client closed after {closed_at:?}");
         assert!(
             closed_at >= Duration::from_secs(1),
             "{flavor}: idle client closed after only {closed_at:?} with idle_timeout=2"
