@@ -104,25 +104,28 @@ pub fn skip_reason(engine: Engine) -> Option<String> {
 /// `name::memcached` runs the same body against memcached, to check the test itself
 /// (`cargo test -- --ignored`).
 macro_rules! both_engines {
+    (@engines $flavor:ident $body:block) => {
+        fn body($flavor: $crate::common::Flavor) $body
+
+        #[test]
+        fn epoll() {
+            body($crate::common::Flavor::Ringcache($crate::common::Engine::Epoll));
+        }
+
+        #[test]
+        fn uring() {
+            if $crate::common::skip_reason($crate::common::Engine::Uring).is_none() {
+                body($crate::common::Flavor::Ringcache($crate::common::Engine::Uring));
+            }
+        }
+    };
     (reference; $(#[$meta:meta])* fn $name:ident($flavor:ident) $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            fn body($flavor: $crate::common::Flavor) $body
-
-            #[test]
-            fn epoll() {
-                body($crate::common::Flavor::Ringcache($crate::common::Engine::Epoll));
-            }
-
-            #[test]
-            fn uring() {
-                if $crate::common::skip_reason($crate::common::Engine::Uring).is_none() {
-                    body($crate::common::Flavor::Ringcache($crate::common::Engine::Uring));
-                }
-            }
+            both_engines!(@engines $flavor $body);
 
             #[test]
             #[ignore = "reference run against memcached (checks the test, not ringcache)"]
@@ -137,19 +140,7 @@ macro_rules! both_engines {
             #[allow(unused_imports)]
             use super::*;
 
-            fn body($flavor: $crate::common::Flavor) $body
-
-            #[test]
-            fn epoll() {
-                body($crate::common::Flavor::Ringcache($crate::common::Engine::Epoll));
-            }
-
-            #[test]
-            fn uring() {
-                if $crate::common::skip_reason($crate::common::Engine::Uring).is_none() {
-                    body($crate::common::Flavor::Ringcache($crate::common::Engine::Uring));
-                }
-            }
+            both_engines!(@engines $flavor $body);
         }
     };
 }

@@ -36,20 +36,18 @@ pub fn kill_with_parent(command: &mut Command) {
     }
 }
 
-pub fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the fd is open (borrowed from the stream) and the option value points
-    // to a live `linger` whose size we pass.
+/// Sets a SOL_SOCKET option to `value`.
+fn set_socket_option<T>(stream: &TcpStream, name: libc::c_int, value: &T) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<T>()).expect("option size");
+    // SAFETY: the fd is open (borrowed from the stream) and the option value points to
+    // a live `T` whose size we pass; the kernel only reads it.
     let res = unsafe {
         libc::setsockopt(
             stream.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            name,
+            (value as *const T).cast(),
+            len,
         )
     };
     if res == -1 {
@@ -58,22 +56,18 @@ pub fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
+/// SO_LINGER with a zero timeout: close() sends RST.
+pub fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    set_socket_option(stream, libc::SO_LINGER, &linger)
+}
+
 /// Sets the socket's receive buffer size (the kernel doubles it).
 pub fn set_recv_buffer(stream: &TcpStream, bytes: libc::c_int) -> io::Result<()> {
-    // SAFETY: the fd is open and the option value points to a live c_int.
-    let res = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&bytes as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if res == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_socket_option(stream, libc::SO_RCVBUF, &bytes)
 }
 
 /// Raises RLIMIT_NOFILE's soft limit towards `want`; returns the new soft limit.
