@@ -203,15 +203,7 @@ pub enum Command<'a> {
         quiet: bool,
     },
     /// INCREMENT DECREMENT and their quiet forms.
-    Arith {
-        key: &'a [u8],
-        incr: bool,
-        delta: u64,
-        initial: u64,
-        /// Exptime of a created item; [`NO_CREATE`]: do not create.
-        exptime: u32,
-        quiet: bool,
-    },
+    Arith(Arith<'a>),
     Flush {
         delay_secs: u32,
         quiet: bool,
@@ -229,6 +221,18 @@ pub enum Command<'a> {
     /// An opcode memcached does not serve here (VERBOSITY, SASL without SASL, anything
     /// unassigned): answer 0x81 `Unknown command`; the body is swallowed.
     Unknown,
+}
+
+/// An INCREMENT or DECREMENT (or their quiet forms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arith<'a> {
+    pub key: &'a [u8],
+    pub incr: bool,
+    pub delta: u64,
+    pub initial: u64,
+    /// Exptime of a created item; [`NO_CREATE`]: do not create.
+    pub exptime: u32,
+    pub quiet: bool,
 }
 
 /// One binary request: the header fields every answer needs, and its command.
@@ -444,14 +448,14 @@ fn command<'a>(op: u8, extras: &[u8], key: &'a [u8], value: &'a [u8]) -> Command
             }
         }
         DELETE | DELETEQ => Command::Delete { key, quiet },
-        INCREMENT | INCREMENTQ | DECREMENT | DECREMENTQ => Command::Arith {
+        INCREMENT | INCREMENTQ | DECREMENT | DECREMENTQ => Command::Arith(Arith {
             key,
             incr: matches!(op, INCREMENT | INCREMENTQ),
             delta: be_u64(&extras[..8]),
             initial: be_u64(&extras[8..16]),
             exptime: be_u32(&extras[16..]),
             quiet,
-        },
+        }),
         FLUSH | FLUSHQ => Command::Flush {
             delay_secs: if extras.is_empty() { 0 } else { be_u32(extras) },
             quiet,

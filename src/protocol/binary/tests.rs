@@ -229,14 +229,14 @@ fn delete_and_arith() {
         (DECREMENT, false, false),
         (DECREMENTQ, false, true),
     ] {
-        let expected = Command::Arith {
+        let expected = Command::Arith(Arith {
             key: b"n",
             incr,
             delta: u64::MAX,
             initial: 0x0102_0304_0506_0708,
             exptime: NO_CREATE,
             quiet,
-        };
+        });
         assert_eq!(one(&pkt(op, &ex, b"n", &[])), expected, "{op:#x}");
     }
 }

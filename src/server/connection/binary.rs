@@ -14,7 +14,7 @@
 
 use super::Connection;
 use crate::protocol::binary::response::{self, ReplyTo, Status};
-use crate::protocol::binary::{self, BinaryRequest, Command, ParseError, Parsed, NO_CREATE};
+use crate::protocol::binary::{self, Arith, BinaryRequest, Command, ParseError, Parsed, NO_CREATE};
 use crate::protocol::{Response, StatsGroup, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::binary_ops::{ArithOutcome, DeleteResult, Initial};
@@ -138,20 +138,7 @@ impl Connection {
                     DeleteResult::Exists => self.binary_error(to, Status::KeyExists),
                 }
             }
-            Command::Arith {
-                key,
-                incr,
-                delta,
-                initial,
-                exptime,
-                quiet,
-            } => {
-                let initial = (exptime != NO_CREATE).then_some(Initial {
-                    value: initial,
-                    exptime: i64::from(exptime),
-                });
-                self.binary_arith(to, key, incr, delta, request.cas, initial, quiet);
-            }
+            Command::Arith(arith) => self.binary_arith(to, request.cas, arith),
             Command::Flush { delay_secs, quiet } => {
                 self.stats().incr(Stat::CmdFlush);
                 self.server.store.flush_all(i64::from(delay_secs));
@@ -227,17 +214,20 @@ impl Connection {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn binary_arith(
-        &mut self,
-        to: ReplyTo,
-        key: &[u8],
-        incr: bool,
-        delta: u64,
-        cas: u64,
-        initial: Option<Initial>,
-        quiet: bool,
-    ) {
+    /// INCREMENT DECREMENT (+Q): the new value as 8 big-endian bytes and its CAS.
+    fn binary_arith(&mut self, to: ReplyTo, cas: u64, arith: Arith<'_>) {
+        let Arith {
+            key,
+            incr,
+            delta,
+            initial,
+            exptime,
+            quiet,
+        } = arith;
+        let initial = (exptime != NO_CREATE).then_some(Initial {
+            value: initial,
+            exptime: i64::from(exptime),
+        });
         let (hit, miss) = if incr {
             (Stat::IncrHits, Stat::IncrMisses)
         } else {

@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::protocol::binary::opcode::*;
 use crate::server::stats::Stat;
 use crate::server::Server;
-use std::io::IoSlice;
 use std::sync::Arc;
 
 fn server(args: &[&str]) -> Arc<Server> {
@@ -91,21 +90,11 @@ fn decode(mut bytes: &[u8]) -> Vec<Answer> {
     answers
 }
 
+/// Takes everything the connection has answered so far.
 fn drain(conn: &mut Connection) -> Vec<u8> {
-    let out = conn.output();
-    let mut bytes = Vec::new();
-    loop {
-        let mut slices = [IoSlice::new(&[]); 16];
-        let n = out.chunks(&mut slices);
-        if n == 0 {
-            return bytes;
-        }
-        for s in &slices[..n] {
-            bytes.extend_from_slice(s);
-        }
-        let len: usize = slices[..n].iter().map(|s| s.len()).sum();
-        out.advance(len);
-    }
+    let mut segments = Vec::new();
+    conn.output().take(&mut segments);
+    segments.concat()
 }
 
 /// Feeds `input` in chunks of `chunk` bytes to a new connection; returns the answers
