@@ -13,6 +13,7 @@
 //! - `consumed` never exceeds the input length.
 #![forbid(unsafe_code)]
 
+pub mod binary;
 pub mod encode;
 pub mod text;
 

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod arith;
+pub mod binary_ops;
 pub mod clock;
 mod item;
 #[cfg(test)]

@@ -113,7 +113,9 @@ impl Shard {
         (self.cas_counter << self.shard_bits) | self.index
     }
 
-    fn last_cas(&self) -> u64 {
+    /// The CAS of this shard's latest write (0: none yet): right after a write under
+    /// the same lock, the written item's CAS.
+    pub(super) fn last_cas(&self) -> u64 {
         if self.cas_counter == 0 {
             0
         } else {
@@ -331,6 +333,14 @@ impl Shard {
         self.make_room(footprint, now);
         self.insert(hash, new, now);
         StoreResult::Stored
+    }
+
+    /// The CAS of the live item under `key`, without bumping it or marking it fetched
+    /// (memcached's `DONT_UPDATE` lookup); a dead item met on the way is removed.
+    pub(super) fn peek_cas(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u64> {
+        self.advance(now);
+        let idx = self.find_live(hash, key, now)?;
+        Some(self.slab[idx as usize].cas)
     }
 
     /// Removes the live item under `key`; false if there is none.
