@@ -46,8 +46,19 @@
 //! | `me` without a key, key over 250, bad base64 (`b` must be the third token exactly) | `CLIENT_ERROR bad command line format` | same |
 //! | `me k …` | `ME <key> exp=<now-exptime, negative; -1 never> la=<secs> cas=<n> fetch=<yes/no> cls=<slab class> size=<item bytes>`, or `EN` | same; `cls` and `size` by memcached's default slab classes and item arithmetic (`encode`) |
 //!
-//! What the executor does with each flag, and `q` per command, is in the header of
-//! `server::connection::meta`.
+//! Answers (written by `server::connection::meta` with `encode`; its header details
+//! each flag's effect and the counters):
+//!
+//! | command | answers | `q` hides | returned flags, in request order |
+//! |---|---|---|---|
+//! | `mg` | hit: `VA <len> <flags>` and the value with `v`, else `HD <flags>`; miss: `EN` | `EN` | hit: `s t c f l h O k`, then ` Z` (a win was sent), ` X` (stale), ` W` (this request won); miss: `O k` |
+//! | `ms` | `HD`, `NS`, `EX`, `NF` | `HD` | `O k c` (`c0` unless stored) |
+//! | `md` | `HD`, `NF`, `EX` | `HD` | `O k` |
+//! | `ma` | `VA <len>` and the number with `v`, else `HD`; `NF`, `EX` | the answer to an applied delta, not to an auto-create | with an item `c t O k`; `NF`/`EX` `O k` |
+//! | `mn`, `me` | `MN`; `ME …` or `EN` | — | — |
+//!
+//! `k` is ` k<key>`, or ` k<base64> b` for a key sent with `b` (`mg` hits: stored with
+//! `b`). Every `CLIENT_ERROR`/`SERVER_ERROR` replaces the whole answer, `q` or not.
 
 use super::text::number::{safe_strtol, safe_strtoul, safe_strtoull};
 use super::text::{self, SILENT};

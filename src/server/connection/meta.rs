@@ -6,15 +6,8 @@
 //! shard lock, as memcached does, so flags that change the item (`T`, `N`) act where
 //! they stand and returned flags come back in the order they were asked.
 //!
-//! # memcached 1.6.18's execution, verified against the real server
-//!
-//! | command | answers | `q` hides | returned flags (request order) |
-//! |---|---|---|---|
-//! | `mg` | `VA <len> <flags>` + value with `v`, else `HD <flags>`; miss `EN` | `EN` only | hit: `s t c f l h O k`, then `Z` (win already sent), `X` (stale), `W` (won); miss: `O k` |
-//! | `ms` | `HD` / `NS` / `EX` / `NF` | `HD` | `O k c` (`c0` unless stored) |
-//! | `md` | `HD` / `NF` / `EX` | `HD` | `O k` |
-//! | `ma` | `VA <len>` + number with `v`, else `HD`; `NF` / `EX` | `HD`/`VA` after a delta (not after an auto-create) | item: `c t O k`; `NF`/`EX`: `O k` |
-//! | `mn` / `me` | `MN` / `ME …` or `EN` | nothing | — |
+//! The answers, what `q` hides and the order of returned flags are tabled in the header
+//! of `protocol::meta`. Each flag's effect, as memcached 1.6.18 was measured to act:
 //!
 //! - `mg`: `h` and `l` show the state before this access (`l` = seconds since the last
 //!   write or bump; memcached's segmented LRU refreshes it more rarely); `u` skips the
@@ -36,8 +29,10 @@
 //!   with `J` (0) and that TTL (no delta applied, `q` not hiding it), `T` sets the TTL.
 //!   Auto-created items (both `mg N` and `ma N`) never remember a base64 key.
 //! - Stats: `mg` as get (or touch with `T`), `ms` as set (cas counters when `C` makes
-//!   it a cas), `md` delete hits/misses (`EX` a miss, `I` neither), `ma` incr/decr
-//!   hits/misses (`EX` and auto-create neither); errors count nothing.
+//!   it a cas; too large: `store_too_large` only), `md` delete hits/misses (`EX` a
+//!   miss, `I` neither), `ma` incr/decr hits/misses (`EX` and auto-create neither).
+//!   A refused request counts nothing, but what memcached counted before an answer
+//!   failed on a long opaque stays counted (an `mg` miss, an `ma` hit or miss).
 //! - Any error answer (`CLIENT_ERROR`, `SERVER_ERROR`) replaces the whole answer and is
 //!   never hidden by `q`; a long opaque in `mg` fails after `T`/`N` before it acted
 //!   and, when `h l T N R` were given, skips the bump; in `ma` it fails after the
@@ -59,10 +54,16 @@ use bytes::BufMut;
 #[cfg(test)]
 mod tests;
 
-/// How a meta get went, for the counters.
+/// How a meta get went, for the counters and the error answer.
 enum Got {
-    Hit { touched: bool },
-    Miss,
+    Hit {
+        touched: bool,
+    },
+    /// A miss, counted as one even when its answer then fails on a long opaque.
+    Miss {
+        failed: bool,
+    },
+    /// A hit whose answer failed (a long opaque): not counted.
     Failed,
 }
 
@@ -106,15 +107,14 @@ impl Connection {
         let start = out.len();
         let got = self.server.store.meta_get(key, opts, |item| {
             let Some(mut item) = item else {
-                if f.opaque_too_long {
-                    return Got::Failed;
-                }
-                if !f.quiet {
+                if !f.quiet && !f.opaque_too_long {
                     encode::code(out, b"EN");
                     echo(meta, out, key, f.base64);
                     encode::end(out);
                 }
-                return Got::Miss;
+                return Got::Miss {
+                    failed: f.opaque_too_long,
+                };
             };
             if f.value {
                 encode::value_code(out, item.value().len());
@@ -182,9 +182,12 @@ impl Connection {
                 self.stats().incr(Stat::CmdGet);
                 self.stats().incr(Stat::GetHits);
             }
-            Got::Miss => {
+            Got::Miss { failed } => {
                 self.stats().incr(Stat::CmdGet);
                 self.stats().incr(Stat::GetMisses);
+                if failed {
+                    self.error(OPAQUE_TOO_LONG);
+                }
             }
             Got::Failed => self.error(OPAQUE_TOO_LONG),
         }
