@@ -380,12 +380,19 @@ impl<'a> Line<'a> {
                 Some(b'D' | b'-') => self.done(MetaRequest::Arith { meta, incr: false }),
                 Some(_) => self.refuse(MA_MODE),
             },
-            _ => self.set(meta, vlen, input, limits),
+            _ => self.set(meta, scan.key_len, vlen, input, limits),
         }
     }
 
     /// The rest of `ms` once its flags are good: the mode, the size limit, the data.
-    fn set(&self, meta: Meta<'a>, vlen: usize, input: &'a [u8], limits: &Limits) -> Outcome<'a> {
+    fn set(
+        &self,
+        meta: Meta<'a>,
+        key_len: usize,
+        vlen: usize,
+        input: &'a [u8],
+        limits: &Limits,
+    ) -> Outcome<'a> {
         let swallow = vlen + 2;
         let mode = match meta.flags.mode {
             None | Some(b'S') => StoreMode::Set,
@@ -399,7 +406,6 @@ impl<'a> Line<'a> {
             return self.refuse_swallowing(OPAQUE_TOO_LONG, swallow);
         }
         // memcached's item size counts 4 bytes of client flags unless they are 0.
-        let key_len = meta.key.bytes(&mut [0; KEY_MAX_BYTES]).len();
         let flags_len = if meta.flags.client_flags == 0 { 0 } else { 4 };
         if limits.too_large(key_len + flags_len, vlen) {
             return self.done(MetaRequest::SetTooLarge {
@@ -430,6 +436,8 @@ impl<'a> Line<'a> {
 struct Scan {
     flags: MetaFlags,
     error: Option<&'static str>,
+    /// The key's length (decoded with `b`).
+    key_len: usize,
 }
 
 /// memcached's flag pre-parse: each token's first byte is its flag; an unknown or
@@ -440,12 +448,14 @@ fn scan_flags(key: &[u8], tokens: &[u8]) -> Scan {
     let mut seen = [false; 127];
     let mut failed = false;
     let mut message = None;
+    let mut key_len = key.len();
     for token in (Words { line: tokens }) {
         let flag = token[0];
         if flag >= 127 || seen[usize::from(flag)] {
             return Scan {
                 flags: f,
                 error: Some(DUPLICATE_FLAG),
+                key_len,
             };
         }
         seen[usize::from(flag)] = true;
@@ -457,8 +467,9 @@ fn scan_flags(key: &[u8], tokens: &[u8]) -> Scan {
         match flag {
             b'b' => {
                 f.base64 = true;
-                if base64::decode(key, &mut [0; KEY_MAX_BYTES]).is_none() {
-                    bad(Some(DECODING_KEY));
+                match base64::decode(key, &mut [0; KEY_MAX_BYTES]) {
+                    Some(len) => key_len = len,
+                    None => bad(Some(DECODING_KEY)),
                 }
             }
             b'N' | b'T' | b'R' => {
@@ -499,6 +510,7 @@ fn scan_flags(key: &[u8], tokens: &[u8]) -> Scan {
                 return Scan {
                     flags: f,
                     error: Some(INVALID_FLAG),
+                    key_len,
                 }
             }
         }
@@ -506,5 +518,6 @@ fn scan_flags(key: &[u8], tokens: &[u8]) -> Scan {
     Scan {
         flags: f,
         error: failed.then(|| message.unwrap_or(BAD_FORMAT)),
+        key_len,
     }
 }

@@ -13,9 +13,11 @@
 //! - CAS values are `(counter << shard_bits) | shard_index`, with a counter that only
 //!   grows, so they are unique across shards and increase within one;
 //! - an item is dead when expired, when its CAS is at most `flush_cas` (`flush_all`
-//!   now), or when it was written before `flush_before` (a delayed `flush_all` that has
-//!   come due); a dead item is never returned and is removed when met;
-//! - a hit and every write move the item to the head; nothing else reorders the list.
+//!   now), or when its `time` (last write or access) is before `flush_before` (a
+//!   delayed `flush_all` that has come due); a dead item is never returned and is
+//!   removed when met;
+//! - a hit, every write, and a meta add that finds the item move it to the head;
+//!   nothing else reorders the list.
 
 use std::hash::BuildHasher;
 
@@ -198,7 +200,7 @@ impl Shard {
     }
 
     /// Links `item` in at the head with a fresh CAS. The caller made room for it.
-    pub(super) fn insert(&mut self, hash: u64, mut item: Item, now: u32) -> u32 {
+    fn insert(&mut self, hash: u64, mut item: Item, now: u32) -> u32 {
         item.cas = self.next_cas();
         // Written after any flush now in force, even if `now` was read a moment before
         // another thread brought a delayed flush into force.
@@ -243,7 +245,7 @@ impl Shard {
 
     /// Frees room for `need` more bytes (at most the budget): dead items near the tail
     /// first, then live items from the tail.
-    pub(super) fn make_room(&mut self, need: usize, now: u32) {
+    fn make_room(&mut self, need: usize, now: u32) {
         debug_assert!(need <= self.budget);
         let mut idx = self.tail;
         let mut looked = 0;
