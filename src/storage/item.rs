@@ -42,8 +42,9 @@ pub(crate) struct Item {
     /// Relative expiry time; 0 = never (see `Clock::realtime`).
     pub(crate) exptime: u32,
     pub(crate) flags: u32,
-    /// Relative time of the last write or access (memcached's `time`): meta's "seconds
-    /// since last access", and the barrier of a delayed `flush_all`, which kills items
+    /// Relative time of the last write or access (memcached's `time`; the first read
+    /// after a write does not count, see `Shard::hit`): meta's "seconds since last
+    /// access", and the barrier of a delayed `flush_all`, which kills items
     /// with `time` before its due time. An access never moves an item past that barrier:
     /// accesses before the due time leave `time` before it, and once it is due an item
     /// written before it is dead before it can be accessed.

@@ -291,14 +291,17 @@ impl Shard {
         Some(item)
     }
 
-    /// Counts a read of live item `idx`: bumps it, marks it fetched, and records the
-    /// access time.
+    /// Counts a read of live item `idx`: bumps it, marks it fetched, and from the
+    /// second read on records the access time (memcached's segmented LRU leaves the
+    /// time alone on the first fetch after a write and refreshes it on later ones).
     pub(super) fn hit(&mut self, idx: u32, now: u32) {
         self.bump(idx);
         let barrier = self.flush_before;
         let item = &mut self.slab[idx as usize];
+        if item.has(FETCHED) {
+            item.time = now.max(barrier);
+        }
         item.set(FETCHED, true);
-        item.time = now.max(barrier);
     }
 
     /// set/add/replace/cas store `new`; append/prepend add `new`'s value to the live

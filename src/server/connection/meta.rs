@@ -10,7 +10,9 @@
 //! of `protocol::meta`. Each flag's effect, as memcached 1.6.18 was measured to act:
 //!
 //! - `mg`: `h` and `l` show the state before this access (`l` = seconds since the last
-//!   write or bump; memcached's segmented LRU refreshes it more rarely); `u` skips the
+//!   write or read, where the first read after a write does not count, as in
+//!   memcached's segmented LRU; memcached may skip more refreshes while its LRU
+//!   maintainer has not yet cleared an item's active mark); `u` skips the
 //!   bump (no LRU move, not marked fetched); `T` sets the TTL (counted as a touch:
 //!   `cmd_touch`/`touch_hits` instead of `cmd_get`/`get_hits`); `N` creates an empty
 //!   item on a miss (flags 0) and wins it (`W`), later gets see `Z`; `R` wins when

@@ -241,10 +241,14 @@ fn debug_reports_what_memcached_does() {
 CLIENT_ERROR bad command line format\r\n"
     );
     s.store.clock().advance(7);
-    let out = run(&s, "me foo\r\nmg foo l t\r\nmg foo u l\r\nme foo\r\n");
+    // As in memcached, the first read after a write leaves the access time alone.
+    let out = run(
+        &s,
+        "me foo\r\nmg foo l t\r\nmg foo u l\r\nmg foo l\r\nme foo\r\n",
+    );
     assert_eq!(
         out,
-        "ME foo exp=-93 la=7 cas=<cas1> fetch=no cls=1 size=69\r\nHD l7 t93\r\nHD l0\r\n\
+        "ME foo exp=-93 la=7 cas=<cas1> fetch=no cls=1 size=69\r\nHD l7 t93\r\nHD l7\r\nHD l7\r\n\
 ME foo exp=-93 la=0 cas=<cas1> fetch=yes cls=1 size=69\r\n"
     );
     s.store.clock().advance(93);
