@@ -457,3 +457,69 @@ fn parse_all(stream: &[u8], step: usize) -> Vec<String> {
     }
     seen
 }
+
+#[test]
+fn hostile_lines_never_panic_and_never_overrun() {
+    // Lines stitched from meta fragments, odd bytes and numbers at their limits, fed
+    // whole and as every prefix: the parser answers or waits, and stays in bounds.
+    let pieces: &[&[u8]] = &[
+        b"mg",
+        b"ms",
+        b"md",
+        b"ma",
+        b"me",
+        b"mn",
+        b" ",
+        b"  ",
+        b"k",
+        b"Zm9v",
+        b"=",
+        b"b",
+        b"q",
+        b"v",
+        b"O",
+        b"O123456789012345678901234567890123",
+        b"T-1",
+        b"N",
+        b"R9",
+        b"C18446744073709551616",
+        b"F4294967296",
+        b"D",
+        b"J-",
+        b"M",
+        b"MZZ",
+        b"I",
+        b"\0",
+        b"\r",
+        b"\t",
+        b"\x80",
+        b"\xff",
+        b"2147483645",
+        b"-1",
+        b"0",
+        b"3",
+        b"\r\n",
+        b"\n",
+        b"abc",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for _ in 0..3000 {
+        let mut input = Vec::new();
+        for _ in 0..next() % 12 {
+            input.extend_from_slice(pieces[next() % pieces.len()]);
+        }
+        for end in 0..=input.len() {
+            match parse(&input[..end], &LIMITS) {
+                Ok(parsed) => assert!(parsed.consumed <= end && parsed.consumed > 0),
+                Err(ParseError::Invalid { consumed, .. }) => assert!(consumed <= end),
+                Err(ParseError::Incomplete | ParseError::Fatal { .. }) => {}
+            }
+        }
+    }
+}
