@@ -332,9 +332,7 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseEr
             } else {
                 0
             };
-            // memcached stores non-zero flags in the item, 4 bytes more.
-            let cost = tail.saturating_add(if flags == 0 { 0 } else { 4 });
-            if limits.too_large(key_len, cost) {
+            if limits.too_large(key_len, tail, flags) {
                 let mode = store_mode(h.opcode);
                 let command = Command::TooLarge { mode, key };
                 return Ok(Parsed {

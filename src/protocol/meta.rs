@@ -405,9 +405,7 @@ impl<'a> Line<'a> {
         if meta.flags.opaque_too_long {
             return self.refuse_swallowing(OPAQUE_TOO_LONG, swallow);
         }
-        // memcached's item size counts 4 bytes of client flags unless they are 0.
-        let flags_len = if meta.flags.client_flags == 0 { 0 } else { 4 };
-        if limits.too_large(key_len + flags_len, vlen) {
+        if limits.too_large(key_len, vlen, meta.flags.client_flags) {
             return self.done(MetaRequest::SetTooLarge {
                 key: meta.key,
                 swallow,

@@ -34,17 +34,19 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Whether an item with this key and value is over the item size limit, by
-    /// memcached's arithmetic: its item header (48 bytes), CAS (8), the key and its NUL,
-    /// and the value with its `\r\n` must fit in `-I` bytes.
-    pub fn too_large(&self, key_len: usize, value_len: usize) -> bool {
-        item_too_large(key_len, value_len, self.max_item_bytes)
+    /// Whether an item with this key, value and client flags is over the item size
+    /// limit, by memcached's arithmetic: its item header (48 bytes), CAS (8), the client
+    /// flags unless they are 0 (4), the key and its NUL, and the value with its `\r\n`
+    /// must fit in `-I` bytes.
+    pub fn too_large(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        item_too_large(key_len, value_len, flags, self.max_item_bytes)
     }
 }
 
 /// See [`Limits::too_large`].
-pub fn item_too_large(key_len: usize, value_len: usize, max_item_bytes: usize) -> bool {
-    48 + 8 + key_len + 1 + value_len.saturating_add(2) > max_item_bytes
+pub fn item_too_large(key_len: usize, value_len: usize, flags: u32, max_item_bytes: usize) -> bool {
+    let flags_len = if flags == 0 { 0 } else { 4 };
+    48 + 8 + flags_len + key_len + 1 + value_len.saturating_add(2) > max_item_bytes
 }
 
 /// A successfully parsed request and how many input bytes it used.

@@ -369,7 +369,7 @@ impl<'a> Command<'_, 'a> {
         if bytes > i32::MAX as usize - 2 {
             return self.client_error(BAD_FORMAT, noreply);
         }
-        if limits.too_large(key.len(), bytes) {
+        if limits.too_large(key.len(), bytes, flags) {
             return self.done(Request::TooLarge {
                 mode,
                 key,

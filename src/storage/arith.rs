@@ -30,7 +30,7 @@ fn is_c_space(b: u8) -> bool {
 
 /// The number an item with key length `key_len` and value `value` holds, if any.
 pub(crate) fn parse(key_len: usize, value: &[u8]) -> Option<u64> {
-    if item_too_large(key_len, value.len(), CHUNK_MAX_BYTES) {
+    if item_too_large(key_len, value.len(), 0, CHUNK_MAX_BYTES) {
         return None;
     }
     let start = value.iter().position(|&b| !is_c_space(b));

@@ -71,7 +71,7 @@ impl Store {
             return (StoreResult::NotStored, 0);
         }
         let max_item_bytes = self.config.max_item_bytes;
-        if item_too_large(key.len(), value.len(), max_item_bytes) {
+        if item_too_large(key.len(), value.len(), flags, max_item_bytes) {
             if mode == StoreMode::Set {
                 self.delete(key);
             }

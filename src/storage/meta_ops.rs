@@ -206,7 +206,12 @@ impl Store {
         if key.len() > KEY_MAX_BYTES {
             return (StoreResult::NotStored, 0);
         }
-        if item_too_large(key.len(), value.len(), self.config.max_item_bytes) {
+        if item_too_large(
+            key.len(),
+            value.len(),
+            opts.flags,
+            self.config.max_item_bytes,
+        ) {
             self.delete(key);
             return (StoreResult::TooLarge, 0);
         }

@@ -238,7 +238,7 @@ impl Store {
         if key.len() > KEY_MAX_BYTES {
             return StoreResult::NotStored;
         }
-        if item_too_large(key.len(), value.len(), self.config.max_item_bytes) {
+        if item_too_large(key.len(), value.len(), flags, self.config.max_item_bytes) {
             if mode == StoreMode::Set {
                 self.delete(key);
             }

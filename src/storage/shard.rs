@@ -354,7 +354,7 @@ impl Shard {
             (new.value(), old.value())
         };
         let len = first.len() + second.len();
-        if crate::protocol::item_too_large(key.len(), len, max_item_bytes) {
+        if crate::protocol::item_too_large(key.len(), len, old.flags, max_item_bytes) {
             return None;
         }
         let data = item::pack(&[key, first, second]);

@@ -128,6 +128,20 @@ fn gen_value_one_over() -> Vec<u8> {
     v
 }
 
+/// Non-zero client flags cost memcached 4 more bytes of item: the largest value that
+/// fits with flags 0 is refused with flags 1.
+fn gen_value_largest_with_flags() -> Vec<u8> {
+    let value = vec![b'y'; LARGEST_VALUE_KEY_A];
+    let mut v = format!("set a 1 0 {}\r\n", value.len()).into_bytes();
+    v.extend_from_slice(&value);
+    v.extend_from_slice(b"\r\nget a\r\n");
+    let fits = LARGEST_VALUE_KEY_A - 4;
+    v.extend_from_slice(format!("set a 1 0 {fits}\r\n").as_bytes());
+    v.extend(std::iter::repeat_n(b'w', fits));
+    v.extend_from_slice(b"\r\nget a\r\n");
+    v
+}
+
 fn gen_value_exactly_1mib() -> Vec<u8> {
     let mut v = set_cmd("a", &vec![b'z'; MIB]);
     v.extend_from_slice(b"get a\r\n");
@@ -523,6 +537,7 @@ set n 0 0 1\r\n1\r\nincr n 41\r\ntouch n 10\r\ngets n\r\nversion\r\nget nope\r\n
     case("value_largest_that_fits", &[Gen(gen_value_largest)]),
     case("value_one_byte_too_large", &[Gen(gen_value_one_over)]),
     case("value_exactly_1mib", &[Gen(gen_value_exactly_1mib)]),
+    case("value_largest_with_nonzero_flags", &[Gen(gen_value_largest_with_flags)]),
     closing("line_3000_bytes_no_newline", &[Gen(gen_line_3000_no_newline)]),
     case("multiget_line_over_2048_bytes", &[Gen(gen_long_multiget)]),
     case(
