@@ -40,6 +40,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
 pub enum Engine {
     Epoll,
     Uring,
+    /// `--io-engine auto`: io_uring where the kernel allows it, else epoll.
+    Auto,
 }
 
 impl Engine {
@@ -47,13 +49,14 @@ impl Engine {
         match self {
             Engine::Epoll => "epoll",
             Engine::Uring => "uring",
+            Engine::Auto => "auto",
         }
     }
 
     /// Why this engine cannot run on this machine, if it cannot.
     pub fn unavailable(self) -> Option<String> {
         match self {
-            Engine::Epoll => None,
+            Engine::Epoll | Engine::Auto => None,
             Engine::Uring => sys::probe_io_uring()
                 .err()
                 .map(|e| format!("io_uring_setup failed: {e}")),
