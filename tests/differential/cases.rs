@@ -25,7 +25,7 @@ pub struct Case {
     pub closes: bool,
 }
 
-const fn case(name: &'static str, send: &'static [Part]) -> Case {
+pub const fn case(name: &'static str, send: &'static [Part]) -> Case {
     Case {
         name,
         send,
@@ -33,7 +33,7 @@ const fn case(name: &'static str, send: &'static [Part]) -> Case {
     }
 }
 
-const fn closing(name: &'static str, send: &'static [Part]) -> Case {
+pub const fn closing(name: &'static str, send: &'static [Part]) -> Case {
     Case {
         name,
         send,
