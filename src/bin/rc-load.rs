@@ -92,6 +92,10 @@ struct Args {
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Seconds without any answer, while requests are in flight, before the server is
+    /// declared stalled and the run fails.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
     /// Seed of the key and value-size choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -123,6 +127,10 @@ fn run(args: &Args) -> Result<u64, String> {
     if args.duration.is_some_and(|d| !(d > 0.0 && d < 1e6)) {
         return Err("--duration: expected a positive number of seconds".into());
     }
+    if !(args.timeout > 0.0 && args.timeout < 1e6) {
+        return Err("--timeout: expected a positive number of seconds".into());
+    }
+    let stall_timeout = Duration::from_secs_f64(args.timeout);
     let threads = args.threads.min(args.conns);
     let pattern = match args.key_pattern {
         PatternArg::Uniform => KeyPattern::Uniform,
@@ -178,6 +186,7 @@ fn run(args: &Args) -> Result<u64, String> {
                 },
                 budget: u64::MAX,
                 deadline: None,
+                stall_timeout,
                 key_digits,
                 values: &values,
             })
@@ -193,7 +202,8 @@ fn run(args: &Args) -> Result<u64, String> {
         Some(_) => None,
         None => Some(Duration::from_secs_f64(args.duration.unwrap_or(10.0))),
     };
-    let measured = if requests == Some(0) {
+    let prefill_failed = prefill.as_ref().is_some_and(|p| p.tally.errors() > 0);
+    let measured = if requests == Some(0) || prefill_failed {
         None
     } else {
         let budgets = split(requests.unwrap_or(u64::MAX / 2), &groups);
@@ -217,6 +227,7 @@ fn run(args: &Args) -> Result<u64, String> {
                     u64::MAX
                 },
                 deadline,
+                stall_timeout,
                 key_digits,
                 values: &values,
             })

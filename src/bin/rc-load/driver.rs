@@ -90,6 +90,8 @@ pub struct Plan<'a> {
     pub budget: u64,
     /// No new request after this.
     pub deadline: Option<Instant>,
+    /// Give up when requests are in flight but no answer came for this long.
+    pub stall_timeout: Duration,
     pub key_digits: usize,
     /// Value bytes; sets send a prefix of it.
     pub values: &'a [u8],
@@ -252,6 +254,7 @@ pub fn run_phase(conns: &mut [Conn], plan: Plan<'_>, progress: &Progress) -> Tal
         conn.wants_writable = false;
     }
     let deadline = plan.deadline;
+    let stall_timeout = plan.stall_timeout;
     let mut sender = Sender {
         sending: plan.budget > 0,
         sent: 0,
@@ -288,13 +291,21 @@ pub fn run_phase(conns: &mut [Conn], plan: Plan<'_>, progress: &Progress) -> Tal
             if now >= until {
                 let why =
                     format!("{pending} requests not answered within {DRAIN_GRACE:?} of the end");
-                tally.note(why);
-                for conn in conns.iter_mut().filter(|c| c.alive) {
-                    tally.lost += conn.in_flight.len() as u64;
-                    conn.in_flight.clear();
-                    conn.alive = false;
-                    tally.conns_dropped += 1;
-                }
+                abandon_all(conns, &mut tally, why);
+                break;
+            }
+        }
+        if now.saturating_duration_since(last_answer) > stall_timeout {
+            let pending: usize = conns
+                .iter()
+                .filter(|c| c.alive)
+                .map(|c| c.in_flight.len())
+                .sum();
+            if pending > 0 {
+                let why = format!(
+                    "no answer for {stall_timeout:?} with {pending} requests in flight: server stalled"
+                );
+                abandon_all(conns, &mut tally, why);
                 break;
             }
         }
@@ -349,6 +360,17 @@ pub fn run_phase(conns: &mut [Conn], plan: Plan<'_>, progress: &Progress) -> Tal
     progress.errors.store(tally.errors(), Ordering::Relaxed);
     tally.elapsed = last_answer.saturating_duration_since(started);
     tally
+}
+
+/// Gives up on every live connection: their requests in flight are lost.
+fn abandon_all(conns: &mut [Conn], tally: &mut Tally, why: String) {
+    tally.note(why);
+    for conn in conns.iter_mut().filter(|c| c.alive) {
+        tally.lost += conn.in_flight.len() as u64;
+        tally.conns_dropped += 1;
+        conn.in_flight.clear();
+        conn.alive = false;
+    }
 }
 
 fn drop_conn(conn: &mut Conn, tally: &mut Tally, why: String) {
