@@ -85,6 +85,9 @@ struct Args {
     /// I/O engine: io_uring if the kernel allows it (auto), io_uring or fail, or epoll.
     #[arg(long = "io-engine", value_enum, default_value_t = IoEngine::Auto)]
     io_engine: IoEngine,
+    /// Benchmark only: serve canned answers with no store (the network floor).
+    #[arg(long = "floor", hide = true)]
+    floor: bool,
 }
 
 /// Where to listen.
@@ -113,6 +116,8 @@ pub struct Config {
     pub ignored_options: Vec<String>,
     /// The `-p` port, for `stats settings`.
     pub tcp_port: u16,
+    /// Serve the no-store floor responder instead of the cache (benchmarks).
+    pub floor: bool,
 }
 
 /// How `parse_args` ends when it does not yield a config.
@@ -224,6 +229,7 @@ impl Config {
             io_engine: args.io_engine,
             ignored_options,
             tcp_port: args.port,
+            floor: args.floor,
         })
     }
 }

@@ -83,33 +83,27 @@ pub fn run(config: Config) -> Result<(), String> {
     let idle_timeout_secs = config.idle_timeout_secs;
     let server = Server::new(config);
     server.set_engine(engine);
-    let service = Arc::new(io::Memcache(Arc::clone(&server)));
     let shutdown =
         Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
-
-    let mut workers = Vec::new();
-    for (index, listeners) in bound.per_worker.into_iter().enumerate() {
-        let setup = io::WorkerSetup {
-            index,
-            listeners,
-            shutdown: Arc::clone(&shutdown),
+    let workers = if server.config.floor {
+        tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
+        spawn_workers(
+            &chosen,
+            Arc::new(io::Floor),
+            bound.per_worker,
+            &shutdown,
             idle_timeout_secs,
-        };
-        let (chosen, service, shutdown) =
-            (chosen.clone(), Arc::clone(&service), Arc::clone(&shutdown));
-        let handle = std::thread::Builder::new()
-            .name(format!("worker-{index}"))
-            .spawn(move || {
-                let result = io::run_worker(&chosen, service, setup);
-                if let Err(e) = &result {
-                    tracing::error!("worker {index} failed: {e}");
-                    shutdown.trigger();
-                }
-                result
-            })
-            .map_err(|e| format!("cannot start worker thread: {e}"))?;
-        workers.push(handle);
-    }
+        )?
+    } else {
+        let service = Arc::new(io::Memcache(Arc::clone(&server)));
+        spawn_workers(
+            &chosen,
+            service,
+            bound.per_worker,
+            &shutdown,
+            idle_timeout_secs,
+        )?
+    };
 
     // The main thread keeps the clock and waits for a stop signal.
     while !shutdown.is_triggered() {
@@ -134,6 +128,42 @@ pub fn run(config: Config) -> Result<(), String> {
         let _ = std::fs::remove_file(path);
     }
     failed.map_or(Ok(()), Err)
+}
+
+type Worker = std::thread::JoinHandle<std::io::Result<()>>;
+
+/// Starts one worker thread per listener list, each running the chosen engine.
+fn spawn_workers<S: io::Service>(
+    chosen: &io::Chosen,
+    service: Arc<S>,
+    per_worker: Vec<Vec<io::Listener>>,
+    shutdown: &Arc<io::Shutdown>,
+    idle_timeout_secs: u32,
+) -> Result<Vec<Worker>, String> {
+    let mut workers = Vec::new();
+    for (index, listeners) in per_worker.into_iter().enumerate() {
+        let setup = io::WorkerSetup {
+            index,
+            listeners,
+            shutdown: Arc::clone(shutdown),
+            idle_timeout_secs,
+        };
+        let (chosen, service, shutdown) =
+            (chosen.clone(), Arc::clone(&service), Arc::clone(shutdown));
+        let handle = std::thread::Builder::new()
+            .name(format!("worker-{index}"))
+            .spawn(move || {
+                let result = io::run_worker(&chosen, service, setup);
+                if let Err(e) = &result {
+                    tracing::error!("worker {index} failed: {e}");
+                    shutdown.trigger();
+                }
+                result
+            })
+            .map_err(|e| format!("cannot start worker thread: {e}"))?;
+        workers.push(handle);
+    }
+    Ok(workers)
 }
 
 fn drop_privileges(config: &Config) -> Result<(), String> {

@@ -33,6 +33,7 @@ pub mod sys;
 pub mod uring;
 
 use crate::server::connection::Connection;
+use crate::server::floor::FloorConn;
 use crate::server::output::Output;
 use crate::server::Server;
 use std::sync::Arc;
@@ -173,5 +174,37 @@ impl Conn for Connection {
 
     fn is_closing(&self) -> bool {
         Connection::is_closing(self)
+    }
+}
+
+/// The network floor: canned answers, no store (`ringcache --floor`).
+#[derive(Debug, Default)]
+pub struct Floor;
+
+impl Service for Floor {
+    type Conn = FloorConn;
+
+    fn open(&self, _worker: usize) -> Result<FloorConn, Rejected> {
+        Ok(FloorConn::new())
+    }
+}
+
+impl Conn for FloorConn {
+    fn on_input(&mut self, input: &[u8]) {
+        FloorConn::on_input(self, input)
+    }
+
+    fn resume(&mut self) {}
+
+    fn output(&mut self) -> &mut Output {
+        FloorConn::output(self)
+    }
+
+    fn wants_input(&self) -> bool {
+        !self.is_closing()
+    }
+
+    fn is_closing(&self) -> bool {
+        FloorConn::is_closing(self)
     }
 }

@@ -57,7 +57,8 @@ pub enum ParseError {
     /// Not enough bytes yet for a whole request: read more and call again.
     Incomplete,
     /// Answer `reply` (a complete line without `\r\n`, e.g. `ERROR` or
-    /// `CLIENT_ERROR bad command line format`), drop `consumed` bytes of input, then
+    /// `CLIENT_ERROR bad command line format`; empty for a noreply command, which
+    /// memcached refuses silently: see `encode::reply_line`), drop `consumed` bytes of input, then
     /// drop a further `swallow` bytes, which may not have arrived yet (the data block of
     /// a refused store command), and go on with the next request.
     Invalid {
@@ -83,7 +84,8 @@ pub enum StoreMode {
 }
 
 /// The keys of a multi-key command: the space-separated rest of its line, already
-/// validated (every key 1..=250 bytes, no control characters).
+/// validated (every key 1..=250 bytes; memcached takes any other byte but space, `\n`
+/// and NUL as key material, and so does the parser).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Keys<'a>(pub &'a [u8]);
 
@@ -104,7 +106,8 @@ pub enum StatsGroup<'a> {
     Conns,
     Sizes,
     Reset,
-    /// Anything else: memcached answers it per group or with an error.
+    /// Anything else, with all its arguments (`detail on`, `cachedump 1 2`): memcached
+    /// answers it per group or with an error.
     Other(&'a [u8]),
 }
 

@@ -1,9 +1,527 @@
-//! Classic memcached text protocol: request parser. Stub: the protocol work replaces it.
+//! Classic memcached text protocol: the request parser.
+//!
+//! Owns the framing (lines, data blocks, line-length limits), the tokenizer and the
+//! per-command argument rules of the ASCII dialect, down to memcached 1.6.18's exact
+//! answers for bad input. It knows nothing of the store or the connection: [`parse`]
+//! turns the front of a byte slice into one [`Request`] borrowing from it, or says what
+//! to answer and how many bytes to drop. Meta commands (`mg`, `ms`, …) are `meta`'s; the
+//! connection routes a line to it (memcached recognises them as a two-byte first token
+//! starting with `m`); this parser answers them `ERROR`.
+//!
+//! Invariants:
+//! - `consumed` never exceeds the input; a request is returned only when its line (and
+//!   for store commands its data block and `\r\n`) is complete;
+//! - the result depends only on the bytes, never on how they were split: every proper
+//!   prefix of a request gives [`ParseError::Incomplete`] (or, for a line over the
+//!   limit, the same [`ParseError::Fatal`]); that is why the 2048-byte rule below looks
+//!   at the first 2049 bytes only, where memcached looks at whatever one read returned;
+//! - every key (including each key of a multi-key get) is checked while parsing;
+//! - no allocation: tokens are slices of the input.
+//!
+//! Silent errors: memcached sends no error line for a command that carried `noreply`
+//! (its `out_string` drops any answer once `noreply` was seen). [`ParseError::Invalid`]
+//! cannot say "no reply", so its `reply` is then [`SILENT`] (the empty string): the
+//! connection writes nothing for it (`encode::reply_line` does that).
+//!
+//! # memcached 1.6.18's behaviour, verified against the real server
+//!
+//! Framing and tokens:
+//!
+//! | input | memcached | here |
+//! |---|---|---|
+//! | line ends `\r\n` or bare `\n` | both accepted | same |
+//! | `\r` elsewhere in a line | key/token material (`get a\rb`) | same |
+//! | NUL byte in a line | the line ends there (`strlen`): `get a\0b` is `get a` | same |
+//! | several spaces, leading/trailing spaces | ignored; only `' '` separates (`\t` is token material) | same |
+//! | control bytes in keys (`\x01`, `\t`) | accepted as key material | same |
+//! | more than 23 tokens | only the first 23 count; commands with a token limit answer `ERROR` | same |
+//! | empty line, first token shorter than 2 bytes | `ERROR` | same |
+//! | commands are case-sensitive (`GET`) | `ERROR` | same |
+//! | unknown command whose last token starts `HTTP/` (first byte not one of `m g s a c i d t`) | connection closed, no answer | `Fatal { reply: None }` |
+//! | other unknown command | `ERROR` | same; also for the admin commands not offered (`slabs`, `lru`, `watch`, `lru_crawler`, `cache_memlimit`), silent for `lru … noreply` as memcached's refusal is |
+//! | two-byte command starting with `m` | meta command | `ERROR` here; the connection routes meta lines to `meta` |
+//! | `shutdown …` | `ERROR: shutdown not enabled` | same |
+//! | no `\n` within 2048 bytes, line not `get `/`gets ` after ≤ 100 spaces | connection closed, no answer | `Fatal { reply: None }` as soon as 2049 bytes lack a `\n` |
+//! | no `\n` within 2048 bytes, `get `/`gets ` line | keeps reading, no limit (a 4 MB get works) | keeps reading up to [`GET_LINE_MAX_BYTES`], then `Fatal` with `SERVER_ERROR out of memory reading request` (memcached's answer when its read buffer cannot grow) |
+//! | `quit` (any arguments) | closes | `Request::Quit` |
+//! | `version` (any arguments) | `VERSION 1.6.18` | `Request::Version` |
+//!
+//! Numbers (memcached's `safe_strto*`, see `number`): leading whitespace and `+`/`-`
+//! accepted, trailing whitespace-then-anything accepted (`1\tjunk` is 1), `0x1` refused,
+//! 32-bit values truncated from 64 bits (flags `4294967301` → 5, exptime `4294967296` →
+//! 0, bytes `4294967297` → 1), `-0` is 0 everywhere, other negatives refused by unsigned
+//! fields.
+//!
+//! Store commands (`set add replace append prepend`: 5 or 6 tokens; `cas`: 6 or 7):
+//!
+//! | input | answer | consumed / swallow |
+//! |---|---|---|
+//! | wrong token count (`set a 0 0`, `set a 0 0 1 2 3`) | `ERROR` (never silenced) | line / 0: the data line is then parsed as a command (`ERROR`) |
+//! | extra 6th token that is not `noreply` (`set a 0 0 1 foo`) | ignored, stored | line + data |
+//! | key > 250 bytes | `CLIENT_ERROR bad command line format` | line / 0 (data parsed as a command) |
+//! | bad/negative flags, bad exptime, bad/negative bytes, bad cas, bytes > 2^31-3 | `CLIENT_ERROR bad command line format` | line / 0 (data parsed as a command) |
+//! | `noreply` as the last token with any error above but the token count | no answer | line / 0 |
+//! | `set k 0 0 noreply` (noreply taken as bytes) | no answer (noreply seen, bytes bad) | line / 0 |
+//! | item over the size limit | `SERVER_ERROR object too large for cache` (silent with noreply), `set` also unlinks the old value | `Request::TooLarge`: line / bytes + 2, whatever those bytes are |
+//! | data block not followed by `\r\n` | `CLIENT_ERROR bad data chunk` (silent with noreply), nothing stored | line + bytes + 2 / 0: exactly the block and two bytes go, the rest is parsed (`set a 0 0 1\r\nxyz\r\n` answers it, then `ERROR` for the empty line) |
+//!
+//! Other commands:
+//!
+//! | input | answer |
+//! |---|---|
+//! | `get`/`gets`/`bget` without a key | `ERROR` |
+//! | any key of a get > 250 bytes | `CLIENT_ERROR bad command line format`, no values at all (memcached even drops the still-unsent answers of earlier pipelined commands; not reproduced) |
+//! | `gat <exptime>` without a key | `END` (a get with no keys) |
+//! | `gat`/`gats` bad exptime | `CLIENT_ERROR invalid exptime argument` |
+//! | `get k noreply` | `noreply` is a key |
+//! | `incr`/`decr` with other than 2 or 3 arguments | `ERROR` |
+//! | `incr`/`decr` bad or negative delta, or ≥ 2^64 | `CLIENT_ERROR invalid numeric delta argument` |
+//! | `incr k 1 foo`, `touch k 1 foo`, `verbosity 1 foo` | extra token ignored |
+//! | `touch` bad exptime | `CLIENT_ERROR invalid exptime argument` |
+//! | `delete k 0`, `delete k noreply`, `delete k 0 noreply` | accepted (legacy hold time must be exactly `0`) |
+//! | `delete k 1`, `delete k 0 x`, `delete k 00` | `CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]` |
+//! | `delete` with more than 3 arguments, or none | `ERROR` |
+//! | `flush_all` with more than 2 arguments | `ERROR` |
+//! | `flush_all abc`, `flush_all noreply 10` | `CLIENT_ERROR invalid exptime argument` |
+//! | `flush_all -5` | `OK` (negative delay = now) |
+//! | `verbosity` without an argument, or more than 2 | `ERROR` |
+//! | `verbosity x`, `verbosity -1` | `CLIENT_ERROR bad command line format` |
+//! | `stats <group> <anything>` | the group; extra tokens ignored |
+//! | key > 250 bytes in incr/decr/touch/delete | `CLIENT_ERROR bad command line format` |
+//! | any `CLIENT_ERROR` above on a command whose last token is `noreply` | no answer ([`SILENT`]) |
+//!
+//! Every error here consumes exactly its line and swallows nothing: memcached never
+//! skips a data block except for an item that is too large.
 
-use super::{Limits, ParseError, Parsed};
+use super::{
+    Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KEY_MAX_BYTES, LINE_MAX_BYTES,
+};
+
+mod number;
+#[cfg(test)]
+mod tests;
+
+use number::{safe_strtol, safe_strtoul, safe_strtoull};
+
+/// Longest `get`/`gets` line (without its newline) this parser waits for. memcached has
+/// no limit; this one keeps a hostile client from growing a connection's buffer without
+/// bound while leaving room for ~10,000 keys of 200 bytes in one request.
+pub const GET_LINE_MAX_BYTES: usize = 2 << 20;
+
+/// The `reply` of a [`ParseError::Invalid`] that memcached answers with nothing (the
+/// command carried `noreply`): write no line at all.
+pub const SILENT: &str = "";
+
+/// Tokens memcached's tokenizer splits off a line before leaving the rest in one piece
+/// (its `MAX_TOKENS` of 24 counts a terminal token too).
+const MAX_TOKENS: usize = 23;
+
+/// Leading spaces memcached tolerates before `get ` when it decides whether a line
+/// without a newline may grow past [`LINE_MAX_BYTES`].
+const GET_LEADING_SPACES_MAX: usize = 100;
+
+const ERROR: &str = "ERROR";
+const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
+const BAD_DATA_CHUNK: &str = "CLIENT_ERROR bad data chunk";
+const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument";
+const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta argument";
+const DELETE_USAGE: &str = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
+const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
+const GET_LINE_TOO_LONG: &str = "SERVER_ERROR out of memory reading request";
 
 /// Parses one request from the start of `input`.
 pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseError> {
-    let _ = (input, limits);
-    Err(ParseError::Incomplete)
+    let (line, line_len) = frame(input)?;
+    let tokens = Tokens::split(line);
+    let command = Command {
+        line,
+        tokens: &tokens,
+        line_len,
+    };
+    command.parse(input, limits)
+}
+
+/// Finds the first line: its content (without the newline, a `\r` before it, and
+/// anything from a NUL byte on, as memcached's `strlen` sees it) and its length with the
+/// newline.
+fn frame(input: &[u8]) -> Result<(&[u8], usize), ParseError> {
+    let head = &input[..input.len().min(LINE_MAX_BYTES + 1)];
+    let newline = match memchr::memchr(b'\n', head) {
+        Some(at) => at,
+        None if input.len() <= LINE_MAX_BYTES => return Err(ParseError::Incomplete),
+        None if !is_long_get(input) => return Err(ParseError::Fatal { reply: None }),
+        None => {
+            let searched = &input[head.len()..input.len().min(GET_LINE_MAX_BYTES + 1)];
+            match memchr::memchr(b'\n', searched) {
+                Some(at) => head.len() + at,
+                None if input.len() > GET_LINE_MAX_BYTES => {
+                    return Err(ParseError::Fatal {
+                        reply: Some(GET_LINE_TOO_LONG),
+                    })
+                }
+                None => return Err(ParseError::Incomplete),
+            }
+        }
+    };
+    let mut line = &input[..newline];
+    if let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    if let Some(nul) = memchr::memchr(0, line) {
+        line = &line[..nul];
+    }
+    Ok((line, newline + 1))
+}
+
+/// Whether a line with no newline in its first [`LINE_MAX_BYTES`] may keep growing:
+/// memcached allows it for `get `/`gets ` after at most 100 leading spaces.
+fn is_long_get(input: &[u8]) -> bool {
+    let spaces = input.iter().take_while(|&&b| b == b' ').count();
+    let rest = &input[spaces..];
+    spaces <= GET_LEADING_SPACES_MAX && (rest.starts_with(b"get ") || rest.starts_with(b"gets "))
+}
+
+/// The first [`MAX_TOKENS`] space-separated tokens of a line, as offsets.
+struct Tokens<'a> {
+    line: &'a [u8],
+    spans: [(usize, usize); MAX_TOKENS],
+    len: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn split(line: &'a [u8]) -> Self {
+        let mut spans = [(0, 0); MAX_TOKENS];
+        let mut len = 0;
+        let mut at = 0;
+        while len < MAX_TOKENS {
+            while at < line.len() && line[at] == b' ' {
+                at += 1;
+            }
+            if at == line.len() {
+                break;
+            }
+            let start = at;
+            at = memchr::memchr(b' ', &line[at..]).map_or(line.len(), |n| at + n);
+            spans[len] = (start, at);
+            len += 1;
+        }
+        Tokens { line, spans, len }
+    }
+
+    /// How many tokens memcached counts (at most 23), without its terminal token.
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, i: usize) -> &'a [u8] {
+        let (start, end) = self.spans[i];
+        &self.line[start..end]
+    }
+
+    /// Where token `i` starts in the line, or the line's end if there is no such token.
+    fn start(&self, i: usize) -> usize {
+        if i < self.len {
+            self.spans[i].0
+        } else {
+            self.line.len()
+        }
+    }
+
+    /// memcached's `set_noreply_maybe`: the last counted token is exactly `noreply`.
+    fn noreply(&self) -> bool {
+        self.len > 0 && self.get(self.len - 1) == b"noreply"
+    }
+}
+
+/// One framed line being turned into a request.
+struct Command<'t, 'a> {
+    line: &'a [u8],
+    tokens: &'t Tokens<'a>,
+    /// Bytes of input the line occupies, newline included.
+    line_len: usize,
+}
+
+type Outcome<'a> = Result<Parsed<'a>, ParseError>;
+
+impl<'a> Command<'_, 'a> {
+    fn parse(&self, input: &'a [u8], limits: &Limits) -> Outcome<'a> {
+        let t = self.tokens;
+        if t.len() == 0 || t.get(0).len() < 2 {
+            return self.invalid(ERROR);
+        }
+        match t.get(0) {
+            b"get" | b"bget" => self.get(false, false),
+            b"gets" => self.get(true, false),
+            b"gat" => self.get(false, true),
+            b"gats" => self.get(true, true),
+            b"set" => self.store(StoreMode::Set, input, limits),
+            b"add" => self.store(StoreMode::Add, input, limits),
+            b"replace" => self.store(StoreMode::Replace, input, limits),
+            b"append" => self.store(StoreMode::Append, input, limits),
+            b"prepend" => self.store(StoreMode::Prepend, input, limits),
+            b"cas" => self.store(StoreMode::Cas, input, limits),
+            b"incr" => self.arith(true),
+            b"decr" => self.arith(false),
+            b"delete" => self.delete(),
+            b"touch" => self.touch(),
+            b"flush_all" => self.flush_all(),
+            b"verbosity" => self.verbosity(),
+            b"stats" => self.stats(),
+            b"version" => self.done(Request::Version),
+            b"quit" => self.done(Request::Quit),
+            b"shutdown" => self.invalid(SHUTDOWN_DISABLED),
+            // Not offered; memcached checks noreply before refusing its arguments.
+            b"lru" if t.len() >= 2 => self.client_error(ERROR, t.noreply()),
+            other => self.unknown(other),
+        }
+    }
+
+    fn done(&self, request: Request<'a>) -> Outcome<'a> {
+        Ok(Parsed {
+            request,
+            consumed: self.line_len,
+        })
+    }
+
+    fn invalid(&self, reply: &'static str) -> Outcome<'a> {
+        Err(ParseError::Invalid {
+            reply,
+            consumed: self.line_len,
+            swallow: 0,
+        })
+    }
+
+    /// An error answer that `noreply` silences.
+    fn client_error(&self, reply: &'static str, noreply: bool) -> Outcome<'a> {
+        self.invalid(if noreply { SILENT } else { reply })
+    }
+
+    /// A command memcached does not know (or this server does not offer).
+    fn unknown(&self, command: &[u8]) -> Outcome<'a> {
+        // memcached dispatches on the first byte before comparing names; only names
+        // that fall through every branch get the HTTP check.
+        let dispatched = (command[0] == b'm' && command.len() == 2)
+            || matches!(command[0], b'g' | b's' | b'a' | b'c' | b'i' | b'd' | b't')
+            || matches!(command, b"lru_crawler" | b"watch" | b"lru");
+        let t = self.tokens;
+        if !dispatched && t.get(t.len() - 1).starts_with(b"HTTP/") {
+            return Err(ParseError::Fatal { reply: None });
+        }
+        self.invalid(ERROR)
+    }
+
+    /// `get|gets|bget <key>*` and `gat|gats <exptime> <key>*`.
+    fn get(&self, with_cas: bool, touch: bool) -> Outcome<'a> {
+        let t = self.tokens;
+        if t.len() < 2 {
+            return self.invalid(ERROR);
+        }
+        let (touch, first_key) = if touch {
+            match safe_strtol(t.get(1)) {
+                Some(exptime) => (Some(i64::from(exptime)), 2),
+                None => return self.invalid(BAD_EXPTIME),
+            }
+        } else {
+            (None, 1)
+        };
+        let keys = Keys(&self.line[t.start(first_key)..]);
+        if keys.iter().any(|key| key.len() > KEY_MAX_BYTES) {
+            return self.invalid(BAD_FORMAT);
+        }
+        self.done(Request::Get {
+            keys,
+            with_cas,
+            touch,
+        })
+    }
+
+    /// `<mode> <key> <flags> <exptime> <bytes> [noreply]` and
+    /// `cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]`, with the data block.
+    fn store(&self, mode: StoreMode, input: &'a [u8], limits: &Limits) -> Outcome<'a> {
+        let t = self.tokens;
+        let with_cas = mode == StoreMode::Cas;
+        let min = if with_cas { 6 } else { 5 };
+        if t.len() != min && t.len() != min + 1 {
+            return self.invalid(ERROR);
+        }
+        let noreply = t.noreply();
+        let key = self.key(1, noreply)?;
+        let (Some(flags), Some(exptime), Some(bytes)) = (
+            safe_strtoul(t.get(2)),
+            safe_strtol(t.get(3)),
+            safe_strtol(t.get(4)),
+        ) else {
+            return self.client_error(BAD_FORMAT, noreply);
+        };
+        let cas = if with_cas {
+            match safe_strtoull(t.get(5)) {
+                Some(cas) => cas,
+                None => return self.client_error(BAD_FORMAT, noreply),
+            }
+        } else {
+            0
+        };
+        let Ok(bytes) = usize::try_from(bytes) else {
+            return self.client_error(BAD_FORMAT, noreply);
+        };
+        if bytes > i32::MAX as usize - 2 {
+            return self.client_error(BAD_FORMAT, noreply);
+        }
+        if limits.too_large(key.len(), bytes) {
+            return self.done(Request::TooLarge {
+                mode,
+                key,
+                noreply,
+                swallow: bytes + 2,
+            });
+        }
+        let end = self.line_len + bytes + 2;
+        let Some(block) = input.get(self.line_len..end) else {
+            return Err(ParseError::Incomplete);
+        };
+        let (value, terminator) = block.split_at(bytes);
+        if terminator != b"\r\n" {
+            return Err(ParseError::Invalid {
+                reply: if noreply { SILENT } else { BAD_DATA_CHUNK },
+                consumed: end,
+                swallow: 0,
+            });
+        }
+        Ok(Parsed {
+            request: Request::Store {
+                mode,
+                key,
+                flags,
+                exptime: i64::from(exptime),
+                cas,
+                value,
+                noreply,
+            },
+            consumed: end,
+        })
+    }
+
+    /// A key argument: over [`KEY_MAX_BYTES`] is memcached's format error.
+    fn key(&self, i: usize, noreply: bool) -> Result<&'a [u8], ParseError> {
+        let key = self.tokens.get(i);
+        if key.len() > KEY_MAX_BYTES {
+            self.client_error(BAD_FORMAT, noreply)?;
+        }
+        Ok(key)
+    }
+
+    /// The `<cmd> <key> <arg> [noreply]` shape of incr, decr and touch (a fourth token
+    /// that is not `noreply` is ignored): the key, the argument and noreply.
+    fn key_arg(&self) -> Result<(&'a [u8], &'a [u8], bool), ParseError> {
+        let t = self.tokens;
+        if t.len() != 3 && t.len() != 4 {
+            self.invalid(ERROR)?;
+        }
+        let noreply = t.noreply();
+        Ok((self.key(1, noreply)?, t.get(2), noreply))
+    }
+
+    /// `incr|decr <key> <delta> [noreply]`.
+    fn arith(&self, incr: bool) -> Outcome<'a> {
+        let (key, delta, noreply) = self.key_arg()?;
+        let Some(delta) = safe_strtoull(delta) else {
+            return self.client_error(BAD_DELTA, noreply);
+        };
+        self.done(Request::Arith {
+            key,
+            delta,
+            incr,
+            noreply,
+        })
+    }
+
+    /// `delete <key> [0] [noreply]` (the legacy hold time must be exactly `0`).
+    fn delete(&self) -> Outcome<'a> {
+        let t = self.tokens;
+        if !(2..=4).contains(&t.len()) {
+            return self.invalid(ERROR);
+        }
+        let noreply = t.len() > 2 && t.noreply();
+        if t.len() > 2 {
+            let hold_is_zero = t.get(2) == b"0";
+            let valid = (t.len() == 3 && (hold_is_zero || noreply))
+                || (t.len() == 4 && hold_is_zero && noreply);
+            if !valid {
+                return self.client_error(DELETE_USAGE, noreply);
+            }
+        }
+        let key = self.key(1, noreply)?;
+        self.done(Request::Delete { key, noreply })
+    }
+
+    /// `touch <key> <exptime> [noreply]`.
+    fn touch(&self) -> Outcome<'a> {
+        let (key, exptime, noreply) = self.key_arg()?;
+        let Some(exptime) = safe_strtol(exptime) else {
+            return self.client_error(BAD_EXPTIME, noreply);
+        };
+        self.done(Request::Touch {
+            key,
+            exptime: i64::from(exptime),
+            noreply,
+        })
+    }
+
+    /// `flush_all [delay] [noreply]`.
+    fn flush_all(&self) -> Outcome<'a> {
+        let t = self.tokens;
+        if t.len() > 3 {
+            return self.invalid(ERROR);
+        }
+        let noreply = t.noreply();
+        let delay_secs = if t.len() != if noreply { 2 } else { 1 } {
+            match safe_strtol(t.get(1)) {
+                Some(delay) => i64::from(delay),
+                None => return self.client_error(BAD_EXPTIME, noreply),
+            }
+        } else {
+            0
+        };
+        self.done(Request::FlushAll {
+            delay_secs,
+            noreply,
+        })
+    }
+
+    /// `verbosity <level> [noreply]`.
+    fn verbosity(&self) -> Outcome<'a> {
+        let t = self.tokens;
+        if t.len() != 2 && t.len() != 3 {
+            return self.invalid(ERROR);
+        }
+        let noreply = t.noreply();
+        let Some(level) = safe_strtoul(t.get(1)) else {
+            return self.client_error(BAD_FORMAT, noreply);
+        };
+        self.done(Request::Verbosity { level, noreply })
+    }
+
+    /// `stats [group …]`. A group this parser does not name comes back as
+    /// [`StatsGroup::Other`] holding all the arguments (`detail on`, `cachedump 1 2`).
+    fn stats(&self) -> Outcome<'a> {
+        let t = self.tokens;
+        let group = if t.len() == 1 {
+            StatsGroup::General
+        } else {
+            match t.get(1) {
+                b"settings" => StatsGroup::Settings,
+                b"items" => StatsGroup::Items,
+                b"slabs" => StatsGroup::Slabs,
+                b"conns" => StatsGroup::Conns,
+                b"sizes" => StatsGroup::Sizes,
+                b"reset" => StatsGroup::Reset,
+                _ => {
+                    let args = &self.line[t.start(1)..];
+                    let end = args.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+                    StatsGroup::Other(&args[..end])
+                }
+            }
+        };
+        self.done(Request::Stats(group))
+    }
 }

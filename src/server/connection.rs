@@ -157,11 +157,10 @@ impl Connection {
         encode::text(&response, self.out.buf());
     }
 
-    /// Writes a complete answer line given without its `\r\n`.
+    /// Writes a refusal's answer line (nothing for the empty reply of a noreply
+    /// command).
     fn line(&mut self, line: &str) {
-        let buf = self.out.buf();
-        buf.extend_from_slice(line.as_bytes());
-        buf.extend_from_slice(b"\r\n");
+        encode::reply_line(line, self.out.buf());
     }
 
     fn reply_unless(&mut self, noreply: bool, response: Response<'_>) {
@@ -421,7 +420,11 @@ STORED\r\n15\r\n0\r\nDELETED\r\nNOT_FOUND\r\nTOUCHED\r\nERROR\r\nVERSION {}\r\n"
         assert_eq!(strip_cas(answers(&server(&[]), &bytes)), whole);
         for size in [2, 3, 7, 13] {
             let chunks: Vec<&[u8]> = SESSION.chunks(size).collect();
-            assert_eq!(strip_cas(answers(&server(&[]), &chunks)), whole, "chunk {size}");
+            assert_eq!(
+                strip_cas(answers(&server(&[]), &chunks)),
+                whole,
+                "chunk {size}"
+            );
         }
     }
 

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod connection;
+pub mod floor;
 pub mod listener;
 pub mod output;
 pub mod stats;
