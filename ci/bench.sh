@@ -41,9 +41,9 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
-        --reps) REPS="$2"; shift 2 ;;
-        --duration) DURATION="$2"; shift 2 ;;
-        --configs) CONFIGS="$2"; shift 2 ;;
+        --reps) REPS="$2"; SET_REPS=1; shift 2 ;;
+        --duration) DURATION="$2"; SET_DURATION=1; shift 2 ;;
+        --configs) CONFIGS="$2"; SET_CONFIGS=1; shift 2 ;;
         --tool) TOOL="$2"; shift 2 ;;
         --servers) ONLY_SERVERS="$2"; shift 2 ;;
         --quick) QUICK=1; shift ;;
@@ -52,9 +52,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ "$QUICK" = 1 ]; then
-    REPS=1
-    DURATION=3
-    CONFIGS="p1,p16"
+    # Defaults for --quick; flags given explicitly still win.
+    [ -n "${SET_REPS:-}" ] || REPS=1
+    [ -n "${SET_DURATION:-}" ] || DURATION=3
+    [ -n "${SET_CONFIGS:-}" ] || CONFIGS="p1,p16"
 fi
 case "$REPS" in ''|*[!0-9]*|0) echo "ci/bench.sh: --reps needs a positive integer" >&2; exit 2 ;; esac
 case "$DURATION" in ''|*[!0-9.]*) echo "ci/bench.sh: --duration needs seconds" >&2; exit 2 ;; esac
@@ -109,8 +110,13 @@ CLK_TCK=$(getconf CLK_TCK)
 NOTES=()
 
 SERVERS=(memcached ringcache-uring ringcache-epoll)
-if "$RINGCACHE" --help 2>/dev/null | grep -q -- --floor; then
+# The floor flag may be hidden from --help, so a probe that accepts it counts too.
+if "$RINGCACHE" --help 2>/dev/null | grep -q -- --floor ||
+    "$RINGCACHE" --floor --version >/dev/null 2>&1; then
     SERVERS+=(floor-uring floor-epoll)
+    if [[ ",$CONFIGS," == *,bin,* ]]; then
+        NOTES+=("floor rows skip config bin: the floor responder speaks only the text protocol")
+    fi
 else
     NOTES+=("floor-uring/floor-epoll skipped: target/release/ringcache has no --floor (no-op responder) mode yet")
 fi
@@ -166,7 +172,7 @@ start_server() {
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then
             wait "$SERVER_PID" 2>/dev/null || true
             SERVER_PID=""
-            BROKEN[$name]="exited at startup: $(tail -n 3 "$log" | tr '\n' ' ')"
+            BROKEN[$name]="exited at startup: $(tail -n 1 "$log")"
             return 1
         fi
         if [ -z "$SERVER_PORT" ] && [ -s "$portfile" ]; then
@@ -203,12 +209,15 @@ config_params() {
     esac
 }
 
-# The load command for phase $1 (prefill|measure) against port $2, as an array in LOAD.
+# The load command for phase $1 (prefill|measure) against port $2 and server $3, as an
+# array in LOAD.
 load_cmd() {
-    local phase="$1" port="$2"
+    local phase="$1" port="$2" server="$3"
     if [ "$TOOL" = rc-load ]; then
         LOAD=("$RCLOAD" --server "127.0.0.1:$port" --protocol "$PROTO" --conns "$CONNS"
             --pipeline "$PIPELINE" --value-size "$VALUE" --keys "$KEYS" --ratio 1:10 --quiet)
+        # The floor answers every get with one canned item.
+        [[ "$server" == floor-* ]] && LOAD+=(--any-key)
         if [ "$phase" = prefill ]; then
             LOAD+=(--prefill --requests 0)
         else
@@ -238,15 +247,17 @@ run_one() {
         echo "ci/bench.sh: $server did not start: ${BROKEN[$server]}" >&2
         return 0
     fi
-    load_cmd prefill "$SERVER_PORT"
+    load_cmd prefill "$SERVER_PORT" "$server"
     if ! taskset -c 1 "${LOAD[@]}" >"$log" 2>&1; then
-        echo "ci/bench.sh: $server $config: prefill failed:" >&2
+        echo "ci/bench.sh: $server $config rep $rep: prefill failed:" >&2
         tail -n 5 "$log" >&2
         FAILED=1
         cleanup
+        printf '{"rep":%s,"server":"%s","config":"%s","cpu_ticks":0,"clk_tck":%s,"wall_secs":0,"exit":1,"failed":"prefill","load":{"errors":1,"ops":0,"ops_per_sec":0}}\n' \
+            "$rep" "$server" "$config" "$CLK_TCK" >>"$RESULTS"
         return 0
     fi
-    load_cmd measure "$SERVER_PORT"
+    load_cmd measure "$SERVER_PORT" "$server"
     c0=$(cpu_ticks "$SERVER_PID")
     t0=$EPOCHREALTIME
     taskset -c 1 "${LOAD[@]}" >"$RUN/load.out" 2>"$log" || status=$?
@@ -307,6 +318,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     for config in "${CONFIG_LIST[@]}"; do
         for server in "${order[@]}"; do
             [ -n "${BROKEN[$server]:-}" ] && continue
+            [[ "$server" == floor-* && "$config" == bin ]] && continue
             run_one "$rep" "$server" "$config"
         done
     done
@@ -317,7 +329,7 @@ done
 
 NOTES_TEXT=$(printf '%s\n' "${NOTES[@]+"${NOTES[@]}"}")
 "$PYTHON" - "$RESULTS" "$OUT" "$TOOL" "$REPS" "$DURATION" "$NOTES_TEXT" "${SERVERS[*]}" "${CONFIG_LIST[*]}" <<'PY'
-import json, os, platform, statistics, sys, time
+import json, math, os, platform, statistics, sys, time
 from collections import defaultdict
 
 results, out, tool, reps, duration, notes, servers, configs = sys.argv[1:9]
@@ -347,9 +359,9 @@ for r in rows:
 
 def paired_ratio(server, config, key):
     """Median over repetitions of server/memcached, each pair from the same repetition."""
-    base = {r["rep"]: r[key] for r in runs.get(("memcached", config), [])}
+    base = {r["rep"]: r[key] for r in runs.get(("memcached", config), []) if r["ok"]}
     ratios = [r[key] / base[r["rep"]] for r in runs.get((server, config), [])
-              if r[key] and base.get(r["rep"])]
+              if r["ok"] and r[key] and base.get(r["rep"])]
     return median(ratios)
 
 def fmt(x, spec):
@@ -365,18 +377,20 @@ for config in configs:
         rs = runs.get((server, config))
         if not rs:
             continue
-        med = {k: median([r[k] for r in rs]) for k in ("ops_s", "p50", "p99", "p999", "cpu_s_s", "ops_cpu", "load_us")}
-        failed = sum(1 for r in rs if not r["ok"])
+        ok = [r for r in rs if r["ok"]]
+        med = {k: median([r[k] for r in ok]) for k in ("ops_s", "p50", "p99", "p999", "cpu_s_s", "ops_cpu", "load_us")}
+        failed = len(rs) - len(ok)
         name = server + (f" (FAILED {failed}/{len(rs)})" if failed else "")
         if server == "memcached":
-            r_ops = r_cpu = "1.00"
+            r_ops = r_cpu = "1.00" if ok else "n/a"
         else:
             r_ops = fmt(paired_ratio(server, config, "ops_s"), ".2f")
             r_cpu = fmt(paired_ratio(server, config, "ops_cpu"), ".2f")
         table.append(f"| {name} | {config} | {fmt(med['ops_s'], ',.0f')} | {fmt(med['p50'], '.1f')} | "
                      f"{fmt(med['p99'], '.1f')} | {fmt(med['p999'], '.1f')} | {fmt(med['cpu_s_s'], '.2f')} | "
                      f"{fmt(med['ops_cpu'], ',.0f')} | {r_ops} | {r_cpu} | {fmt(med['load_us'], '.2f')} |")
-        chart.append((config, server, med["ops_cpu"] or 0.0, med["p99"] or 0.0))
+        if ok:
+            chart.append((config, server, med["ops_cpu"] or 0.0, med["p99"] or 0.0))
 
 def cpu_model():
     try:
@@ -405,8 +419,8 @@ open(os.path.join(out, "report.md"), "w").write(report)
 print(report)
 
 # The chart: ops per server-CPU-second (left) and p99 latency (right), grouped by config.
-palette = ["#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#d62728", "#9467bd"]
-colour = {s: palette[i % len(palette)] for i, s in enumerate(servers)}
+colour = {"memcached": "#7f7f7f", "ringcache-uring": "#1f77b4", "ringcache-epoll": "#2ca02c",
+          "floor-uring": "#9ecae1", "floor-epoll": "#a1d99b"}
 present = [s for s in servers if any(c[1] == s for c in chart)]
 cfgs = [c for c in configs if any(x[0] == c for x in chart)]
 W, H, top, bottom, left, gap = 1000, 420, 60, 70, 80, 60
@@ -414,9 +428,20 @@ pw = (W - 2 * left - gap) // 2
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
        '<rect width="100%" height="100%" fill="white"/>',
        f'<text x="{W // 2}" y="22" text-anchor="middle" font-size="15">ringcache vs memcached ({tool}, medians of {reps})</text>']
+def short(v):
+    if v >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if v >= 1e4:
+        return f"{v / 1e3:.3g}k"
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}"
 def panel(x0, title, idx, unit):
     vals = [c[idx] for c in chart]
-    vmax = max(vals + [1e-9]) * 1.1
+    raw = max(vals + [1e-9]) / 4
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    vmax = step * 4
     ph = H - top - bottom
     svg.append(f'<text x="{x0 + pw // 2}" y="{top - 12}" text-anchor="middle" font-size="13">{title}</text>')
     svg.append(f'<line x1="{x0}" y1="{top + ph}" x2="{x0 + pw}" y2="{top + ph}" stroke="black"/>')
@@ -424,7 +449,7 @@ def panel(x0, title, idx, unit):
     for t in range(5):
         v = vmax * t / 4
         y = top + ph - ph * t / 4
-        label = f"{v / 1000:.0f}k" if v >= 10000 else f"{v:.0f}"
+        label = short(v)
         svg.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
         svg.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + pw}" y2="{y:.1f}" stroke="#ddd"/>')
     gw = pw / max(len(cfgs), 1)
@@ -437,12 +462,14 @@ def panel(x0, title, idx, unit):
             if v is None:
                 continue
             h = ph * v / vmax
-            svg.append(f'<rect x="{gx + si * bw:.1f}" y="{top + ph - h:.1f}" width="{bw * 0.9:.1f}" height="{h:.1f}" fill="{colour[s]}"><title>{s} {cfg}: {v:,.1f} {unit}</title></rect>')
+            x = gx + si * bw
+            svg.append(f'<rect x="{x:.1f}" y="{top + ph - h:.1f}" width="{bw * 0.9:.1f}" height="{h:.1f}" fill="{colour.get(s, "#555")}"><title>{s} {cfg}: {v:,.1f} {unit}</title></rect>')
+            svg.append(f'<text x="{x + bw * 0.45:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle" font-size="10">{short(v)}</text>')
 panel(left, "ops per server-CPU-second (higher is better)", 2, "ops/CPU-s")
 panel(left + pw + gap, "p99 latency, µs (lower is better)", 3, "µs")
 lx = left
 for s in present:
-    svg.append(f'<rect x="{lx}" y="{H - 28}" width="12" height="12" fill="{colour[s]}"/>')
+    svg.append(f'<rect x="{lx}" y="{H - 28}" width="12" height="12" fill="{colour.get(s, "#555")}"/>')
     svg.append(f'<text x="{lx + 16}" y="{H - 18}">{s}</text>')
     lx += 30 + 8 * len(s)
 svg.append("</svg>")

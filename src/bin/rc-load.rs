@@ -86,6 +86,10 @@ struct Args {
     /// Set every key once, pipelined, before the measured phase.
     #[arg(long)]
     prefill: bool,
+    /// Accept a hit for any key, not only the key asked for (for a no-store responder
+    /// such as `ringcache --floor`, which answers every get with one canned item).
+    #[arg(long)]
+    any_key: bool,
     /// Print the result as one JSON line on stdout (the text report goes to stderr).
     #[arg(long)]
     json: bool,
@@ -188,6 +192,7 @@ fn run(args: &Args) -> Result<u64, String> {
                 deadline: None,
                 stall_timeout,
                 key_digits,
+                any_key: args.any_key,
                 values: &values,
             })
             .collect();
@@ -229,6 +234,7 @@ fn run(args: &Args) -> Result<u64, String> {
                 deadline,
                 stall_timeout,
                 key_digits,
+                any_key: args.any_key,
                 values: &values,
             })
             .collect();

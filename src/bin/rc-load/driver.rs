@@ -93,6 +93,8 @@ pub struct Plan<'a> {
     /// Give up when requests are in flight but no answer came for this long.
     pub stall_timeout: Duration,
     pub key_digits: usize,
+    /// Accept hits for any key (see [`Expect::any_key`]).
+    pub any_key: bool,
     /// Value bytes; sets send a prefix of it.
     pub values: &'a [u8],
 }
@@ -330,13 +332,7 @@ pub fn run_phase(conns: &mut [Conn], plan: Plan<'_>, progress: &Progress) -> Tal
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 let now = Instant::now();
                 let before = tally.completed;
-                read_answers(
-                    sender.plan.proto,
-                    sender.plan.key_digits,
-                    conn,
-                    now,
-                    &mut tally,
-                );
+                read_answers(&sender.plan, conn, now, &mut tally);
                 if tally.completed > before {
                     last_answer = now;
                 }
@@ -383,13 +379,7 @@ fn drop_conn(conn: &mut Conn, tally: &mut Tally, why: String) {
 }
 
 /// Reads what is there and checks every complete answer.
-fn read_answers(
-    proto: Protocol,
-    key_digits: usize,
-    conn: &mut Conn,
-    now: Instant,
-    tally: &mut Tally,
-) {
+fn read_answers(plan: &Plan<'_>, conn: &mut Conn, now: Instant, tally: &mut Tally) {
     loop {
         if conn.end == conn.input.len() {
             if conn.start > 0 {
@@ -416,7 +406,7 @@ fn read_answers(
             }
         };
         conn.end += n;
-        if !check_answers(proto, key_digits, conn, now, tally) {
+        if !check_answers(plan, conn, now, tally) {
             return;
         }
         if n < room {
@@ -427,13 +417,7 @@ fn read_answers(
 }
 
 /// Checks the complete answers in the input buffer; false if the connection broke.
-fn check_answers(
-    proto: Protocol,
-    key_digits: usize,
-    conn: &mut Conn,
-    now: Instant,
-    tally: &mut Tally,
-) -> bool {
+fn check_answers(plan: &Plan<'_>, conn: &mut Conn, now: Instant, tally: &mut Tally) -> bool {
     while conn.start < conn.end {
         let Some(req) = conn.in_flight.front().copied() else {
             let extra =
@@ -449,10 +433,11 @@ fn check_answers(
         let mut name = [0; KEY_NAME_MAX];
         let expect = Expect {
             op: req.op,
-            key: key_name(&mut name, req.key, key_digits),
+            key: key_name(&mut name, req.key, plan.key_digits),
             opaque: req.opaque,
+            any_key: plan.any_key,
         };
-        match protocol::check(proto, &conn.input[conn.start..conn.end], &expect) {
+        match protocol::check(plan.proto, &conn.input[conn.start..conn.end], &expect) {
             Checked::Incomplete => break,
             Checked::Broken(why) => {
                 drop_conn(conn, tally, why);
