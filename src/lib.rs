@@ -40,6 +40,7 @@ use std::time::Duration;
 /// Runs the server until SIGINT or SIGTERM. `Err` is a one-line startup or runtime
 /// failure.
 pub fn run(config: Config) -> Result<(), String> {
+    io::sys::limit_malloc_arenas(1);
     let chosen = io::choose(config.io_engine)?;
     io::sys::block_stop_signals().map_err(|e| format!("cannot block signals: {e}"))?;
     for opt in &config.ignored_options {

@@ -8,9 +8,12 @@
 //!   connection; on [`Rejected`] write [`REJECT_REPLY`] to the new socket and close it;
 //! - feed every received byte to [`Conn::on_input`] in order, and nothing else;
 //! - send [`Conn::output`] in order, with at most one send in flight per connection;
-//!   after a send completes and the output is back under the mark, call [`Conn::resume`];
+//!   whenever output was taken or sent, call [`Conn::resume`] (engines cannot see the
+//!   connection's high-water mark; `resume` is cheap when there is nothing to do);
 //! - stop reading from a connection while [`Conn::wants_input`] is false (backpressure),
-//!   and keep serving every other connection meanwhile;
+//!   and keep serving every other connection meanwhile; bytes the kernel had already
+//!   received may still be fed to `on_input` after it turned false (the `Conn` keeps
+//!   them), so a connection holds at most one read's worth beyond its mark;
 //! - when [`Conn::is_closing`], finish sending what is pending, then close the socket
 //!   (a peer that vanished is closed at once);
 //! - close a connection that has been idle (no input) for `idle_timeout_secs`, if set;
@@ -75,8 +78,9 @@ pub trait Conn {
     /// The pending answers.
     fn output(&mut self) -> &mut Output;
 
-    /// False while the output is over its high-water mark or the connection is
-    /// closing: the engine stops reading until it turns true again.
+    /// False while the output is over its high-water mark, while input kept at the mark
+    /// is not executed yet, or when the connection is closing: the engine stops reading
+    /// until it turns true again.
     fn wants_input(&self) -> bool;
 
     /// The connection is done (quit, fatal protocol error): send what is pending, then

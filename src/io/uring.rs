@@ -1,22 +1,79 @@
-//! The io_uring proactor worker. Stub: the proactor work replaces it.
+//! The io_uring proactor: one ring per worker thread, completions drive connections.
+//!
+//! Owns: the startup [`probe`] and what it found ([`Features`]), and [`run_worker`].
+//! The rooms below:
+//! - `ring`: ring creation, setup flags tried best first;
+//! - `probe`: can io_uring run here, which optional features work;
+//! - `buffers`: the provided-buffer ring multishot receives draw from;
+//! - `ops`: `user_data` tokens (kind, generation, slot) and the send op record;
+//! - `worker`: the event loop (submit, wait, dispatch completions, accept, timer, stop);
+//! - `conn`: one connection's slot (receive, send, backpressure, close).
+//!
+//! Must not know: protocols. It moves bytes between sockets and [`Conn`](super::Conn)s,
+//! following the engine contract in `io/mod.rs`.
+//!
+//! Invariants: every buffer, iovec and header the kernel may touch is owned by an op
+//! record (or the worker's buffer ring) that outlives the op's last completion; a
+//! connection's descriptor is closed only after all of its ops completed, and its slot
+//! is freed only then, so no completion ever reaches a reused slot's new connection.
+
+mod buffers;
+mod conn;
+mod ops;
+mod probe;
+mod ring;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+pub use ring::TaskRun;
 
 use super::{Service, WorkerSetup};
+use std::fmt;
 use std::sync::Arc;
 
 /// What the probe found the kernel supports, and what the engine will use.
-#[derive(Clone, Debug, Default)]
-pub struct Features {}
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    /// The ring setup flags the kernel took.
+    pub taskrun: TaskRun,
+    /// One accept op keeps accepting (5.19).
+    pub multishot_accept: bool,
+    /// One recv op keeps receiving into provided buffers (6.0).
+    pub multishot_recv: bool,
+    /// Provided-buffer rings (5.19).
+    pub buf_ring: bool,
+}
 
-impl std::fmt::Display for Features {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("none")
+impl Features {
+    /// Whether receives use multishot recv over the buffer ring (else single-shot recv
+    /// into a buffer per connection).
+    pub fn multishot_recv_in_use(&self) -> bool {
+        self.multishot_recv && self.buf_ring
+    }
+}
+
+impl fmt::Display for Features {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let accept = if self.multishot_accept {
+            "multishot accept"
+        } else {
+            "single-shot accept"
+        };
+        let recv = if self.multishot_recv_in_use() {
+            "multishot recv, buf ring"
+        } else {
+            "single-shot recv"
+        };
+        write!(f, "{}, {accept}, {recv}", self.taskrun)
     }
 }
 
 /// Checks that io_uring can be used here: ring creation and every opcode the engine
 /// needs. `Err` says why not.
 pub fn probe() -> Result<Features, String> {
-    Err("the io_uring engine is not built yet".to_string())
+    probe::probe()
 }
 
 /// Runs one proactor worker until shutdown.
@@ -25,8 +82,5 @@ pub fn run_worker<S: Service>(
     service: Arc<S>,
     setup: WorkerSetup,
 ) -> std::io::Result<()> {
-    let _ = (features, service, setup);
-    Err(std::io::Error::other(
-        "the io_uring engine is not built yet",
-    ))
+    worker::Worker::new(features, service, setup)?.run()
 }

@@ -5,22 +5,44 @@
 //! read hits through [`ItemRef`] inside a closure that runs under the shard lock (so a
 //! hit is encoded without copying the value out first).
 //!
+//! Layout: `config.shards` rounded up to a power of two shards, each a `Mutex<Shard>`
+//! (`shard.rs`: table, slab, LRU list, counters); a key is hashed once, its top bits
+//! pick the shard and the same hash finds its table slot. `item.rs` lays out one item
+//! and says what it costs, `clock.rs` keeps time and memcached's expiry conversion,
+//! `arith.rs` holds memcached's incr/decr number rules. `tests.rs` and `model_tests.rs`
+//! are the unit tests of the public behaviour.
+//!
 //! Invariants:
 //! - the bytes a shard accounts for never exceed its budget (`limit_bytes / shards`);
 //!   a write that does not fit evicts from that shard's LRU tail, expired items first;
-//! - accounted bytes equal the sum over live items of [`item_footprint`];
-//! - every successful write gets a CAS value never handed out before in this process;
-//! - an expired or flushed item is never returned; it is removed lazily when met.
+//!   an item larger than the whole budget is refused before anything is evicted;
+//! - accounted bytes equal the sum of [`item_footprint`] over the items held (live, or
+//!   dead and not yet met);
+//! - every successful write gets a CAS value never handed out before in this process,
+//!   without a store-wide atomic: each shard counts its own, with its index in the low
+//!   bits;
+//! - an expired or flushed item is never returned; it is removed lazily when met;
+//! - a shard lock is held for one operation on one shard, never two at once.
 #![forbid(unsafe_code)]
 
+mod arith;
 pub mod clock;
 mod item;
+#[cfg(test)]
+mod model_tests;
 mod shard;
+#[cfg(test)]
+mod tests;
 
 pub use clock::Clock;
 
-use crate::protocol::StoreMode;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use hashbrown::DefaultHashBuilder;
+
+use crate::protocol::{item_too_large, StoreMode, KEY_MAX_BYTES};
+use item::Item;
+use shard::{key_hash, Shard};
 /// Configuration of a [`Store`].
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -45,7 +67,8 @@ pub struct ItemRef<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreResult {
     Stored,
-    /// add on a live key, replace/append/prepend on a missing one.
+    /// add on a live key, replace/append/prepend on a missing one; append/prepend
+    /// whose joined value would be over the item size limit (memcached's answer).
     NotStored,
     /// cas with a stale CAS value.
     Exists,
@@ -93,16 +116,36 @@ pub fn item_footprint(key_len: usize, value_len: usize) -> usize {
 }
 
 /// The sharded store. Shared by every worker thread (`Arc<Store>`).
+///
+/// Keys longer than [`KEY_MAX_BYTES`] (which the parsers refuse) are never stored: a
+/// store of one answers `NotStored`, every lookup misses.
 pub struct Store {
     config: StoreConfig,
     clock: Clock,
+    /// One per process and store, randomly seeded; shared (cloned) by every shard.
+    hasher: DefaultHashBuilder,
+    /// log2 of the shard count.
+    shard_bits: u32,
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl Store {
     /// A store with `config`, reading time from `clock`.
     pub fn new(config: StoreConfig, clock: Clock) -> Store {
-        let _ = &config.limit_bytes;
-        Store { config, clock }
+        let count = config.shards.max(1).next_power_of_two();
+        let shard_bits = count.trailing_zeros();
+        let budget = config.limit_bytes / count;
+        let hasher = DefaultHashBuilder::default();
+        let shards = (0..count)
+            .map(|i| Mutex::new(Shard::new(i, shard_bits, budget, hasher.clone())))
+            .collect();
+        Store {
+            config,
+            clock,
+            hasher,
+            shard_bits,
+            shards,
+        }
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -114,6 +157,34 @@ impl Store {
         &self.clock
     }
 
+    /// Number of shards (a power of two).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Bytes each shard may account for: `limit_bytes / shard_count`.
+    pub fn shard_budget(&self) -> usize {
+        self.config.limit_bytes / self.shards.len()
+    }
+
+    /// The key's hash and its shard, locked. The shard is taken from the top bits.
+    fn shard(&self, key: &[u8]) -> (u64, MutexGuard<'_, Shard>) {
+        let hash = key_hash(&self.hasher, key);
+        let index = hash.checked_shr(64 - self.shard_bits).unwrap_or(0) as usize;
+        // A panic while a shard is locked can only come from a caller's closure in
+        // `get`, after the shard is consistent again: keep serving.
+        let guard = self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (hash, guard)
+    }
+
+    fn each_shard(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Looks `key` up; on a hit, bumps it in the LRU and, if `touch` is given, sets its
     /// expiration time first (gat). Runs `f` under the shard lock with the live item.
     pub fn get<R>(
@@ -122,12 +193,32 @@ impl Store {
         touch: Option<i64>,
         f: impl FnOnce(Option<ItemRef<'_>>) -> R,
     ) -> R {
-        let _ = (key, touch);
-        f(None)
+        if key.len() > KEY_MAX_BYTES {
+            return f(None);
+        }
+        let now = self.clock.now();
+        let touch = touch.map(|exptime| self.clock.realtime(exptime));
+        let (hash, mut shard) = self.shard(key);
+        match shard.get(hash, key, now, touch) {
+            Some(item) => f(Some(ItemRef {
+                key: item.key(),
+                value: item.value(),
+                flags: item.flags,
+                cas: item.cas,
+            })),
+            None => {
+                drop(shard);
+                f(None)
+            }
+        }
     }
 
     /// set/add/replace/append/prepend/cas. `cas` is only read for [`StoreMode::Cas`].
     /// append/prepend keep the item's flags and expiration time.
+    ///
+    /// A value over the item size limit is `TooLarge`, and a set of one removes the key
+    /// (as memcached does). An append/prepend whose joined value would be over the limit
+    /// is `NotStored`, memcached's answer.
     pub fn store(
         &self,
         mode: StoreMode,
@@ -137,40 +228,83 @@ impl Store {
         cas: u64,
         value: &[u8],
     ) -> StoreResult {
-        let _ = (mode, key, flags, exptime, cas, value);
-        todo!("storage")
+        if key.len() > KEY_MAX_BYTES {
+            return StoreResult::NotStored;
+        }
+        if item_too_large(key.len(), value.len(), self.config.max_item_bytes) {
+            if mode == StoreMode::Set {
+                self.delete(key);
+            }
+            return StoreResult::TooLarge;
+        }
+        let now = self.clock.now();
+        let exptime = self.clock.realtime(exptime);
+        // The one allocation, made before taking the lock.
+        let new = Item::new(item::pack(&[key, value]), key.len(), flags, exptime);
+        let (hash, mut shard) = self.shard(key);
+        shard.store(hash, mode, new, cas, now, self.config.max_item_bytes)
     }
 
     /// Removes `key`; false if it was not there (or had expired).
     pub fn delete(&self, key: &[u8]) -> bool {
-        let _ = key;
-        todo!("storage")
+        if key.len() > KEY_MAX_BYTES {
+            return false;
+        }
+        let now = self.clock.now();
+        let (hash, mut shard) = self.shard(key);
+        shard.delete(hash, key, now)
     }
 
     /// incr (wrapping at 2^64) or decr (flooring at 0) of a decimal value.
     pub fn arith(&self, key: &[u8], delta: u64, incr: bool) -> ArithResult {
-        let _ = (key, delta, incr);
-        todo!("storage")
+        if key.len() > KEY_MAX_BYTES {
+            return ArithResult::NotFound;
+        }
+        let now = self.clock.now();
+        let (hash, mut shard) = self.shard(key);
+        shard.arith(hash, key, delta, incr, now)
     }
 
     /// Sets a live item's expiration time; false if it is not there.
     pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
-        let _ = (key, exptime);
-        todo!("storage")
+        if key.len() > KEY_MAX_BYTES {
+            return false;
+        }
+        let now = self.clock.now();
+        let exptime = self.clock.realtime(exptime);
+        let (hash, mut shard) = self.shard(key);
+        shard.touch(hash, key, exptime, now)
     }
 
     /// Invalidates every item stored before now + `delay_secs` (0: now), memcached's
-    /// `flush_all [delay]`.
+    /// `flush_all [delay]`. A delayed flush takes effect when `realtime(delay_secs)`
+    /// comes and invalidates the items written before that second; a newer `flush_all`
+    /// replaces one not yet due.
     pub fn flush_all(&self, delay_secs: i64) {
-        let _ = delay_secs;
-        todo!("storage")
+        let now = self.clock.now();
+        let at = (delay_secs > 0).then(|| self.clock.realtime(delay_secs));
+        for mut shard in self.each_shard() {
+            shard.flush(now, at);
+        }
     }
-
-    /// Zeroes the resettable counters (`stats reset`).
-    pub fn reset_stats(&self) {}
 
     /// Figures for `stats`, summed over shards.
     pub fn stats(&self) -> StoreStats {
-        todo!("storage")
+        let mut stats = StoreStats {
+            limit_bytes: self.config.limit_bytes as u64,
+            ..StoreStats::default()
+        };
+        for shard in self.each_shard() {
+            shard.add_stats(&mut stats);
+        }
+        stats
+    }
+
+    /// `stats reset`: zeroes evictions, total_items, reclaimed, expired_unfetched and
+    /// evicted_unfetched (not curr_items or bytes).
+    pub fn reset_stats(&self) {
+        for mut shard in self.each_shard() {
+            shard.reset_stats();
+        }
     }
 }

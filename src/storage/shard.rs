@@ -1,1 +1,465 @@
-//! One shard. Stub: the storage work replaces it.
+//! One shard: a hash table of slab indices, a slab of items, and a strict LRU list.
+//!
+//! Owns everything one shard lock protects: the items, their LRU order, the bytes they
+//! account for, the shard's CAS counter, its flush barriers and its counters. Knows
+//! nothing of other shards, locks or the clock: callers pass the key's hash and the
+//! current relative time.
+//!
+//! Invariants:
+//! - every item in the slab is in the table exactly once (under the hash of its key
+//!   rotated left by the shard bits, see [`Shard::slot_hash`]) and in the LRU list
+//!   exactly once; the list runs from `head` (most recent) to `tail` (least recent);
+//! - `bytes` is the sum of the items' footprints and never exceeds `budget`;
+//! - CAS values are `(counter << shard_bits) | shard_index`, with a counter that only
+//!   grows, so they are unique across shards and increase within one;
+//! - an item is dead when expired, when its CAS is at most `flush_cas` (`flush_all`
+//!   now), or when it was written before `flush_before` (a delayed `flush_all` that has
+//!   come due); a dead item is never returned and is removed when met;
+//! - a hit and every write move the item to the head; nothing else reorders the list.
+
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use slab::Slab;
+
+use super::arith;
+use super::item::{self, Item, NIL};
+use super::{ArithResult, StoreResult, StoreStats};
+use crate::protocol::StoreMode;
+
+/// How many items at the LRU tail a write that does not fit inspects for dead ones
+/// before it evicts live items.
+const RECLAIM_SEARCH: usize = 50;
+
+/// The hash of a key, from which both the shard and the table slot are taken.
+pub(crate) fn key_hash(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
+    hasher.hash_one(key)
+}
+
+/// The resettable counters of one shard.
+#[derive(Clone, Debug, Default)]
+struct Counters {
+    total_items: u64,
+    evictions: u64,
+    evicted_unfetched: u64,
+    reclaimed: u64,
+    expired_unfetched: u64,
+}
+
+pub(crate) struct Shard {
+    table: HashTable<u32>,
+    slab: Slab<Item>,
+    /// Most recently used item, or [`NIL`].
+    head: u32,
+    /// Least recently used item, or [`NIL`].
+    tail: u32,
+    bytes: usize,
+    budget: usize,
+    /// The store's hasher (same seed), to rehash keys when the table grows.
+    hasher: DefaultHashBuilder,
+    /// log2 of the shard count: the key hash bits that chose this shard.
+    shard_bits: u32,
+    /// This shard's index: the low bits of its CAS values.
+    index: u64,
+    /// The counter part of the last CAS handed out (0: none yet).
+    cas_counter: u64,
+    /// Items with a CAS at or below this were flushed (0: none).
+    flush_cas: u64,
+    /// Items written before this relative time were flushed (0: none).
+    flush_before: u32,
+    /// A delayed flush not yet due: becomes `flush_before` when this time comes (0: none).
+    flush_pending: u32,
+    counters: Counters,
+}
+
+impl Shard {
+    pub(crate) fn new(
+        index: usize,
+        shard_bits: u32,
+        budget: usize,
+        hasher: DefaultHashBuilder,
+    ) -> Shard {
+        Shard {
+            table: HashTable::new(),
+            slab: Slab::new(),
+            head: NIL,
+            tail: NIL,
+            bytes: 0,
+            budget,
+            hasher,
+            shard_bits,
+            index: index as u64,
+            cas_counter: 0,
+            flush_cas: 0,
+            flush_before: 0,
+            flush_pending: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    /// The table's hash for a key hash. The shard was chosen by the top bits, which are
+    /// therefore the same for every key here; rotating them away gives the table's
+    /// control bytes (the top 7 bits) their full entropy.
+    fn slot_hash(&self, hash: u64) -> u64 {
+        hash.rotate_left(self.shard_bits)
+    }
+
+    fn hash_of(&self, idx: u32) -> u64 {
+        key_hash(&self.hasher, self.slab[idx as usize].key())
+    }
+
+    fn next_cas(&mut self) -> u64 {
+        self.cas_counter += 1;
+        (self.cas_counter << self.shard_bits) | self.index
+    }
+
+    fn last_cas(&self) -> u64 {
+        if self.cas_counter == 0 {
+            0
+        } else {
+            (self.cas_counter << self.shard_bits) | self.index
+        }
+    }
+
+    /// Brings a delayed flush that has come due into force. Every operation calls this
+    /// first, so a write at or after the due time is never caught by it.
+    fn advance(&mut self, now: u32) {
+        if self.flush_pending != 0 && now >= self.flush_pending {
+            self.flush_before = self.flush_pending;
+            self.flush_pending = 0;
+        }
+    }
+
+    fn is_dead(&self, item: &Item, now: u32) -> bool {
+        item.is_expired(now) || item.cas <= self.flush_cas || item.time < self.flush_before
+    }
+
+    // ---- LRU list ----
+
+    fn unlink(&mut self, idx: u32) {
+        let (prev, next) = {
+            let item = &self.slab[idx as usize];
+            (item.prev, item.next)
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.slab[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.slab[next as usize].prev = prev;
+        }
+    }
+
+    fn link_head(&mut self, idx: u32) {
+        let old_head = self.head;
+        let item = &mut self.slab[idx as usize];
+        item.prev = NIL;
+        item.next = old_head;
+        if old_head == NIL {
+            self.tail = idx;
+        } else {
+            self.slab[old_head as usize].prev = idx;
+        }
+        self.head = idx;
+    }
+
+    fn bump(&mut self, idx: u32) {
+        if self.head != idx {
+            self.unlink(idx);
+            self.link_head(idx);
+        }
+    }
+
+    // ---- items in and out ----
+
+    /// The live item under `key`, removing a dead one met on the way.
+    fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
+        let slab = &self.slab;
+        let idx = *self
+            .table
+            .find(self.slot_hash(hash), |&i| slab[i as usize].key() == key)?;
+        if self.is_dead(&self.slab[idx as usize], now) {
+            self.reclaim(hash, idx);
+            return None;
+        }
+        Some(idx)
+    }
+
+    /// Links `item` in at the head with a fresh CAS. The caller made room for it.
+    fn insert(&mut self, hash: u64, mut item: Item, now: u32) -> u32 {
+        item.cas = self.next_cas();
+        // Written after any flush now in force, even if `now` was read a moment before
+        // another thread brought a delayed flush into force.
+        item.time = now.max(self.flush_before);
+        let footprint = item.footprint();
+        debug_assert!(self.bytes + footprint <= self.budget);
+        let idx = self.slab.insert(item);
+        let idx = u32::try_from(idx)
+            .ok()
+            .filter(|&i| i != NIL)
+            .expect("fewer than 2^32 - 1 items in one shard");
+        let (slab, hasher, bits) = (&self.slab, &self.hasher, self.shard_bits);
+        self.table.insert_unique(self.slot_hash(hash), idx, |&i| {
+            key_hash(hasher, slab[i as usize].key()).rotate_left(bits)
+        });
+        self.link_head(idx);
+        self.bytes += footprint;
+        self.counters.total_items += 1;
+        idx
+    }
+
+    /// Takes item `idx` (whose key hashes to `hash`) out of the table, list and slab.
+    fn remove(&mut self, hash: u64, idx: u32) -> Item {
+        match self.table.find_entry(self.slot_hash(hash), |&i| i == idx) {
+            Ok(entry) => {
+                entry.remove();
+            }
+            Err(_) => unreachable!("every slab item is in the table"),
+        }
+        self.unlink(idx);
+        let item = self.slab.remove(idx as usize);
+        self.bytes -= item.footprint();
+        item
+    }
+
+    /// Removes a dead (expired or flushed) item.
+    fn reclaim(&mut self, hash: u64, idx: u32) {
+        let item = self.remove(hash, idx);
+        self.counters.reclaimed += 1;
+        self.counters.expired_unfetched += u64::from(!item.fetched);
+    }
+
+    /// Frees room for `need` more bytes (at most the budget): dead items near the tail
+    /// first, then live items from the tail.
+    fn make_room(&mut self, need: usize, now: u32) {
+        debug_assert!(need <= self.budget);
+        let mut idx = self.tail;
+        let mut looked = 0;
+        while self.bytes + need > self.budget && idx != NIL && looked < RECLAIM_SEARCH {
+            let prev = self.slab[idx as usize].prev;
+            if self.is_dead(&self.slab[idx as usize], now) {
+                self.reclaim(self.hash_of(idx), idx);
+            }
+            idx = prev;
+            looked += 1;
+        }
+        while self.bytes + need > self.budget {
+            // Never NIL: an empty shard holds 0 bytes and `need` fits the budget.
+            let idx = self.tail;
+            let hash = self.hash_of(idx);
+            if self.is_dead(&self.slab[idx as usize], now) {
+                self.reclaim(hash, idx);
+            } else {
+                let item = self.remove(hash, idx);
+                self.counters.evictions += 1;
+                self.counters.evicted_unfetched += u64::from(!item.fetched);
+            }
+        }
+    }
+
+    // ---- commands ----
+
+    /// A live hit, bumped and marked fetched, with its exptime set to `touch` if given.
+    pub(crate) fn get(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u32,
+        touch: Option<u32>,
+    ) -> Option<&Item> {
+        self.advance(now);
+        let idx = self.find_live(hash, key, now)?;
+        self.bump(idx);
+        let item = &mut self.slab[idx as usize];
+        item.fetched = true;
+        if let Some(exptime) = touch {
+            item.exptime = exptime;
+        }
+        Some(item)
+    }
+
+    /// set/add/replace/cas store `new`; append/prepend add `new`'s value to the live
+    /// item's, keeping its flags and exptime. `max_item_bytes` bounds the joined value.
+    pub(crate) fn store(
+        &mut self,
+        hash: u64,
+        mode: StoreMode,
+        new: Item,
+        cas: u64,
+        now: u32,
+        max_item_bytes: usize,
+    ) -> StoreResult {
+        use StoreMode::*;
+        self.advance(now);
+        let old = self.find_live(hash, new.key(), now);
+        let new = match (mode, old) {
+            (Add, Some(_)) | (Replace | Append | Prepend, None) => return StoreResult::NotStored,
+            (Cas, None) => return StoreResult::NotFound,
+            (Cas, Some(idx)) if self.slab[idx as usize].cas != cas => return StoreResult::Exists,
+            (Append | Prepend, Some(idx)) => {
+                let old = &self.slab[idx as usize];
+                let key = old.key();
+                let (first, second) = if mode == Append {
+                    (old.value(), new.value())
+                } else {
+                    (new.value(), old.value())
+                };
+                // memcached answers NOT_STORED when the joined value is too large.
+                let len = first.len() + second.len();
+                if crate::protocol::item_too_large(key.len(), len, max_item_bytes) {
+                    return StoreResult::NotStored;
+                }
+                let data = item::pack(&[key, first, second]);
+                Item::new(data, key.len(), old.flags, old.exptime)
+            }
+            _ => new,
+        };
+        let footprint = new.footprint();
+        if footprint > self.budget {
+            // Like memcached, a set that cannot be stored leaves no stale value behind.
+            if let (Set, Some(idx)) = (mode, old) {
+                self.remove(hash, idx);
+            }
+            return StoreResult::OutOfMemory;
+        }
+        if let Some(idx) = old {
+            self.remove(hash, idx);
+        }
+        self.make_room(footprint, now);
+        self.insert(hash, new, now);
+        StoreResult::Stored
+    }
+
+    /// Removes the live item under `key`; false if there is none.
+    pub(crate) fn delete(&mut self, hash: u64, key: &[u8], now: u32) -> bool {
+        self.advance(now);
+        match self.find_live(hash, key, now) {
+            Some(idx) => {
+                self.remove(hash, idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets a live item's exptime (and counts as an access); false if there is none.
+    pub(crate) fn touch(&mut self, hash: u64, key: &[u8], exptime: u32, now: u32) -> bool {
+        self.get(hash, key, now, Some(exptime)).is_some()
+    }
+
+    /// incr/decr, rewriting the value in place when the new digits fit (see `arith`).
+    pub(crate) fn arith(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        delta: u64,
+        incr: bool,
+        now: u32,
+    ) -> ArithResult {
+        self.advance(now);
+        let Some(idx) = self.find_live(hash, key, now) else {
+            return ArithResult::NotFound;
+        };
+        let item = &self.slab[idx as usize];
+        let Some(value) = arith::parse(item.key().len(), item.value()) else {
+            return ArithResult::NonNumeric;
+        };
+        let value = arith::apply(value, delta, incr);
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(value).as_bytes();
+        if digits.len() <= item.value().len() {
+            let cas = self.next_cas();
+            let item = &mut self.slab[idx as usize];
+            arith::write_in_place(item.value_mut(), digits);
+            item.cas = cas;
+            item.time = now.max(self.flush_before);
+            self.bump(idx);
+        } else {
+            let data = item::pack(&[item.key(), digits]);
+            let new = Item::new(data, item.key().len(), item.flags, item.exptime);
+            let footprint = new.footprint();
+            if footprint > self.budget {
+                return ArithResult::OutOfMemory;
+            }
+            self.remove(hash, idx);
+            self.make_room(footprint, now);
+            self.insert(hash, new, now);
+        }
+        ArithResult::Value(value)
+    }
+
+    /// `flush_all`: with `at` in the future, items written before `at` die when it comes
+    /// (replacing an earlier delayed flush not yet due); otherwise every item now held
+    /// dies at once (and a pending delayed flush is dropped, as memcached does).
+    pub(crate) fn flush(&mut self, now: u32, at: Option<u32>) {
+        self.advance(now);
+        match at {
+            Some(at) if at > now => self.flush_pending = at,
+            _ => {
+                self.flush_pending = 0;
+                self.flush_cas = self.last_cas();
+            }
+        }
+    }
+
+    /// Adds this shard's figures to `stats`.
+    pub(crate) fn add_stats(&self, stats: &mut StoreStats) {
+        let c = &self.counters;
+        stats.curr_items += self.slab.len() as u64;
+        stats.bytes += self.bytes as u64;
+        stats.total_items += c.total_items;
+        stats.evictions += c.evictions;
+        stats.evicted_unfetched += c.evicted_unfetched;
+        stats.reclaimed += c.reclaimed;
+        stats.expired_unfetched += c.expired_unfetched;
+    }
+
+    pub(crate) fn reset_stats(&mut self) {
+        self.counters = Counters::default();
+    }
+
+    /// Keys from most to least recently used (tests).
+    #[cfg(test)]
+    pub(crate) fn lru_keys(&self) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        let mut idx = self.head;
+        while idx != NIL {
+            let item = &self.slab[idx as usize];
+            keys.push(item.key().to_vec());
+            idx = item.next;
+        }
+        keys
+    }
+
+    /// Asserts the invariants in the module header (tests).
+    #[cfg(test)]
+    pub(crate) fn check(&self) {
+        assert!(
+            self.bytes <= self.budget,
+            "{} > {}",
+            self.bytes,
+            self.budget
+        );
+        let sum: usize = self.slab.iter().map(|(_, item)| item.footprint()).sum();
+        assert_eq!(self.bytes, sum);
+        assert_eq!(self.table.len(), self.slab.len());
+        let (mut idx, mut prev, mut count) = (self.head, NIL, 0);
+        while idx != NIL {
+            let item = &self.slab[idx as usize];
+            assert_eq!(item.prev, prev);
+            let slab = &self.slab;
+            let hash = self.slot_hash(self.hash_of(idx));
+            let found = self
+                .table
+                .find(hash, |&i| slab[i as usize].key() == item.key());
+            assert_eq!(found, Some(&idx));
+            assert_eq!(item.cas & ((1 << self.shard_bits) - 1), self.index);
+            (prev, idx, count) = (idx, item.next, count + 1);
+        }
+        assert_eq!(self.tail, prev);
+        assert_eq!(count, self.slab.len());
+    }
+}

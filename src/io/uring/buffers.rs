@@ -1,0 +1,181 @@
+//! The provided-buffer ring a worker's multishot receives draw from.
+//!
+//! Owns: the ring of `io_uring_buf` entries shared with the kernel (page-aligned,
+//! zeroed) and one block of `count` equal receive buffers; the local tail and its
+//! publication to the kernel.
+//!
+//! Must not know: connections or what the bytes mean. The worker asks for the bytes of
+//! a buffer the kernel handed it and gives the buffer back at once.
+//!
+//! Invariants: every buffer id is either on the ring (the kernel may write into it) or
+//! handed out by exactly one completion and not yet recycled (only we read it); no id is
+//! ever put on the ring twice. The memory outlives the registration: the owner drops
+//! the ring (or unregisters the group) with no receive in flight before dropping this.
+
+use io_uring::types::BufRingEntry;
+use io_uring::Submitter;
+use std::alloc::{self, Layout};
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+pub struct BufRing {
+    /// `count` entries shared with the kernel; the tail lives in entry 0's `resv`.
+    entries: NonNull<BufRingEntry>,
+    entries_layout: Layout,
+    /// `count * buf_bytes` bytes of receive buffers; buffer `bid` starts at
+    /// `bid * buf_bytes`.
+    data: NonNull<u8>,
+    data_layout: Layout,
+    count: u16,
+    buf_bytes: usize,
+    /// Our copy of the tail: how many entries we have ever published (wrapping).
+    tail: u16,
+}
+
+impl BufRing {
+    /// Allocates `count` (a power of two, at most 32768) buffers of `buf_bytes` each and
+    /// puts them all on the ring. Not yet registered.
+    pub fn new(count: u16, buf_bytes: usize) -> io::Result<BufRing> {
+        if !count.is_power_of_two() || count > 1 << 15 || buf_bytes == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer ring: count must be a power of two ≤ 32768, buffers non-empty",
+            ));
+        }
+        let page = page_size();
+        let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "buffer ring too large");
+        let layout = |bytes: Option<usize>| {
+            bytes
+                .and_then(|b| Layout::from_size_align(b, page).ok())
+                .ok_or_else(too_big)
+        };
+        let entries_layout = layout(usize::from(count).checked_mul(size_of::<BufRingEntry>()))?;
+        let data_layout = layout(usize::from(count).checked_mul(buf_bytes))?;
+        let entries = zeroed(entries_layout)?.cast::<BufRingEntry>();
+        let data = match zeroed(data_layout) {
+            Ok(data) => data,
+            Err(e) => {
+                // SAFETY: `entries` came from alloc_zeroed with this layout and is not
+                // registered with any ring yet.
+                unsafe { alloc::dealloc(entries.as_ptr().cast(), entries_layout) };
+                return Err(e);
+            }
+        };
+        let mut ring = BufRing {
+            entries,
+            entries_layout,
+            data,
+            data_layout,
+            count,
+            buf_bytes,
+            tail: 0,
+        };
+        for bid in 0..count {
+            ring.put(bid);
+        }
+        ring.publish();
+        Ok(ring)
+    }
+
+    /// Registers the ring as buffer group `bgid` of the ring `submitter` belongs to.
+    ///
+    /// # Safety
+    ///
+    /// `self` must not be dropped while the registration lasts: the caller unregisters
+    /// the group, or drops the io_uring, with no op using the group in flight first.
+    pub unsafe fn register(&self, submitter: &Submitter<'_>, bgid: u16) -> io::Result<()> {
+        // SAFETY: the entries are page-aligned, zeroed apart from the ones we filled,
+        // `count` long, and (by this function's contract) outlive the registration.
+        unsafe {
+            submitter.register_buf_ring_with_flags(
+                self.entries.as_ptr() as u64,
+                self.count,
+                bgid,
+                0,
+            )
+        }
+    }
+
+    /// The first `len` bytes of buffer `bid`, which a completion just reported filled.
+    ///
+    /// # Safety
+    ///
+    /// A completion handed buffer `bid` to us with `len` bytes in it, and it has not been
+    /// [recycled](BufRing::recycle) since (so the kernel cannot write into it).
+    pub unsafe fn filled(&self, bid: u16, len: usize) -> &[u8] {
+        assert!(
+            bid < self.count && len <= self.buf_bytes,
+            "bad buffer {bid}/{len}"
+        );
+        let start = usize::from(bid) * self.buf_bytes;
+        // SAFETY: `start + len` is inside the data block (checked above); the block was
+        // zero-initialised and then written by the kernel, and by the contract nobody
+        // writes it while the returned borrow of `self` lives.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(start), len) }
+    }
+
+    /// Gives buffer `bid`, handed out by a completion, back to the kernel.
+    pub fn recycle(&mut self, bid: u16) {
+        assert!(bid < self.count, "bad buffer id {bid}");
+        self.put(bid);
+        self.publish();
+    }
+
+    /// Writes the entry for `bid` at the local tail (not yet visible to the kernel).
+    fn put(&mut self, bid: u16) {
+        let slot = usize::from(self.tail & (self.count - 1));
+        // SAFETY: `slot < count`; the entry at the unpublished tail is not read by the
+        // kernel, which only consumes entries between its head and the published tail,
+        // and at most `count` buffers are ever on the ring (each id once).
+        let entry = unsafe { &mut *self.entries.as_ptr().add(slot) };
+        let addr = self
+            .data
+            .as_ptr()
+            .wrapping_add(usize::from(bid) * self.buf_bytes);
+        entry.set_addr(addr as u64);
+        entry.set_len(self.buf_bytes as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes every entry written so far visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: `entries` is the first entry of the ring, properly initialised.
+        let tail = unsafe { BufRingEntry::tail(self.entries.as_ptr()) } as *mut u16;
+        // SAFETY: the tail is an aligned u16 inside our allocation; the kernel only reads
+        // it, and we access it only atomically from here on.
+        let tail = unsafe { AtomicU16::from_ptr(tail) };
+        tail.store(self.tail, Ordering::Release);
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: both blocks came from alloc_zeroed with these layouts; by the contract
+        // of `register` the kernel no longer uses them.
+        unsafe {
+            alloc::dealloc(self.entries.as_ptr().cast(), self.entries_layout);
+        }
+        // SAFETY: as above.
+        unsafe {
+            alloc::dealloc(self.data.as_ptr(), self.data_layout);
+        }
+    }
+}
+
+fn zeroed(layout: Layout) -> io::Result<NonNull<u8>> {
+    // SAFETY: every layout built in `new` has a non-zero size.
+    let p = unsafe { alloc::alloc_zeroed(layout) };
+    NonNull::new(p).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}

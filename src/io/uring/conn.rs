@@ -1,0 +1,289 @@
+//! One connection's slot in a proactor worker: receiving, sending, backpressure, close.
+//!
+//! Owns: the [`Slot`] (socket, generation, the service's `Conn`, the send record, the
+//! receive buffer of single-shot mode, which ops are in flight) and the worker's
+//! methods that drive it from completions.
+//!
+//! Must not know: protocols; it only calls the `Conn` trait.
+//!
+//! Invariants:
+//! - at most one receive and one send in flight per slot; the send record and receive
+//!   buffer are boxed and not touched while their op is in flight;
+//! - every received byte goes to `Conn::on_input` in order, even after receiving was
+//!   cancelled for backpressure; nothing is fed once the slot is closing;
+//! - a slot is removed, its `Conn` dropped and its descriptor closed only when it is
+//!   closing and neither op is in flight.
+
+use super::ops::{self, Kind, SendRecord, Token};
+use super::worker::{Worker, BGID, RECV_BYTES};
+use crate::io::{Conn, Rejected, Service, REJECT_REPLY};
+use io_uring::{cqueue, opcode, types};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+
+pub(super) struct Slot<C> {
+    fd: OwnedFd,
+    gen: u32,
+    /// `None` once closing: dropped as soon as the slot starts closing.
+    conn: Option<C>,
+    closing: bool,
+    recv_armed: bool,
+    recv_cancelled: bool,
+    sending: bool,
+    send_cancelled: bool,
+    dirty: bool,
+    last_input_tick: u64,
+    send: Box<SendRecord>,
+    /// The receive buffer of single-shot mode (`None` with multishot recv).
+    recv_buf: Option<Box<[u8]>>,
+}
+
+impl<C> Slot<C> {
+    fn token(&self, kind: Kind, key: usize) -> Token {
+        Token::new(kind, self.gen, key)
+    }
+}
+
+impl<S: Service> Worker<S> {
+    /// A new socket was accepted: ask the service for a connection, or reject it.
+    pub(super) fn open_conn(&mut self, fd: OwnedFd, tcp: bool) {
+        if tcp {
+            if let Err(e) = set_nodelay(fd.as_raw_fd()) {
+                tracing::debug!("TCP_NODELAY: {e}");
+            }
+        }
+        match self.service.open(self.index) {
+            Ok(conn) => {
+                let gen = self.next_gen();
+                let recv_buf = self
+                    .bufs
+                    .is_none()
+                    .then(|| vec![0u8; RECV_BYTES].into_boxed_slice());
+                let key = self.conns.insert(Slot {
+                    fd,
+                    gen,
+                    conn: Some(conn),
+                    closing: false,
+                    recv_armed: false,
+                    recv_cancelled: false,
+                    sending: false,
+                    send_cancelled: false,
+                    dirty: false,
+                    last_input_tick: self.tick,
+                    send: SendRecord::new(),
+                    recv_buf,
+                });
+                self.mark_dirty(key);
+            }
+            Err(Rejected) => {
+                let raw = fd.into_raw_fd();
+                let entry = opcode::Send::new(
+                    types::Fd(raw),
+                    REJECT_REPLY.as_ptr(),
+                    REJECT_REPLY.len() as u32,
+                )
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+                .user_data(Token::new(Kind::Reject, 0, raw as usize).encode());
+                self.sqes.push(entry);
+            }
+        }
+    }
+
+    pub(super) fn mark_dirty(&mut self, key: usize) {
+        if let Some(slot) = self.conns.get_mut(key) {
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// A receive completed: feed its bytes, give the buffer back, note an ended recv.
+    pub(super) fn on_recv(&mut self, token: Token, res: i32, flags: u32) {
+        let key = token.index as usize;
+        let bid = cqueue::buffer_select(flags);
+        let mut vanished = false;
+        if let Some(slot) = self.conns.get_mut(key).filter(|s| s.gen == token.gen) {
+            if !cqueue::more(flags) {
+                slot.recv_armed = false;
+            }
+            match (res, slot.conn.as_mut()) {
+                (n, Some(conn)) if n > 0 => {
+                    let data = match (bid, &self.bufs, &slot.recv_buf) {
+                        // SAFETY: this completion handed buffer `bid` to us with `n`
+                        // bytes in it; it is recycled below, after `data`'s last use.
+                        (Some(bid), Some(bufs), _) => unsafe { bufs.filled(bid, n as usize) },
+                        (None, _, Some(buf)) => &buf[..n as usize],
+                        _ => &[],
+                    };
+                    conn.on_input(data);
+                    slot.last_input_tick = self.tick;
+                }
+                (0, Some(_)) => vanished = true,
+                (n, Some(_)) if n < 0 => {
+                    vanished = !matches!(-n, libc::ECANCELED | libc::ENOBUFS);
+                }
+                _ => {}
+            }
+            self.mark_dirty(key);
+        }
+        if let (Some(bid), Some(bufs)) = (bid, self.bufs.as_mut()) {
+            bufs.recycle(bid);
+        }
+        if vanished {
+            self.begin_close(key, true);
+        }
+    }
+
+    /// A send completed: resubmit what is left, or let the connection go on.
+    pub(super) fn on_send(&mut self, token: Token, res: i32) {
+        let key = token.index as usize;
+        let Some(slot) = self.conns.get_mut(key).filter(|s| s.gen == token.gen) else {
+            return;
+        };
+        slot.sending = false;
+        if slot.closing {
+            slot.send.clear();
+            return self.maybe_finish(key);
+        }
+        if res <= 0 {
+            // The peer vanished (EPIPE, ECONNRESET) or the send cannot progress.
+            slot.send.clear();
+            return self.begin_close(key, true);
+        }
+        if !slot.send.advance(res as usize) {
+            let entry = slot.send.entry(slot.fd.as_raw_fd(), token);
+            slot.sending = true;
+            return self.sqes.push(entry);
+        }
+        slot.send.clear();
+        if let Some(conn) = slot.conn.as_mut() {
+            conn.resume();
+        }
+        self.mark_dirty(key);
+    }
+
+    /// Services every slot a completion touched: start a send if output is pending and
+    /// none is in flight, close a finished connection, (re-)arm or cancel receiving.
+    pub(super) fn service_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for &key in &dirty {
+            self.service(key);
+        }
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    fn service(&mut self, key: usize) {
+        let stopping = self.stopping.is_some();
+        let Some(slot) = self.conns.get_mut(key) else {
+            return;
+        };
+        slot.dirty = false;
+        if slot.closing {
+            return self.maybe_finish(key);
+        }
+        let gen = slot.gen;
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if !slot.sending {
+            if slot.send.load(|segs| conn.output().take(segs)) {
+                let entry = slot
+                    .send
+                    .entry(slot.fd.as_raw_fd(), Token::new(Kind::Send, gen, key));
+                slot.sending = true;
+                self.sqes.push(entry);
+                // The output is empty again: let the connection execute input it kept
+                // (while this send is in flight) before it is asked whether it wants
+                // more, so kept input is worked off before more is received.
+                conn.resume();
+            } else if conn.is_closing() || stopping {
+                return self.begin_close(key, false);
+            }
+        }
+        let want = !stopping && conn.wants_input();
+        if want && !slot.recv_armed {
+            let fd = types::Fd(slot.fd.as_raw_fd());
+            // A receive buffer of its own exactly when there is no buffer ring.
+            let entry = match slot.recv_buf.as_mut() {
+                Some(buf) => opcode::Recv::new(fd, buf.as_mut_ptr(), buf.len() as u32).build(),
+                None => opcode::RecvMulti::new(fd, BGID).build(),
+            };
+            slot.recv_armed = true;
+            slot.recv_cancelled = false;
+            self.sqes
+                .push(entry.user_data(Token::new(Kind::Recv, gen, key).encode()));
+        } else if !want && slot.recv_armed && !slot.recv_cancelled {
+            // Backpressure: stop receiving. Bytes the recv still delivers are fed anyway.
+            slot.recv_cancelled = true;
+            self.sqes
+                .push(ops::cancel(Token::new(Kind::Recv, gen, key)));
+        }
+    }
+
+    /// Starts closing: drop the connection, cancel its ops (a pending send only when
+    /// `abort`: the peer vanished or time is up), close once they completed.
+    pub(super) fn begin_close(&mut self, key: usize, abort: bool) {
+        let Some(slot) = self.conns.get_mut(key) else {
+            return;
+        };
+        slot.closing = true;
+        slot.conn = None;
+        if slot.recv_armed && !slot.recv_cancelled {
+            slot.recv_cancelled = true;
+            self.sqes.push(ops::cancel(slot.token(Kind::Recv, key)));
+        }
+        if abort && slot.sending && !slot.send_cancelled {
+            slot.send_cancelled = true;
+            self.sqes.push(ops::cancel(slot.token(Kind::Send, key)));
+        }
+        self.maybe_finish(key);
+    }
+
+    /// Frees a closing slot once none of its ops is in flight, closing its socket.
+    fn maybe_finish(&mut self, key: usize) {
+        match self.conns.get(key) {
+            Some(slot) if slot.closing && !slot.recv_armed && !slot.sending => {}
+            _ => return,
+        }
+        let slot = self.conns.remove(key);
+        self.sqes.push(ops::close(slot.fd.into_raw_fd()));
+    }
+
+    /// Closes connections without input for more than `idle_secs` ticks.
+    pub(super) fn close_idle(&mut self, idle_secs: u64) {
+        let tick = self.tick;
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| !s.closing && tick - s.last_input_tick > idle_secs)
+            .map(|(key, _)| key)
+            .collect();
+        for key in idle {
+            self.begin_close(key, true);
+        }
+    }
+
+    /// The shutdown grace is over: close everything, pending sends or not.
+    pub(super) fn abort_all(&mut self) {
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.begin_close(key, true);
+        }
+    }
+}
+
+fn set_nodelay(fd: RawFd) -> std::io::Result<()> {
+    let one: libc::c_int = 1;
+    crate::io::sys::syscall!(setsockopt(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_NODELAY,
+        (&one as *const libc::c_int).cast(),
+        size_of::<libc::c_int>() as libc::socklen_t
+    ))?;
+    Ok(())
+}
