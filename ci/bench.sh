@@ -309,7 +309,8 @@ PY
 }
 
 echo "ci/bench.sh: tool $TOOL, $REPS repetition(s) of ${CONFIG_LIST[*]}, ${DURATION} s each; servers ${SERVERS[*]}"
-echo "ci/bench.sh: load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine skews the results)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "ci/bench.sh: load average $LOAD_BEFORE (other work on this machine skews the results)"
 for ((rep = 1; rep <= REPS; rep++)); do
     # Rotate the order each repetition so no server always runs first or last.
     n=${#SERVERS[@]}
@@ -327,6 +328,7 @@ for server in "${!BROKEN[@]}"; do
     NOTES+=("$server did not start: ${BROKEN[$server]}")
 done
 
+NOTES+=("load average (1, 5, 15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg); anything else running on either CPU skews the results")
 NOTES_TEXT=$(printf '%s\n' "${NOTES[@]+"${NOTES[@]}"}")
 "$PYTHON" - "$RESULTS" "$OUT" "$TOOL" "$REPS" "$DURATION" "$NOTES_TEXT" "${SERVERS[*]}" "${CONFIG_LIST[*]}" <<'PY'
 import json, math, os, platform, statistics, sys, time
