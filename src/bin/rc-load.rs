@@ -173,10 +173,10 @@ fn run(args: &Args) -> Result<u64, String> {
     };
 
     let prefill = if args.prefill {
-        // Deep enough to be quick, shallow enough to bound the buffers (about 1 MiB
-        // of values in flight per connection).
-        let depth = (1 << 20) / args.value_size.max.max(1);
-        let pipeline = depth.clamp(1, 32).max(args.pipeline.min(depth.max(1)));
+        // Deep enough to be quick (32, or --pipeline if deeper), shallow enough to
+        // bound the buffers (at most about 1 MiB of values in flight per connection).
+        let bound = (1 << 20) / args.value_size.max.max(1);
+        let pipeline = args.pipeline.max(32).min(bound).max(1);
         let plans = split(args.keys, &groups)
             .into_iter()
             .enumerate()
