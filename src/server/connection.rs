@@ -7,6 +7,10 @@
 //! the output went over [`OUTPUT_HIGH_WATER`]; [`Connection::resume`] picks it up once
 //! the engine has drained the output.
 //!
+//! The dialect is fixed by the first byte (0x80: binary; anything else: text, in
+//! which meta commands mix with classic ones), unless `-B` forces one; each dialect's
+//! parsing and execution lives in a child module (`text`, `binary`).
+//!
 //! States: reading requests → (store command over the item limit: swallowing its data
 //! block) → reading requests … → closing (quit or a fatal protocol error: the output is
 //! still sent, input is ignored).
@@ -17,22 +21,37 @@
 //!   mark (then the engine has stopped reading, so it grows by at most one read);
 //! - any split of the same bytes into chunks gives the same answers.
 
+mod binary;
+mod text;
+
 use super::output::Output;
 use super::stats::{Stat, WorkerStats};
 use super::Server;
-use crate::protocol::{encode, text, ParseError, Parsed, Request, Response, StoreMode};
-use crate::storage::{ArithResult, StoreResult};
+use crate::config::ProtocolChoice;
 use std::sync::Arc;
+
+/// The first byte of every binary-protocol request.
+const BINARY_MAGIC: u8 = 0x80;
 
 /// Output bytes above which the connection stops executing requests (and its engine
 /// stops reading) until the client has read its answers.
 pub const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
+
+/// Which protocol a connection speaks; fixed by its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    Undetected,
+    /// Classic text and meta commands (they mix freely).
+    Text,
+    Binary,
+}
 
 /// One client connection's protocol state.
 #[derive(Debug)]
 pub struct Connection {
     server: Arc<Server>,
     worker: usize,
+    dialect: Dialect,
     /// Received bytes not executed yet.
     pending: Vec<u8>,
     out: Output,
@@ -49,6 +68,7 @@ impl Connection {
         Connection {
             server,
             worker,
+            dialect: Dialect::Undetected,
             pending: Vec::new(),
             out: Output::new(),
             swallow: 0,
@@ -114,6 +134,16 @@ impl Connection {
         self.pending.len()
     }
 
+    /// The dialect a connection speaks, from its first byte and `-B`.
+    fn detect(&self, first: u8) -> Dialect {
+        match self.server.config.protocol {
+            ProtocolChoice::Ascii => Dialect::Text,
+            ProtocolChoice::Binary => Dialect::Binary,
+            ProtocolChoice::Auto if first == BINARY_MAGIC => Dialect::Binary,
+            ProtocolChoice::Auto => Dialect::Text,
+        }
+    }
+
     /// Parses and executes requests from the front of `input`; returns the bytes used.
     fn execute(&mut self, input: &[u8]) -> usize {
         let mut pos = 0;
@@ -138,215 +168,24 @@ impl Connection {
             if pos == input.len() {
                 break;
             }
-            match text::parse(&input[pos..], &self.server.limits) {
-                Ok(Parsed { request, consumed }) => {
-                    pos += consumed;
-                    self.dispatch(request);
-                }
-                Err(ParseError::Incomplete) => break,
-                Err(ParseError::Invalid {
-                    reply,
-                    consumed,
-                    swallow,
-                }) => {
-                    pos += consumed;
-                    self.line(reply);
-                    self.swallow = swallow;
-                }
-                Err(ParseError::Fatal { reply }) => {
-                    if let Some(reply) = reply {
-                        self.line(reply);
-                    }
-                    self.closing = true;
-                }
+            let rest = &input[pos..];
+            if self.dialect == Dialect::Undetected {
+                self.dialect = self.detect(rest[0]);
+            }
+            let used = match self.dialect {
+                Dialect::Binary => self.binary_step(rest),
+                _ => self.text_step(rest),
+            };
+            match used {
+                Some(n) => pos += n,
+                None => break,
             }
         }
         let written = self.out.len().saturating_sub(written_before);
         self.stats().add(Stat::BytesWritten, written as u64);
         pos
     }
-
-    fn reply(&mut self, response: Response<'_>) {
-        encode::text(&response, self.out.buf());
-    }
-
-    /// Writes a refusal's answer line (nothing for the empty reply of a noreply
-    /// command).
-    fn line(&mut self, line: &str) {
-        encode::reply_line(line, self.out.buf());
-    }
-
-    fn reply_unless(&mut self, noreply: bool, response: Response<'_>) {
-        if !noreply {
-            self.reply(response);
-        }
-    }
-
-    fn dispatch(&mut self, request: Request<'_>) {
-        match request {
-            Request::Get {
-                keys,
-                with_cas,
-                touch,
-            } => {
-                for key in keys.iter() {
-                    self.get(key, with_cas, touch);
-                }
-                self.reply(Response::End);
-            }
-            Request::Store {
-                mode,
-                key,
-                flags,
-                exptime,
-                cas,
-                value,
-                noreply,
-            } => {
-                let result = self
-                    .server
-                    .store
-                    .store(mode, key, flags, exptime, cas, value);
-                self.count_store(mode, result);
-                let response = match result {
-                    StoreResult::Stored => Response::Stored,
-                    StoreResult::NotStored => Response::NotStored,
-                    StoreResult::Exists => Response::Exists,
-                    StoreResult::NotFound => Response::NotFound,
-                    StoreResult::TooLarge => Response::ServerError(TOO_LARGE),
-                    StoreResult::OutOfMemory => Response::ServerError(NO_MEMORY),
-                };
-                self.reply_unless(noreply, response);
-            }
-            Request::TooLarge {
-                mode,
-                key,
-                noreply,
-                swallow,
-            } => {
-                if mode == StoreMode::Set {
-                    self.server.store.delete(key);
-                }
-                self.stats().incr(Stat::CmdSet);
-                self.stats().incr(Stat::StoreTooLarge);
-                self.reply_unless(noreply, Response::ServerError(TOO_LARGE));
-                self.swallow = swallow;
-            }
-            Request::Delete { key, noreply } => {
-                let hit = self.server.store.delete(key);
-                self.count(hit, Stat::DeleteHits, Stat::DeleteMisses);
-                let response = if hit {
-                    Response::Deleted
-                } else {
-                    Response::NotFound
-                };
-                self.reply_unless(noreply, response);
-            }
-            Request::Arith {
-                key,
-                delta,
-                incr,
-                noreply,
-            } => {
-                let result = self.server.store.arith(key, delta, incr);
-                let (hit, miss) = if incr {
-                    (Stat::IncrHits, Stat::IncrMisses)
-                } else {
-                    (Stat::DecrHits, Stat::DecrMisses)
-                };
-                self.count(result != ArithResult::NotFound, hit, miss);
-                let response = match result {
-                    ArithResult::Value(n) => Response::Number(n),
-                    ArithResult::NotFound => Response::NotFound,
-                    ArithResult::NonNumeric => {
-                        Response::ClientError("cannot increment or decrement non-numeric value")
-                    }
-                    ArithResult::OutOfMemory => Response::ServerError("out of memory"),
-                };
-                self.reply_unless(noreply, response);
-            }
-            Request::Touch {
-                key,
-                exptime,
-                noreply,
-            } => {
-                self.stats().incr(Stat::CmdTouch);
-                let hit = self.server.store.touch(key, exptime);
-                self.count(hit, Stat::TouchHits, Stat::TouchMisses);
-                let response = if hit {
-                    Response::Touched
-                } else {
-                    Response::NotFound
-                };
-                self.reply_unless(noreply, response);
-            }
-            Request::FlushAll {
-                delay_secs,
-                noreply,
-            } => {
-                self.stats().incr(Stat::CmdFlush);
-                self.server.store.flush_all(delay_secs);
-                self.reply_unless(noreply, Response::Ok);
-            }
-            Request::Version => self.reply(Response::Version(super::VERSION)),
-            Request::Verbosity { level, noreply } => {
-                self.server.set_verbosity(level.min(u8::MAX as u32) as u8);
-                self.reply_unless(noreply, Response::Ok);
-            }
-            Request::Stats(group) => {
-                let server = Arc::clone(&self.server);
-                super::stats_report::write(&server, group, &mut |r| self.reply(r));
-            }
-            Request::Quit => self.closing = true,
-        }
-    }
-
-    fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) {
-        let stats = self.server.stats.worker(self.worker);
-        stats.incr(Stat::CmdGet);
-        if touch.is_some() {
-            stats.incr(Stat::CmdTouch);
-        }
-        let out = self.out.buf();
-        let hit = self.server.store.get(key, touch, |item| match item {
-            Some(item) => {
-                let response = Response::Value {
-                    key: item.key,
-                    flags: item.flags,
-                    value: item.value,
-                    cas: with_cas.then_some(item.cas),
-                };
-                encode::text(&response, out);
-                true
-            }
-            None => false,
-        });
-        if touch.is_some() {
-            self.count(hit, Stat::TouchHits, Stat::TouchMisses);
-        }
-        self.count(hit, Stat::GetHits, Stat::GetMisses);
-    }
-
-    fn count(&self, hit: bool, on_hit: Stat, on_miss: Stat) {
-        self.stats().incr(if hit { on_hit } else { on_miss });
-    }
-
-    fn count_store(&self, mode: StoreMode, result: StoreResult) {
-        let stats = self.stats();
-        stats.incr(Stat::CmdSet);
-        match (mode, result) {
-            (StoreMode::Cas, StoreResult::Stored) => stats.incr(Stat::CasHits),
-            (StoreMode::Cas, StoreResult::Exists) => stats.incr(Stat::CasBadval),
-            (StoreMode::Cas, StoreResult::NotFound) => stats.incr(Stat::CasMisses),
-            (_, StoreResult::TooLarge) => stats.incr(Stat::StoreTooLarge),
-            (_, StoreResult::OutOfMemory) => stats.incr(Stat::StoreNoMemory),
-            _ => {}
-        }
-    }
 }
-
-const TOO_LARGE: &str = "object too large for cache";
-const NO_MEMORY: &str = "out of memory storing object";
 
 impl Drop for Connection {
     fn drop(&mut self) {

@@ -94,8 +94,10 @@ impl Server {
         self.verbosity.load(Ordering::Relaxed)
     }
 
+    /// Sets the verbosity (the `verbosity` command) and the log level with it.
     pub fn set_verbosity(&self, level: u8) {
         self.verbosity.store(level, Ordering::Relaxed);
+        crate::logging::set_verbosity(level);
     }
 
     /// Records the engine description shown by `stats`.

@@ -1,0 +1,219 @@
+//! Classic text commands: parse one request, run it against the store, answer in text.
+
+use super::Connection;
+use crate::protocol::{encode, text, ParseError, Parsed, Request, Response, StoreMode};
+use crate::server::stats::Stat;
+use crate::storage::{ArithResult, StoreResult};
+use std::sync::Arc;
+
+impl Connection {
+    /// Parses and runs one text request from the front of `input`; returns the bytes it
+    /// used, or `None` when `input` holds no whole request yet (or the connection is
+    /// closing).
+    pub(super) fn text_step(&mut self, input: &[u8]) -> Option<usize> {
+        match text::parse(input, &self.server.limits) {
+            Ok(Parsed { request, consumed }) => {
+                self.dispatch(request);
+                Some(consumed)
+            }
+            Err(ParseError::Incomplete) => None,
+            Err(ParseError::Invalid {
+                reply,
+                consumed,
+                swallow,
+            }) => {
+                self.line(reply);
+                self.swallow = swallow;
+                Some(consumed)
+            }
+            Err(ParseError::Fatal { reply }) => {
+                if let Some(reply) = reply {
+                    self.line(reply);
+                }
+                self.closing = true;
+                None
+            }
+        }
+    }
+
+    fn reply(&mut self, response: Response<'_>) {
+        encode::text(&response, self.out.buf());
+    }
+
+    /// Writes a refusal's answer line (nothing for the empty reply of a noreply
+    /// command).
+    fn line(&mut self, line: &str) {
+        encode::reply_line(line, self.out.buf());
+    }
+
+    fn reply_unless(&mut self, noreply: bool, response: Response<'_>) {
+        if !noreply {
+            self.reply(response);
+        }
+    }
+
+    fn dispatch(&mut self, request: Request<'_>) {
+        match request {
+            Request::Get {
+                keys,
+                with_cas,
+                touch,
+            } => {
+                for key in keys.iter() {
+                    self.get(key, with_cas, touch);
+                }
+                self.reply(Response::End);
+            }
+            Request::Store {
+                mode,
+                key,
+                flags,
+                exptime,
+                cas,
+                value,
+                noreply,
+            } => {
+                let result = self
+                    .server
+                    .store
+                    .store(mode, key, flags, exptime, cas, value);
+                self.count_store(mode, result);
+                let response = match result {
+                    StoreResult::Stored => Response::Stored,
+                    StoreResult::NotStored => Response::NotStored,
+                    StoreResult::Exists => Response::Exists,
+                    StoreResult::NotFound => Response::NotFound,
+                    StoreResult::TooLarge => Response::ServerError(TOO_LARGE),
+                    StoreResult::OutOfMemory => Response::ServerError(NO_MEMORY),
+                };
+                self.reply_unless(noreply, response);
+            }
+            Request::TooLarge {
+                mode,
+                key,
+                noreply,
+                swallow,
+            } => {
+                if mode == StoreMode::Set {
+                    self.server.store.delete(key);
+                }
+                self.stats().incr(Stat::CmdSet);
+                self.stats().incr(Stat::StoreTooLarge);
+                self.reply_unless(noreply, Response::ServerError(TOO_LARGE));
+                self.swallow = swallow;
+            }
+            Request::Delete { key, noreply } => {
+                let hit = self.server.store.delete(key);
+                self.count(hit, Stat::DeleteHits, Stat::DeleteMisses);
+                let response = if hit {
+                    Response::Deleted
+                } else {
+                    Response::NotFound
+                };
+                self.reply_unless(noreply, response);
+            }
+            Request::Arith {
+                key,
+                delta,
+                incr,
+                noreply,
+            } => {
+                let result = self.server.store.arith(key, delta, incr);
+                let (hit, miss) = if incr {
+                    (Stat::IncrHits, Stat::IncrMisses)
+                } else {
+                    (Stat::DecrHits, Stat::DecrMisses)
+                };
+                self.count(result != ArithResult::NotFound, hit, miss);
+                let response = match result {
+                    ArithResult::Value(n) => Response::Number(n),
+                    ArithResult::NotFound => Response::NotFound,
+                    ArithResult::NonNumeric => {
+                        Response::ClientError("cannot increment or decrement non-numeric value")
+                    }
+                    ArithResult::OutOfMemory => Response::ServerError("out of memory"),
+                };
+                self.reply_unless(noreply, response);
+            }
+            Request::Touch {
+                key,
+                exptime,
+                noreply,
+            } => {
+                self.stats().incr(Stat::CmdTouch);
+                let hit = self.server.store.touch(key, exptime);
+                self.count(hit, Stat::TouchHits, Stat::TouchMisses);
+                let response = if hit {
+                    Response::Touched
+                } else {
+                    Response::NotFound
+                };
+                self.reply_unless(noreply, response);
+            }
+            Request::FlushAll {
+                delay_secs,
+                noreply,
+            } => {
+                self.stats().incr(Stat::CmdFlush);
+                self.server.store.flush_all(delay_secs);
+                self.reply_unless(noreply, Response::Ok);
+            }
+            Request::Version => self.reply(Response::Version(crate::server::VERSION)),
+            Request::Verbosity { level, noreply } => {
+                self.server.set_verbosity(level.min(u8::MAX as u32) as u8);
+                self.reply_unless(noreply, Response::Ok);
+            }
+            Request::Stats(group) => {
+                let server = Arc::clone(&self.server);
+                crate::server::stats_report::write(&server, group, &mut |r| self.reply(r));
+            }
+            Request::Quit => self.closing = true,
+        }
+    }
+
+    fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) {
+        let stats = self.server.stats.worker(self.worker);
+        stats.incr(Stat::CmdGet);
+        if touch.is_some() {
+            stats.incr(Stat::CmdTouch);
+        }
+        let out = self.out.buf();
+        let hit = self.server.store.get(key, touch, |item| match item {
+            Some(item) => {
+                let response = Response::Value {
+                    key: item.key,
+                    flags: item.flags,
+                    value: item.value,
+                    cas: with_cas.then_some(item.cas),
+                };
+                encode::text(&response, out);
+                true
+            }
+            None => false,
+        });
+        if touch.is_some() {
+            self.count(hit, Stat::TouchHits, Stat::TouchMisses);
+        }
+        self.count(hit, Stat::GetHits, Stat::GetMisses);
+    }
+
+    fn count(&self, hit: bool, on_hit: Stat, on_miss: Stat) {
+        self.stats().incr(if hit { on_hit } else { on_miss });
+    }
+
+    fn count_store(&self, mode: StoreMode, result: StoreResult) {
+        let stats = self.stats();
+        stats.incr(Stat::CmdSet);
+        match (mode, result) {
+            (StoreMode::Cas, StoreResult::Stored) => stats.incr(Stat::CasHits),
+            (StoreMode::Cas, StoreResult::Exists) => stats.incr(Stat::CasBadval),
+            (StoreMode::Cas, StoreResult::NotFound) => stats.incr(Stat::CasMisses),
+            (_, StoreResult::TooLarge) => stats.incr(Stat::StoreTooLarge),
+            (_, StoreResult::OutOfMemory) => stats.incr(Stat::StoreNoMemory),
+            _ => {}
+        }
+    }
+}
+
+const TOO_LARGE: &str = "object too large for cache";
+const NO_MEMORY: &str = "out of memory storing object";
