@@ -16,7 +16,7 @@
 //! # Modules
 //!
 //! - [`config`]: memcached's flags (clap), validated.
-//! - [`protocol`]: pure parsers and encoders (text today; meta and binary next).
+//! - [`protocol`]: pure parsers and encoders (text and meta today; binary next).
 //! - [`storage`]: the sharded, memory-bounded LRU store.
 //! - [`server`]: the engine-agnostic connection state machine, stats, listeners.
 //! - [`io`]: the engines (io_uring proactor, epoll reactor) and syscall wrappers; the

@@ -75,6 +75,9 @@ struct Entry<C> {
     writable: bool,
     /// The peer closed its side (or the socket failed): close once output is tried.
     eof: bool,
+    /// epoll reported a hang-up or error: read until `read` says so, since no further
+    /// edge will come.
+    hangup: bool,
     last_input: Instant,
 }
 
@@ -250,6 +253,7 @@ impl<S: Service> Reactor<S> {
                 readable: false,
                 writable: true,
                 eof: false,
+                hangup: false,
                 last_input: Instant::now(),
             });
             let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
@@ -270,6 +274,9 @@ impl<S: Service> Reactor<S> {
         };
         if bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
             entry.readable = true;
+        }
+        if bits & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+            entry.hangup = true;
         }
         if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
             entry.writable = true;
@@ -333,8 +340,9 @@ fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool) -> bool {
             Ok(n) => {
                 entry.last_input = Instant::now();
                 entry.conn.on_input(&buf[..n]);
-                if n < buf.len() {
-                    // The socket was drained; a new edge reports the next input.
+                if n < buf.len() && !entry.hangup {
+                    // The socket was drained; a new edge reports the next input (a
+                    // hang-up that came with this data reports none: read on to it).
                     entry.readable = false;
                 }
             }

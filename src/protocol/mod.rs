@@ -1,7 +1,8 @@
 //! Wire protocols: pure functions over byte slices.
 //!
 //! Owns the request and response vocabulary shared by every dialect, and the parsers and
-//! encoders of each dialect (`text` for classic ASCII; meta and binary join later). It
+//! encoders of each dialect (`text` for classic ASCII, `meta` for the meta commands
+//! that mix with it; binary joins later). It
 //! knows nothing of sockets, connections or the store: a parser turns bytes into a
 //! [`Request`] that borrows from the input, an encoder appends a [`Response`] to a buffer.
 //!
@@ -13,7 +14,9 @@
 //! - `consumed` never exceeds the input length.
 #![forbid(unsafe_code)]
 
+pub mod binary;
 pub mod encode;
+pub mod meta;
 pub mod text;
 
 /// Longest key memcached accepts.
@@ -170,6 +173,8 @@ pub enum Request<'a> {
     },
     Stats(StatsGroup<'a>),
     Quit,
+    /// A meta command (`mg ms md ma mn me`).
+    Meta(meta::MetaRequest<'a>),
 }
 
 /// One answer, in the dialect-neutral vocabulary the encoders write.

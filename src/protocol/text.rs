@@ -4,9 +4,8 @@
 //! per-command argument rules of the ASCII dialect, down to memcached 1.6.18's exact
 //! answers for bad input. It knows nothing of the store or the connection: [`parse`]
 //! turns the front of a byte slice into one [`Request`] borrowing from it, or says what
-//! to answer and how many bytes to drop. Meta commands (`mg`, `ms`, …) are `meta`'s; the
-//! connection routes a line to it (memcached recognises them as a two-byte first token
-//! starting with `m`); this parser answers them `ERROR`.
+//! to answer and how many bytes to drop. Meta commands (`mg ms md ma mn me`) are
+//! `meta`'s: this parser frames their line and hands it to `meta::parse_line`.
 //!
 //! Invariants:
 //! - `consumed` never exceeds the input; a request is returned only when its line (and
@@ -39,7 +38,7 @@
 //! | commands are case-sensitive (`GET`) | `ERROR` | same |
 //! | unknown command whose last token starts `HTTP/` (first byte not one of `m g s a c i d t`) | connection closed, no answer | `Fatal { reply: None }` |
 //! | other unknown command | `ERROR` | same; also for the admin commands not offered (`slabs`, `lru`, `watch`, `lru_crawler`, `cache_memlimit`), silent for `lru … noreply` as memcached's refusal is |
-//! | two-byte command starting with `m` | meta command | `ERROR` here; the connection routes meta lines to `meta` |
+//! | two-byte command starting with `m` | meta command (`mg ms md ma mn me`), else `ERROR` | the six go to `meta::parse_line`; others `ERROR` |
 //! | `shutdown …` | `ERROR: shutdown not enabled` | same |
 //! | no `\n` within 2048 bytes, line not `get `/`gets ` after ≤ 100 spaces | connection closed, no answer | `Fatal { reply: None }` as soon as 2049 bytes lack a `\n` |
 //! | no `\n` within 2048 bytes, `get `/`gets ` line | keeps reading, no limit (a 4 MB get works) | keeps reading up to [`GET_LINE_MAX_BYTES`], then `Fatal` with `SERVER_ERROR out of memory reading request` (memcached's answer when its read buffer cannot grow) |
@@ -97,7 +96,7 @@ use super::{
     Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KEY_MAX_BYTES, LINE_MAX_BYTES,
 };
 
-mod number;
+pub(super) mod number;
 #[cfg(test)]
 mod tests;
 
@@ -144,7 +143,7 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseEr
 /// Finds the first line: its content (without the newline, a `\r` before it, and
 /// anything from a NUL byte on, as memcached's `strlen` sees it) and its length with the
 /// newline.
-fn frame(input: &[u8]) -> Result<(&[u8], usize), ParseError> {
+pub(super) fn frame(input: &[u8]) -> Result<(&[u8], usize), ParseError> {
     let head = &input[..input.len().min(LINE_MAX_BYTES + 1)];
     let newline = match memchr::memchr(b'\n', head) {
         Some(at) => at,
@@ -270,6 +269,9 @@ impl<'a> Command<'_, 'a> {
             b"version" => self.done(Request::Version),
             b"quit" => self.done(Request::Quit),
             b"shutdown" => self.invalid(SHUTDOWN_DISABLED),
+            [b'm', b'g' | b's' | b'd' | b'a' | b'n' | b'e'] => {
+                super::meta::parse_line(input, self.line, self.line_len, limits)
+            }
             // Not offered; memcached checks noreply before refusing its arguments.
             b"lru" if t.len() >= 2 => self.client_error(ERROR, t.noreply()),
             other => self.unknown(other),

@@ -9,7 +9,8 @@
 //!
 //! The dialect is fixed by the first byte (0x80: binary; anything else: text, in
 //! which meta commands mix with classic ones), unless `-B` forces one; each dialect's
-//! parsing and execution lives in a child module (`text`, `binary`).
+//! parsing and execution lives in a child module (`text`, `binary`; `meta` runs the
+//! meta commands the text parser hands over).
 //!
 //! States: reading requests → (store command over the item limit: swallowing its data
 //! block) → reading requests … → closing (quit or a fatal protocol error: the output is
@@ -22,6 +23,7 @@
 //! - any split of the same bytes into chunks gives the same answers.
 
 mod binary;
+mod meta;
 mod text;
 
 use super::output::Output;
@@ -199,7 +201,7 @@ mod tests {
     use crate::config::Config;
     use std::io::IoSlice;
 
-    fn server(args: &[&str]) -> Arc<Server> {
+    pub(super) fn server(args: &[&str]) -> Arc<Server> {
         let argv = ["ringcache", "-t", "1"].iter().chain(args.iter()).copied();
         Server::new(Config::parse_args(argv).expect("test config"))
     }
@@ -222,7 +224,7 @@ mod tests {
         }
     }
 
-    fn answers(server: &Arc<Server>, chunks: &[&[u8]]) -> Vec<u8> {
+    pub(super) fn answers(server: &Arc<Server>, chunks: &[&[u8]]) -> Vec<u8> {
         let mut conn = server.open(0).unwrap();
         let mut all = Vec::new();
         for c in chunks {

@@ -11,12 +11,24 @@
 //!   for an item from its lengths alone, and it never under-counts the real cost: the
 //!   allocation as glibc rounds it, the slab entry, the table slot, and an allowance for
 //!   slab and table capacity that grows by doubling;
-//! - `prev`/`next` are slab indices of the neighbours in the shard's LRU list, or [`NIL`].
+//! - `prev`/`next` are slab indices of the neighbours in the shard's LRU list, or [`NIL`];
+//! - the state bits ([`FETCHED`], [`STALE`], [`WIN_SENT`], [`KEY_BINARY`]) live in one
+//!   byte that fits the record's padding: meta commands cost no byte per item.
 
 use std::mem::size_of;
 
 /// "No item" in the LRU links.
 pub(crate) const NIL: u32 = u32::MAX;
+
+/// State bit: read by a get since it was written (memcached's `ITEM_FETCHED`).
+pub(crate) const FETCHED: u8 = 1;
+/// State bit: marked stale by `md … I` or a stale `ms … C I` (memcached's `ITEM_STALE`).
+pub(crate) const STALE: u8 = 1 << 1;
+/// State bit: a meta get was already told it won the right to recache (`ITEM_TOKEN_SENT`).
+pub(crate) const WIN_SENT: u8 = 1 << 2;
+/// State bit: the key was sent base64-encoded (`ms … b`), so meta answers encode it
+/// again (`ITEM_KEY_BINARY`).
+pub(crate) const KEY_BINARY: u8 = 1 << 3;
 
 /// One cached item, as stored in a shard's slab.
 ///
@@ -30,15 +42,20 @@ pub(crate) struct Item {
     /// Relative expiry time; 0 = never (see `Clock::realtime`).
     pub(crate) exptime: u32,
     pub(crate) flags: u32,
-    /// Relative time of the write that made this value (delayed `flush_all`).
+    /// Relative time of the last write or access (memcached's `time`; the first read
+    /// after a write does not count, see `Shard::hit`): meta's "seconds since last
+    /// access", and the barrier of a delayed `flush_all`, which kills items
+    /// with `time` before its due time. An access never moves an item past that barrier:
+    /// accesses before the due time leave `time` before it, and once it is due an item
+    /// written before it is dead before it can be accessed.
     pub(crate) time: u32,
     /// Neighbour towards the LRU head (more recent), or [`NIL`].
     pub(crate) prev: u32,
     /// Neighbour towards the LRU tail (less recent), or [`NIL`].
     pub(crate) next: u32,
     key_len: u8,
-    /// Read by a get since it was written (memcached's `ITEM_FETCHED`).
-    pub(crate) fetched: bool,
+    /// [`FETCHED`], [`STALE`], [`WIN_SENT`], [`KEY_BINARY`].
+    bits: u8,
 }
 
 impl Item {
@@ -54,7 +71,21 @@ impl Item {
             prev: NIL,
             next: NIL,
             key_len: key_len as u8,
-            fetched: false,
+            bits: 0,
+        }
+    }
+
+    /// Whether state bit `bit` is set.
+    pub(crate) fn has(&self, bit: u8) -> bool {
+        self.bits & bit != 0
+    }
+
+    /// Sets (`on`) or clears state bit `bit`.
+    pub(crate) fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.bits |= bit;
+        } else {
+            self.bits &= !bit;
         }
     }
 
@@ -140,7 +171,7 @@ mod tests {
     #[test]
     fn slab_entry_is_48_bytes() {
         // Box<[u8]> (16) + cas (8) + exptime, flags, time (12) + links (8) + key_len and
-        // fetched (2) = 46, padded to 48; the slab's Vacant variant needs no extra tag.
+        // state bits (2) = 46, padded to 48; the slab's Vacant variant needs no extra tag.
         assert_eq!(size_of::<Item>(), 48);
         assert_eq!(SLAB_ENTRY_BYTES, 48);
     }

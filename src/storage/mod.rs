@@ -9,8 +9,10 @@
 //! (`shard.rs`: table, slab, LRU list, counters); a key is hashed once, its top bits
 //! pick the shard and the same hash finds its table slot. `item.rs` lays out one item
 //! and says what it costs, `clock.rs` keeps time and memcached's expiry conversion,
-//! `arith.rs` holds memcached's incr/decr number rules. `tests.rs` and `model_tests.rs`
-//! are the unit tests of the public behaviour.
+//! `arith.rs` holds memcached's incr/decr number rules, `meta_ops.rs` the operations of
+//! the meta commands (compare-CAS in every mode, stale items, vivify, a view of an
+//! item's metadata). `tests.rs` and `model_tests.rs` are the unit tests of the public
+//! behaviour.
 //!
 //! Invariants:
 //! - the bytes a shard accounts for never exceed its budget (`limit_bytes / shards`);
@@ -26,8 +28,10 @@
 #![forbid(unsafe_code)]
 
 mod arith;
+pub mod binary_ops;
 pub mod clock;
 mod item;
+mod meta_ops;
 #[cfg(test)]
 mod model_tests;
 mod shard;
@@ -35,6 +39,9 @@ mod shard;
 mod tests;
 
 pub use clock::Clock;
+pub use meta_ops::{
+    MetaArith, MetaArithResult, MetaDelete, MetaDeleteResult, MetaGet, MetaItem, MetaSet,
+};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -13,9 +13,11 @@
 //! - CAS values are `(counter << shard_bits) | shard_index`, with a counter that only
 //!   grows, so they are unique across shards and increase within one;
 //! - an item is dead when expired, when its CAS is at most `flush_cas` (`flush_all`
-//!   now), or when it was written before `flush_before` (a delayed `flush_all` that has
-//!   come due); a dead item is never returned and is removed when met;
-//! - a hit and every write move the item to the head; nothing else reorders the list.
+//!   now), or when its `time` (last write or access) is before `flush_before` (a
+//!   delayed `flush_all` that has come due); a dead item is never returned and is
+//!   removed when met;
+//! - a hit, every write, and a meta add that finds the item move it to the head;
+//!   nothing else reorders the list.
 
 use std::hash::BuildHasher;
 
@@ -23,7 +25,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use slab::Slab;
 
 use super::arith;
-use super::item::{self, Item, NIL};
+use super::item::{self, Item, FETCHED, NIL};
 use super::{ArithResult, StoreResult, StoreStats};
 use crate::protocol::StoreMode;
 
@@ -108,12 +110,14 @@ impl Shard {
         key_hash(&self.hasher, self.slab[idx as usize].key())
     }
 
-    fn next_cas(&mut self) -> u64 {
+    pub(super) fn next_cas(&mut self) -> u64 {
         self.cas_counter += 1;
         (self.cas_counter << self.shard_bits) | self.index
     }
 
-    fn last_cas(&self) -> u64 {
+    /// The CAS of this shard's latest write (0: none yet): right after a write under
+    /// the same lock, the written item's CAS.
+    pub(super) fn last_cas(&self) -> u64 {
         if self.cas_counter == 0 {
             0
         } else {
@@ -123,11 +127,20 @@ impl Shard {
 
     /// Brings a delayed flush that has come due into force. Every operation calls this
     /// first, so a write at or after the due time is never caught by it.
-    fn advance(&mut self, now: u32) {
+    pub(super) fn advance(&mut self, now: u32) {
         if self.flush_pending != 0 && now >= self.flush_pending {
             self.flush_before = self.flush_pending;
             self.flush_pending = 0;
         }
+    }
+
+    /// Live or dead item `idx` (an index `find_live` or `insert` returned).
+    pub(super) fn item(&self, idx: u32) -> &Item {
+        &self.slab[idx as usize]
+    }
+
+    pub(super) fn item_mut(&mut self, idx: u32) -> &mut Item {
+        &mut self.slab[idx as usize]
     }
 
     fn is_dead(&self, item: &Item, now: u32) -> bool {
@@ -166,7 +179,7 @@ impl Shard {
         self.head = idx;
     }
 
-    fn bump(&mut self, idx: u32) {
+    pub(super) fn bump(&mut self, idx: u32) {
         if self.head != idx {
             self.unlink(idx);
             self.link_head(idx);
@@ -176,7 +189,7 @@ impl Shard {
     // ---- items in and out ----
 
     /// The live item under `key`, removing a dead one met on the way.
-    fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
+    pub(super) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
         let slab = &self.slab;
         let idx = *self
             .table
@@ -212,7 +225,7 @@ impl Shard {
     }
 
     /// Takes item `idx` (whose key hashes to `hash`) out of the table, list and slab.
-    fn remove(&mut self, hash: u64, idx: u32) -> Item {
+    pub(super) fn remove(&mut self, hash: u64, idx: u32) -> Item {
         match self.table.find_entry(self.slot_hash(hash), |&i| i == idx) {
             Ok(entry) => {
                 entry.remove();
@@ -229,7 +242,7 @@ impl Shard {
     fn reclaim(&mut self, hash: u64, idx: u32) {
         let item = self.remove(hash, idx);
         self.counters.reclaimed += 1;
-        self.counters.expired_unfetched += u64::from(!item.fetched);
+        self.counters.expired_unfetched += u64::from(!item.has(FETCHED));
     }
 
     /// Frees room for `need` more bytes (at most the budget): dead items near the tail
@@ -255,7 +268,7 @@ impl Shard {
             } else {
                 let item = self.remove(hash, idx);
                 self.counters.evictions += 1;
-                self.counters.evicted_unfetched += u64::from(!item.fetched);
+                self.counters.evicted_unfetched += u64::from(!item.has(FETCHED));
             }
         }
     }
@@ -272,13 +285,25 @@ impl Shard {
     ) -> Option<&Item> {
         self.advance(now);
         let idx = self.find_live(hash, key, now)?;
-        self.bump(idx);
+        self.hit(idx, now);
         let item = &mut self.slab[idx as usize];
-        item.fetched = true;
         if let Some(exptime) = touch {
             item.exptime = exptime;
         }
         Some(item)
+    }
+
+    /// Counts a read of live item `idx`: bumps it, marks it fetched, and from the
+    /// second read on records the access time (memcached's segmented LRU leaves the
+    /// time alone on the first fetch after a write and refreshes it on later ones).
+    pub(super) fn hit(&mut self, idx: u32, now: u32) {
+        self.bump(idx);
+        let barrier = self.flush_before;
+        let item = &mut self.slab[idx as usize];
+        if item.has(FETCHED) {
+            item.time = now.max(barrier);
+        }
+        item.set(FETCHED, true);
     }
 
     /// set/add/replace/cas store `new`; append/prepend add `new`'s value to the live
@@ -299,38 +324,74 @@ impl Shard {
             (Add, Some(_)) | (Replace | Append | Prepend, None) => return StoreResult::NotStored,
             (Cas, None) => return StoreResult::NotFound,
             (Cas, Some(idx)) if self.slab[idx as usize].cas != cas => return StoreResult::Exists,
-            (Append | Prepend, Some(idx)) => {
-                let old = &self.slab[idx as usize];
-                let key = old.key();
-                let (first, second) = if mode == Append {
-                    (old.value(), new.value())
-                } else {
-                    (new.value(), old.value())
-                };
-                // memcached answers NOT_STORED when the joined value is too large.
-                let len = first.len() + second.len();
-                if crate::protocol::item_too_large(key.len(), len, max_item_bytes) {
-                    return StoreResult::NotStored;
-                }
-                let data = item::pack(&[key, first, second]);
-                Item::new(data, key.len(), old.flags, old.exptime)
-            }
+            (Append | Prepend, Some(idx)) => match self.joined(idx, mode, &new, max_item_bytes) {
+                Some(joined) => joined,
+                None => return StoreResult::NotStored,
+            },
             _ => new,
         };
+        match self.put(hash, mode, old, new, now) {
+            Ok(_) => StoreResult::Stored,
+            Err(refused) => refused,
+        }
+    }
+
+    /// The item an append (or prepend) of `new`'s value to live item `idx` makes, with
+    /// the old item's flags and exptime; `None` when the joined value would be over the
+    /// item size limit (memcached answers NOT_STORED then).
+    pub(super) fn joined(
+        &self,
+        idx: u32,
+        mode: StoreMode,
+        new: &Item,
+        max_item_bytes: usize,
+    ) -> Option<Item> {
+        let old = &self.slab[idx as usize];
+        let key = old.key();
+        let (first, second) = if mode == StoreMode::Append {
+            (old.value(), new.value())
+        } else {
+            (new.value(), old.value())
+        };
+        let len = first.len() + second.len();
+        if crate::protocol::item_too_large(key.len(), len, max_item_bytes) {
+            return None;
+        }
+        let data = item::pack(&[key, first, second]);
+        Some(Item::new(data, key.len(), old.flags, old.exptime))
+    }
+
+    /// Stores `new` in place of live item `old` (if any), making room for it; returns
+    /// its index. A `new` larger than the whole budget is `OutOfMemory`, and then, like
+    /// memcached, a set leaves no stale value behind.
+    pub(super) fn put(
+        &mut self,
+        hash: u64,
+        mode: StoreMode,
+        old: Option<u32>,
+        new: Item,
+        now: u32,
+    ) -> Result<u32, StoreResult> {
         let footprint = new.footprint();
         if footprint > self.budget {
-            // Like memcached, a set that cannot be stored leaves no stale value behind.
-            if let (Set, Some(idx)) = (mode, old) {
+            if let (StoreMode::Set, Some(idx)) = (mode, old) {
                 self.remove(hash, idx);
             }
-            return StoreResult::OutOfMemory;
+            return Err(StoreResult::OutOfMemory);
         }
         if let Some(idx) = old {
             self.remove(hash, idx);
         }
         self.make_room(footprint, now);
-        self.insert(hash, new, now);
-        StoreResult::Stored
+        Ok(self.insert(hash, new, now))
+    }
+
+    /// The CAS of the live item under `key`, without bumping it or marking it fetched
+    /// (memcached's `DONT_UPDATE` lookup); a dead item met on the way is removed.
+    pub(super) fn peek_cas(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u64> {
+        self.advance(now);
+        let idx = self.find_live(hash, key, now)?;
+        Some(self.slab[idx as usize].cas)
     }
 
     /// Removes the live item under `key`; false if there is none.
@@ -363,9 +424,25 @@ impl Shard {
         let Some(idx) = self.find_live(hash, key, now) else {
             return ArithResult::NotFound;
         };
+        match self.arith_at(hash, idx, delta, incr, now) {
+            Ok((value, _)) => ArithResult::Value(value),
+            Err(refused) => refused,
+        }
+    }
+
+    /// incr/decr of live item `idx`: the new value and the item's index (a new item
+    /// when the digits outgrow the old value).
+    pub(super) fn arith_at(
+        &mut self,
+        hash: u64,
+        idx: u32,
+        delta: u64,
+        incr: bool,
+        now: u32,
+    ) -> Result<(u64, u32), ArithResult> {
         let item = &self.slab[idx as usize];
         let Some(value) = arith::parse(item.key().len(), item.value()) else {
-            return ArithResult::NonNumeric;
+            return Err(ArithResult::NonNumeric);
         };
         let value = arith::apply(value, delta, incr);
         let mut buf = itoa::Buffer::new();
@@ -377,18 +454,18 @@ impl Shard {
             item.cas = cas;
             item.time = now.max(self.flush_before);
             self.bump(idx);
+            Ok((value, idx))
         } else {
             let data = item::pack(&[item.key(), digits]);
             let new = Item::new(data, item.key().len(), item.flags, item.exptime);
             let footprint = new.footprint();
             if footprint > self.budget {
-                return ArithResult::OutOfMemory;
+                return Err(ArithResult::OutOfMemory);
             }
             self.remove(hash, idx);
             self.make_room(footprint, now);
-            self.insert(hash, new, now);
+            Ok((value, self.insert(hash, new, now)))
         }
-        ArithResult::Value(value)
     }
 
     /// `flush_all`: with `at` in the future, items written before `at` die when it comes

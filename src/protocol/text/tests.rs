@@ -571,7 +571,7 @@ fn unknown_and_empty() {
         b"gxx HTTP/1.0\r\n",
         b"mx HTTP/1.0\r\n",
         b"foo HTTP/1.0 x\r\n",
-        b"mn\r\n",
+        b"mz\r\n", // two bytes starting with m, but no meta command
         b"slabs reassign 1 2\r\n",
         b"lru_crawler HTTP/1.1\r\n",
     ] {

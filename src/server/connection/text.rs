@@ -36,7 +36,7 @@ impl Connection {
         }
     }
 
-    fn reply(&mut self, response: Response<'_>) {
+    pub(super) fn reply(&mut self, response: Response<'_>) {
         encode::text(&response, self.out.buf());
     }
 
@@ -128,9 +128,7 @@ impl Connection {
                 let response = match result {
                     ArithResult::Value(n) => Response::Number(n),
                     ArithResult::NotFound => Response::NotFound,
-                    ArithResult::NonNumeric => {
-                        Response::ClientError("cannot increment or decrement non-numeric value")
-                    }
+                    ArithResult::NonNumeric => Response::ClientError(NON_NUMERIC),
                     ArithResult::OutOfMemory => Response::ServerError("out of memory"),
                 };
                 self.reply_unless(noreply, response);
@@ -168,6 +166,7 @@ impl Connection {
                 crate::server::stats_report::write(&server, group, &mut |r| self.reply(r));
             }
             Request::Quit => self.closing = true,
+            Request::Meta(request) => self.meta(request),
         }
     }
 
@@ -197,11 +196,11 @@ impl Connection {
         self.count(hit, Stat::GetHits, Stat::GetMisses);
     }
 
-    fn count(&self, hit: bool, on_hit: Stat, on_miss: Stat) {
+    pub(super) fn count(&self, hit: bool, on_hit: Stat, on_miss: Stat) {
         self.stats().incr(if hit { on_hit } else { on_miss });
     }
 
-    fn count_store(&self, mode: StoreMode, result: StoreResult) {
+    pub(super) fn count_store(&self, mode: StoreMode, result: StoreResult) {
         let stats = self.stats();
         stats.incr(Stat::CmdSet);
         match (mode, result) {
@@ -215,5 +214,6 @@ impl Connection {
     }
 }
 
-const TOO_LARGE: &str = "object too large for cache";
-const NO_MEMORY: &str = "out of memory storing object";
+pub(super) const TOO_LARGE: &str = "object too large for cache";
+pub(super) const NO_MEMORY: &str = "out of memory storing object";
+pub(super) const NON_NUMERIC: &str = "cannot increment or decrement non-numeric value";

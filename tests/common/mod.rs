@@ -1,0 +1,476 @@
+//! Integration-test harness: starts memcached or ringcache on an ephemeral port, talks
+//! to it over blocking sockets where every read and wait has a deadline, and kills and
+//! reaps the server on drop (so a panicking test leaves no process behind).
+//!
+//! - [`Server`] owns one server process, its temp dir (port file, log) and its port.
+//! - [`Client`] (`client.rs`) is a `TcpStream` plus a read buffer; its reads never
+//!   block past a deadline and report a close (EOF or reset) as a value, not a hang.
+//! - `sys.rs` holds the few raw libc calls (signals, socket options, rlimit, probe).
+//! - [`both_engines!`] turns one test body into one `#[test]` per ringcache engine, plus
+//!   (on request) an ignored reference run against memcached that checks the test itself.
+//!
+//! Ports are learnt from `MEMCACHED_PORT_FILENAME` (`TCP INET: <port>` lines), which
+//! both servers write through a temp file renamed into place once they listen. memcached
+//! is asked for an ephemeral port with `-p -1` (its `-p 0` turns TCP off); ringcache with
+//! `-p 0`.
+#![allow(dead_code)]
+
+mod client;
+mod sys;
+
+pub use client::*;
+
+use std::fs::{self, File};
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The longest any single read, reply or wait may take before the test fails.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a server may take to write its port file.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause inside polling loops (which always have a deadline).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// The ringcache I/O engine a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Epoll,
+    Uring,
+    /// `--io-engine auto`: io_uring where the kernel allows it, else epoll.
+    Auto,
+}
+
+impl Engine {
+    pub fn flag(self) -> &'static str {
+        match self {
+            Engine::Epoll => "epoll",
+            Engine::Uring => "uring",
+            Engine::Auto => "auto",
+        }
+    }
+
+    /// Why this engine cannot run on this machine, if it cannot.
+    pub fn unavailable(self) -> Option<String> {
+        match self {
+            Engine::Epoll | Engine::Auto => None,
+            Engine::Uring => sys::probe_io_uring()
+                .err()
+                .map(|e| format!("io_uring_setup failed: {e}")),
+        }
+    }
+}
+
+/// Which server a test talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// Debian's memcached, the reference.
+    Memcached,
+    Ringcache(Engine),
+}
+
+impl Flavor {
+    pub fn is_memcached(self) -> bool {
+        self == Flavor::Memcached
+    }
+}
+
+impl std::fmt::Display for Flavor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Flavor::Memcached => write!(f, "memcached"),
+            Flavor::Ringcache(e) => write!(f, "ringcache/{}", e.flag()),
+        }
+    }
+}
+
+/// Decides whether a ringcache test on `engine` runs. `None` means run it; otherwise the
+/// reason was printed as a SKIP line. With `RINGCACHE_REQUIRE_URING=1` a missing
+/// io_uring fails the test instead, so CI on a capable kernel cannot skip silently.
+pub fn skip_reason(engine: Engine) -> Option<String> {
+    let why = engine.unavailable()?;
+    if std::env::var_os("RINGCACHE_REQUIRE_URING").is_some_and(|v| v == "1") {
+        panic!(
+            "engine {} required (RINGCACHE_REQUIRE_URING=1) but {why}",
+            engine.flag()
+        );
+    }
+    eprintln!("SKIPPED ({} engine): {why}", engine.flag());
+    Some(why)
+}
+
+/// One test body, one `#[test]` per ringcache engine: `name::epoll` and `name::uring`.
+/// The body receives a [`Flavor`]. With a leading `reference;`, an `#[ignore]`d
+/// `name::memcached` runs the same body against memcached, to check the test itself
+/// (`cargo test -- --ignored`).
+macro_rules! both_engines {
+    (@engines $flavor:ident $body:block) => {
+        fn body($flavor: $crate::common::Flavor) $body
+
+        #[test]
+        fn epoll() {
+            body($crate::common::Flavor::Ringcache($crate::common::Engine::Epoll));
+        }
+
+        #[test]
+        fn uring() {
+            if $crate::common::skip_reason($crate::common::Engine::Uring).is_none() {
+                body($crate::common::Flavor::Ringcache($crate::common::Engine::Uring));
+            }
+        }
+    };
+    (reference; $(#[$meta:meta])* fn $name:ident($flavor:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            both_engines!(@engines $flavor $body);
+
+            #[test]
+            #[ignore = "reference run against memcached (checks the test, not ringcache)"]
+            fn memcached() {
+                body($crate::common::Flavor::Memcached);
+            }
+        }
+    };
+    ($(#[$meta:meta])* fn $name:ident($flavor:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            both_engines!(@engines $flavor $body);
+        }
+    };
+}
+
+/// A temp directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "ringcache-test-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create temp dir {}: {e}", path.display()));
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where memcached is, or a panic that says how to get it.
+pub fn memcached_path() -> PathBuf {
+    find_program("memcached").unwrap_or_else(|| {
+        panic!(
+            "memcached is not installed (not in PATH nor /usr/bin): the differential and \
+             reference tests need Debian's memcached 1.6 -- `apt-get install memcached` \
+             (ci/test.sh installs it)"
+        )
+    })
+}
+
+/// Finds an executable in `PATH`, then in `/usr/bin`.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A running server process. Dropping it kills (SIGKILL) and reaps the process; the
+/// process also gets SIGKILL if the thread that started it exits, so start servers on
+/// the test's own thread.
+pub struct Server {
+    flavor: Flavor,
+    child: Child,
+    port: u16,
+    args: Vec<String>,
+    exit: Option<ExitStatus>,
+    dir: TempDir,
+}
+
+impl Server {
+    /// memcached on 127.0.0.1, an ephemeral port, no UDP, `-t 1 -m 64` unless `args`
+    /// say otherwise.
+    pub fn memcached(args: &[&str]) -> Server {
+        Server::start(Flavor::Memcached, args)
+    }
+
+    /// ringcache on `engine`, with the same defaults as [`Server::memcached`].
+    pub fn ringcache(engine: Engine, args: &[&str]) -> Server {
+        Server::start(Flavor::Ringcache(engine), args)
+    }
+
+    pub fn start(flavor: Flavor, args: &[&str]) -> Server {
+        let (program, mut argv): (PathBuf, Vec<String>) = match flavor {
+            Flavor::Memcached => {
+                let mut v = vec!["-p".to_string(), "-1".to_string()];
+                if sys::is_root() {
+                    v.extend(["-u".to_string(), "root".to_string()]);
+                }
+                (memcached_path(), v)
+            }
+            Flavor::Ringcache(engine) => (
+                PathBuf::from(env!("CARGO_BIN_EXE_ringcache")),
+                vec![
+                    "-p".to_string(),
+                    "0".to_string(),
+                    "--io-engine".to_string(),
+                    engine.flag().to_string(),
+                ],
+            ),
+        };
+        argv.extend(["-l", "127.0.0.1", "-U", "0"].map(String::from));
+        let given = |flag: &str| args.contains(&flag);
+        if !given("-t") {
+            argv.extend(["-t", "1"].map(String::from));
+        }
+        if !given("-m") {
+            argv.extend(["-m", "64"].map(String::from));
+        }
+        argv.extend(args.iter().map(|a| a.to_string()));
+
+        let dir = TempDir::new(match flavor {
+            Flavor::Memcached => "memcached",
+            Flavor::Ringcache(_) => "ringcache",
+        });
+        let port_file = dir.0.join("port");
+        let log_path = dir.0.join("log");
+        let log = File::create(&log_path).expect("create server log");
+        let mut command = Command::new(&program);
+        sys::kill_with_parent(&mut command);
+        let child = command
+            .args(&argv)
+            .env("MEMCACHED_PORT_FILENAME", &port_file)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log fd"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} {argv:?}: {e}", program.display()));
+        let mut server = Server {
+            flavor,
+            child,
+            port: 0,
+            args: argv,
+            exit: None,
+            dir,
+        };
+        server.port = server.wait_for_port(&port_file);
+        server
+    }
+
+    fn wait_for_port(&mut self, port_file: &Path) -> u16 {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(text) = fs::read_to_string(port_file) {
+                let port = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("TCP INET: "))
+                    .find_map(|p| p.trim().parse::<u16>().ok());
+                match port {
+                    Some(port) if port != 0 => return port,
+                    // The file is renamed into place complete: no TCP line means none.
+                    _ => panic!(
+                        "{} wrote its port file without a `TCP INET: <port>` line: {text:?}\n\
+                         args: {:?}\nlog:\n{}",
+                        self.flavor,
+                        self.args,
+                        self.log()
+                    ),
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exit = Some(status);
+                panic!(
+                    "{} exited ({status}) before listening\nargs: {:?}\nlog:\n{}",
+                    self.flavor,
+                    self.args,
+                    self.log()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} did not write its port file within {START_TIMEOUT:?}\nargs: {:?}\nlog:\n{}",
+                    self.flavor,
+                    self.args,
+                    self.log()
+                );
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// What the server printed on stdout and stderr so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.0.join("log")).unwrap_or_default()
+    }
+
+    /// Resident set size, from `/proc/PID/status` (`VmRSS`).
+    pub fn rss_bytes(&self) -> u64 {
+        let status =
+            fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_else(|e| {
+                panic!(
+                    "{} (pid {}) has no /proc status: {e}",
+                    self.flavor,
+                    self.pid()
+                )
+            });
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in /proc/{}/status", self.pid()));
+        kib * 1024
+    }
+
+    /// A new connection with TCP_NODELAY and the default timeouts.
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr())
+    }
+
+    /// Sends a signal (e.g. `libc::SIGTERM`) to the server.
+    pub fn signal(&self, sig: libc::c_int) {
+        sys::kill(self.pid(), sig).unwrap_or_else(|e| panic!("kill {}: {e}", self.pid()));
+    }
+
+    /// Waits up to `timeout` for the server to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exit {
+                return Some(status);
+            }
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.exit = Some(status);
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// What went wrong inside the server, if anything shows: its exit status if it has
+    /// exited, and any `panicked` line of its log.
+    pub fn trouble(&mut self) -> Option<String> {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().expect("try_wait");
+        }
+        let log = self.log();
+        let panic = log.lines().find(|l| l.contains("panicked"));
+        match (self.exit, panic) {
+            (None, None) => None,
+            (exit, panic) => Some(format!(
+                "server {}{}",
+                exit.map(|s| format!("exited ({s})"))
+                    .unwrap_or_else(|| "running".into()),
+                panic.map(|p| format!("; log: {p}")).unwrap_or_default()
+            )),
+        }
+    }
+
+    /// Panics (with the log) if the server has died.
+    pub fn assert_alive(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            self.exit = Some(status);
+            panic!("{} died: {status}\nlog:\n{}", self.flavor, self.log());
+        }
+    }
+
+    /// Polls `stats` on a fresh connection until `curr_connections` equals `want`
+    /// (counting that probe connection itself), within `timeout`.
+    pub fn wait_curr_connections(&self, want: u64, timeout: Duration) {
+        let mut probe = self.connect();
+        if let Err(now) = probe.wait_curr_connections(want, timeout) {
+            panic!(
+                "{}: curr_connections stayed {now}, expected {want} within {timeout:?}",
+                self.flavor
+            );
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// A deterministic value for item `n`: `len` bytes, printable, different per `n`.
+pub fn value_for(n: u64, len: usize) -> Vec<u8> {
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'a' + (x % 26) as u8
+        })
+        .collect()
+}
+
+/// Sends `sig` to process `pid` (e.g. a tool the test started).
+pub fn signal_pid(pid: u32, sig: libc::c_int) -> io::Result<()> {
+    sys::kill(pid, sig)
+}
+
+/// Raises this process's open-file limit to at least `want` (up to the hard limit).
+pub fn raise_fd_limit(want: u64) {
+    let have = sys::raise_nofile(want).expect("setrlimit(RLIMIT_NOFILE)");
+    assert!(
+        have >= want,
+        "this test needs {want} open files but the hard limit is {have} (ulimit -Hn)"
+    );
+}
