@@ -1,0 +1,191 @@
+//! Store microbenchmarks: get hit, get miss, set, and set under eviction, each on one
+//! and on two threads sharing one `Store` (the server's worker layout on this 2-core
+//! machine).
+//!
+//! One criterion group per operation; throughput is in operations (a two-thread
+//! iteration is two operations, one per thread). Run with `cargo bench --bench store`;
+//! `cargo test --all-targets` runs every benchmark once, which is cheap.
+//!
+//! While the store is still a stub (`todo!`), the benchmarks say so and are skipped.
+#![forbid(unsafe_code)]
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ringcache::protocol::StoreMode;
+use ringcache::storage::{Clock, Store, StoreConfig, StoreResult};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+/// Keys stored before the get benchmarks (all fit in memory).
+const KEYS: u64 = 100_000;
+/// Value size of every set, as in the end-to-end `p1` configuration.
+const VALUE_BYTES: usize = 32;
+/// Key space of the eviction benchmark, far larger than its memory limit holds.
+const EVICT_KEYS: u64 = 4_000_000;
+/// Memory limit of the eviction benchmark.
+const EVICT_LIMIT_BYTES: usize = 4 << 20;
+
+fn store(limit_bytes: usize) -> Store {
+    Store::new(
+        StoreConfig {
+            limit_bytes,
+            max_item_bytes: 1 << 20,
+            shards: 16,
+        },
+        Clock::new(),
+    )
+}
+
+/// `key:0000042`, the shape of rc-load's keys (11 bytes for up to 10^7 keys).
+fn key(buf: &mut [u8; 16], n: u64) -> &[u8] {
+    buf[..4].copy_from_slice(b"key:");
+    let mut n = n;
+    for slot in buf[4..11].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    &buf[..11]
+}
+
+/// A cheap, deterministic key sequence per thread (xorshift64).
+struct KeyStream(u64);
+
+impl KeyStream {
+    fn new(thread: u64) -> KeyStream {
+        KeyStream(0x9E37_79B9_7F4A_7C15 ^ (thread + 1).wrapping_mul(0xA24B_AED4_963E_E407))
+    }
+
+    fn next(&mut self, space: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % space
+    }
+}
+
+fn set(store: &Store, n: u64, value: &[u8]) -> StoreResult {
+    let mut buf = [0; 16];
+    store.store(StoreMode::Set, key(&mut buf, n), 0, 0, 0, value)
+}
+
+fn get(store: &Store, n: u64) -> bool {
+    let mut buf = [0; 16];
+    store.get(key(&mut buf, n), None, |item| item.is_some())
+}
+
+/// Whether the store is real yet: a set that panics (a `todo!` stub) or a get that
+/// misses what was just set means there is nothing to measure.
+fn store_works() -> bool {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let works = std::panic::catch_unwind(|| {
+        let s = store(1 << 20);
+        set(&s, 1, &[b'v'; VALUE_BYTES]) == StoreResult::Stored && get(&s, 1)
+    })
+    .unwrap_or(false);
+    std::panic::set_hook(previous);
+    works
+}
+
+/// Runs `op(thread, keys)` `iters` times on each of `threads` threads at once and
+/// returns the wall time of the slowest.
+fn run_threads(
+    store: &Arc<Store>,
+    threads: u64,
+    iters: u64,
+    op: fn(&Store, &mut KeyStream, &[u8]),
+) -> Duration {
+    let barrier = Barrier::new(threads as usize);
+    let value = [b'v'; VALUE_BYTES];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (store, barrier, value) = (Arc::clone(store), &barrier, &value);
+                scope.spawn(move || {
+                    let mut keys = KeyStream::new(t);
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        op(&store, &mut keys, value);
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread panicked"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+/// One group: `op` on 1 and on 2 threads over a store made by `make`.
+fn group(
+    c: &mut Criterion,
+    name: &str,
+    make: fn() -> Store,
+    op: fn(&Store, &mut KeyStream, &[u8]),
+) {
+    let mut g = c.benchmark_group(format!("store/{name}"));
+    // Made on first use, so listing or filtering benchmarks costs nothing; shared by
+    // the 1- and 2-thread runs.
+    let store = std::cell::OnceCell::new();
+    for threads in [1u64, 2] {
+        g.throughput(Throughput::Elements(threads));
+        g.bench_function(BenchmarkId::new("threads", threads), |b| {
+            let store = store.get_or_init(|| Arc::new(make()));
+            b.iter_custom(|iters| run_threads(store, threads, iters, op));
+        });
+    }
+    g.finish();
+}
+
+fn prefilled() -> Store {
+    let s = store(1 << 30);
+    let value = [b'v'; VALUE_BYTES];
+    for n in 0..KEYS {
+        set(&s, n, &value);
+    }
+    s
+}
+
+/// A store already at its limit, so every further set evicts.
+fn full() -> Store {
+    let s = store(EVICT_LIMIT_BYTES);
+    let value = [b'v'; VALUE_BYTES];
+    // Twice what fits even at zero overhead per item.
+    for n in 0..(2 * EVICT_LIMIT_BYTES / VALUE_BYTES) as u64 {
+        set(&s, n, &value);
+    }
+    s
+}
+
+fn benches(c: &mut Criterion) {
+    if !store_works() {
+        eprintln!(
+            "benches/store: skipped: the store is still a stub (set panics or does not store)"
+        );
+        return;
+    }
+    group(c, "get_hit", prefilled, |s, keys, _| {
+        black_box(get(s, keys.next(KEYS)));
+    });
+    group(c, "get_miss", prefilled, |s, keys, _| {
+        black_box(get(s, KEYS + keys.next(KEYS)));
+    });
+    group(
+        c,
+        "set",
+        || store(1 << 30),
+        |s, keys, value| {
+            black_box(set(s, keys.next(KEYS), value));
+        },
+    );
+    group(c, "set_evicting", full, |s, keys, value| {
+        black_box(set(s, keys.next(EVICT_KEYS), value));
+    });
+}
+
+criterion_group!(store_benches, benches);
+criterion_main!(store_benches);

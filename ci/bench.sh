@@ -1,0 +1,493 @@
+#!/usr/bin/env bash
+# End-to-end comparison of ringcache against memcached on this machine, as a ratio.
+#
+# For every configuration and repetition, each server runs ALONE, one after the other
+# (the order rotates per repetition): the server pinned to CPU 0 (`taskset -c 0`), the
+# load generator pinned to CPU 1, the key space prefilled, then a measured run. The
+# server's CPU time is read from /proc/PID/stat around the measured run. Medians over
+# the repetitions go to a Markdown table (stdout and target/bench/report.md) and a chart
+# (target/bench/report.svg). Raw results: target/bench/results.jsonl.
+#
+# Usage: ci/bench.sh [--reps N] [--duration SECS] [--configs p1,p16,...] [--quick]
+#                    [--tool rc-load|memtier] [--servers memcached,ringcache-epoll,...]
+#   --reps      repetitions (default 3); medians are reported
+#   --duration  seconds per measured run (default 10)
+#   --quick     one short repetition of p1 and p16 (under a minute)
+#   --tool      memtier drives the same runs with memtier_benchmark (must be on PATH)
+#   --servers   a subset of memcached, ringcache-uring, ringcache-epoll, floor-uring,
+#               floor-epoll (default: all that this build supports)
+#
+# Configurations (1:10 set:get, 100k keys, uniform):
+#   p1    50 connections, pipeline 1, 32-byte values, text protocol
+#   p16   as p1 with pipeline 16
+#   v1k   as p1 with 1 KiB values
+#   c500  as p1 with 500 connections
+#   bin   as p1 over the binary protocol
+#
+# Exit status: 0 when every run completed without protocol errors, 1 otherwise, 2 on
+# a usage error or a missing tool.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=3
+DURATION=10
+CONFIGS="p1,p16,v1k,c500,bin"
+TOOL=rc-load
+QUICK=0
+ONLY_SERVERS=""
+KEYS=100000
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --reps) REPS="$2"; SET_REPS=1; shift 2 ;;
+        --duration) DURATION="$2"; SET_DURATION=1; shift 2 ;;
+        --configs) CONFIGS="$2"; SET_CONFIGS=1; shift 2 ;;
+        --tool) TOOL="$2"; shift 2 ;;
+        --servers) ONLY_SERVERS="$2"; shift 2 ;;
+        --quick) QUICK=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "ci/bench.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+if [ "$QUICK" = 1 ]; then
+    # Defaults for --quick; flags given explicitly still win.
+    [ -n "${SET_REPS:-}" ] || REPS=1
+    [ -n "${SET_DURATION:-}" ] || DURATION=3
+    [ -n "${SET_CONFIGS:-}" ] || CONFIGS="p1,p16"
+fi
+case "$REPS" in ''|*[!0-9]*|0) echo "ci/bench.sh: --reps needs a positive integer" >&2; exit 2 ;; esac
+case "$DURATION" in ''|*[!0-9.]*) echo "ci/bench.sh: --duration needs seconds" >&2; exit 2 ;; esac
+IFS=, read -r -a CONFIG_LIST <<<"$CONFIGS"
+for c in "${CONFIG_LIST[@]}"; do
+    case "$c" in p1|p16|v1k|c500|bin) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
+done
+
+case "$TOOL" in
+    rc-load) ;;
+    memtier)
+        if ! command -v memtier_benchmark >/dev/null 2>&1; then
+            echo "ci/bench.sh: --tool memtier: memtier_benchmark is not on PATH (it is not packaged in Debian); build it from source or use the default --tool rc-load" >&2
+            exit 2
+        fi ;;
+    *) echo "ci/bench.sh: --tool must be rc-load or memtier" >&2; exit 2 ;;
+esac
+
+if ! command -v memcached >/dev/null 2>&1; then
+    echo "ci/bench.sh: memcached missing, installing Debian's package"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq memcached >/dev/null
+    fi
+    command -v memcached >/dev/null 2>&1 || {
+        echo "ci/bench.sh: memcached is needed as the reference and could not be installed (apt-get install memcached)" >&2
+        exit 2
+    }
+fi
+for tool in taskset getconf; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "ci/bench.sh: $tool is needed (util-linux / libc-bin)" >&2; exit 2; }
+done
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=$(command -v python3 || true)
+[ -n "$PYTHON" ] || { echo "ci/bench.sh: python3 is needed to write the report" >&2; exit 2; }
+if [ "$(nproc)" -lt 2 ]; then
+    echo "ci/bench.sh: needs 2 CPUs (server on CPU 0, load on CPU 1); this machine has $(nproc)" >&2
+    exit 2
+fi
+
+echo "ci/bench.sh: cargo build --release --bins"
+cargo build --release --bins -q
+
+OUT=target/bench
+RUN="$OUT/run"
+mkdir -p "$OUT" "$RUN"
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+RINGCACHE=target/release/ringcache
+RCLOAD=target/release/rc-load
+CLK_TCK=$(getconf CLK_TCK)
+NOTES=()
+
+SERVERS=(memcached ringcache-uring ringcache-epoll)
+# The floor flag may be hidden from --help, so a probe that accepts it counts too.
+if "$RINGCACHE" --help 2>/dev/null | grep -q -- --floor ||
+    "$RINGCACHE" --floor --version >/dev/null 2>&1; then
+    SERVERS+=(floor-uring floor-epoll)
+    if [[ ",$CONFIGS," == *,bin,* ]]; then
+        NOTES+=("floor rows skip config bin: the floor responder speaks only the text protocol")
+    fi
+else
+    NOTES+=("floor-uring/floor-epoll skipped: target/release/ringcache has no --floor (no-op responder) mode yet")
+fi
+if [ -n "$ONLY_SERVERS" ]; then
+    IFS=, read -r -a wanted <<<"$ONLY_SERVERS"
+    for s in "${wanted[@]}"; do
+        case " ${SERVERS[*]} " in
+            *" $s "*) ;;
+            *) echo "ci/bench.sh: --servers: $s is not one of: ${SERVERS[*]}" >&2; exit 2 ;;
+        esac
+    done
+    SERVERS=("${wanted[@]}")
+fi
+declare -A BROKEN=()   # server -> why it could not start
+
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=""
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# The command line of server $1 (its port comes from MEMCACHED_PORT_FILENAME).
+server_cmd() {
+    local common=(-U 0 -t 1 -m 1024 -l 127.0.0.1)
+    case "$1" in
+        memcached)
+            # memcached's "any free port" is -p -1; -u is required when run as root.
+            local user=()
+            [ "$(id -u)" = 0 ] && user=(-u root)
+            echo memcached "${user[@]}" -p -1 "${common[@]}" ;;
+        ringcache-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring ;;
+        ringcache-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll ;;
+        floor-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring --floor ;;
+        floor-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll --floor ;;
+    esac
+}
+
+# Starts server $1 pinned to CPU 0; sets SERVER_PID and SERVER_PORT. Readiness: the
+# server wrote its port file (after listen) and a TCP connect succeeds.
+start_server() {
+    local name="$1" log="$RUN/$1.log" portfile="$RUN/$1.port" i
+    rm -f "$portfile"
+    # shellcheck disable=SC2046
+    MEMCACHED_PORT_FILENAME="$portfile" taskset -c 0 $(server_cmd "$name") >"$log" 2>&1 &
+    SERVER_PID=$!
+    SERVER_PORT=""
+    for ((i = 0; i < 1000; i++)); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            wait "$SERVER_PID" 2>/dev/null || true
+            SERVER_PID=""
+            BROKEN[$name]="exited at startup: $(tail -n 1 "$log")"
+            return 1
+        fi
+        if [ -z "$SERVER_PORT" ] && [ -s "$portfile" ]; then
+            SERVER_PORT=$(awk '/TCP INET/ { print $3; exit }' "$portfile")
+        fi
+        if [ -n "$SERVER_PORT" ] && (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.01
+    done
+    BROKEN[$name]="not ready after 10 s"
+    cleanup
+    return 1
+}
+
+# utime + stime of process $1, in clock ticks.
+cpu_ticks() {
+    local stat rest
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -1; return; }
+    rest=${stat##*) }
+    # shellcheck disable=SC2086
+    set -- $rest
+    echo $((${12} + ${13}))
+}
+
+# Sets CONNS PIPELINE VALUE PROTO for config $1.
+config_params() {
+    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text
+    case "$1" in
+        p16) PIPELINE=16 ;;
+        v1k) VALUE=1024 ;;
+        c500) CONNS=500 ;;
+        bin) PROTO=binary ;;
+    esac
+}
+
+# The load command for phase $1 (prefill|measure) against port $2 and server $3, as an
+# array in LOAD.
+load_cmd() {
+    local phase="$1" port="$2" server="$3"
+    if [ "$TOOL" = rc-load ]; then
+        LOAD=("$RCLOAD" --server "127.0.0.1:$port" --protocol "$PROTO" --conns "$CONNS"
+            --pipeline "$PIPELINE" --value-size "$VALUE" --keys "$KEYS" --ratio 1:10 --quiet)
+        # The floor answers every get with one canned item.
+        [[ "$server" == floor-* ]] && LOAD+=(--any-key)
+        if [ "$phase" = prefill ]; then
+            LOAD+=(--prefill --requests 0)
+        else
+            LOAD+=(--duration "$DURATION" --json)
+        fi
+    else
+        local mproto=memcache_text
+        [ "$PROTO" = binary ] && mproto=memcache_binary
+        LOAD=(memtier_benchmark -s 127.0.0.1 -p "$port" --protocol="$mproto" -t 1 -c "$CONNS"
+            --pipeline="$PIPELINE" -d "$VALUE" --key-minimum=1 --key-maximum="$KEYS"
+            --hide-histogram)
+        if [ "$phase" = prefill ]; then
+            LOAD+=(--ratio=1:0 --key-pattern=P:P --requests=allkeys)
+        else
+            LOAD+=(--ratio=1:10 --key-pattern=R:R --test-time="${DURATION%.*}"
+                --json-out-file="$RUN/memtier.json")
+        fi
+    fi
+}
+
+FAILED=0
+# One measured run of server $2 under config $3 in repetition $1.
+run_one() {
+    local rep="$1" server="$2" config="$3" log="$RUN/load.log" c0 c1 t0 t1 status=0 json
+    config_params "$config"
+    if ! start_server "$server"; then
+        echo "ci/bench.sh: $server did not start: ${BROKEN[$server]}" >&2
+        return 0
+    fi
+    load_cmd prefill "$SERVER_PORT" "$server"
+    if ! taskset -c 1 "${LOAD[@]}" >"$log" 2>&1; then
+        echo "ci/bench.sh: $server $config rep $rep: prefill failed:" >&2
+        tail -n 5 "$log" >&2
+        FAILED=1
+        cleanup
+        printf '{"rep":%s,"server":"%s","config":"%s","cpu_ticks":0,"clk_tck":%s,"wall_secs":0,"exit":1,"failed":"prefill","load":{"errors":1,"ops":0,"ops_per_sec":0}}\n' \
+            "$rep" "$server" "$config" "$CLK_TCK" >>"$RESULTS"
+        return 0
+    fi
+    load_cmd measure "$SERVER_PORT" "$server"
+    c0=$(cpu_ticks "$SERVER_PID")
+    t0=$EPOCHREALTIME
+    taskset -c 1 "${LOAD[@]}" >"$RUN/load.out" 2>"$log" || status=$?
+    t1=$EPOCHREALTIME
+    c1=$(cpu_ticks "$SERVER_PID")
+    cleanup
+    if [ "$c1" = -1 ]; then
+        echo "ci/bench.sh: $server $config rep $rep: the server died during the run" >&2
+        tail -n 5 "$RUN/$server.log" >&2
+        FAILED=1
+        c1=$c0
+        [ "$status" != 0 ] || status=99
+    fi
+    if [ "$TOOL" = rc-load ]; then
+        json=$(tail -n 1 "$RUN/load.out")
+    else
+        json=$("$PYTHON" - "$RUN/memtier.json" "$DURATION" <<'PY'
+import json, sys
+# memtier_benchmark's JSON (2.x): "ALL STATS" -> "Totals"; latencies in milliseconds.
+tot = json.load(open(sys.argv[1]))["ALL STATS"]["Totals"]
+pct = tot.get("Percentile Latencies", {})
+def ms(*names):
+    for n in names:
+        if n in pct: return pct[n] * 1000.0
+        if n in tot: return tot[n] * 1000.0
+    return None
+ops_s = tot.get("Ops/sec", 0.0)
+print(json.dumps({"tool": "memtier", "ops_per_sec": ops_s,
+    "ops": ops_s * float(sys.argv[2]), "errors": 0,
+    "p50_us": ms("p50.00", "p50"), "p99_us": ms("p99.00", "p99"),
+    "p999_us": ms("p99.90", "p99.9"), "load_cpu_us_per_request": None}))
+PY
+)
+    fi
+    if [ "$status" != 0 ] || [ -z "$json" ] || [ "${json:0:1}" != "{" ]; then
+        echo "ci/bench.sh: $server $config rep $rep: load run failed (exit $status):" >&2
+        tail -n 8 "$log" >&2
+        FAILED=1
+        [ -n "$json" ] && [ "${json:0:1}" = "{" ] || json='{"errors":1,"ops":0,"ops_per_sec":0}'
+    fi
+    printf '{"rep":%s,"server":"%s","config":"%s","cpu_ticks":%s,"clk_tck":%s,"wall_secs":%s,"exit":%s,"load":%s}\n' \
+        "$rep" "$server" "$config" "$((c1 - c0))" "$CLK_TCK" \
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')" "$status" "$json" >>"$RESULTS"
+    awk -v s="$server" -v c="$config" -v r="$rep" -v ticks="$((c1 - c0))" -v hz="$CLK_TCK" \
+        -v a="$t0" -v b="$t1" -v j="$json" 'BEGIN {
+            ops = j; sub(/.*"ops_per_sec":/, "", ops); sub(/[,}].*/, "", ops)
+            printf "  rep %d %-16s %-5s %10.0f ops/s  server CPU %.2f s/s\n", r, s, c, ops, ticks / hz / (b - a)
+        }'
+}
+
+echo "ci/bench.sh: tool $TOOL, $REPS repetition(s) of ${CONFIG_LIST[*]}, ${DURATION} s each; servers ${SERVERS[*]}"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "ci/bench.sh: load average $LOAD_BEFORE (other work on this machine skews the results)"
+for ((rep = 1; rep <= REPS; rep++)); do
+    # Rotate the order each repetition so no server always runs first or last.
+    n=${#SERVERS[@]}
+    order=()
+    for ((i = 0; i < n; i++)); do order+=("${SERVERS[$(((i + rep - 1) % n))]}"); done
+    for config in "${CONFIG_LIST[@]}"; do
+        for server in "${order[@]}"; do
+            [ -n "${BROKEN[$server]:-}" ] && continue
+            [[ "$server" == floor-* && "$config" == bin ]] && continue
+            run_one "$rep" "$server" "$config"
+        done
+    done
+done
+for server in "${!BROKEN[@]}"; do
+    NOTES+=("$server did not start: ${BROKEN[$server]}")
+done
+
+NOTES+=("load average (1, 5, 15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg); anything else running on either CPU skews the results")
+NOTES_TEXT=$(printf '%s\n' "${NOTES[@]+"${NOTES[@]}"}")
+"$PYTHON" - "$RESULTS" "$OUT" "$TOOL" "$REPS" "$DURATION" "$NOTES_TEXT" "${SERVERS[*]}" "${CONFIG_LIST[*]}" <<'PY'
+import json, math, os, platform, statistics, sys, time
+from collections import defaultdict
+
+results, out, tool, reps, duration, notes, servers, configs = sys.argv[1:9]
+servers, configs = servers.split(), configs.split()
+notes = [n for n in notes.splitlines() if n.strip()]
+rows = [json.loads(l) for l in open(results) if l.strip()]
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+# Per run: throughput, latency, server CPU seconds per second and ops per CPU-second.
+runs = defaultdict(list)   # (server, config) -> [run]
+for r in rows:
+    load = r["load"]
+    cpu = r["cpu_ticks"] / r["clk_tck"]
+    ops = load.get("ops") or 0
+    runs[(r["server"], r["config"])].append({
+        "rep": r["rep"], "ok": r["exit"] == 0 and not load.get("errors"),
+        "errors": load.get("errors") or 0,
+        "ops_s": load.get("ops_per_sec") or 0.0,
+        "p50": load.get("p50_us"), "p99": load.get("p99_us"), "p999": load.get("p999_us"),
+        "cpu_s_s": cpu / r["wall_secs"] if r["wall_secs"] > 0 else None,
+        "ops_cpu": ops / cpu if cpu > 0 else None,
+        "load_us": load.get("load_cpu_us_per_request"),
+        # CPU seconds per second the load generator used (None for memtier).
+        "load_s_s": ((load.get("load_cpu_user_secs") or 0) + (load.get("load_cpu_system_secs") or 0))
+                    / load["secs"] if load.get("secs") and "load_cpu_user_secs" in load else None,
+    })
+
+def paired_ratio(server, config, key):
+    """Median over repetitions of server/memcached, each pair from the same repetition."""
+    base = {r["rep"]: r[key] for r in runs.get(("memcached", config), []) if r["ok"]}
+    ratios = [r[key] / base[r["rep"]] for r in runs.get((server, config), [])
+              if r["ok"] and r[key] and base.get(r["rep"])]
+    return median(ratios)
+
+def fmt(x, spec):
+    return "n/a" if x is None else format(x, spec)
+
+table = [
+    "| server | config | ops/s | p50 µs | p99 µs | p99.9 µs | server CPU (s/s) | ops per server-CPU-s | ops/s vs memcached | ops/CPU-s vs memcached | load CPU µs/req |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+]
+chart = []  # (config, server, ops_cpu, p99)
+for config in configs:
+    for server in servers:
+        rs = runs.get((server, config))
+        if not rs:
+            continue
+        ok = [r for r in rs if r["ok"]]
+        med = {k: median([r[k] for r in ok]) for k in ("ops_s", "p50", "p99", "p999", "cpu_s_s", "ops_cpu", "load_us", "load_s_s")}
+        failed = len(rs) - len(ok)
+        name = server + (f" (FAILED {failed}/{len(rs)})" if failed else "")
+        if server == "memcached":
+            r_ops = r_cpu = "1.00" if ok else "n/a"
+        else:
+            r_ops = fmt(paired_ratio(server, config, "ops_s"), ".2f")
+            r_cpu = fmt(paired_ratio(server, config, "ops_cpu"), ".2f")
+        # The load generator's core was (nearly) full: ops/s is a floor of what the
+        # server can do, not its limit.
+        bound = " †" if (med["load_s_s"] or 0) >= 0.9 else ""
+        table.append(f"| {name} | {config} | {fmt(med['ops_s'], ',.0f')}{bound} | {fmt(med['p50'], '.1f')} | "
+                     f"{fmt(med['p99'], '.1f')} | {fmt(med['p999'], '.1f')} | {fmt(med['cpu_s_s'], '.2f')} | "
+                     f"{fmt(med['ops_cpu'], ',.0f')} | {r_ops} | {r_cpu} | {fmt(med['load_us'], '.2f')} |")
+        if ok:
+            chart.append((config, server, med["ops_cpu"] or 0.0, med["p99"] or 0.0))
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+header = [
+    "# ringcache vs memcached",
+    "",
+    f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+    f"- kernel: {platform.release()}",
+    f"- CPU: {cpu_model()} ({os.cpu_count()} CPUs)",
+    f"- load: {tool}; {reps} repetition(s) of {duration} s per server and config, medians shown",
+    "- pinning: server on CPU 0 (`taskset -c 0`, `-t 1`), load on CPU 1; each server alone, prefilled, order rotated per repetition",
+    "- configs: 1:10 set:get, 100k keys, uniform; p1 = 50 conns, pipeline 1, 32 B values, text; "
+    "p16 = pipeline 16; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol",
+    "- ratios: median over repetitions of (server / memcached in the same repetition)",
+]
+header += [f"- note: {n}" for n in notes]
+legend = ["", "† the load generator used ≥ 0.9 of its core, so it may have limited ops/s; "
+          "compare ops per server-CPU-second there"]
+report = "\n".join(header + [""] + table + legend) + "\n"
+open(os.path.join(out, "report.md"), "w").write(report)
+print(report)
+
+# The chart: ops per server-CPU-second (left) and p99 latency (right), grouped by config.
+colour = {"memcached": "#7f7f7f", "ringcache-uring": "#1f77b4", "ringcache-epoll": "#2ca02c",
+          "floor-uring": "#9ecae1", "floor-epoll": "#a1d99b"}
+present = [s for s in servers if any(c[1] == s for c in chart)]
+cfgs = [c for c in configs if any(x[0] == c for x in chart)]
+W, H, top, bottom, left, gap = 1000, 420, 60, 70, 80, 60
+pw = (W - 2 * left - gap) // 2
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+       '<rect width="100%" height="100%" fill="white"/>',
+       f'<text x="{W // 2}" y="22" text-anchor="middle" font-size="15">ringcache vs memcached ({tool}, medians of {reps})</text>']
+def short(v):
+    if v >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if v >= 1e4:
+        return f"{v / 1e3:.3g}k"
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+def panel(x0, title, idx, unit):
+    vals = [c[idx] for c in chart]
+    raw = max(vals + [1e-9]) / 4
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    vmax = step * 4
+    ph = H - top - bottom
+    svg.append(f'<text x="{x0 + pw // 2}" y="{top - 12}" text-anchor="middle" font-size="13">{title}</text>')
+    svg.append(f'<line x1="{x0}" y1="{top + ph}" x2="{x0 + pw}" y2="{top + ph}" stroke="black"/>')
+    svg.append(f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{top + ph}" stroke="black"/>')
+    for t in range(5):
+        v = vmax * t / 4
+        y = top + ph - ph * t / 4
+        label = short(v)
+        svg.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+        svg.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + pw}" y2="{y:.1f}" stroke="#ddd"/>')
+    gw = pw / max(len(cfgs), 1)
+    bw = gw * 0.8 / max(len(present), 1)
+    for gi, cfg in enumerate(cfgs):
+        gx = x0 + gi * gw + gw * 0.1
+        svg.append(f'<text x="{x0 + gi * gw + gw / 2:.1f}" y="{top + ph + 18}" text-anchor="middle">{cfg}</text>')
+        for si, s in enumerate(present):
+            v = next((c[idx] for c in chart if c[0] == cfg and c[1] == s), None)
+            if v is None:
+                continue
+            h = ph * v / vmax
+            x = gx + si * bw
+            svg.append(f'<rect x="{x:.1f}" y="{top + ph - h:.1f}" width="{bw * 0.9:.1f}" height="{h:.1f}" fill="{colour.get(s, "#555")}"><title>{s} {cfg}: {v:,.1f} {unit}</title></rect>')
+            svg.append(f'<text x="{x + bw * 0.45:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle" font-size="10">{short(v)}</text>')
+panel(left, "ops per server-CPU-second (higher is better)", 2, "ops/CPU-s")
+panel(left + pw + gap, "p99 latency, µs (lower is better)", 3, "µs")
+lx = left
+for s in present:
+    svg.append(f'<rect x="{lx}" y="{H - 28}" width="12" height="12" fill="{colour.get(s, "#555")}"/>')
+    svg.append(f'<text x="{lx + 16}" y="{H - 18}">{s}</text>')
+    lx += 30 + 8 * len(s)
+svg.append("</svg>")
+open(os.path.join(out, "report.svg"), "w").write("\n".join(svg) + "\n")
+print(f"ci/bench.sh: wrote {out}/report.md, {out}/report.svg, raw runs in {results}")
+PY
+
+if [ "$FAILED" != 0 ] || grep -q '"errors":[1-9]' "$RESULTS"; then
+    echo "ci/bench.sh: some runs failed or saw protocol errors (see above and $RUN/)" >&2
+    exit 1
+fi

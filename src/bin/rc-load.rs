@@ -1,0 +1,387 @@
+//! `rc-load`: ringcache's load generator, for comparing servers on one machine.
+//!
+//! Opens `--conns` connections to a memcached-compatible server, optionally sets every
+//! key once (`--prefill`), then keeps `--pipeline` requests in flight per connection
+//! with a set:get mix for `--duration` seconds or `--requests` requests, checking every
+//! answer. It reports ops/s, gets, sets, hits, misses, errors, latency percentiles
+//! (hdrhistogram, from queueing a request to reading its answer) and its own CPU per
+//! request, which has to stay well below the server's for the comparison to mean
+//! anything when both share a small machine.
+//!
+//! Design: a single-threaded event loop by default (`--threads N` for more), epoll
+//! through mio, so no `unsafe` here. Any protocol error fails the run (exit 1).
+//!
+//! Modules: `workload` (mix, keys, values), `protocol` (encode and check the three
+//! dialects), `driver` (the event loop), `report` (text, JSON, CPU time).
+#![forbid(unsafe_code)]
+
+// A binary's root looks for modules beside itself (src/bin/); rc-load's live in
+// src/bin/rc-load/ so that cargo does not take them for binaries of their own.
+#[path = "rc-load/driver.rs"]
+mod driver;
+#[path = "rc-load/protocol.rs"]
+mod protocol;
+#[path = "rc-load/report.rs"]
+mod report;
+#[path = "rc-load/workload.rs"]
+mod workload;
+
+use clap::Parser;
+use driver::{Conn, Plan, Progress, Source, Tally};
+use protocol::Protocol;
+use report::{CpuTime, Phase, Settings};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use workload::{KeyPattern, Mix, Ratio, ValueSize, Zipf};
+
+/// How keys are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PatternArg {
+    Uniform,
+    Zipf,
+}
+
+/// Load generator for memcached-compatible servers (text, binary and meta protocols).
+#[derive(Parser, Debug)]
+#[command(name = "rc-load", version)]
+struct Args {
+    /// Server address.
+    #[arg(long, default_value = "127.0.0.1:11211")]
+    server: String,
+    /// Wire protocol.
+    #[arg(long, value_enum, default_value_t = Protocol::Text)]
+    protocol: Protocol,
+    /// Connections.
+    #[arg(long, default_value_t = 50)]
+    conns: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// Load threads (connections are spread over them).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Sets to gets, SETS:GETS.
+    #[arg(long, default_value = "1:10")]
+    ratio: Ratio,
+    /// Key space: keys are key:0000000 .. key:<keys-1>.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Key distribution.
+    #[arg(long, value_enum, default_value_t = PatternArg::Uniform)]
+    key_pattern: PatternArg,
+    /// Exponent of the Zipf distribution.
+    #[arg(long, default_value_t = 0.99)]
+    zipf_exponent: f64,
+    /// Value size in bytes: N, or MIN-MAX for sizes drawn uniformly.
+    #[arg(long, default_value = "32")]
+    value_size: ValueSize,
+    /// Seconds of measured load (default 10 unless --requests is given).
+    #[arg(long, conflicts_with = "requests")]
+    duration: Option<f64>,
+    /// Requests to send in the measured phase, over all connections (0: none).
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Set every key once, pipelined, before the measured phase.
+    #[arg(long)]
+    prefill: bool,
+    /// Accept a hit for any key, not only the key asked for (for a no-store responder
+    /// such as `ringcache --floor`, which answers every get with one canned item).
+    #[arg(long)]
+    any_key: bool,
+    /// Print the result as one JSON line on stdout (the text report goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// No progress lines.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Seconds without any answer, while requests are in flight, before the server is
+    /// declared stalled and the run fails.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Seed of the key and value-size choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn main() {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(0) => {}
+        Ok(errors) => {
+            eprintln!("rc-load: FAILED: {errors} errors (wrong answers or requests lost)");
+            std::process::exit(1);
+        }
+        Err(why) => {
+            eprintln!("rc-load: {why}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Runs the whole load; returns the error count.
+fn run(args: &Args) -> Result<u64, String> {
+    if args.conns == 0 || args.pipeline == 0 || args.threads == 0 || args.keys == 0 {
+        return Err("--conns, --pipeline, --threads and --keys must be at least 1".into());
+    }
+    if args.keys > u64::from(u32::MAX) {
+        return Err("--keys: at most 4294967295".into());
+    }
+    if args.duration.is_some_and(|d| !(d > 0.0 && d < 1e6)) {
+        return Err("--duration: expected a positive number of seconds".into());
+    }
+    if !(args.timeout > 0.0 && args.timeout < 1e6) {
+        return Err("--timeout: expected a positive number of seconds".into());
+    }
+    let stall_timeout = Duration::from_secs_f64(args.timeout);
+    let threads = args.threads.min(args.conns);
+    let pattern = match args.key_pattern {
+        PatternArg::Uniform => KeyPattern::Uniform,
+        PatternArg::Zipf if args.zipf_exponent > 0.0 => {
+            KeyPattern::Zipf(Zipf::new(args.keys, args.zipf_exponent))
+        }
+        PatternArg::Zipf => return Err("--zipf-exponent must be positive".into()),
+    };
+    let settings = Settings {
+        server: args.server.clone(),
+        protocol: args.protocol.name(),
+        conns: args.conns,
+        pipeline: args.pipeline,
+        threads,
+        ratio: args.ratio.to_string(),
+        keys: args.keys,
+        key_pattern: match args.key_pattern {
+            PatternArg::Uniform => "uniform".into(),
+            PatternArg::Zipf => format!("zipf({})", args.zipf_exponent),
+        },
+        value_size: args.value_size.to_string(),
+    };
+
+    let mut groups = connect(&args.server, args.conns, threads)?;
+    let ticks = report::clock_ticks_per_sec();
+    let values = workload::value_bytes(args.value_size.max);
+    let key_digits = workload::key_digits(args.keys);
+    let sizes = |seed: u64| {
+        Mix::new(
+            args.ratio,
+            args.keys,
+            KeyPattern::Uniform,
+            args.value_size,
+            seed,
+        )
+    };
+
+    let prefill = if args.prefill {
+        // Deep enough to be quick (32, or --pipeline if deeper), shallow enough to
+        // bound the buffers (at most about 1 MiB of values in flight per connection).
+        let bound = (1 << 20) / args.value_size.max.max(1);
+        let pipeline = args.pipeline.max(32).min(bound).max(1);
+        let plans = split(args.keys, &groups)
+            .into_iter()
+            .enumerate()
+            .map(|(t, (lo, hi))| Plan {
+                proto: args.protocol,
+                pipeline,
+                source: Source::Prefill {
+                    next: lo,
+                    end: hi,
+                    sizes: sizes(args.seed.wrapping_add(1000 + t as u64)),
+                },
+                budget: u64::MAX,
+                deadline: None,
+                stall_timeout,
+                key_digits,
+                any_key: args.any_key,
+                values: &values,
+            })
+            .collect();
+        let phase = run_phase("prefill", &mut groups, plans, None, args.quiet, ticks);
+        Some(phase)
+    } else {
+        None
+    };
+
+    let requests = args.requests;
+    let duration = match requests {
+        Some(_) => None,
+        None => Some(Duration::from_secs_f64(args.duration.unwrap_or(10.0))),
+    };
+    let prefill_failed = prefill.as_ref().is_some_and(|p| p.tally.errors() > 0);
+    let measured = if requests == Some(0) || prefill_failed {
+        None
+    } else {
+        let budgets = split(requests.unwrap_or(u64::MAX / 2), &groups);
+        let deadline = duration.map(|d| Instant::now() + d);
+        let plans = budgets
+            .into_iter()
+            .enumerate()
+            .map(|(t, (lo, hi))| Plan {
+                proto: args.protocol,
+                pipeline: args.pipeline,
+                source: Source::Mix(Mix::new(
+                    args.ratio,
+                    args.keys,
+                    pattern.clone(),
+                    args.value_size,
+                    args.seed.wrapping_add(t as u64),
+                )),
+                budget: if requests.is_some() {
+                    hi - lo
+                } else {
+                    u64::MAX
+                },
+                deadline,
+                stall_timeout,
+                key_digits,
+                any_key: args.any_key,
+                values: &values,
+            })
+            .collect();
+        Some(run_phase(
+            "measure",
+            &mut groups,
+            plans,
+            duration,
+            args.quiet,
+            ticks,
+        ))
+    };
+
+    let text = report::text(&settings, prefill.as_ref(), measured.as_ref());
+    if args.json {
+        eprint!("{text}");
+        println!(
+            "{}",
+            report::json(&settings, prefill.as_ref(), measured.as_ref())
+        );
+    } else {
+        print!("{text}");
+    }
+    let mut errors = 0;
+    for phase in prefill.iter().chain(measured.iter()) {
+        errors += phase.tally.errors();
+        for note in &phase.tally.error_notes {
+            eprintln!("rc-load: error: {note}");
+        }
+    }
+    Ok(errors)
+}
+
+/// Opens `conns` connections and deals them round robin into `threads` groups.
+fn connect(server: &str, conns: usize, threads: usize) -> Result<Vec<Vec<Conn>>, String> {
+    let addr: SocketAddr = server
+        .to_socket_addrs()
+        .map_err(|e| format!("--server {server}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--server {server}: no address"))?;
+    let mut groups: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
+    for i in 0..conns {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| {
+            format!(
+                "cannot connect to {addr} (connection {}): {e} (is the server running?)",
+                i + 1
+            )
+        })?;
+        let conn = Conn::new(stream).map_err(|e| format!("cannot set up connection: {e}"))?;
+        groups[i % threads].push(conn);
+    }
+    Ok(groups)
+}
+
+/// Splits `total` into one `(lo, hi)` range per group, proportional to its size.
+fn split(total: u64, groups: &[Vec<Conn>]) -> Vec<(u64, u64)> {
+    let conns: usize = groups.iter().map(Vec::len).sum();
+    let mut lo = 0;
+    let mut seen = 0;
+    groups
+        .iter()
+        .map(|g| {
+            seen += g.len();
+            let hi = (u128::from(total) * seen as u128 / conns as u128) as u64;
+            let range = (lo, hi);
+            lo = hi;
+            range
+        })
+        .collect()
+}
+
+/// Runs one phase on every thread at once, printing a progress line every second on
+/// phases that last more than a few seconds; returns the merged tally and the CPU
+/// this process spent.
+fn run_phase(
+    label: &str,
+    groups: &mut [Vec<Conn>],
+    plans: Vec<Plan<'_>>,
+    expected: Option<Duration>,
+    quiet: bool,
+    ticks: u64,
+) -> Phase {
+    let cpu_before = CpuTime::of("self", ticks).unwrap_or_default();
+    let progress: Vec<Progress> = groups.iter().map(|_| Progress::default()).collect();
+    let started = Instant::now();
+    let talk = !quiet && expected.is_none_or(|d| d >= Duration::from_secs(3));
+    let tallies = std::thread::scope(|scope| {
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let handles: Vec<_> = groups
+            .iter_mut()
+            .zip(plans)
+            .zip(&progress)
+            .map(|((conns, plan), progress)| {
+                let done = done_tx.clone();
+                scope.spawn(move || {
+                    let tally = driver::run_phase(conns, plan, progress);
+                    let _ = done.send(());
+                    tally
+                })
+            })
+            .collect();
+        drop(done_tx);
+        let (mut finished, mut tick, mut last) = (0, 1u64, 0u64);
+        while finished < handles.len() {
+            let next = started + Duration::from_secs(tick);
+            match done_rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                Ok(()) => finished += 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let done: u64 = progress
+                        .iter()
+                        .map(|p| p.completed.load(Ordering::Relaxed))
+                        .sum();
+                    let errors: u64 = progress
+                        .iter()
+                        .map(|p| p.errors.load(Ordering::Relaxed))
+                        .sum();
+                    if talk && (expected.is_some() || tick >= 3) {
+                        eprintln!(
+                            "rc-load: [{label} {tick:>3}s] {} ops/s, {done} done, {errors} errors",
+                            done - last
+                        );
+                    }
+                    last = done;
+                    tick += 1;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| panic_tally()))
+            .collect::<Vec<Tally>>()
+    });
+    let cpu = CpuTime::of("self", ticks)
+        .unwrap_or_default()
+        .since(cpu_before);
+    let mut tally = Tally::new();
+    for t in &tallies {
+        tally.merge(t);
+    }
+    Phase { tally, cpu }
+}
+
+/// The tally of a load thread that panicked: one error, so the run fails.
+fn panic_tally() -> Tally {
+    let mut t = Tally::new();
+    t.lost = 1;
+    t.error_notes.push("a load thread panicked".into());
+    t
+}
