@@ -389,14 +389,7 @@ fn compare(a: Flavor, b: Flavor, apply_deviations: bool) -> Vec<String> {
         let got = {
             let mut server = Server::start(b, &[]);
             let mut got = run_case(&server, case);
-            if let Some(trouble) = server.trouble() {
-                let note = got
-                    .note
-                    .take()
-                    .map(|n| format!("{n}; "))
-                    .unwrap_or_default();
-                got.note = Some(format!("{note}{trouble}"));
-            }
+            server.add_trouble_to(&mut got.note);
             got
         };
         if dump {
@@ -482,19 +475,9 @@ fn harness_memcached_agrees_with_itself() {
 
 #[test]
 fn table_is_large_and_names_are_unique() {
-    let all = cases();
-    assert!(all.len() >= 25, "only {} cases", all.len());
-    let mut names: Vec<&str> = all.iter().map(|c| c.name).collect();
-    names.sort_unstable();
-    names.dedup();
-    assert_eq!(names.len(), all.len(), "duplicate case names");
-    for d in DEVIATIONS {
-        assert!(
-            names.contains(&d.case),
-            "deviation for unknown case {}",
-            d.case
-        );
-    }
+    let names: Vec<&str> = cases().iter().map(|c| c.name).collect();
+    let deviations: Vec<&str> = DEVIATIONS.iter().map(|d| d.case).collect();
+    common::check_case_table(&names, 25, &deviations);
 }
 
 #[test]

@@ -412,6 +412,15 @@ impl Server {
         }
     }
 
+    /// Appends what went wrong with the server (an exit, a panic line), if anything, to
+    /// a case's `note`.
+    pub fn add_trouble_to(&mut self, note: &mut Option<String>) {
+        if let Some(trouble) = self.trouble() {
+            let before = note.take().map(|n| format!("{n}; ")).unwrap_or_default();
+            *note = Some(format!("{before}{trouble}"));
+        }
+    }
+
     /// Polls `stats` on a fresh connection until `curr_connections` equals `want`
     /// (counting that probe connection itself), within `timeout`.
     pub fn wait_curr_connections(&self, want: u64, timeout: Duration) {
@@ -473,4 +482,18 @@ pub fn raise_fd_limit(want: u64) {
         have >= want,
         "this test needs {want} open files but the hard limit is {have} (ulimit -Hn)"
     );
+}
+
+/// Checks a differential case table: at least `min` cases, unique names, and every
+/// deviation naming a case that exists.
+#[allow(dead_code)]
+pub fn check_case_table(names: &[&str], min: usize, deviation_cases: &[&str]) {
+    assert!(names.len() >= min, "only {} cases", names.len());
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len(), "duplicate case names");
+    for case in deviation_cases {
+        assert!(sorted.contains(case), "deviation for unknown case {case}");
+    }
 }

@@ -314,14 +314,7 @@ pub fn compare(a: Flavor, b: Flavor, cases: &[Case], deviations: &[Deviation]) -
         let got = {
             let mut server = Server::start(b, &[]);
             let mut got = run_case(&server, case);
-            if let Some(trouble) = server.trouble() {
-                let note = got
-                    .note
-                    .take()
-                    .map(|n| format!("{n}; "))
-                    .unwrap_or_default();
-                got.note = Some(format!("{note}{trouble}"));
-            }
+            server.add_trouble_to(&mut got.note);
             got
         };
         if dump {
