@@ -25,10 +25,10 @@
 //! |---|---|---|
 //! | first byte of a connection not 0x80 | the text protocol (`ERROR`…) | same (connection's dialect detection) |
 //! | later packet with magic ≠ 0x80 | closed, no answer, earlier answers of the same read lost | [`ParseError::BadMagic`]: closed after earlier answers |
-//! | `key_len > body_len` or `key_len + extras_len > body_len` | 0x81 `Unknown command`, closed | [`ParseError::Fatal`] |
+//! | `key_len > body_len` or `key_len + extras_len > body_len` | waits until extras + key bytes past the header have arrived, then 0x81 `Unknown command`, closed | [`ParseError::Fatal`] at once, from the header |
 //! | `key_len` > 250, any opcode | 0x04 `Invalid arguments`, closed | [`ParseError::Fatal`] |
 //! | lengths outside the opcode's rule (table below) | 0x04 `Invalid arguments`, closed | [`ParseError::Fatal`] |
-//! | unassigned opcode (0x1f, 0x25, 0x3d, 0xff), VERBOSITY 0x1b | 0x81 `Unknown command`, body swallowed (memcached 1.6.18 then skips the body twice and loses sync; here it is skipped once) | [`Command::Unknown`] |
+//! | unassigned opcode (0x1f, 0x25, 0x3d, 0xff), VERBOSITY 0x1b | 0x81 `Unknown command`, body swallowed; a value-only body stays in sync, but extras or a key are skipped twice and memcached 1.6.18 loses sync | [`Command::Unknown`]: the body is skipped once |
 //! | SASL_LIST_MECHS 0x20 with an empty body; SASL_AUTH/STEP 0x21/0x22 with a key and no extras | 0x81 `Unknown command` (no SASL), connection lives | [`Command::Unknown`] |
 //! | SASL ops with other lengths | 0x04, closed | [`ParseError::Fatal`] |
 //! | SET/ADD/REPLACE/APPEND/PREPEND value over `-I` (memcached's item arithmetic; non-zero flags cost 4 more bytes) | 0x03 `Too large.` (quiet or not), value swallowed; SET/SETQ also unlink the old value; no stats counted | [`Command::TooLarge`] |
