@@ -37,9 +37,14 @@ pub enum ProtocolChoice {
     about = "A memcached-compatible cache server: io_uring proactor with an epoll fallback"
 )]
 struct Args {
-    /// TCP port to listen on (0: any free port).
-    #[arg(short = 'p', long = "port", default_value_t = 11211)]
-    port: u16,
+    /// TCP port to listen on (0 or -1: any free port).
+    #[arg(
+        short = 'p',
+        long = "port",
+        default_value_t = 11211,
+        allow_negative_numbers = true
+    )]
+    port: i32,
     /// UDP port; UDP is not supported, so only 0 is accepted.
     #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
     udp_port: u16,
@@ -146,6 +151,11 @@ impl Config {
     }
 
     fn validate(args: Args) -> Result<Config, String> {
+        // memcached's own tests ask for a free port with `-p -1`; ringcache also takes 0.
+        let port = match args.port {
+            -1 => 0,
+            p => u16::try_from(p).map_err(|_| format!("-p {p}: not a TCP port"))?,
+        };
         if args.udp_port != 0 {
             return Err(format!(
                 "-U {}: UDP is not supported by ringcache; use -U 0",
@@ -195,7 +205,7 @@ impl Config {
             None => {
                 let mut addrs = Vec::new();
                 for entry in args.listen.iter().flat_map(|l| l.split(',')) {
-                    addrs.push(ListenAddr::Tcp(parse_listen(entry.trim(), args.port)?));
+                    addrs.push(ListenAddr::Tcp(parse_listen(entry.trim(), port)?));
                 }
                 addrs
             }
@@ -228,7 +238,7 @@ impl Config {
             pid_file: args.pid_file,
             io_engine: args.io_engine,
             ignored_options,
-            tcp_port: args.port,
+            tcp_port: port,
             floor: args.floor,
         })
     }
@@ -337,6 +347,8 @@ mod tests {
             &["-m", "1", "-I", "1m"],
             &["-o", "idle_timeout=x"],
             &["--io-engine", "kqueue"],
+            &["-p", "-2"],
+            &["-p", "65536"],
         ] {
             let why = parse(bad).expect_err(&format!("{bad:?} must be refused"));
             assert!(!why.contains('\n'), "{bad:?}: {why}");
@@ -359,6 +371,16 @@ mod tests {
             ListenAddr::Tcp(a) => assert_eq!(a.port(), 7),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn minus_one_port_means_any_free_port_as_in_memcached_tests() {
+        let c = parse(&["-p", "-1"]).unwrap();
+        assert_eq!(
+            c.listen,
+            vec![ListenAddr::Tcp("127.0.0.1:0".parse().unwrap())]
+        );
+        assert_eq!(c.tcp_port, 0);
     }
 
     #[test]
