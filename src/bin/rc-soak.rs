@@ -52,7 +52,8 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     guard_keys: usize,
     /// Bytes one store shard may hold. Default: the server's `limit_maxbytes` divided
-    /// by ringcache's shard count, the power of two at or above 8 × `threads` (min 8).
+    /// by ringcache's shard count, the power of two at or above 8 × `threads` (min 8;
+    /// `Server::new` in src/server/mod.rs). Give it when the server shards otherwise.
     #[arg(long)]
     shard_budget: Option<u64>,
     /// Seed of the key, operation and size choices.

@@ -27,14 +27,15 @@ use std::time::{Duration, Instant};
 /// a second and the ticker thread may run late on a busy machine.
 pub const EXPIRY_SLACK: Duration = Duration::from_secs(3);
 
-/// An upper bound on what one item costs in the server's memory accounting beyond its
-/// key and value bytes (ringcache: a 48-byte slab entry, 12 bytes of slab slack, a
-/// 12-byte table slot and malloc's chunk rounding of at most 16 + 15 bytes; more for
-/// values malloc maps separately).
+/// An upper bound on what one item counts against the server's memory limit beyond
+/// its key and value bytes: ringcache's `item_footprint` adds at most ~100 bytes (record
+/// header or slab entry, table slot, malloc or chunk rounding), 128 leaves room; values
+/// near malloc's mmap threshold may be rounded to whole pages, hence 4 KiB more there.
+/// Over-estimating only makes the guarded-key check less often strict, never wrong.
 pub fn item_cost(key_len: usize, value_len: usize) -> u64 {
     let data = key_len + value_len;
-    let rounding = if data >= 64 * 1024 { 4096 + 16 } else { 32 };
-    (data + rounding + 48 + 12 + 12) as u64
+    let pages = if data >= 64 * 1024 { 4096 + 16 } else { 0 };
+    (data + pages + 128) as u64
 }
 
 /// A small, fast, deterministic generator (xorshift64*).
