@@ -153,3 +153,35 @@ pub fn classify(key: &str, want_version: u32, got: &[u8]) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_have_their_length_and_differ_per_version() {
+        for v in 0..200 {
+            for (key, small) in [("s:7:1999", false), ("g:31", true)] {
+                let bytes = value_bytes(key, v, small);
+                assert_eq!(bytes.len(), value_len(key, v, small), "{key} v{v}");
+                assert!(bytes.starts_with(format!("{key}:{v}:").as_bytes()));
+                assert!(item_cost(key.len(), bytes.len()) > bytes.len() as u64);
+            }
+        }
+        assert_ne!(
+            value_bytes("s:0:1", 1, false),
+            value_bytes("s:0:1", 2, false)
+        );
+    }
+
+    #[test]
+    fn classify_names_what_went_wrong() {
+        let key = "s:3:17";
+        assert!(classify(key, 5, &value_bytes(key, 4, false)).starts_with("stale"));
+        assert!(classify(key, 5, &value_bytes(key, 6, false)).contains("newer"));
+        assert!(classify(key, 5, &value_bytes("s:3:18", 5, false)).contains("another key"));
+        let mut bent = value_bytes(key, 5, false);
+        *bent.last_mut().unwrap() ^= 1;
+        assert!(classify(key, 5, &bent).starts_with("corrupt"));
+    }
+}
