@@ -57,7 +57,7 @@ pub fn run(config: Config) -> Result<(), String> {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .map_err(|e| format!("-P {}: cannot write pid file: {e}", path.display()))?;
     }
-    warn_on_wildcard(&config.listen);
+    warn_on_wildcard(&bound.tcp_addrs);
     let addrs: Vec<String> = config
         .listen
         .iter()
@@ -181,14 +181,11 @@ fn drop_privileges(config: &Config) -> Result<(), String> {
     }
 }
 
-fn warn_on_wildcard(listen: &[ListenAddr]) {
-    for a in listen {
-        if let ListenAddr::Tcp(addr) = a {
-            if addr.ip().is_unspecified() {
-                tracing::warn!(
-                    "listening on {addr}: the memcached protocol has no authentication, anyone who can reach this port can read and write the cache"
-                );
-            }
-        }
+/// One WARN line per wildcard address (0.0.0.0, ::), naming the port really bound.
+fn warn_on_wildcard(bound: &[std::net::SocketAddr]) {
+    for addr in bound.iter().filter(|a| a.ip().is_unspecified()) {
+        tracing::warn!(
+            "listening on {addr}: the memcached protocol has no authentication, anyone who can reach this port can read and write the cache"
+        );
     }
 }

@@ -89,6 +89,7 @@ struct Epoll {
 
 impl Epoll {
     fn new() -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 takes only a flag.
         let fd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
         // SAFETY: epoll_create1 just returned this descriptor; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -97,6 +98,8 @@ impl Epoll {
 
     fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event { events, u64: token };
+        // SAFETY: `self.fd` is our open epoll descriptor and `ev` a live, initialised
+        // epoll_event the kernel copies during the call (a bad `fd` is an error, not UB).
         syscall!(epoll_ctl(
             self.fd.as_raw_fd(),
             libc::EPOLL_CTL_ADD,
@@ -108,6 +111,8 @@ impl Epoll {
 
     fn delete(&self, fd: RawFd) {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: as in `add`; the event is ignored by EPOLL_CTL_DEL but must be
+        // non-null for kernels before 2.6.9.
         let _ = syscall!(epoll_ctl(
             self.fd.as_raw_fd(),
             libc::EPOLL_CTL_DEL,
@@ -118,6 +123,9 @@ impl Epoll {
 
     fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> io::Result<usize> {
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: the kernel writes at most `events.len()` entries into `events`, a live
+        // exclusive slice; its length is the worker's small fixed event batch, so the
+        // cast to i32 is exact.
         match syscall!(epoll_wait(
             self.fd.as_raw_fd(),
             events.as_mut_ptr(),

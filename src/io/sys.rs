@@ -10,10 +10,13 @@ use std::time::Duration;
 /// Calls a libc function, turning `-1` into the thread's last OS error.
 ///
 /// The call is the only operation inside the macro's `unsafe` block; each use site
-/// justifies its arguments with a comment, as for any other unsafe operation.
+/// justifies its arguments with a `// SAFETY:` comment, as for any other unsafe
+/// operation.
 macro_rules! syscall {
     ($fn:ident ( $($arg:expr),* $(,)? )) => {{
-        // SAFETY: the caller passes arguments valid for this libc call; see each use.
+        // SAFETY: every use passes arguments this call accepts (descriptors it owns,
+        // pointers to live locals of the right type and size) and says why in a
+        // `// SAFETY:` comment at the call site.
         let res = unsafe { libc::$fn($($arg),*) };
         if res == -1 {
             Err(std::io::Error::last_os_error())
@@ -34,6 +37,7 @@ pub struct Shutdown {
 
 impl Shutdown {
     pub fn new() -> io::Result<Shutdown> {
+        // SAFETY: eventfd takes only integers.
         let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
         // SAFETY: eventfd just returned this descriptor and nothing else owns it.
         let efd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -48,6 +52,8 @@ impl Shutdown {
         self.flag.store(true, Ordering::SeqCst);
         let one: u64 = 1;
         // A full counter (EAGAIN) still leaves the fd readable, which is all we need.
+        // SAFETY: `efd` is our open eventfd, and the buffer is `one`, a live u64 of
+        // exactly the 8 bytes an eventfd write takes.
         let _ = syscall!(write(
             self.efd.as_raw_fd(),
             (&one as *const u64).cast(),
@@ -66,9 +72,11 @@ impl Shutdown {
 }
 
 fn stop_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it fully below.
+    // SAFETY: sigset_t is a plain bit array, for which all zeroes is a valid value;
+    // sigemptyset below then initialises it the portable way.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t we own.
+    // SAFETY: `set` is a live, initialised sigset_t we own exclusively; SIGINT and
+    // SIGTERM are valid signal numbers, so none of these calls can fail.
     unsafe {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
@@ -82,12 +90,14 @@ fn stop_signals() -> libc::sigset_t {
 /// a vanished peer returns `EPIPE` instead of killing the process.
 pub fn block_stop_signals() -> io::Result<()> {
     let set = stop_signals();
-    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    // SAFETY: `set` is an initialised sigset_t that outlives the call; a null pointer
+    // for the old set is allowed (we do not want it back).
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));
     }
-    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
+    // SAFETY: SIGPIPE is a valid signal and SIG_IGN a valid disposition; no handler
+    // function is installed, so there is no async-signal-safety question.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     Ok(())
 }
@@ -100,6 +110,8 @@ pub fn wait_stop_signal(timeout: Duration) -> io::Result<Option<i32>> {
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
+    // SAFETY: `set` and `ts` are initialised locals that outlive the call; a null
+    // siginfo pointer is allowed (only the returned signal number is used).
     match syscall!(sigtimedwait(&set, std::ptr::null_mut(), &ts)) {
         Ok(sig) => Ok(Some(sig)),
         Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(None),
@@ -111,8 +123,10 @@ pub fn wait_stop_signal(timeout: Duration) -> io::Result<Option<i32>> {
 /// The process's user and system CPU time, for `stats` (`rusage_user`,
 /// `rusage_system`).
 pub fn rusage_self() -> (Duration, Duration) {
-    // SAFETY: rusage is plain data; getrusage fills it.
+    // SAFETY: rusage holds only integers and timevals, for which all zeroes is a
+    // valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a live rusage the call fills; RUSAGE_SELF is a valid `who`.
     if syscall!(getrusage(libc::RUSAGE_SELF, &mut ru)).is_err() {
         return (Duration::ZERO, Duration::ZERO);
     }
@@ -127,6 +141,7 @@ pub fn raise_nofile_limit(wanted: u64) -> u64 {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: `rl` is a live rlimit the call fills; RLIMIT_NOFILE is a valid resource.
     if syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut rl)).is_err() {
         return wanted;
     }
@@ -135,6 +150,7 @@ pub fn raise_nofile_limit(wanted: u64) -> u64 {
             rlim_cur: wanted.min(rl.rlim_max),
             rlim_max: rl.rlim_max,
         };
+        // SAFETY: `new` is an initialised rlimit that outlives the call.
         if syscall!(setrlimit(libc::RLIMIT_NOFILE, &new)).is_ok() {
             return new.rlim_cur;
         }
@@ -146,8 +162,10 @@ pub fn raise_nofile_limit(wanted: u64) -> u64 {
 pub fn drop_privileges(user: &str) -> io::Result<()> {
     let name = std::ffi::CString::new(user)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "user name has a NUL byte"))?;
-    // SAFETY: `name` is a valid C string; getpwnam returns null or a pointer to static
-    // storage that we read before any other getpw* call.
+    // SAFETY: `name` is a NUL-terminated C string that lives across the call. getpwnam
+    // returns null or a pointer into libc's static passwd storage, valid until the next
+    // getpw* call in the process: ringcache makes no other, and this runs once, on the
+    // main thread, before any worker thread exists.
     let pw = unsafe { libc::getpwnam(name.as_ptr()) };
     if pw.is_null() {
         return Err(io::Error::new(
@@ -155,17 +173,23 @@ pub fn drop_privileges(user: &str) -> io::Result<()> {
             format!("no such user {user:?}"),
         ));
     }
-    // SAFETY: `pw` is non-null and points at a valid passwd record (see above).
+    // SAFETY: `pw` is non-null (checked above) and its record has not been overwritten
+    // since (no getpw* call in between); the two ids are copied out here.
     let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    // SAFETY: a count of 0 with a null list is how setgroups clears the supplementary
+    // groups; setgid and setuid take plain ids. The order (groups, gid, uid) matters:
+    // after setuid the process could no longer change the other two.
     syscall!(setgroups(0, std::ptr::null()))?;
+    // SAFETY: see above.
     syscall!(setgid(gid))?;
+    // SAFETY: see above.
     syscall!(setuid(uid))?;
     Ok(())
 }
 
 /// Whether the process runs as root.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
+    // SAFETY: geteuid takes no arguments and always succeeds (POSIX).
     unsafe { libc::geteuid() == 0 }
 }
 
@@ -174,7 +198,8 @@ pub fn is_root() -> bool {
 /// another worker's pool cannot reuse, and RSS drifts past the memory limit (measured:
 /// 110 MiB RSS for a 64 MiB store written by 4 threads, 67–73 MiB with one pool).
 pub fn limit_malloc_arenas(arenas: i32) {
-    // SAFETY: mallopt only changes allocator tuning; it is called at startup before any
-    // worker thread exists.
+    // SAFETY: mallopt takes plain integers and only changes allocator tuning (glibc
+    // takes its own lock for it); it is called first thing in `run`, before any worker
+    // thread exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
 }

@@ -56,8 +56,8 @@ impl BufRing {
         let data = match zeroed(data_layout) {
             Ok(data) => data,
             Err(e) => {
-                // SAFETY: `entries` came from alloc_zeroed with this layout and is not
-                // registered with any ring yet.
+                // SAFETY: `entries` came from `zeroed` (alloc_zeroed) with exactly this
+                // layout, is not registered with any ring yet, and is freed only here.
                 unsafe { alloc::dealloc(entries.as_ptr().cast(), entries_layout) };
                 return Err(e);
             }
@@ -85,8 +85,10 @@ impl BufRing {
     /// `self` must not be dropped while the registration lasts: the caller unregisters
     /// the group, or drops the io_uring, with no op using the group in flight first.
     pub unsafe fn register(&self, submitter: &Submitter<'_>, bgid: u16) -> io::Result<()> {
-        // SAFETY: the entries are page-aligned, zeroed apart from the ones we filled,
-        // `count` long, and (by this function's contract) outlive the registration.
+        // SAFETY: `entries` is page-aligned (its layout's alignment is the page size)
+        // and holds `count` entries, all filled by `put` in `new`; `count` is a power of
+        // two ≤ 32768 as the kernel requires; by this function's contract the memory
+        // (entries and the buffers they point at) outlives the registration.
         unsafe {
             submitter.register_buf_ring_with_flags(
                 self.entries.as_ptr() as u64,
@@ -109,9 +111,11 @@ impl BufRing {
             "bad buffer {bid}/{len}"
         );
         let start = usize::from(bid) * self.buf_bytes;
-        // SAFETY: `start + len` is inside the data block (checked above); the block was
-        // zero-initialised and then written by the kernel, and by the contract nobody
-        // writes it while the returned borrow of `self` lives.
+        // SAFETY: `start + len <= count * buf_bytes`, inside the data block (checked
+        // above); the bytes are initialised (zeroed at allocation, then written by the
+        // kernel). By the contract the kernel owns no more of buffer `bid`, and it can
+        // only get it back through `recycle`, which needs `&mut self` and so cannot run
+        // while the returned slice (borrowing `self`) lives.
         unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(start), len) }
     }
 
@@ -125,9 +129,11 @@ impl BufRing {
     /// Writes the entry for `bid` at the local tail (not yet visible to the kernel).
     fn put(&mut self, bid: u16) {
         let slot = usize::from(self.tail & (self.count - 1));
-        // SAFETY: `slot < count`; the entry at the unpublished tail is not read by the
-        // kernel, which only consumes entries between its head and the published tail,
-        // and at most `count` buffers are ever on the ring (each id once).
+        // SAFETY: `slot < count` (masked by `count - 1`, a power of two), so the entry
+        // is inside the allocation. The kernel only reads entries between its head and
+        // the published tail; this slot is at our unpublished tail, and since at most
+        // `count` ids are ever on the ring (each once), the kernel has already consumed
+        // the entry it held before. `&mut self` makes this the only reference.
         let entry = unsafe { &mut *self.entries.as_ptr().add(slot) };
         let addr = self
             .data
@@ -141,10 +147,12 @@ impl BufRing {
 
     /// Makes every entry written so far visible to the kernel.
     fn publish(&self) {
-        // SAFETY: `entries` is the first entry of the ring, properly initialised.
+        // SAFETY: `entries` points at the first entry of the ring (allocated in `new`),
+        // which is what `tail` requires; it only computes the address of the tail field.
         let tail = unsafe { BufRingEntry::tail(self.entries.as_ptr()) } as *mut u16;
-        // SAFETY: the tail is an aligned u16 inside our allocation; the kernel only reads
-        // it, and we access it only atomically from here on.
+        // SAFETY: the tail is a 2-byte-aligned u16 inside our allocation, live as long as
+        // `self`; the kernel only reads it (with acquire loads) and we only access it
+        // through this atomic, so there are no non-atomic concurrent accesses.
         let tail = unsafe { AtomicU16::from_ptr(tail) };
         tail.store(self.tail, Ordering::Release);
     }
@@ -152,12 +160,14 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: both blocks came from alloc_zeroed with these layouts; by the contract
-        // of `register` the kernel no longer uses them.
+        // SAFETY: both blocks came from `zeroed` (alloc_zeroed) with these layouts and
+        // are freed only here. By the contract of `register` the kernel no longer uses
+        // them: owners drop a registered ring only after unregistering its group or
+        // closing its io_uring with no op in flight, and leak it otherwise.
         unsafe {
             alloc::dealloc(self.entries.as_ptr().cast(), self.entries_layout);
         }
-        // SAFETY: as above.
+        // SAFETY: as for `entries` just above.
         unsafe {
             alloc::dealloc(self.data.as_ptr(), self.data_layout);
         }
@@ -165,13 +175,14 @@ impl Drop for BufRing {
 }
 
 fn zeroed(layout: Layout) -> io::Result<NonNull<u8>> {
-    // SAFETY: every layout built in `new` has a non-zero size.
+    // SAFETY: both layouts built in `new` have a non-zero size (`count` ≥ 1 and
+    // `buf_bytes` ≥ 1 are checked there), as alloc_zeroed requires.
     let p = unsafe { alloc::alloc_zeroed(layout) };
     NonNull::new(p).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))
 }
 
 fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
+    // SAFETY: sysconf takes an integer name and has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if n > 0 {
         n as usize

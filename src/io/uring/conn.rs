@@ -278,6 +278,8 @@ impl<S: Service> Worker<S> {
 
 fn set_nodelay(fd: RawFd) -> std::io::Result<()> {
     let one: libc::c_int = 1;
+    // SAFETY: the option value points at `one`, a live c_int, and the length passed is
+    // exactly its size; a bad `fd` is an error, not UB.
     crate::io::sys::syscall!(setsockopt(
         fd,
         libc::IPPROTO_TCP,

@@ -112,8 +112,11 @@ impl<S: Service> Worker<S> {
         let mut bufs = None;
         if features.multishot_recv_in_use() {
             match BufRing::new(BUF_COUNT, BUF_BYTES) {
-                // SAFETY: the ring is stored in the worker, which unregisters the group
-                // with no receive in flight, or leaks the ring, before dropping it.
+                // SAFETY: `b` is kept in `self.bufs` for the worker's life. `run`
+                // unregisters group BGID when its loop ends with no op in flight; `Drop`
+                // leaks `bufs` when ops are still in flight; otherwise `ring`, declared
+                // first, is dropped (closing the io_uring and the registration) before
+                // `bufs`.
                 Ok(b) => match unsafe { b.register(&ring.submitter(), BGID) } {
                     Ok(()) => bufs = Some(b),
                     Err(e) => {
@@ -201,9 +204,12 @@ impl<S: Service> Worker<S> {
             let n = {
                 let mut sq = self.ring.submission();
                 let n = (sq.capacity() - sq.len()).min(total - done);
-                // SAFETY: every entry points only at memory owned by an op record (a
-                // boxed send record, a slot's boxed receive buffer, the buffer ring, the
-                // boxed timespec, static bytes) that lives until the op's last completion.
+                // SAFETY: every queued entry points only at memory that lives until the
+                // op's last completion: a connection's boxed `SendRecord` (not cleared or
+                // dropped while its send is in flight), a slot's boxed `recv_buf` (the
+                // slot is freed only after its recv completed), the registered buffer
+                // ring (see `new`), the boxed timespec in `self.timer`, or the static
+                // `REJECT_REPLY`.
                 match unsafe { sq.push_multiple(&self.sqes.pending[done..done + n]) } {
                     Ok(()) => n,
                     Err(_) => 0,
