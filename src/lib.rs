@@ -26,6 +26,8 @@
 //! drives `server`; [`run`] wires everything.
 
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 pub mod logging;
 pub mod protocol;
