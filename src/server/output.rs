@@ -168,7 +168,10 @@ mod tests {
         // Same buffer from its start: no split, no new allocation.
         assert_eq!((out.tail.as_ptr(), out.tail.capacity()), (ptr, cap));
         out.push_shared(Bytes::from_static(b"v"));
-        assert!(out.contiguous().is_none(), "a queued segment makes it non-contiguous");
+        assert!(
+            out.contiguous().is_none(),
+            "a queued segment makes it non-contiguous"
+        );
     }
 
     #[test]
