@@ -23,6 +23,8 @@
 #   v1k   as p1 with 1 KiB values
 #   c500  as p1 with 500 connections
 #   bin   as p1 over the binary protocol
+#   t2    as p16 with -t 2 (two workers; every server still pinned to CPU 0 alone, so
+#         its ops/s compare directly with p16's: a second worker must cost nothing)
 #
 # Exit status: 0 when every run completed without protocol errors, 1 otherwise, 2 on
 # a usage error or a missing tool.
@@ -31,7 +33,7 @@ cd "$(dirname "$0")/.."
 
 REPS=3
 DURATION=10
-CONFIGS="p1,p16,v1k,c500,bin"
+CONFIGS="p1,p16,v1k,c500,bin,t2"
 TOOL=rc-load
 QUICK=0
 ONLY_SERVERS=""
@@ -61,7 +63,7 @@ case "$REPS" in ''|*[!0-9]*|0) echo "ci/bench.sh: --reps needs a positive intege
 case "$DURATION" in ''|*[!0-9.]*) echo "ci/bench.sh: --duration needs seconds" >&2; exit 2 ;; esac
 IFS=, read -r -a CONFIG_LIST <<<"$CONFIGS"
 for c in "${CONFIG_LIST[@]}"; do
-    case "$c" in p1|p16|v1k|c500|bin) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
+    case "$c" in p1|p16|v1k|c500|bin|t2) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
 done
 
 case "$TOOL" in
@@ -145,7 +147,7 @@ trap 'cleanup; exit 130' INT TERM
 
 # The command line of server $1 (its port comes from MEMCACHED_PORT_FILENAME).
 server_cmd() {
-    local common=(-U 0 -t 1 -m 1024 -l 127.0.0.1)
+    local common=(-U 0 -t "$THREADS" -m 1024 -l 127.0.0.1)
     case "$1" in
         memcached)
             # memcached's "any free port" is -p -1; -u is required when run as root.
@@ -200,12 +202,13 @@ cpu_ticks() {
 
 # Sets CONNS PIPELINE VALUE PROTO for config $1.
 config_params() {
-    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text
+    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text THREADS=1
     case "$1" in
         p16) PIPELINE=16 ;;
         v1k) VALUE=1024 ;;
         c500) CONNS=500 ;;
         bin) PROTO=binary ;;
+        t2) PIPELINE=16 THREADS=2 ;;
     esac
 }
 
@@ -362,9 +365,9 @@ for r in rows:
                     / load["secs"] if load.get("secs") and "load_cpu_user_secs" in load else None,
     })
 
-def paired_ratio(server, config, key):
-    """Median over repetitions of server/memcached, each pair from the same repetition."""
-    base = {r["rep"]: r[key] for r in runs.get(("memcached", config), []) if r["ok"]}
+def paired_ratio(server, config, key, base_server="memcached", base_config=None):
+    """Median over repetitions of server/base, each pair from the same repetition."""
+    base = {r["rep"]: r[key] for r in runs.get((base_server, base_config or config), []) if r["ok"]}
     ratios = [r[key] / base[r["rep"]] for r in runs.get((server, config), [])
               if r["ok"] and r[key] and base.get(r["rep"])]
     return median(ratios)
@@ -373,8 +376,8 @@ def fmt(x, spec):
     return "n/a" if x is None else format(x, spec)
 
 table = [
-    "| server | config | ops/s | p50 µs | p99 µs | p99.9 µs | server CPU (s/s) | ops per server-CPU-s | ops/s vs memcached | ops/CPU-s vs memcached | load CPU µs/req |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| server | config | ops/s | p50 µs | p99 µs | p99.9 µs | server CPU (s/s) | ops per server-CPU-s | ops/s vs memcached | ops/CPU-s vs memcached | ops/CPU-s vs floor | load CPU µs/req |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 chart = []  # (config, server, ops_cpu, p99)
 for config in configs:
@@ -391,12 +394,16 @@ for config in configs:
         else:
             r_ops = fmt(paired_ratio(server, config, "ops_s"), ".2f")
             r_cpu = fmt(paired_ratio(server, config, "ops_cpu"), ".2f")
+        r_floor = "n/a"
+        if server.startswith("ringcache-"):
+            floor = "floor-" + server[len("ringcache-"):]
+            r_floor = fmt(paired_ratio(server, config, "ops_cpu", base_server=floor), ".2f")
         # The load generator's core was (nearly) full: ops/s is a floor of what the
         # server can do, not its limit.
         bound = " †" if (med["load_s_s"] or 0) >= 0.9 else ""
         table.append(f"| {name} | {config} | {fmt(med['ops_s'], ',.0f')}{bound} | {fmt(med['p50'], '.1f')} | "
                      f"{fmt(med['p99'], '.1f')} | {fmt(med['p999'], '.1f')} | {fmt(med['cpu_s_s'], '.2f')} | "
-                     f"{fmt(med['ops_cpu'], ',.0f')} | {r_ops} | {r_cpu} | {fmt(med['load_us'], '.2f')} |")
+                     f"{fmt(med['ops_cpu'], ',.0f')} | {r_ops} | {r_cpu} | {r_floor} | {fmt(med['load_us'], '.2f')} |")
         if ok:
             chart.append((config, server, med["ops_cpu"] or 0.0, med["p99"] or 0.0))
 
@@ -416,15 +423,24 @@ header = [
     f"- kernel: {platform.release()}",
     f"- CPU: {cpu_model()} ({os.cpu_count()} CPUs)",
     f"- load: {tool}; {reps} repetition(s) of {duration} s per server and config, medians shown",
-    "- pinning: server on CPU 0 (`taskset -c 0`, `-t 1`), load on CPU 1; each server alone, prefilled, order rotated per repetition",
+    "- pinning: server on CPU 0 (`taskset -c 0`, `-t 1` except t2), load on CPU 1; each server alone, prefilled, order rotated per repetition",
     "- configs: 1:10 set:get, 100k keys, uniform; p1 = 50 conns, pipeline 1, 32 B values, text; "
-    "p16 = pipeline 16; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol",
+    "p16 = pipeline 16; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol; "
+    "t2 = p16 with `-t 2` (both workers on CPU 0)",
+    "- vs floor: ops per server-CPU-s of ringcache divided by the floor's on the same engine, same repetition",
     "- ratios: median over repetitions of (server / memcached in the same repetition)",
 ]
 header += [f"- note: {n}" for n in notes]
 legend = ["", "† the load generator used ≥ 0.9 of its core, so it may have limited ops/s; "
           "compare ops per server-CPU-second there"]
-report = "\n".join(header + [""] + table + legend) + "\n"
+# Threads: -t 2 against -t 1 under the same pipelined load (t2 vs p16), ops/s.
+threads = []
+if "t2" in configs and "p16" in configs:
+    threads = ["", "| server | ops/s -t 2 ÷ -t 1 (t2 vs p16, same repetition) |", "|---|---:|"]
+    for server in servers:
+        if runs.get((server, "t2")):
+            threads.append(f"| {server} | {fmt(paired_ratio(server, 't2', 'ops_s', base_server=server, base_config='p16'), '.2f')} |")
+report = "\n".join(header + [""] + table + legend + threads) + "\n"
 open(os.path.join(out, "report.md"), "w").write(report)
 print(report)
 

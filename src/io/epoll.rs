@@ -57,6 +57,13 @@ impl Stream {
         }
     }
 
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
     fn writev(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
@@ -152,6 +159,9 @@ struct Reactor<S: Service> {
     setup: WorkerSetup,
     read_buf: Vec<u8>,
     draining_since: Option<Instant>,
+    /// The time after the last `epoll_wait`: what `last_input` is stamped with, so a
+    /// read costs no clock call of its own.
+    now: Instant,
 }
 
 impl<S: Service> Reactor<S> {
@@ -174,6 +184,7 @@ impl<S: Service> Reactor<S> {
             setup,
             read_buf: vec![0; READ_BUF_BYTES],
             draining_since: None,
+            now: Instant::now(),
         })
     }
 
@@ -182,6 +193,7 @@ impl<S: Service> Reactor<S> {
         let mut last_sweep = Instant::now();
         loop {
             let n = self.epoll.wait(&mut events, Duration::from_millis(500))?;
+            self.now = Instant::now();
             for ev in &events[..n] {
                 let (token, bits) = (ev.u64, ev.events);
                 if token == SHUTDOWN_TOKEN {
@@ -199,8 +211,8 @@ impl<S: Service> Reactor<S> {
                     return Ok(());
                 }
             }
-            if last_sweep.elapsed() >= Duration::from_secs(1) {
-                last_sweep = Instant::now();
+            if self.now.duration_since(last_sweep) >= Duration::from_secs(1) {
+                last_sweep = self.now;
                 self.close_idle();
             }
         }
@@ -262,7 +274,7 @@ impl<S: Service> Reactor<S> {
                 writable: true,
                 eof: false,
                 hangup: false,
-                last_input: Instant::now(),
+                last_input: self.now,
             });
             let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
             if nonblocking
@@ -290,7 +302,7 @@ impl<S: Service> Reactor<S> {
             entry.writable = true;
         }
         let draining = self.draining_since.is_some();
-        if !pump(entry, &mut self.read_buf, draining) {
+        if !pump(entry, &mut self.read_buf, draining, self.now) {
             self.close(slot);
         }
     }
@@ -309,7 +321,9 @@ impl<S: Service> Reactor<S> {
             return;
         }
         let limit = Duration::from_secs(u64::from(limit));
-        self.conns.retain(|_, e| e.last_input.elapsed() < limit);
+        let now = self.now;
+        self.conns
+            .retain(|_, e| now.saturating_duration_since(e.last_input) < limit);
     }
 }
 
@@ -321,7 +335,7 @@ impl<C: Conn> Entry<C> {
 
 /// Moves bytes both ways until the socket or the connection can make no more progress.
 /// Returns false when the connection must be closed.
-fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool) -> bool {
+fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool, now: Instant) -> bool {
     loop {
         if entry.writable && !entry.conn.output().is_empty() && !flush(entry) {
             return false;
@@ -346,7 +360,7 @@ fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool) -> bool {
                 entry.readable = false;
             }
             Ok(n) => {
-                entry.last_input = Instant::now();
+                entry.last_input = now;
                 entry.conn.on_input(&buf[..n]);
                 if n < buf.len() && !entry.hangup {
                     // The socket was drained; a new edge reports the next input (a
@@ -364,15 +378,22 @@ fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool) -> bool {
 /// Writes pending output until it is empty or the socket is full. False on a dead peer.
 fn flush<C: Conn>(entry: &mut Entry<C>) -> bool {
     loop {
-        let mut iovecs = [IoSlice::new(&[]); MAX_IOVECS];
         let out = entry.conn.output();
-        let n = out.chunks(&mut iovecs);
-        if n == 0 {
-            return true;
-        }
-        let total: usize = iovecs[..n].iter().map(|s| s.len()).sum();
-        match entry.stream.writev(&iovecs[..n]) {
-            Ok(written) => {
+        // The common case, all answers in one buffer: one plain write, no iovec array.
+        let result = if let Some(bytes) = out.contiguous() {
+            let total = bytes.len();
+            entry.stream.write(bytes).map(|n| (n, total))
+        } else {
+            let mut iovecs = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = out.chunks(&mut iovecs);
+            if n == 0 {
+                return true;
+            }
+            let total: usize = iovecs[..n].iter().map(|s| s.len()).sum();
+            entry.stream.writev(&iovecs[..n]).map(|n| (n, total))
+        };
+        match result {
+            Ok((written, total)) => {
                 entry.conn.output().advance(written);
                 if written < total {
                     entry.writable = false;

@@ -70,6 +70,12 @@ impl Output {
         }
     }
 
+    /// All pending bytes when they lie in one buffer (no shared segment queued), which
+    /// is the common case: the engine then sends them with one plain write.
+    pub fn contiguous(&self) -> Option<&[u8]> {
+        (self.queue.is_empty() && !self.tail.is_empty()).then_some(&self.tail[..])
+    }
+
     /// Fills `dst` with the pending segments from the front; returns how many it filled.
     pub fn chunks<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
@@ -92,6 +98,12 @@ impl Output {
 
     /// Drops `n` bytes from the front: they have been sent.
     pub fn advance(&mut self, mut n: usize) {
+        if self.queue.is_empty() && n == self.tail.len() {
+            // Everything was sent: reuse the buffer from its start (no split, so the
+            // buffer stays unshared and never needs a new allocation).
+            self.tail.clear();
+            return;
+        }
         while n > 0 {
             let Some(front) = self.queue.front_mut() else {
                 break;
@@ -142,6 +154,24 @@ mod tests {
         assert!(out.is_empty());
         let all: Vec<u8> = taken.iter().flat_map(|b| b.iter().copied()).collect();
         assert_eq!(all, b"bc\r\nEND\r\n");
+    }
+
+    #[test]
+    fn a_fully_sent_tail_is_reused_in_place() {
+        let mut out = Output::new();
+        out.extend(b"END\r\n");
+        assert_eq!(out.contiguous(), Some(&b"END\r\n"[..]));
+        let (ptr, cap) = (out.tail.as_ptr(), out.tail.capacity());
+        out.advance(5);
+        assert!(out.is_empty() && out.contiguous().is_none());
+        out.extend(b"STORED\r\n");
+        // Same buffer from its start: no split, no new allocation.
+        assert_eq!((out.tail.as_ptr(), out.tail.capacity()), (ptr, cap));
+        out.push_shared(Bytes::from_static(b"v"));
+        assert!(
+            out.contiguous().is_none(),
+            "a queued segment makes it non-contiguous"
+        );
     }
 
     #[test]
