@@ -321,7 +321,10 @@ impl Model {
             }
         }
         while !fits(self) {
-            let key = self.lru[shard].last().expect("room in an empty shard").clone();
+            let key = self.lru[shard]
+                .last()
+                .expect("room in an empty shard")
+                .clone();
             if self.is_dead(&self.items[&key]) {
                 self.reclaim(&key);
             } else {
@@ -421,8 +424,12 @@ impl Model {
                 } else {
                     [value, &old.value[..]].concat()
                 };
-                let too_large =
-                    crate::protocol::item_too_large(key.len(), joined.len(), old.flags, MAX_ITEM_BYTES);
+                let too_large = crate::protocol::item_too_large(
+                    key.len(),
+                    joined.len(),
+                    old.flags,
+                    MAX_ITEM_BYTES,
+                );
                 if too_large {
                     return StoreResult::NotStored;
                 }
@@ -522,10 +529,24 @@ impl Model {
         prop_assert!(cas != 0, "a stored item has CAS 0");
         let order = &mut self.cas_order[shard];
         if let Some((&w, &c)) = order.range(..write).next_back() {
-            prop_assert!(c < cas, "write {} has CAS {} after write {} had {}", write, cas, w, c);
+            prop_assert!(
+                c < cas,
+                "write {} has CAS {} after write {} had {}",
+                write,
+                cas,
+                w,
+                c
+            );
         }
         if let Some((&w, &c)) = order.range(write..).next() {
-            prop_assert!(cas < c, "write {} has CAS {} before write {} had {}", write, cas, w, c);
+            prop_assert!(
+                cas < c,
+                "write {} has CAS {} before write {} had {}",
+                write,
+                cas,
+                w,
+                c
+            );
         }
         order.insert(write, cas);
         self.cas_of_write.insert(write, cas);
@@ -539,7 +560,10 @@ impl Model {
 fn decimal(value: &[u8]) -> Option<u64> {
     let start = value.iter().position(|&b| b != b' ').unwrap_or(value.len());
     let rest = &value[start..];
-    let end = rest.iter().position(|b| !b.is_ascii_digit()).unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(rest.len());
     if end == 0 || rest.get(end).is_some_and(|&b| b != b' ') {
         return None;
     }
@@ -548,7 +572,9 @@ fn decimal(value: &[u8]) -> Option<u64> {
 
 /// A hit as the store shows it: (value, flags, cas).
 fn store_get(s: &Store, key: &[u8], touch: Option<i64>) -> Option<(Vec<u8>, u32, u64)> {
-    s.get(key, touch, |hit| hit.map(|i| (i.value.to_vec(), i.flags, i.cas)))
+    s.get(key, touch, |hit| {
+        hit.map(|i| (i.value.to_vec(), i.flags, i.cas))
+    })
 }
 
 /// Checks a hit (or miss) of the store against the model's.
@@ -561,7 +587,12 @@ fn check_hit(
     match (got, want) {
         (None, None) => Ok(()),
         (Some((value, flags, cas)), Some((want_value, want_flags, write))) => {
-            prop_assert_eq!(value, want_value, "value of {:?}", String::from_utf8_lossy(key));
+            prop_assert_eq!(
+                value,
+                want_value,
+                "value of {:?}",
+                String::from_utf8_lossy(key)
+            );
             prop_assert_eq!(flags, want_flags);
             let shard = model.items[key].shard;
             model.saw_cas(write, shard, cas)
@@ -623,7 +654,10 @@ fn run(limit_bytes: usize, shards: usize, ops: &[Op]) -> Result<(), TestCaseErro
                 seen.sort_unstable();
                 seen.extend([0, u64::MAX]);
                 let mut cas = seen[pick % seen.len()];
-                if m.items.get(&key).is_some_and(|i| m.cas_of_write.get(&i.write) == Some(&cas)) {
+                if m.items
+                    .get(&key)
+                    .is_some_and(|i| m.cas_of_write.get(&i.write) == Some(&cas))
+                {
                     cas = u64::MAX;
                 }
                 let got = s.store(StoreMode::Cas, &key, 0, 0, cas, value);
@@ -673,8 +707,20 @@ fn run(limit_bytes: usize, shards: usize, ops: &[Op]) -> Result<(), TestCaseErro
         prop_assert_eq!(s.clock().now(), m.now);
         let stats = s.stats();
         let sum: usize = m.bytes.iter().sum();
-        prop_assert_eq!(stats.bytes as usize, sum, "step {}: bytes after {:?}", step, op);
-        prop_assert_eq!(&stats, &m.stats_now(), "step {}: stats after {:?}", step, op);
+        prop_assert_eq!(
+            stats.bytes as usize,
+            sum,
+            "step {}: bytes after {:?}",
+            step,
+            op
+        );
+        prop_assert_eq!(
+            &stats,
+            &m.stats_now(),
+            "step {}: stats after {:?}",
+            step,
+            op
+        );
     }
     // Every key, once more: the whole content agrees.
     for k in 0..KEYS {
