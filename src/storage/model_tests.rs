@@ -33,7 +33,7 @@ const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
 /// The item size limit of the stores under test (`-I`): small, so that refusals happen.
 const MAX_ITEM_BYTES: usize = 3000;
 
-/// The keys an operation picks from: few, so that operations meet each other's items;
+/// The keys an operation picks from: few (24), so that operations meet each other's items;
 /// one long key changes footprints.
 fn key(k: usize) -> Vec<u8> {
     match k {
@@ -42,7 +42,7 @@ fn key(k: usize) -> Vec<u8> {
         n => format!("key{n}").into_bytes(),
     }
 }
-const KEYS: usize = 12;
+const KEYS: usize = 24;
 
 /// A client exptime (or `flush_all` delay): a raw number, or a unix time this many
 /// seconds after the process start (resolved against the store's clock).
@@ -119,7 +119,7 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
         1 => Just(b"18446744073709551616".to_vec()),
         1 => (0u64..100).prop_map(|n| format!(" {n}  ").into_bytes()),
         3 => (0usize..40, b'a'..=b'z').prop_map(|(n, b)| vec![b; n]),
-        2 => (100usize..3100, b'a'..=b'z').prop_map(|(n, b)| vec![b; n]),
+        3 => (100usize..3100, b'a'..=b'z').prop_map(|(n, b)| vec![b; n]),
     ]
 }
 
