@@ -11,8 +11,9 @@
 //! and says what it costs, `clock.rs` keeps time and memcached's expiry conversion,
 //! `arith.rs` holds memcached's incr/decr number rules, `meta_ops.rs` the operations of
 //! the meta commands (compare-CAS in every mode, stale items, vivify, a view of an
-//! item's metadata). `tests.rs` and `model_tests.rs` are the unit tests of the public
-//! behaviour.
+//! item's metadata). `tests.rs` holds the unit tests of the public behaviour,
+//! `model_tests.rs` the model-based property tests (proptest) against a plain
+//! restatement of the rules.
 //!
 //! Invariants:
 //! - the bytes a shard accounts for never exceed its budget (`limit_bytes / shards`);
@@ -305,6 +306,14 @@ impl Store {
             shard.add_stats(&mut stats);
         }
         stats
+    }
+
+    /// The index of the shard that holds `key` (tests: the model test keeps one budget
+    /// and one LRU list per shard).
+    #[cfg(test)]
+    pub(crate) fn shard_of(&self, key: &[u8]) -> usize {
+        let hash = key_hash(&self.hasher, key);
+        hash.checked_shr(64 - self.shard_bits).unwrap_or(0) as usize
     }
 
     /// `stats reset`: zeroes evictions, total_items, reclaimed, expired_unfetched and
