@@ -36,8 +36,10 @@ use std::sync::Arc;
 const BINARY_MAGIC: u8 = 0x80;
 
 /// Output bytes above which the connection stops executing requests (and its engine
-/// stops reading) until the client has read its answers.
-pub const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
+/// stops reading) until the client has read its answers. It bounds what a client that
+/// never reads can pin: about twice this (the buffer grows by doubling), plus one
+/// send in flight on io_uring. 1 MiB is still hundreds of answers per send.
+pub const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
 
 /// Which protocol a connection speaks; fixed by its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,10 @@ use std::io::IoSlice;
 /// Initial capacity of the tail buffer.
 const TAIL_BYTES: usize = 16 * 1024;
 
+/// A fully sent tail larger than this is freed rather than reused, so a connection
+/// that once sent a big answer does not keep megabytes while idle.
+const TAIL_KEEP_BYTES: usize = 4 * TAIL_BYTES;
+
 #[derive(Debug, Default)]
 pub struct Output {
     /// Frozen segments, sent before `tail`.
@@ -100,8 +104,13 @@ impl Output {
     pub fn advance(&mut self, mut n: usize) {
         if self.queue.is_empty() && n == self.tail.len() {
             // Everything was sent: reuse the buffer from its start (no split, so the
-            // buffer stays unshared and never needs a new allocation).
-            self.tail.clear();
+            // buffer stays unshared and never needs a new allocation), unless a big
+            // answer grew it.
+            if self.tail.capacity() > TAIL_KEEP_BYTES {
+                self.tail = BytesMut::new();
+            } else {
+                self.tail.clear();
+            }
             return;
         }
         while n > 0 {
@@ -171,6 +180,19 @@ mod tests {
         assert!(
             out.contiguous().is_none(),
             "a queued segment makes it non-contiguous"
+        );
+    }
+
+    #[test]
+    fn a_fully_sent_big_tail_is_freed() {
+        let mut out = Output::new();
+        out.extend(&vec![b'x'; 4 * TAIL_KEEP_BYTES]);
+        out.advance(4 * TAIL_KEEP_BYTES);
+        assert!(out.is_empty());
+        assert_eq!(
+            out.tail.capacity(),
+            0,
+            "an idle connection keeps no big buffer"
         );
     }
 
