@@ -37,9 +37,14 @@ pub enum ProtocolChoice {
     about = "A memcached-compatible cache server: io_uring proactor with an epoll fallback"
 )]
 struct Args {
-    /// TCP port to listen on (0: any free port).
-    #[arg(short = 'p', long = "port", default_value_t = 11211)]
-    port: u16,
+    /// TCP port to listen on (0 or -1: any free port).
+    #[arg(
+        short = 'p',
+        long = "port",
+        default_value_t = 11211,
+        allow_negative_numbers = true
+    )]
+    port: i32,
     /// UDP port; UDP is not supported, so only 0 is accepted.
     #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
     udp_port: u16,
@@ -181,6 +186,12 @@ impl Config {
                 args.listen_backlog
             ));
         }
+        // memcached's `-p -1` asks for any free port; ringcache's `-p 0` does too (memcached's
+        // turns TCP off, which here is `-s`'s job).
+        let port = match args.port {
+            -1 => 0,
+            p => u16::try_from(p).map_err(|_| format!("-p {p}: not a port (0-65535, or -1)"))?,
+        };
         let listen = match &args.unix_socket {
             Some(path) => {
                 let mask = u32::from_str_radix(&args.unix_mask, 8)
@@ -195,7 +206,7 @@ impl Config {
             None => {
                 let mut addrs = Vec::new();
                 for entry in args.listen.iter().flat_map(|l| l.split(',')) {
-                    addrs.push(ListenAddr::Tcp(parse_listen(entry.trim(), args.port)?));
+                    addrs.push(ListenAddr::Tcp(parse_listen(entry.trim(), port)?));
                 }
                 addrs
             }
@@ -228,7 +239,7 @@ impl Config {
             pid_file: args.pid_file,
             io_engine: args.io_engine,
             ignored_options,
-            tcp_port: args.port,
+            tcp_port: port,
             floor: args.floor,
         })
     }
@@ -337,6 +348,8 @@ mod tests {
             &["-m", "1", "-I", "1m"],
             &["-o", "idle_timeout=x"],
             &["--io-engine", "kqueue"],
+            &["-p", "-2"],
+            &["-p", "65536"],
         ] {
             let why = parse(bad).expect_err(&format!("{bad:?} must be refused"));
             assert!(!why.contains('\n'), "{bad:?}: {why}");
@@ -372,8 +385,29 @@ mod tests {
     }
 
     #[test]
+    fn port_minus_one_is_any_free_port_as_in_memcached() {
+        for p in ["-1", "0"] {
+            assert_eq!(
+                parse(&["-p", p]).unwrap().listen,
+                vec![ListenAddr::Tcp("127.0.0.1:0".parse().unwrap())]
+            );
+        }
+    }
+
+    #[test]
     fn unix_socket_replaces_tcp() {
-        let c = parse(&["-s", "/tmp/x.sock", "-a", "770"]).unwrap();
+        // memcached ignores -p and -l once -s is given: no TCP at all.
+        let c = parse(&[
+            "-s",
+            "/tmp/x.sock",
+            "-a",
+            "770",
+            "-p",
+            "11311",
+            "-l",
+            "0.0.0.0",
+        ])
+        .unwrap();
         assert_eq!(
             c.listen,
             vec![ListenAddr::Unix {
