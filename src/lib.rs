@@ -46,7 +46,15 @@ pub fn run(config: Config) -> Result<(), String> {
     for opt in &config.ignored_options {
         tracing::warn!("-o {opt}: unknown or unsupported option, ignored");
     }
-    io::sys::raise_nofile_limit(u64::from(config.max_connections) + 64);
+    let wanted_files = u64::from(config.max_connections) + 64;
+    let files = io::sys::raise_nofile_limit(wanted_files);
+    if files < wanted_files {
+        tracing::warn!(
+            "open-file limit is {files} (hard limit), below -c {} plus 64: connections past it \
+             wait in the backlog instead of being served; raise `ulimit -n` (LimitNOFILE=)",
+            config.max_connections
+        );
+    }
     // As memcached: TCP ports (maybe below 1024) are bound as root, the unix socket after
     // dropping privileges, so its file belongs to the `-u` user.
     let (tcp, unix): (Vec<ListenAddr>, Vec<ListenAddr>) = config

@@ -457,8 +457,9 @@ fn start_nutcracker(dir: &Dir, backends: &[&Server]) -> Nutcracker {
 
 both_engines! {
     /// twemproxy (nutcracker) with ketama over three ringcache backends: sets, gets,
-    /// multi-gets and deletes through the proxy are all correct, and the keys are
-    /// spread over all three backends, each key on exactly one.
+    /// multi-gets, the other classic commands (add/replace/append/prepend/incr/decr/
+    /// touch/gets/cas/version) and deletes through the proxy are all correct, and the
+    /// keys are spread over all three backends, each key on exactly one.
     fn twemproxy_ketama_over_three_backends(flavor) {
         const KEYS: u64 = 300;
         let engine = engine_of(flavor);
@@ -483,6 +484,28 @@ both_engines! {
                 (start..).zip(keys).map(|(i, key)| (key, value(i))).collect();
             assert!(values_in(&reply) == want, "multi-get from tw:{start}: {}", common::show(&reply));
         }
+        // The rest of the classic commands twemproxy forwards, on a key of their own.
+        for (cmd, want) in [
+            (&b"set c 0 0 1\r\n1\r\n"[..], &b"STORED\r\n"[..]),
+            (b"add c 0 0 1\r\n2\r\n", b"NOT_STORED\r\n"),
+            (b"replace c 0 0 1\r\n3\r\n", b"STORED\r\n"),
+            (b"append c 0 0 1\r\n4\r\n", b"STORED\r\n"),
+            (b"prepend c 0 0 1\r\n5\r\n", b"STORED\r\n"),
+            (b"incr c 10\r\n", b"544\r\n"),
+            (b"decr c 1\r\n", b"543\r\n"),
+            (b"touch c 100\r\n", b"TOUCHED\r\n"),
+            (b"cas c 0 0 1 0\r\nx\r\n", b"EXISTS\r\n"),
+        ] {
+            conn.roundtrip(cmd, want);
+        }
+        conn.send(b"gets c\r\n");
+        let reply = conn.read_until_end_of_get();
+        let line = String::from_utf8_lossy(&reply[..common::memfind(&reply, b"\r\n").unwrap()]).into_owned();
+        let cas = line.rsplit(' ').next().unwrap().to_string();
+        conn.roundtrip(format!("cas c 0 0 1 {cas}\r\n9\r\n").as_bytes(), b"STORED\r\n");
+        assert_eq!(conn.get("c").as_deref(), Some(&b"9"[..]));
+        conn.roundtrip(b"delete c\r\n", b"DELETED\r\n");
+        assert!(conn.version().contains("ringcache"));
         for i in 0..10 {
             conn.roundtrip(format!("delete tw:{i}\r\n").as_bytes(), b"DELETED\r\n");
             assert_eq!(conn.get(&format!("tw:{i}")), None);
