@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need when missing, checks
 # formatting and lints, builds, and runs every test (unit, integration on both engines,
-# the differential test against Debian's memcached, memccapable).
+# the differential test against Debian's memcached, memccapable, real clients and twemproxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v memcached >/dev/null 2>&1 || missing+=(memcached)
-command -v memccapable >/dev/null 2>&1 || missing+=(libmemcached-tools)
+command -v memccapable >/dev/null 2>&1 || missing+=(libmemcached-tools)  # also memccp, memccat, memcslap
+# tests/clients.rs: Debian's python3 (not the first python3 on PATH) with pymemcache, twemproxy.
+/usr/bin/python3 -c 'import pymemcache' >/dev/null 2>&1 || missing+=(python3-pymemcache)
+command -v nutcracker >/dev/null 2>&1 || [ -x /usr/sbin/nutcracker ] || missing+=(nutcracker)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

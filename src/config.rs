@@ -151,11 +151,6 @@ impl Config {
     }
 
     fn validate(args: Args) -> Result<Config, String> {
-        // memcached's own tests ask for a free port with `-p -1`; ringcache also takes 0.
-        let port = match args.port {
-            -1 => 0,
-            p => u16::try_from(p).map_err(|_| format!("-p {p}: not a TCP port"))?,
-        };
         if args.udp_port != 0 {
             return Err(format!(
                 "-U {}: UDP is not supported by ringcache; use -U 0",
@@ -191,6 +186,12 @@ impl Config {
                 args.listen_backlog
             ));
         }
+        // memcached's `-p -1` asks for any free port; ringcache's `-p 0` does too (memcached's
+        // turns TCP off, which here is `-s`'s job).
+        let port = match args.port {
+            -1 => 0,
+            p => u16::try_from(p).map_err(|_| format!("-p {p}: not a port (0-65535, or -1)"))?,
+        };
         let listen = match &args.unix_socket {
             Some(path) => {
                 let mask = u32::from_str_radix(&args.unix_mask, 8)
@@ -374,16 +375,6 @@ mod tests {
     }
 
     #[test]
-    fn minus_one_port_means_any_free_port_as_in_memcached_tests() {
-        let c = parse(&["-p", "-1"]).unwrap();
-        assert_eq!(
-            c.listen,
-            vec![ListenAddr::Tcp("127.0.0.1:0".parse().unwrap())]
-        );
-        assert_eq!(c.tcp_port, 0);
-    }
-
-    #[test]
     fn item_size_suffixes_and_extended_options() {
         let c = parse(&["-I", "2m", "-o", "idle_timeout=5,foo=bar", "-vv"]).unwrap();
         assert_eq!(c.max_item_bytes, 2 << 20);
@@ -394,8 +385,29 @@ mod tests {
     }
 
     #[test]
+    fn port_minus_one_is_any_free_port_as_in_memcached() {
+        for p in ["-1", "0"] {
+            assert_eq!(
+                parse(&["-p", p]).unwrap().listen,
+                vec![ListenAddr::Tcp("127.0.0.1:0".parse().unwrap())]
+            );
+        }
+    }
+
+    #[test]
     fn unix_socket_replaces_tcp() {
-        let c = parse(&["-s", "/tmp/x.sock", "-a", "770"]).unwrap();
+        // memcached ignores -p and -l once -s is given: no TCP at all.
+        let c = parse(&[
+            "-s",
+            "/tmp/x.sock",
+            "-a",
+            "770",
+            "-p",
+            "11311",
+            "-l",
+            "0.0.0.0",
+        ])
+        .unwrap();
         assert_eq!(
             c.listen,
             vec![ListenAddr::Unix {

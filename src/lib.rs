@@ -48,13 +48,37 @@ pub fn run(config: Config) -> Result<(), String> {
     for opt in &config.ignored_options {
         tracing::warn!("-o {opt}: unknown or unsupported option, ignored");
     }
-    io::sys::raise_nofile_limit(u64::from(config.max_connections) + 64);
-    let bound = server::listener::bind_all(&config.listen, config.threads, config.backlog)?;
-    if let Ok(path) = std::env::var("MEMCACHED_PORT_FILENAME") {
+    let wanted_files = u64::from(config.max_connections) + 64;
+    let files = io::sys::raise_nofile_limit(wanted_files);
+    if files < wanted_files {
+        tracing::warn!(
+            "open-file limit is {files} (hard limit), below -c {} plus 64: connections past it \
+             wait in the backlog instead of being served; raise `ulimit -n` (LimitNOFILE=)",
+            config.max_connections
+        );
+    }
+    // As memcached: TCP ports (maybe below 1024) are bound as root, the unix socket after
+    // dropping privileges, so its file belongs to the `-u` user.
+    let (tcp, unix): (Vec<ListenAddr>, Vec<ListenAddr>) = config
+        .listen
+        .iter()
+        .cloned()
+        .partition(|a| matches!(a, ListenAddr::Tcp(_)));
+    let mut bound = server::listener::bind_all(&tcp, config.threads, config.backlog)?;
+    // memcached writes no port file when `-s` turns TCP off.
+    if let (Ok(path), false) = (
+        std::env::var("MEMCACHED_PORT_FILENAME"),
+        bound.tcp_addrs.is_empty(),
+    ) {
         server::listener::write_port_file(path.as_ref(), &bound.tcp_addrs)
             .map_err(|e| format!("cannot write MEMCACHED_PORT_FILENAME {path}: {e}"))?;
     }
     drop_privileges(&config)?;
+    bound.extend(server::listener::bind_all(
+        &unix,
+        config.threads,
+        config.backlog,
+    )?);
     if let Some(path) = &config.pid_file {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .map_err(|e| format!("-P {}: cannot write pid file: {e}", path.display()))?;

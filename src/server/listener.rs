@@ -4,7 +4,8 @@
 //! spreads connections without a hand-off thread); the first socket of an address
 //! binds, and with port 0 the others follow the port it got. IPv6 sockets are
 //! `IPV6_V6ONLY` so v4 and v6 can share a port. A unix socket cannot be shared by
-//! `SO_REUSEPORT`, so its one socket is duplicated to every worker.
+//! `SO_REUSEPORT`, so its one socket is duplicated to every worker; a stale socket file
+//! is replaced, the file gets exactly the `-a` mode, and it stays at exit (as memcached's).
 //! Startup only: nothing here runs per request.
 
 use crate::config::ListenAddr;
@@ -45,8 +46,13 @@ pub fn bind_all(addrs: &[ListenAddr], workers: usize, backlog: i32) -> Result<Bo
                 tcp_addrs.push(at);
             }
             ListenAddr::Unix { path, mask } => {
-                let socket = bind_unix(path, *mask, backlog)
-                    .map_err(|e| format!("cannot listen on unix socket {}: {e}", path.display()))?;
+                let socket = bind_unix(path, *mask, backlog).map_err(|e| {
+                    let hint = match e.kind() {
+                        std::io::ErrorKind::AddrInUse => " (a file that is not a socket is there)",
+                        _ => "",
+                    };
+                    format!("cannot listen on unix socket {}: {e}{hint}", path.display())
+                })?;
                 for list in per_worker.iter_mut() {
                     let dup = socket
                         .try_clone()
@@ -60,6 +66,16 @@ pub fn bind_all(addrs: &[ListenAddr], workers: usize, backlog: i32) -> Result<Bo
         per_worker,
         tcp_addrs,
     })
+}
+
+impl Bound {
+    /// Adds `other`'s sockets (bound for the same number of workers) to each worker's list.
+    pub fn extend(&mut self, other: Bound) {
+        for (list, more) in self.per_worker.iter_mut().zip(other.per_worker) {
+            list.extend(more);
+        }
+        self.tcp_addrs.extend(other.tcp_addrs);
+    }
 }
 
 fn describe(addr: &SocketAddr, e: std::io::Error) -> String {
@@ -85,7 +101,9 @@ fn bind_tcp(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 }
 
 fn bind_unix(path: &Path, mask: u32, backlog: i32) -> std::io::Result<UnixListener> {
-    // A socket file left by an earlier run would make bind fail; memcached removes it.
+    // A socket file left by an earlier run would make bind fail; memcached removes it
+    // (only a socket: any other file is left alone and bind fails). The file stays at
+    // exit, as memcached's does.
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if meta.file_type().is_socket() {
