@@ -1,5 +1,7 @@
 //! Engine-agnostic server logic: the shared [`Server`] state, the per-connection state
-//! machine, its output queue, per-worker statistics and listening-socket setup.
+//! machine, its output queue, per-worker statistics (`stats`, `stats_report`), the
+//! per-worker connection tables behind `stats conns` (`conns`) and listening-socket
+//! setup.
 //!
 //! Nothing here makes a syscall on the request path: engines (in `io`) feed bytes in and
 //! take bytes out. `listener` sets sockets up at startup through `std` and `socket2`.
