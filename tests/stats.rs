@@ -67,7 +67,6 @@ const COUNTERS: &[&str] = &[
     "evictions",
     "cmd_flush",
     "cmd_meta",
-    "get_flushed",
     "store_too_large",
 ];
 
