@@ -98,6 +98,23 @@ pub fn run(config: Config) -> Result<(), String> {
         io::Chosen::Uring(f) => format!("uring ({f})"),
         io::Chosen::Epoll => "epoll".to_string(),
     };
+    let features = match &chosen {
+        io::Chosen::Uring(f) => [
+            f.taskrun.to_string().replace(' ', "_").as_str(),
+            if f.multishot_accept {
+                "multishot_accept"
+            } else {
+                "accept"
+            },
+            if f.multishot_recv_in_use() {
+                "multishot_recv,buf_ring"
+            } else {
+                "recv"
+            },
+        ]
+        .join(","),
+        io::Chosen::Epoll => String::new(),
+    };
     tracing::info!(
         "ringcache {} engine={engine} threads={} listen={} memory_limit={}MB max_item={}",
         env!("CARGO_PKG_VERSION"),
@@ -109,7 +126,18 @@ pub fn run(config: Config) -> Result<(), String> {
     let pid_file = config.pid_file.clone();
     let idle_timeout_secs = config.idle_timeout_secs;
     let server = Server::new(config);
-    server.set_engine(engine);
+    server.set_engine(chosen.name(), features);
+    server.conns.set_listeners(
+        bound
+            .per_worker
+            .iter()
+            .flatten()
+            .map(|l| match l {
+                io::Listener::Tcp(l) => std::os::fd::AsRawFd::as_raw_fd(l),
+                io::Listener::Unix(l) => std::os::fd::AsRawFd::as_raw_fd(l),
+            })
+            .collect(),
+    );
     let shutdown =
         Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
     let workers = if server.config.floor {

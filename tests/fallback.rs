@@ -49,7 +49,10 @@ fn auto_falls_back_to_epoll_and_uring_refuses_when_io_uring_is_disabled() {
     client.set("fallback", b"works");
     assert_eq!(client.get("fallback").as_deref(), Some(&b"works"[..]));
     let stats = client.stats();
-    assert_eq!(stats.get("io_engine").map(String::as_str), Some("epoll"));
+    assert_eq!(
+        stats.get("ringcache_engine").map(String::as_str),
+        Some("epoll")
+    );
     let log = server.log();
     let warn: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
     assert!(

@@ -15,7 +15,7 @@
 //! would not report it again).
 
 use super::sys::syscall;
-use super::{Conn, Listener, Service, WorkerSetup, REJECT_REPLY, SHUTDOWN_GRACE_SECS};
+use super::{Conn, EngineEvent, Listener, Service, WorkerSetup, REJECT_REPLY, SHUTDOWN_GRACE_SECS};
 use slab::Slab;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
@@ -252,10 +252,12 @@ impl<S: Service> Reactor<S> {
                 Err(e) => {
                     // EMFILE and friends: memcached logs and carries on.
                     tracing::warn!("accept failed: {e}");
+                    self.service
+                        .engine_event(self.setup.index, EngineEvent::ListenerPaused);
                     return;
                 }
             };
-            let conn = match self.service.open(self.setup.index) {
+            let conn = match self.service.open(self.setup.index, stream.fd()) {
                 Ok(conn) => conn,
                 Err(_) => {
                     let _ = stream.writev(&[IoSlice::new(REJECT_REPLY)]);

@@ -6,6 +6,8 @@
 //! - accept on each listener it is given (each worker has its own `SO_REUSEPORT`
 //!   sockets, so workers never share a listener), and ask [`Service::open`] for a
 //!   connection; on [`Rejected`] write [`REJECT_REPLY`] to the new socket and close it;
+//! - report what only it sees through [`Service::engine_event`] (a paused listener, a
+//!   receive ended by ENOBUFS, a send submitted and completed), from its own thread;
 //! - feed every received byte to [`Conn::on_input`] in order, and nothing else;
 //! - send [`Conn::output`] in order, with at most one send in flight per connection;
 //!   whenever output was taken or sent, call [`Conn::resume`] (engines cannot see the
@@ -38,7 +40,9 @@ pub mod uring;
 use crate::server::connection::Connection;
 use crate::server::floor::FloorConn;
 use crate::server::output::Output;
+use crate::server::stats::Stat;
 use crate::server::Server;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 
 pub use crate::config::IoEngine;
@@ -59,9 +63,28 @@ pub struct Rejected;
 pub trait Service: Send + Sync + 'static {
     type Conn: Conn;
 
-    /// A connection was accepted by worker `worker`. The returned `Conn` is dropped when
-    /// the socket is closed (that is how the service counts open connections).
-    fn open(&self, worker: usize) -> Result<Self::Conn, Rejected>;
+    /// A connection was accepted by worker `worker` on socket `fd`. The returned `Conn`
+    /// is dropped when the socket is closed (that is how the service counts open
+    /// connections).
+    fn open(&self, worker: usize, fd: RawFd) -> Result<Self::Conn, Rejected>;
+
+    /// Something only the engine sees happened on worker `worker` (for `stats`). Called
+    /// on that worker's thread.
+    #[inline]
+    fn engine_event(&self, _worker: usize, _event: EngineEvent) {}
+}
+
+/// What an engine reports to its service for `stats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// A listener stopped accepting for a while (out of descriptors, an error storm).
+    ListenerPaused,
+    /// A multishot receive ended with ENOBUFS: the provided-buffer ring ran dry.
+    RecvNoBufs,
+    /// A send was submitted to the kernel.
+    SendStarted,
+    /// A send's completion arrived.
+    SendDone,
 }
 
 /// One connection's protocol state, driven by an engine. Makes no syscalls.
@@ -154,8 +177,19 @@ pub struct Memcache(pub Arc<Server>);
 impl Service for Memcache {
     type Conn = Connection;
 
-    fn open(&self, worker: usize) -> Result<Connection, Rejected> {
-        Server::open(&self.0, worker).ok_or(Rejected)
+    fn open(&self, worker: usize, fd: RawFd) -> Result<Connection, Rejected> {
+        Server::accept(&self.0, worker, fd).ok_or(Rejected)
+    }
+
+    #[inline]
+    fn engine_event(&self, worker: usize, event: EngineEvent) {
+        let stats = self.0.stats.worker(worker);
+        match event {
+            EngineEvent::ListenerPaused => stats.incr(Stat::ListenDisabledNum),
+            EngineEvent::RecvNoBufs => stats.incr(Stat::RecvNoBufs),
+            EngineEvent::SendStarted => stats.incr(Stat::SendsInFlight),
+            EngineEvent::SendDone => stats.decr(Stat::SendsInFlight),
+        }
     }
 }
 
@@ -188,7 +222,7 @@ pub struct Floor;
 impl Service for Floor {
     type Conn = FloorConn;
 
-    fn open(&self, _worker: usize) -> Result<FloorConn, Rejected> {
+    fn open(&self, _worker: usize, _fd: RawFd) -> Result<FloorConn, Rejected> {
         Ok(FloorConn::new())
     }
 }

@@ -134,6 +134,19 @@ pub fn rusage_self() -> (Duration, Duration) {
     (tv(ru.ru_utime), tv(ru.ru_stime))
 }
 
+/// A socket's peer and local addresses (`getpeername`, `getsockname`), for `stats
+/// conns`; `None` where the call fails. The caller keeps `fd` open during the call.
+pub fn socket_addrs(fd: RawFd) -> (Option<socket2::SockAddr>, Option<socket2::SockAddr>) {
+    if fd < 0 {
+        return (None, None);
+    }
+    // SAFETY: the caller guarantees `fd` stays open for this call; the borrow does not
+    // outlive it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&borrowed);
+    (sock.peer_addr().ok(), sock.local_addr().ok())
+}
+
 /// Raises the soft open-files limit towards `wanted` (up to the hard limit), as memcached
 /// does for `-c`; returns the limit in force afterwards.
 pub fn raise_nofile_limit(wanted: u64) -> u64 {

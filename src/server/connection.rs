@@ -26,6 +26,7 @@ mod binary;
 mod meta;
 mod text;
 
+use super::conns::{ConnRecord, ConnState};
 use super::output::Output;
 use super::stats::{Stat, WorkerStats};
 use super::Server;
@@ -65,10 +66,12 @@ pub struct Connection {
     /// take no input until [`Connection::resume`] has run them.
     stalled: bool,
     closing: bool,
+    /// Its entry in `stats conns` (socket, state, last command time).
+    record: ConnRecord,
 }
 
 impl Connection {
-    pub(crate) fn new(server: Arc<Server>, worker: usize) -> Connection {
+    pub(crate) fn new(server: Arc<Server>, worker: usize, record: ConnRecord) -> Connection {
         Connection {
             server,
             worker,
@@ -78,6 +81,7 @@ impl Connection {
             swallow: 0,
             stalled: false,
             closing: false,
+            record,
         }
     }
 
@@ -88,6 +92,7 @@ impl Connection {
     /// Executes the requests in `input`; keeps what it cannot execute yet.
     pub fn on_input(&mut self, input: &[u8]) {
         self.stats().add(Stat::BytesRead, input.len() as u64);
+        crate::logging::bytes_in(self.record.fd(), input.len());
         if self.closing {
             return;
         }
@@ -181,12 +186,23 @@ impl Connection {
                 _ => self.text_step(rest),
             };
             match used {
-                Some(n) => pos += n,
+                Some(n) => {
+                    crate::logging::command(self.record.fd(), &rest[..n]);
+                    pos += n;
+                }
                 None => break,
             }
         }
         let written = self.out.len().saturating_sub(written_before);
         self.stats().add(Stat::BytesWritten, written as u64);
+        crate::logging::bytes_out(self.record.fd(), written);
+        let state = ConnState::after(
+            self.closing,
+            self.swallow > 0,
+            self.stalled,
+            pos < input.len(),
+        );
+        self.record.note(self.server.store.clock().now(), state);
         pos
     }
 }

@@ -1,11 +1,14 @@
 //! Engine-agnostic server logic: the shared [`Server`] state, the per-connection state
-//! machine, its output queue, per-worker statistics and listening-socket setup.
+//! machine, its output queue, per-worker statistics (`stats`, `stats_report`), the
+//! per-worker connection tables behind `stats conns` (`conns`) and listening-socket
+//! setup.
 //!
 //! Nothing here makes a syscall on the request path: engines (in `io`) feed bytes in and
 //! take bytes out. `listener` sets sockets up at startup through `std` and `socket2`.
 #![forbid(unsafe_code)]
 
 pub mod connection;
+pub mod conns;
 pub mod floor;
 pub mod listener;
 pub mod output;
@@ -16,7 +19,9 @@ use crate::config::Config;
 use crate::protocol::Limits;
 use crate::storage::{Clock, Store, StoreConfig};
 use connection::Connection;
+use conns::ConnTables;
 use stats::StatsRegistry;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -29,11 +34,13 @@ pub struct Server {
     pub store: Store,
     pub config: Config,
     pub stats: StatsRegistry,
+    /// Who is connected, per worker, for `stats conns`.
+    pub conns: ConnTables,
     pub limits: Limits,
     curr_connections: AtomicU32,
     verbosity: AtomicU8,
     /// The engine in use and its features, for `stats` (set once at startup).
-    engine: OnceLock<String>,
+    engine: OnceLock<(String, String)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -58,6 +65,7 @@ impl Server {
         Arc::new(Server {
             store,
             stats: StatsRegistry::new(config.threads),
+            conns: ConnTables::new(config.threads),
             limits: Limits {
                 max_item_bytes: config.max_item_bytes,
             },
@@ -68,8 +76,15 @@ impl Server {
         })
     }
 
-    /// A new connection on worker `worker`, or `None` past the connection limit.
+    /// A new connection on worker `worker` with no socket (unit tests), or `None` past
+    /// the connection limit.
     pub fn open(self: &Arc<Server>, worker: usize) -> Option<Connection> {
+        self.accept(worker, -1)
+    }
+
+    /// A new connection on worker `worker`, socket `fd`, or `None` past the connection
+    /// limit.
+    pub fn accept(self: &Arc<Server>, worker: usize, fd: RawFd) -> Option<Connection> {
         let stats = self.stats.worker(worker);
         let prev = self.curr_connections.fetch_add(1, Ordering::Relaxed);
         if prev >= self.config.max_connections {
@@ -78,7 +93,9 @@ impl Server {
             return None;
         }
         stats.incr(stats::Stat::TotalConnections);
-        Some(Connection::new(Arc::clone(self), worker))
+        crate::logging::accepted(fd);
+        let record = self.conns.register(worker, fd, self.store.clock().now());
+        Some(Connection::new(Arc::clone(self), worker, record))
     }
 
     /// Called when a connection is dropped.
@@ -100,12 +117,19 @@ impl Server {
         crate::logging::set_verbosity(level);
     }
 
-    /// Records the engine description shown by `stats`.
-    pub fn set_engine(&self, description: String) {
-        let _ = self.engine.set(description);
+    /// Records the engine in use (`uring`, `epoll`) and its features (comma-separated
+    /// words, no spaces) for `stats`.
+    pub fn set_engine(&self, name: &str, features: String) {
+        let _ = self.engine.set((name.to_string(), features));
     }
 
+    /// The engine in use, `none` before one started.
     pub fn engine(&self) -> &str {
-        self.engine.get().map_or("none", String::as_str)
+        self.engine.get().map_or("none", |e| e.0.as_str())
+    }
+
+    /// The engine's features in use (empty for epoll).
+    pub fn engine_features(&self) -> &str {
+        self.engine.get().map_or("", |e| e.1.as_str())
     }
 }

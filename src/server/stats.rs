@@ -5,6 +5,10 @@
 //! between workers). `stats` reads every worker's counters with relaxed loads; `stats
 //! reset` records a baseline that later reports subtract, so no thread ever writes
 //! another worker's counters.
+//!
+//! Gauges ([`Stat::is_gauge`], e.g. sends in flight) go up and down and are never
+//! reset. The engines report their own figures (ENOBUFS, sends, paused listeners)
+//! through [`crate::io::Service::engine_event`], into the same per-worker counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -21,8 +25,6 @@ pub enum Stat {
     CmdTouch,
     GetHits,
     GetMisses,
-    GetExpired,
-    GetFlushed,
     DeleteMisses,
     DeleteHits,
     IncrMisses,
@@ -38,12 +40,20 @@ pub enum Stat {
     StoreNoMemory,
     BytesRead,
     BytesWritten,
+    /// `me` commands (memcached 1.6.18 counts only those in `cmd_meta`).
+    CmdMeta,
+    /// Times a listener stopped accepting for a while (out of descriptors, errors).
+    ListenDisabledNum,
+    /// Multishot receives ended by ENOBUFS: the provided-buffer ring ran dry.
+    RecvNoBufs,
+    /// Sends submitted and not completed yet (a gauge).
+    SendsInFlight,
 }
 
 impl Stat {
-    pub const COUNT: usize = Stat::BytesWritten as usize + 1;
+    pub const COUNT: usize = Stat::SendsInFlight as usize + 1;
 
-    /// Every counter, in printing order.
+    /// Every counter, in declaration order.
     pub const ALL: [Stat; Stat::COUNT] = [
         Stat::TotalConnections,
         Stat::RejectedConnections,
@@ -53,8 +63,6 @@ impl Stat {
         Stat::CmdTouch,
         Stat::GetHits,
         Stat::GetMisses,
-        Stat::GetExpired,
-        Stat::GetFlushed,
         Stat::DeleteMisses,
         Stat::DeleteHits,
         Stat::IncrMisses,
@@ -70,6 +78,10 @@ impl Stat {
         Stat::StoreNoMemory,
         Stat::BytesRead,
         Stat::BytesWritten,
+        Stat::CmdMeta,
+        Stat::ListenDisabledNum,
+        Stat::RecvNoBufs,
+        Stat::SendsInFlight,
     ];
 
     /// memcached's name for it.
@@ -83,8 +95,6 @@ impl Stat {
             Stat::CmdTouch => "cmd_touch",
             Stat::GetHits => "get_hits",
             Stat::GetMisses => "get_misses",
-            Stat::GetExpired => "get_expired",
-            Stat::GetFlushed => "get_flushed",
             Stat::DeleteMisses => "delete_misses",
             Stat::DeleteHits => "delete_hits",
             Stat::IncrMisses => "incr_misses",
@@ -100,7 +110,16 @@ impl Stat {
             Stat::StoreNoMemory => "store_no_memory",
             Stat::BytesRead => "bytes_read",
             Stat::BytesWritten => "bytes_written",
+            Stat::CmdMeta => "cmd_meta",
+            Stat::ListenDisabledNum => "listen_disabled_num",
+            Stat::RecvNoBufs => "ringcache_recv_enobufs",
+            Stat::SendsInFlight => "ringcache_sends_in_flight",
         }
+    }
+
+    /// A level that goes up and down (not a count of events): `stats reset` leaves it.
+    pub fn is_gauge(self) -> bool {
+        matches!(self, Stat::SendsInFlight)
     }
 }
 
@@ -121,6 +140,12 @@ impl WorkerStats {
     #[inline]
     pub fn incr(&self, stat: Stat) {
         self.add(stat, 1);
+    }
+
+    /// Takes one off a gauge. Only the owning worker thread may call this.
+    #[inline]
+    pub fn decr(&self, stat: Stat) {
+        self.add(stat, u64::MAX);
     }
 
     fn get(&self, stat: Stat) -> u64 {
@@ -178,9 +203,12 @@ impl StatsRegistry {
         t
     }
 
-    /// `stats reset`: later reports count from now.
+    /// `stats reset`: later reports count from now (gauges are left alone).
     pub fn reset(&self) {
-        let now = self.raw();
+        let mut now = self.raw();
+        for s in Stat::ALL.into_iter().filter(|s| s.is_gauge()) {
+            now.0[s as usize] = 0;
+        }
         *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = now;
     }
 }
@@ -201,6 +229,17 @@ mod tests {
         reg.worker(0).incr(Stat::CmdGet);
         assert_eq!(reg.totals().get(Stat::CmdGet), 1);
         assert_eq!(reg.totals().get(Stat::BytesRead), 0);
+    }
+
+    #[test]
+    fn gauges_survive_reset_and_go_down() {
+        let reg = StatsRegistry::new(2);
+        reg.worker(0).incr(Stat::SendsInFlight);
+        reg.worker(0).incr(Stat::SendsInFlight);
+        reg.worker(1).incr(Stat::SendsInFlight);
+        reg.reset();
+        reg.worker(0).decr(Stat::SendsInFlight);
+        assert_eq!(reg.totals().get(Stat::SendsInFlight), 2);
     }
 
     #[test]

@@ -1,16 +1,63 @@
-//! What `stats [group]` answers, with memcached's field names and order.
+//! What `stats [group]` answers, with memcached 1.6.18's field names, order and value
+//! formats, so tools written for memcached (Prometheus memcached_exporter, which splits
+//! every line on single spaces and parses numbers, cacti/munin scripts) read ringcache
+//! unchanged.
 //!
-//! Reads the store's figures and every worker's counters on demand; nothing here runs
-//! on the request path of other commands.
+//! Reads the store's figures, every worker's counters and the connection tables on
+//! demand; nothing here runs on the request path of other commands.
+//!
+//! # `stats`
+//!
+//! memcached's general fields in memcached's order, each where ringcache has the concept;
+//! then ringcache's own figures, prefixed `ringcache_`. Left out, because ringcache has
+//! nothing they could measure: `libevent`; `response_obj_*`, `read_buf_*` (memcached's
+//! buffer pools); `reserved_fds` (ringcache enforces `-c` by count, it reserves no
+//! descriptors); `time_in_listen_disabled_us`; `conn_yields` (no `-R` per-event request
+//! limit: backpressure is by output size instead); `hash_power_level`, `hash_bytes`,
+//! `hash_is_expanding` (many per-shard tables that grow inline, not one table expanded
+//! by a thread); `slab_reassign_*`, `slabs_moved`, `slab_global_page_pool` (no slab
+//! allocator); `lru_crawler_*`, `lru_maintainer_juggles`, `crawler_*`, `evicted_active`,
+//! `lrutail_reflocked`, `moves_*`, `direct_reclaims`, `lru_bumps_dropped` (one plain LRU
+//! per shard, no crawler, no maintainer thread, no segments); `malloc_fails` (an
+//! allocation failure aborts; the memory limit shows as `store_no_memory`); `log_*`
+//! (no `watch` logger); `unexpected_napi_ids`, `round_robin_fallback` (no NAPI-id thread
+//! choice). `auth_cmds`/`auth_errors` are 0, as memcached's without `-S`;
+//! `accepting_conns` is 1 (listeners pause only briefly, counted in
+//! `listen_disabled_num`).
+//!
+//! # `stats items`, `stats slabs`
+//!
+//! ringcache has no slab classes: everything is reported as class 1 (present while
+//! items are stored), carrying the store-wide figures memcached keeps per class where
+//! the concept exists (number, age, mem_requested, evictions, reclaims, outofmemory;
+//! used_chunks = items and the per-class command hits). Chunk geometry (chunk_size,
+//! pages, free chunks), `age` (the store keeps no LRU-tail age across shards) and the
+//! segmented-LRU fields are left out.
+//!
+//! # `stats conns`
+//!
+//! memcached's per-socket lines, ascending by descriptor: every listening socket of every
+//! worker (`conn_listening`) and every client (`addr`, `listen_addr`, `state`,
+//! `secs_since_last_cmd`). A client's `listen_addr` is the local address of its socket
+//! (equal to the listener's except on a wildcard listener).
 
+use super::conns::{ConnSnapshot, ConnState};
 use super::stats::Stat;
 use super::Server;
+use crate::config::{IoEngine, ListenAddr, ProtocolChoice};
 use crate::protocol::{Response, StatsGroup};
 use std::fmt::Display;
+use std::os::fd::RawFd;
 
 /// Emits the answer to `stats <group>` through `emit`, ending with `END` (or `RESET`,
-/// or `ERROR` for an unknown group, as memcached).
-pub(super) fn write(server: &Server, group: StatsGroup<'_>, emit: &mut dyn FnMut(Response<'_>)) {
+/// or `ERROR` for an unknown group, as memcached). `asker` is the socket of the
+/// connection that asked (shown as executing in `stats conns`).
+pub(super) fn write(
+    server: &Server,
+    group: StatsGroup<'_>,
+    asker: RawFd,
+    emit: &mut dyn FnMut(Response<'_>),
+) {
     let mut stat = |name: &str, value: &dyn Display| {
         let value = value.to_string();
         emit(Response::Stat(name, &value));
@@ -20,9 +67,12 @@ pub(super) fn write(server: &Server, group: StatsGroup<'_>, emit: &mut dyn FnMut
         StatsGroup::Settings => settings(server, &mut stat),
         StatsGroup::Items => items(server, &mut stat),
         StatsGroup::Slabs => slabs(server, &mut stat),
-        StatsGroup::Conns => {}
+        StatsGroup::Conns => conns(server, asker, &mut stat),
         StatsGroup::Sizes => stat("sizes_status", &"disabled"),
         StatsGroup::Reset => {
+            // As memcached: every counter and the store's totals (total_items,
+            // evictions, reclaimed, …) start again from 0; levels (curr_items, bytes,
+            // curr_connections) stay.
             server.stats.reset();
             server.store.reset_stats();
             emit(Response::Reset);
@@ -38,36 +88,70 @@ pub(super) fn write(server: &Server, group: StatsGroup<'_>, emit: &mut dyn FnMut
 
 type StatFn<'a> = dyn FnMut(&str, &dyn Display) + 'a;
 
+/// A `rusage` time as memcached prints it: seconds, a dot, six digits of microseconds.
+fn timeval(d: std::time::Duration) -> String {
+    format!("{}.{:06}", d.as_secs(), d.subsec_micros())
+}
+
 fn general(server: &Server, stat: &mut StatFn<'_>) {
     let clock = server.store.clock();
     let (user, system) = crate::io::sys::rusage_self();
-    let totals = server.stats.totals();
+    let t = server.stats.totals();
     let store = server.store.stats();
+    let curr_connections = server.curr_connections();
     stat("pid", &std::process::id());
     stat("uptime", &clock.now());
     stat("time", &(clock.started_unix() + u64::from(clock.now())));
     stat("version", &super::VERSION);
     stat("pointer_size", &(usize::BITS));
-    stat(
-        "rusage_user",
-        &format_args!("{}.{:06}", user.as_secs(), user.subsec_micros()),
-    );
-    stat(
-        "rusage_system",
-        &format_args!("{}.{:06}", system.as_secs(), system.subsec_micros()),
-    );
+    stat("rusage_user", &timeval(user));
+    stat("rusage_system", &timeval(system));
     stat("max_connections", &server.config.max_connections);
-    stat("curr_connections", &server.curr_connections());
-    for s in Stat::ALL {
-        if s == Stat::CmdGet {
-            // memcached prints connection_structures between the connection counts and
-            // the command counts.
-            stat("connection_structures", &server.curr_connections());
-        }
-        stat(s.name(), &totals.get(s));
+    stat("curr_connections", &curr_connections);
+    for s in [Stat::TotalConnections, Stat::RejectedConnections] {
+        stat(s.name(), &t.get(s));
     }
+    // memcached counts a structure per listening socket and per client.
+    let structures = curr_connections as usize + server.conns.listeners().len();
+    stat("connection_structures", &structures);
+    for s in [
+        Stat::CmdGet,
+        Stat::CmdSet,
+        Stat::CmdFlush,
+        Stat::CmdTouch,
+        Stat::CmdMeta,
+        Stat::GetHits,
+        Stat::GetMisses,
+    ] {
+        stat(s.name(), &t.get(s));
+    }
+    // Counted by the store, where the lookup meets the dead item.
+    stat("get_expired", &store.get_expired);
+    stat("get_flushed", &store.get_flushed);
+    for s in [
+        Stat::DeleteMisses,
+        Stat::DeleteHits,
+        Stat::IncrMisses,
+        Stat::IncrHits,
+        Stat::DecrMisses,
+        Stat::DecrHits,
+        Stat::CasMisses,
+        Stat::CasHits,
+        Stat::CasBadval,
+        Stat::TouchHits,
+        Stat::TouchMisses,
+        Stat::StoreTooLarge,
+        Stat::StoreNoMemory,
+    ] {
+        stat(s.name(), &t.get(s));
+    }
+    stat("auth_cmds", &0);
+    stat("auth_errors", &0);
+    stat("bytes_read", &t.get(Stat::BytesRead));
+    stat("bytes_written", &t.get(Stat::BytesWritten));
     stat("limit_maxbytes", &store.limit_bytes);
     stat("accepting_conns", &1);
+    stat("listen_disabled_num", &t.get(Stat::ListenDisabledNum));
     stat("threads", &server.config.threads);
     stat("bytes", &store.bytes);
     stat("curr_items", &store.curr_items);
@@ -76,53 +160,192 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("evicted_unfetched", &store.evicted_unfetched);
     stat("evictions", &store.evictions);
     stat("reclaimed", &store.reclaimed);
-    stat("io_engine", &server.engine());
+    stat("ringcache_engine", &server.engine());
+    if server.engine() == "uring" {
+        stat("ringcache_uring_features", &server.engine_features());
+        stat(Stat::RecvNoBufs.name(), &t.get(Stat::RecvNoBufs));
+        stat(Stat::SendsInFlight.name(), &t.get(Stat::SendsInFlight));
+    }
 }
 
 fn settings(server: &Server, stat: &mut StatFn<'_>) {
     let c = &server.config;
+    let tcp: Vec<String> = c
+        .listen
+        .iter()
+        .filter_map(|a| match a {
+            ListenAddr::Tcp(sa) if sa.is_ipv6() => Some(format!("[{}]", sa.ip())),
+            ListenAddr::Tcp(sa) => Some(sa.ip().to_string()),
+            ListenAddr::Unix { .. } => None,
+        })
+        .collect();
+    let unix = c.listen.iter().find_map(|a| match a {
+        ListenAddr::Unix { path, mask } => Some((path.display().to_string(), *mask)),
+        ListenAddr::Tcp(_) => None,
+    });
     stat("maxbytes", &c.limit_bytes);
     stat("maxconns", &c.max_connections);
-    stat("tcpport", &c.tcp_port);
+    stat("tcpport", &tcp_port(server));
     stat("udpport", &0);
+    stat(
+        "inter",
+        &if tcp.is_empty() {
+            "NULL".to_string()
+        } else {
+            tcp.join(",")
+        },
+    );
     stat("verbosity", &server.verbosity());
     stat("evictions", &"on");
+    stat(
+        "domain_socket",
+        &unix.as_ref().map_or("NULL", |(path, _)| path.as_str()),
+    );
+    stat(
+        "umask",
+        &format_args!("{:o}", unix.as_ref().map_or(0o700, |u| u.1)),
+    );
+    stat("shutdown_command", &"no");
     stat("num_threads", &c.threads);
     stat("cas_enabled", &"yes");
     stat("tcp_backlog", &c.backlog);
     stat(
         "binding_protocol",
         &match c.protocol {
-            crate::config::ProtocolChoice::Auto => "auto-negotiate",
-            crate::config::ProtocolChoice::Ascii => "ascii",
-            crate::config::ProtocolChoice::Binary => "binary",
+            ProtocolChoice::Auto => "auto-negotiate",
+            ProtocolChoice::Ascii => "ascii",
+            ProtocolChoice::Binary => "binary",
         },
     );
+    stat("auth_enabled_sasl", &"no");
+    stat("auth_enabled_ascii", &"no");
     stat("item_size_max", &c.max_item_bytes);
+    stat("maxconns_fast", &"yes");
+    stat("flush_enabled", &"yes");
     stat("idle_timeout", &c.idle_timeout_secs);
-    stat("io_engine", &server.engine());
+    stat("track_sizes", &"no");
+    stat("ssl_enabled", &"no");
+    stat(
+        "ringcache_io_engine",
+        &match c.io_engine {
+            IoEngine::Auto => "auto",
+            IoEngine::Uring => "uring",
+            IoEngine::Epoll => "epoll",
+        },
+    );
 }
 
-/// ringcache has no slab classes; it reports everything as class 1 so tools that walk
-/// `stats items` find the totals.
+/// The TCP port: `-p`, or the one the kernel picked for `-p 0`.
+fn tcp_port(server: &Server) -> u16 {
+    if server.config.tcp_port != 0 {
+        return server.config.tcp_port;
+    }
+    server
+        .conns
+        .listeners()
+        .iter()
+        .find_map(|&fd| crate::io::sys::socket_addrs(fd).1?.as_socket())
+        .map_or(0, |a| a.port())
+}
+
+/// Everything as slab class 1, present while items are stored.
 fn items(server: &Server, stat: &mut StatFn<'_>) {
     let store = server.store.stats();
     if store.curr_items == 0 {
         return;
     }
-    stat("items:1:number", &store.curr_items);
-    stat("items:1:evicted", &store.evictions);
-    stat("items:1:evicted_unfetched", &store.evicted_unfetched);
-    stat("items:1:reclaimed", &store.reclaimed);
-    stat("items:1:expired_unfetched", &store.expired_unfetched);
+    let t = server.stats.totals();
+    let mut item = |name: &str, value: &dyn Display| stat(&format!("items:1:{name}"), value);
+    item("number", &store.curr_items);
+    item("mem_requested", &store.bytes);
+    item("evicted", &store.evictions);
+    item("outofmemory", &t.get(Stat::StoreNoMemory));
+    item("reclaimed", &store.reclaimed);
+    item("expired_unfetched", &store.expired_unfetched);
+    item("evicted_unfetched", &store.evicted_unfetched);
 }
 
 fn slabs(server: &Server, stat: &mut StatFn<'_>) {
     let store = server.store.stats();
-    if store.curr_items > 0 {
-        stat("1:used_chunks", &store.curr_items);
-        stat("1:mem_requested", &store.bytes);
+    let active = store.curr_items > 0;
+    if active {
+        let t = server.stats.totals();
+        let mut class = |name: &str, value: &dyn Display| stat(&format!("1:{name}"), value);
+        class("used_chunks", &store.curr_items);
+        for s in [
+            Stat::GetHits,
+            Stat::CmdSet,
+            Stat::DeleteHits,
+            Stat::IncrHits,
+            Stat::DecrHits,
+            Stat::CasHits,
+            Stat::CasBadval,
+            Stat::TouchHits,
+        ] {
+            class(s.name(), &t.get(s));
+        }
     }
-    stat("active_slabs", &u8::from(store.curr_items > 0));
+    stat("active_slabs", &u8::from(active));
     stat("total_malloced", &store.bytes);
+}
+
+/// How `stats conns` shows an address: memcached's `tcp:ip:port`, `tcp6:[ip]:port`,
+/// `unix:path`.
+fn addr_str(addr: &socket2::SockAddr) -> String {
+    match addr.as_socket() {
+        Some(std::net::SocketAddr::V4(a)) => format!("tcp:{a}"),
+        Some(std::net::SocketAddr::V6(a)) => format!("tcp6:[{}]:{}", a.ip(), a.port()),
+        None => format!(
+            "unix:{}",
+            addr.as_pathname()
+                .map_or(String::new(), |p| p.display().to_string())
+        ),
+    }
+}
+
+fn conns(server: &Server, asker: RawFd, stat: &mut StatFn<'_>) {
+    let now = server.store.clock().now();
+    // Listeners first as (fd, None), clients as (fd, Some(snapshot)); sorted by fd.
+    let mut lines: Vec<(RawFd, Option<ConnSnapshot>)> = server
+        .conns
+        .listeners()
+        .iter()
+        .map(|&fd| (fd, None))
+        .collect();
+    let mut clients = Vec::new();
+    server.conns.for_each(|snap| {
+        if snap.fd >= 0 {
+            // Asked while the table is locked: the socket cannot close meanwhile.
+            clients.push((snap, crate::io::sys::socket_addrs(snap.fd)));
+        }
+    });
+    let mut addrs = std::collections::HashMap::new();
+    for (snap, a) in clients {
+        addrs.insert(snap.fd, a);
+        lines.push((snap.fd, Some(snap)));
+    }
+    lines.sort_by_key(|l| l.0);
+    for (fd, snap) in lines {
+        let mut line = |name: &str, value: &dyn Display| stat(&format!("{fd}:{name}"), value);
+        match snap {
+            None => {
+                let local = crate::io::sys::socket_addrs(fd).1;
+                line("addr", &local.as_ref().map_or("?".into(), addr_str));
+                line("state", &"conn_listening");
+                line("secs_since_last_cmd", &now);
+            }
+            Some(snap) => {
+                let (peer, local) = addrs.remove(&fd).unwrap_or((None, None));
+                line("addr", &peer.as_ref().map_or("?".into(), addr_str));
+                line("listen_addr", &local.as_ref().map_or("?".into(), addr_str));
+                let (state, secs) = if fd == asker {
+                    (ConnState::ParseCmd, 0)
+                } else {
+                    (snap.state, now.saturating_sub(snap.last_cmd_secs))
+                };
+                line("state", &state.name());
+                line("secs_since_last_cmd", &secs);
+            }
+        }
+    }
 }

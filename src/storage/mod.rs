@@ -114,6 +114,10 @@ pub struct StoreStats {
     pub reclaimed: u64,
     /// Expired items reclaimed that were never fetched.
     pub expired_unfetched: u64,
+    /// Lookups that met their key flushed by `flush_all`.
+    pub get_flushed: u64,
+    /// Lookups that met their key expired.
+    pub get_expired: u64,
     pub limit_bytes: u64,
 }
 

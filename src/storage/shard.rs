@@ -46,6 +46,10 @@ struct Counters {
     evicted_unfetched: u64,
     reclaimed: u64,
     expired_unfetched: u64,
+    /// Lookups that met their key flushed / expired (memcached's `get_flushed`,
+    /// `get_expired`: counted by every command that looks an item up).
+    get_flushed: u64,
+    get_expired: u64,
 }
 
 pub(crate) struct Shard {
@@ -144,7 +148,11 @@ impl Shard {
     }
 
     fn is_dead(&self, item: &Item, now: u32) -> bool {
-        item.is_expired(now) || item.cas <= self.flush_cas || item.time < self.flush_before
+        item.is_expired(now) || self.is_flushed(item)
+    }
+
+    fn is_flushed(&self, item: &Item) -> bool {
+        item.cas <= self.flush_cas || item.time < self.flush_before
     }
 
     // ---- LRU list ----
@@ -194,7 +202,13 @@ impl Shard {
         let idx = *self
             .table
             .find(self.slot_hash(hash), |&i| slab[i as usize].key() == key)?;
-        if self.is_dead(&self.slab[idx as usize], now) {
+        let item = &self.slab[idx as usize];
+        if self.is_dead(item, now) {
+            if self.is_flushed(item) {
+                self.counters.get_flushed += 1;
+            } else {
+                self.counters.get_expired += 1;
+            }
             self.reclaim(hash, idx);
             return None;
         }
@@ -492,6 +506,8 @@ impl Shard {
         stats.evicted_unfetched += c.evicted_unfetched;
         stats.reclaimed += c.reclaimed;
         stats.expired_unfetched += c.expired_unfetched;
+        stats.get_flushed += c.get_flushed;
+        stats.get_expired += c.get_expired;
     }
 
     pub(crate) fn reset_stats(&mut self) {

@@ -16,7 +16,7 @@
 
 use super::ops::{self, Kind, SendRecord, Token};
 use super::worker::{Worker, BGID, RECV_BYTES};
-use crate::io::{Conn, Rejected, Service, REJECT_REPLY};
+use crate::io::{Conn, EngineEvent, Rejected, Service, REJECT_REPLY};
 use io_uring::{cqueue, opcode, types};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 
@@ -51,7 +51,7 @@ impl<S: Service> Worker<S> {
                 tracing::debug!("TCP_NODELAY: {e}");
             }
         }
-        match self.service.open(self.index) {
+        match self.service.open(self.index, fd.as_raw_fd()) {
             Ok(conn) => {
                 let gen = self.next_gen();
                 let recv_buf = self
@@ -103,6 +103,10 @@ impl<S: Service> Worker<S> {
         let key = token.index as usize;
         let bid = cqueue::buffer_select(flags);
         let mut vanished = false;
+        if res == -libc::ENOBUFS {
+            self.service
+                .engine_event(self.index, EngineEvent::RecvNoBufs);
+        }
         if let Some(slot) = self.conns.get_mut(key).filter(|s| s.gen == token.gen) {
             if !cqueue::more(flags) {
                 slot.recv_armed = false;
@@ -142,6 +146,7 @@ impl<S: Service> Worker<S> {
             return;
         };
         slot.sending = false;
+        self.service.engine_event(self.index, EngineEvent::SendDone);
         if slot.closing {
             slot.send.clear();
             return self.maybe_finish(key);
@@ -154,6 +159,8 @@ impl<S: Service> Worker<S> {
         if !slot.send.advance(res as usize) {
             let entry = slot.send.entry(slot.fd.as_raw_fd(), token);
             slot.sending = true;
+            self.service
+                .engine_event(self.index, EngineEvent::SendStarted);
             return self.sqes.push(entry);
         }
         slot.send.clear();
@@ -195,6 +202,8 @@ impl<S: Service> Worker<S> {
                     .send
                     .entry(slot.fd.as_raw_fd(), Token::new(Kind::Send, gen, key));
                 slot.sending = true;
+                self.service
+                    .engine_event(self.index, EngineEvent::SendStarted);
                 self.sqes.push(entry);
                 // The output is empty again: let the connection execute input it kept
                 // (while this send is in flight) before it is asked whether it wants

@@ -17,7 +17,7 @@ use super::buffers::BufRing;
 use super::conn::Slot;
 use super::ops::{self, Kind, Token, GEN_MASK};
 use super::{ring, Features};
-use crate::io::{Listener, Service, Shutdown, WorkerSetup, SHUTDOWN_GRACE_SECS};
+use crate::io::{EngineEvent, Listener, Service, Shutdown, WorkerSetup, SHUTDOWN_GRACE_SECS};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use slab::Slab;
 use std::io;
@@ -299,6 +299,8 @@ impl<S: Service> Worker<S> {
             if starved || l.errors >= ACCEPT_ERRORS_BEFORE_PAUSE {
                 if !l.paused {
                     tracing::warn!("accept: {e}; retrying in a second");
+                    self.service
+                        .engine_event(self.index, EngineEvent::ListenerPaused);
                 }
                 l.paused = true;
             } else {

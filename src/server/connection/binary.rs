@@ -260,8 +260,9 @@ impl Connection {
             return self.binary_ok(to, 0);
         };
         let server = Arc::clone(&self.server);
+        let asker = self.record.fd();
         let out = self.out.buf();
-        crate::server::stats_report::write(&server, group, &mut |r| match r {
+        crate::server::stats_report::write(&server, group, asker, &mut |r| match r {
             Response::Stat(name, value) => {
                 let (name, value) = (name.as_bytes(), value.as_bytes());
                 response::put(out, to, Status::NoError, 0, &[], name, value);

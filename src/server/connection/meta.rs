@@ -85,7 +85,11 @@ impl Connection {
             MetaRequest::Delete(meta) => self.meta_delete(&meta),
             MetaRequest::Arith { meta, incr } => self.meta_arith(&meta, incr),
             MetaRequest::Noop => self.out.extend(b"MN\r\n"),
-            MetaRequest::Debug(key) => self.meta_debug(key),
+            MetaRequest::Debug(key) => {
+                // memcached 1.6.18's `cmd_meta` counts `me` only.
+                self.stats().incr(Stat::CmdMeta);
+                self.meta_debug(key)
+            }
         }
     }
 

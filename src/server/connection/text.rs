@@ -97,7 +97,7 @@ impl Connection {
                 if mode == StoreMode::Set {
                     self.server.store.delete(key);
                 }
-                self.stats().incr(Stat::CmdSet);
+                // memcached counts no cmd_set for a value over the limit.
                 self.stats().incr(Stat::StoreTooLarge);
                 self.reply_unless(noreply, Response::ServerError(TOO_LARGE));
                 self.swallow = swallow;
@@ -163,7 +163,8 @@ impl Connection {
             }
             Request::Stats(group) => {
                 let server = Arc::clone(&self.server);
-                crate::server::stats_report::write(&server, group, &mut |r| self.reply(r));
+                let asker = self.record.fd();
+                crate::server::stats_report::write(&server, group, asker, &mut |r| self.reply(r));
             }
             Request::Quit => self.closing = true,
             Request::Meta(request) => self.meta(request),

@@ -67,7 +67,7 @@ struct LineService {
 impl Service for LineService {
     type Conn = LineConn;
 
-    fn open(&self, _worker: usize) -> Result<LineConn, Rejected> {
+    fn open(&self, _worker: usize, _fd: std::os::fd::RawFd) -> Result<LineConn, Rejected> {
         let mut state = self.counters.state.lock().unwrap();
         if state.open >= self.limit {
             return Err(Rejected);
