@@ -167,6 +167,9 @@ fn full() -> Store {
     s
 }
 
+/// One benchmarked operation: on `store`, with the thread's key stream and a value.
+type Op = fn(&Store, &mut KeyStream, &[u8]);
+
 /// Operations per run in callgrind mode.
 const COUNTED_OPS: u64 = 100_000;
 
@@ -174,7 +177,7 @@ const COUNTED_OPS: u64 = 100_000;
 /// callgrind counts (`--toggle-collect='*counted_ops*'`), so instructions per operation
 /// are its inclusive count / `COUNTED_OPS`, free of the noise of a shared machine.
 #[inline(never)]
-fn counted_ops(store: &Store, op: fn(&Store, &mut KeyStream, &[u8])) {
+fn counted_ops(store: &Store, op: Op) {
     let mut keys = KeyStream::new(0);
     let value = [b'v'; VALUE_BYTES];
     for _ in 0..COUNTED_OPS {
@@ -185,7 +188,7 @@ fn counted_ops(store: &Store, op: fn(&Store, &mut KeyStream, &[u8])) {
 /// Callgrind mode: `STORE_BENCH_COUNT=get_hit|get_miss|set|set_evicting` runs
 /// [`counted_ops`] once for that operation instead of the criterion groups.
 fn count_mode(name: &str) {
-    let (make, op): (fn() -> Store, fn(&Store, &mut KeyStream, &[u8])) = match name {
+    let (make, op): (fn() -> Store, Op) = match name {
         "get_hit" => (prefilled, |s, keys, _| {
             black_box(get(s, keys.next(KEYS)));
         }),

@@ -36,6 +36,7 @@ fn id(class: usize, index: usize) -> u32 {
     ((class as u32) << INDEX_BITS) | index as u32
 }
 
+#[inline]
 fn split(id: u32) -> (usize, usize) {
     ((id >> INDEX_BITS) as usize, (id & INDEX_MASK) as usize)
 }
@@ -65,17 +66,20 @@ impl SmallClass {
     }
 
     /// Page and byte offset of record `index`.
+    #[inline]
     fn locate(&self, index: usize) -> (usize, usize) {
         let page = index >> self.shift;
         let offset = (index & ((1 << self.shift) - 1)) * self.chunk;
         (page, offset)
     }
 
+    #[inline]
     fn record(&self, index: usize) -> &[u8] {
         let (page, offset) = self.locate(index);
         &self.pages[page][offset..offset + self.chunk]
     }
 
+    #[inline]
     fn record_mut(&mut self, index: usize) -> &mut [u8] {
         let (page, offset) = self.locate(index);
         let chunk = self.chunk;
@@ -163,6 +167,7 @@ impl Arena {
         }
     }
 
+    #[inline]
     pub(crate) fn record(&self, id: u32) -> Record<'_> {
         let (class, index) = split(id);
         Record(if class == LARGE_CLASS {
@@ -172,6 +177,7 @@ impl Arena {
         })
     }
 
+    #[inline]
     pub(crate) fn record_mut(&mut self, id: u32) -> RecordMut<'_> {
         let (class, index) = split(id);
         RecordMut(if class == LARGE_CLASS {
