@@ -6,6 +6,12 @@
 //! iteration is two operations, one per thread). Run with `cargo bench --bench store`;
 //! `cargo test --all-targets` runs every benchmark once, which is cheap.
 //!
+//! On a busy machine wall time is noise; count instructions instead:
+//! `STORE_BENCH_COUNT=get_hit valgrind --tool=callgrind --toggle-collect='*counted_ops*'
+//! target/release/deps/store-HASH --bench` runs 100 000 gets on a prefilled store
+//! (also `get_miss`, `set` over existing keys, `set_evicting`); divide the collected
+//! instruction count by 100 000.
+//!
 //! While the store is still a stub (`todo!`), the benchmarks say so and are skipped.
 #![forbid(unsafe_code)]
 
@@ -161,7 +167,52 @@ fn full() -> Store {
     s
 }
 
+/// One benchmarked operation: on `store`, with the thread's key stream and a value.
+type Op = fn(&Store, &mut KeyStream, &[u8]);
+
+/// Operations per run in callgrind mode.
+const COUNTED_OPS: u64 = 100_000;
+
+/// `COUNTED_OPS` of `op` on a store made by `make`, outside criterion: the function
+/// callgrind counts (`--toggle-collect='*counted_ops*'`), so instructions per operation
+/// are its inclusive count / `COUNTED_OPS`, free of the noise of a shared machine.
+#[inline(never)]
+fn counted_ops(store: &Store, op: Op) {
+    let mut keys = KeyStream::new(0);
+    let value = [b'v'; VALUE_BYTES];
+    for _ in 0..COUNTED_OPS {
+        op(store, &mut keys, &value);
+    }
+}
+
+/// Callgrind mode: `STORE_BENCH_COUNT=get_hit|get_miss|set|set_evicting` runs
+/// [`counted_ops`] once for that operation instead of the criterion groups.
+fn count_mode(name: &str) {
+    let (make, op): (fn() -> Store, Op) = match name {
+        "get_hit" => (prefilled, |s, keys, _| {
+            black_box(get(s, keys.next(KEYS)));
+        }),
+        "get_miss" => (prefilled, |s, keys, _| {
+            black_box(get(s, KEYS + keys.next(KEYS)));
+        }),
+        "set" => (prefilled, |s, keys, value| {
+            black_box(set(s, keys.next(KEYS), value));
+        }),
+        "set_evicting" => (full, |s, keys, value| {
+            black_box(set(s, keys.next(EVICT_KEYS), value));
+        }),
+        _ => panic!("STORE_BENCH_COUNT: get_hit, get_miss, set or set_evicting"),
+    };
+    let store = make();
+    counted_ops(&store, op);
+    eprintln!("benches/store: {COUNTED_OPS} x {name} done");
+}
+
 fn benches(c: &mut Criterion) {
+    if let Ok(name) = std::env::var("STORE_BENCH_COUNT") {
+        count_mode(&name);
+        return;
+    }
     if !store_works() {
         eprintln!(
             "benches/store: skipped: the store is still a stub (set panics or does not store)"

@@ -11,7 +11,7 @@
 //! Invariants: the same as the store's (see `mod.rs`); a CAS handed back is the one
 //! the written item carries, read under the lock that wrote it.
 
-use super::item::{self, Item};
+use super::item::NewItem;
 use super::{ArithResult, Store, StoreResult};
 use crate::protocol::{item_too_large, StoreMode, KEY_MAX_BYTES};
 
@@ -79,7 +79,7 @@ impl Store {
         }
         let now = self.clock.now();
         let exptime = self.clock.realtime(exptime);
-        let new = Item::new(item::pack(&[key, value]), key.len(), flags, exptime);
+        let new = NewItem::new(key, value, flags, exptime);
         let (hash, mut shard) = self.shard(key);
         if cas != 0 && matches!(mode, StoreMode::Append | StoreMode::Prepend) {
             match shard.peek_cas(hash, key, now) {
@@ -130,12 +130,12 @@ impl Store {
             return ArithOutcome::NotFound;
         }
         let now = self.clock.now();
-        // The allocation for a created item, made before taking the lock.
+        // The item to create on a miss.
+        let mut digits = itoa::Buffer::new();
         let created = initial.map(|init| {
-            let mut digits = itoa::Buffer::new();
-            let data = item::pack(&[key, digits.format(init.value).as_bytes()]);
             let exptime = self.clock.realtime(init.exptime);
-            (Item::new(data, key.len(), 0, exptime), init.value)
+            let value = digits.format(init.value).as_bytes();
+            (NewItem::new(key, value, 0, exptime), init.value)
         });
         let (hash, mut shard) = self.shard(key);
         match shard.peek_cas(hash, key, now) {

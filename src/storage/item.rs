@@ -1,21 +1,26 @@
 //! Item layout and what one item costs in memory.
 //!
-//! Owns the [`Item`] record a shard keeps in its slab, and [`footprint`], the bytes an
-//! item counts against the memory limit. Knows nothing of tables, LRU policy or time
-//! beyond comparing relative seconds.
+//! Owns the byte layout of one item record (a packed header, then the key, then the
+//! value), the size classes records are stored in, [`NewItem`] (an item not yet
+//! stored, borrowing its bytes), the views [`Record`] and [`RecordMut`] over a stored
+//! record, and [`footprint`], the bytes an item counts against the memory limit. Knows
+//! nothing of tables, LRU policy or time beyond comparing relative seconds.
+//!
+//! Record layout (little-endian): `prev` u32, `next` u32, `cas` u64, `exptime` u32,
+//! `time` u32, `flags` u32, key length u8, state byte u8 (the four state bits, and in
+//! bits 4–5 the padding at the end of a small record), then the key, the value and the
+//! padding: [`HEADER_BYTES`] = 30 bytes of header per item.
 //!
 //! Invariants:
-//! - one heap allocation per item, holding the key and then the value;
-//! - `key_len` is the length of the key prefix of `data` (keys are at most 255 bytes);
+//! - a record of at most [`SMALL_MAX_BYTES`] lives in a chunk of its small size class
+//!   (multiples of 4 bytes, at least 32), the padding (0–3 bytes) recorded in the state
+//!   byte; a larger record is its own exact allocation (the large class);
+//! - `prev`/`next` are item ids of the neighbours in the shard's LRU list, or [`NIL`];
 //! - [`footprint`] is a function of key and value length only, so a shard can account
 //!   for an item from its lengths alone, and it never under-counts the real cost: the
-//!   allocation as glibc rounds it, the slab entry, the table slot, and an allowance for
-//!   slab and table capacity that grows by doubling;
-//! - `prev`/`next` are slab indices of the neighbours in the shard's LRU list, or [`NIL`];
-//! - the state bits ([`FETCHED`], [`STALE`], [`WIN_SENT`], [`KEY_BINARY`]) live in one
-//!   byte that fits the record's padding: meta commands cost no byte per item.
-
-use std::mem::size_of;
+//!   chunk (or the allocation as glibc rounds it), the share of unused chunk capacity
+//!   the arena may hold (see `arena.rs`), page bookkeeping, and the table slot with an
+//!   allowance for a table that grows by doubling.
 
 /// "No item" in the LRU links.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -29,55 +34,75 @@ pub(crate) const WIN_SENT: u8 = 1 << 2;
 /// State bit: the key was sent base64-encoded (`ms … b`), so meta answers encode it
 /// again (`ITEM_KEY_BINARY`).
 pub(crate) const KEY_BINARY: u8 = 1 << 3;
+const STATE_MASK: u8 = 0x0f;
+const PAD_SHIFT: u32 = 4;
 
-/// One cached item, as stored in a shard's slab.
-///
-/// Fields are listed largest first; the compiler packs them into 48 bytes
-/// (see `slab_entry_is_48_bytes`).
-#[derive(Debug)]
-pub(crate) struct Item {
-    /// The key, then the value: the item's only heap allocation.
-    data: Box<[u8]>,
-    pub(crate) cas: u64,
-    /// Relative expiry time; 0 = never (see `Clock::realtime`).
-    pub(crate) exptime: u32,
-    pub(crate) flags: u32,
-    /// Relative time of the last write or access (memcached's `time`; the first read
-    /// after a write does not count, see `Shard::hit`): meta's "seconds since last
-    /// access", and the barrier of a delayed `flush_all`, which kills items
-    /// with `time` before its due time. An access never moves an item past that barrier:
-    /// accesses before the due time leave `time` before it, and once it is due an item
-    /// written before it is dead before it can be accessed.
-    pub(crate) time: u32,
-    /// Neighbour towards the LRU head (more recent), or [`NIL`].
-    pub(crate) prev: u32,
-    /// Neighbour towards the LRU tail (less recent), or [`NIL`].
-    pub(crate) next: u32,
-    key_len: u8,
-    /// [`FETCHED`], [`STALE`], [`WIN_SENT`], [`KEY_BINARY`].
-    bits: u8,
+const PREV: usize = 0;
+const NEXT: usize = 4;
+const CAS: usize = 8;
+const EXPTIME: usize = 16;
+const TIME: usize = 20;
+const FLAGS: usize = 24;
+const KEY_LEN: usize = 28;
+const BITS: usize = 29;
+/// Bytes of a record before its key.
+pub(crate) const HEADER_BYTES: usize = 30;
+
+/// Records up to this size live in chunks of a small size class; larger ones are
+/// allocated one by one.
+pub(crate) const SMALL_MAX_BYTES: usize = 512;
+/// The smallest chunk (a header and two bytes).
+const SMALL_MIN_BYTES: usize = 32;
+/// Chunk sizes step by this much.
+const SMALL_STEP_BYTES: usize = 4;
+/// Number of small size classes; the large class comes after them.
+pub(crate) const SMALL_CLASSES: usize = (SMALL_MAX_BYTES - SMALL_MIN_BYTES) / SMALL_STEP_BYTES + 1;
+/// The class of records larger than [`SMALL_MAX_BYTES`].
+pub(crate) const LARGE_CLASS: usize = SMALL_CLASSES;
+
+/// The record length of an item.
+pub(crate) fn record_bytes(key_len: usize, value_len: usize) -> usize {
+    HEADER_BYTES + key_len + value_len
 }
 
-impl Item {
-    /// An unlinked item over `data` (from [`pack`]) whose first `key_len` bytes are the key.
-    pub(crate) fn new(data: Box<[u8]>, key_len: usize, flags: u32, exptime: u32) -> Item {
-        debug_assert!(key_len <= data.len() && key_len <= usize::from(u8::MAX));
-        Item {
-            data,
-            cas: 0,
-            exptime,
+/// The size class of a record of `len` bytes.
+pub(crate) fn class_of(len: usize) -> usize {
+    if len <= SMALL_MAX_BYTES {
+        (len.max(SMALL_MIN_BYTES) - SMALL_MIN_BYTES).div_ceil(SMALL_STEP_BYTES)
+    } else {
+        LARGE_CLASS
+    }
+}
+
+/// The chunk size of small class `class`.
+pub(crate) fn chunk_bytes(class: usize) -> usize {
+    debug_assert!(class < SMALL_CLASSES);
+    SMALL_MIN_BYTES + class * SMALL_STEP_BYTES
+}
+
+/// An item about to be stored: its bytes are borrowed until they are copied into the
+/// shard's arena under the lock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewItem<'a> {
+    pub(crate) key: &'a [u8],
+    pub(crate) value: &'a [u8],
+    pub(crate) flags: u32,
+    /// Relative expiry time; 0 = never (see `Clock::realtime`).
+    pub(crate) exptime: u32,
+    /// State bits to start with ([`STALE`], [`WIN_SENT`], [`KEY_BINARY`]).
+    pub(crate) bits: u8,
+}
+
+impl<'a> NewItem<'a> {
+    pub(crate) fn new(key: &'a [u8], value: &'a [u8], flags: u32, exptime: u32) -> Self {
+        debug_assert!(key.len() <= usize::from(u8::MAX));
+        NewItem {
+            key,
+            value,
             flags,
-            time: 0,
-            prev: NIL,
-            next: NIL,
-            key_len: key_len as u8,
+            exptime,
             bits: 0,
         }
-    }
-
-    /// Whether state bit `bit` is set.
-    pub(crate) fn has(&self, bit: u8) -> bool {
-        self.bits & bit != 0
     }
 
     /// Sets (`on`) or clears state bit `bit`.
@@ -89,58 +114,172 @@ impl Item {
         }
     }
 
-    pub(crate) fn key(&self) -> &[u8] {
-        &self.data[..usize::from(self.key_len)]
+    pub(crate) fn record_bytes(&self) -> usize {
+        record_bytes(self.key.len(), self.value.len())
     }
 
-    pub(crate) fn value(&self) -> &[u8] {
-        &self.data[usize::from(self.key_len)..]
+    pub(crate) fn footprint(&self) -> usize {
+        footprint(self.key.len(), self.value.len())
     }
 
-    pub(crate) fn value_mut(&mut self) -> &mut [u8] {
-        &mut self.data[usize::from(self.key_len)..]
+    /// The header of this item's record, stored with `cas` and `time`, unlinked, with
+    /// `pad` bytes of padding after the value.
+    pub(crate) fn header(&self, cas: u64, time: u32, pad: usize) -> [u8; HEADER_BYTES] {
+        debug_assert!(pad < SMALL_STEP_BYTES);
+        let mut h = [0u8; HEADER_BYTES];
+        h[PREV..PREV + 4].copy_from_slice(&NIL.to_le_bytes());
+        h[NEXT..NEXT + 4].copy_from_slice(&NIL.to_le_bytes());
+        h[CAS..CAS + 8].copy_from_slice(&cas.to_le_bytes());
+        h[EXPTIME..EXPTIME + 4].copy_from_slice(&self.exptime.to_le_bytes());
+        h[TIME..TIME + 4].copy_from_slice(&time.to_le_bytes());
+        h[FLAGS..FLAGS + 4].copy_from_slice(&self.flags.to_le_bytes());
+        h[KEY_LEN] = self.key.len() as u8;
+        h[BITS] = (self.bits & STATE_MASK) | ((pad as u8) << PAD_SHIFT);
+        h
+    }
+}
+
+fn u32_at(rec: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&rec[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+fn put_u32(rec: &mut [u8], at: usize, v: u32) {
+    rec[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// A stored item, read-only.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Record<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Record<'a> {
+    fn key_len(&self) -> usize {
+        usize::from(self.0[KEY_LEN])
+    }
+
+    fn value_end(&self) -> usize {
+        self.0.len() - usize::from(self.0[BITS] >> PAD_SHIFT)
+    }
+
+    pub(crate) fn key(&self) -> &'a [u8] {
+        &self.0[HEADER_BYTES..HEADER_BYTES + self.key_len()]
+    }
+
+    pub(crate) fn value(&self) -> &'a [u8] {
+        &self.0[HEADER_BYTES + self.key_len()..self.value_end()]
+    }
+
+    pub(crate) fn prev(&self) -> u32 {
+        u32_at(self.0, PREV)
+    }
+
+    pub(crate) fn next(&self) -> u32 {
+        u32_at(self.0, NEXT)
+    }
+
+    pub(crate) fn cas(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[CAS..CAS + 8]);
+        u64::from_le_bytes(b)
+    }
+
+    pub(crate) fn exptime(&self) -> u32 {
+        u32_at(self.0, EXPTIME)
+    }
+
+    /// Relative time of the last write or access (memcached's `time`; the first read
+    /// after a write does not count, see `Shard::hit`): meta's "seconds since last
+    /// access", and the barrier of a delayed `flush_all`, which kills items with `time`
+    /// before its due time.
+    pub(crate) fn time(&self) -> u32 {
+        u32_at(self.0, TIME)
+    }
+
+    pub(crate) fn flags(&self) -> u32 {
+        u32_at(self.0, FLAGS)
+    }
+
+    /// Whether state bit `bit` is set.
+    pub(crate) fn has(&self, bit: u8) -> bool {
+        self.0[BITS] & bit != 0
+    }
+
+    /// The state bits.
+    #[cfg(test)]
+    pub(crate) fn bits(&self) -> u8 {
+        self.0[BITS] & STATE_MASK
+    }
+
+    pub(crate) fn is_expired(&self, now: u32) -> bool {
+        super::clock::is_expired(self.exptime(), now)
     }
 
     /// What this item counts against the memory limit.
     pub(crate) fn footprint(&self) -> usize {
-        footprint(
-            usize::from(self.key_len),
-            self.data.len() - usize::from(self.key_len),
-        )
-    }
-
-    pub(crate) fn is_expired(&self, now: u32) -> bool {
-        super::clock::is_expired(self.exptime, now)
+        footprint(self.key_len(), self.value().len())
     }
 }
 
-/// The one allocation of an item: `parts` concatenated (the key first), sized exactly.
-pub(crate) fn pack(parts: &[&[u8]]) -> Box<[u8]> {
-    let len = parts.iter().map(|p| p.len()).sum();
-    let mut data = Vec::with_capacity(len);
-    for part in parts {
-        data.extend_from_slice(part);
+/// A stored item under its shard's lock, to change in place.
+#[derive(Debug)]
+pub(crate) struct RecordMut<'a>(pub(crate) &'a mut [u8]);
+
+impl RecordMut<'_> {
+    pub(crate) fn get(&self) -> Record<'_> {
+        Record(self.0)
     }
-    data.into_boxed_slice()
+
+    pub(crate) fn set_prev(&mut self, id: u32) {
+        put_u32(self.0, PREV, id);
+    }
+
+    pub(crate) fn set_next(&mut self, id: u32) {
+        put_u32(self.0, NEXT, id);
+    }
+
+    pub(crate) fn set_cas(&mut self, cas: u64) {
+        self.0[CAS..CAS + 8].copy_from_slice(&cas.to_le_bytes());
+    }
+
+    pub(crate) fn set_exptime(&mut self, exptime: u32) {
+        put_u32(self.0, EXPTIME, exptime);
+    }
+
+    pub(crate) fn set_time(&mut self, time: u32) {
+        put_u32(self.0, TIME, time);
+    }
+
+    /// Sets (`on`) or clears state bit `bit`.
+    pub(crate) fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.0[BITS] |= bit;
+        } else {
+            self.0[BITS] &= !bit;
+        }
+    }
+
+    pub(crate) fn value_mut(&mut self) -> &mut [u8] {
+        let (start, end) = {
+            let r = self.get();
+            (HEADER_BYTES + r.key_len(), r.value_end())
+        };
+        &mut self.0[start..end]
+    }
 }
 
-/// The shape of `slab::Entry<Item>` (private to the slab crate): what one slab slot costs.
-#[allow(dead_code)]
-enum SlabEntryShape {
-    Vacant(usize),
-    Occupied(Item),
-}
-
-/// Bytes of one slab slot.
-pub(crate) const SLAB_ENTRY_BYTES: usize = size_of::<SlabEntryShape>();
-
-/// Slab slots stay allocated when the item count falls (the slab reuses them but does
-/// not shrink): allow a quarter slot per item for that.
-const SLAB_SLACK_BYTES: usize = SLAB_ENTRY_BYTES / 4;
-
-/// One table slot: a `u32` slab index and a control byte, at most 7/8 full, and right
+/// One table slot: a `u32` item id and a control byte, at most 7/8 full, and right
 /// after the table doubles only half that: (4 + 1) × 8/7 × 2 = 11.4, rounded up.
 const TABLE_SLOT_BYTES: usize = 12;
+
+/// Page bookkeeping per small item: a page holds at least 64 chunks, and costs its
+/// `Vec` header (24 bytes, twice that while the page list has spare capacity) and a
+/// malloc header and rounding (up to 24 bytes): at most 72 / 64 bytes per chunk.
+const PAGE_SHARE_BYTES: usize = 2;
+
+/// A large item's own slot in its class's `Vec<Box<[u8]>>`: 16 bytes, and the
+/// arena keeps that list's capacity at most twice its length.
+const LARGE_SLOT_BYTES: usize = 32;
 
 /// Requests at or above this are served by `mmap` and rounded to whole pages (glibc's
 /// initial `M_MMAP_THRESHOLD`).
@@ -148,8 +287,8 @@ const MMAP_THRESHOLD_BYTES: usize = 128 * 1024;
 
 /// The chunk glibc malloc hands out for a request of `len` bytes: an 8-byte size header,
 /// 16-byte alignment, 32 bytes at least; whole pages (plus a 16-byte header) for large
-/// requests. An empty allocation costs nothing (`Box<[u8]>` does not allocate).
-fn malloc_chunk_bytes(len: usize) -> usize {
+/// requests.
+pub(crate) fn malloc_chunk_bytes(len: usize) -> usize {
     if len == 0 {
         0
     } else if len + 8 >= MMAP_THRESHOLD_BYTES {
@@ -160,8 +299,19 @@ fn malloc_chunk_bytes(len: usize) -> usize {
 }
 
 /// Bytes an item with this key and value counts against the memory limit.
+///
+/// Small: its chunk, the unused chunk capacity the arena may hold (at most 1/32 of the
+/// class's chunks, see `arena.rs`), page bookkeeping, the table slot. Large: its
+/// allocation, its slot in the large list, the table slot.
 pub(crate) fn footprint(key_len: usize, value_len: usize) -> usize {
-    malloc_chunk_bytes(key_len + value_len) + SLAB_ENTRY_BYTES + SLAB_SLACK_BYTES + TABLE_SLOT_BYTES
+    let len = record_bytes(key_len, value_len);
+    let class = class_of(len);
+    if class < SMALL_CLASSES {
+        let chunk = chunk_bytes(class);
+        chunk + chunk.div_ceil(32) + PAGE_SHARE_BYTES + TABLE_SLOT_BYTES
+    } else {
+        malloc_chunk_bytes(len) + LARGE_SLOT_BYTES + TABLE_SLOT_BYTES
+    }
 }
 
 #[cfg(test)]
@@ -169,18 +319,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slab_entry_is_48_bytes() {
-        // Box<[u8]> (16) + cas (8) + exptime, flags, time (12) + links (8) + key_len and
-        // state bits (2) = 46, padded to 48; the slab's Vacant variant needs no extra tag.
-        assert_eq!(size_of::<Item>(), 48);
-        assert_eq!(SLAB_ENTRY_BYTES, 48);
+    fn size_classes() {
+        assert_eq!(SMALL_CLASSES, 121);
+        assert_eq!(class_of(30), 0);
+        assert_eq!(class_of(32), 0);
+        assert_eq!(class_of(33), 1);
+        assert_eq!(chunk_bytes(class_of(73)), 76);
+        assert_eq!(chunk_bytes(class_of(512)), 512);
+        assert_eq!(class_of(513), LARGE_CLASS);
+        for len in HEADER_BYTES..=SMALL_MAX_BYTES {
+            let chunk = chunk_bytes(class_of(len));
+            assert!(
+                chunk >= len && chunk - len < SMALL_STEP_BYTES.max(3),
+                "{len}"
+            );
+        }
     }
 
     #[test]
     fn footprint_of_a_small_item() {
-        // 43 bytes of key and value → a 64-byte malloc chunk; 48 slab + 12 slack + 12 table.
-        assert_eq!(malloc_chunk_bytes(43), 64);
-        assert_eq!(footprint(11, 32), 64 + 48 + 12 + 12);
+        // 30 + 11 + 32 = 73 bytes → a 76-byte chunk; 3 capacity, 2 pages, 12 table.
+        assert_eq!(footprint(11, 32), 76 + 3 + 2 + 12);
+        // 30 + 1 + 5000 → a 5040-byte malloc chunk, 32 slot, 12 table.
+        assert_eq!(footprint(1, 5000), 5040 + 32 + 12);
     }
 
     #[test]
@@ -202,15 +363,28 @@ mod tests {
     }
 
     #[test]
-    fn pack_puts_key_first() {
-        let item = Item::new(pack(&[b"key", b"val", b"ue"]), 3, 7, 0);
-        assert_eq!(item.key(), b"key");
-        assert_eq!(item.value(), b"value");
-        assert_eq!(item.footprint(), footprint(3, 5));
-        assert!(!item.is_expired(100));
-        let item = Item::new(pack(&[b"k"]), 1, 0, 10);
-        assert_eq!(item.value(), b"");
-        assert!(!item.is_expired(9));
-        assert!(item.is_expired(10));
+    fn record_round_trip() {
+        let mut new = NewItem::new(b"key", b"value", 7, 10);
+        new.set(KEY_BINARY, true);
+        let mut buf = new.header(42, 5, 2).to_vec();
+        buf.extend_from_slice(b"keyvalue\0\0");
+        let mut rec = RecordMut(&mut buf);
+        assert_eq!(rec.get().key(), b"key");
+        assert_eq!(rec.get().value(), b"value");
+        assert_eq!((rec.get().flags(), rec.get().cas()), (7, 42));
+        assert_eq!((rec.get().exptime(), rec.get().time()), (10, 5));
+        assert_eq!((rec.get().prev(), rec.get().next()), (NIL, NIL));
+        assert!(rec.get().has(KEY_BINARY) && !rec.get().has(FETCHED));
+        assert!(!rec.get().is_expired(9) && rec.get().is_expired(10));
+        rec.set(FETCHED, true);
+        rec.set_prev(3);
+        rec.set_next(4);
+        rec.set_cas(u64::MAX);
+        rec.value_mut().copy_from_slice(b"VALUE");
+        let r = rec.get();
+        assert_eq!((r.prev(), r.next(), r.cas()), (3, 4, u64::MAX));
+        assert_eq!(r.value(), b"VALUE");
+        assert_eq!(r.bits(), FETCHED | KEY_BINARY);
+        assert_eq!(r.footprint(), footprint(3, 5));
     }
 }

@@ -16,7 +16,7 @@
 //!   exptime and win bit, as memcached does;
 //! - every write and every invalidation hands out a fresh CAS value.
 
-use super::item::{self, Item, KEY_BINARY, STALE, WIN_SENT};
+use super::item::{self, NewItem, RecordMut, KEY_BINARY, STALE, WIN_SENT};
 use super::shard::Shard;
 use super::{ArithResult, Store, StoreResult};
 use crate::protocol::{item_too_large, StoreMode, KEY_MAX_BYTES};
@@ -24,7 +24,7 @@ use crate::protocol::{item_too_large, StoreMode, KEY_MAX_BYTES};
 /// A live item under its shard's lock, as a meta command reads and changes it.
 #[derive(Debug)]
 pub struct MetaItem<'a> {
-    item: &'a mut Item,
+    item: RecordMut<'a>,
     now: u32,
     created: bool,
     /// Whether the store bumps the item (LRU, fetched, access time) after the caller.
@@ -33,30 +33,30 @@ pub struct MetaItem<'a> {
 
 impl MetaItem<'_> {
     pub fn key(&self) -> &[u8] {
-        self.item.key()
+        self.item.get().key()
     }
 
     pub fn value(&self) -> &[u8] {
-        self.item.value()
+        self.item.get().value()
     }
 
     /// Client flags.
     pub fn flags(&self) -> u32 {
-        self.item.flags
+        self.item.get().flags()
     }
 
     pub fn cas(&self) -> u64 {
-        self.item.cas
+        self.item.get().cas()
     }
 
     /// Relative expiry time (see `Clock::realtime`); 0 = never.
     pub fn exptime(&self) -> u32 {
-        self.item.exptime
+        self.item.get().exptime()
     }
 
     /// Sets the relative expiry time (from `Clock::realtime`).
     pub fn set_exptime(&mut self, exptime: u32) {
-        self.item.exptime = exptime;
+        self.item.set_exptime(exptime);
     }
 
     /// The relative time this operation runs at.
@@ -66,21 +66,21 @@ impl MetaItem<'_> {
 
     /// Relative time of the item's last write or access before this operation.
     pub fn last_access(&self) -> u32 {
-        self.item.time
+        self.item.get().time()
     }
 
     /// Whether a get read the item before this operation.
     pub fn fetched(&self) -> bool {
-        self.item.has(item::FETCHED)
+        self.item.get().has(item::FETCHED)
     }
 
     pub fn is_stale(&self) -> bool {
-        self.item.has(STALE)
+        self.item.get().has(STALE)
     }
 
     /// Whether some request was already told it won the right to recache this item.
     pub fn win_sent(&self) -> bool {
-        self.item.has(WIN_SENT)
+        self.item.get().has(WIN_SENT)
     }
 
     /// Records that this request won the right to recache the item.
@@ -90,7 +90,7 @@ impl MetaItem<'_> {
 
     /// Whether the key was stored base64-encoded (`ms … b`).
     pub fn key_is_binary(&self) -> bool {
-        self.item.has(KEY_BINARY)
+        self.item.get().has(KEY_BINARY)
     }
 
     /// Whether this operation created the item (vivify on a miss).
@@ -217,7 +217,7 @@ impl Store {
         }
         let now = self.clock.now();
         let exptime = self.clock.realtime(opts.exptime);
-        let new = Item::new(item::pack(&[key, value]), key.len(), opts.flags, exptime);
+        let new = NewItem::new(key, value, opts.flags, exptime);
         let (hash, mut shard) = self.shard(key);
         shard.meta_set(hash, new, opts, now, self.config.max_item_bytes)
     }
@@ -263,7 +263,7 @@ impl Shard {
         let (idx, created) = match self.find_live(hash, key, now) {
             Some(idx) => (idx, false),
             None if opts.vivify => {
-                let empty = Item::new(item::pack(&[key]), key.len(), 0, 0);
+                let empty = NewItem::new(key, b"", 0, 0);
                 match self.put(hash, StoreMode::Add, None, empty, now) {
                     Ok(idx) => (idx, true),
                     Err(_) => return f(None),
@@ -287,17 +287,18 @@ impl Shard {
     fn meta_set(
         &mut self,
         hash: u64,
-        mut new: Item,
+        mut new: NewItem<'_>,
         opts: &MetaSet,
         now: u32,
         max_item_bytes: usize,
     ) -> (StoreResult, u64) {
         use StoreMode::*;
         self.advance(now);
-        let old = self.find_live(hash, new.key(), now);
+        let old = self.find_live(hash, new.key, now);
         let compare = opts.compare_cas.unwrap_or(0);
         let cas_mode = opts.compare_cas.is_some() && matches!(opts.mode, Set | Replace | Cas);
         new.set(KEY_BINARY, opts.key_binary);
+        let joined;
         let new = match old {
             None if cas_mode => return (StoreResult::NotFound, 0),
             None if matches!(opts.mode, Set | Add | Cas) => new,
@@ -305,10 +306,10 @@ impl Shard {
             Some(idx) => {
                 let current = self.item(idx);
                 if cas_mode {
-                    if compare != 0 && compare == current.cas {
+                    if compare != 0 && compare == current.cas() {
                         new
-                    } else if opts.invalidate && compare != 0 && compare < current.cas {
-                        new.exptime = current.exptime;
+                    } else if opts.invalidate && compare != 0 && compare < current.cas() {
+                        new.exptime = current.exptime();
                         new.set(STALE, true);
                         new.set(WIN_SENT, current.has(WIN_SENT));
                         new
@@ -322,12 +323,15 @@ impl Shard {
                             self.bump(idx);
                             return (StoreResult::NotStored, 0);
                         }
-                        Append | Prepend if compare != 0 && compare != current.cas => {
+                        Append | Prepend if compare != 0 && compare != current.cas() => {
                             return (StoreResult::Exists, 0);
                         }
                         Append | Prepend => match self.joined(idx, opts.mode, &new, max_item_bytes)
                         {
-                            Some(joined) => joined,
+                            Some(value) => {
+                                joined = value;
+                                self.joined_item(idx, new, &joined)
+                            }
                             None => return (StoreResult::NotStored, 0),
                         },
                         _ => new,
@@ -337,7 +341,7 @@ impl Shard {
         };
         // memcached's meta set leaves no old value behind when it cannot store.
         match self.put(hash, Set, old, new, now) {
-            Ok(idx) => (StoreResult::Stored, self.item(idx).cas),
+            Ok(idx) => (StoreResult::Stored, self.item(idx).cas()),
             Err(refused) => (refused, 0),
         }
     }
@@ -356,7 +360,7 @@ impl Shard {
         };
         if opts
             .compare_cas
-            .is_some_and(|cas| cas != self.item(idx).cas)
+            .is_some_and(|cas| cas != self.item(idx).cas())
         {
             return MetaDeleteResult::Exists;
         }
@@ -365,14 +369,14 @@ impl Shard {
             return MetaDeleteResult::Deleted;
         }
         let cas = self.next_cas();
-        let item = self.item_mut(idx);
+        let mut item = self.item_mut(idx);
         if let Some(exptime) = exptime {
-            item.exptime = exptime;
+            item.set_exptime(exptime);
         }
         item.set(STALE, true);
         // The next meta get may win the right to recache it.
         item.set(WIN_SENT, false);
-        item.cas = cas;
+        item.set_cas(cas);
         MetaDeleteResult::Invalidated
     }
 
@@ -391,14 +395,14 @@ impl Shard {
                 Some(initial) => {
                     let mut digits = itoa::Buffer::new();
                     let value = digits.format(initial).as_bytes();
-                    let new = Item::new(item::pack(&[key, value]), key.len(), 0, 0);
+                    let new = NewItem::new(key, value, 0, 0);
                     match self.put(hash, StoreMode::Add, None, new, now) {
                         Ok(idx) => (MetaArithResult::Created(initial), idx),
                         Err(_) => return f(MetaArithResult::OutOfMemory, None),
                     }
                 }
             },
-            Some(idx) if opts.compare_cas != 0 && opts.compare_cas != self.item(idx).cas => {
+            Some(idx) if opts.compare_cas != 0 && opts.compare_cas != self.item(idx).cas() => {
                 return f(MetaArithResult::Exists, None);
             }
             Some(idx) => match self.arith_at(hash, idx, opts.delta, opts.incr, now) {

@@ -6,9 +6,10 @@
 //! hit is encoded without copying the value out first).
 //!
 //! Layout: `config.shards` rounded up to a power of two shards, each a `Mutex<Shard>`
-//! (`shard.rs`: table, slab, LRU list, counters); a key is hashed once, its top bits
+//! (`shard.rs`: table, LRU list, counters); a key is hashed once, its top bits
 //! pick the shard and the same hash finds its table slot. `item.rs` lays out one item
-//! and says what it costs, `clock.rs` keeps time and memcached's expiry conversion,
+//! record and says what it costs, `arena.rs` packs a shard's records into size-classed
+//! pages, `clock.rs` keeps time and memcached's expiry conversion,
 //! `arith.rs` holds memcached's incr/decr number rules, `meta_ops.rs` the operations of
 //! the meta commands (compare-CAS in every mode, stale items, vivify, a view of an
 //! item's metadata). `tests.rs` holds the unit tests of the public behaviour,
@@ -28,6 +29,7 @@
 //! - a shard lock is held for one operation on one shard, never two at once.
 #![forbid(unsafe_code)]
 
+mod arena;
 mod arith;
 pub mod binary_ops;
 pub mod clock;
@@ -49,7 +51,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use hashbrown::DefaultHashBuilder;
 
 use crate::protocol::{item_too_large, StoreMode, KEY_MAX_BYTES};
-use item::Item;
+use item::NewItem;
 use shard::{key_hash, Shard};
 /// Configuration of a [`Store`].
 #[derive(Clone, Debug)]
@@ -215,8 +217,8 @@ impl Store {
             Some(item) => f(Some(ItemRef {
                 key: item.key(),
                 value: item.value(),
-                flags: item.flags,
-                cas: item.cas,
+                flags: item.flags(),
+                cas: item.cas(),
             })),
             None => {
                 drop(shard);
@@ -251,8 +253,8 @@ impl Store {
         }
         let now = self.clock.now();
         let exptime = self.clock.realtime(exptime);
-        // The one allocation, made before taking the lock.
-        let new = Item::new(item::pack(&[key, value]), key.len(), flags, exptime);
+        // Copied into the shard's arena under the lock: no allocation per item.
+        let new = NewItem::new(key, value, flags, exptime);
         let (hash, mut shard) = self.shard(key);
         shard.store(hash, mode, new, cas, now, self.config.max_item_bytes)
     }

@@ -1,4 +1,4 @@
-//! One shard: a hash table of slab indices, a slab of items, and a strict LRU list.
+//! One shard: a hash table of item ids, an arena of item records, and a strict LRU list.
 //!
 //! Owns everything one shard lock protects: the items, their LRU order, the bytes they
 //! account for, the shard's CAS counter, its flush barriers and its counters. Knows
@@ -6,9 +6,12 @@
 //! current relative time.
 //!
 //! Invariants:
-//! - every item in the slab is in the table exactly once (under the hash of its key
+//! - every item in the arena is in the table exactly once (under the hash of its key
 //!   rotated left by the shard bits, see [`Shard::slot_hash`]) and in the LRU list
 //!   exactly once; the list runs from `head` (most recent) to `tail` (least recent);
+//! - removing an item may move another record of its size class to a new id (see
+//!   `arena.rs`): [`Shard::remove`] repoints that record's table slot and LRU
+//!   neighbours, and says so, so that a caller walking ids can follow the move;
 //! - `bytes` is the sum of the items' footprints and never exceeds `budget`;
 //! - CAS values are `(counter << shard_bits) | shard_index`, with a counter that only
 //!   grows, so they are unique across shards and increase within one;
@@ -22,10 +25,10 @@
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
-use slab::Slab;
 
+use super::arena::{Arena, Moved};
 use super::arith;
-use super::item::{self, Item, FETCHED, NIL};
+use super::item::{NewItem, Record, RecordMut, FETCHED, NIL};
 use super::{ArithResult, StoreResult, StoreStats};
 use crate::protocol::StoreMode;
 
@@ -54,7 +57,7 @@ struct Counters {
 
 pub(crate) struct Shard {
     table: HashTable<u32>,
-    slab: Slab<Item>,
+    arena: Arena,
     /// Most recently used item, or [`NIL`].
     head: u32,
     /// Least recently used item, or [`NIL`].
@@ -87,7 +90,7 @@ impl Shard {
     ) -> Shard {
         Shard {
             table: HashTable::new(),
-            slab: Slab::new(),
+            arena: Arena::new(),
             head: NIL,
             tail: NIL,
             bytes: 0,
@@ -111,7 +114,7 @@ impl Shard {
     }
 
     fn hash_of(&self, idx: u32) -> u64 {
-        key_hash(&self.hasher, self.slab[idx as usize].key())
+        key_hash(&self.hasher, self.arena.record(idx).key())
     }
 
     pub(super) fn next_cas(&mut self) -> u64 {
@@ -138,51 +141,55 @@ impl Shard {
         }
     }
 
-    /// Live or dead item `idx` (an index `find_live` or `insert` returned).
-    pub(super) fn item(&self, idx: u32) -> &Item {
-        &self.slab[idx as usize]
+    /// Live or dead item `idx` (an id `find_live` or `insert` returned).
+    pub(super) fn item(&self, idx: u32) -> Record<'_> {
+        self.arena.record(idx)
     }
 
-    pub(super) fn item_mut(&mut self, idx: u32) -> &mut Item {
-        &mut self.slab[idx as usize]
+    pub(super) fn item_mut(&mut self, idx: u32) -> RecordMut<'_> {
+        self.arena.record_mut(idx)
     }
 
-    fn is_dead(&self, item: &Item, now: u32) -> bool {
+    fn is_dead(&self, item: Record<'_>, now: u32) -> bool {
         item.is_expired(now) || self.is_flushed(item)
     }
 
-    fn is_flushed(&self, item: &Item) -> bool {
-        item.cas <= self.flush_cas || item.time < self.flush_before
+    fn is_flushed(&self, item: Record<'_>) -> bool {
+        item.cas() <= self.flush_cas || item.time() < self.flush_before
+    }
+
+    fn is_dead_at(&self, idx: u32, now: u32) -> bool {
+        self.is_dead(self.arena.record(idx), now)
     }
 
     // ---- LRU list ----
 
     fn unlink(&mut self, idx: u32) {
         let (prev, next) = {
-            let item = &self.slab[idx as usize];
-            (item.prev, item.next)
+            let item = self.arena.record(idx);
+            (item.prev(), item.next())
         };
         if prev == NIL {
             self.head = next;
         } else {
-            self.slab[prev as usize].next = next;
+            self.arena.record_mut(prev).set_next(next);
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            self.slab[next as usize].prev = prev;
+            self.arena.record_mut(next).set_prev(prev);
         }
     }
 
     fn link_head(&mut self, idx: u32) {
         let old_head = self.head;
-        let item = &mut self.slab[idx as usize];
-        item.prev = NIL;
-        item.next = old_head;
+        let mut item = self.arena.record_mut(idx);
+        item.set_prev(NIL);
+        item.set_next(old_head);
         if old_head == NIL {
             self.tail = idx;
         } else {
-            self.slab[old_head as usize].prev = idx;
+            self.arena.record_mut(old_head).set_prev(idx);
         }
         self.head = idx;
     }
@@ -198,11 +205,11 @@ impl Shard {
 
     /// The live item under `key`, removing a dead one met on the way.
     pub(super) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
-        let slab = &self.slab;
+        let arena = &self.arena;
         let idx = *self
             .table
-            .find(self.slot_hash(hash), |&i| slab[i as usize].key() == key)?;
-        let item = &self.slab[idx as usize];
+            .find(self.slot_hash(hash), |&i| arena.record(i).key() == key)?;
+        let item = self.arena.record(idx);
         if self.is_dead(item, now) {
             if self.is_flushed(item) {
                 self.counters.get_flushed += 1;
@@ -216,21 +223,17 @@ impl Shard {
     }
 
     /// Links `item` in at the head with a fresh CAS. The caller made room for it.
-    fn insert(&mut self, hash: u64, mut item: Item, now: u32) -> u32 {
-        item.cas = self.next_cas();
+    fn insert(&mut self, hash: u64, item: &NewItem<'_>, now: u32) -> u32 {
+        let cas = self.next_cas();
         // Written after any flush now in force, even if `now` was read a moment before
         // another thread brought a delayed flush into force.
-        item.time = now.max(self.flush_before);
+        let time = now.max(self.flush_before);
         let footprint = item.footprint();
         debug_assert!(self.bytes + footprint <= self.budget);
-        let idx = self.slab.insert(item);
-        let idx = u32::try_from(idx)
-            .ok()
-            .filter(|&i| i != NIL)
-            .expect("fewer than 2^32 - 1 items in one shard");
-        let (slab, hasher, bits) = (&self.slab, &self.hasher, self.shard_bits);
+        let idx = self.arena.insert(item, cas, time);
+        let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
         self.table.insert_unique(self.slot_hash(hash), idx, |&i| {
-            key_hash(hasher, slab[i as usize].key()).rotate_left(bits)
+            key_hash(hasher, arena.record(i).key()).rotate_left(bits)
         });
         self.link_head(idx);
         self.bytes += footprint;
@@ -238,25 +241,72 @@ impl Shard {
         idx
     }
 
-    /// Takes item `idx` (whose key hashes to `hash`) out of the table, list and slab.
-    pub(super) fn remove(&mut self, hash: u64, idx: u32) -> Item {
+    /// Takes item `idx` (whose key hashes to `hash`) out of the table, list and arena;
+    /// returns whether it had been fetched, and the record that moved into its id.
+    pub(super) fn remove(&mut self, hash: u64, idx: u32) -> (bool, Option<Moved>) {
         match self.table.find_entry(self.slot_hash(hash), |&i| i == idx) {
             Ok(entry) => {
                 entry.remove();
             }
-            Err(_) => unreachable!("every slab item is in the table"),
+            Err(_) => unreachable!("every arena item is in the table"),
         }
         self.unlink(idx);
-        let item = self.slab.remove(idx as usize);
-        self.bytes -= item.footprint();
-        item
+        let (fetched, footprint) = {
+            let item = self.arena.record(idx);
+            (item.has(FETCHED), item.footprint())
+        };
+        self.bytes -= footprint;
+        let moved = self.arena.remove(idx);
+        if let Some(Moved { from, to }) = moved {
+            self.repoint(from, to);
+        }
+        (fetched, moved)
+    }
+
+    /// The record of id `from` now sits at `to`: repoints its table slot and its LRU
+    /// neighbours (its own links moved with it).
+    fn repoint(&mut self, from: u32, to: u32) {
+        let hash = self.slot_hash(self.hash_of(to));
+        match self.table.find_mut(hash, |&i| i == from) {
+            Some(slot) => *slot = to,
+            None => unreachable!("every arena item is in the table"),
+        }
+        let (prev, next) = {
+            let item = self.arena.record(to);
+            (item.prev(), item.next())
+        };
+        if prev == NIL {
+            self.head = to;
+        } else {
+            self.arena.record_mut(prev).set_next(to);
+        }
+        if next == NIL {
+            self.tail = to;
+        } else {
+            self.arena.record_mut(next).set_prev(to);
+        }
     }
 
     /// Removes a dead (expired or flushed) item.
-    fn reclaim(&mut self, hash: u64, idx: u32) {
-        let item = self.remove(hash, idx);
+    fn reclaim(&mut self, hash: u64, idx: u32) -> Option<Moved> {
+        let (fetched, moved) = self.remove(hash, idx);
         self.counters.reclaimed += 1;
-        self.counters.expired_unfetched += u64::from(!item.has(FETCHED));
+        self.counters.expired_unfetched += u64::from(!fetched);
+        moved
+    }
+
+    /// Removes the least recently used item (reclaimed if dead, else evicted).
+    fn evict_tail(&mut self, now: u32) {
+        // Never NIL: callers only evict from a shard that holds items.
+        let idx = self.tail;
+        let hash = self.hash_of(idx);
+        if self.is_dead_at(idx, now) {
+            self.reclaim(hash, idx);
+        } else {
+            let (fetched, _) = self.remove(hash, idx);
+            self.counters.evictions += 1;
+            self.counters.evicted_unfetched += u64::from(!fetched);
+        }
     }
 
     /// Frees room for `need` more bytes (at most the budget): dead items near the tail
@@ -266,24 +316,20 @@ impl Shard {
         let mut idx = self.tail;
         let mut looked = 0;
         while self.bytes + need > self.budget && idx != NIL && looked < RECLAIM_SEARCH {
-            let prev = self.slab[idx as usize].prev;
-            if self.is_dead(&self.slab[idx as usize], now) {
-                self.reclaim(self.hash_of(idx), idx);
+            let mut prev = self.arena.record(idx).prev();
+            if self.is_dead_at(idx, now) {
+                if let Some(Moved { from, to }) = self.reclaim(self.hash_of(idx), idx) {
+                    if prev == from {
+                        prev = to;
+                    }
+                }
             }
             idx = prev;
             looked += 1;
         }
         while self.bytes + need > self.budget {
-            // Never NIL: an empty shard holds 0 bytes and `need` fits the budget.
-            let idx = self.tail;
-            let hash = self.hash_of(idx);
-            if self.is_dead(&self.slab[idx as usize], now) {
-                self.reclaim(hash, idx);
-            } else {
-                let item = self.remove(hash, idx);
-                self.counters.evictions += 1;
-                self.counters.evicted_unfetched += u64::from(!item.has(FETCHED));
-            }
+            // An empty shard holds 0 bytes and `need` fits the budget.
+            self.evict_tail(now);
         }
     }
 
@@ -296,15 +342,14 @@ impl Shard {
         key: &[u8],
         now: u32,
         touch: Option<u32>,
-    ) -> Option<&Item> {
+    ) -> Option<Record<'_>> {
         self.advance(now);
         let idx = self.find_live(hash, key, now)?;
         self.hit(idx, now);
-        let item = &mut self.slab[idx as usize];
         if let Some(exptime) = touch {
-            item.exptime = exptime;
+            self.arena.record_mut(idx).set_exptime(exptime);
         }
-        Some(item)
+        Some(self.arena.record(idx))
     }
 
     /// Counts a read of live item `idx`: bumps it, marks it fetched, and from the
@@ -313,9 +358,9 @@ impl Shard {
     pub(super) fn hit(&mut self, idx: u32, now: u32) {
         self.bump(idx);
         let barrier = self.flush_before;
-        let item = &mut self.slab[idx as usize];
-        if item.has(FETCHED) {
-            item.time = now.max(barrier);
+        let mut item = self.arena.record_mut(idx);
+        if item.get().has(FETCHED) {
+            item.set_time(now.max(barrier));
         }
         item.set(FETCHED, true);
     }
@@ -326,20 +371,24 @@ impl Shard {
         &mut self,
         hash: u64,
         mode: StoreMode,
-        new: Item,
+        new: NewItem<'_>,
         cas: u64,
         now: u32,
         max_item_bytes: usize,
     ) -> StoreResult {
         use StoreMode::*;
         self.advance(now);
-        let old = self.find_live(hash, new.key(), now);
+        let old = self.find_live(hash, new.key, now);
+        let joined;
         let new = match (mode, old) {
             (Add, Some(_)) | (Replace | Append | Prepend, None) => return StoreResult::NotStored,
             (Cas, None) => return StoreResult::NotFound,
-            (Cas, Some(idx)) if self.slab[idx as usize].cas != cas => return StoreResult::Exists,
+            (Cas, Some(idx)) if self.item(idx).cas() != cas => return StoreResult::Exists,
             (Append | Prepend, Some(idx)) => match self.joined(idx, mode, &new, max_item_bytes) {
-                Some(joined) => joined,
+                Some(value) => {
+                    joined = value;
+                    self.joined_item(idx, new, &joined)
+                }
                 None => return StoreResult::NotStored,
             },
             _ => new,
@@ -350,29 +399,48 @@ impl Shard {
         }
     }
 
-    /// The item an append (or prepend) of `new`'s value to live item `idx` makes, with
-    /// the old item's flags and exptime; `None` when the joined value would be over the
-    /// item size limit (memcached answers NOT_STORED then).
+    /// The value an append (or prepend) of `new`'s value to live item `idx` makes;
+    /// `None` when it would be over the item size limit (memcached answers NOT_STORED
+    /// then). Copied out, since storing it removes the old item first.
     pub(super) fn joined(
         &self,
         idx: u32,
         mode: StoreMode,
-        new: &Item,
+        new: &NewItem<'_>,
         max_item_bytes: usize,
-    ) -> Option<Item> {
-        let old = &self.slab[idx as usize];
-        let key = old.key();
+    ) -> Option<Vec<u8>> {
+        let old = self.item(idx);
         let (first, second) = if mode == StoreMode::Append {
-            (old.value(), new.value())
+            (old.value(), new.value)
         } else {
-            (new.value(), old.value())
+            (new.value, old.value())
         };
         let len = first.len() + second.len();
-        if crate::protocol::item_too_large(key.len(), len, old.flags, max_item_bytes) {
+        if crate::protocol::item_too_large(old.key().len(), len, old.flags(), max_item_bytes) {
             return None;
         }
-        let data = item::pack(&[key, first, second]);
-        Some(Item::new(data, key.len(), old.flags, old.exptime))
+        let mut value = Vec::with_capacity(len);
+        value.extend_from_slice(first);
+        value.extend_from_slice(second);
+        Some(value)
+    }
+
+    /// `new` with value `joined` and live item `idx`'s flags and exptime, and no state
+    /// bits (an appended key is no longer marked base64, as in memcached).
+    pub(super) fn joined_item<'a>(
+        &self,
+        idx: u32,
+        new: NewItem<'a>,
+        joined: &'a [u8],
+    ) -> NewItem<'a> {
+        let old = self.item(idx);
+        NewItem {
+            value: joined,
+            flags: old.flags(),
+            exptime: old.exptime(),
+            bits: 0,
+            ..new
+        }
     }
 
     /// Stores `new` in place of live item `old` (if any), making room for it; returns
@@ -383,7 +451,7 @@ impl Shard {
         hash: u64,
         mode: StoreMode,
         old: Option<u32>,
-        new: Item,
+        new: NewItem<'_>,
         now: u32,
     ) -> Result<u32, StoreResult> {
         let footprint = new.footprint();
@@ -397,7 +465,12 @@ impl Shard {
             self.remove(hash, idx);
         }
         self.make_room(footprint, now);
-        Ok(self.insert(hash, new, now))
+        while !self.arena.has_room(&new) {
+            // Its size class is out of ids (2^25 - 1 records in one shard): evicting
+            // from the tail reaches a record of that class eventually.
+            self.evict_tail(now);
+        }
+        Ok(self.insert(hash, &new, now))
     }
 
     /// The CAS of the live item under `key`, without bumping it or marking it fetched
@@ -405,7 +478,7 @@ impl Shard {
     pub(super) fn peek_cas(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u64> {
         self.advance(now);
         let idx = self.find_live(hash, key, now)?;
-        Some(self.slab[idx as usize].cas)
+        Some(self.item(idx).cas())
     }
 
     /// Removes the live item under `key`; false if there is none.
@@ -454,7 +527,7 @@ impl Shard {
         incr: bool,
         now: u32,
     ) -> Result<(u64, u32), ArithResult> {
-        let item = &self.slab[idx as usize];
+        let item = self.item(idx);
         let Some(value) = arith::parse(item.key().len(), item.value()) else {
             return Err(ArithResult::NonNumeric);
         };
@@ -463,22 +536,23 @@ impl Shard {
         let digits = buf.format(value).as_bytes();
         if digits.len() <= item.value().len() {
             let cas = self.next_cas();
-            let item = &mut self.slab[idx as usize];
+            let time = now.max(self.flush_before);
+            let mut item = self.item_mut(idx);
             arith::write_in_place(item.value_mut(), digits);
-            item.cas = cas;
-            item.time = now.max(self.flush_before);
+            item.set_cas(cas);
+            item.set_time(time);
             self.bump(idx);
             Ok((value, idx))
         } else {
-            let data = item::pack(&[item.key(), digits]);
-            let new = Item::new(data, item.key().len(), item.flags, item.exptime);
-            let footprint = new.footprint();
-            if footprint > self.budget {
+            // The key is copied out: removing the old item may move records.
+            let key = item.key().to_vec();
+            let new = NewItem::new(&key, digits, item.flags(), item.exptime());
+            if new.footprint() > self.budget {
                 return Err(ArithResult::OutOfMemory);
             }
-            self.remove(hash, idx);
-            self.make_room(footprint, now);
-            Ok((value, self.insert(hash, new, now)))
+            self.put(hash, StoreMode::Set, Some(idx), new, now)
+                .map(|idx| (value, idx))
+                .map_err(|_| ArithResult::OutOfMemory)
         }
     }
 
@@ -499,7 +573,7 @@ impl Shard {
     /// Adds this shard's figures to `stats`.
     pub(crate) fn add_stats(&self, stats: &mut StoreStats) {
         let c = &self.counters;
-        stats.curr_items += self.slab.len() as u64;
+        stats.curr_items += self.table.len() as u64;
         stats.bytes += self.bytes as u64;
         stats.total_items += c.total_items;
         stats.evictions += c.evictions;
@@ -520,9 +594,9 @@ impl Shard {
         let mut keys = Vec::new();
         let mut idx = self.head;
         while idx != NIL {
-            let item = &self.slab[idx as usize];
+            let item = self.item(idx);
             keys.push(item.key().to_vec());
-            idx = item.next;
+            idx = item.next();
         }
         keys
     }
@@ -536,23 +610,25 @@ impl Shard {
             self.bytes,
             self.budget
         );
-        let sum: usize = self.slab.iter().map(|(_, item)| item.footprint()).sum();
+        let sum: usize = self.arena.ids().map(|i| self.item(i).footprint()).sum();
         assert_eq!(self.bytes, sum);
-        assert_eq!(self.table.len(), self.slab.len());
+        let held = self.arena.ids().count();
+        assert_eq!(self.table.len(), held);
+        self.arena.check();
         let (mut idx, mut prev, mut count) = (self.head, NIL, 0);
         while idx != NIL {
-            let item = &self.slab[idx as usize];
-            assert_eq!(item.prev, prev);
-            let slab = &self.slab;
+            let item = self.item(idx);
+            assert_eq!(item.prev(), prev);
+            let arena = &self.arena;
             let hash = self.slot_hash(self.hash_of(idx));
             let found = self
                 .table
-                .find(hash, |&i| slab[i as usize].key() == item.key());
+                .find(hash, |&i| arena.record(i).key() == item.key());
             assert_eq!(found, Some(&idx));
-            assert_eq!(item.cas & ((1 << self.shard_bits) - 1), self.index);
-            (prev, idx, count) = (idx, item.next, count + 1);
+            assert_eq!(item.cas() & ((1 << self.shard_bits) - 1), self.index);
+            (prev, idx, count) = (idx, item.next(), count + 1);
         }
         assert_eq!(self.tail, prev);
-        assert_eq!(count, self.slab.len());
+        assert_eq!(count, held);
     }
 }

@@ -1,0 +1,318 @@
+//! One shard's item memory: records packed into size-classed chunk pages, with no
+//! allocation per small item.
+//!
+//! Owns where records live and their ids; knows nothing of keys' meaning, the table or
+//! the LRU order. An item id is a `u32`: the size class in the top [`CLASS_BITS`] bits,
+//! the record's index within its class below.
+//!
+//! Invariants:
+//! - each class is dense: its records have indices `0..len`. Removing a record moves the
+//!   class's last record into the hole ([`Arena::remove`] says which id moved where, so
+//!   the shard can repoint its table and LRU links); ids are stable otherwise;
+//! - a small class keeps its records in pages of `1 << shift` chunks (at most
+//!   [`PAGE_MAX_BYTES`]); only the last page is partly filled, and only it grows or
+//!   shrinks. Its unused capacity is at most 1/32 of the class's chunks (rounded down):
+//!   it grows by 1/64 of them at a time and shrinks when more than 1/32 are unused, so
+//!   a steady mix of writes and removals does not reallocate on every step;
+//! - the large class holds one exact allocation per record, in a list whose capacity
+//!   stays at most twice its length (plus a few slots);
+//! - what the arena holds beyond the items' footprints is a constant per class: the
+//!   last page's bookkeeping (under 100 bytes) and the class records themselves.
+
+use super::item::{
+    chunk_bytes, class_of, NewItem, Record, RecordMut, LARGE_CLASS, NIL, SMALL_CLASSES,
+};
+
+/// Bits of an id that name the class (7: up to 128 classes).
+const CLASS_BITS: u32 = 7;
+const INDEX_BITS: u32 = 32 - CLASS_BITS;
+const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
+/// Most records one class can hold (the all-ones id is [`NIL`]).
+const CLASS_MAX_RECORDS: usize = INDEX_MASK as usize;
+/// A full page of a small class is at most this big.
+const PAGE_MAX_BYTES: usize = 64 * 1024;
+
+fn id(class: usize, index: usize) -> u32 {
+    ((class as u32) << INDEX_BITS) | index as u32
+}
+
+#[inline]
+fn split(id: u32) -> (usize, usize) {
+    ((id >> INDEX_BITS) as usize, (id & INDEX_MASK) as usize)
+}
+
+/// One small size class: records of exactly `chunk` bytes.
+struct SmallClass {
+    chunk: usize,
+    /// log2 of the chunks in a full page.
+    shift: u32,
+    pages: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl SmallClass {
+    fn new(chunk: usize) -> SmallClass {
+        let shift = (PAGE_MAX_BYTES / chunk).ilog2();
+        SmallClass {
+            chunk,
+            shift,
+            pages: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn page_bytes(&self) -> usize {
+        self.chunk << self.shift
+    }
+
+    /// Page and byte offset of record `index`.
+    #[inline]
+    fn locate(&self, index: usize) -> (usize, usize) {
+        let page = index >> self.shift;
+        let offset = (index & ((1 << self.shift) - 1)) * self.chunk;
+        (page, offset)
+    }
+
+    #[inline]
+    fn record(&self, index: usize) -> &[u8] {
+        let (page, offset) = self.locate(index);
+        &self.pages[page][offset..offset + self.chunk]
+    }
+
+    #[inline]
+    fn record_mut(&mut self, index: usize) -> &mut [u8] {
+        let (page, offset) = self.locate(index);
+        let chunk = self.chunk;
+        &mut self.pages[page][offset..offset + chunk]
+    }
+
+    /// Appends `parts` (a whole record, `chunk` bytes in all); returns its index.
+    fn push(&mut self, parts: [&[u8]; 4]) -> usize {
+        let page_bytes = self.page_bytes();
+        if self.pages.last().is_none_or(|p| p.len() == page_bytes) {
+            self.pages.push(Vec::new());
+        }
+        let chunk = self.chunk;
+        // Grow by 1/64 of the class's chunks (at least one), never past a full page.
+        let step = ((self.len + 1) / 64).max(1) * chunk;
+        let page = self.pages.last_mut().expect("a page was just ensured");
+        if page.len() == page.capacity() {
+            page.reserve_exact(step.min(page_bytes - page.len()));
+        }
+        for part in parts {
+            page.extend_from_slice(part);
+        }
+        debug_assert_eq!(page.len() % chunk, 0);
+        self.len += 1;
+        self.len - 1
+    }
+
+    /// Moves the last record into `index` (unless it is the last) and drops the last
+    /// chunk; returns the index that moved, if any.
+    fn swap_remove(&mut self, index: usize) -> Option<usize> {
+        let last = self.len - 1;
+        let chunk = self.chunk;
+        if index != last {
+            let (to_page, to_off) = self.locate(index);
+            let (from_page, from_off) = self.locate(last);
+            if to_page == from_page {
+                self.pages[to_page].copy_within(from_off..from_off + chunk, to_off);
+            } else {
+                let (head, tail) = self.pages.split_at_mut(from_page);
+                head[to_page][to_off..to_off + chunk]
+                    .copy_from_slice(&tail[0][from_off..from_off + chunk]);
+            }
+        }
+        self.len = last;
+        let page = self.pages.last_mut().expect("a record was there");
+        page.truncate(page.len() - chunk);
+        if page.is_empty() {
+            self.pages.pop();
+        } else {
+            let spare_chunks = (page.capacity() - page.len()) / chunk;
+            if spare_chunks > self.len / 32 {
+                page.shrink_to(page.len() + self.len / 64 * chunk);
+            }
+        }
+        (index != last).then_some(last)
+    }
+
+    /// Bytes held beyond `len` chunks (tests).
+    #[cfg(test)]
+    fn spare_bytes(&self) -> usize {
+        self.pages.iter().map(|p| p.capacity()).sum::<usize>() - self.len * self.chunk
+    }
+}
+
+/// A shard's records.
+pub(crate) struct Arena {
+    small: Box<[SmallClass]>,
+    large: Vec<Box<[u8]>>,
+}
+
+/// Where [`Arena::remove`] moved a record to fill the hole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Moved {
+    pub(crate) from: u32,
+    pub(crate) to: u32,
+}
+
+impl Arena {
+    pub(crate) fn new() -> Arena {
+        Arena {
+            small: (0..SMALL_CLASSES)
+                .map(|c| SmallClass::new(chunk_bytes(c)))
+                .collect(),
+            large: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record(&self, id: u32) -> Record<'_> {
+        let (class, index) = split(id);
+        Record(if class == LARGE_CLASS {
+            &self.large[index]
+        } else {
+            self.small[class].record(index)
+        })
+    }
+
+    #[inline]
+    pub(crate) fn record_mut(&mut self, id: u32) -> RecordMut<'_> {
+        let (class, index) = split(id);
+        RecordMut(if class == LARGE_CLASS {
+            &mut self.large[index]
+        } else {
+            self.small[class].record_mut(index)
+        })
+    }
+
+    fn class_len(&self, class: usize) -> usize {
+        if class == LARGE_CLASS {
+            self.large.len()
+        } else {
+            self.small[class].len
+        }
+    }
+
+    /// Whether a record for `new` has an id left in its class.
+    pub(crate) fn has_room(&self, new: &NewItem<'_>) -> bool {
+        self.class_len(class_of(new.record_bytes())) < CLASS_MAX_RECORDS
+    }
+
+    /// Stores `new` with `cas` and `time`, unlinked; returns its id. The caller checked
+    /// [`Arena::has_room`].
+    pub(crate) fn insert(&mut self, new: &NewItem<'_>, cas: u64, time: u32) -> u32 {
+        let len = new.record_bytes();
+        let class = class_of(len);
+        if class == LARGE_CLASS {
+            let mut rec = Vec::with_capacity(len);
+            rec.extend_from_slice(&new.header(cas, time, 0));
+            rec.extend_from_slice(new.key);
+            rec.extend_from_slice(new.value);
+            self.large.push(rec.into_boxed_slice());
+            return id(class, self.large.len() - 1);
+        }
+        let pad = chunk_bytes(class) - len;
+        let header = new.header(cas, time, pad);
+        let index = self.small[class].push([&header, new.key, new.value, &[0; 3][..pad]]);
+        debug_assert!(index < CLASS_MAX_RECORDS && id(class, index) != NIL);
+        id(class, index)
+    }
+
+    /// Drops record `id`; the class's last record may move into its place.
+    pub(crate) fn remove(&mut self, id_: u32) -> Option<Moved> {
+        let (class, index) = split(id_);
+        let from = if class == LARGE_CLASS {
+            self.large.swap_remove(index);
+            if self.large.capacity() > 2 * self.large.len() + 8 {
+                self.large
+                    .shrink_to(self.large.len() + self.large.len() / 2);
+            }
+            let last = self.large.len();
+            (index != last).then_some(last)
+        } else {
+            self.small[class].swap_remove(index)
+        };
+        from.map(|from| Moved {
+            from: id(class, from),
+            to: id_,
+        })
+    }
+
+    /// Every id held, class by class (tests).
+    #[cfg(test)]
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..=LARGE_CLASS).flat_map(move |c| (0..self.class_len(c)).map(move |i| id(c, i)))
+    }
+
+    /// Asserts the capacity bound of the module header (tests).
+    #[cfg(test)]
+    pub(crate) fn check(&self) {
+        for class in self.small.iter() {
+            assert!(
+                class.spare_bytes() <= class.len / 32 * class.chunk,
+                "chunk {}: {} spare bytes for {} records",
+                class.chunk,
+                class.spare_bytes(),
+                class.len
+            );
+            for page in &class.pages[..class.pages.len().saturating_sub(1)] {
+                assert_eq!(page.len(), class.page_bytes());
+            }
+        }
+        assert!(self.large.capacity() <= 2 * self.large.len() + 8);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_item(key: &[u8], value: &[u8]) -> NewItem<'static> {
+        let key: &'static [u8] = key.to_vec().leak();
+        let value: &'static [u8] = value.to_vec().leak();
+        NewItem::new(key, value, 0, 0)
+    }
+
+    #[test]
+    fn removal_moves_the_last_record_and_keeps_capacity_bounded() {
+        let mut arena = Arena::new();
+        let mut ids = Vec::new();
+        for i in 0..5000u32 {
+            let key = format!("key:{i:07}");
+            let value = if i % 10 == 0 {
+                vec![b'x'; 600]
+            } else {
+                vec![b'v'; 32]
+            };
+            let new = new_item(key.as_bytes(), &value);
+            ids.push((arena.insert(&new, u64::from(i), 0), key));
+            arena.check();
+        }
+        // Remove every other key, following the moves.
+        let mut by_key: std::collections::HashMap<String, u32> =
+            ids.iter().map(|(id, k)| (k.clone(), *id)).collect();
+        let mut by_id: std::collections::HashMap<u32, String> = ids.into_iter().collect();
+        for i in (0..5000u32).step_by(2) {
+            let key = format!("key:{i:07}");
+            let id = by_key.remove(&key).expect("key held");
+            assert_eq!(arena.record(id).key(), key.as_bytes());
+            by_id.remove(&id);
+            if let Some(Moved { from, to }) = arena.remove(id) {
+                assert_eq!(to, id);
+                let moved = by_id.remove(&from).expect("moved record was held");
+                assert_eq!(arena.record(to).key(), moved.as_bytes());
+                by_key.insert(moved.clone(), to);
+                by_id.insert(to, moved);
+            }
+            arena.check();
+        }
+        for (id, key) in &by_id {
+            assert_eq!(arena.record(*id).key(), key.as_bytes());
+        }
+        let held = by_id;
+        let all: Vec<u32> = arena.ids().collect();
+        assert_eq!(all.len(), held.len());
+    }
+}
