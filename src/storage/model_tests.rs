@@ -295,6 +295,13 @@ impl Model {
         match self.items.get(key) {
             None => false,
             Some(item) if self.is_dead(item) => {
+                // Every lookup that meets a dead item counts it, writes too (memcached's
+                // do_item_get), flushed before expired.
+                if item.write <= self.flushed_writes || item.time < self.flush_before {
+                    self.stats.get_flushed += 1;
+                } else {
+                    self.stats.get_expired += 1;
+                }
                 self.reclaim(key);
                 false
             }
