@@ -22,34 +22,6 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 /// `PATH` may be another interpreter without it).
 const PYTHON: &str = "/usr/bin/python3";
 
-/// A temp directory removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "ringcache-clients-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&path).expect("create temp dir");
-        Dir(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 fn engine_of(flavor: Flavor) -> Engine {
     match flavor {
         Flavor::Ringcache(engine) => engine,
@@ -292,7 +264,7 @@ both_engines! {
         let memccp = tool("memccp", "libmemcached-tools");
         let memccat = tool("memccat", "libmemcached-tools");
         let server = Server::ringcache(engine_of(flavor), &[]);
-        let dir = Dir::new("memccp");
+        let dir = common::TempDir::new("memccp");
         let mut binary: Vec<u8> = (0..=255u8).cycle().take(20_000).collect();
         binary.extend_from_slice(b"\r\nEND\r\n\0");
         let files: Vec<(&str, Vec<u8>)> = vec![
@@ -410,7 +382,7 @@ fn nutcracker_yml(listen: SocketAddr, backends: &[&Server]) -> String {
 
 /// Starts nutcracker over `backends` and waits until it accepts; retries with other
 /// ports if one was taken meanwhile.
-fn start_nutcracker(dir: &Dir, backends: &[&Server]) -> Nutcracker {
+fn start_nutcracker(dir: &common::TempDir, backends: &[&Server]) -> Nutcracker {
     let bin = tool("nutcracker", "nutcracker");
     for attempt in 0..5 {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_low_port(attempt)));
@@ -464,7 +436,7 @@ both_engines! {
         const KEYS: u64 = 300;
         let engine = engine_of(flavor);
         let backends: Vec<Server> = (0..3).map(|_| Server::ringcache(engine, &[])).collect();
-        let dir = Dir::new("twemproxy");
+        let dir = common::TempDir::new("twemproxy");
         let proxy = start_nutcracker(&dir, &backends.iter().collect::<Vec<_>>());
         let mut conn = common::Client::connect(proxy.addr);
         let value = |i: u64| common::value_for(i, 10 + (i as usize * 37) % 3000);

@@ -18,34 +18,6 @@ use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A temp directory for one test's socket, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "ringcache-unix-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&path).expect("create temp dir");
-        Dir(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A server started with `-s`, killed on drop.
 struct UnixServer {
     flavor: Flavor,
@@ -250,7 +222,7 @@ both_engines! {
     /// set/get/delete/incr over the socket, on several connections (two workers share
     /// the one socket), including a value larger than the socket buffers.
     fn get_and_set_over_the_socket(flavor) {
-        let dir = Dir::new("getset");
+        let dir = common::TempDir::new("getset");
         let path = dir.join("rc.sock");
         let _server = UnixServer::start(flavor, &path, &dir.join("port"), &[]);
         let mut conns: Vec<Conn> = (0..4).map(|_| Conn::open(&path)).collect();
@@ -281,7 +253,7 @@ both_engines! {
     reference;
     /// `-a` sets exactly the socket file's mode bits (default 700), whatever the umask.
     fn mask_sets_the_mode_bits(flavor) {
-        let dir = Dir::new("mask");
+        let dir = common::TempDir::new("mask");
         for (args, want) in [
             (&[][..], 0o700),
             (&["-a", "750"][..], 0o750),
@@ -315,7 +287,7 @@ both_engines! {
         );
         drop(tcp);
 
-        let dir = Dir::new("notcp");
+        let dir = common::TempDir::new("notcp");
         let path = dir.join("rc.sock");
         let port_file = dir.join("port");
         let server = UnixServer::start(flavor, &path, &port_file, &["-p", "0", "-l", "127.0.0.1"]);
@@ -330,7 +302,7 @@ both_engines! {
     /// A socket file left behind by an earlier process is replaced; a file that is not
     /// a socket is left alone and the server refuses to start, naming the path.
     fn stale_socket_is_replaced_other_files_are_not(flavor) {
-        let dir = Dir::new("stale");
+        let dir = common::TempDir::new("stale");
         let path = dir.join("rc.sock");
         drop(UnixListener::bind(&path).expect("bind a stale socket"));
         assert!(UnixStream::connect(&path).is_err(), "the stale socket still accepts");
@@ -357,7 +329,7 @@ both_engines! {
     /// SIGTERM ends the server with status 0 and, as memcached, leaves the socket file
     /// in place; the next start replaces it and serves.
     fn socket_file_stays_after_exit_and_is_reused(flavor) {
-        let dir = Dir::new("exit");
+        let dir = common::TempDir::new("exit");
         let path = dir.join("rc.sock");
         let mut server = UnixServer::start(flavor, &path, &dir.join("port"), &[]);
         let mut conn = Conn::open(&path);
@@ -393,8 +365,8 @@ both_engines! {
             return;
         }
         let uid = nobody_uid().expect("no user nobody in /etc/passwd");
-        let dir = Dir::new("user");
-        fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o1777)).unwrap();
+        let dir = common::TempDir::new("user");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o1777)).unwrap();
         let path = dir.join("rc.sock");
         let _server = UnixServer::start(flavor, &path, &dir.join("port"), &["-u", "nobody", "-a", "777"]);
         assert_eq!(fs::metadata(&path).unwrap().uid(), uid, "{flavor}: socket owner");

@@ -149,10 +149,10 @@ macro_rules! both_engines {
 }
 
 /// A temp directory removed on drop.
-struct TempDir(PathBuf);
+pub struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub fn new(tag: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -166,6 +166,14 @@ impl TempDir {
         fs::create_dir_all(&path)
             .unwrap_or_else(|e| panic!("cannot create temp dir {}: {e}", path.display()));
         TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
     }
 }
 
