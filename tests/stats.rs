@@ -13,37 +13,6 @@ use common::{stat_u64, Client, Server};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Fields every memcached monitoring tool expects in `stats`, besides [`COUNTERS`].
-const FIELDS: &[&str] = &[
-    "pid",
-    "uptime",
-    "time",
-    "version",
-    "pointer_size",
-    "rusage_user",
-    "rusage_system",
-    "max_connections",
-    "curr_connections",
-    "total_connections",
-    "rejected_connections",
-    "cmd_flush",
-    "get_expired",
-    "get_flushed",
-    "bytes_read",
-    "bytes_written",
-    "limit_maxbytes",
-    "threads",
-    "bytes",
-    "connection_structures",
-    "accepting_conns",
-    "listen_disabled_num",
-    "auth_cmds",
-    "auth_errors",
-    "expired_unfetched",
-    "evicted_unfetched",
-    "reclaimed",
-];
-
 /// Counters whose values after [`SCRIPT`] are facts about the requests, not about the
 /// implementation: they must equal memcached's.
 const COUNTERS: &[&str] = &[
@@ -237,9 +206,8 @@ both_engines! {
         let mut conn = server.connect();
         let version = conn.version();
         let stats = conn.stats();
-        let missing: Vec<&str> = FIELDS
+        let missing: Vec<&str> = REQUIRED_GENERAL
             .iter()
-            .chain(COUNTERS)
             .copied()
             .filter(|f| !stats.contains_key(*f))
             .collect();
