@@ -134,16 +134,8 @@ if [ -n "$ONLY_SERVERS" ]; then
 fi
 declare -A BROKEN=()   # server -> why it could not start
 
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
+# shellcheck source=ci/server-lib.sh
+. ci/server-lib.sh
 
 # The command line of server $1 (its port comes from MEMCACHED_PORT_FILENAME).
 server_cmd() {
@@ -161,33 +153,14 @@ server_cmd() {
     esac
 }
 
-# Starts server $1 pinned to CPU 0; sets SERVER_PID and SERVER_PORT. Readiness: the
-# server wrote its port file (after listen) and a TCP connect succeeds.
+# Starts server $1 pinned to CPU 0; sets SERVER_PID and SERVER_PORT once it is ready, or
+# records in BROKEN why it could not start.
 start_server() {
-    local name="$1" log="$RUN/$1.log" portfile="$RUN/$1.port" i
-    rm -f "$portfile"
     # shellcheck disable=SC2046
-    MEMCACHED_PORT_FILENAME="$portfile" taskset -c 0 $(server_cmd "$name") >"$log" 2>&1 &
-    SERVER_PID=$!
-    SERVER_PORT=""
-    for ((i = 0; i < 1000; i++)); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            wait "$SERVER_PID" 2>/dev/null || true
-            SERVER_PID=""
-            BROKEN[$name]="exited at startup: $(tail -n 1 "$log")"
-            return 1
-        fi
-        if [ -z "$SERVER_PORT" ] && [ -s "$portfile" ]; then
-            SERVER_PORT=$(awk '/TCP INET/ { print $3; exit }' "$portfile")
-        fi
-        if [ -n "$SERVER_PORT" ] && (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.01
-    done
-    BROKEN[$name]="not ready after 10 s"
-    cleanup
-    return 1
+    launch_server "$RUN/$1.log" "$RUN/$1.port" taskset -c 0 $(server_cmd "$1") || {
+        BROKEN[$1]="$SERVER_ERROR"
+        return 1
+    }
 }
 
 # utime + stime of process $1, in clock ticks.

@@ -61,16 +61,8 @@ RCLOAD=target/release/rc-load
 OUT=target/memory
 mkdir -p "$OUT"
 
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
+# shellcheck source=ci/server-lib.sh
+. ci/server-lib.sh
 
 server_cmd() {
     local common=(-U 0 -t 1 -m 1024 -l 127.0.0.1)
@@ -87,30 +79,11 @@ server_cmd() {
 
 # Starts server $1; sets SERVER_PID and SERVER_PORT once it accepts connections.
 start_server() {
-    local name="$1" log="$OUT/$1.log" portfile="$OUT/$1.port" i
-    rm -f "$portfile"
     # shellcheck disable=SC2046
-    MEMCACHED_PORT_FILENAME="$portfile" $(server_cmd "$name") >"$log" 2>&1 &
-    SERVER_PID=$!
-    SERVER_PORT=""
-    for ((i = 0; i < 1000; i++)); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            wait "$SERVER_PID" 2>/dev/null || true
-            SERVER_PID=""
-            echo "ci/memory.sh: $name exited at startup: $(tail -n 1 "$log")" >&2
-            return 1
-        fi
-        if [ -z "$SERVER_PORT" ] && [ -s "$portfile" ]; then
-            SERVER_PORT=$(awk '/TCP INET/ { print $3; exit }' "$portfile")
-        fi
-        if [ -n "$SERVER_PORT" ] && (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.01
-    done
-    echo "ci/memory.sh: $name not ready after 10 s" >&2
-    cleanup
-    return 1
+    launch_server "$OUT/$1.log" "$OUT/$1.port" $(server_cmd "$1") || {
+        echo "ci/memory.sh: $1 $SERVER_ERROR" >&2
+        return 1
+    }
 }
 
 # VmRSS of process $1 in bytes.
