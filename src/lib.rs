@@ -41,8 +41,9 @@ use std::time::Duration;
 
 /// Runs the server until SIGINT or SIGTERM. `Err` is a one-line startup or runtime
 /// failure.
-pub fn run(config: Config) -> Result<(), String> {
+pub fn run(mut config: Config) -> Result<(), String> {
     io::sys::limit_malloc_arenas(1);
+    config.threads = workers_for(config.threads, io::sys::allowed_cpus());
     let chosen = io::choose(config.io_engine)?;
     io::sys::block_stop_signals().map_err(|e| format!("cannot block signals: {e}"))?;
     for opt in &config.ignored_options {
@@ -241,5 +242,24 @@ fn warn_on_wildcard(bound: &[std::net::SocketAddr]) {
         tracing::warn!(
             "listening on {addr}: the memcached protocol has no authentication, anyone who can reach this port can read and write the cache"
         );
+    }
+}
+
+/// How many workers to start for `-t threads` when the process may run on `cpus` CPUs
+/// (its affinity mask). Workers past the CPUs cannot run in parallel: they only take
+/// turns on a core, split each other's batches and add context switches (measured on
+/// one core at pipeline 16: two workers served 7 % (uring) to 16 % (epoll) fewer
+/// requests than one). So ringcache starts at most one worker per allowed CPU, and says
+/// so.
+fn workers_for(threads: usize, cpus: Option<usize>) -> usize {
+    match cpus {
+        Some(cpus) if threads > cpus => {
+            tracing::info!(
+                "-t {threads}: this process may run on {cpus} CPU(s) (its affinity mask); \
+                 starting {cpus} worker(s), as more could only take turns"
+            );
+            cpus
+        }
+        _ => threads,
     }
 }

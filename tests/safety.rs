@@ -28,6 +28,12 @@ struct Plain {
 
 impl Plain {
     fn start(flavor: Flavor, args: &[&str]) -> Plain {
+        Plain::start_under(flavor, &[], args)
+    }
+
+    /// As [`Plain::start`], run by the command `wrapper` (e.g. `taskset -c 0`), which
+    /// must exec ringcache in its own process.
+    fn start_under(flavor: Flavor, wrapper: &[&str], args: &[&str]) -> Plain {
         let Flavor::Ringcache(engine) = flavor else {
             panic!("safety tests are about ringcache's defaults, not {flavor}");
         };
@@ -35,13 +41,28 @@ impl Plain {
             "ringcache-safety-{}-{}-{}",
             std::process::id(),
             engine.flag(),
-            args.join("_").replace(['/', '[', ']', ':'], "")
+            [wrapper, args]
+                .concat()
+                .join("_")
+                .replace(['/', '[', ']', ':'], "")
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create temp dir");
         let log = fs::File::create(dir.join("log")).expect("create log");
-        let child = Command::new(env!("CARGO_BIN_EXE_ringcache"))
-            .args(["-p", "0", "-t", "1", "--io-engine", engine.flag()])
+        let program = env!("CARGO_BIN_EXE_ringcache");
+        let mut command = match wrapper {
+            [] => Command::new(program),
+            [first, rest @ ..] => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(program);
+                c
+            }
+        };
+        command.args(["-p", "0", "--io-engine", engine.flag()]);
+        if !args.contains(&"-t") {
+            command.args(["-t", "1"]);
+        }
+        let child = command
             .args(args)
             .env("MEMCACHED_PORT_FILENAME", dir.join("port"))
             .stdin(Stdio::null())
@@ -121,6 +142,31 @@ impl Drop for Plain {
 }
 
 const NO_AUTH: &str = "no authentication";
+
+both_engines! {
+    /// `-t 2` in a process allowed on one CPU only (`taskset -c 0`) starts one worker
+    /// (two could only take turns on that core), says so at `-v`, and reports the
+    /// workers it runs in `stats threads`; with two CPUs allowed, `-t 2` runs two.
+    fn workers_capped_at_allowed_cpus(flavor) {
+        let one = Plain::start_under(flavor, &["taskset", "-c", "0"], &["-t", "2", "-v"]);
+        let mut client = one.connect();
+        assert_eq!(client.stats()["threads"], "1", "{flavor}: -t 2 on one CPU");
+        client.set("k", b"v");
+        assert_eq!(client.get("k").as_deref(), Some(&b"v"[..]), "{flavor}");
+        let log = one.log();
+        assert!(
+            log.contains("-t 2: this process may run on 1 CPU(s)"),
+            "{flavor}: no line about the worker cap:\n{log}"
+        );
+        if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
+            eprintln!("SKIPPED the two-CPU half ({flavor}): this machine has one CPU");
+            return;
+        }
+        let two = Plain::start_under(flavor, &["taskset", "-c", "0,1"], &["-t", "2", "-v"]);
+        assert_eq!(two.connect().stats()["threads"], "2", "{flavor}: -t 2 on two CPUs");
+        assert!(!two.log().contains("this process may run on"), "{flavor}:\n{}", two.log());
+    }
+}
 
 both_engines! {
     /// No `-l`: one listening socket, on 127.0.0.1; no UDP socket; no wildcard warning.

@@ -216,3 +216,22 @@ pub fn limit_malloc_arenas(arenas: i32) {
     // thread exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
 }
+
+/// How many CPUs this process may run on (its affinity mask, as `taskset` sets it), or
+/// `None` when the kernel does not say.
+pub fn allowed_cpus() -> Option<usize> {
+    // SAFETY: cpu_set_t is a plain bit array, for which all zeroes (the empty set) is a
+    // valid value.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is the calling thread; `set` is a live cpu_set_t of exactly the size
+    // passed, which the call fills.
+    syscall!(sched_getaffinity(
+        0,
+        std::mem::size_of::<libc::cpu_set_t>(),
+        &mut set
+    ))
+    .ok()?;
+    // SAFETY: CPU_COUNT only reads the initialised set it is given.
+    let count = unsafe { libc::CPU_COUNT(&set) };
+    usize::try_from(count).ok().filter(|&n| n > 0)
+}
