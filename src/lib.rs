@@ -44,7 +44,7 @@ use std::time::Duration;
 pub fn run(mut config: Config) -> Result<(), String> {
     io::sys::limit_malloc_arenas(1);
     config.threads = workers_for(config.threads, io::sys::allowed_cpus());
-    let chosen = io::choose(config.io_engine)?;
+    let chosen = io::choose(config.io_engine, config.threads)?;
     io::sys::block_stop_signals().map_err(|e| format!("cannot block signals: {e}"))?;
     for opt in &config.ignored_options {
         tracing::warn!("-o {opt}: unknown or unsupported option, ignored");

@@ -140,15 +140,15 @@ impl Chosen {
     }
 }
 
-/// Picks the engine once at startup. `Err` (only for `Uring`) carries the reason
-/// io_uring cannot be used.
-pub fn choose(wanted: IoEngine) -> Result<Chosen, String> {
+/// Picks the engine once at startup, for `workers` workers. `Err` (only for `Uring`)
+/// carries the reason io_uring cannot be used.
+pub fn choose(wanted: IoEngine, workers: usize) -> Result<Chosen, String> {
     match wanted {
         IoEngine::Epoll => Ok(Chosen::Epoll),
-        IoEngine::Uring => uring::probe()
+        IoEngine::Uring => uring::probe(workers)
             .map(Chosen::Uring)
             .map_err(|why| format!("--io-engine uring: io_uring is not usable here: {why}")),
-        IoEngine::Auto => match uring::probe() {
+        IoEngine::Auto => match uring::probe(workers) {
             Ok(features) => Ok(Chosen::Uring(features)),
             Err(why) => {
                 tracing::warn!("io_uring is not usable ({why}); using epoll");

@@ -70,10 +70,10 @@ impl fmt::Display for Features {
     }
 }
 
-/// Checks that io_uring can be used here: ring creation and every opcode the engine
-/// needs. `Err` says why not.
-pub fn probe() -> Result<Features, String> {
-    probe::probe()
+/// Checks that io_uring can be used here by `workers` workers: ring creation at the
+/// workers' size and every opcode the engine needs. `Err` says why not.
+pub fn probe(workers: usize) -> Result<Features, String> {
+    probe::probe(workers)
 }
 
 /// Runs one proactor worker until shutdown.

@@ -3,7 +3,9 @@
 //! Owns: reading `kernel.io_uring_disabled`, turning a refused `io_uring_setup` into a
 //! reason a user can act on, the opcode check, and small live tests of the optional
 //! features (a provided-buffer ring, a multishot recv on a socketpair, a multishot
-//! accept on an abstract unix socket) — a kernel version says less than a try.
+//! accept on an abstract unix socket) — a kernel version says less than a try; and one
+//! build of every worker's full-size ring, which older kernels charge to the
+//! locked-memory limit.
 //!
 //! Must not know: connections, the service.
 //!
@@ -12,6 +14,7 @@
 
 use super::buffers::BufRing;
 use super::ring::{self, TaskRun};
+use super::worker::RING_ENTRIES;
 use super::Features;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use std::io::{self, Write};
@@ -37,7 +40,7 @@ const TRY_FOR: Duration = Duration::from_secs(1);
 
 const PROBE_BGID: u16 = 0;
 
-pub fn probe() -> Result<Features, String> {
+pub fn probe(workers: usize) -> Result<Features, String> {
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .ok()
         .and_then(|s| s.trim().parse::<u8>().ok());
@@ -86,6 +89,18 @@ pub fn probe() -> Result<Features, String> {
             }
         }
     }
+    // Kernels before 5.12 charge ring memory to RLIMIT_MEMLOCK (64 KiB by default): an
+    // 8-entry ring fits where the workers' rings do not. Build them all once here, so
+    // that `auto` falls back to epoll now rather than a worker failing after start.
+    let rings: io::Result<Vec<_>> = (0..workers)
+        .map(|_| ring::build(RING_ENTRIES, taskrun))
+        .collect();
+    rings.map_err(|e| {
+        format!(
+            "{workers} ring(s) of {RING_ENTRIES} entries: {}",
+            setup_error(&e, disabled)
+        )
+    })?;
     Ok(features)
 }
 

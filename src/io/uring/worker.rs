@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Submission queue entries per ring: room for a batch touching many connections.
-const RING_ENTRIES: u32 = 4096;
+pub(super) const RING_ENTRIES: u32 = 4096;
 /// Provided receive buffers per worker, and their size: 4 MiB a worker. Buffers go back
 /// to the ring as soon as their bytes were handed over, so only one batch of completions
 /// holds them. Measured (bench_engine_throughput, 400 connections and a bulk upload):

@@ -266,7 +266,7 @@ impl Server {
 
 /// The probed features, or `None` (saying why) where io_uring is not usable.
 pub(super) fn features(test: &str) -> Option<Features> {
-    match probe() {
+    match probe(1) {
         Ok(f) => Some(f),
         Err(why) => {
             eprintln!("{test}: SKIPPED: io_uring is not usable here: {why}");
