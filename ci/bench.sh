@@ -23,8 +23,9 @@
 #   v1k   as p1 with 1 KiB values
 #   c500  as p1 with 500 connections
 #   bin   as p1 over the binary protocol
-#   t2    as p16 with -t 2 (two workers; every server still pinned to CPU 0 alone, so
-#         its ops/s compare directly with p16's: a second worker must cost nothing)
+#   t2    as p16 with -t 2 (every server still pinned to CPU 0 alone, so its ops/s
+#         compare directly with p16's: asking for a second worker must cost nothing;
+#         ringcache starts one worker per allowed CPU, memcached starts two threads)
 #
 # Exit status: 0 when every run completed without protocol errors, 1 otherwise, 2 on
 # a usage error or a missing tool.
@@ -399,7 +400,7 @@ header = [
     "- pinning: server on CPU 0 (`taskset -c 0`, `-t 1` except t2), load on CPU 1; each server alone, prefilled, order rotated per repetition",
     "- configs: 1:10 set:get, 100k keys, uniform; p1 = 50 conns, pipeline 1, 32 B values, text; "
     "p16 = pipeline 16; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol; "
-    "t2 = p16 with `-t 2` (both workers on CPU 0)",
+    "t2 = p16 with `-t 2`, server on CPU 0 (memcached runs two threads there; ringcache starts one worker per allowed CPU, so one)",
     "- vs floor: ops per server-CPU-s of ringcache divided by the floor's on the same engine, same repetition",
     "- ratios: median over repetitions of (server / memcached in the same repetition)",
 ]
