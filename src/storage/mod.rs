@@ -215,7 +215,8 @@ impl Store {
         let (hash, mut shard) = self.shard(key);
         match shard.get(hash, key, now, touch) {
             Some(item) => f(Some(ItemRef {
-                key: item.key(),
+                // The stored key equals the one looked up.
+                key,
                 value: item.value(),
                 flags: item.flags(),
                 cas: item.cas(),

@@ -191,6 +191,7 @@ impl Shard {
         self.arena.record_mut(idx)
     }
 
+    #[inline]
     fn death_at(&self, idx: u32, now: u32) -> Option<Death> {
         death(
             self.arena.record(idx),
@@ -355,8 +356,7 @@ impl Shard {
     fn second_chance(&mut self, idx: u32, now: u32) -> bool {
         let (flush_cas, flush_before) = (self.flush_cas, self.flush_before);
         let mut item = self.arena.record_mut(idx);
-        if !item.get().has(ACTIVE) || death(item.get(), now, flush_cas, flush_before).is_some()
-        {
+        if !item.get().has(ACTIVE) || death(item.get(), now, flush_cas, flush_before).is_some() {
             return false;
         }
         item.set(ACTIVE, false);

@@ -359,7 +359,11 @@ fn evicts_least_recently_used_with_second_chance() {
     set(&s, "k6", "0123456789");
     assert_eq!(lru(&s), ["k6", "k5", "k3", "k4"]);
     let stats = s.stats();
-    assert_eq!((stats.evictions, stats.evicted_unfetched), (3, 2), "k0 was fetched");
+    assert_eq!(
+        (stats.evictions, stats.evicted_unfetched),
+        (3, 2),
+        "k0 was fetched"
+    );
     check(&s);
 }
 
@@ -384,11 +388,14 @@ fn second_chances_per_write_are_bounded() {
     // The moved ones lost their mark (and were just read again); the rest kept it.
     let order = lru(&s);
     assert_eq!(order[0], "new");
-    assert_eq!(order[1..=shard::RECLAIM_SEARCH], keys[..shard::RECLAIM_SEARCH]
-        .iter()
-        .rev()
-        .cloned()
-        .collect::<Vec<_>>()[..]);
+    assert_eq!(
+        order[1..=shard::RECLAIM_SEARCH],
+        keys[..shard::RECLAIM_SEARCH]
+            .iter()
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()[..]
+    );
     check(&s);
 }
 
