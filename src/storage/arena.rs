@@ -233,6 +233,22 @@ impl Arena {
         id(class, index)
     }
 
+    /// Whether a record for `new` would be in the same small class as record `id`, so
+    /// [`Arena::overwrite`] can replace it in place.
+    pub(crate) fn fits_in_place(&self, id: u32, new: &NewItem<'_>) -> bool {
+        let (class, _) = split(id);
+        class < SMALL_CLASSES && class_of(new.record_bytes()) == class
+    }
+
+    /// Replaces record `id` with `new` (stored with `cas` and `time`) in place, keeping
+    /// its id and LRU links. The caller checked [`Arena::fits_in_place`].
+    pub(crate) fn overwrite(&mut self, id: u32, new: &NewItem<'_>, cas: u64, time: u32) {
+        let (class, _) = split(id);
+        debug_assert!(self.fits_in_place(id, new));
+        let pad = chunk_bytes(class) - new.record_bytes();
+        self.record_mut(id).overwrite(new, cas, time, pad);
+    }
+
     /// Drops record `id`; the class's last record may move into its place.
     pub(crate) fn remove(&mut self, id_: u32) -> Option<Moved> {
         let (class, index) = split(id_);

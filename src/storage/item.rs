@@ -268,6 +268,19 @@ impl<'a> RecordMut<'a> {
         }
     }
 
+    /// Overwrites this record with `new`, stored with `cas` and `time`, in place: the
+    /// record must be exactly `new.record_bytes() + pad` long. Keeps the LRU links.
+    pub(crate) fn overwrite(&mut self, new: &NewItem<'_>, cas: u64, time: u32, pad: usize) {
+        let header = new.header(cas, time, pad);
+        self.0[CAS..HEADER_BYTES].copy_from_slice(&header[CAS..]);
+        let key_end = HEADER_BYTES + new.key.len();
+        let value_end = key_end + new.value.len();
+        debug_assert_eq!(self.0.len(), value_end + pad);
+        self.0[HEADER_BYTES..key_end].copy_from_slice(new.key);
+        self.0[key_end..value_end].copy_from_slice(new.value);
+        self.0[value_end..].fill(0);
+    }
+
     pub(crate) fn value_mut(&mut self) -> &mut [u8] {
         let (start, end) = {
             let r = self.get();

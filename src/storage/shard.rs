@@ -523,7 +523,9 @@ impl Shard {
     }
 
     /// Stores `new` in place of live item `old` (if any), making room for it; returns
-    /// its index. A `new` larger than the whole budget is `OutOfMemory`, and then, like
+    /// its index. A record of `old`'s small size class is rewritten in place (same id,
+    /// same footprint, moved to the head with a fresh CAS) instead of removed and
+    /// inserted. A `new` larger than the whole budget is `OutOfMemory`, and then, like
     /// memcached, a set leaves no stale value behind.
     pub(super) fn put(
         &mut self,
@@ -541,6 +543,16 @@ impl Shard {
             return Err(StoreResult::OutOfMemory);
         }
         if let Some(idx) = old {
+            if self.arena.fits_in_place(idx, &new) {
+                // Same chunk, same footprint: nothing to evict, no table or arena
+                // change; only the record, its place in the list and the counters.
+                let cas = self.next_cas();
+                let time = now.max(self.flush_before);
+                self.arena.overwrite(idx, &new, cas, time);
+                self.move_to_head(idx);
+                self.counters.total_items += 1;
+                return Ok(idx);
+            }
             self.remove(hash, idx);
         }
         self.make_room(footprint, now);
