@@ -36,7 +36,7 @@ fn id(class: usize, index: usize) -> u32 {
     ((class as u32) << INDEX_BITS) | index as u32
 }
 
-#[inline]
+#[inline(always)]
 fn split(id: u32) -> (usize, usize) {
     ((id >> INDEX_BITS) as usize, (id & INDEX_MASK) as usize)
 }
@@ -66,20 +66,20 @@ impl SmallClass {
     }
 
     /// Page and byte offset of record `index`.
-    #[inline]
+    #[inline(always)]
     fn locate(&self, index: usize) -> (usize, usize) {
         let page = index >> self.shift;
         let offset = (index & ((1 << self.shift) - 1)) * self.chunk;
         (page, offset)
     }
 
-    #[inline]
+    #[inline(always)]
     fn record(&self, index: usize) -> &[u8] {
         let (page, offset) = self.locate(index);
         &self.pages[page][offset..offset + self.chunk]
     }
 
-    #[inline]
+    #[inline(always)]
     fn record_mut(&mut self, index: usize) -> &mut [u8] {
         let (page, offset) = self.locate(index);
         let chunk = self.chunk;
@@ -144,9 +144,20 @@ impl SmallClass {
     }
 }
 
+/// Large records are rare: kept off the inlined lookup path.
+#[inline(never)]
+fn large_record(large: &[Box<[u8]>], index: usize) -> &[u8] {
+    &large[index]
+}
+
+#[inline(never)]
+fn large_record_mut(large: &mut [Box<[u8]>], index: usize) -> &mut [u8] {
+    &mut large[index]
+}
+
 /// A shard's records.
 pub(crate) struct Arena {
-    small: Box<[SmallClass]>,
+    small: Box<[SmallClass; SMALL_CLASSES]>,
     large: Vec<Box<[u8]>>,
 }
 
@@ -160,30 +171,32 @@ pub(crate) struct Moved {
 impl Arena {
     pub(crate) fn new() -> Arena {
         Arena {
-            small: (0..SMALL_CLASSES)
-                .map(|c| SmallClass::new(chunk_bytes(c)))
-                .collect(),
+            small: Box::new(std::array::from_fn(|c| SmallClass::new(chunk_bytes(c)))),
             large: Vec::new(),
         }
     }
 
-    #[inline]
+    // `record` and `record_mut` are on every lookup's path (several times per request):
+    // always inlined, the large class out of line; `small` is an array, so the class
+    // test is its bounds check.
+
+    #[inline(always)]
     pub(crate) fn record(&self, id: u32) -> Record<'_> {
         let (class, index) = split(id);
-        Record(if class == LARGE_CLASS {
-            &self.large[index]
-        } else {
+        Record(if class < SMALL_CLASSES {
             self.small[class].record(index)
+        } else {
+            large_record(&self.large, index)
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record_mut(&mut self, id: u32) -> RecordMut<'_> {
         let (class, index) = split(id);
-        RecordMut(if class == LARGE_CLASS {
-            &mut self.large[index]
-        } else {
+        RecordMut(if class < SMALL_CLASSES {
             self.small[class].record_mut(index)
+        } else {
+            large_record_mut(&mut self.large, index)
         })
     }
 
@@ -218,6 +231,22 @@ impl Arena {
         let index = self.small[class].push([&header, new.key, new.value, &[0; 3][..pad]]);
         debug_assert!(index < CLASS_MAX_RECORDS && id(class, index) != NIL);
         id(class, index)
+    }
+
+    /// Whether a record for `new` would be in the same small class as record `id`, so
+    /// [`Arena::overwrite`] can replace it in place.
+    pub(crate) fn fits_in_place(&self, id: u32, new: &NewItem<'_>) -> bool {
+        let (class, _) = split(id);
+        class < SMALL_CLASSES && class_of(new.record_bytes()) == class
+    }
+
+    /// Replaces record `id` with `new` (stored with `cas` and `time`) in place, keeping
+    /// its id and LRU links. The caller checked [`Arena::fits_in_place`].
+    pub(crate) fn overwrite(&mut self, id: u32, new: &NewItem<'_>, cas: u64, time: u32) {
+        let (class, _) = split(id);
+        debug_assert!(self.fits_in_place(id, new));
+        let pad = chunk_bytes(class) - new.record_bytes();
+        self.record_mut(id).overwrite(new, cas, time, pad);
     }
 
     /// Drops record `id`; the class's last record may move into its place.

@@ -7,8 +7,8 @@
 //! nothing of tables, LRU policy or time beyond comparing relative seconds.
 //!
 //! Record layout (little-endian): `prev` u32, `next` u32, `cas` u64, `exptime` u32,
-//! `time` u32, `flags` u32, key length u8, state byte u8 (the four state bits, and in
-//! bits 4–5 the padding at the end of a small record), then the key, the value and the
+//! `time` u32, `flags` u32, key length u8, state byte u8 (the five state bits, and in
+//! bits 5–6 the padding at the end of a small record), then the key, the value and the
 //! padding: [`HEADER_BYTES`] = 30 bytes of header per item.
 //!
 //! Invariants:
@@ -34,8 +34,12 @@ pub(crate) const WIN_SENT: u8 = 1 << 2;
 /// State bit: the key was sent base64-encoded (`ms … b`), so meta answers encode it
 /// again (`ITEM_KEY_BINARY`).
 pub(crate) const KEY_BINARY: u8 = 1 << 3;
-const STATE_MASK: u8 = 0x0f;
-const PAD_SHIFT: u32 = 4;
+/// State bit: read since it last passed the LRU tail (memcached's `ITEM_ACTIVE`): the
+/// eviction walk gives it a second chance, moving it to the head instead of evicting it.
+/// A hit only sets this bit; it never moves the item in the list (see `shard.rs`).
+pub(crate) const ACTIVE: u8 = 1 << 4;
+const STATE_MASK: u8 = 0x1f;
+const PAD_SHIFT: u32 = 5;
 
 const PREV: usize = 0;
 const NEXT: usize = 4;
@@ -225,8 +229,13 @@ impl<'a> Record<'a> {
 #[derive(Debug)]
 pub(crate) struct RecordMut<'a>(pub(crate) &'a mut [u8]);
 
-impl RecordMut<'_> {
+impl<'a> RecordMut<'a> {
     pub(crate) fn get(&self) -> Record<'_> {
+        Record(self.0)
+    }
+
+    /// The same record, read-only, for as long as this borrow lasts.
+    pub(crate) fn into_record(self) -> Record<'a> {
         Record(self.0)
     }
 
@@ -257,6 +266,19 @@ impl RecordMut<'_> {
         } else {
             self.0[BITS] &= !bit;
         }
+    }
+
+    /// Overwrites this record with `new`, stored with `cas` and `time`, in place: the
+    /// record must be exactly `new.record_bytes() + pad` long. Keeps the LRU links.
+    pub(crate) fn overwrite(&mut self, new: &NewItem<'_>, cas: u64, time: u32, pad: usize) {
+        let header = new.header(cas, time, pad);
+        self.0[CAS..HEADER_BYTES].copy_from_slice(&header[CAS..]);
+        let key_end = HEADER_BYTES + new.key.len();
+        let value_end = key_end + new.value.len();
+        debug_assert_eq!(self.0.len(), value_end + pad);
+        self.0[HEADER_BYTES..key_end].copy_from_slice(new.key);
+        self.0[key_end..value_end].copy_from_slice(new.value);
+        self.0[value_end..].fill(0);
     }
 
     pub(crate) fn value_mut(&mut self) -> &mut [u8] {

@@ -27,7 +27,7 @@ pub struct MetaItem<'a> {
     item: RecordMut<'a>,
     now: u32,
     created: bool,
-    /// Whether the store bumps the item (LRU, fetched, access time) after the caller.
+    /// Whether the store bumps the item (active, fetched, access time) after the caller.
     bump: &'a mut bool,
 }
 
@@ -98,7 +98,7 @@ impl MetaItem<'_> {
         self.created
     }
 
-    /// Leaves the item unbumped: not moved in the LRU, not marked fetched, its access
+    /// Leaves the item unbumped: not marked active or fetched, its access
     /// time kept (memcached skips the bump when a meta get fails half-way).
     pub fn skip_bump(&mut self) {
         *self.bump = false;
@@ -319,8 +319,9 @@ impl Shard {
                 } else {
                     match opts.mode {
                         Add => {
-                            // memcached bumps the item an add found.
-                            self.bump(idx);
+                            // memcached counts an add that finds the item as an
+                            // access (do_item_update): here, it is marked active.
+                            self.mark_active(idx);
                             return (StoreResult::NotStored, 0);
                         }
                         Append | Prepend if compare != 0 && compare != current.cas() => {

@@ -199,7 +199,7 @@ impl Store {
             .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Looks `key` up; on a hit, bumps it in the LRU and, if `touch` is given, sets its
+    /// Looks `key` up; on a hit, marks it active (see `shard.rs`) and, if `touch` is given, sets its
     /// expiration time first (gat). Runs `f` under the shard lock with the live item.
     pub fn get<R>(
         &self,
@@ -215,7 +215,8 @@ impl Store {
         let (hash, mut shard) = self.shard(key);
         match shard.get(hash, key, now, touch) {
             Some(item) => f(Some(ItemRef {
-                key: item.key(),
+                // The stored key equals the one looked up.
+                key,
                 value: item.value(),
                 flags: item.flags(),
                 cas: item.cas(),

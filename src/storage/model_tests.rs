@@ -1,8 +1,10 @@
 //! Model-based property tests (proptest): random sequences of every store operation
 //! (set/add/replace/append/prepend/cas, get/gat, touch, incr/decr, delete, `flush_all`
 //! now and delayed) and clock advances run on a [`Store`] with a manual clock and on
-//! [`Model`], a plain restatement of the rules: a map of items, one LRU list and one
-//! byte count per shard, the clock, and the flush state.
+//! [`Model`], a plain restatement of the rules: a map of items, one LRU list (with
+//! second chance: a hit marks an item active, a write that needs room moves active
+//! tail items to the head) and one byte count per shard, the clock, and the flush
+//! state.
 //!
 //! After every operation the two must agree on the operation's result (values, flags,
 //! hits and misses, every `StoreResult`/`ArithResult`) and on every figure of
@@ -26,7 +28,8 @@ use proptest::test_runner::{Config, RngSeed};
 use std::collections::{BTreeMap, HashMap};
 
 /// `shard.rs`: how many items at the LRU tail a write that does not fit inspects for
-/// dead ones before it evicts live items.
+/// dead ones before it evicts live items, and how many active tail items it may move
+/// to the head.
 const RECLAIM_SEARCH: usize = 50;
 /// memcached's limit between relative and absolute exptimes (30 days).
 const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
@@ -172,6 +175,8 @@ struct MItem {
     /// The write that made this value (a store, or an incr/decr): a store-wide count.
     write: u64,
     fetched: bool,
+    /// Read (or touched) since it was written or last moved from the tail to the head.
+    active: bool,
     shard: usize,
 }
 
@@ -282,7 +287,8 @@ impl Model {
         self.stats.expired_unfetched += u64::from(!item.fetched);
     }
 
-    fn bump(&mut self, key: &[u8]) {
+    /// Moves `key` to the head of its list.
+    fn move_to_head(&mut self, key: &[u8]) {
         let shard = self.items[key].shard;
         let list = &mut self.lru[shard];
         let at = list.iter().position(|k| k == key).expect("held key in LRU");
@@ -309,8 +315,9 @@ impl Model {
         }
     }
 
-    /// Dead items among the `RECLAIM_SEARCH` least recent first, then the tail, until
-    /// `need` more bytes fit.
+    /// Dead items among the `RECLAIM_SEARCH` least recent first; then, from the tail,
+    /// until `need` more bytes fit: an active live item loses its mark and moves to the
+    /// head (at most `RECLAIM_SEARCH` times), any other is evicted (reclaimed if dead).
     fn make_room(&mut self, shard: usize, need: usize) {
         let fits = |m: &Model| m.bytes[shard] + need <= m.budget;
         let tail: Vec<Vec<u8>> = self.lru[shard]
@@ -327,13 +334,19 @@ impl Model {
                 self.reclaim(&key);
             }
         }
+        let mut chances = 0;
         while !fits(self) {
             let key = self.lru[shard]
                 .last()
                 .expect("room in an empty shard")
                 .clone();
-            if self.is_dead(&self.items[&key]) {
+            let item = &self.items[&key];
+            if self.is_dead(item) {
                 self.reclaim(&key);
+            } else if item.active && chances < RECLAIM_SEARCH {
+                chances += 1;
+                self.items.get_mut(&key).expect("held").active = false;
+                self.move_to_head(&key);
             } else {
                 let item = self.unlink(&key);
                 self.stats.evictions += 1;
@@ -351,6 +364,7 @@ impl Model {
             time: self.now.max(self.flush_before),
             write: self.writes,
             fetched: false,
+            active: false,
             shard,
         };
         self.bytes[shard] += Model::footprint(key, &item);
@@ -447,20 +461,20 @@ impl Model {
         }
     }
 
-    /// A hit: bumped, fetched, its time refreshed from the second fetch on, its
-    /// exptime set when touched. Returns (value, flags, write).
+    /// A hit: marked active and fetched (not moved), its time refreshed from the
+    /// second fetch on, its exptime set when touched. Returns (value, flags, write).
     fn get(&mut self, key: &[u8], touch: Option<i64>) -> Option<(Vec<u8>, u32, u64)> {
         let touch = touch.map(|e| self.realtime(e));
         if !self.find_live(key) {
             return None;
         }
-        self.bump(key);
         let (now, barrier) = (self.now, self.flush_before);
         let item = self.items.get_mut(key).expect("live");
         if item.fetched {
             item.time = now.max(barrier);
         }
         item.fetched = true;
+        item.active = true;
         if let Some(exptime) = touch {
             item.exptime = exptime;
         }
@@ -496,7 +510,7 @@ impl Model {
             let (writes, time) = (self.writes, self.now.max(self.flush_before));
             let item = self.items.get_mut(key).expect("live");
             (item.value, item.write, item.time) = (value, writes, time);
-            self.bump(key);
+            self.move_to_head(key);
         } else {
             let (flags, exptime, shard) = (item.flags, item.exptime, item.shard);
             let need = item_footprint(key.len(), digits.len());

@@ -1,4 +1,5 @@
-//! One shard: a hash table of item ids, an arena of item records, and a strict LRU list.
+//! One shard: a hash table of item ids, an arena of item records, and an LRU list with
+//! second chance (memcached's `ITEM_ACTIVE`).
 //!
 //! Owns everything one shard lock protects: the items, their LRU order, the bytes they
 //! account for, the shard's CAS counter, its flush barriers and its counters. Knows
@@ -19,8 +20,15 @@
 //!   now), or when its `time` (last write or access) is before `flush_before` (a
 //!   delayed `flush_all` that has come due); a dead item is never returned and is
 //!   removed when met;
-//! - a hit, every write, and a meta add that finds the item move it to the head;
-//!   nothing else reorders the list.
+//! - every write links its item at the head (an in-place incr/decr moves it there);
+//!   a hit (and a touch, and a meta add that finds the item) only sets the item's
+//!   [`ACTIVE`] bit and never moves it, so a hit writes one record and touches no
+//!   neighbour;
+//! - a write that needs room reclaims dead items among the [`RECLAIM_SEARCH`] nearest
+//!   the tail first; then, from the tail, an [`ACTIVE`] item loses the bit and moves
+//!   to the head (at most [`RECLAIM_SEARCH`] of them per write) and any other is
+//!   evicted; nothing else reorders the list. So an item read since it last reached
+//!   the tail survives one more trip through the list, and a write's work is bounded.
 
 use std::hash::BuildHasher;
 
@@ -28,13 +36,46 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::arena::{Arena, Moved};
 use super::arith;
-use super::item::{NewItem, Record, RecordMut, FETCHED, NIL};
+use super::item::{NewItem, Record, RecordMut, ACTIVE, FETCHED, NIL};
 use super::{ArithResult, StoreResult, StoreStats};
 use crate::protocol::StoreMode;
 
 /// How many items at the LRU tail a write that does not fit inspects for dead ones
-/// before it evicts live items.
-const RECLAIM_SEARCH: usize = 50;
+/// before it evicts live items; also how many [`ACTIVE`] items one write may move from
+/// the tail to the head before it evicts the tail regardless.
+pub(super) const RECLAIM_SEARCH: usize = 50;
+
+/// Why an item is dead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Death {
+    Expired,
+    /// By `flush_all` (now, or delayed and come due).
+    Flushed,
+}
+
+/// Whether `item` is dead at `now` given a shard's flush state, and why (flushed
+/// before expired, as memcached counts them).
+#[inline]
+fn death(item: Record<'_>, now: u32, flush_cas: u64, flush_before: u32) -> Option<Death> {
+    if item.cas() <= flush_cas || item.time() < flush_before {
+        Some(Death::Flushed)
+    } else if item.is_expired(now) {
+        Some(Death::Expired)
+    } else {
+        None
+    }
+}
+
+/// Counts a read of a live item: marks it [`ACTIVE`] and [`FETCHED`], and from the
+/// second read on records the access `time` (memcached's segmented LRU leaves the time
+/// alone on the first fetch after a write and refreshes it on later ones).
+#[inline]
+fn mark_hit(item: &mut RecordMut<'_>, time: u32) {
+    if item.get().has(FETCHED) {
+        item.set_time(time);
+    }
+    item.set(FETCHED | ACTIVE, true);
+}
 
 /// The hash of a key, from which both the shard and the table slot are taken.
 pub(crate) fn key_hash(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
@@ -150,16 +191,18 @@ impl Shard {
         self.arena.record_mut(idx)
     }
 
-    fn is_dead(&self, item: Record<'_>, now: u32) -> bool {
-        item.is_expired(now) || self.is_flushed(item)
-    }
-
-    fn is_flushed(&self, item: Record<'_>) -> bool {
-        item.cas() <= self.flush_cas || item.time() < self.flush_before
+    #[inline]
+    fn death_at(&self, idx: u32, now: u32) -> Option<Death> {
+        death(
+            self.arena.record(idx),
+            now,
+            self.flush_cas,
+            self.flush_before,
+        )
     }
 
     fn is_dead_at(&self, idx: u32, now: u32) -> bool {
-        self.is_dead(self.arena.record(idx), now)
+        self.death_at(idx, now).is_some()
     }
 
     // ---- LRU list ----
@@ -194,7 +237,8 @@ impl Shard {
         self.head = idx;
     }
 
-    pub(super) fn bump(&mut self, idx: u32) {
+    /// Moves item `idx` to the head (a write; reads only mark items [`ACTIVE`]).
+    pub(super) fn move_to_head(&mut self, idx: u32) {
         if self.head != idx {
             self.unlink(idx);
             self.link_head(idx);
@@ -203,23 +247,35 @@ impl Shard {
 
     // ---- items in and out ----
 
+    /// The item under `key`, live or dead.
+    #[inline]
+    fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        let arena = &self.arena;
+        self.table
+            .find(self.slot_hash(hash), |&i| arena.record(i).key() == key)
+            .copied()
+    }
+
     /// The live item under `key`, removing a dead one met on the way.
     pub(super) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
-        let arena = &self.arena;
-        let idx = *self
-            .table
-            .find(self.slot_hash(hash), |&i| arena.record(i).key() == key)?;
-        let item = self.arena.record(idx);
-        if self.is_dead(item, now) {
-            if self.is_flushed(item) {
-                self.counters.get_flushed += 1;
-            } else {
-                self.counters.get_expired += 1;
-            }
-            self.reclaim(hash, idx);
+        let idx = self.find(hash, key)?;
+        if let Some(death) = self.death_at(idx, now) {
+            self.met_dead(hash, idx, death);
             return None;
         }
         Some(idx)
+    }
+
+    /// A lookup met dead item `idx`: counts it (memcached's `get_flushed` /
+    /// `get_expired`) and reclaims it.
+    #[cold]
+    #[inline(never)]
+    fn met_dead(&mut self, hash: u64, idx: u32, death: Death) {
+        match death {
+            Death::Flushed => self.counters.get_flushed += 1,
+            Death::Expired => self.counters.get_expired += 1,
+        }
+        self.reclaim(hash, idx);
     }
 
     /// Links `item` in at the head with a fresh CAS. The caller made room for it.
@@ -295,6 +351,19 @@ impl Shard {
         moved
     }
 
+    /// Gives tail item `idx` its second chance if it is live and [`ACTIVE`]: clears the
+    /// bit and moves it to the head. Returns whether it did.
+    fn second_chance(&mut self, idx: u32, now: u32) -> bool {
+        let (flush_cas, flush_before) = (self.flush_cas, self.flush_before);
+        let mut item = self.arena.record_mut(idx);
+        if !item.get().has(ACTIVE) || death(item.get(), now, flush_cas, flush_before).is_some() {
+            return false;
+        }
+        item.set(ACTIVE, false);
+        self.move_to_head(idx);
+        true
+    }
+
     /// Removes the least recently used item (reclaimed if dead, else evicted).
     fn evict_tail(&mut self, now: u32) {
         // Never NIL: callers only evict from a shard that holds items.
@@ -310,7 +379,8 @@ impl Shard {
     }
 
     /// Frees room for `need` more bytes (at most the budget): dead items near the tail
-    /// first, then live items from the tail.
+    /// first, then from the tail: second chances for [`ACTIVE`] items (at most
+    /// [`RECLAIM_SEARCH`]), evictions of the others.
     fn make_room(&mut self, need: usize, now: u32) {
         debug_assert!(need <= self.budget);
         let mut idx = self.tail;
@@ -327,15 +397,22 @@ impl Shard {
             idx = prev;
             looked += 1;
         }
+        let mut chances = 0;
         while self.bytes + need > self.budget {
             // An empty shard holds 0 bytes and `need` fits the budget.
-            self.evict_tail(now);
+            let idx = self.tail;
+            if chances < RECLAIM_SEARCH && self.second_chance(idx, now) {
+                chances += 1;
+            } else {
+                self.evict_tail(now);
+            }
         }
     }
 
     // ---- commands ----
 
-    /// A live hit, bumped and marked fetched, with its exptime set to `touch` if given.
+    /// A live hit, marked (see [`mark_hit`]), with its exptime set to `touch` if given.
+    /// One `record_mut` for the marks, the touch and the read.
     pub(crate) fn get(
         &mut self,
         hash: u64,
@@ -345,24 +422,26 @@ impl Shard {
     ) -> Option<Record<'_>> {
         self.advance(now);
         let idx = self.find_live(hash, key, now)?;
-        self.hit(idx, now);
+        // Written after any flush now in force (see `insert`).
+        let time = now.max(self.flush_before);
+        let mut item = self.arena.record_mut(idx);
+        mark_hit(&mut item, time);
         if let Some(exptime) = touch {
-            self.arena.record_mut(idx).set_exptime(exptime);
+            item.set_exptime(exptime);
         }
-        Some(self.arena.record(idx))
+        Some(item.into_record())
     }
 
-    /// Counts a read of live item `idx`: bumps it, marks it fetched, and from the
-    /// second read on records the access time (memcached's segmented LRU leaves the
-    /// time alone on the first fetch after a write and refreshes it on later ones).
+    /// Counts a read of live item `idx` (see [`mark_hit`]).
     pub(super) fn hit(&mut self, idx: u32, now: u32) {
-        self.bump(idx);
-        let barrier = self.flush_before;
-        let mut item = self.arena.record_mut(idx);
-        if item.get().has(FETCHED) {
-            item.set_time(now.max(barrier));
-        }
-        item.set(FETCHED, true);
+        let time = now.max(self.flush_before);
+        mark_hit(&mut self.arena.record_mut(idx), time);
+    }
+
+    /// Counts an access that is not a read (a meta add that finds the item): marks it
+    /// [`ACTIVE`] only.
+    pub(super) fn mark_active(&mut self, idx: u32) {
+        self.arena.record_mut(idx).set(ACTIVE, true);
     }
 
     /// set/add/replace/cas store `new`; append/prepend add `new`'s value to the live
@@ -444,7 +523,9 @@ impl Shard {
     }
 
     /// Stores `new` in place of live item `old` (if any), making room for it; returns
-    /// its index. A `new` larger than the whole budget is `OutOfMemory`, and then, like
+    /// its index. A record of `old`'s small size class is rewritten in place (same id,
+    /// same footprint, moved to the head with a fresh CAS) instead of removed and
+    /// inserted. A `new` larger than the whole budget is `OutOfMemory`, and then, like
     /// memcached, a set leaves no stale value behind.
     pub(super) fn put(
         &mut self,
@@ -462,6 +543,16 @@ impl Shard {
             return Err(StoreResult::OutOfMemory);
         }
         if let Some(idx) = old {
+            if self.arena.fits_in_place(idx, &new) {
+                // Same chunk, same footprint: nothing to evict, no table or arena
+                // change; only the record, its place in the list and the counters.
+                let cas = self.next_cas();
+                let time = now.max(self.flush_before);
+                self.arena.overwrite(idx, &new, cas, time);
+                self.move_to_head(idx);
+                self.counters.total_items += 1;
+                return Ok(idx);
+            }
             self.remove(hash, idx);
         }
         self.make_room(footprint, now);
@@ -473,7 +564,7 @@ impl Shard {
         Ok(self.insert(hash, &new, now))
     }
 
-    /// The CAS of the live item under `key`, without bumping it or marking it fetched
+    /// The CAS of the live item under `key`, without marking it active or fetched
     /// (memcached's `DONT_UPDATE` lookup); a dead item met on the way is removed.
     pub(super) fn peek_cas(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u64> {
         self.advance(now);
@@ -541,7 +632,7 @@ impl Shard {
             arith::write_in_place(item.value_mut(), digits);
             item.set_cas(cas);
             item.set_time(time);
-            self.bump(idx);
+            self.move_to_head(idx);
             Ok((value, idx))
         } else {
             // The key is copied out: removing the old item may move records.
@@ -588,7 +679,22 @@ impl Shard {
         self.counters = Counters::default();
     }
 
-    /// Keys from most to least recently used (tests).
+    /// Keys whose [`ACTIVE`] bit is set, in list order (tests).
+    #[cfg(test)]
+    pub(crate) fn active_keys(&self) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        let mut idx = self.head;
+        while idx != NIL {
+            let item = self.item(idx);
+            if item.has(ACTIVE) {
+                keys.push(item.key().to_vec());
+            }
+            idx = item.next();
+        }
+        keys
+    }
+
+    /// Keys in list order, head (last written or given a second chance) to tail (tests).
     #[cfg(test)]
     pub(crate) fn lru_keys(&self) -> Vec<Vec<u8>> {
         let mut keys = Vec::new();

@@ -326,25 +326,76 @@ fn lru_store(n: usize) -> Store {
     store_with(n * item_footprint(2, 10), 1)
 }
 
+fn active(s: &Store) -> Vec<String> {
+    let keys = s.shards[0].lock().unwrap().active_keys();
+    keys.into_iter()
+        .map(|k| String::from_utf8(k).unwrap())
+        .collect()
+}
+
 #[test]
-fn evicts_least_recently_used() {
+fn evicts_least_recently_used_with_second_chance() {
     let s = lru_store(4);
     for k in ["k0", "k1", "k2", "k3"] {
         set(&s, k, "0123456789");
     }
     assert_eq!(lru(&s), ["k3", "k2", "k1", "k0"]);
+    // A hit marks the item active and leaves the list alone; a write moves to the head.
     get(&s, "k0");
     set(&s, "k2", "9876543210");
-    assert_eq!(lru(&s), ["k2", "k0", "k3", "k1"]);
+    assert_eq!(lru(&s), ["k2", "k3", "k1", "k0"]);
+    assert_eq!(active(&s), ["k0"]);
     assert_eq!(get(&s, "kx"), None);
+    // The tail k0 was read: it loses the mark and moves to the head; k1 goes.
     set(&s, "k4", "0123456789");
-    assert_eq!(lru(&s), ["k4", "k2", "k0", "k3"]);
+    assert_eq!(lru(&s), ["k4", "k0", "k2", "k3"]);
+    assert!(active(&s).is_empty());
     let stats = s.stats();
     assert_eq!((stats.evictions, stats.evicted_unfetched), (1, 1));
+    // A touch counts as a read; k0, not read again since its second chance, goes next.
     assert!(s.touch(b"k3", 0));
     set(&s, "k5", "0123456789");
-    assert_eq!(lru(&s), ["k5", "k3", "k4", "k2"]);
-    assert_eq!(s.stats().evicted_unfetched, 1, "k0 was fetched");
+    assert_eq!(lru(&s), ["k5", "k3", "k4", "k0"]);
+    set(&s, "k6", "0123456789");
+    assert_eq!(lru(&s), ["k6", "k5", "k3", "k4"]);
+    let stats = s.stats();
+    assert_eq!(
+        (stats.evictions, stats.evicted_unfetched),
+        (3, 2),
+        "k0 was fetched"
+    );
+    check(&s);
+}
+
+#[test]
+fn second_chances_per_write_are_bounded() {
+    // More active items than one write may move: after RECLAIM_SEARCH moves, the
+    // tail goes even though it was read.
+    let n = shard::RECLAIM_SEARCH + 10;
+    let s = store_with(n * item_footprint(3, 10), 1);
+    let keys: Vec<String> = (0..n).map(|i| format!("k{i:02}")).collect();
+    for k in &keys {
+        set(&s, k, "0123456789");
+    }
+    for k in &keys {
+        assert!(get(&s, k).is_some());
+    }
+    set(&s, "new", "0123456789");
+    let evicted = &keys[shard::RECLAIM_SEARCH];
+    assert_eq!(get(&s, evicted), None, "{evicted} evicted after the bound");
+    let stats = s.stats();
+    assert_eq!((stats.evictions, stats.evicted_unfetched), (1, 0));
+    // The moved ones lost their mark (and were just read again); the rest kept it.
+    let order = lru(&s);
+    assert_eq!(order[0], "new");
+    assert_eq!(
+        order[1..=shard::RECLAIM_SEARCH],
+        keys[..shard::RECLAIM_SEARCH]
+            .iter()
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()[..]
+    );
     check(&s);
 }
 
