@@ -96,10 +96,10 @@ fn split_short(input: &[u8]) -> Option<(Tokens<'_>, usize)> {
     let mut start = 0;
     let mut counting = true;
     let mut nul = None;
-    for (word, chunk) in window.chunks(8).enumerate() {
-        let mut controls = controls(chunk);
+    for word in (0..window.len()).step_by(8) {
+        let mut controls = controls(window, word);
         while controls != 0 {
-            let at = word * 8 + controls.trailing_zeros() as usize;
+            let at = word + controls.trailing_zeros() as usize;
             controls &= controls - 1;
             match window[at] {
                 b' ' => {
@@ -134,21 +134,30 @@ fn split_short(input: &[u8]) -> Option<(Tokens<'_>, usize)> {
     None
 }
 
-/// One bit per byte of `chunk` (at most 8 bytes) that is below `!`, bit `i` for byte `i`.
-fn controls(chunk: &[u8]) -> u64 {
+/// One bit per byte of `window[at..at + 8]` (fewer at the end) that is below `!`, bit
+/// `i` for byte `at + i`.
+fn controls(window: &[u8], at: usize) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let word = match <[u8; 8]>::try_from(chunk) {
-        Ok(bytes) => u64::from_le_bytes(bytes),
-        Err(_) => {
-            // A short last chunk, padded with 0xff (not a control byte).
-            let mut bytes = [0xff; 8];
-            for (to, &from) in bytes.iter_mut().zip(chunk) {
-                *to = from;
-            }
-            u64::from_le_bytes(bytes)
+    let word = if let Some(Ok(bytes)) = window.get(at..at + 8).map(<[u8; 8]>::try_from) {
+        u64::from_le_bytes(bytes)
+    } else if let Some(Ok(bytes)) = window
+        .len()
+        .checked_sub(8)
+        .map(|from| <[u8; 8]>::try_from(&window[from..]))
+    {
+        // A short last word: the window's last eight bytes shifted down past the ones
+        // already seen, padded with 0xff (not a control byte).
+        let fresh = window.len() - at;
+        (u64::from_le_bytes(bytes) >> (8 * (8 - fresh))) | (u64::MAX << (8 * fresh))
+    } else {
+        // A window shorter than a word.
+        let mut bytes = [0xff; 8];
+        for (to, &from) in bytes.iter_mut().zip(&window[at..]) {
+            *to = from;
         }
+        u64::from_le_bytes(bytes)
     };
     // A byte is below 0x21 when its high bit is clear and its low seven bits plus
     // 0x80 - 0x21 do not reach 0x80 (no byte carries into the next).
@@ -273,11 +282,13 @@ mod tests {
 
     #[test]
     fn controls_mask() {
-        assert_eq!(controls(b"get a\r\n"), 0b0110_1000);
-        assert_eq!(controls(b"\0\x01\x1f\x20\x21\x7f\x80\xff"), 0b1111);
-        assert_eq!(controls(b""), 0);
-        assert_eq!(controls(b"abcdefgh"), 0);
-        assert_eq!(controls(b"        "), 0xff);
+        assert_eq!(controls(b"get a\r\n", 0), 0b0110_1000);
+        assert_eq!(controls(b"\0\x01\x1f\x20\x21\x7f\x80\xff", 0), 0b1111);
+        assert_eq!(controls(b"abcdefgh", 0), 0);
+        assert_eq!(controls(b"        ", 0), 0xff);
+        // A short last word overlapping the one before it.
+        assert_eq!(controls(b"  \0\0\0\0\0\0x \n", 8), 0b110);
+        assert_eq!(controls(b"abcdefgh\n", 8), 0b1);
     }
 
     /// The one-pass reader and frame + Tokens::split agree on every short input.
