@@ -307,7 +307,7 @@ mod tests {
                 .map(|i| {
                     x = x.rotate_left(5).wrapping_add(i as u64 * 0x9e37_79b9);
                     // Mostly ordinary bytes, so lines of several tokens come up.
-                    if x % 4 == 0 {
+                    if x.is_multiple_of(4) {
                         alphabet[(x >> 8) as usize % alphabet.len()]
                     } else {
                         b'k'
