@@ -7,7 +7,8 @@
 //! connections or the store.
 //!
 //! Invariants: every answer ends in `\r\n`; nothing allocates (numbers go through
-//! `itoa`'s stack buffer); the bytes match memcached 1.6.18's exactly.
+//! `itoa`'s stack buffer, or are written in place in a `VALUE` line's stack buffer); the
+//! bytes match memcached 1.6.18's exactly.
 
 use super::Response;
 use bytes::BufMut;
@@ -59,19 +60,63 @@ fn put_line(parts: &[&[u8]], out: &mut impl BufMut) {
 /// Appends `VALUE <key> <flags> <len>[ <cas>]\r\n`: the line before a value's data. The
 /// caller appends the `len` data bytes (possibly as a separate segment) and then
 /// [`VALUE_TRAILER`].
+///
+/// Three appends whatever the numbers: `VALUE `, the key, and the rest of the line built
+/// right to left in a small stack buffer (each append checks capacity and copies).
 pub fn value_header(key: &[u8], flags: u32, len: usize, cas: Option<u64>, out: &mut impl BufMut) {
-    let mut digits = itoa::Buffer::new();
     out.put_slice(b"VALUE ");
     out.put_slice(key);
-    out.put_slice(b" ");
-    out.put_slice(digits.format(flags).as_bytes());
-    out.put_slice(b" ");
-    out.put_slice(digits.format(len).as_bytes());
+    let mut tail = Tail::new();
+    tail.push(b"\r\n");
     if let Some(cas) = cas {
-        out.put_slice(b" ");
-        out.put_slice(digits.format(cas).as_bytes());
+        tail.number(cas);
+        tail.push(b" ");
     }
-    out.put_slice(b"\r\n");
+    tail.number(len as u64);
+    tail.push(b" ");
+    tail.number(u64::from(flags));
+    tail.push(b" ");
+    out.put_slice(tail.bytes());
+}
+
+/// The end of a `VALUE` line, written back to front: ` <flags> <len> <cas>\r\n` is at
+/// most 3 × (1 + 20) + 2 bytes.
+struct Tail {
+    buf: [u8; 64],
+    start: usize,
+}
+
+impl Tail {
+    fn new() -> Tail {
+        Tail {
+            buf: [0; 64],
+            start: 64,
+        }
+    }
+
+    /// Puts `bytes` in front of what is there.
+    fn push(&mut self, bytes: &[u8]) {
+        let start = self.start - bytes.len();
+        self.buf[start..self.start].copy_from_slice(bytes);
+        self.start = start;
+    }
+
+    /// Puts the decimal digits of `n` in front of what is there, written in place one by
+    /// one (itoa's digits would need a copy of their own).
+    fn number(&mut self, mut n: u64) {
+        loop {
+            self.start -= 1;
+            self.buf[self.start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
 }
 
 /// Appends the answer to a refused request (`ParseError::Invalid`/`Fatal`'s `reply`, a
@@ -146,6 +191,10 @@ mod tests {
         });
         assert_eq!(split, whole);
         assert_eq!(whole, b"VALUE key 7 5 42\r\nhello\r\n");
+        let mut round = Vec::new();
+        value_header(b"k", 10, 100, Some(1000), &mut round);
+        value_header(b"k", 9, 99, None, &mut round);
+        assert_eq!(round, b"VALUE k 10 100 1000\r\nVALUE k 9 99\r\n");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! turns the front of a byte slice into one [`Request`] borrowing from it, or says what
 //! to answer and how many bytes to drop. Meta commands (`mg ms md ma mn me`) are
 //! `meta`'s: this parser frames their line and hands it to `meta::parse_line`.
+//! Framing and tokenizing (the first two rows of tables below) are `line`'s; numbers
+//! are `number`'s.
 //!
 //! Invariants:
 //! - `consumed` never exceeds the input; a request is returned only when its line (and
@@ -92,14 +94,15 @@
 //! Every error here consumes exactly its line and swallows nothing: memcached never
 //! skips a data block except for an item that is too large.
 
-use super::{
-    Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KEY_MAX_BYTES, LINE_MAX_BYTES,
-};
+use super::{Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KEY_MAX_BYTES};
 
+mod line;
 pub(super) mod number;
 #[cfg(test)]
 mod tests;
 
+pub(super) use line::frame;
+use line::Tokens;
 use number::{safe_strtol, safe_strtoul, safe_strtoull};
 
 /// Longest `get`/`gets` line (without its newline) this parser waits for. memcached has
@@ -110,14 +113,6 @@ pub const GET_LINE_MAX_BYTES: usize = 2 << 20;
 /// The `reply` of a [`ParseError::Invalid`] that memcached answers with nothing (the
 /// command carried `noreply`): write no line at all.
 pub const SILENT: &str = "";
-
-/// Tokens memcached's tokenizer splits off a line before leaving the rest in one piece
-/// (its `MAX_TOKENS` of 24 counts a terminal token too).
-const MAX_TOKENS: usize = 23;
-
-/// Leading spaces memcached tolerates before `get ` when it decides whether a line
-/// without a newline may grow past [`LINE_MAX_BYTES`].
-const GET_LEADING_SPACES_MAX: usize = 100;
 
 const ERROR: &str = "ERROR";
 const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
@@ -130,106 +125,13 @@ const GET_LINE_TOO_LONG: &str = "SERVER_ERROR out of memory reading request";
 
 /// Parses one request from the start of `input`.
 pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseError> {
-    let (line, line_len) = frame(input)?;
-    let tokens = Tokens::split(line);
+    let (tokens, line_len) = line::split(input)?;
     let command = Command {
-        line,
+        line: tokens.line(),
         tokens: &tokens,
         line_len,
     };
     command.parse(input, limits)
-}
-
-/// Finds the first line: its content (without the newline, a `\r` before it, and
-/// anything from a NUL byte on, as memcached's `strlen` sees it) and its length with the
-/// newline.
-pub(super) fn frame(input: &[u8]) -> Result<(&[u8], usize), ParseError> {
-    let head = &input[..input.len().min(LINE_MAX_BYTES + 1)];
-    let newline = match memchr::memchr(b'\n', head) {
-        Some(at) => at,
-        None if input.len() <= LINE_MAX_BYTES => return Err(ParseError::Incomplete),
-        None if !is_long_get(input) => return Err(ParseError::Fatal { reply: None }),
-        None => {
-            let searched = &input[head.len()..input.len().min(GET_LINE_MAX_BYTES + 1)];
-            match memchr::memchr(b'\n', searched) {
-                Some(at) => head.len() + at,
-                None if input.len() > GET_LINE_MAX_BYTES => {
-                    return Err(ParseError::Fatal {
-                        reply: Some(GET_LINE_TOO_LONG),
-                    })
-                }
-                None => return Err(ParseError::Incomplete),
-            }
-        }
-    };
-    let mut line = &input[..newline];
-    if let [rest @ .., b'\r'] = line {
-        line = rest;
-    }
-    if let Some(nul) = memchr::memchr(0, line) {
-        line = &line[..nul];
-    }
-    Ok((line, newline + 1))
-}
-
-/// Whether a line with no newline in its first [`LINE_MAX_BYTES`] may keep growing:
-/// memcached allows it for `get `/`gets ` after at most 100 leading spaces.
-fn is_long_get(input: &[u8]) -> bool {
-    let spaces = input.iter().take_while(|&&b| b == b' ').count();
-    let rest = &input[spaces..];
-    spaces <= GET_LEADING_SPACES_MAX && (rest.starts_with(b"get ") || rest.starts_with(b"gets "))
-}
-
-/// The first [`MAX_TOKENS`] space-separated tokens of a line, as offsets.
-struct Tokens<'a> {
-    line: &'a [u8],
-    spans: [(usize, usize); MAX_TOKENS],
-    len: usize,
-}
-
-impl<'a> Tokens<'a> {
-    fn split(line: &'a [u8]) -> Self {
-        let mut spans = [(0, 0); MAX_TOKENS];
-        let mut len = 0;
-        let mut at = 0;
-        while len < MAX_TOKENS {
-            while at < line.len() && line[at] == b' ' {
-                at += 1;
-            }
-            if at == line.len() {
-                break;
-            }
-            let start = at;
-            at = memchr::memchr(b' ', &line[at..]).map_or(line.len(), |n| at + n);
-            spans[len] = (start, at);
-            len += 1;
-        }
-        Tokens { line, spans, len }
-    }
-
-    /// How many tokens memcached counts (at most 23), without its terminal token.
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn get(&self, i: usize) -> &'a [u8] {
-        let (start, end) = self.spans[i];
-        &self.line[start..end]
-    }
-
-    /// Where token `i` starts in the line, or the line's end if there is no such token.
-    fn start(&self, i: usize) -> usize {
-        if i < self.len {
-            self.spans[i].0
-        } else {
-            self.line.len()
-        }
-    }
-
-    /// memcached's `set_noreply_maybe`: the last counted token is exactly `noreply`.
-    fn noreply(&self) -> bool {
-        self.len > 0 && self.get(self.len - 1) == b"noreply"
-    }
 }
 
 /// One framed line being turned into a request.
@@ -306,7 +208,7 @@ impl<'a> Command<'_, 'a> {
             || matches!(command[0], b'g' | b's' | b'a' | b'c' | b'i' | b'd' | b't')
             || matches!(command, b"lru_crawler" | b"watch" | b"lru");
         let t = self.tokens;
-        if !dispatched && t.get(t.len() - 1).starts_with(b"HTTP/") {
+        if !dispatched && t.last().starts_with(b"HTTP/") {
             return Err(ParseError::Fatal { reply: None });
         }
         self.invalid(ERROR)
@@ -327,7 +229,12 @@ impl<'a> Command<'_, 'a> {
             (None, 1)
         };
         let keys = Keys(&self.line[t.start(first_key)..]);
-        if keys.iter().any(|key| key.len() > KEY_MAX_BYTES) {
+        let too_long = if t.all_kept() {
+            (first_key..t.len()).any(|i| t.get(i).len() > KEY_MAX_BYTES)
+        } else {
+            keys.iter().any(|key| key.len() > KEY_MAX_BYTES)
+        };
+        if too_long {
             return self.invalid(BAD_FORMAT);
         }
         self.done(Request::Get {
