@@ -13,6 +13,9 @@
 use super::Response;
 use bytes::BufMut;
 
+/// The line that ends a get's answer.
+pub const END: &[u8] = b"END\r\n";
+
 /// What follows a value's data block: `VALUE … \r\n<data>\r\n`.
 pub const VALUE_TRAILER: &[u8] = b"\r\n";
 
@@ -26,19 +29,15 @@ pub fn text(response: &Response<'_>, out: &mut impl BufMut) {
         Response::Deleted => out.put_slice(b"DELETED\r\n"),
         Response::Touched => out.put_slice(b"TOUCHED\r\n"),
         Response::Ok => out.put_slice(b"OK\r\n"),
-        Response::End => out.put_slice(b"END\r\n"),
+        Response::End => out.put_slice(END),
         Response::Error => out.put_slice(b"ERROR\r\n"),
         Response::Reset => out.put_slice(b"RESET\r\n"),
         Response::Value {
             key,
             flags,
-            value,
+            value: data,
             cas,
-        } => {
-            value_header(key, *flags, value.len(), *cas, out);
-            out.put_slice(value);
-            out.put_slice(VALUE_TRAILER);
-        }
+        } => value(key, *flags, data, *cas, out),
         Response::Number(n) => put_line(&[itoa::Buffer::new().format(*n).as_bytes()], out),
         Response::Version(version) => put_line(&[b"VERSION ", version.as_bytes()], out),
         Response::Stat(name, value) => {
@@ -47,6 +46,15 @@ pub fn text(response: &Response<'_>, out: &mut impl BufMut) {
         Response::ClientError(message) => put_line(&[b"CLIENT_ERROR ", message.as_bytes()], out),
         Response::ServerError(message) => put_line(&[b"SERVER_ERROR ", message.as_bytes()], out),
     }
+}
+
+/// Appends a hit: `VALUE <key> <flags> <len>[ <cas>]\r\n<data>\r\n`. A get hit's whole
+/// answer, so inlined into the caller (no `Response` to build and match on).
+#[inline]
+pub fn value(key: &[u8], flags: u32, data: &[u8], cas: Option<u64>, out: &mut impl BufMut) {
+    value_header(key, flags, data.len(), cas, out);
+    out.put_slice(data);
+    out.put_slice(VALUE_TRAILER);
 }
 
 /// Appends `parts` and `\r\n`.
@@ -61,62 +69,47 @@ fn put_line(parts: &[&[u8]], out: &mut impl BufMut) {
 /// caller appends the `len` data bytes (possibly as a separate segment) and then
 /// [`VALUE_TRAILER`].
 ///
-/// Three appends whatever the numbers: `VALUE `, the key, and the rest of the line built
-/// right to left in a small stack buffer (each append checks capacity and copies).
+/// Three appends whatever the numbers: `VALUE `, the key, and the rest of the line
+/// written front to back in a small stack buffer (each append checks capacity and
+/// copies).
+#[inline]
 pub fn value_header(key: &[u8], flags: u32, len: usize, cas: Option<u64>, out: &mut impl BufMut) {
     out.put_slice(b"VALUE ");
     out.put_slice(key);
-    let mut tail = Tail::new();
-    tail.push(b"\r\n");
+    // ` <flags> <len> <cas>\r\n` is at most 3 × (1 + 20) + 2 bytes.
+    let mut rest = [0u8; 64];
+    rest[0] = b' ';
+    let mut at = decimal(&mut rest, 1, u64::from(flags));
+    rest[at] = b' ';
+    at = decimal(&mut rest, at + 1, len as u64);
     if let Some(cas) = cas {
-        tail.number(cas);
-        tail.push(b" ");
+        rest[at] = b' ';
+        at = decimal(&mut rest, at + 1, cas);
     }
-    tail.number(len as u64);
-    tail.push(b" ");
-    tail.number(u64::from(flags));
-    tail.push(b" ");
-    out.put_slice(tail.bytes());
+    rest[at..at + 2].copy_from_slice(b"\r\n");
+    out.put_slice(&rest[..at + 2]);
 }
 
-/// The end of a `VALUE` line, written back to front: ` <flags> <len> <cas>\r\n` is at
-/// most 3 × (1 + 20) + 2 bytes.
-struct Tail {
-    buf: [u8; 64],
-    start: usize,
-}
-
-impl Tail {
-    fn new() -> Tail {
-        Tail {
-            buf: [0; 64],
-            start: 64,
-        }
+/// Writes the decimal digits of `n` into `buf` from `at` on; returns where they end.
+/// One- and two-digit numbers (flags 0, short values) skip the digit count.
+#[inline(always)]
+fn decimal(buf: &mut [u8; 64], at: usize, n: u64) -> usize {
+    if n < 10 {
+        buf[at] = b'0' + n as u8;
+        return at + 1;
     }
-
-    /// Puts `bytes` in front of what is there.
-    fn push(&mut self, bytes: &[u8]) {
-        let start = self.start - bytes.len();
-        self.buf[start..self.start].copy_from_slice(bytes);
-        self.start = start;
+    if n < 100 {
+        buf[at] = b'0' + (n / 10) as u8;
+        buf[at + 1] = b'0' + (n % 10) as u8;
+        return at + 2;
     }
-
-    /// Puts the decimal digits of `n` in front of what is there, written in place one by
-    /// one (itoa's digits would need a copy of their own).
-    fn number(&mut self, mut n: u64) {
-        loop {
-            self.start -= 1;
-            self.buf[self.start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
+    let end = at + n.ilog10() as usize + 1;
+    let mut n = n;
+    for digit in buf[at..end].iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
+        n /= 10;
     }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
+    end
 }
 
 /// Appends the answer to a refused request (`ParseError::Invalid`/`Fatal`'s `reply`, a

@@ -17,6 +17,7 @@
 pub mod binary;
 pub mod encode;
 pub mod meta;
+mod scan;
 pub mod text;
 
 /// Longest key memcached accepts.
@@ -90,14 +91,68 @@ pub enum StoreMode {
 
 /// The keys of a multi-key command: the space-separated rest of its line, already
 /// validated (every key 1..=250 bytes; memcached takes any other byte but space, `\n`
-/// and NUL as key material, and so does the parser).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Keys<'a>(pub &'a [u8]);
+/// and NUL as key material, and so does the parser). Two such values are equal when
+/// they hold the same keys in the same order.
+#[derive(Clone, Copy, Debug)]
+pub struct Keys<'a> {
+    rest: &'a [u8],
+    /// `rest` is known to be exactly one key (no space in it): iterating needs no
+    /// search.
+    one: bool,
+}
 
 impl<'a> Keys<'a> {
+    /// The space-separated keys of `rest`.
+    pub fn list(rest: &'a [u8]) -> Keys<'a> {
+        Keys { rest, one: false }
+    }
+
+    /// Exactly one key, which holds no space.
+    pub fn one(key: &'a [u8]) -> Keys<'a> {
+        debug_assert!(!key.is_empty() && !key.contains(&b' '));
+        Keys {
+            rest: key,
+            one: true,
+        }
+    }
+
     /// The keys in order, duplicates kept.
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.0.split(|&b| b == b' ').filter(|k| !k.is_empty())
+    pub fn iter(&self) -> KeysIter<'a> {
+        KeysIter(*self)
+    }
+}
+
+impl PartialEq for Keys<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Keys<'_> {}
+
+/// The keys of a [`Keys`]: the runs of bytes between spaces.
+#[derive(Clone, Debug)]
+pub struct KeysIter<'a>(Keys<'a>);
+
+impl<'a> Iterator for KeysIter<'a> {
+    type Item = &'a [u8];
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let mut rest = std::mem::take(&mut self.0.rest);
+        if self.0.one {
+            return (!rest.is_empty()).then_some(rest);
+        }
+        while let [b' ', tail @ ..] = rest {
+            rest = tail;
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        let len = scan::first_byte(rest, b' ').unwrap_or(rest.len());
+        let (key, tail) = rest.split_at(len);
+        self.0.rest = tail;
+        Some(key)
     }
 }
 

@@ -96,6 +96,7 @@
 
 use super::{Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KEY_MAX_BYTES};
 
+mod fast;
 mod line;
 pub(super) mod number;
 #[cfg(test)]
@@ -124,7 +125,16 @@ const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
 const GET_LINE_TOO_LONG: &str = "SERVER_ERROR out of memory reading request";
 
 /// Parses one request from the start of `input`.
+#[inline]
 pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseError> {
+    match fast::parse(input, limits) {
+        Some(parsed) => parsed,
+        None => parse_general(input, limits),
+    }
+}
+
+/// [`parse`] for every line: frame, tokenize, dispatch on the command name.
+fn parse_general<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseError> {
     let (tokens, line_len) = line::split(input)?;
     let command = Command {
         line: tokens.line(),
@@ -228,7 +238,7 @@ impl<'a> Command<'_, 'a> {
         } else {
             (None, 1)
         };
-        let keys = Keys(&self.line[t.start(first_key)..]);
+        let keys = Keys::list(&self.line[t.start(first_key)..]);
         let too_long = if t.all_kept() {
             (first_key..t.len()).any(|i| t.get(i).len() > KEY_MAX_BYTES)
         } else {
