@@ -183,7 +183,7 @@ impl Arena {
     #[inline(always)]
     pub(crate) fn record(&self, id: u32) -> Record<'_> {
         let (class, index) = split(id);
-        Record(if class < SMALL_CLASSES {
+        Record::new(if class < SMALL_CLASSES {
             self.small[class].record(index)
         } else {
             large_record(&self.large, index)
@@ -193,7 +193,7 @@ impl Arena {
     #[inline(always)]
     pub(crate) fn record_mut(&mut self, id: u32) -> RecordMut<'_> {
         let (class, index) = split(id);
-        RecordMut(if class < SMALL_CLASSES {
+        RecordMut::new(if class < SMALL_CLASSES {
             self.small[class].record_mut(index)
         } else {
             large_record_mut(&mut self.large, index)
@@ -234,19 +234,11 @@ impl Arena {
     }
 
     /// Whether a record for `new` would be in the same small class as record `id`, so
-    /// [`Arena::overwrite`] can replace it in place.
+    /// [`RecordMut::overwrite`] can replace it in place.
+    #[inline(always)]
     pub(crate) fn fits_in_place(&self, id: u32, new: &NewItem<'_>) -> bool {
         let (class, _) = split(id);
         class < SMALL_CLASSES && class_of(new.record_bytes()) == class
-    }
-
-    /// Replaces record `id` with `new` (stored with `cas` and `time`) in place, keeping
-    /// its id and LRU links. The caller checked [`Arena::fits_in_place`].
-    pub(crate) fn overwrite(&mut self, id: u32, new: &NewItem<'_>, cas: u64, time: u32) {
-        let (class, _) = split(id);
-        debug_assert!(self.fits_in_place(id, new));
-        let pad = chunk_bytes(class) - new.record_bytes();
-        self.record_mut(id).overwrite(new, cas, time, pad);
     }
 
     /// Drops record `id`; the class's last record may move into its place.
