@@ -46,6 +46,8 @@ struct SmallClass {
     chunk: usize,
     /// log2 of the chunks in a full page.
     shift: u32,
+    /// `(1 << shift) - 1`: a record's slot in its page is `index & slot_mask`.
+    slot_mask: usize,
     pages: Vec<Vec<u8>>,
     len: usize,
 }
@@ -53,9 +55,12 @@ struct SmallClass {
 impl SmallClass {
     fn new(chunk: usize) -> SmallClass {
         let shift = (PAGE_MAX_BYTES / chunk).ilog2();
+        // `locate` narrows slots and chunk sizes to u16.
+        debug_assert!(chunk <= usize::from(u16::MAX) && shift <= 16);
         SmallClass {
             chunk,
             shift,
+            slot_mask: (1 << shift) - 1,
             pages: Vec::new(),
             len: 0,
         }
@@ -65,24 +70,26 @@ impl SmallClass {
         self.chunk << self.shift
     }
 
-    /// Page and byte offset of record `index`.
+    /// Page, byte offset and length of record `index`. Slot and chunk size are
+    /// narrowed to u16 (both fit, see `new`), so the compiler sees that the record's
+    /// end cannot overflow and checks only that it is within the page.
     #[inline(always)]
-    fn locate(&self, index: usize) -> (usize, usize) {
+    fn locate(&self, index: usize) -> (usize, usize, usize) {
         let page = index >> self.shift;
-        let offset = (index & ((1 << self.shift) - 1)) * self.chunk;
-        (page, offset)
+        let chunk = usize::from(self.chunk as u16);
+        let offset = usize::from((index & self.slot_mask) as u16) * chunk;
+        (page, offset, chunk)
     }
 
     #[inline(always)]
     fn record(&self, index: usize) -> &[u8] {
-        let (page, offset) = self.locate(index);
-        &self.pages[page][offset..offset + self.chunk]
+        let (page, offset, chunk) = self.locate(index);
+        &self.pages[page][offset..offset + chunk]
     }
 
     #[inline(always)]
     fn record_mut(&mut self, index: usize) -> &mut [u8] {
-        let (page, offset) = self.locate(index);
-        let chunk = self.chunk;
+        let (page, offset, chunk) = self.locate(index);
         &mut self.pages[page][offset..offset + chunk]
     }
 
@@ -113,8 +120,8 @@ impl SmallClass {
         let last = self.len - 1;
         let chunk = self.chunk;
         if index != last {
-            let (to_page, to_off) = self.locate(index);
-            let (from_page, from_off) = self.locate(last);
+            let (to_page, to_off, _) = self.locate(index);
+            let (from_page, from_off, _) = self.locate(last);
             if to_page == from_page {
                 self.pages[to_page].copy_within(from_off..from_off + chunk, to_off);
             } else {

@@ -420,18 +420,13 @@ impl<'a> RecordMut<'a> {
         *self.head = new.header(cas, time, pad);
         self.set_prev(links.0);
         self.set_next(links.1);
-        copy_bytes(&mut self.body[value_start..value_end], new.value);
-        // Zero the padding: the last `pad` (at most 3) bytes, in fixed-size stores.
+        // Zero the padding, the last `pad` (at most 3) bytes: as the last three bytes
+        // before the value is copied, when they are all value or padding.
         match self.body.last_chunk_mut::<3>() {
-            Some(tail) => {
-                for (i, byte) in tail.iter_mut().enumerate() {
-                    if i + pad >= 3 {
-                        *byte = 0;
-                    }
-                }
-            }
-            None => self.body[value_end..].fill(0),
+            Some(tail) if new.value.len() + pad >= 3 => *tail = [0; 3],
+            _ => self.body[value_end..].fill(0),
         }
+        copy_bytes(&mut self.body[value_start..value_end], new.value);
     }
 
     pub(crate) fn value_mut(&mut self) -> &mut [u8] {

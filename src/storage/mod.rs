@@ -182,6 +182,7 @@ impl Store {
     }
 
     /// The key's hash and its shard, locked. The shard is taken from the top bits.
+    #[inline]
     fn shard(&self, key: &[u8]) -> (u64, MutexGuard<'_, Shard>) {
         let hash = key_hash(&self.hasher, key);
         let index = hash.checked_shr(64 - self.shard_bits).unwrap_or(0) as usize;

@@ -262,6 +262,7 @@ impl Shard {
     /// to [`NIL`] and `old_head`: joins its old neighbours and makes it the head. The
     /// item's own record is written by the caller, so a write over it in place and its
     /// move to the head locate it once.
+    #[inline(always)]
     fn relink_to_head(&mut self, idx: u32, old_head: u32, (prev, next): (u32, u32)) {
         // Not the head: it has a predecessor, and the list has a head.
         debug_assert!(prev != NIL && old_head != NIL && old_head != idx);
@@ -445,7 +446,9 @@ impl Shard {
     // ---- commands ----
 
     /// A live hit, marked (see [`mark_hit`]), with its exptime set to `touch` if given.
-    /// One `record_mut` for the marks, the touch and the read.
+    /// One `record_mut` for the marks, the touch and the read. Inlined into
+    /// `Store::get` (a generic, so instantiated in its callers' crates).
+    #[inline]
     pub(crate) fn get(
         &mut self,
         hash: u64,
@@ -479,6 +482,7 @@ impl Shard {
 
     /// set/add/replace/cas store `new`; append/prepend add `new`'s value to the live
     /// item's, keeping its flags and exptime. `max_item_bytes` bounds the joined value.
+    #[inline]
     pub(crate) fn store(
         &mut self,
         hash: u64,
@@ -560,6 +564,7 @@ impl Shard {
     /// same footprint, moved to the head with a fresh CAS) instead of removed and
     /// inserted. A `new` larger than the whole budget is `OutOfMemory`, and then, like
     /// memcached, a set leaves no stale value behind.
+    #[inline]
     pub(super) fn put(
         &mut self,
         hash: u64,
@@ -568,28 +573,48 @@ impl Shard {
         new: NewItem<'_>,
         now: u32,
     ) -> Result<u32, StoreResult> {
-        if let Some(idx) = old {
-            if self.arena.fits_in_place(idx, &new) {
-                // Same chunk, same footprint (a small item's footprint is its class's),
-                // which `old` already accounts for within the budget: nothing to
-                // evict, no table or arena change; only the record, its place in the
-                // list and the counters. The record is located once for its rewrite
-                // and its own links.
-                let cas = self.next_cas();
-                let time = now.max(self.flush_before);
-                let old_head = self.head;
-                let mut item = self.arena.record_mut(idx);
-                let links = (item.get().prev(), item.get().next());
-                if old_head == idx {
-                    item.overwrite(&new, cas, time, links);
-                } else {
-                    item.overwrite(&new, cas, time, (NIL, old_head));
-                    self.relink_to_head(idx, old_head, links);
-                }
-                self.counters.total_items += 1;
-                return Ok(idx);
+        match old {
+            Some(idx) if self.arena.fits_in_place(idx, &new) => {
+                // Same chunk, same footprint (a small item's footprint is its
+                // class's), which `old` already accounts for within the budget, so
+                // never `OutOfMemory`.
+                self.rewrite(idx, &new, now);
+                Ok(idx)
             }
+            _ => self.put_new(hash, mode, old, new, now),
         }
+    }
+
+    /// Rewrites live item `idx` in place with `new` of the same small size class:
+    /// nothing to evict, no table or arena change; only the record, its place in the
+    /// list and the counters. The record is located once for its rewrite and its own
+    /// links.
+    #[inline(always)]
+    fn rewrite(&mut self, idx: u32, new: &NewItem<'_>, now: u32) {
+        let cas = self.next_cas();
+        let time = now.max(self.flush_before);
+        let old_head = self.head;
+        let mut item = self.arena.record_mut(idx);
+        let links = (item.get().prev(), item.get().next());
+        if old_head == idx {
+            item.overwrite(new, cas, time, links);
+        } else {
+            item.overwrite(new, cas, time, (NIL, old_head));
+            self.relink_to_head(idx, old_head, links);
+        }
+        self.counters.total_items += 1;
+    }
+
+    /// [`Shard::put`] of a new record: `old`, if any, is removed first.
+    #[inline(never)]
+    fn put_new(
+        &mut self,
+        hash: u64,
+        mode: StoreMode,
+        old: Option<u32>,
+        new: NewItem<'_>,
+        now: u32,
+    ) -> Result<u32, StoreResult> {
         let footprint = new.footprint();
         if footprint > self.budget {
             if let (StoreMode::Set, Some(idx)) = (mode, old) {
