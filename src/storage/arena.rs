@@ -46,6 +46,8 @@ struct SmallClass {
     chunk: usize,
     /// log2 of the chunks in a full page.
     shift: u32,
+    /// `(1 << shift) - 1`: a record's slot in its page is `index & slot_mask`.
+    slot_mask: usize,
     pages: Vec<Vec<u8>>,
     len: usize,
 }
@@ -53,9 +55,12 @@ struct SmallClass {
 impl SmallClass {
     fn new(chunk: usize) -> SmallClass {
         let shift = (PAGE_MAX_BYTES / chunk).ilog2();
+        // `locate` narrows slots and chunk sizes to u16.
+        debug_assert!(chunk <= usize::from(u16::MAX) && shift <= 16);
         SmallClass {
             chunk,
             shift,
+            slot_mask: (1 << shift) - 1,
             pages: Vec::new(),
             len: 0,
         }
@@ -65,24 +70,26 @@ impl SmallClass {
         self.chunk << self.shift
     }
 
-    /// Page and byte offset of record `index`.
+    /// Page, byte offset and length of record `index`. Slot and chunk size are
+    /// narrowed to u16 (both fit, see `new`), so the compiler sees that the record's
+    /// end cannot overflow and checks only that it is within the page.
     #[inline(always)]
-    fn locate(&self, index: usize) -> (usize, usize) {
+    fn locate(&self, index: usize) -> (usize, usize, usize) {
         let page = index >> self.shift;
-        let offset = (index & ((1 << self.shift) - 1)) * self.chunk;
-        (page, offset)
+        let chunk = usize::from(self.chunk as u16);
+        let offset = usize::from((index & self.slot_mask) as u16) * chunk;
+        (page, offset, chunk)
     }
 
     #[inline(always)]
     fn record(&self, index: usize) -> &[u8] {
-        let (page, offset) = self.locate(index);
-        &self.pages[page][offset..offset + self.chunk]
+        let (page, offset, chunk) = self.locate(index);
+        &self.pages[page][offset..offset + chunk]
     }
 
     #[inline(always)]
     fn record_mut(&mut self, index: usize) -> &mut [u8] {
-        let (page, offset) = self.locate(index);
-        let chunk = self.chunk;
+        let (page, offset, chunk) = self.locate(index);
         &mut self.pages[page][offset..offset + chunk]
     }
 
@@ -113,8 +120,8 @@ impl SmallClass {
         let last = self.len - 1;
         let chunk = self.chunk;
         if index != last {
-            let (to_page, to_off) = self.locate(index);
-            let (from_page, from_off) = self.locate(last);
+            let (to_page, to_off, _) = self.locate(index);
+            let (from_page, from_off, _) = self.locate(last);
             if to_page == from_page {
                 self.pages[to_page].copy_within(from_off..from_off + chunk, to_off);
             } else {
@@ -183,7 +190,7 @@ impl Arena {
     #[inline(always)]
     pub(crate) fn record(&self, id: u32) -> Record<'_> {
         let (class, index) = split(id);
-        Record(if class < SMALL_CLASSES {
+        Record::new(if class < SMALL_CLASSES {
             self.small[class].record(index)
         } else {
             large_record(&self.large, index)
@@ -193,7 +200,7 @@ impl Arena {
     #[inline(always)]
     pub(crate) fn record_mut(&mut self, id: u32) -> RecordMut<'_> {
         let (class, index) = split(id);
-        RecordMut(if class < SMALL_CLASSES {
+        RecordMut::new(if class < SMALL_CLASSES {
             self.small[class].record_mut(index)
         } else {
             large_record_mut(&mut self.large, index)
@@ -234,19 +241,11 @@ impl Arena {
     }
 
     /// Whether a record for `new` would be in the same small class as record `id`, so
-    /// [`Arena::overwrite`] can replace it in place.
+    /// [`RecordMut::overwrite`] can replace it in place.
+    #[inline(always)]
     pub(crate) fn fits_in_place(&self, id: u32, new: &NewItem<'_>) -> bool {
         let (class, _) = split(id);
         class < SMALL_CLASSES && class_of(new.record_bytes()) == class
-    }
-
-    /// Replaces record `id` with `new` (stored with `cas` and `time`) in place, keeping
-    /// its id and LRU links. The caller checked [`Arena::fits_in_place`].
-    pub(crate) fn overwrite(&mut self, id: u32, new: &NewItem<'_>, cas: u64, time: u32) {
-        let (class, _) = split(id);
-        debug_assert!(self.fits_in_place(id, new));
-        let pad = chunk_bytes(class) - new.record_bytes();
-        self.record_mut(id).overwrite(new, cas, time, pad);
     }
 
     /// Drops record `id`; the class's last record may move into its place.

@@ -143,78 +143,187 @@ impl<'a> NewItem<'a> {
     }
 }
 
-fn u32_at(rec: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&rec[at..at + 4]);
-    u32::from_le_bytes(b)
+/// The `u32` at `at` of a header: a fixed-size array, so no bounds check at run time.
+#[inline(always)]
+fn u32_in(h: &[u8; HEADER_BYTES], at: usize) -> u32 {
+    u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]])
 }
 
-fn put_u32(rec: &mut [u8], at: usize, v: u32) {
-    rec[at..at + 4].copy_from_slice(&v.to_le_bytes());
+#[inline(always)]
+fn put_u32(h: &mut [u8; HEADER_BYTES], at: usize, v: u32) {
+    let [a, b, c, d] = v.to_le_bytes();
+    (h[at], h[at + 1], h[at + 2], h[at + 3]) = (a, b, c, d);
 }
 
-/// A stored item, read-only.
+/// The pad bytes recorded in a header's state byte.
+#[inline(always)]
+fn pad_of(h: &[u8; HEADER_BYTES]) -> usize {
+    usize::from(h[BITS] >> PAD_SHIFT)
+}
+
+/// Whether two byte strings are equal: lengths first, then short ones (the usual
+/// memcached key) as one or two overlapping words, with no call to `memcmp`.
+#[inline(always)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n > 16 {
+        return a == b;
+    }
+    if let (Some(a0), Some(b0), Some(a1), Some(b1)) = (
+        a.first_chunk::<8>(),
+        b.first_chunk::<8>(),
+        a.last_chunk::<8>(),
+        b.last_chunk::<8>(),
+    ) {
+        // 8..=16 bytes: the first and the last eight (overlapping when under 16).
+        return (u64::from_le_bytes(*a0) ^ u64::from_le_bytes(*b0))
+            | (u64::from_le_bytes(*a1) ^ u64::from_le_bytes(*b1))
+            == 0;
+    }
+    if let (Some(a0), Some(b0), Some(a1), Some(b1)) = (
+        a.first_chunk::<4>(),
+        b.first_chunk::<4>(),
+        a.last_chunk::<4>(),
+        b.last_chunk::<4>(),
+    ) {
+        return (u32::from_le_bytes(*a0) ^ u32::from_le_bytes(*b0))
+            | (u32::from_le_bytes(*a1) ^ u32::from_le_bytes(*b1))
+            == 0;
+    }
+    // 0..=3 bytes: the first, middle and last cover them all.
+    n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
+}
+
+/// Copies `src` into `dst` (of the same length); up to 32 bytes as overlapping fixed-size
+/// moves, with no call to `memcpy`.
+#[inline(always)]
+fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    debug_assert_eq!(dst.len(), n);
+    if n > 32 || dst.len() != n {
+        dst.copy_from_slice(src);
+    } else if n >= 16 {
+        copy_ends::<16>(dst, src);
+    } else if n >= 8 {
+        copy_ends::<8>(dst, src);
+    } else if n >= 4 {
+        copy_ends::<4>(dst, src);
+    } else if n > 0 {
+        (dst[0], dst[n / 2], dst[n - 1]) = (src[0], src[n / 2], src[n - 1]);
+    }
+}
+
+/// `copy_bytes` of `N..=2N` bytes: the first and the last `N`.
+#[inline(always)]
+fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+        *d = *s;
+    }
+    if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+        *d = *s;
+    }
+}
+
+/// A stored item, read-only: its header as a fixed-size array (each field read is a
+/// load, with no bounds check), and the key, value and padding after it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Record<'a>(pub(crate) &'a [u8]);
+pub(crate) struct Record<'a> {
+    head: &'a [u8; HEADER_BYTES],
+    body: &'a [u8],
+}
 
 impl<'a> Record<'a> {
+    /// The record in `bytes` (a whole chunk or large allocation).
+    #[inline(always)]
+    pub(crate) fn new(bytes: &'a [u8]) -> Record<'a> {
+        let (head, body) = bytes
+            .split_first_chunk::<HEADER_BYTES>()
+            .expect("a record holds its header");
+        Record { head, body }
+    }
+
+    #[inline(always)]
     fn key_len(&self) -> usize {
-        usize::from(self.0[KEY_LEN])
+        usize::from(self.head[KEY_LEN])
     }
 
-    fn value_end(&self) -> usize {
-        self.0.len() - usize::from(self.0[BITS] >> PAD_SHIFT)
-    }
-
+    #[inline(always)]
     pub(crate) fn key(&self) -> &'a [u8] {
-        &self.0[HEADER_BYTES..HEADER_BYTES + self.key_len()]
+        &self.body[..self.key_len()]
     }
 
+    /// Whether this record's key is `key` (lengths compared first).
+    #[inline(always)]
+    pub(crate) fn key_is(&self, key: &[u8]) -> bool {
+        let len = self.key_len();
+        len == key.len() && self.body.get(..len).is_some_and(|k| same_bytes(k, key))
+    }
+
+    #[inline(always)]
     pub(crate) fn value(&self) -> &'a [u8] {
-        &self.0[HEADER_BYTES + self.key_len()..self.value_end()]
+        &self.body[self.key_len()..self.body.len() - pad_of(self.head)]
     }
 
+    #[inline(always)]
     pub(crate) fn prev(&self) -> u32 {
-        u32_at(self.0, PREV)
+        u32_in(self.head, PREV)
     }
 
+    #[inline(always)]
     pub(crate) fn next(&self) -> u32 {
-        u32_at(self.0, NEXT)
+        u32_in(self.head, NEXT)
     }
 
+    #[inline(always)]
     pub(crate) fn cas(&self) -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&self.0[CAS..CAS + 8]);
-        u64::from_le_bytes(b)
+        let h = self.head;
+        u64::from_le_bytes([
+            h[CAS],
+            h[CAS + 1],
+            h[CAS + 2],
+            h[CAS + 3],
+            h[CAS + 4],
+            h[CAS + 5],
+            h[CAS + 6],
+            h[CAS + 7],
+        ])
     }
 
+    #[inline(always)]
     pub(crate) fn exptime(&self) -> u32 {
-        u32_at(self.0, EXPTIME)
+        u32_in(self.head, EXPTIME)
     }
 
     /// Relative time of the last write or access (memcached's `time`; the first read
     /// after a write does not count, see `Shard::hit`): meta's "seconds since last
     /// access", and the barrier of a delayed `flush_all`, which kills items with `time`
     /// before its due time.
+    #[inline(always)]
     pub(crate) fn time(&self) -> u32 {
-        u32_at(self.0, TIME)
+        u32_in(self.head, TIME)
     }
 
+    #[inline(always)]
     pub(crate) fn flags(&self) -> u32 {
-        u32_at(self.0, FLAGS)
+        u32_in(self.head, FLAGS)
     }
 
     /// Whether state bit `bit` is set.
+    #[inline(always)]
     pub(crate) fn has(&self, bit: u8) -> bool {
-        self.0[BITS] & bit != 0
+        self.head[BITS] & bit != 0
     }
 
     /// The state bits.
     #[cfg(test)]
     pub(crate) fn bits(&self) -> u8 {
-        self.0[BITS] & STATE_MASK
+        self.head[BITS] & STATE_MASK
     }
 
+    #[inline(always)]
     pub(crate) fn is_expired(&self, now: u32) -> bool {
         super::clock::is_expired(self.exptime(), now)
     }
@@ -227,66 +336,103 @@ impl<'a> Record<'a> {
 
 /// A stored item under its shard's lock, to change in place.
 #[derive(Debug)]
-pub(crate) struct RecordMut<'a>(pub(crate) &'a mut [u8]);
+pub(crate) struct RecordMut<'a> {
+    head: &'a mut [u8; HEADER_BYTES],
+    body: &'a mut [u8],
+}
 
 impl<'a> RecordMut<'a> {
+    /// The record in `bytes` (a whole chunk or large allocation).
+    #[inline(always)]
+    pub(crate) fn new(bytes: &'a mut [u8]) -> RecordMut<'a> {
+        let (head, body) = bytes
+            .split_first_chunk_mut::<HEADER_BYTES>()
+            .expect("a record holds its header");
+        RecordMut { head, body }
+    }
+
+    #[inline(always)]
     pub(crate) fn get(&self) -> Record<'_> {
-        Record(self.0)
-    }
-
-    /// The same record, read-only, for as long as this borrow lasts.
-    pub(crate) fn into_record(self) -> Record<'a> {
-        Record(self.0)
-    }
-
-    pub(crate) fn set_prev(&mut self, id: u32) {
-        put_u32(self.0, PREV, id);
-    }
-
-    pub(crate) fn set_next(&mut self, id: u32) {
-        put_u32(self.0, NEXT, id);
-    }
-
-    pub(crate) fn set_cas(&mut self, cas: u64) {
-        self.0[CAS..CAS + 8].copy_from_slice(&cas.to_le_bytes());
-    }
-
-    pub(crate) fn set_exptime(&mut self, exptime: u32) {
-        put_u32(self.0, EXPTIME, exptime);
-    }
-
-    pub(crate) fn set_time(&mut self, time: u32) {
-        put_u32(self.0, TIME, time);
-    }
-
-    /// Sets (`on`) or clears state bit `bit`.
-    pub(crate) fn set(&mut self, bit: u8, on: bool) {
-        if on {
-            self.0[BITS] |= bit;
-        } else {
-            self.0[BITS] &= !bit;
+        Record {
+            head: self.head,
+            body: self.body,
         }
     }
 
-    /// Overwrites this record with `new`, stored with `cas` and `time`, in place: the
-    /// record must be exactly `new.record_bytes() + pad` long. Keeps the LRU links.
-    pub(crate) fn overwrite(&mut self, new: &NewItem<'_>, cas: u64, time: u32, pad: usize) {
-        let header = new.header(cas, time, pad);
-        self.0[CAS..HEADER_BYTES].copy_from_slice(&header[CAS..]);
-        let key_end = HEADER_BYTES + new.key.len();
-        let value_end = key_end + new.value.len();
-        debug_assert_eq!(self.0.len(), value_end + pad);
-        self.0[HEADER_BYTES..key_end].copy_from_slice(new.key);
-        self.0[key_end..value_end].copy_from_slice(new.value);
-        self.0[value_end..].fill(0);
+    /// The same record, read-only, for as long as this borrow lasts.
+    #[inline(always)]
+    pub(crate) fn into_record(self) -> Record<'a> {
+        Record {
+            head: self.head,
+            body: self.body,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_prev(&mut self, id: u32) {
+        put_u32(self.head, PREV, id);
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_next(&mut self, id: u32) {
+        put_u32(self.head, NEXT, id);
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_cas(&mut self, cas: u64) {
+        let [a, b, c, d, e, f, g, h] = cas.to_le_bytes();
+        let head = &mut *self.head;
+        (head[CAS], head[CAS + 1], head[CAS + 2], head[CAS + 3]) = (a, b, c, d);
+        (head[CAS + 4], head[CAS + 5], head[CAS + 6], head[CAS + 7]) = (e, f, g, h);
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_exptime(&mut self, exptime: u32) {
+        put_u32(self.head, EXPTIME, exptime);
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_time(&mut self, time: u32) {
+        put_u32(self.head, TIME, time);
+    }
+
+    /// Sets (`on`) or clears state bit `bit`.
+    #[inline(always)]
+    pub(crate) fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.head[BITS] |= bit;
+        } else {
+            self.head[BITS] &= !bit;
+        }
+    }
+
+    /// Overwrites this record with `new`, stored with `cas` and `time` and linked
+    /// between `prev` and `next`, in place. The record must be of `new`'s small size
+    /// class (its padding, the rest of the chunk, is under 4 bytes) and already hold
+    /// `new`'s key (a write over the item under the same key), which is therefore not
+    /// copied again.
+    #[inline(always)]
+    pub(crate) fn overwrite(&mut self, new: &NewItem<'_>, cas: u64, time: u32, links: (u32, u32)) {
+        let value_start = new.key.len();
+        let value_end = value_start + new.value.len();
+        let pad = self.body.len() - value_end;
+        debug_assert_eq!(self.get().key(), new.key);
+        *self.head = new.header(cas, time, pad);
+        self.set_prev(links.0);
+        self.set_next(links.1);
+        // Zero the padding, the last `pad` (at most 3) bytes: as the last three bytes
+        // before the value is copied, when they are all value or padding.
+        match self.body.last_chunk_mut::<3>() {
+            Some(tail) if new.value.len() + pad >= 3 => *tail = [0; 3],
+            _ => self.body[value_end..].fill(0),
+        }
+        copy_bytes(&mut self.body[value_start..value_end], new.value);
     }
 
     pub(crate) fn value_mut(&mut self) -> &mut [u8] {
-        let (start, end) = {
-            let r = self.get();
-            (HEADER_BYTES + r.key_len(), r.value_end())
-        };
-        &mut self.0[start..end]
+        let key_len = usize::from(self.head[KEY_LEN]);
+        let end = self.body.len() - pad_of(self.head);
+        &mut self.body[key_len..end]
     }
 }
 
@@ -385,12 +531,71 @@ mod tests {
     }
 
     #[test]
+    fn byte_comparison_and_copy_of_every_short_length() {
+        for len in 0..=40usize {
+            let a: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37) ^ 0x5a).collect();
+            assert!(same_bytes(&a, &a.clone()), "{len}");
+            assert!(!same_bytes(&a, &a[..len.saturating_sub(1)]) || len == 0);
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x80;
+                assert!(!same_bytes(&a, &b), "{len} differing at {at}");
+                assert!(!same_bytes(&b, &a), "{len} differing at {at}");
+            }
+            let mut dst = vec![0xee; len];
+            copy_bytes(&mut dst, &a);
+            assert_eq!(dst, a, "{len}");
+        }
+    }
+
+    #[test]
+    fn overwrite_in_place_keeps_the_key_and_zeroes_the_padding() {
+        // Every key and value length of two records in one class, over records whose
+        // padding held garbage.
+        for key_len in 1..=12usize {
+            for len in [0usize, 1, 2, 3, 5, 8, 17, 40] {
+                let key = vec![b'k'; key_len];
+                let old_value = vec![b'o'; len];
+                let old = NewItem::new(&key, &old_value, 1, 2);
+                let chunk = chunk_bytes(class_of(old.record_bytes()));
+                for new_len in 0..=len + 4 {
+                    let new_value = vec![b'n'; new_len];
+                    let new = NewItem::new(&key, &new_value, 3, 4);
+                    if class_of(new.record_bytes()) != class_of(old.record_bytes()) {
+                        continue;
+                    }
+                    let pad = chunk - old.record_bytes();
+                    let mut buf = old.header(5, 6, pad).to_vec();
+                    buf.extend_from_slice(&key);
+                    buf.extend_from_slice(&old_value);
+                    buf.resize(chunk, 0xff);
+                    let mut rec = RecordMut::new(&mut buf);
+                    rec.overwrite(&new, 7, 8, (9, 10));
+                    let r = rec.get();
+                    assert_eq!(r.key(), &key[..]);
+                    assert_eq!(r.value(), &new_value[..]);
+                    assert_eq!((r.flags(), r.exptime(), r.cas(), r.time()), (3, 4, 7, 8));
+                    assert_eq!((r.prev(), r.next()), (9, 10));
+                    let new_pad = chunk - new.record_bytes();
+                    let mut want = new.header(7, 8, new_pad).to_vec();
+                    want[PREV..PREV + 4].copy_from_slice(&9u32.to_le_bytes());
+                    want[NEXT..NEXT + 4].copy_from_slice(&10u32.to_le_bytes());
+                    want.extend_from_slice(&key);
+                    want.extend_from_slice(&new_value);
+                    want.resize(chunk, 0);
+                    assert_eq!(buf, want, "key {key_len}, value {len} → {new_len}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn record_round_trip() {
         let mut new = NewItem::new(b"key", b"value", 7, 10);
         new.set(KEY_BINARY, true);
         let mut buf = new.header(42, 5, 2).to_vec();
         buf.extend_from_slice(b"keyvalue\0\0");
-        let mut rec = RecordMut(&mut buf);
+        let mut rec = RecordMut::new(&mut buf);
         assert_eq!(rec.get().key(), b"key");
         assert_eq!(rec.get().value(), b"value");
         assert_eq!((rec.get().flags(), rec.get().cas()), (7, 42));

@@ -181,10 +181,18 @@ impl Store {
         self.config.limit_bytes / self.shards.len()
     }
 
+    /// The shard of a key hash: its top `shard_bits` bits (none with one shard), as
+    /// two shifts that never reach 64, with no branch.
+    #[inline(always)]
+    fn shard_index(&self, hash: u64) -> usize {
+        ((hash >> 1) >> (63 - self.shard_bits)) as usize
+    }
+
     /// The key's hash and its shard, locked. The shard is taken from the top bits.
+    #[inline]
     fn shard(&self, key: &[u8]) -> (u64, MutexGuard<'_, Shard>) {
         let hash = key_hash(&self.hasher, key);
-        let index = hash.checked_shr(64 - self.shard_bits).unwrap_or(0) as usize;
+        let index = self.shard_index(hash);
         // A panic while a shard is locked can only come from a caller's closure in
         // `get`, after the shard is consistent again: keep serving.
         let guard = self.shards[index]
@@ -319,8 +327,7 @@ impl Store {
     /// and one LRU list per shard).
     #[cfg(test)]
     pub(crate) fn shard_of(&self, key: &[u8]) -> usize {
-        let hash = key_hash(&self.hasher, key);
-        hash.checked_shr(64 - self.shard_bits).unwrap_or(0) as usize
+        self.shard_index(key_hash(&self.hasher, key))
     }
 
     /// `stats reset`: zeroes evictions, total_items, reclaimed, expired_unfetched and

@@ -30,7 +30,7 @@
 //!   evicted; nothing else reorders the list. So an item read since it last reached
 //!   the tail survives one more trip through the list, and a write's work is bounded.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
@@ -77,9 +77,14 @@ fn mark_hit(item: &mut RecordMut<'_>, time: u32) {
     item.set(FETCHED | ACTIVE, true);
 }
 
-/// The hash of a key, from which both the shard and the table slot are taken.
+/// The hash of a key, from which both the shard and the table slot are taken: the key's
+/// bytes alone, without the length prefix `Hash for [u8]` would add (foldhash mixes
+/// the length into its seed itself), which saves a multiply per key.
+#[inline]
 pub(crate) fn key_hash(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
-    hasher.hash_one(key)
+    let mut h = hasher.build_hasher();
+    h.write(key);
+    h.finish()
 }
 
 /// The resettable counters of one shard.
@@ -239,27 +244,56 @@ impl Shard {
 
     /// Moves item `idx` to the head (a write; reads only mark items [`ACTIVE`]).
     pub(super) fn move_to_head(&mut self, idx: u32) {
-        if self.head != idx {
-            self.unlink(idx);
-            self.link_head(idx);
+        let old_head = self.head;
+        if old_head == idx {
+            return;
         }
+        let links = {
+            let mut item = self.arena.record_mut(idx);
+            let links = (item.get().prev(), item.get().next());
+            item.set_prev(NIL);
+            item.set_next(old_head);
+            links
+        };
+        self.relink_to_head(idx, old_head, links);
+    }
+
+    /// Item `idx`, until now between `prev` and `next` and not the head, already links
+    /// to [`NIL`] and `old_head`: joins its old neighbours and makes it the head. The
+    /// item's own record is written by the caller, so a write over it in place and its
+    /// move to the head locate it once.
+    #[inline(always)]
+    fn relink_to_head(&mut self, idx: u32, old_head: u32, (prev, next): (u32, u32)) {
+        // Not the head: it has a predecessor, and the list has a head.
+        debug_assert!(prev != NIL && old_head != NIL && old_head != idx);
+        self.arena.record_mut(prev).set_next(next);
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.arena.record_mut(next).set_prev(prev);
+        }
+        self.arena.record_mut(old_head).set_prev(idx);
+        self.head = idx;
     }
 
     // ---- items in and out ----
 
-    /// The item under `key`, live or dead.
-    #[inline]
-    fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
-        let arena = &self.arena;
-        self.table
-            .find(self.slot_hash(hash), |&i| arena.record(i).key() == key)
-            .copied()
-    }
-
-    /// The live item under `key`, removing a dead one met on the way.
+    /// The live item under `key`, removing a dead one met on the way. The record is
+    /// located once: whether it is dead is read where its key was compared. (The
+    /// table's candidates are walked here rather than through `HashTable::find`, whose
+    /// comparison closure is called through `dyn FnMut` and is not inlined.)
+    #[inline(always)]
     pub(super) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
-        let idx = self.find(hash, key)?;
-        if let Some(death) = self.death_at(idx, now) {
+        let mut found = None;
+        for &i in self.table.iter_hash(self.slot_hash(hash)) {
+            let item = self.arena.record(i);
+            if item.key_is(key) {
+                found = Some((i, death(item, now, self.flush_cas, self.flush_before)));
+                break;
+            }
+        }
+        let (idx, dead) = found?;
+        if let Some(death) = dead {
             self.met_dead(hash, idx, death);
             return None;
         }
@@ -412,7 +446,9 @@ impl Shard {
     // ---- commands ----
 
     /// A live hit, marked (see [`mark_hit`]), with its exptime set to `touch` if given.
-    /// One `record_mut` for the marks, the touch and the read.
+    /// One `record_mut` for the marks, the touch and the read. Inlined into
+    /// `Store::get` (a generic, so instantiated in its callers' crates).
+    #[inline]
     pub(crate) fn get(
         &mut self,
         hash: u64,
@@ -446,6 +482,7 @@ impl Shard {
 
     /// set/add/replace/cas store `new`; append/prepend add `new`'s value to the live
     /// item's, keeping its flags and exptime. `max_item_bytes` bounds the joined value.
+    #[inline]
     pub(crate) fn store(
         &mut self,
         hash: u64,
@@ -527,7 +564,50 @@ impl Shard {
     /// same footprint, moved to the head with a fresh CAS) instead of removed and
     /// inserted. A `new` larger than the whole budget is `OutOfMemory`, and then, like
     /// memcached, a set leaves no stale value behind.
+    #[inline]
     pub(super) fn put(
+        &mut self,
+        hash: u64,
+        mode: StoreMode,
+        old: Option<u32>,
+        new: NewItem<'_>,
+        now: u32,
+    ) -> Result<u32, StoreResult> {
+        match old {
+            Some(idx) if self.arena.fits_in_place(idx, &new) => {
+                // Same chunk, same footprint (a small item's footprint is its
+                // class's), which `old` already accounts for within the budget, so
+                // never `OutOfMemory`.
+                self.rewrite(idx, &new, now);
+                Ok(idx)
+            }
+            _ => self.put_new(hash, mode, old, new, now),
+        }
+    }
+
+    /// Rewrites live item `idx` in place with `new` of the same small size class:
+    /// nothing to evict, no table or arena change; only the record, its place in the
+    /// list and the counters. The record is located once for its rewrite and its own
+    /// links.
+    #[inline(always)]
+    fn rewrite(&mut self, idx: u32, new: &NewItem<'_>, now: u32) {
+        let cas = self.next_cas();
+        let time = now.max(self.flush_before);
+        let old_head = self.head;
+        let mut item = self.arena.record_mut(idx);
+        let links = (item.get().prev(), item.get().next());
+        if old_head == idx {
+            item.overwrite(new, cas, time, links);
+        } else {
+            item.overwrite(new, cas, time, (NIL, old_head));
+            self.relink_to_head(idx, old_head, links);
+        }
+        self.counters.total_items += 1;
+    }
+
+    /// [`Shard::put`] of a new record: `old`, if any, is removed first.
+    #[inline(never)]
+    fn put_new(
         &mut self,
         hash: u64,
         mode: StoreMode,
@@ -543,16 +623,6 @@ impl Shard {
             return Err(StoreResult::OutOfMemory);
         }
         if let Some(idx) = old {
-            if self.arena.fits_in_place(idx, &new) {
-                // Same chunk, same footprint: nothing to evict, no table or arena
-                // change; only the record, its place in the list and the counters.
-                let cas = self.next_cas();
-                let time = now.max(self.flush_before);
-                self.arena.overwrite(idx, &new, cas, time);
-                self.move_to_head(idx);
-                self.counters.total_items += 1;
-                return Ok(idx);
-            }
             self.remove(hash, idx);
         }
         self.make_room(footprint, now);
