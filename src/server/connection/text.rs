@@ -62,7 +62,7 @@ impl Connection {
                 for key in keys.iter() {
                     self.get(key, with_cas, touch);
                 }
-                self.reply(Response::End);
+                self.out.extend(encode::END);
             }
             Request::Store {
                 mode,
@@ -180,13 +180,8 @@ impl Connection {
         let out = self.out.buf();
         let hit = self.server.store.get(key, touch, |item| match item {
             Some(item) => {
-                let response = Response::Value {
-                    key: item.key,
-                    flags: item.flags,
-                    value: item.value,
-                    cas: with_cas.then_some(item.cas),
-                };
-                encode::text(&response, out);
+                let cas = with_cas.then_some(item.cas);
+                encode::value(item.key, item.flags, item.value, cas, out);
                 true
             }
             None => false,
