@@ -2,8 +2,9 @@
 # End-to-end comparison of ringcache against memcached on this machine, as a ratio.
 #
 # For every configuration and repetition, each server runs ALONE, one after the other
-# (the order rotates per repetition): the server pinned to CPU 0 (`taskset -c 0`), the
-# load generator pinned to CPU 1, the key space prefilled, then a measured run. The
+# (each ringcache engine next to its floor, the order reversed every other
+# repetition): the server pinned to CPU 0 (`taskset -c 0`), the load generator
+# pinned to CPU 1, the key space prefilled, then a measured run. The
 # server's CPU time is read from /proc/PID/stat around the measured run. Medians over
 # the repetitions go to a Markdown table (stdout and target/bench/report.md) and a chart
 # (target/bench/report.svg). Raw results: target/bench/results.jsonl.
@@ -112,11 +113,13 @@ RCLOAD=target/release/rc-load
 CLK_TCK=$(getconf CLK_TCK)
 NOTES=()
 
+# Each ringcache engine is listed next to its floor, so the two runs whose ratio is the
+# "vs floor" figure are neighbours in time (see the order below).
 SERVERS=(memcached ringcache-uring ringcache-epoll)
 # The floor flag may be hidden from --help, so a probe that accepts it counts too.
 if "$RINGCACHE" --help 2>/dev/null | grep -q -- --floor ||
     "$RINGCACHE" --floor --version >/dev/null 2>&1; then
-    SERVERS+=(floor-uring floor-epoll)
+    SERVERS=(memcached ringcache-uring floor-uring ringcache-epoll floor-epoll)
     if [[ ",$CONFIGS," == *,bin,* ]]; then
         NOTES+=("floor rows skip config bin: the floor responder speaks only the text protocol")
     fi
@@ -289,10 +292,15 @@ echo "ci/bench.sh: tool $TOOL, $REPS repetition(s) of ${CONFIG_LIST[*]}, ${DURAT
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "ci/bench.sh: load average $LOAD_BEFORE (other work on this machine skews the results)"
 for ((rep = 1; rep <= REPS; rep++)); do
-    # Rotate the order each repetition so no server always runs first or last.
+    # Forward on odd repetitions, backward on even ones (A B C, C B A, ...): no server
+    # always runs first or last, neighbours stay neighbours, and a slow drift of the
+    # machine's speed (steal time, a neighbour's load) favours each side of a pair
+    # equally often.
     n=${#SERVERS[@]}
     order=()
-    for ((i = 0; i < n; i++)); do order+=("${SERVERS[$(((i + rep - 1) % n))]}"); done
+    for ((i = 0; i < n; i++)); do
+        if ((rep % 2)); then order+=("${SERVERS[$i]}"); else order+=("${SERVERS[$((n - 1 - i))]}"); fi
+    done
     for config in "${CONFIG_LIST[@]}"; do
         for server in "${order[@]}"; do
             [ -n "${BROKEN[$server]:-}" ] && continue
@@ -339,12 +347,27 @@ for r in rows:
                     / load["secs"] if load.get("secs") and "load_cpu_user_secs" in load else None,
     })
 
-def paired_ratio(server, config, key, base_server="memcached", base_config=None):
-    """Median over repetitions of server/base, each pair from the same repetition."""
+def paired_ratios(server, config, key, base_server="memcached", base_config=None):
+    """server/base per repetition, each pair from the same repetition."""
     base = {r["rep"]: r[key] for r in runs.get((base_server, base_config or config), []) if r["ok"]}
-    ratios = [r[key] / base[r["rep"]] for r in runs.get((server, config), [])
-              if r["ok"] and r[key] and base.get(r["rep"])]
-    return median(ratios)
+    return [r[key] / base[r["rep"]] for r in runs.get((server, config), [])
+            if r["ok"] and r[key] and base.get(r["rep"])]
+
+def paired_ratio(server, config, key, base_server="memcached", base_config=None):
+    """Median over repetitions of server/base."""
+    return median(paired_ratios(server, config, key, base_server, base_config))
+
+def spread(server, config, key, base_server="memcached"):
+    """The per-repetition ratios' median with their middle half (quartiles) when there
+    are 4 or more: `1.21 (1.08–1.25)`. How far one repetition strays shows how much
+    the machine's noise moves a single ratio."""
+    xs = paired_ratios(server, config, key, base_server)
+    if not xs:
+        return "n/a"
+    if len(xs) < 4:
+        return format(median(xs), ".2f")
+    q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return f"{median(xs):.2f} ({q1:.2f}–{q3:.2f})"
 
 def fmt(x, spec):
     return "n/a" if x is None else format(x, spec)
@@ -367,11 +390,11 @@ for config in configs:
             r_ops = r_cpu = "1.00" if ok else "n/a"
         else:
             r_ops = fmt(paired_ratio(server, config, "ops_s"), ".2f")
-            r_cpu = fmt(paired_ratio(server, config, "ops_cpu"), ".2f")
+            r_cpu = spread(server, config, "ops_cpu")
         r_floor = "n/a"
         if server.startswith("ringcache-"):
             floor = "floor-" + server[len("ringcache-"):]
-            r_floor = fmt(paired_ratio(server, config, "ops_cpu", base_server=floor), ".2f")
+            r_floor = spread(server, config, "ops_cpu", base_server=floor)
         # The load generator's core was (nearly) full: ops/s is a floor of what the
         # server can do, not its limit.
         bound = " †" if (med["load_s_s"] or 0) >= 0.9 else ""
@@ -397,12 +420,12 @@ header = [
     f"- kernel: {platform.release()}",
     f"- CPU: {cpu_model()} ({os.cpu_count()} CPUs)",
     f"- load: {tool}; {reps} repetition(s) of {duration} s per server and config, medians shown",
-    "- pinning: server on CPU 0 (`taskset -c 0`, `-t 1` except t2), load on CPU 1; each server alone, prefilled, order rotated per repetition",
+    "- pinning: server on CPU 0 (`taskset -c 0`, `-t 1` except t2), load on CPU 1; each server alone, prefilled; each ringcache engine runs next to its floor, in an order reversed every other repetition",
     "- configs: 1:10 set:get, 100k keys, uniform; p1 = 50 conns, pipeline 1, 32 B values, text; "
     "p16 = pipeline 16; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol; "
     "t2 = p16 with `-t 2`, server on CPU 0 (memcached runs two threads there; ringcache starts one worker per allowed CPU, so one)",
     "- vs floor: ops per server-CPU-s of ringcache divided by the floor's on the same engine, same repetition",
-    "- ratios: median over repetitions of (server / memcached in the same repetition)",
+    "- ratios: median over repetitions of (server / memcached in the same repetition); with 4 or more repetitions the ops/CPU-s ratios also show the quartiles of the per-repetition ratios in brackets",
 ]
 header += [f"- note: {n}" for n in notes]
 legend = ["", "† the load generator used ≥ 0.9 of its core, so it may have limited ops/s; "
