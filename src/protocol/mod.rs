@@ -116,6 +116,11 @@ impl<'a> Keys<'a> {
         }
     }
 
+    /// Whether this is known to be exactly one key (see [`Keys::one`]).
+    pub fn is_one(&self) -> bool {
+        self.one
+    }
+
     /// The keys in order, duplicates kept.
     pub fn iter(&self) -> KeysIter<'a> {
         KeysIter(*self)

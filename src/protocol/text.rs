@@ -133,6 +133,13 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseEr
     }
 }
 
+/// [`parse`] of a plain `get <key>`, `gets <key>` or `set` (see `fast`), or `None` for
+/// any other input, without trying the general parser: a cheap look ahead.
+#[inline]
+pub fn parse_plain<'a>(input: &'a [u8], limits: &Limits) -> Option<Result<Parsed<'a>, ParseError>> {
+    fast::parse(input, limits)
+}
+
 /// [`parse`] for every line: frame, tokenize, dispatch on the command name.
 fn parse_general<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseError> {
     let (tokens, line_len) = line::split(input)?;

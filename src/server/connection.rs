@@ -7,6 +7,10 @@
 //! the output went over [`OUTPUT_HIGH_WATER`]; [`Connection::resume`] picks it up once
 //! the engine has drained the output.
 //!
+//! Before a text batch runs, [`Connection::prefetch_batch`] reads ahead over its plain
+//! gets and sets and asks the CPU to load the records they will touch, so the lookups'
+//! cache misses overlap (a hint only: it changes no answer).
+//!
 //! The dialect is fixed by the first byte (0x80: binary; anything else: text, in
 //! which meta commands mix with classic ones), unless `-B` forces one; each dialect's
 //! parsing and execution lives in a child module (`text`, `binary`; `meta` runs the
@@ -38,7 +42,8 @@ const BINARY_MAGIC: u8 = 0x80;
 
 /// Output bytes above which the connection stops executing requests (and its engine
 /// stops reading) until the client has read its answers. It bounds what a client that
-/// never reads can pin: about twice this (the buffer grows by doubling), plus one
+/// never reads can pin: this plus one answer (a text get's big value is its own
+/// exact-size segment; smaller answers share a buffer that grows by doubling), plus one
 /// send in flight on io_uring. 1 MiB is still hundreds of answers per send.
 pub const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
 
@@ -158,6 +163,9 @@ impl Connection {
         let mut pos = 0;
         let written_before = self.out.len();
         self.stalled = false;
+        if self.dialect == Dialect::Text && self.swallow == 0 {
+            self.prefetch_batch(input);
+        }
         loop {
             if self.closing {
                 break;

@@ -66,6 +66,13 @@ impl Output {
         self.queue.push_back(bytes);
     }
 
+    /// Queues a copy of `bytes` as its own segment, allocated at exactly its size (a big
+    /// value: copying it into the tail would grow the tail by doubling, to up to twice
+    /// what is pending).
+    pub fn push_copy(&mut self, bytes: &[u8]) {
+        self.push_shared(Bytes::copy_from_slice(bytes));
+    }
+
     fn freeze_tail(&mut self) {
         if !self.tail.is_empty() {
             let frozen = self.tail.split().freeze();

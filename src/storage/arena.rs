@@ -187,6 +187,17 @@ impl Arena {
     // always inlined, the large class out of line; `small` is an array, so the class
     // test is its bounds check.
 
+    /// Record `id`'s bytes, uninterpreted.
+    #[inline(always)]
+    pub(crate) fn record_bytes(&self, id: u32) -> &[u8] {
+        let (class, index) = split(id);
+        if class < SMALL_CLASSES {
+            self.small[class].record(index)
+        } else {
+            large_record(&self.large, index)
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn record(&self, id: u32) -> Record<'_> {
         let (class, index) = split(id);

@@ -207,6 +207,19 @@ impl Store {
             .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Where the item under `key` probably lives: the bytes of the first record its
+    /// table slot names (not compared with `key`, which would mean reading it). For a
+    /// prefetch hint only: the lock is released on return, so the record may move or go
+    /// at once; read nothing through the pointer.
+    #[inline]
+    pub fn record_span(&self, key: &[u8]) -> Option<(*const u8, usize)> {
+        if key.len() > KEY_MAX_BYTES {
+            return None;
+        }
+        let (hash, shard) = self.shard(key);
+        shard.first_candidate(hash).map(|r| (r.as_ptr(), r.len()))
+    }
+
     /// Looks `key` up; on a hit, marks it active (see `shard.rs`) and, if `touch` is given, sets its
     /// expiration time first (gat). Runs `f` under the shard lock with the live item.
     pub fn get<R>(

@@ -278,6 +278,14 @@ impl Shard {
 
     // ---- items in and out ----
 
+    /// The bytes of the first record whose table slot matches `hash` (see
+    /// `Store::record_span`): no key comparison, so the record itself is not read.
+    #[inline]
+    pub(super) fn first_candidate(&self, hash: u64) -> Option<&[u8]> {
+        let &idx = self.table.iter_hash(self.slot_hash(hash)).next()?;
+        Some(self.arena.record_bytes(idx))
+    }
+
     /// The live item under `key`, removing a dead one met on the way. The record is
     /// located once: whether it is dead is read where its key was compared. (The
     /// table's candidates are walked here rather than through `HashTable::find`, whose

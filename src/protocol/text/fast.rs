@@ -221,6 +221,20 @@ mod tests {
         assert!(agrees(&max_key));
     }
 
+    /// A single-key `Keys` (what this path makes) equals the general parser's list of
+    /// the same key and iterates to exactly that key.
+    #[test]
+    fn one_key_equals_a_list_of_it() {
+        let one = Keys::one(b"k:1");
+        assert!(one.is_one() && !Keys::list(b"k:1").is_one());
+        assert_eq!(one, Keys::list(b"k:1"));
+        assert_eq!(one, Keys::list(b"  k:1 "));
+        assert_ne!(one, Keys::list(b"k:1 k:1"));
+        assert_eq!(one.iter().collect::<Vec<_>>(), [b"k:1"]);
+        let many: Vec<&[u8]> = Keys::list(b" a  bb ccc").iter().collect();
+        assert_eq!(many, [&b"a"[..], b"bb", b"ccc"]);
+    }
+
     /// Seeded mutations (substitutions, insertions, deletions, cuts) of plain lines: the
     /// fast path must agree with the general parser on every one it reads, and read
     /// many of them.

@@ -36,6 +36,40 @@ impl Connection {
         }
     }
 
+    /// Before a batch of plain gets and sets runs, asks the CPU to load the records they
+    /// will read (up to [`PREFETCH_AHEAD`] requests): the batch's memory waits then
+    /// overlap instead of coming one after another. With 100k keys a get's first read
+    /// of its record was two thirds of the store's time at pipeline depth 16. A single
+    /// request (pipeline depth 1) costs one plain parse here and no lookup.
+    pub(super) fn prefetch_batch(&self, input: &[u8]) {
+        let limits = &self.server.limits;
+        let mut at = 0;
+        for _ in 0..PREFETCH_AHEAD {
+            let Some(Ok(Parsed { request, consumed })) = text::parse_plain(&input[at..], limits)
+            else {
+                return;
+            };
+            if at == 0 && consumed == input.len() {
+                return;
+            }
+            match request {
+                Request::Get { keys, .. } => keys.iter().for_each(|key| self.prefetch(key)),
+                Request::Store { key, .. } => self.prefetch(key),
+                _ => return,
+            }
+            at += consumed;
+        }
+    }
+
+    /// Starts loading the record `key` probably lives in (its first and last byte).
+    #[inline]
+    fn prefetch(&self, key: &[u8]) {
+        if let Some((start, len)) = self.server.store.record_span(key) {
+            crate::io::sys::prefetch(start);
+            crate::io::sys::prefetch(start.wrapping_add(len - 1));
+        }
+    }
+
     pub(super) fn reply(&mut self, response: Response<'_>) {
         encode::text(&response, self.out.buf());
     }
@@ -59,6 +93,11 @@ impl Connection {
                 with_cas,
                 touch,
             } => {
+                if !keys.is_one() {
+                    // A multi-key get: all its records load together (see
+                    // `prefetch_batch`).
+                    keys.iter().for_each(|key| self.prefetch(key));
+                }
                 for key in keys.iter() {
                     self.get(key, with_cas, touch);
                 }
@@ -177,11 +216,18 @@ impl Connection {
         if touch.is_some() {
             stats.incr(Stat::CmdTouch);
         }
-        let out = self.out.buf();
+        let out = &mut self.out;
         let hit = self.server.store.get(key, touch, |item| match item {
+            Some(item) if item.value.len() < SEGMENT_MIN_BYTES => {
+                let cas = with_cas.then_some(item.cas);
+                encode::value(item.key, item.flags, item.value, cas, out.buf());
+                true
+            }
             Some(item) => {
                 let cas = with_cas.then_some(item.cas);
-                encode::value(item.key, item.flags, item.value, cas, out);
+                encode::value_header(item.key, item.flags, item.value.len(), cas, out.buf());
+                out.push_copy(item.value);
+                out.extend(encode::VALUE_TRAILER);
                 true
             }
             None => false,
@@ -209,6 +255,16 @@ impl Connection {
         }
     }
 }
+
+/// Values at least this big go into the output as their own exact-size segment rather
+/// than into its growing buffer, which would double past them: a client that pipelines
+/// gets of big values and does not read then pins what it asked for, not twice that
+/// (`tests/hostile.rs`, slow readers).
+const SEGMENT_MIN_BYTES: usize = 32 * 1024;
+
+/// Requests [`Connection::prefetch_batch`] reads ahead: a pipelined batch as deep as
+/// memtier's or rc-load's `--pipeline 16`.
+const PREFETCH_AHEAD: usize = 16;
 
 pub(super) const TOO_LARGE: &str = "object too large for cache";
 pub(super) const NO_MEMORY: &str = "out of memory storing object";
