@@ -28,8 +28,7 @@ use proptest::test_runner::{Config, RngSeed};
 use std::collections::{BTreeMap, HashMap};
 
 /// `shard.rs`: how many items at the LRU tail a write that does not fit inspects for
-/// dead ones before it evicts live items, and how many active tail items it may move
-/// to the head.
+/// dead ones before it evicts live items.
 const RECLAIM_SEARCH: usize = 50;
 /// memcached's limit between relative and absolute exptimes (30 days).
 const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
@@ -317,7 +316,7 @@ impl Model {
 
     /// Dead items among the `RECLAIM_SEARCH` least recent first; then, from the tail,
     /// until `need` more bytes fit: an active live item loses its mark and moves to the
-    /// head (at most `RECLAIM_SEARCH` times), any other is evicted (reclaimed if dead).
+    /// head, any other is evicted (reclaimed if dead).
     fn make_room(&mut self, shard: usize, need: usize) {
         let fits = |m: &Model| m.bytes[shard] + need <= m.budget;
         let tail: Vec<Vec<u8>> = self.lru[shard]
@@ -334,7 +333,6 @@ impl Model {
                 self.reclaim(&key);
             }
         }
-        let mut chances = 0;
         while !fits(self) {
             let key = self.lru[shard]
                 .last()
@@ -343,8 +341,7 @@ impl Model {
             let item = &self.items[&key];
             if self.is_dead(item) {
                 self.reclaim(&key);
-            } else if item.active && chances < RECLAIM_SEARCH {
-                chances += 1;
+            } else if item.active {
                 self.items.get_mut(&key).expect("held").active = false;
                 self.move_to_head(&key);
             } else {

@@ -26,9 +26,12 @@
 //!   neighbour;
 //! - a write that needs room reclaims dead items among the [`RECLAIM_SEARCH`] nearest
 //!   the tail first; then, from the tail, an [`ACTIVE`] item loses the bit and moves
-//!   to the head (at most [`RECLAIM_SEARCH`] of them per write) and any other is
-//!   evicted; nothing else reorders the list. So an item read since it last reached
-//!   the tail survives one more trip through the list, and a write's work is bounded.
+//!   to the head and any other is evicted; nothing else reorders the list. So an item
+//!   read since it last reached the tail always survives one more trip through the
+//!   list: an item is evicted only after a shard budget's worth of other items was
+//!   written or read since its own last write or read (what `rc-soak`'s guarded keys
+//!   check). A write's moves are bounded in total, not each: every move spends an
+//!   [`ACTIVE`] mark that a hit set.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -41,8 +44,7 @@ use super::{ArithResult, StoreResult, StoreStats};
 use crate::protocol::StoreMode;
 
 /// How many items at the LRU tail a write that does not fit inspects for dead ones
-/// before it evicts live items; also how many [`ACTIVE`] items one write may move from
-/// the tail to the head before it evicts the tail regardless.
+/// before it evicts live items.
 pub(super) const RECLAIM_SEARCH: usize = 50;
 
 /// Why an item is dead.
@@ -421,8 +423,9 @@ impl Shard {
     }
 
     /// Frees room for `need` more bytes (at most the budget): dead items near the tail
-    /// first, then from the tail: second chances for [`ACTIVE`] items (at most
-    /// [`RECLAIM_SEARCH`]), evictions of the others.
+    /// first, then from the tail: second chances for [`ACTIVE`] items, evictions of the
+    /// others. The second chances are not bounded per write but in total: each spends
+    /// one [`ACTIVE`] mark, which only a hit sets, so they number at most the hits.
     fn make_room(&mut self, need: usize, now: u32) {
         debug_assert!(need <= self.budget);
         let mut idx = self.tail;
@@ -439,13 +442,10 @@ impl Shard {
             idx = prev;
             looked += 1;
         }
-        let mut chances = 0;
         while self.bytes + need > self.budget {
             // An empty shard holds 0 bytes and `need` fits the budget.
             let idx = self.tail;
-            if chances < RECLAIM_SEARCH && self.second_chance(idx, now) {
-                chances += 1;
-            } else {
+            if !self.second_chance(idx, now) {
                 self.evict_tail(now);
             }
         }
