@@ -16,14 +16,17 @@
 //! # Modules
 //!
 //! - [`config`]: memcached's flags (clap), validated.
-//! - [`protocol`]: pure parsers and encoders (text and meta today; binary next).
+//! - [`protocol`]: pure parsers and encoders (classic text with its plain-line fast
+//!   path, meta, binary).
 //! - [`storage`]: the sharded, memory-bounded LRU store.
 //! - [`server`]: the engine-agnostic connection state machine, stats, listeners.
 //! - [`io`]: the engines (io_uring proactor, epoll reactor) and syscall wrappers; the
 //!   only module with `unsafe`.
 //!
 //! Dependency direction: `protocol` and `storage` are leaves; `server` uses them; `io`
-//! drives `server`; [`run`] wires everything.
+//! drives `server`; [`run`] wires everything. `server` calls a few of `io::sys`'s safe
+//! wrappers (socket addresses and rusage for `stats`, the prefetch hint), which is
+//! where their `unsafe` lives.
 
 pub mod config;
 #[doc(hidden)]

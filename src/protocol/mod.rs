@@ -2,9 +2,10 @@
 //!
 //! Owns the request and response vocabulary shared by every dialect, and the parsers and
 //! encoders of each dialect (`text` for classic ASCII, `meta` for the meta commands
-//! that mix with it; binary joins later). It
-//! knows nothing of sockets, connections or the store: a parser turns bytes into a
-//! [`Request`] that borrows from the input, an encoder appends a [`Response`] to a buffer.
+//! that mix with it, `binary`), and `scan`, the word-at-a-time byte searches the text
+//! parsers share. It knows nothing of sockets, connections or the store: a parser turns
+//! bytes into a [`Request`] that borrows from the input, an encoder appends a
+//! [`Response`] to a buffer.
 //!
 //! Invariants:
 //! - parsers are incremental: [`ParseError::Incomplete`] means "call again with more

@@ -7,7 +7,7 @@
 //! the output went over [`OUTPUT_HIGH_WATER`]; [`Connection::resume`] picks it up once
 //! the engine has drained the output.
 //!
-//! Before a text batch runs, [`Connection::prefetch_batch`] reads ahead over its plain
+//! Before a text batch runs, `Connection::prefetch_batch` reads ahead over its plain
 //! gets and sets and asks the CPU to load the records they will touch, so the lookups'
 //! cache misses overlap (a hint only: it changes no answer).
 //!
