@@ -163,10 +163,14 @@ impl Connection {
         let mut pos = 0;
         let written_before = self.out.len();
         self.stalled = false;
-        if self.dialect == Dialect::Text && self.swallow == 0 {
-            self.prefetch_batch(input);
-        }
+        // Requests run before the next look-ahead (see `prefetch_batch`): one window
+        // now, the next when this one has run, so a deep pipeline is read ahead all
+        // along.
+        let mut until_prefetch = 0;
         loop {
+            if until_prefetch == 0 && self.dialect == Dialect::Text && self.swallow == 0 {
+                until_prefetch = self.prefetch_batch(&input[pos..]);
+            }
             if self.closing {
                 break;
             }
@@ -197,6 +201,7 @@ impl Connection {
                 Some(n) => {
                     crate::logging::command(self.record.fd(), &rest[..n]);
                     pos += n;
+                    until_prefetch = until_prefetch.saturating_sub(1);
                 }
                 None => break,
             }

@@ -41,24 +41,29 @@ impl Connection {
     /// overlap instead of coming one after another. With 100k keys a get's first read
     /// of its record was two thirds of the store's time at pipeline depth 16. A single
     /// request (pipeline depth 1) costs one plain parse here and no lookup.
-    pub(super) fn prefetch_batch(&self, input: &[u8]) {
+    ///
+    /// Returns how many requests may run before the next look-ahead is worth doing:
+    /// [`PREFETCH_AHEAD`] when it read that far, else `usize::MAX` (the input ends, or
+    /// a request it does not read comes first: looking again would find the same).
+    pub(super) fn prefetch_batch(&self, input: &[u8]) -> usize {
         let limits = &self.server.limits;
         let mut at = 0;
         for _ in 0..PREFETCH_AHEAD {
             let Some(Ok(Parsed { request, consumed })) = text::parse_plain(&input[at..], limits)
             else {
-                return;
+                return usize::MAX;
             };
             if at == 0 && consumed == input.len() {
-                return;
+                return usize::MAX;
             }
             match request {
                 Request::Get { keys, .. } => keys.iter().for_each(|key| self.prefetch(key)),
                 Request::Store { key, .. } => self.prefetch(key),
-                _ => return,
+                _ => return usize::MAX,
             }
             at += consumed;
         }
+        PREFETCH_AHEAD
     }
 
     /// Starts loading the record `key` probably lives in (its first and last byte).
