@@ -281,6 +281,27 @@ enum Shape {
     Unknown,
 }
 
+/// The key of the whole GET-family or SET/SETQ packet at the front of `input`, and the
+/// packet's length; `None` for anything else (another opcode, a packet not fully
+/// arrived, lengths that do not fit). A cheap look ahead for a connection that wants to
+/// prefetch what a pipelined batch will read: [`parse`] still decides everything.
+pub fn peek_key(input: &[u8]) -> Option<(&[u8], usize)> {
+    use opcode::{GET, GETK, GETKQ, GETQ, SET, SETQ};
+    let header = input.first_chunk::<HEADER_BYTES>()?;
+    if header[0] != REQUEST_MAGIC || !matches!(header[1], GET | GETQ | GETK | GETKQ | SET | SETQ) {
+        return None;
+    }
+    let key_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    let extras_len = usize::from(header[4]);
+    let body_len = u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
+    if key_len == 0 || key_len > KEY_MAX_BYTES || extras_len + key_len > body_len {
+        return None;
+    }
+    let packet = input.get(..HEADER_BYTES.checked_add(body_len)?)?;
+    let key_start = HEADER_BYTES + extras_len;
+    Some((&packet[key_start..key_start + key_len], packet.len()))
+}
+
 /// Parses one request from the start of `input`.
 pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseError> {
     match input.first() {

@@ -502,3 +502,38 @@ fn the_header_cas_and_opaque_are_kept() {
     let r = parse(&p, &LIMITS).unwrap().request;
     assert_eq!((r.opaque, r.cas), (77, 99));
 }
+
+/// The look-ahead finds the key of whole GET-family and SET/SETQ packets, agrees with
+/// the parser on where the packet ends, and declines anything else.
+#[test]
+fn peek_key_reads_gets_and_sets_only() {
+    for op in [GET, GETQ, GETK, GETKQ] {
+        let p = pkt(op, &[], b"a key", &[]);
+        assert_eq!(peek_key(&p), Some((&b"a key"[..], p.len())), "{op:#x}");
+        assert_eq!(parse(&p, &LIMITS).unwrap().consumed, p.len());
+    }
+    let set = pkt(SETQ, &set_extras(7, 0), b"k", b"value");
+    assert_eq!(peek_key(&set), Some((&b"k"[..], set.len())));
+    let mut two = set.clone();
+    two.extend_from_slice(&pkt(GET, &[], b"next", &[]));
+    assert_eq!(peek_key(&two), Some((&b"k"[..], set.len())));
+    assert_eq!(peek_key(&set[..set.len() - 1]), None, "not fully arrived");
+    assert_eq!(
+        peek_key(&pkt(DELETE, &[], b"k", &[])),
+        None,
+        "not a get or set"
+    );
+    assert_eq!(peek_key(&pkt(GET, &[], b"", &[])), None, "no key");
+    assert_eq!(
+        peek_key(&raw(GET, 10, 0, 4, 0, 0)),
+        None,
+        "key longer than the body"
+    );
+    let mut bad_magic = pkt(GET, &[], b"k", &[]);
+    bad_magic[0] = 0x81;
+    assert_eq!(peek_key(&bad_magic), None);
+    assert_eq!(
+        peek_key(&pkt(GET, &[], &[b'k'; KEY_MAX_BYTES + 1], &[])),
+        None
+    );
+}

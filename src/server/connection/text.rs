@@ -1,6 +1,6 @@
 //! Classic text commands: parse one request, run it against the store, answer in text.
 
-use super::Connection;
+use super::{Connection, Peek};
 use crate::protocol::{encode, text, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{ArithResult, StoreResult};
@@ -36,42 +36,17 @@ impl Connection {
         }
     }
 
-    /// Before a batch of plain gets and sets runs, asks the CPU to load the records they
-    /// will read (up to [`PREFETCH_AHEAD`] requests): the batch's memory waits then
-    /// overlap instead of coming one after another. With 100k keys a get's first read
-    /// of its record was two thirds of the store's time at pipeline depth 16. A single
-    /// request (pipeline depth 1) costs one plain parse here and no lookup.
-    ///
-    /// Returns how many requests may run before the next look-ahead is worth doing:
-    /// [`PREFETCH_AHEAD`] when it read that far, else `usize::MAX` (the input ends, or
-    /// a request it does not read comes first: looking again would find the same).
-    pub(super) fn prefetch_batch(&self, input: &[u8]) -> usize {
-        let limits = &self.server.limits;
-        let mut at = 0;
-        for _ in 0..PREFETCH_AHEAD {
-            let Some(Ok(Parsed { request, consumed })) = text::parse_plain(&input[at..], limits)
-            else {
-                return usize::MAX;
-            };
-            if at == 0 && consumed == input.len() {
-                return usize::MAX;
-            }
-            match request {
-                Request::Get { keys, .. } => keys.iter().for_each(|key| self.prefetch(key)),
-                Request::Store { key, .. } => self.prefetch(key),
-                _ => return usize::MAX,
-            }
-            at += consumed;
-        }
-        PREFETCH_AHEAD
-    }
-
-    /// Starts loading the record `key` probably lives in (its first and last byte).
-    #[inline]
-    fn prefetch(&self, key: &[u8]) {
-        if let Some((start, len)) = self.server.store.record_span(key) {
-            crate::io::sys::prefetch(start);
-            crate::io::sys::prefetch(start.wrapping_add(len - 1));
+    /// The keys the plain get or set at the front of `input` will look up (see
+    /// `Connection::prefetch_batch`), and its length; `None` for any other request.
+    pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<(Peek<'a>, usize)> {
+        let Ok(Parsed { request, consumed }) = text::parse_plain(input, &self.server.limits)?
+        else {
+            return None;
+        };
+        match request {
+            Request::Get { keys, .. } => Some((Peek::Keys(keys), consumed)),
+            Request::Store { key, .. } => Some((Peek::Key(key), consumed)),
+            _ => None,
         }
     }
 
@@ -101,7 +76,7 @@ impl Connection {
                 if !keys.is_one() {
                     // A multi-key get: all its records load together (see
                     // `prefetch_batch`).
-                    keys.iter().for_each(|key| self.prefetch(key));
+                    keys.iter().for_each(|key| self.prefetch_key(key));
                 }
                 for key in keys.iter() {
                     self.get(key, with_cas, touch);
@@ -266,10 +241,6 @@ impl Connection {
 /// gets of big values and does not read then pins what it asked for, not twice that
 /// (`tests/hostile.rs`, slow readers).
 const SEGMENT_MIN_BYTES: usize = 32 * 1024;
-
-/// Requests [`Connection::prefetch_batch`] reads ahead: a pipelined batch as deep as
-/// memtier's or rc-load's `--pipeline 16`.
-const PREFETCH_AHEAD: usize = 16;
 
 pub(super) const TOO_LARGE: &str = "object too large for cache";
 pub(super) const NO_MEMORY: &str = "out of memory storing object";
