@@ -35,7 +35,6 @@ use super::output::Output;
 use super::stats::{Stat, WorkerStats};
 use super::Server;
 use crate::config::ProtocolChoice;
-use crate::protocol::Keys;
 use std::sync::Arc;
 
 /// The first byte of every binary-protocol request.
@@ -164,10 +163,12 @@ impl Connection {
         let mut pos = 0;
         let written_before = self.out.len();
         self.stalled = false;
-        // Requests run before the next look-ahead (see `prefetch_batch`): one window
-        // now, the next when this one has run, so a deep pipeline is read ahead all
+        // Requests run before the next look-ahead (see `prefetch_batch`): the first
+        // request runs at once (reading it ahead would parse it twice and gain nothing,
+        // and at pipeline depth 1 it is all there is), then a window from the second
+        // on, the next when that one has run, so a deep pipeline is read ahead all
         // along.
-        let mut until_prefetch = 0;
+        let mut until_prefetch = 1;
         loop {
             if until_prefetch == 0 && self.swallow == 0 {
                 until_prefetch = self.prefetch_batch(&input[pos..]);
@@ -221,12 +222,6 @@ impl Connection {
     }
 }
 
-/// What a look-ahead found a request will look up.
-pub(super) enum Peek<'a> {
-    Key(&'a [u8]),
-    Keys(Keys<'a>),
-}
-
 /// Requests [`Connection::prefetch_batch`] reads ahead: a pipelined batch as deep as
 /// memtier's or rc-load's `--pipeline 16`.
 const PREFETCH_AHEAD: usize = 16;
@@ -248,21 +243,16 @@ impl Connection {
             let rest = &input[at..];
             let peeked = match self.dialect {
                 Dialect::Text => self.peek_text(rest),
-                Dialect::Binary => {
-                    crate::protocol::binary::peek_key(rest).map(|(key, n)| (Peek::Key(key), n))
-                }
+                Dialect::Binary => crate::protocol::binary::peek_key(rest),
                 Dialect::Undetected => None,
             };
-            let Some((peek, consumed)) = peeked else {
+            let Some((key, consumed)) = peeked else {
                 return usize::MAX;
             };
             if at == 0 && consumed == input.len() {
                 return usize::MAX;
             }
-            match peek {
-                Peek::Key(key) => self.prefetch_key(key),
-                Peek::Keys(keys) => keys.iter().for_each(|key| self.prefetch_key(key)),
-            }
+            self.prefetch_key(key);
             at += consumed;
         }
         PREFETCH_AHEAD
@@ -270,7 +260,7 @@ impl Connection {
 
     /// Starts loading the record `key` probably lives in (its first and last byte).
     #[inline]
-    fn prefetch_key(&self, key: &[u8]) {
+    pub(super) fn prefetch_key(&self, key: &[u8]) {
         if let Some((start, len)) = self.server.store.record_span(key) {
             crate::io::sys::prefetch(start);
             crate::io::sys::prefetch(start.wrapping_add(len - 1));

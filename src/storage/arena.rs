@@ -200,12 +200,7 @@ impl Arena {
 
     #[inline(always)]
     pub(crate) fn record(&self, id: u32) -> Record<'_> {
-        let (class, index) = split(id);
-        Record::new(if class < SMALL_CLASSES {
-            self.small[class].record(index)
-        } else {
-            large_record(&self.large, index)
-        })
+        Record::new(self.record_bytes(id))
     }
 
     #[inline(always)]

@@ -25,7 +25,7 @@ const MAX_DIGITS: usize = 9;
 
 /// The request at the front of `input` if it is a plain `get`, `gets` or `set`;
 /// `None` to leave it to the general parser.
-#[inline]
+#[inline(always)]
 pub(super) fn parse<'a>(
     input: &'a [u8],
     limits: &Limits,

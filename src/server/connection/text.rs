@@ -1,6 +1,6 @@
 //! Classic text commands: parse one request, run it against the store, answer in text.
 
-use super::{Connection, Peek};
+use super::Connection;
 use crate::protocol::{encode, text, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{ArithResult, StoreResult};
@@ -36,16 +36,17 @@ impl Connection {
         }
     }
 
-    /// The keys the plain get or set at the front of `input` will look up (see
-    /// `Connection::prefetch_batch`), and its length; `None` for any other request.
-    pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<(Peek<'a>, usize)> {
+    /// The key the plain get or set at the front of `input` will look up (see
+    /// `Connection::prefetch_batch`; a plain get has exactly one), and its length;
+    /// `None` for any other request.
+    pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
         let Ok(Parsed { request, consumed }) = text::parse_plain(input, &self.server.limits)?
         else {
             return None;
         };
         match request {
-            Request::Get { keys, .. } => Some((Peek::Keys(keys), consumed)),
-            Request::Store { key, .. } => Some((Peek::Key(key), consumed)),
+            Request::Get { keys, .. } => Some((keys.iter().next()?, consumed)),
+            Request::Store { key, .. } => Some((key, consumed)),
             _ => None,
         }
     }
@@ -74,8 +75,8 @@ impl Connection {
                 touch,
             } => {
                 if !keys.is_one() {
-                    // A multi-key get: all its records load together (see
-                    // `prefetch_batch`).
+                    // A multi-key get (never a plain line, so `prefetch_batch` did not
+                    // read it): all its records load together.
                     keys.iter().for_each(|key| self.prefetch_key(key));
                 }
                 for key in keys.iter() {
@@ -197,20 +198,19 @@ impl Connection {
             stats.incr(Stat::CmdTouch);
         }
         let out = &mut self.out;
-        let hit = self.server.store.get(key, touch, |item| match item {
-            Some(item) if item.value.len() < SEGMENT_MIN_BYTES => {
-                let cas = with_cas.then_some(item.cas);
+        let hit = self.server.store.get(key, touch, |item| {
+            let Some(item) = item else {
+                return false;
+            };
+            let cas = with_cas.then_some(item.cas);
+            if item.value.len() < SEGMENT_MIN_BYTES {
                 encode::value(item.key, item.flags, item.value, cas, out.buf());
-                true
-            }
-            Some(item) => {
-                let cas = with_cas.then_some(item.cas);
+            } else {
                 encode::value_header(item.key, item.flags, item.value.len(), cas, out.buf());
                 out.push_copy(item.value);
                 out.extend(encode::VALUE_TRAILER);
-                true
             }
-            None => false,
+            true
         });
         if touch.is_some() {
             self.count(hit, Stat::TouchHits, Stat::TouchMisses);
