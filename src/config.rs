@@ -115,6 +115,9 @@ pub struct Config {
     pub verbosity: u8,
     pub user: Option<String>,
     pub idle_timeout_secs: u32,
+    /// What all connections' buffers may hold together beyond a small allowance each
+    /// before they work under pressure (`-o conn_buffer_limit_mb=N`).
+    pub conn_buffer_limit_bytes: usize,
     pub pid_file: Option<PathBuf>,
     pub io_engine: IoEngine,
     /// `-o` options that were not understood (warned about at startup).
@@ -212,6 +215,7 @@ impl Config {
             }
         };
         let mut idle_timeout_secs = 0;
+        let mut conn_buffer_limit_mb = crate::server::buffers::DEFAULT_LIMIT_MB;
         let mut ignored_options = Vec::new();
         for opt in args.extended.iter().flat_map(|o| o.split(',')) {
             let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
@@ -220,6 +224,15 @@ impl Config {
                     idle_timeout_secs = value
                         .parse()
                         .map_err(|_| format!("-o idle_timeout={value}: not a number of seconds"))?;
+                }
+                "conn_buffer_limit_mb" => {
+                    conn_buffer_limit_mb = value
+                        .parse()
+                        .ok()
+                        .filter(|mb: &usize| (1..=1 << 20).contains(mb))
+                        .ok_or_else(|| {
+                            format!("-o conn_buffer_limit_mb={value}: not a number of megabytes from 1 to 1048576")
+                        })?;
                 }
                 "" => {}
                 _ => ignored_options.push(opt.to_string()),
@@ -236,6 +249,7 @@ impl Config {
             verbosity: args.verbose,
             user: args.user,
             idle_timeout_secs,
+            conn_buffer_limit_bytes: conn_buffer_limit_mb << 20,
             pid_file: args.pid_file,
             io_engine: args.io_engine,
             ignored_options,

@@ -10,8 +10,11 @@
 //!   receive ended by ENOBUFS, a send submitted and completed), from its own thread;
 //! - feed every received byte to [`Conn::on_input`] in order, and nothing else;
 //! - send [`Conn::output`] in order, with at most one send in flight per connection;
-//!   whenever output was taken or sent, call [`Conn::resume`] (engines cannot see the
-//!   connection's high-water mark; `resume` is cheap when there is nothing to do);
+//!   an engine that takes the output ([`Output::take`]) calls [`Output::send_done`]
+//!   when that send has completed (until then the bytes count against the connection's
+//!   high-water mark); whenever output was taken or sent, call [`Conn::resume`] (engines
+//!   cannot see the connection's high-water mark; `resume` is cheap when there is
+//!   nothing to do);
 //! - stop reading from a connection while [`Conn::wants_input`] is false (backpressure),
 //!   and keep serving every other connection meanwhile; bytes the kernel had already
 //!   received may still be fed to `on_input` after it turned false (the `Conn` keeps

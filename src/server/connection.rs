@@ -4,8 +4,17 @@
 //! parses as many whole requests as the chunk holds, executes them against the store
 //! and appends the answers to its [`Output`]. What it cannot execute yet it copies into
 //! `pending`: an incomplete request, or (backpressure) everything after the point where
-//! the output went over [`OUTPUT_HIGH_WATER`]; [`Connection::resume`] picks it up once
-//! the engine has drained the output.
+//! the output went over its mark; [`Connection::resume`] picks it up once the engine
+//! has drained the output.
+//!
+//! Memory: the mark is checked before every request and between the keys of a
+//! multi-key get (which stops part-way and resumes where it stopped, see
+//! `connection/text.rs`), so a connection holds at most its mark plus one answer,
+//! counting what an engine is still sending ([`Output::held`]). The mark is
+//! [`OUTPUT_HIGH_WATER`], or [`OUTPUT_PRESSURE_MARK`] while all connections together
+//! hold more than their shared budget ([`super::buffers`]); under that pressure a
+//! connection whose unfinished request grows past
+//! [`super::buffers::INPUT_PRESSURE_BYTES`] is closed.
 //!
 //! Before a batch runs, `Connection::prefetch_batch` reads ahead over its plain gets and
 //! sets (text or binary) and asks the CPU to load the records they will touch, so the
@@ -30,6 +39,7 @@ mod binary;
 mod meta;
 mod text;
 
+use super::buffers::INPUT_PRESSURE_BYTES;
 use super::conns::{ConnRecord, ConnState};
 use super::output::Output;
 use super::stats::{Stat, WorkerStats};
@@ -46,6 +56,11 @@ const BINARY_MAGIC: u8 = 0x80;
 /// exact-size segment; smaller answers share a buffer that grows by doubling), plus one
 /// send in flight on io_uring. 1 MiB is still hundreds of answers per send.
 pub const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
+
+/// The mark while all connections' buffers together are over their budget: still
+/// dozens of small answers per send, but a thousand stalled readers hold 64 MiB, not
+/// 1 GiB.
+pub const OUTPUT_PRESSURE_MARK: usize = 64 * 1024;
 
 /// Which protocol a connection speaks; fixed by its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +86,11 @@ pub struct Connection {
     /// take no input until [`Connection::resume`] has run them.
     stalled: bool,
     closing: bool,
+    /// Bytes this connection last charged to the shared buffer budget.
+    charged: usize,
+    /// The command and leading arguments of a multi-key get stopped at the mark
+    /// (`gat 10 `): `pending` starts with its remaining keys.
+    resume_get: Vec<u8>,
     /// Its entry in `stats conns` (socket, state, last command time).
     record: ConnRecord,
 }
@@ -86,6 +106,8 @@ impl Connection {
             swallow: 0,
             stalled: false,
             closing: false,
+            charged: 0,
+            resume_get: Vec::new(),
             record,
         }
     }
@@ -104,39 +126,100 @@ impl Connection {
         if self.pending.is_empty() {
             let used = self.execute(input);
             if used < input.len() && !self.closing {
-                self.pending.extend_from_slice(&input[used..]);
+                self.keep(&input[used..]);
             }
+            self.charge();
         } else {
             self.pending.extend_from_slice(input);
             self.resume();
         }
+        self.check_input_pressure();
+    }
+
+    /// Keeps `rest` of an input chunk for later, after the command of a get stopped
+    /// part-way (if any).
+    fn keep(&mut self, rest: &[u8]) {
+        self.pending.append(&mut self.resume_get);
+        self.pending.extend_from_slice(rest);
     }
 
     /// Executes kept input if the output has room.
     pub fn resume(&mut self) {
-        if self.pending.is_empty() || self.closing || self.out.len() >= OUTPUT_HIGH_WATER {
+        if self.pending.is_empty() || self.closing || self.out.held() >= self.output_mark() {
+            self.charge();
             return;
         }
         let mut pending = std::mem::take(&mut self.pending);
         let used = self.execute(&pending);
         if self.closing {
+            self.charge();
             return;
         }
-        pending.drain(..used);
+        if self.resume_get.is_empty() {
+            pending.drain(..used);
+        } else {
+            // A get stopped part-way: its command goes back in front of its keys.
+            let command = std::mem::take(&mut self.resume_get);
+            pending.splice(..used, command);
+        }
         if pending.capacity() > 64 * 1024 && pending.len() < 16 * 1024 {
             pending.shrink_to(16 * 1024);
         }
         self.pending = pending;
+        self.charge();
+    }
+
+    /// The output mark in force: lower while all connections' buffers are over budget.
+    #[inline]
+    fn output_mark(&self) -> usize {
+        if self.server.buffers.under_pressure() {
+            OUTPUT_PRESSURE_MARK
+        } else {
+            OUTPUT_HIGH_WATER
+        }
+    }
+
+    /// Reports what this connection holds to the shared budget.
+    #[inline]
+    fn charge(&mut self) {
+        let held = self.out.footprint() + self.pending.capacity();
+        self.server.buffers.charge(&mut self.charged, held);
+    }
+
+    /// Under buffer pressure, a connection whose unfinished request (a half-sent value
+    /// or line, not requests kept behind a full output) has grown past
+    /// [`INPUT_PRESSURE_BYTES`] is closed: it would otherwise pin that much for as long
+    /// as its client likes.
+    fn check_input_pressure(&mut self) {
+        if self.stalled
+            || self.closing
+            || self.pending.len() <= INPUT_PRESSURE_BYTES
+            || !self.server.buffers.under_pressure()
+        {
+            return;
+        }
+        self.stats().incr(Stat::ConnBufferCloses);
+        tracing::info!(
+            "closing connection {}: {} bytes of an unfinished request while connection buffers \
+             are over their limit ({} of {} bytes)",
+            self.record.fd(),
+            self.pending.len(),
+            self.server.buffers.used_bytes(),
+            self.server.buffers.limit_bytes(),
+        );
+        self.closing = true;
+        self.pending = Vec::new();
+        self.charge();
     }
 
     pub fn output(&mut self) -> &mut Output {
         &mut self.out
     }
 
-    /// False while the output is over its high-water mark, while requests kept at the
-    /// mark wait for [`Connection::resume`], or when the connection is closing.
+    /// False while the output is over its mark, while requests kept at the mark wait
+    /// for [`Connection::resume`], or when the connection is closing.
     pub fn wants_input(&self) -> bool {
-        !self.closing && !self.stalled && self.out.len() < OUTPUT_HIGH_WATER
+        !self.closing && !self.stalled && self.out.held() < self.output_mark()
     }
 
     pub fn is_closing(&self) -> bool {
@@ -163,6 +246,7 @@ impl Connection {
         let mut pos = 0;
         let written_before = self.out.len();
         self.stalled = false;
+        let mark = self.output_mark();
         // Requests run before the next look-ahead (see `prefetch_batch`): the first
         // request runs at once (reading it ahead would parse it twice and gain nothing,
         // and at pipeline depth 1 it is all there is), then a window from the second
@@ -176,8 +260,11 @@ impl Connection {
             if self.closing {
                 break;
             }
-            if self.out.len() >= OUTPUT_HIGH_WATER {
+            if self.out.held() >= mark {
                 self.stalled = pos < input.len();
+                if self.stalled && mark == OUTPUT_PRESSURE_MARK {
+                    self.stats().incr(Stat::ConnBufferPauses);
+                }
                 break;
             }
             if self.swallow > 0 {
@@ -197,13 +284,19 @@ impl Connection {
             }
             let used = match self.dialect {
                 Dialect::Binary => self.binary_step(rest),
-                _ => self.text_step(rest),
+                _ => self.text_step(rest, mark),
             };
             match used {
                 Some(n) => {
                     crate::logging::command(self.record.fd(), &rest[..n]);
                     pos += n;
                     until_prefetch = until_prefetch.saturating_sub(1);
+                    if !self.resume_get.is_empty() {
+                        // A get stopped at the mark part-way: what is left of it and
+                        // everything after waits for the client to read.
+                        self.stalled = true;
+                        break;
+                    }
                 }
                 None => break,
             }
@@ -270,6 +363,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.server.buffers.charge(&mut self.charged, 0);
         self.server.closed();
     }
 }
@@ -410,6 +504,59 @@ STORED\r\n15\r\n0\r\nDELETED\r\nNOT_FOUND\r\nTOUCHED\r\nERROR\r\nVERSION {}\r\n"
         }
         let one = big.len() + "VALUE big 0 524288\r\n\r\nEND\r\n".len();
         assert_eq!(total, 64 * one);
+    }
+
+    /// Stores a `len`-byte value under `key` and drains the answer.
+    fn store_big(conn: &mut Connection, key: &str, len: usize) {
+        let mut set = format!("set {key} 0 0 {len}\r\n").into_bytes();
+        set.extend(std::iter::repeat_n(b'v', len));
+        set.extend_from_slice(b"\r\n");
+        conn.on_input(&set);
+        assert_eq!(drain(conn), b"STORED\r\n");
+    }
+
+    #[test]
+    fn a_multi_key_get_stops_at_the_mark_and_resumes_where_it_stopped() {
+        let s = server(&[]);
+        let mut conn = s.open(0).unwrap();
+        let len = 300 * 1024;
+        store_big(&mut conn, "b", len);
+        for (command, with_cas) in [("get", false), ("gats 100", true)] {
+            // 200 keys ask for 60 MB; a miss and a small hit sit between them.
+            let mut line = command.to_string();
+            for i in 0..200 {
+                line.push_str(if i == 7 { " nope b" } else { " b" });
+            }
+            line.push_str("\r\nversion\r\n");
+            conn.on_input(line.as_bytes());
+            assert!(!conn.wants_input(), "stopped at the mark");
+            let mut got = Vec::new();
+            loop {
+                assert!(
+                    conn.output().held() <= OUTPUT_HIGH_WATER + len + 64,
+                    "held {} with a mark of {OUTPUT_HIGH_WATER}",
+                    conn.output().held()
+                );
+                let part = drain(&mut conn);
+                if part.is_empty() && conn.pending_len() == 0 {
+                    break;
+                }
+                got.extend(part);
+                conn.resume();
+            }
+            let text = String::from_utf8_lossy(&got);
+            let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("VALUE")).collect();
+            assert_eq!(headers.len(), 200, "{command}: every hit answered once");
+            assert!(headers.iter().all(|h| h.starts_with("VALUE b 0 307200")));
+            assert_eq!(headers.iter().any(|h| h.split(' ').count() == 5), with_cas);
+            assert_eq!(
+                text.matches("END\r\n").count(),
+                1,
+                "one END, after the last key"
+            );
+            assert!(text.ends_with(&format!("END\r\nVERSION {}\r\n", crate::server::VERSION)));
+            assert!(conn.wants_input());
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Engine-agnostic server logic: the shared [`Server`] state, the per-connection state
-//! machine, its output queue, per-worker statistics (`stats`, `stats_report`), the
+//! machine, its output queue, the budget all connections' buffers share (`buffers`),
+//! per-worker statistics (`stats`, `stats_report`), the
 //! per-worker connection tables behind `stats conns` (`conns`) and listening-socket
 //! setup.
 //!
@@ -7,6 +8,7 @@
 //! take bytes out. `listener` sets sockets up at startup through `std` and `socket2`.
 #![forbid(unsafe_code)]
 
+pub mod buffers;
 pub mod connection;
 pub mod conns;
 pub mod floor;
@@ -18,6 +20,7 @@ mod stats_report;
 use crate::config::Config;
 use crate::protocol::Limits;
 use crate::storage::{Clock, Store, StoreConfig};
+use buffers::ConnBuffers;
 use connection::Connection;
 use conns::ConnTables;
 use stats::StatsRegistry;
@@ -37,6 +40,8 @@ pub struct Server {
     /// Who is connected, per worker, for `stats conns`.
     pub conns: ConnTables,
     pub limits: Limits,
+    /// The budget all connections' buffers share.
+    pub buffers: ConnBuffers,
     curr_connections: AtomicU32,
     verbosity: AtomicU8,
     /// The engine in use and its features, for `stats` (set once at startup).
@@ -69,6 +74,7 @@ impl Server {
             limits: Limits {
                 max_item_bytes: config.max_item_bytes,
             },
+            buffers: ConnBuffers::new(config.conn_buffer_limit_bytes),
             curr_connections: AtomicU32::new(0),
             verbosity: AtomicU8::new(config.verbosity),
             engine: OnceLock::new(),

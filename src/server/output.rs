@@ -6,7 +6,11 @@
 //! the reactor's `writev`) or by taking them ([`Output::take`], the proactor, whose send
 //! op owns them until the kernel is done).
 //!
-//! Invariant: `len()` is the exact number of bytes not yet handed to an engine.
+//! Invariants:
+//! - `len()` is the exact number of bytes not yet handed to an engine;
+//! - `held()` adds the bytes an engine took and has not reported sent
+//!   ([`Output::send_done`]): what the connection still pins, which its high-water
+//!   mark bounds.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -27,6 +31,9 @@ pub struct Output {
     tail: BytesMut,
     /// Bytes in `queue`.
     queued_len: usize,
+    /// Bytes taken by the engine's send in flight ([`Output::take`]) until
+    /// [`Output::send_done`].
+    in_flight: usize,
 }
 
 impl Output {
@@ -41,6 +48,23 @@ impl Output {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes this output still pins: pending, plus taken by a send not yet completed.
+    #[inline]
+    pub fn held(&self) -> usize {
+        self.len() + self.in_flight
+    }
+
+    /// Memory this output holds: [`Output::held`] plus the tail buffer's spare room.
+    pub fn footprint(&self) -> usize {
+        self.queued_len + self.tail.capacity() + self.in_flight
+    }
+
+    /// The engine finished the send of everything it last took ([`Output::take`]): those
+    /// bytes are no longer held.
+    pub fn send_done(&mut self) {
+        self.in_flight = 0;
     }
 
     /// The buffer small answers are written into.
@@ -138,9 +162,11 @@ impl Output {
     }
 
     /// Moves every pending byte into `into` as frozen segments, leaving this empty.
+    /// They count as [`Output::held`] until the engine calls [`Output::send_done`].
     pub fn take(&mut self, into: &mut Vec<Bytes>) {
         self.freeze_tail();
         into.extend(self.queue.drain(..));
+        self.in_flight += self.queued_len;
         self.queued_len = 0;
     }
 }

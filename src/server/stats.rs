@@ -48,10 +48,16 @@ pub enum Stat {
     RecvNoBufs,
     /// Sends submitted and not completed yet (a gauge).
     SendsInFlight,
+    /// Times a connection paused at the lower output mark: connection buffers were over
+    /// their shared budget.
+    ConnBufferPauses,
+    /// Connections closed for an unfinished request while connection buffers were over
+    /// their shared budget.
+    ConnBufferCloses,
 }
 
 impl Stat {
-    pub const COUNT: usize = Stat::SendsInFlight as usize + 1;
+    pub const COUNT: usize = Stat::ConnBufferCloses as usize + 1;
 
     /// Every counter, in declaration order.
     pub const ALL: [Stat; Stat::COUNT] = [
@@ -82,6 +88,8 @@ impl Stat {
         Stat::ListenDisabledNum,
         Stat::RecvNoBufs,
         Stat::SendsInFlight,
+        Stat::ConnBufferPauses,
+        Stat::ConnBufferCloses,
     ];
 
     /// memcached's name for it.
@@ -114,6 +122,8 @@ impl Stat {
             Stat::ListenDisabledNum => "listen_disabled_num",
             Stat::RecvNoBufs => "ringcache_recv_enobufs",
             Stat::SendsInFlight => "ringcache_sends_in_flight",
+            Stat::ConnBufferPauses => "ringcache_conn_buffer_pauses",
+            Stat::ConnBufferCloses => "ringcache_conn_buffer_closes",
         }
     }
 

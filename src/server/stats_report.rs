@@ -166,6 +166,11 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
         stat(Stat::RecvNoBufs.name(), &t.get(Stat::RecvNoBufs));
         stat(Stat::SendsInFlight.name(), &t.get(Stat::SendsInFlight));
     }
+    stat("ringcache_conn_buffer_bytes", &server.buffers.used_bytes());
+    stat("ringcache_conn_buffer_limit", &server.buffers.limit_bytes());
+    for s in [Stat::ConnBufferPauses, Stat::ConnBufferCloses] {
+        stat(s.name(), &t.get(s));
+    }
 }
 
 fn settings(server: &Server, stat: &mut StatFn<'_>) {
@@ -223,6 +228,10 @@ fn settings(server: &Server, stat: &mut StatFn<'_>) {
     stat("maxconns_fast", &"yes");
     stat("flush_enabled", &"yes");
     stat("idle_timeout", &c.idle_timeout_secs);
+    stat(
+        "ringcache_conn_buffer_limit_mb",
+        &(c.conn_buffer_limit_bytes >> 20),
+    );
     stat("track_sizes", &"no");
     stat("ssl_enabled", &"no");
     stat(

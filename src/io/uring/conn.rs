@@ -165,6 +165,7 @@ impl<S: Service> Worker<S> {
         }
         slot.send.clear();
         if let Some(conn) = slot.conn.as_mut() {
+            conn.output().send_done();
             conn.resume();
         }
         self.mark_dirty(key);

@@ -1,7 +1,7 @@
 //! Classic text commands: parse one request, run it against the store, answer in text.
 
 use super::Connection;
-use crate::protocol::{encode, text, ParseError, Parsed, Request, Response, StoreMode};
+use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{ArithResult, StoreResult};
 use std::sync::Arc;
@@ -9,9 +9,22 @@ use std::sync::Arc;
 impl Connection {
     /// Parses and runs one text request from the front of `input`; returns the bytes it
     /// used, or `None` when `input` holds no whole request yet (or the connection is
-    /// closing).
-    pub(super) fn text_step(&mut self, input: &[u8]) -> Option<usize> {
+    /// closing). A multi-key get that stops at the output mark `mark` part-way uses the
+    /// bytes up to its next key and leaves its command in `resume_get`.
+    pub(super) fn text_step(&mut self, input: &[u8], mark: usize) -> Option<usize> {
         match text::parse(input, &self.server.limits) {
+            Ok(Parsed {
+                request:
+                    Request::Get {
+                        keys,
+                        with_cas,
+                        touch,
+                    },
+                consumed,
+            }) => {
+                let stopped = self.get_keys(keys, with_cas, touch, mark);
+                Some(stopped.map_or(consumed, |next| offset_in(input, next)))
+            }
             Ok(Parsed { request, consumed }) => {
                 self.dispatch(request);
                 Some(consumed)
@@ -69,21 +82,7 @@ impl Connection {
 
     fn dispatch(&mut self, request: Request<'_>) {
         match request {
-            Request::Get {
-                keys,
-                with_cas,
-                touch,
-            } => {
-                if !keys.is_one() {
-                    // A multi-key get (never a plain line, so `prefetch_batch` did not
-                    // read it): all its records load together.
-                    keys.iter().for_each(|key| self.prefetch_key(key));
-                }
-                for key in keys.iter() {
-                    self.get(key, with_cas, touch);
-                }
-                self.out.extend(encode::END);
-            }
+            Request::Get { .. } => unreachable!("text_step runs gets"),
             Request::Store {
                 mode,
                 key,
@@ -191,6 +190,39 @@ impl Connection {
         }
     }
 
+    /// Runs a get of `keys`, one key at a time. When the output reaches `mark` with keys
+    /// left, it stops there, puts the command back in `resume_get` (`gats 10 `), and
+    /// returns the next key: the connection then holds at most its mark plus one value,
+    /// however many keys one line names (a 2 MiB line of one key repeated could
+    /// otherwise ask for a terabyte). `END` follows the last key.
+    fn get_keys<'k>(
+        &mut self,
+        keys: Keys<'k>,
+        with_cas: bool,
+        touch: Option<i64>,
+        mark: usize,
+    ) -> Option<&'k [u8]> {
+        if !keys.is_one() {
+            // A multi-key get (never a plain line, so `prefetch_batch` did not read
+            // it): its first records load together.
+            keys.iter()
+                .take(MULTI_GET_PREFETCH)
+                .for_each(|key| self.prefetch_key(key));
+        }
+        let mut left = keys.iter();
+        while let Some(key) = left.next() {
+            self.get(key, with_cas, touch);
+            if self.out.held() >= mark {
+                if let Some(next) = left.clone().next() {
+                    self.resume_get = resume_command(with_cas, touch);
+                    return Some(next);
+                }
+            }
+        }
+        self.out.extend(encode::END);
+        None
+    }
+
     fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) {
         let stats = self.server.stats.worker(self.worker);
         stats.incr(Stat::CmdGet);
@@ -234,6 +266,31 @@ impl Connection {
             _ => {}
         }
     }
+}
+
+/// Keys of a multi-key get whose records are read ahead before it runs.
+const MULTI_GET_PREFETCH: usize = 16;
+
+/// The command of a get that resumes with its remaining keys: `get `, `gets `,
+/// `gat <exptime> `, `gats <exptime> `.
+fn resume_command(with_cas: bool, touch: Option<i64>) -> Vec<u8> {
+    let name = match (with_cas, touch.is_some()) {
+        (false, false) => "get",
+        (true, false) => "gets",
+        (false, true) => "gat",
+        (true, true) => "gats",
+    };
+    match touch {
+        Some(exptime) => format!("{name} {exptime} ").into_bytes(),
+        None => format!("{name} ").into_bytes(),
+    }
+}
+
+/// Where `part` (a subslice of `whole`) starts in `whole`.
+fn offset_in(whole: &[u8], part: &[u8]) -> usize {
+    let offset = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    debug_assert!(offset <= whole.len());
+    offset
 }
 
 /// Values at least this big go into the output as their own exact-size segment rather
