@@ -8,8 +8,10 @@
 //! executed. Past the limit, connections work under pressure: each one's output mark
 //! drops from [`super::connection::OUTPUT_HIGH_WATER`] to
 //! [`super::connection::OUTPUT_PRESSURE_MARK`] (they pause until their client reads),
-//! and one holding more than [`INPUT_PRESSURE_BYTES`] of an unfinished request (a
-//! half-sent value) is closed.
+//! one holding more than [`INPUT_PRESSURE_BYTES`] of an unfinished request (a
+//! half-sent value) is closed, and a get whose hit is a big value that no longer fits
+//! under the limit is answered as memcached answers a get it has no memory for
+//! (`SERVER_ERROR out of memory writing get response`; binary: status 0x82).
 //!
 //! Owns one shared counter; knows nothing of sockets or protocols. Connections report
 //! changes of their own holding ([`ConnBuffers::charge`]) once per batch of requests
@@ -59,6 +61,13 @@ impl ConnBuffers {
     #[inline]
     pub fn under_pressure(&self) -> bool {
         self.used_bytes() > self.limit_bytes
+    }
+
+    /// Whether `bytes` more still fit under the limit: a big value may be copied into
+    /// an output.
+    #[inline]
+    pub fn has_room(&self, bytes: usize) -> bool {
+        self.used_bytes().saturating_add(bytes) <= self.limit_bytes
     }
 
     /// A connection now holds `held_bytes`; `reported` is what it last charged (updated

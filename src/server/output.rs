@@ -31,6 +31,11 @@ pub struct Output {
     tail: BytesMut,
     /// Bytes in `queue`.
     queued_len: usize,
+    /// Bytes the segments in `queue` were allocated with: a partly sent segment still
+    /// pins its whole allocation.
+    queued_alloc: usize,
+    /// Bytes already sent from the front segment.
+    front_sent: usize,
     /// Bytes taken by the engine's send in flight ([`Output::take`]) until
     /// [`Output::send_done`].
     in_flight: usize,
@@ -50,15 +55,17 @@ impl Output {
         self.len() == 0
     }
 
-    /// Bytes this output still pins: pending, plus taken by a send not yet completed.
+    /// Bytes this output still pins: pending (a partly sent segment counts whole),
+    /// plus what a send not yet completed took.
     #[inline]
     pub fn held(&self) -> usize {
-        self.len() + self.in_flight
+        self.queued_alloc + self.tail.len() + self.in_flight
     }
 
-    /// Memory this output holds: [`Output::held`] plus the tail buffer's spare room.
+    /// Memory this output holds: the queued segments' allocations, the tail buffer's,
+    /// and what a send in flight took.
     pub fn footprint(&self) -> usize {
-        self.queued_len + self.tail.capacity() + self.in_flight
+        self.queued_alloc + self.tail.capacity() + self.in_flight
     }
 
     /// The engine finished the send of everything it last took ([`Output::take`]): those
@@ -86,7 +93,12 @@ impl Output {
             return;
         }
         self.freeze_tail();
+        self.enqueue(bytes);
+    }
+
+    fn enqueue(&mut self, bytes: Bytes) {
         self.queued_len += bytes.len();
+        self.queued_alloc += bytes.len();
         self.queue.push_back(bytes);
     }
 
@@ -100,8 +112,7 @@ impl Output {
     fn freeze_tail(&mut self) {
         if !self.tail.is_empty() {
             let frozen = self.tail.split().freeze();
-            self.queued_len += frozen.len();
-            self.queue.push_back(frozen);
+            self.enqueue(frozen);
         }
     }
 
@@ -151,10 +162,13 @@ impl Output {
             if n < front.len() {
                 let _ = front.split_to(n);
                 self.queued_len -= n;
+                self.front_sent += n;
                 return;
             }
             n -= front.len();
             self.queued_len -= front.len();
+            self.queued_alloc -= front.len() + self.front_sent;
+            self.front_sent = 0;
             self.queue.pop_front();
         }
         assert!(n <= self.tail.len(), "advanced past the end of the output");
@@ -166,8 +180,10 @@ impl Output {
     pub fn take(&mut self, into: &mut Vec<Bytes>) {
         self.freeze_tail();
         into.extend(self.queue.drain(..));
-        self.in_flight += self.queued_len;
+        self.in_flight += self.queued_alloc;
         self.queued_len = 0;
+        self.queued_alloc = 0;
+        self.front_sent = 0;
     }
 }
 
@@ -191,9 +207,16 @@ mod tests {
         assert_eq!(collect(&out), b"VALUE k 0 3\r\nabc\r\nEND\r\n");
         out.advance(14);
         assert_eq!(collect(&out), b"bc\r\nEND\r\n");
+        assert_eq!(out.held(), 10, "the partly sent \"abc\" pins all of it");
         let mut taken = Vec::new();
         out.take(&mut taken);
         assert!(out.is_empty());
+        assert!(
+            out.held() >= 9,
+            "taken bytes are held until the send is done"
+        );
+        out.send_done();
+        assert_eq!(out.held(), 0);
         let all: Vec<u8> = taken.iter().flat_map(|b| b.iter().copied()).collect();
         assert_eq!(all, b"bc\r\nEND\r\n");
     }

@@ -54,10 +54,13 @@ pub enum Stat {
     /// Connections closed for an unfinished request while connection buffers were over
     /// their shared budget.
     ConnBufferCloses,
+    /// Gets of a big value answered with an out-of-memory error: connection buffers had
+    /// no room left for it.
+    ConnBufferRefusals,
 }
 
 impl Stat {
-    pub const COUNT: usize = Stat::ConnBufferCloses as usize + 1;
+    pub const COUNT: usize = Stat::ConnBufferRefusals as usize + 1;
 
     /// Every counter, in declaration order.
     pub const ALL: [Stat; Stat::COUNT] = [
@@ -90,6 +93,7 @@ impl Stat {
         Stat::SendsInFlight,
         Stat::ConnBufferPauses,
         Stat::ConnBufferCloses,
+        Stat::ConnBufferRefusals,
     ];
 
     /// memcached's name for it.
@@ -124,6 +128,7 @@ impl Stat {
             Stat::SendsInFlight => "ringcache_sends_in_flight",
             Stat::ConnBufferPauses => "ringcache_conn_buffer_pauses",
             Stat::ConnBufferCloses => "ringcache_conn_buffer_closes",
+            Stat::ConnBufferRefusals => "ringcache_conn_buffer_refusals",
         }
     }
 

@@ -168,7 +168,11 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     }
     stat("ringcache_conn_buffer_bytes", &server.buffers.used_bytes());
     stat("ringcache_conn_buffer_limit", &server.buffers.limit_bytes());
-    for s in [Stat::ConnBufferPauses, Stat::ConnBufferCloses] {
+    for s in [
+        Stat::ConnBufferPauses,
+        Stat::ConnBufferCloses,
+        Stat::ConnBufferRefusals,
+    ] {
         stat(s.name(), &t.get(s));
     }
 }

@@ -82,6 +82,11 @@ impl Client {
         &self.buf
     }
 
+    /// Forgets what was read so far (a test that only counts a long answer).
+    pub fn clear_buffered(&mut self) {
+        self.buf.clear();
+    }
+
     /// One `read` of at most `max` bytes into the buffer, waiting until `deadline`.
     /// Returns how many bytes arrived.
     pub fn read_some(&mut self, max: usize, deadline: Instant) -> Result<usize, ReadEnd> {

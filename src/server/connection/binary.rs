@@ -172,13 +172,26 @@ impl Connection {
         quiet: bool,
     ) {
         let out = self.out.buf();
+        let buffers = &self.server.buffers;
+        let mut refused = false;
         let hit = self.server.store.get(key, touch.map(i64::from), |item| {
             let Some(item) = item else { return false };
+            if item.value.len() >= super::text::SEGMENT_MIN_BYTES
+                && !buffers.has_room(item.value.len())
+            {
+                refused = true;
+                return false;
+            }
             let key = if with_key { item.key } else { &[] };
             let flags = item.flags.to_be_bytes();
             response::put(out, to, Status::NoError, item.cas, &flags, key, item.value);
             true
         });
+        if refused {
+            // memcached's answer when it has no memory for the answer.
+            self.stats().incr(Stat::ConnBufferRefusals);
+            return self.binary_error(to, Status::OutOfMemory);
+        }
         if !hit && !quiet {
             if with_key {
                 response::put(out, to, Status::KeyNotFound, 0, &[], key, &[]);

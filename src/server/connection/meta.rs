@@ -67,6 +67,8 @@ enum Got {
     },
     /// A hit whose answer failed (a long opaque): not counted.
     Failed,
+    /// A hit whose value the shared connection-buffer budget has no room for.
+    NoMemory,
 }
 
 impl Connection {
@@ -109,6 +111,7 @@ impl Connection {
         };
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = meta.key.bytes(&mut buf);
+        let buffers = &self.server.buffers;
         let out = self.out.buf();
         let start = out.len();
         let got = self.server.store.meta_get(key, opts, |item| {
@@ -122,8 +125,15 @@ impl Connection {
                     failed: f.opaque_too_long,
                 };
             };
+            let len = item.value().len();
+            if f.value && len >= super::text::SEGMENT_MIN_BYTES && !buffers.has_room(len) {
+                if f.locked {
+                    item.skip_bump();
+                }
+                return Got::NoMemory;
+            }
             if f.value {
-                encode::value_code(out, item.value().len());
+                encode::value_code(out, len);
             } else {
                 encode::code(out, b"HD");
             }
@@ -196,6 +206,10 @@ impl Connection {
                 }
             }
             Got::Failed => self.error(OPAQUE_TOO_LONG),
+            Got::NoMemory => {
+                self.stats().incr(Stat::ConnBufferRefusals);
+                self.error(super::text::GET_NO_MEMORY);
+            }
         }
     }
 

@@ -211,7 +211,12 @@ impl Connection {
         }
         let mut left = keys.iter();
         while let Some(key) = left.next() {
-            self.get(key, with_cas, touch);
+            if !self.get(key, with_cas, touch) {
+                // memcached's answer to a get it has no memory for: the rest of the
+                // get is dropped, with no END.
+                self.line(GET_NO_MEMORY);
+                return None;
+            }
             if self.out.held() >= mark {
                 if let Some(next) = left.clone().next() {
                     self.resume_get = resume_command(with_cas, touch);
@@ -223,13 +228,17 @@ impl Connection {
         None
     }
 
-    fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) {
+    /// Looks up one key of a get and answers its hit; false when the hit was a big value
+    /// that the shared connection-buffer budget has no room for.
+    fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) -> bool {
         let stats = self.server.stats.worker(self.worker);
         stats.incr(Stat::CmdGet);
         if touch.is_some() {
             stats.incr(Stat::CmdTouch);
         }
         let out = &mut self.out;
+        let buffers = &self.server.buffers;
+        let mut refused = false;
         let hit = self.server.store.get(key, touch, |item| {
             let Some(item) = item else {
                 return false;
@@ -237,17 +246,25 @@ impl Connection {
             let cas = with_cas.then_some(item.cas);
             if item.value.len() < SEGMENT_MIN_BYTES {
                 encode::value(item.key, item.flags, item.value, cas, out.buf());
-            } else {
+            } else if buffers.has_room(item.value.len()) {
                 encode::value_header(item.key, item.flags, item.value.len(), cas, out.buf());
                 out.push_copy(item.value);
                 out.extend(encode::VALUE_TRAILER);
+            } else {
+                refused = true;
+                return false;
             }
             true
         });
+        if refused {
+            self.stats().incr(Stat::ConnBufferRefusals);
+            return false;
+        }
         if touch.is_some() {
             self.count(hit, Stat::TouchHits, Stat::TouchMisses);
         }
         self.count(hit, Stat::GetHits, Stat::GetMisses);
+        true
     }
 
     pub(super) fn count(&self, hit: bool, on_hit: Stat, on_miss: Stat) {
@@ -297,7 +314,10 @@ fn offset_in(whole: &[u8], part: &[u8]) -> usize {
 /// than into its growing buffer, which would double past them: a client that pipelines
 /// gets of big values and does not read then pins what it asked for, not twice that
 /// (`tests/hostile.rs`, slow readers).
-const SEGMENT_MIN_BYTES: usize = 32 * 1024;
+pub(super) const SEGMENT_MIN_BYTES: usize = 32 * 1024;
+
+/// memcached's answer to a get it cannot allocate the answer for.
+pub(super) const GET_NO_MEMORY: &str = "SERVER_ERROR out of memory writing get response";
 
 pub(super) const TOO_LARGE: &str = "object too large for cache";
 pub(super) const NO_MEMORY: &str = "out of memory storing object";
