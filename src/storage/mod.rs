@@ -313,9 +313,11 @@ impl Store {
     }
 
     /// Invalidates every item stored before now + `delay_secs` (0: now), memcached's
-    /// `flush_all [delay]`. A delayed flush takes effect when `realtime(delay_secs)`
-    /// comes and invalidates the items written before that second; a newer `flush_all`
-    /// replaces one not yet due.
+    /// `flush_all [delay]` with its rounding: a delayed flush takes effect in the second
+    /// before `realtime(delay_secs)` and invalidates the items whose time is before
+    /// `realtime(delay_secs)`, those written in the second it takes effect included
+    /// (so `flush_all 1` is in force at once); a newer `flush_all` replaces one not yet
+    /// due.
     pub fn flush_all(&self, delay_secs: i64) {
         let now = self.clock.now();
         let at = (delay_secs > 0).then(|| self.clock.realtime(delay_secs));

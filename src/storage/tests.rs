@@ -280,21 +280,52 @@ fn flush_all_now() {
 
 #[test]
 fn flush_all_delayed() {
+    // memcached: `flush_all 10` at T sets oldest_live = T + 9, in force from T + 9 for
+    // items whose time is at most T + 9.
     let s = store();
     set(&s, "old", "v");
     s.flush_all(10);
     s.clock().advance(5);
     set(&s, "mid", "v");
-    s.clock().advance(4);
+    s.clock().advance(3);
     assert!(get(&s, "old").is_some(), "not due yet");
     assert!(get(&s, "mid").is_some());
     s.clock().advance(1);
-    set(&s, "new", "v");
-    assert_eq!(get(&s, "old"), None);
+    set(&s, "same", "v");
+    assert_eq!(
+        get(&s, "old"),
+        None,
+        "due in the second before realtime(10)"
+    );
     assert_eq!(get(&s, "mid"), None, "stored before the flush came due");
-    assert!(get(&s, "new").is_some(), "stored when the flush came due");
+    assert_eq!(get(&s, "same"), None, "stored in the second it came due");
+    s.clock().advance(1);
+    set(&s, "new", "v");
+    assert!(get(&s, "new").is_some(), "stored after the flush's second");
     s.clock().advance(100);
     assert!(get(&s, "new").is_some());
+}
+
+#[test]
+fn flush_all_1_is_in_force_at_once_for_its_whole_second() {
+    let s = store();
+    set(&s, "a", "v");
+    s.flush_all(1);
+    assert_eq!(get(&s, "a"), None, "oldest_live = now: in force at once");
+    set(&s, "b", "v");
+    assert_eq!(
+        get(&s, "b"),
+        None,
+        "a write in the same second counts as older"
+    );
+    s.clock().advance(1);
+    set(&s, "c", "v");
+    assert!(get(&s, "c").is_some(), "written in the next second");
+    // flush_all 0 spares what is written after it, even in the same second.
+    s.flush_all(0);
+    assert_eq!(get(&s, "c"), None);
+    set(&s, "d", "v");
+    assert!(get(&s, "d").is_some());
 }
 
 #[test]
