@@ -56,6 +56,7 @@ mod shard;
 mod tests;
 
 pub use clock::Clock;
+pub use item::MMAP_THRESHOLD_BYTES;
 pub use meta_ops::{
     MetaArith, MetaArithResult, MetaDelete, MetaDeleteResult, MetaGet, MetaItem, MetaSet,
 };
