@@ -46,6 +46,7 @@ use std::time::Duration;
 /// failure.
 pub fn run(mut config: Config) -> Result<(), String> {
     io::sys::limit_malloc_arenas(1);
+    io::sys::fix_mmap_threshold(storage::MMAP_THRESHOLD_BYTES);
     config.threads = workers_for(config.threads, io::sys::allowed_cpus());
     let chosen = io::choose(config.io_engine, config.threads)?;
     io::sys::block_stop_signals().map_err(|e| format!("cannot block signals: {e}"))?;

@@ -232,6 +232,19 @@ pub fn limit_malloc_arenas(arenas: i32) {
     unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
 }
 
+/// Fixes glibc's mmap threshold at `bytes`: every allocation of at least that size is
+/// mapped on its own and unmapped when freed. A fixed threshold also turns off glibc's
+/// dynamic one, which rises to the size of each mapped block freed (up to 32 MiB), so
+/// that after a large value was freed, later ones of that size would come from the
+/// heap, where freeing them leaves holes that churn grows (see `storage/arena.rs`).
+pub fn fix_mmap_threshold(bytes: usize) {
+    let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+    // SAFETY: mallopt takes plain integers and only changes allocator tuning (glibc
+    // takes its own lock for it); it is called first thing in `run`, before any worker
+    // thread exists.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, bytes) };
+}
+
 /// How many CPUs this process may run on (its affinity mask, as `taskset` sets it), or
 /// `None` when the kernel does not say.
 pub fn allowed_cpus() -> Option<usize> {

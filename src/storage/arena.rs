@@ -1,36 +1,51 @@
 //! One shard's item memory: records packed into size-classed chunk pages, with no
-//! allocation per small item.
+//! allocation per item up to 64 KiB.
 //!
 //! Owns where records live and their ids; knows nothing of keys' meaning, the table or
 //! the LRU order. An item id is a `u32`: the size class in the top [`CLASS_BITS`] bits,
 //! the record's index within its class below.
 //!
+//! Why pages up to 64 KiB records: a record per malloc fragments glibc's heap under
+//! churn of mixed sizes (300k keys rewritten with 1–600-byte values held 158 MiB at
+//! `-m 64` when records over 512 bytes were single allocations). Pages of one chunk
+//! size are reused whole; a record over the largest chunk is its own allocation of at
+//! least the mmap threshold, which the server fixes (`io::sys::fix_mmap_threshold`),
+//! so it is mapped and unmapped, never a heap hole.
+//!
+//! What the arena holds beyond the items' footprints is a constant per paged class and
+//! shard: the class record (under 64 bytes, for each of the ~200 classes, used or not)
+//! and the last page's bookkeeping; what the heap may hold beyond that is its
+//! fragmentation among pages of at most 64 KiB, bounded in practice by the page
+//! sizes' reuse (a few MiB, measured by `tests/hostile_store.rs`).
+//!
 //! Invariants:
 //! - each class is dense: its records have indices `0..len`. Removing a record moves the
 //!   class's last record into the hole ([`Arena::remove`] says which id moved where, so
 //!   the shard can repoint its table and LRU links); ids are stable otherwise;
-//! - a small class keeps its records in pages of `1 << shift` chunks (at most
-//!   [`PAGE_MAX_BYTES`]); only the last page is partly filled, and only it grows or
+//! - a paged class keeps its records in pages of `1 << shift` chunks (at most
+//!   [`PAGE_MAX_BYTES`], at least one chunk); only the last page is partly filled, and only it grows or
 //!   shrinks. Its unused capacity is at most 1/32 of the class's chunks (rounded down):
 //!   it grows by 1/64 of them at a time and shrinks when more than 1/32 are unused, so
 //!   a steady mix of writes and removals does not reallocate on every step;
-//! - the large class holds one exact allocation per record, in a list whose capacity
-//!   stays at most twice its length (plus a few slots);
-//! - what the arena holds beyond the items' footprints is a constant per class: the
-//!   last page's bookkeeping (under 100 bytes) and the class records themselves.
+//! - the large class holds one allocation per record (the record and its trailer, at
+//!   least [`MMAP_THRESHOLD_BYTES`]), in a list whose capacity stays at most twice its
+//!   length (plus a few slots).
 
+#[cfg(doc)]
+use super::item::MMAP_THRESHOLD_BYTES;
 use super::item::{
-    chunk_bytes, class_of, NewItem, Record, RecordMut, LARGE_CLASS, NIL, SMALL_CLASSES,
+    chunk_bytes, class_of, large_alloc_bytes, padding, NewItem, Record, RecordMut, LARGE_CLASS,
+    NIL, PAGED_CLASSES, PAGE_MAX_BYTES, SMALL_CLASSES, ZEROS_BYTES,
 };
 
-/// Bits of an id that name the class (7: up to 128 classes).
-const CLASS_BITS: u32 = 7;
+/// Bits of an id that name the class (8: up to 256 classes).
+const CLASS_BITS: u32 = 8;
 const INDEX_BITS: u32 = 32 - CLASS_BITS;
 const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
 /// Most records one class can hold (the all-ones id is [`NIL`]).
 const CLASS_MAX_RECORDS: usize = INDEX_MASK as usize;
-/// A full page of a small class is at most this big.
-const PAGE_MAX_BYTES: usize = 64 * 1024;
+/// Zeroes to pad records with.
+static ZEROS: [u8; ZEROS_BYTES] = [0; ZEROS_BYTES];
 
 fn id(class: usize, index: usize) -> u32 {
     ((class as u32) << INDEX_BITS) | index as u32
@@ -41,8 +56,8 @@ fn split(id: u32) -> (usize, usize) {
     ((id >> INDEX_BITS) as usize, (id & INDEX_MASK) as usize)
 }
 
-/// One small size class: records of exactly `chunk` bytes.
-struct SmallClass {
+/// One paged size class: records of exactly `chunk` bytes.
+struct PagedClass {
     chunk: usize,
     /// log2 of the chunks in a full page.
     shift: u32,
@@ -52,12 +67,12 @@ struct SmallClass {
     len: usize,
 }
 
-impl SmallClass {
-    fn new(chunk: usize) -> SmallClass {
-        let shift = (PAGE_MAX_BYTES / chunk).ilog2();
+impl PagedClass {
+    fn new(chunk: usize) -> PagedClass {
+        let shift = (PAGE_MAX_BYTES / chunk).max(1).ilog2();
         // `locate` narrows slots and chunk sizes to u16.
         debug_assert!(chunk <= usize::from(u16::MAX) && shift <= 16);
-        SmallClass {
+        PagedClass {
             chunk,
             shift,
             slot_mask: (1 << shift) - 1,
@@ -94,7 +109,7 @@ impl SmallClass {
     }
 
     /// Appends `parts` (a whole record, `chunk` bytes in all); returns its index.
-    fn push(&mut self, parts: [&[u8]; 4]) -> usize {
+    fn push(&mut self, parts: [&[u8]; 5]) -> usize {
         let page_bytes = self.page_bytes();
         if self.pages.last().is_none_or(|p| p.len() == page_bytes) {
             self.pages.push(Vec::new());
@@ -164,7 +179,7 @@ fn large_record_mut(large: &mut [Box<[u8]>], index: usize) -> &mut [u8] {
 
 /// A shard's records.
 pub(crate) struct Arena {
-    small: Box<[SmallClass; SMALL_CLASSES]>,
+    paged: Box<[PagedClass; PAGED_CLASSES]>,
     large: Vec<Box<[u8]>>,
 }
 
@@ -178,21 +193,21 @@ pub(crate) struct Moved {
 impl Arena {
     pub(crate) fn new() -> Arena {
         Arena {
-            small: Box::new(std::array::from_fn(|c| SmallClass::new(chunk_bytes(c)))),
+            paged: Box::new(std::array::from_fn(|c| PagedClass::new(chunk_bytes(c)))),
             large: Vec::new(),
         }
     }
 
     // `record` and `record_mut` are on every lookup's path (several times per request):
-    // always inlined, the large class out of line; `small` is an array, so the class
+    // always inlined, the large class out of line; `paged` is an array, so the class
     // test is its bounds check.
 
     /// Record `id`'s bytes, uninterpreted.
     #[inline(always)]
     pub(crate) fn record_bytes(&self, id: u32) -> &[u8] {
         let (class, index) = split(id);
-        if class < SMALL_CLASSES {
-            self.small[class].record(index)
+        if class < PAGED_CLASSES {
+            self.paged[class].record(index)
         } else {
             large_record(&self.large, index)
         }
@@ -206,8 +221,8 @@ impl Arena {
     #[inline(always)]
     pub(crate) fn record_mut(&mut self, id: u32) -> RecordMut<'_> {
         let (class, index) = split(id);
-        RecordMut::new(if class < SMALL_CLASSES {
-            self.small[class].record_mut(index)
+        RecordMut::new(if class < PAGED_CLASSES {
+            self.paged[class].record_mut(index)
         } else {
             large_record_mut(&mut self.large, index)
         })
@@ -217,7 +232,7 @@ impl Arena {
         if class == LARGE_CLASS {
             self.large.len()
         } else {
-            self.small[class].len
+            self.paged[class].len
         }
     }
 
@@ -231,17 +246,24 @@ impl Arena {
     pub(crate) fn insert(&mut self, new: &NewItem<'_>, cas: u64, time: u32) -> u32 {
         let len = new.record_bytes();
         let class = class_of(len);
+        let mut trailer = [0; 4];
         if class == LARGE_CLASS {
-            let mut rec = Vec::with_capacity(len);
-            rec.extend_from_slice(&new.header(cas, time, 0));
+            let alloc = large_alloc_bytes(len);
+            let header = new.header(cas, time, alloc - len);
+            let mut rec = Vec::with_capacity(alloc);
+            rec.extend_from_slice(&header);
             rec.extend_from_slice(new.key);
             rec.extend_from_slice(new.value);
+            // The padding may be longer than the zeroes at hand.
+            rec.resize(alloc - trailer.len(), 0);
+            rec.extend_from_slice(&((alloc - len) as u32).to_le_bytes());
             self.large.push(rec.into_boxed_slice());
             return id(class, self.large.len() - 1);
         }
-        let pad = chunk_bytes(class) - len;
-        let header = new.header(cas, time, pad);
-        let index = self.small[class].push([&header, new.key, new.value, &[0; 3][..pad]]);
+        let chunk = chunk_bytes(class);
+        let header = new.header(cas, time, chunk - len);
+        let [zeros, trailer] = padding(len, chunk, &ZEROS, &mut trailer);
+        let index = self.paged[class].push([&header, new.key, new.value, zeros, trailer]);
         debug_assert!(index < CLASS_MAX_RECORDS && id(class, index) != NIL);
         id(class, index)
     }
@@ -266,7 +288,7 @@ impl Arena {
             let last = self.large.len();
             (index != last).then_some(last)
         } else {
-            self.small[class].swap_remove(index)
+            self.paged[class].swap_remove(index)
         };
         from.map(|from| Moved {
             from: id(class, from),
@@ -283,7 +305,7 @@ impl Arena {
     /// Asserts the capacity bound of the module header (tests).
     #[cfg(test)]
     pub(crate) fn check(&self) {
-        for class in self.small.iter() {
+        for class in self.paged.iter() {
             assert!(
                 class.spare_bytes() <= class.len / 32 * class.chunk,
                 "chunk {}: {} spare bytes for {} records",
@@ -348,5 +370,32 @@ mod tests {
         let held = by_id;
         let all: Vec<u32> = arena.ids().collect();
         assert_eq!(all.len(), held.len());
+    }
+
+    #[test]
+    fn values_of_every_kind_of_record_read_back_whole() {
+        let mut arena = Arena::new();
+        let mut held = Vec::new();
+        for len in [
+            0, 1, 480, 481, 482, 600, 5000, 65_000, 65_487, 65_488, 70_000, 300_000,
+        ] {
+            let value: Vec<u8> = (0..len).map(|i| (i % 251) as u8 + 1).collect();
+            let key = format!("k{len}");
+            let new = new_item(key.as_bytes(), &value);
+            let id = arena.insert(&new, 1, 2);
+            held.push((id, key, value));
+        }
+        for (id, key, value) in &held {
+            let rec = arena.record(*id);
+            assert_eq!(rec.key(), key.as_bytes());
+            assert!(rec.value() == &value[..], "{} bytes", value.len());
+            assert_eq!(
+                rec.footprint(),
+                super::super::item::footprint(key.len(), value.len())
+            );
+            arena.record_mut(*id).value_mut().fill(7);
+            assert!(arena.record(*id).value().iter().all(|&b| b == 7));
+        }
+        arena.check();
     }
 }

@@ -7,20 +7,31 @@
 //! nothing of tables, LRU policy or time beyond comparing relative seconds.
 //!
 //! Record layout (little-endian): `prev` u32, `next` u32, `cas` u64, `exptime` u32,
-//! `time` u32, `flags` u32, key length u8, state byte u8 (the five state bits, and in
-//! bits 5–6 the padding at the end of a small record), then the key, the value and the
-//! padding: [`HEADER_BYTES`] = 30 bytes of header per item.
+//! `time` u32, `flags` u32, key length u8, state byte u8 (the five state bits, in bits
+//! 5–6 the padding at the end of a small record, and in bit 7 [`LONG_PAD`]), then the
+//! key, the value and the padding: [`HEADER_BYTES`] = 30 bytes of header per item.
 //!
 //! Invariants:
 //! - a record of at most [`SMALL_MAX_BYTES`] lives in a chunk of its small size class
 //!   (multiples of 4 bytes, at least 32), the padding (0–3 bytes) recorded in the state
-//!   byte; a larger record is its own exact allocation (the large class);
+//!   byte;
+//! - a larger record ends in a 4-byte trailer: the padding's length, trailer included
+//!   (so at least 4), as a u32, with [`LONG_PAD`] set. Up to [`PAGED_MAX_BYTES`] with
+//!   its trailer it lives in a chunk of a medium size class (512 to 65 520 bytes, each
+//!   about 1/16 larger than the last, multiples of 16), paged like the small ones;
+//!   beyond, it is its own allocation of at least [`MMAP_THRESHOLD_BYTES`] (the large
+//!   class), which glibc serves with `mmap` once the server has fixed its threshold
+//!   there (`io::sys::fix_mmap_threshold`), so freeing it returns it to the system and
+//!   no record is ever a heap hole of its own size;
 //! - `prev`/`next` are item ids of the neighbours in the shard's LRU list, or [`NIL`];
 //! - [`footprint`] is a function of key and value length only, so a shard can account
 //!   for an item from its lengths alone, and it never under-counts the real cost: the
 //!   chunk (or the allocation as glibc rounds it), the share of unused chunk capacity
 //!   the arena may hold (see `arena.rs`), page bookkeeping, and the table slot with an
 //!   allowance for a table that grows by doubling.
+
+/// Zero bytes enough for any padding (see [`padding`]).
+pub(crate) const ZEROS_BYTES: usize = 4096;
 
 /// "No item" in the LRU links.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -40,6 +51,12 @@ pub(crate) const KEY_BINARY: u8 = 1 << 3;
 pub(crate) const ACTIVE: u8 = 1 << 4;
 const STATE_MASK: u8 = 0x1f;
 const PAD_SHIFT: u32 = 5;
+const SHORT_PAD_MASK: u8 = 0x3;
+/// State byte bit: the padding's length is in the record's last 4 bytes (every record
+/// over [`SMALL_MAX_BYTES`]).
+pub(crate) const LONG_PAD: u8 = 1 << 7;
+/// The trailer of a record with [`LONG_PAD`].
+const TRAILER_BYTES: usize = 4;
 
 const PREV: usize = 0;
 const NEXT: usize = 4;
@@ -52,17 +69,57 @@ const BITS: usize = 29;
 /// Bytes of a record before its key.
 pub(crate) const HEADER_BYTES: usize = 30;
 
-/// Records up to this size live in chunks of a small size class; larger ones are
-/// allocated one by one.
+/// Records up to this size live in chunks of a small size class (rewritten in place by
+/// a write of the same class).
 pub(crate) const SMALL_MAX_BYTES: usize = 512;
 /// The smallest chunk (a header and two bytes).
 const SMALL_MIN_BYTES: usize = 32;
 /// Chunk sizes step by this much.
 const SMALL_STEP_BYTES: usize = 4;
-/// Number of small size classes; the large class comes after them.
+/// Number of small size classes; the medium ones come after them.
 pub(crate) const SMALL_CLASSES: usize = (SMALL_MAX_BYTES - SMALL_MIN_BYTES) / SMALL_STEP_BYTES + 1;
-/// The class of records larger than [`SMALL_MAX_BYTES`].
-pub(crate) const LARGE_CLASS: usize = SMALL_CLASSES;
+/// The largest medium chunk (a multiple of 16 that fits a u16, see `arena.rs`);
+/// records with their trailer up to this size are paged.
+pub(crate) const PAGED_MAX_BYTES: usize = 65_520;
+/// Number of medium size classes.
+const MEDIUM_CLASSES: usize = medium_chunks().1;
+/// Number of paged (small and medium) classes; the large class comes after them.
+pub(crate) const PAGED_CLASSES: usize = SMALL_CLASSES + MEDIUM_CLASSES;
+/// The class of records of more than [`PAGED_MAX_BYTES`] with their trailer.
+pub(crate) const LARGE_CLASS: usize = PAGED_CLASSES;
+/// The medium chunk sizes, ascending.
+static MEDIUM_CHUNKS: [u32; MEDIUM_CLASSES] = {
+    let (all, n) = medium_chunks();
+    let mut out = [0; MEDIUM_CLASSES];
+    let mut i = 0;
+    while i < n {
+        out[i] = all[i];
+        i += 1;
+    }
+    out
+};
+
+/// Medium chunk sizes: from [`SMALL_MAX_BYTES`] + 16 up, each 1/16 more than the last
+/// rounded up to 16 bytes, the last [`PAGED_MAX_BYTES`]; and how many there are.
+const fn medium_chunks() -> ([u32; 128], usize) {
+    let mut out = [0u32; 128];
+    let mut n = 0;
+    let mut chunk = SMALL_MAX_BYTES;
+    while chunk < PAGED_MAX_BYTES {
+        chunk = (chunk + chunk / 16).next_multiple_of(16);
+        if chunk > PAGED_MAX_BYTES {
+            chunk = PAGED_MAX_BYTES;
+        }
+        out[n] = chunk as u32;
+        n += 1;
+    }
+    (out, n)
+}
+
+/// Requests at or above this are served by `mmap`, once the server has fixed glibc's
+/// threshold here: above the largest page a paged class allocates (64 KiB, see
+/// `arena.rs`), so pages stay in the heap and every large record is mapped.
+pub const MMAP_THRESHOLD_BYTES: usize = 68 * 1024;
 
 /// The record length of an item.
 pub(crate) fn record_bytes(key_len: usize, value_len: usize) -> usize {
@@ -70,18 +127,52 @@ pub(crate) fn record_bytes(key_len: usize, value_len: usize) -> usize {
 }
 
 /// The size class of a record of `len` bytes.
+#[inline]
 pub(crate) fn class_of(len: usize) -> usize {
     if len <= SMALL_MAX_BYTES {
         (len.max(SMALL_MIN_BYTES) - SMALL_MIN_BYTES).div_ceil(SMALL_STEP_BYTES)
     } else {
-        LARGE_CLASS
+        medium_class_of(len + TRAILER_BYTES)
     }
 }
 
-/// The chunk size of small class `class`.
+#[inline(never)]
+fn medium_class_of(len: usize) -> usize {
+    SMALL_CLASSES + MEDIUM_CHUNKS.partition_point(|&c| (c as usize) < len)
+}
+
+/// The chunk size of paged class `class`.
 pub(crate) fn chunk_bytes(class: usize) -> usize {
-    debug_assert!(class < SMALL_CLASSES);
-    SMALL_MIN_BYTES + class * SMALL_STEP_BYTES
+    debug_assert!(class < PAGED_CLASSES);
+    if class < SMALL_CLASSES {
+        SMALL_MIN_BYTES + class * SMALL_STEP_BYTES
+    } else {
+        MEDIUM_CHUNKS[class - SMALL_CLASSES] as usize
+    }
+}
+
+/// The allocation of a large record of `len` bytes: with its trailer, and at least the
+/// mmap threshold.
+pub(crate) fn large_alloc_bytes(len: usize) -> usize {
+    (len + TRAILER_BYTES).max(MMAP_THRESHOLD_BYTES)
+}
+
+/// The padding after a record of `len` bytes in `alloc` bytes (a chunk or a large
+/// allocation): zeroes, then the trailer if it is long. `zeros` must hold enough zeroes
+/// (the largest gap, about 4 KiB).
+pub(crate) fn padding<'z>(
+    len: usize,
+    alloc: usize,
+    zeros: &'z [u8],
+    trailer: &'z mut [u8; TRAILER_BYTES],
+) -> [&'z [u8]; 2] {
+    let pad = alloc - len;
+    if len <= SMALL_MAX_BYTES {
+        [&zeros[..pad], &[]]
+    } else {
+        *trailer = (pad as u32).to_le_bytes();
+        [&zeros[..pad - TRAILER_BYTES], &trailer[..]]
+    }
 }
 
 /// An item about to be stored: its bytes are borrowed until they are copied into the
@@ -128,8 +219,8 @@ impl<'a> NewItem<'a> {
 
     /// The header of this item's record, stored with `cas` and `time`, unlinked, with
     /// `pad` bytes of padding after the value.
+    /// A `pad` of 4 or more is long (see [`LONG_PAD`]): the caller writes the trailer.
     pub(crate) fn header(&self, cas: u64, time: u32, pad: usize) -> [u8; HEADER_BYTES] {
-        debug_assert!(pad < SMALL_STEP_BYTES);
         let mut h = [0u8; HEADER_BYTES];
         h[PREV..PREV + 4].copy_from_slice(&NIL.to_le_bytes());
         h[NEXT..NEXT + 4].copy_from_slice(&NIL.to_le_bytes());
@@ -138,7 +229,12 @@ impl<'a> NewItem<'a> {
         h[TIME..TIME + 4].copy_from_slice(&time.to_le_bytes());
         h[FLAGS..FLAGS + 4].copy_from_slice(&self.flags.to_le_bytes());
         h[KEY_LEN] = self.key.len() as u8;
-        h[BITS] = (self.bits & STATE_MASK) | ((pad as u8) << PAD_SHIFT);
+        h[BITS] = (self.bits & STATE_MASK)
+            | if pad < TRAILER_BYTES {
+                (pad as u8) << PAD_SHIFT
+            } else {
+                LONG_PAD
+            };
         h
     }
 }
@@ -155,10 +251,22 @@ fn put_u32(h: &mut [u8; HEADER_BYTES], at: usize, v: u32) {
     (h[at], h[at + 1], h[at + 2], h[at + 3]) = (a, b, c, d);
 }
 
-/// The pad bytes recorded in a header's state byte.
+/// The pad bytes after the value of a record with header `h` and `body`: in the state
+/// byte, or (long) in the body's last four bytes.
 #[inline(always)]
-fn pad_of(h: &[u8; HEADER_BYTES]) -> usize {
-    usize::from(h[BITS] >> PAD_SHIFT)
+fn pad_of(h: &[u8; HEADER_BYTES], body: &[u8]) -> usize {
+    if h[BITS] & LONG_PAD == 0 {
+        usize::from((h[BITS] >> PAD_SHIFT) & SHORT_PAD_MASK)
+    } else {
+        long_pad(body)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn long_pad(body: &[u8]) -> usize {
+    body.last_chunk::<TRAILER_BYTES>()
+        .map_or(0, |t| u32::from_le_bytes(*t) as usize)
 }
 
 /// Whether two byte strings are equal: lengths first, then short ones (the usual
@@ -264,7 +372,7 @@ impl<'a> Record<'a> {
 
     #[inline(always)]
     pub(crate) fn value(&self) -> &'a [u8] {
-        &self.body[self.key_len()..self.body.len() - pad_of(self.head)]
+        &self.body[self.key_len()..self.body.len() - pad_of(self.head, self.body)]
     }
 
     #[inline(always)]
@@ -408,7 +516,7 @@ impl<'a> RecordMut<'a> {
 
     /// Overwrites this record with `new`, stored with `cas` and `time` and linked
     /// between `prev` and `next`, in place. The record must be of `new`'s small size
-    /// class (its padding, the rest of the chunk, is under 4 bytes) and already hold
+    /// class (never medium or large) (its padding, the rest of the chunk, is under 4 bytes) and already hold
     /// `new`'s key (a write over the item under the same key), which is therefore not
     /// copied again.
     #[inline(always)]
@@ -417,6 +525,7 @@ impl<'a> RecordMut<'a> {
         let value_end = value_start + new.value.len();
         let pad = self.body.len() - value_end;
         debug_assert_eq!(self.get().key(), new.key);
+        debug_assert!(pad < TRAILER_BYTES && HEADER_BYTES + self.body.len() <= SMALL_MAX_BYTES);
         *self.head = new.header(cas, time, pad);
         self.set_prev(links.0);
         self.set_next(links.1);
@@ -431,7 +540,7 @@ impl<'a> RecordMut<'a> {
 
     pub(crate) fn value_mut(&mut self) -> &mut [u8] {
         let key_len = usize::from(self.head[KEY_LEN]);
-        let end = self.body.len() - pad_of(self.head);
+        let end = self.body.len() - pad_of(self.head, self.body);
         &mut self.body[key_len..end]
     }
 }
@@ -440,18 +549,29 @@ impl<'a> RecordMut<'a> {
 /// after the table doubles only half that: (4 + 1) × 8/7 × 2 = 11.4, rounded up.
 const TABLE_SLOT_BYTES: usize = 12;
 
-/// Page bookkeeping per small item: a page holds at least 64 chunks, and costs its
-/// `Vec` header (24 bytes, twice that while the page list has spare capacity) and a
-/// malloc header and rounding (up to 24 bytes): at most 72 / 64 bytes per chunk.
+/// What one page costs beyond its chunks: its `Vec` header (24 bytes, twice that while
+/// the page list has spare capacity) and a malloc header and rounding (up to 24 bytes).
+const PAGE_OVERHEAD_BYTES: usize = 72;
+
+/// Page bookkeeping per small item: a small class's page holds at least 64 chunks, so
+/// at most 72 / 64 bytes per chunk.
 const PAGE_SHARE_BYTES: usize = 2;
+
+/// A page's share per chunk of class `chunk` bytes (see `arena.rs`: a page holds the
+/// largest power of two of chunks that fits in 64 KiB, at least one).
+fn page_share_bytes(chunk: usize) -> usize {
+    let chunks_per_page = 1usize << (PAGE_MAX_BYTES / chunk).max(1).ilog2();
+    PAGE_OVERHEAD_BYTES
+        .div_ceil(chunks_per_page)
+        .max(PAGE_SHARE_BYTES)
+}
+
+/// A full page of a paged class is at most this big.
+pub(crate) const PAGE_MAX_BYTES: usize = 64 * 1024;
 
 /// A large item's own slot in its class's `Vec<Box<[u8]>>`: 16 bytes, and the
 /// arena keeps that list's capacity at most twice its length.
 const LARGE_SLOT_BYTES: usize = 32;
-
-/// Requests at or above this are served by `mmap` and rounded to whole pages (glibc's
-/// initial `M_MMAP_THRESHOLD`).
-const MMAP_THRESHOLD_BYTES: usize = 128 * 1024;
 
 /// The chunk glibc malloc hands out for a request of `len` bytes: an 8-byte size header,
 /// 16-byte alignment, 32 bytes at least; whole pages (plus a 16-byte header) for large
@@ -468,17 +588,18 @@ pub(crate) fn malloc_chunk_bytes(len: usize) -> usize {
 
 /// Bytes an item with this key and value counts against the memory limit.
 ///
-/// Small: its chunk, the unused chunk capacity the arena may hold (at most 1/32 of the
-/// class's chunks, see `arena.rs`), page bookkeeping, the table slot. Large: its
-/// allocation, its slot in the large list, the table slot.
+/// Paged (small or medium): its chunk, the unused chunk capacity the arena may hold (at
+/// most 1/32 of the class's chunks, see `arena.rs`), page bookkeeping, the table slot.
+/// Large: its allocation (mapped, whole pages), its slot in the large list, the table
+/// slot.
 pub(crate) fn footprint(key_len: usize, value_len: usize) -> usize {
     let len = record_bytes(key_len, value_len);
     let class = class_of(len);
-    if class < SMALL_CLASSES {
+    if class < PAGED_CLASSES {
         let chunk = chunk_bytes(class);
-        chunk + chunk.div_ceil(32) + PAGE_SHARE_BYTES + TABLE_SLOT_BYTES
+        chunk + chunk.div_ceil(32) + page_share_bytes(chunk) + TABLE_SLOT_BYTES
     } else {
-        malloc_chunk_bytes(len) + LARGE_SLOT_BYTES + TABLE_SLOT_BYTES
+        malloc_chunk_bytes(large_alloc_bytes(len)) + LARGE_SLOT_BYTES + TABLE_SLOT_BYTES
     }
 }
 
@@ -494,7 +615,11 @@ mod tests {
         assert_eq!(class_of(33), 1);
         assert_eq!(chunk_bytes(class_of(73)), 76);
         assert_eq!(chunk_bytes(class_of(512)), 512);
-        assert_eq!(class_of(513), LARGE_CLASS);
+        assert_eq!(class_of(513), SMALL_CLASSES);
+        assert_eq!(chunk_bytes(class_of(513)), 544);
+        assert_eq!(chunk_bytes(class_of(PAGED_MAX_BYTES - 4)), PAGED_MAX_BYTES);
+        assert_eq!(class_of(PAGED_MAX_BYTES - 3), LARGE_CLASS);
+        const { assert!(PAGED_CLASSES < 255, "class ids fit the id's class bits") };
         for len in HEADER_BYTES..=SMALL_MAX_BYTES {
             let chunk = chunk_bytes(class_of(len));
             assert!(
@@ -502,14 +627,36 @@ mod tests {
                 "{len}"
             );
         }
+        // Medium: room for the trailer, at most 1/16 (and 16 bytes) wasted.
+        let zeros = [0u8; ZEROS_BYTES];
+        for len in SMALL_MAX_BYTES + 1..=PAGED_MAX_BYTES - 4 {
+            let chunk = chunk_bytes(class_of(len));
+            assert!(chunk >= len + 4, "{len}");
+            assert!(chunk - len - 4 <= len / 16 + 16, "{len} in {chunk}");
+            assert!(chunk - len - 4 <= zeros.len(), "{len} in {chunk}");
+            assert!(chunk <= usize::from(u16::MAX) && chunk.is_multiple_of(16));
+        }
+        for class in SMALL_CLASSES + 1..PAGED_CLASSES {
+            assert!(chunk_bytes(class) > chunk_bytes(class - 1));
+        }
     }
 
     #[test]
     fn footprint_of_a_small_item() {
         // 30 + 11 + 32 = 73 bytes → a 76-byte chunk; 3 capacity, 2 pages, 12 table.
         assert_eq!(footprint(11, 32), 76 + 3 + 2 + 12);
-        // 30 + 1 + 5000 → a 5040-byte malloc chunk, 32 slot, 12 table.
-        assert_eq!(footprint(1, 5000), 5040 + 32 + 12);
+        // 30 + 1 + 5000 + 4 → a 5152-byte chunk (paged 8 to a page); 161 capacity,
+        // 9 pages, 12 table.
+        assert_eq!(chunk_bytes(class_of(5031)), 5152);
+        assert_eq!(footprint(1, 5000), 5152 + 161 + 9 + 12);
+        // 30 + 1 + 100 000 + 4 → mapped, 102 400 bytes (25 pages); 32 slot, 12 table.
+        assert_eq!(footprint(1, 100_000), 102_400 + 32 + 12);
+        // Just over the paged classes: a whole mapping at the threshold.
+        let len = PAGED_MAX_BYTES - 3;
+        assert_eq!(
+            footprint(1, len - 31),
+            MMAP_THRESHOLD_BYTES + 4096 + 32 + 12
+        );
     }
 
     #[test]

@@ -6,8 +6,20 @@
 //! hit is encoded without copying the value out first).
 //!
 //! Layout: `config.shards` rounded up to a power of two shards, each a `Mutex<Shard>`
-//! (`shard.rs`: table, LRU list, counters); a key is hashed once, its top bits
-//! pick the shard and the same hash finds its table slot. `item.rs` lays out one item
+//! (`shard.rs`: table, LRU list, counters), halved while one shard's budget could not
+//! hold the largest item the store must take (see [`shard_count`]); a key is hashed
+//! once, its top bits pick the shard and the same hash finds its table slot.
+//!
+//! Why fewer shards rather than budgets that borrow from each other: each shard stays
+//! a plain LRU under its own lock with a fixed budget, so the bound stays hard and no
+//! operation ever needs a second lock. The cost is lock sharing when `-I` is large next
+//! to `-m`. The server asks for 8 shards per worker; with the default `-I 1m` a shard
+//! needs a little over 1 MiB, so at `-t 2` (16 shards) nothing changes from `-m 32`
+//! up, and `-m 8` gets 4 shards of 2 MiB. At 64 workers (512 shards asked) `-m 64`
+//! gets 32 shards, two workers per lock, and all 512 need `-m` a little over 512
+//! (or a smaller `-I`). `-I` at half of `-m` means one shard, one lock.
+//!
+//! `item.rs` lays out one item
 //! record and says what it costs, `arena.rs` packs a shard's records into size-classed
 //! pages, `clock.rs` keeps time and memcached's expiry conversion,
 //! `arith.rs` holds memcached's incr/decr number rules, `meta_ops.rs` the operations of
@@ -20,6 +32,8 @@
 //! - the bytes a shard accounts for never exceed its budget (`limit_bytes / shards`);
 //!   a write that does not fit evicts from that shard's LRU tail, expired items first;
 //!   an item larger than the whole budget is refused before anything is evicted;
+//! - a shard's budget holds any one item within `max_item_bytes` and half of
+//!   `limit_bytes` (memcached's bound on `-I`), so such an item is never refused;
 //! - accounted bytes equal the sum of [`item_footprint`] over the items held (live, or
 //!   dead and not yet met);
 //! - every successful write gets a CAS value never handed out before in this process,
@@ -42,6 +56,7 @@ mod shard;
 mod tests;
 
 pub use clock::Clock;
+pub use item::MMAP_THRESHOLD_BYTES;
 pub use meta_ops::{
     MetaArith, MetaArithResult, MetaDelete, MetaDeleteResult, MetaGet, MetaItem, MetaSet,
 };
@@ -60,7 +75,8 @@ pub struct StoreConfig {
     pub limit_bytes: usize,
     /// Largest value accepted (`-I`).
     pub max_item_bytes: usize,
-    /// Number of shards; rounded up to a power of two.
+    /// Number of shards wanted; rounded up to a power of two, then halved while a
+    /// shard's budget could not hold an item of `max_item_bytes` (see [`shard_count`]).
     pub shards: usize,
 }
 
@@ -129,6 +145,22 @@ pub fn item_footprint(key_len: usize, value_len: usize) -> usize {
     item::footprint(key_len, value_len)
 }
 
+/// The number of shards a store with `config` has: `config.shards` rounded up to a
+/// power of two, halved until one shard's budget (`limit_bytes / shards`) holds the
+/// footprint of the largest item it must take: a record of `max_item_bytes`, or of
+/// half of `limit_bytes` if that is less (`-I` above half of `-m` is refused at startup,
+/// as memcached does; a store configured so anyway answers `OutOfMemory` for items over
+/// half of `limit_bytes`).
+pub fn shard_count(config: &StoreConfig) -> usize {
+    let largest = config.max_item_bytes.min(config.limit_bytes / 2);
+    let need = item::footprint(0, largest);
+    let mut count = config.shards.max(1).next_power_of_two();
+    while count > 1 && config.limit_bytes / count < need {
+        count /= 2;
+    }
+    count
+}
+
 /// The sharded store. Shared by every worker thread (`Arc<Store>`).
 ///
 /// Keys longer than [`KEY_MAX_BYTES`] (which the parsers refuse) are never stored: a
@@ -146,7 +178,7 @@ pub struct Store {
 impl Store {
     /// A store with `config`, reading time from `clock`.
     pub fn new(config: StoreConfig, clock: Clock) -> Store {
-        let count = config.shards.max(1).next_power_of_two();
+        let count = shard_count(&config);
         let shard_bits = count.trailing_zeros();
         let budget = config.limit_bytes / count;
         let hasher = DefaultHashBuilder::default();
@@ -313,9 +345,11 @@ impl Store {
     }
 
     /// Invalidates every item stored before now + `delay_secs` (0: now), memcached's
-    /// `flush_all [delay]`. A delayed flush takes effect when `realtime(delay_secs)`
-    /// comes and invalidates the items written before that second; a newer `flush_all`
-    /// replaces one not yet due.
+    /// `flush_all [delay]` with its rounding: a delayed flush takes effect in the second
+    /// before `realtime(delay_secs)` and invalidates the items whose time is before
+    /// `realtime(delay_secs)`, those written in the second it takes effect included
+    /// (so `flush_all 1` is in force at once); a newer `flush_all` replaces one not yet
+    /// due.
     pub fn flush_all(&self, delay_secs: i64) {
         let now = self.clock.now();
         let at = (delay_secs > 0).then(|| self.clock.realtime(delay_secs));

@@ -19,7 +19,11 @@
 //! - an item is dead when expired, when its CAS is at most `flush_cas` (`flush_all`
 //!   now), or when its `time` (last write or access) is before `flush_before` (a
 //!   delayed `flush_all` that has come due); a dead item is never returned and is
-//!   removed when met;
+//!   removed when met. As in memcached, `flush_all <delay>` comes due in the second
+//!   before `realtime(delay)` and flushes every item whose time is before
+//!   `realtime(delay)`, so items written in the second it comes due count as older
+//!   (memcached's `oldest_live = realtime(delay) - 1`, `time <= oldest_live`): `flush_all
+//!   1` is in force at once, and flushes the rest of its second's writes too;
 //! - every write links its item at the head (an in-place incr/decr moves it there);
 //!   a hit (and a touch, and a meta add that finds the item) only sets the item's
 //!   [`ACTIVE`] bit and never moves it, so a hit writes one record and touches no
@@ -122,9 +126,10 @@ pub(crate) struct Shard {
     cas_counter: u64,
     /// Items with a CAS at or below this were flushed (0: none).
     flush_cas: u64,
-    /// Items written before this relative time were flushed (0: none).
+    /// Items whose time is before this relative time were flushed (0: none).
     flush_before: u32,
-    /// A delayed flush not yet due: becomes `flush_before` when this time comes (0: none).
+    /// A delayed flush not yet due: becomes `flush_before` in the second before this
+    /// one (0: none).
     flush_pending: u32,
     counters: Counters,
 }
@@ -180,10 +185,10 @@ impl Shard {
         }
     }
 
-    /// Brings a delayed flush that has come due into force. Every operation calls this
-    /// first, so a write at or after the due time is never caught by it.
+    /// Brings a delayed flush that has come due (in the second before its
+    /// `flush_pending`) into force. Every operation calls this first.
     pub(super) fn advance(&mut self, now: u32) {
-        if self.flush_pending != 0 && now >= self.flush_pending {
+        if self.flush_pending != 0 && now.saturating_add(1) >= self.flush_pending {
             self.flush_before = self.flush_pending;
             self.flush_pending = 0;
         }
@@ -325,12 +330,12 @@ impl Shard {
     /// Links `item` in at the head with a fresh CAS. The caller made room for it.
     fn insert(&mut self, hash: u64, item: &NewItem<'_>, now: u32) -> u32 {
         let cas = self.next_cas();
-        // Written after any flush now in force, even if `now` was read a moment before
-        // another thread brought a delayed flush into force.
-        let time = now.max(self.flush_before);
+        // Not raised to `flush_before`: a write in the second a delayed flush comes due
+        // counts as older (memcached), as does one whose `now` was read a moment before
+        // another thread brought that flush into force.
         let footprint = item.footprint();
         debug_assert!(self.bytes + footprint <= self.budget);
-        let idx = self.arena.insert(item, cas, time);
+        let idx = self.arena.insert(item, cas, now);
         let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
         self.table.insert_unique(self.slot_hash(hash), idx, |&i| {
             key_hash(hasher, arena.record(i).key()).rotate_left(bits)
@@ -466,10 +471,8 @@ impl Shard {
     ) -> Option<Record<'_>> {
         self.advance(now);
         let idx = self.find_live(hash, key, now)?;
-        // Written after any flush now in force (see `insert`).
-        let time = now.max(self.flush_before);
         let mut item = self.arena.record_mut(idx);
-        mark_hit(&mut item, time);
+        mark_hit(&mut item, now);
         if let Some(exptime) = touch {
             item.set_exptime(exptime);
         }
@@ -478,8 +481,7 @@ impl Shard {
 
     /// Counts a read of live item `idx` (see [`mark_hit`]).
     pub(super) fn hit(&mut self, idx: u32, now: u32) {
-        let time = now.max(self.flush_before);
-        mark_hit(&mut self.arena.record_mut(idx), time);
+        mark_hit(&mut self.arena.record_mut(idx), now);
     }
 
     /// Counts an access that is not a read (a meta add that finds the item): marks it
@@ -600,14 +602,13 @@ impl Shard {
     #[inline(always)]
     fn rewrite(&mut self, idx: u32, new: &NewItem<'_>, now: u32) {
         let cas = self.next_cas();
-        let time = now.max(self.flush_before);
         let old_head = self.head;
         let mut item = self.arena.record_mut(idx);
         let links = (item.get().prev(), item.get().next());
         if old_head == idx {
-            item.overwrite(new, cas, time, links);
+            item.overwrite(new, cas, now, links);
         } else {
-            item.overwrite(new, cas, time, (NIL, old_head));
+            item.overwrite(new, cas, now, (NIL, old_head));
             self.relink_to_head(idx, old_head, links);
         }
         self.counters.total_items += 1;
@@ -705,11 +706,10 @@ impl Shard {
         let digits = buf.format(value).as_bytes();
         if digits.len() <= item.value().len() {
             let cas = self.next_cas();
-            let time = now.max(self.flush_before);
             let mut item = self.item_mut(idx);
             arith::write_in_place(item.value_mut(), digits);
             item.set_cas(cas);
-            item.set_time(time);
+            item.set_time(now);
             self.move_to_head(idx);
             Ok((value, idx))
         } else {
@@ -725,16 +725,22 @@ impl Shard {
         }
     }
 
-    /// `flush_all`: with `at` in the future, items written before `at` die when it comes
-    /// (replacing an earlier delayed flush not yet due); otherwise every item now held
-    /// dies at once (and a pending delayed flush is dropped, as memcached does).
+    /// `flush_all`, memcached's rule: `at` is `realtime(delay)` (`None` for no delay or
+    /// 0). Items whose time is before `at` die in the second before `at` (replacing an
+    /// earlier delayed flush not yet due); if that second is now or past, at once: then
+    /// every item now held dies too, and so do items written later in this second
+    /// (`flush_all 1`). With no delay every item now held dies and later writes live;
+    /// a pending delayed flush is dropped either way, as memcached does.
     pub(crate) fn flush(&mut self, now: u32, at: Option<u32>) {
         self.advance(now);
         match at {
-            Some(at) if at > now => self.flush_pending = at,
+            Some(at) if at > now.saturating_add(1) => self.flush_pending = at,
             _ => {
                 self.flush_pending = 0;
                 self.flush_cas = self.last_cas();
+                // Everything older is dead by CAS; memcached's `oldest_live` is now
+                // `now - 1` with no delay (later writes live) and `now` with delay 1.
+                self.flush_before = at.map_or(0, |at| at.min(now.saturating_add(1)));
             }
         }
     }

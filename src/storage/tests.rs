@@ -54,11 +54,49 @@ fn lru(s: &Store) -> Vec<String> {
 
 #[test]
 fn shard_count_is_a_power_of_two() {
-    assert_eq!(store_with(MB, 0).shard_count(), 1);
-    assert_eq!(store_with(MB, 1).shard_count(), 1);
-    assert_eq!(store_with(MB, 5).shard_count(), 8);
-    assert_eq!(store_with(MB, 16).shard_count(), 16);
-    assert_eq!(store_with(MB, 16).shard_budget(), MB / 16);
+    assert_eq!(store_with(64 * MB, 0).shard_count(), 1);
+    assert_eq!(store_with(64 * MB, 1).shard_count(), 1);
+    assert_eq!(store_with(64 * MB, 5).shard_count(), 8);
+    assert_eq!(store_with(64 * MB, 16).shard_count(), 16);
+    assert_eq!(store_with(64 * MB, 16).shard_budget(), 4 * MB);
+}
+
+#[test]
+fn shards_are_halved_until_one_holds_the_largest_item() {
+    // -I 1m: a shard needs a little over 1 MiB.
+    assert_eq!(store_with(64 * MB, 64).shard_count(), 32);
+    assert_eq!(store_with(8 * MB, 16).shard_count(), 4);
+    // -I above half of -m: items up to half of -m fit, so one shard.
+    assert_eq!(store_with(MB, 16).shard_count(), 1);
+    for (limit, max_item, shards) in [(8 * MB, MB, 16), (64 * MB, 8 * MB, 16), (2 * MB, MB, 8)] {
+        let s = Store::new(
+            StoreConfig {
+                limit_bytes: limit,
+                max_item_bytes: max_item,
+                shards,
+            },
+            Clock::manual(),
+        );
+        // Fill every shard with small items first, then the largest values allowed.
+        for i in 0..20_000 {
+            set(
+                &s,
+                &format!("small:{i}"),
+                "0123456789abcdef0123456789abcdef",
+            );
+        }
+        let largest = max_item.min(limit / 2) - 48 - 8 - 5 - 1 - 2;
+        for key in ["a", "b", "c"] {
+            let value = vec![b'x'; largest];
+            assert_eq!(
+                s.store(StoreMode::Set, key.as_bytes(), 0, 0, 0, &value),
+                StoreResult::Stored,
+                "-m {limit} -I {max_item}: {largest} bytes with {} shards",
+                s.shard_count()
+            );
+        }
+        check(&s);
+    }
 }
 
 #[test]
@@ -280,21 +318,52 @@ fn flush_all_now() {
 
 #[test]
 fn flush_all_delayed() {
+    // memcached: `flush_all 10` at T sets oldest_live = T + 9, in force from T + 9 for
+    // items whose time is at most T + 9.
     let s = store();
     set(&s, "old", "v");
     s.flush_all(10);
     s.clock().advance(5);
     set(&s, "mid", "v");
-    s.clock().advance(4);
+    s.clock().advance(3);
     assert!(get(&s, "old").is_some(), "not due yet");
     assert!(get(&s, "mid").is_some());
     s.clock().advance(1);
-    set(&s, "new", "v");
-    assert_eq!(get(&s, "old"), None);
+    set(&s, "same", "v");
+    assert_eq!(
+        get(&s, "old"),
+        None,
+        "due in the second before realtime(10)"
+    );
     assert_eq!(get(&s, "mid"), None, "stored before the flush came due");
-    assert!(get(&s, "new").is_some(), "stored when the flush came due");
+    assert_eq!(get(&s, "same"), None, "stored in the second it came due");
+    s.clock().advance(1);
+    set(&s, "new", "v");
+    assert!(get(&s, "new").is_some(), "stored after the flush's second");
     s.clock().advance(100);
     assert!(get(&s, "new").is_some());
+}
+
+#[test]
+fn flush_all_1_is_in_force_at_once_for_its_whole_second() {
+    let s = store();
+    set(&s, "a", "v");
+    s.flush_all(1);
+    assert_eq!(get(&s, "a"), None, "oldest_live = now: in force at once");
+    set(&s, "b", "v");
+    assert_eq!(
+        get(&s, "b"),
+        None,
+        "a write in the same second counts as older"
+    );
+    s.clock().advance(1);
+    set(&s, "c", "v");
+    assert!(get(&s, "c").is_some(), "written in the next second");
+    // flush_all 0 spares what is written after it, even in the same second.
+    s.flush_all(0);
+    assert_eq!(get(&s, "c"), None);
+    set(&s, "d", "v");
+    assert!(get(&s, "d").is_some());
 }
 
 #[test]
@@ -445,12 +514,26 @@ fn too_large_set_removes_old_value() {
 
 #[test]
 fn out_of_memory_when_larger_than_a_shard() {
-    let s = store_with(4 * 1000, 4); // 1000 bytes per shard
+    // An item size limit over the memory limit (the server refuses `-I` over half of
+    // `-m`; the store answers for items that could never fit).
+    let s = Store::new(
+        StoreConfig {
+            limit_bytes: 4000,
+            max_item_bytes: MB,
+            shards: 4,
+        },
+        Clock::manual(),
+    );
+    assert_eq!(
+        s.shard_count(),
+        1,
+        "a 2000-byte item needs the whole budget"
+    );
     for i in 0..40 {
         set(&s, &format!("k{i}"), "v");
     }
     let before = s.stats();
-    let value = vec![b'x'; 1000];
+    let value = vec![b'x'; 4000];
     for i in 0..40 {
         let key = format!("k{i}");
         let r = s.store(StoreMode::Replace, key.as_bytes(), 0, 0, 0, &value);
