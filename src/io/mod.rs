@@ -33,6 +33,7 @@
 //! missing opcodes) it logs one WARN line with the reason and runs epoll.
 //! `--io-engine uring` that cannot start is a startup error with that reason.
 
+pub mod accept;
 pub mod epoll;
 pub mod sys;
 pub mod uring;
