@@ -12,7 +12,9 @@
 //! - every received byte goes to `Conn::on_input` in order, even after receiving was
 //!   cancelled for backpressure; nothing is fed once the slot is closing;
 //! - a slot is removed, its `Conn` dropped and its descriptor closed only when it is
-//!   closing and neither op is in flight.
+//!   closing and neither op is in flight;
+//! - idle time (`-o idle_timeout`) runs from the last byte received or sent, and only
+//!   while no send is in flight and no output is pending.
 
 use super::ops::{self, Kind, SendRecord, Token};
 use super::worker::{Worker, BGID, RECV_BYTES};

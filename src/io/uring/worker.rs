@@ -3,8 +3,15 @@
 //! Owns: the ring, the buffer ring, the connection slab, the SQEs waiting to be
 //! submitted and the count of ops in flight; the loop (one `submit_and_wait` per turn:
 //! drain every completion, service the connections they touched, submit everything new
-//! in one syscall); accepting; the one-second tick (idle timeout, accept retry, shutdown
-//! grace); the shutdown sequence.
+//! in one syscall); accepting; the one-second tick (idle timeout, re-arming listeners
+//! that [`AcceptErrors`] paused, shutdown grace); the shutdown sequence.
+//!
+//! Fairness: a turn handles the completions present when it starts, in arrival order,
+//! so the input one turn feeds is bounded by the provided-buffer ring (multishot recv,
+//! `BUF_COUNT` × `BUF_BYTES` across all connections) or by one `RECV_BYTES` receive per
+//! connection (single-shot, re-armed only when serviced); a client writing faster
+//! than its requests execute cannot hold the loop past one batch, and the other
+//! connections' completions in that batch are served in it.
 //!
 //! Must not know: protocols. Per-connection logic lives in `conn`.
 //!
