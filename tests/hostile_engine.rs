@@ -38,7 +38,8 @@ both_engines! {
     /// seconds (memcached yields after 20 requests per event).
     fn noreply_flood_does_not_starve_others(flavor) {
         const WRITERS: usize = 3;
-        const PROBES: usize = 8;
+        const PROBES: usize = 50;
+        const PROBE_EVERY: Duration = Duration::from_millis(100);
         /// Far above a normal round trip (ms), far below the starvation seen (8-10 s).
         const BOUND: Duration = Duration::from_secs(1);
         /// Each writer stops after this much, or when the probes are done.
@@ -47,7 +48,7 @@ both_engines! {
         let mut probe = server.connect();
         probe.set("k", b"v");
         let stop = Arc::new(AtomicBool::new(false));
-        let chunk: Vec<u8> = b"touch k 10 noreply\r\n".repeat(3000);
+        let chunk: Vec<u8> = b"touch k 10 noreply\r\n".repeat(50_000);
         let writers: Vec<_> = (0..WRITERS)
             .map(|_| {
                 let mut w = server.connect();
@@ -74,9 +75,15 @@ both_engines! {
             touched > 100_000 || worst > BOUND
         });
         assert!(flooding, "{flavor}: the flood never got going");
-        for _ in 0..PROBES {
+        // Probes spread over a few seconds of flooding (a stuck loop shows within them).
+        let probing = Instant::now();
+        for i in 0..PROBES {
             if worst > BOUND {
                 break;
+            }
+            let due = probing + PROBE_EVERY * i as u32;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
             }
             let started = Instant::now();
             probe.version();
