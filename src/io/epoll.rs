@@ -7,13 +7,29 @@
 //! per worker into [`Conn::on_input`]; output leaves with `writev` straight from the
 //! connection's [`Output`](crate::server::output::Output) segments.
 //!
-//! Owns: the epoll fd, the listeners, the sockets and their `Conn`s (in a slab). Knows
-//! nothing of protocols.
+//! Fairness: one connection reads at most [`READ_BYTES_PER_TURN`] per turn of the loop.
+//! One whose socket may still hold input after that goes on the ready list and is
+//! served again next turn, after an `epoll_wait` that does not block while the list is
+//! not empty (edge-triggered epoll would not report it again). So a client streaming
+//! requests faster than they execute delays the others by at most one budget per
+//! connection, instead of holding the worker for as long as it keeps writing.
 //!
-//! Invariant: a connection whose `readable` flag is set but which did not read because
-//! of backpressure is read again as soon as its output drains (edge-triggered epoll
-//! would not report it again).
+//! Listeners are level-triggered. When `accept` runs out of descriptors (or a long run
+//! of errors), the listener leaves the epoll set for [`ACCEPT_PAUSE`] and is put back
+//! after it, while the connections go on being served ([`AcceptErrors`]).
+//!
+//! Owns: the epoll fd, the listeners, the sockets and their `Conn`s (in a slab), the
+//! ready list. Knows nothing of protocols.
+//!
+//! Invariants: a connection whose `readable` flag is set but which did not read because
+//! of backpressure is read again as soon as its output drains; one that stopped
+//! reading because of its budget has `queued` set and its slot on the ready list, and
+//! is pumped again next turn without a new edge (a stale entry left by a closed slot is
+//! skipped, as the slot's new connection is not `queued`). Idle time (`-o idle_timeout`) is time with no output
+//! pending since the last byte read or written: a connection still receiving a long
+//! answer is not idle.
 
+use super::accept::{AcceptErrors, ACCEPT_PAUSE};
 use super::sys::syscall;
 use super::{Conn, EngineEvent, Listener, Service, WorkerSetup, REJECT_REPLY, SHUTDOWN_GRACE_SECS};
 use slab::Slab;
@@ -26,6 +42,12 @@ use std::time::{Duration, Instant};
 
 /// Bytes read per `read` call.
 const READ_BUF_BYTES: usize = 64 * 1024;
+/// Bytes one connection may read per turn of the loop before the others are served
+/// (memcached's `-R`, 20 requests per event, is the same idea counted in requests).
+/// A few buffers: big enough that a bulk upload costs one extra `epoll_wait` per
+/// 256 KiB, small enough that executing them (13,000 `touch … noreply`, the smallest
+/// requests) takes a few milliseconds.
+const READ_BYTES_PER_TURN: usize = 4 * READ_BUF_BYTES;
 /// Events taken per `epoll_wait`.
 const MAX_EVENTS: usize = 256;
 /// Segments per `writev`.
@@ -85,7 +107,10 @@ struct Entry<C> {
     /// epoll reported a hang-up or error: read until `read` says so, since no further
     /// edge will come.
     hangup: bool,
-    last_input: Instant,
+    /// On the ready list: used up its read budget with input possibly left.
+    queued: bool,
+    /// When a byte was last read or written: the start of idle time.
+    last_active: Instant,
 }
 
 /// The epoll instance.
@@ -151,29 +176,63 @@ pub fn run_worker<S: Service>(service: Arc<S>, setup: WorkerSetup) -> io::Result
     Reactor::new(service, setup)?.run()
 }
 
+/// A listening socket and its accept state.
+struct ListenerSlot {
+    listener: Listener,
+    errors: AcceptErrors,
+    /// Out of the epoll set until then (out of descriptors, an error storm).
+    paused_until: Option<Instant>,
+}
+
+impl ListenerSlot {
+    fn fd(&self) -> RawFd {
+        match &self.listener {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l) => l.as_raw_fd(),
+        }
+    }
+}
+
+/// How a pump ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pumped {
+    /// Nothing more to do until the next event.
+    Waiting,
+    /// The read budget is spent and the socket may hold more input.
+    Yielded,
+    /// Close the connection.
+    Close,
+}
+
 struct Reactor<S: Service> {
     service: Arc<S>,
     epoll: Epoll,
-    listeners: Vec<Listener>,
+    listeners: Vec<ListenerSlot>,
     conns: Slab<Entry<S::Conn>>,
+    /// Connections that spent their read budget with input possibly left, in the order
+    /// they did; each has `queued` set.
+    ready: Vec<usize>,
     setup: WorkerSetup,
     read_buf: Vec<u8>,
     draining_since: Option<Instant>,
-    /// The time after the last `epoll_wait`: what `last_input` is stamped with, so a
-    /// read costs no clock call of its own.
+    /// The time after the last `epoll_wait`: what `last_active` is stamped with, so a
+    /// transfer costs no clock call of its own.
     now: Instant,
 }
 
 impl<S: Service> Reactor<S> {
     fn new(service: Arc<S>, mut setup: WorkerSetup) -> io::Result<Reactor<S>> {
         let epoll = Epoll::new()?;
-        let listeners = std::mem::take(&mut setup.listeners);
+        let listeners: Vec<ListenerSlot> = std::mem::take(&mut setup.listeners)
+            .into_iter()
+            .map(|listener| ListenerSlot {
+                listener,
+                errors: AcceptErrors::default(),
+                paused_until: None,
+            })
+            .collect();
         for (i, l) in listeners.iter().enumerate() {
-            let fd = match l {
-                Listener::Tcp(l) => l.as_raw_fd(),
-                Listener::Unix(l) => l.as_raw_fd(),
-            };
-            epoll.add(fd, libc::EPOLLIN as u32, LISTENER_TOKEN_BASE + i as u64)?;
+            epoll.add(l.fd(), libc::EPOLLIN as u32, LISTENER_TOKEN_BASE + i as u64)?;
         }
         epoll.add(setup.shutdown.fd(), libc::EPOLLIN as u32, SHUTDOWN_TOKEN)?;
         Ok(Reactor {
@@ -181,6 +240,7 @@ impl<S: Service> Reactor<S> {
             epoll,
             listeners,
             conns: Slab::new(),
+            ready: Vec::new(),
             setup,
             read_buf: vec![0; READ_BUF_BYTES],
             draining_since: None,
@@ -190,10 +250,14 @@ impl<S: Service> Reactor<S> {
 
     fn run(mut self) -> io::Result<()> {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+        let mut carried = Vec::new();
         let mut last_sweep = Instant::now();
         loop {
-            let n = self.epoll.wait(&mut events, Duration::from_millis(500))?;
+            let n = self.epoll.wait(&mut events, self.wait_timeout())?;
             self.now = Instant::now();
+            // Last turn's yielders are served after this turn's events; connections
+            // that yield now wait for the next turn.
+            std::mem::swap(&mut carried, &mut self.ready);
             for ev in &events[..n] {
                 let (token, bits) = (ev.u64, ev.events);
                 if token == SHUTDOWN_TOKEN {
@@ -204,6 +268,16 @@ impl<S: Service> Reactor<S> {
                     self.on_event(token as usize, bits);
                 }
             }
+            for slot in carried.drain(..) {
+                match self.conns.get_mut(slot) {
+                    Some(entry) if entry.queued => {
+                        entry.queued = false;
+                        self.pump(slot);
+                    }
+                    _ => {}
+                }
+            }
+            self.resume_listeners();
             if let Some(since) = self.draining_since {
                 let done = self.conns.iter_mut().all(|(_, e)| e.conn_output_empty());
                 if done || since.elapsed() >= Duration::from_secs(SHUTDOWN_GRACE_SECS) {
@@ -218,26 +292,72 @@ impl<S: Service> Reactor<S> {
         }
     }
 
+    /// How long `epoll_wait` may block: not at all while connections are ready, else
+    /// until the next paused listener resumes, at most half a second (the idle sweep
+    /// and the shutdown grace are checked between waits).
+    fn wait_timeout(&self) -> Duration {
+        if !self.ready.is_empty() {
+            return Duration::ZERO;
+        }
+        // `now` is this turn's start: a pause may end a few milliseconds late, which
+        // saves a clock call per turn.
+        self.listeners
+            .iter()
+            .filter_map(|l| l.paused_until)
+            .map(|at| at.saturating_duration_since(self.now))
+            .fold(Duration::from_millis(500), Duration::min)
+    }
+
     fn begin_shutdown(&mut self) {
         if self.draining_since.is_some() {
             return;
         }
         self.draining_since = Some(Instant::now());
         for l in self.listeners.drain(..) {
-            let fd = match &l {
-                Listener::Tcp(l) => l.as_raw_fd(),
-                Listener::Unix(l) => l.as_raw_fd(),
-            };
-            self.epoll.delete(fd);
+            if l.paused_until.is_none() {
+                self.epoll.delete(l.fd());
+            }
         }
         self.epoll.delete(self.setup.shutdown.fd());
         // Connections with nothing left to send go now; the rest get the grace period.
         self.conns.retain(|_, e| !e.conn_output_empty());
     }
 
+    /// Takes listener `index` out of the epoll set for [`ACCEPT_PAUSE`].
+    fn pause_listener(&mut self, index: usize) {
+        let Some(l) = self.listeners.get_mut(index) else {
+            return;
+        };
+        if l.paused_until.is_none() {
+            self.epoll.delete(l.fd());
+            self.service
+                .engine_event(self.setup.index, EngineEvent::ListenerPaused);
+        }
+        l.paused_until = Some(self.now + ACCEPT_PAUSE);
+    }
+
+    /// Puts listeners whose pause is over back into the epoll set and accepts what
+    /// waited meanwhile.
+    fn resume_listeners(&mut self) {
+        for index in 0..self.listeners.len() {
+            let l = &mut self.listeners[index];
+            if l.paused_until.is_some_and(|at| at <= self.now) {
+                l.paused_until = None;
+                let token = LISTENER_TOKEN_BASE + index as u64;
+                if let Err(e) = self.epoll.add(l.fd(), libc::EPOLLIN as u32, token) {
+                    // Out of memory for the epoll set: try again after another pause.
+                    tracing::debug!("re-adding a listener to epoll: {e}");
+                    l.paused_until = Some(self.now + ACCEPT_PAUSE);
+                    continue;
+                }
+                self.accept(index);
+            }
+        }
+    }
+
     fn accept(&mut self, index: usize) {
         loop {
-            let accepted = match self.listeners.get(index) {
+            let accepted = match self.listeners.get(index).map(|l| &l.listener) {
                 Some(Listener::Tcp(l)) => l.accept().map(|(s, _)| {
                     let _ = s.set_nodelay(true);
                     Stream::Tcp(s)
@@ -246,15 +366,20 @@ impl<S: Service> Reactor<S> {
                 None => return,
             };
             let mut stream = match accepted {
-                Ok(s) => s,
+                Ok(s) => {
+                    self.listeners[index].errors.succeeded();
+                    s
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: memcached logs and carries on.
-                    tracing::warn!("accept failed: {e}");
-                    self.service
-                        .engine_event(self.setup.index, EngineEvent::ListenerPaused);
-                    return;
+                    // Out of descriptors the connection stays in the backlog and the
+                    // listener readable: retrying at once would only spin.
+                    if self.listeners[index].errors.failed(&e, self.now) {
+                        self.pause_listener(index);
+                        return;
+                    }
+                    continue;
                 }
             };
             let conn = match self.service.open(self.setup.index, stream.fd()) {
@@ -276,7 +401,8 @@ impl<S: Service> Reactor<S> {
                 writable: true,
                 eof: false,
                 hangup: false,
-                last_input: self.now,
+                queued: false,
+                last_active: self.now,
             });
             let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
             if nonblocking
@@ -303,9 +429,26 @@ impl<S: Service> Reactor<S> {
         if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
             entry.writable = true;
         }
+        // A queued connection is pumped from the ready list later this turn, once.
+        if !entry.queued {
+            self.pump(slot);
+        }
+    }
+
+    /// Serves connection `slot` for one turn: closes it, or queues it when it spent its
+    /// read budget.
+    fn pump(&mut self, slot: usize) {
+        let Some(entry) = self.conns.get_mut(slot) else {
+            return;
+        };
         let draining = self.draining_since.is_some();
-        if !pump(entry, &mut self.read_buf, draining, self.now) {
-            self.close(slot);
+        match pump(entry, &mut self.read_buf, draining, self.now) {
+            Pumped::Waiting => {}
+            Pumped::Yielded => {
+                entry.queued = true;
+                self.ready.push(slot);
+            }
+            Pumped::Close => self.close(slot),
         }
     }
 
@@ -317,6 +460,8 @@ impl<S: Service> Reactor<S> {
         }
     }
 
+    /// Closes connections waiting for a command for longer than the idle timeout:
+    /// nothing pending to send and no byte moved either way for that long.
     fn close_idle(&mut self) {
         let limit = self.setup.idle_timeout_secs;
         if limit == 0 {
@@ -324,8 +469,9 @@ impl<S: Service> Reactor<S> {
         }
         let limit = Duration::from_secs(u64::from(limit));
         let now = self.now;
-        self.conns
-            .retain(|_, e| now.saturating_duration_since(e.last_input) < limit);
+        self.conns.retain(|_, e| {
+            now.saturating_duration_since(e.last_active) < limit || !e.conn_output_empty()
+        });
     }
 }
 
@@ -335,26 +481,34 @@ impl<C: Conn> Entry<C> {
     }
 }
 
-/// Moves bytes both ways until the socket or the connection can make no more progress.
-/// Returns false when the connection must be closed.
-fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool, now: Instant) -> bool {
+/// Moves bytes both ways until the socket or the connection can make no more progress,
+/// or the connection read its budget for this turn.
+fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool, now: Instant) -> Pumped {
+    let mut read = 0;
     loop {
-        if entry.writable && !entry.conn.output().is_empty() && !flush(entry) {
-            return false;
+        if entry.writable && !entry.conn.output().is_empty() {
+            match flush(entry) {
+                Some(0) => {}
+                Some(_) => entry.last_active = now,
+                None => return Pumped::Close,
+            }
         }
         entry.conn.resume();
         let pending = !entry.conn.output().is_empty();
         if entry.conn.is_closing() && !pending {
-            return false;
+            return Pumped::Close;
         }
         if pending && entry.writable {
             continue;
         }
         if entry.eof || (draining && !pending) {
-            return false;
+            return Pumped::Close;
         }
         if draining || !entry.readable || !entry.conn.wants_input() {
-            return true;
+            return Pumped::Waiting;
+        }
+        if read >= READ_BYTES_PER_TURN {
+            return Pumped::Yielded;
         }
         match entry.stream.read(buf) {
             Ok(0) => {
@@ -362,7 +516,8 @@ fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool, now: Inst
                 entry.readable = false;
             }
             Ok(n) => {
-                entry.last_input = now;
+                read += n;
+                entry.last_active = now;
                 entry.conn.on_input(&buf[..n]);
                 if n < buf.len() && !entry.hangup {
                     // The socket was drained; a new edge reports the next input (a
@@ -372,13 +527,15 @@ fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool, now: Inst
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => entry.readable = false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
+            Err(_) => return Pumped::Close,
         }
     }
 }
 
-/// Writes pending output until it is empty or the socket is full. False on a dead peer.
-fn flush<C: Conn>(entry: &mut Entry<C>) -> bool {
+/// Writes pending output until it is empty or the socket is full. How many bytes it
+/// wrote; `None` on a dead peer.
+fn flush<C: Conn>(entry: &mut Entry<C>) -> Option<usize> {
+    let mut wrote = 0;
     loop {
         let out = entry.conn.output();
         // The common case, all answers in one buffer: one plain write, no iovec array.
@@ -389,7 +546,7 @@ fn flush<C: Conn>(entry: &mut Entry<C>) -> bool {
             let mut iovecs = [IoSlice::new(&[]); MAX_IOVECS];
             let n = out.chunks(&mut iovecs);
             if n == 0 {
-                return true;
+                return Some(wrote);
             }
             let total: usize = iovecs[..n].iter().map(|s| s.len()).sum();
             entry.stream.writev(&iovecs[..n]).map(|n| (n, total))
@@ -397,17 +554,18 @@ fn flush<C: Conn>(entry: &mut Entry<C>) -> bool {
         match result {
             Ok((written, total)) => {
                 entry.conn.output().advance(written);
+                wrote += written;
                 if written < total {
                     entry.writable = false;
-                    return true;
+                    return Some(wrote);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 entry.writable = false;
-                return true;
+                return Some(wrote);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
+            Err(_) => return None,
         }
     }
 }

@@ -6,6 +6,11 @@
 //! - accept on each listener it is given (each worker has its own `SO_REUSEPORT`
 //!   sockets, so workers never share a listener), and ask [`Service::open`] for a
 //!   connection; on [`Rejected`] write [`REJECT_REPLY`] to the new socket and close it;
+//! - when `accept` fails, let [`accept::AcceptErrors`] decide: out of descriptors or
+//!   kernel memory (or a long run of other errors) the listener stops accepting for
+//!   about [`accept::ACCEPT_PAUSE`] (never retried at once: the waiting connection stays
+//!   in the backlog, so that would spin) while every connection goes on being served;
+//!   the WARN line about it is rate-limited;
 //! - report what only it sees through [`Service::engine_event`] (a paused listener, a
 //!   receive ended by ENOBUFS, a send submitted and completed), from its own thread;
 //! - feed every received byte to [`Conn::on_input`] in order, and nothing else;
@@ -19,9 +24,19 @@
 //!   and keep serving every other connection meanwhile; bytes the kernel had already
 //!   received may still be fed to `on_input` after it turned false (the `Conn` keeps
 //!   them), so a connection holds at most one read's worth beyond its mark;
+//! - be fair: in one turn of its loop, feed a connection a bounded amount of input
+//!   before serving the others, however fast that client keeps writing (epoll: 256 KiB
+//!   per connection per turn, then the connection waits on a ready list; io_uring: a
+//!   turn is one batch of completions, bounded by the provided-buffer ring, or one
+//!   16 KiB receive per connection without it, with connections interleaved in arrival
+//!   order). A `version` behind three clients flooding `noreply` requests stays within
+//!   milliseconds;
 //! - when [`Conn::is_closing`], finish sending what is pending, then close the socket
 //!   (a peer that vanished is closed at once);
-//! - close a connection that has been idle (no input) for `idle_timeout_secs`, if set;
+//! - close a connection that has been idle for `idle_timeout_secs`, if set. Idle means
+//!   waiting for a command: no output pending, no send in flight, and no byte received
+//!   or sent for that long. A client still reading a long answer is not idle (memcached
+//!   likewise times out only connections in `conn_new_cmd`/`conn_read`);
 //! - on [`Shutdown`]: stop accepting, finish pending sends (bounded by a grace period),
 //!   close everything and return `Ok(())`.
 //!
@@ -36,6 +51,7 @@
 //! missing opcodes) it logs one WARN line with the reason and runs epoll.
 //! `--io-engine uring` that cannot start is a startup error with that reason.
 
+pub mod accept;
 pub mod epoll;
 pub mod sys;
 pub mod uring;

@@ -13,7 +13,8 @@
 //! nothing they could measure: `libevent`; `response_obj_*`, `read_buf_*` (memcached's
 //! buffer pools); `reserved_fds` (ringcache enforces `-c` by count, it reserves no
 //! descriptors); `time_in_listen_disabled_us`; `conn_yields` (no `-R` per-event request
-//! limit: backpressure is by output size instead); `hash_power_level`, `hash_bytes`,
+//! limit: the engines bound input per connection per loop turn in bytes, and do not count
+//! the turns a connection yields); `hash_power_level`, `hash_bytes`,
 //! `hash_is_expanding` (many per-shard tables that grow inline, not one table expanded
 //! by a thread); `slab_reassign_*`, `slabs_moved`, `slab_global_page_pool` (no slab
 //! allocator); `lru_crawler_*`, `lru_maintainer_juggles`, `crawler_*`, `evicted_active`,

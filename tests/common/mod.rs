@@ -228,6 +228,17 @@ impl Server {
     }
 
     pub fn start(flavor: Flavor, args: &[&str]) -> Server {
+        Server::start_with(flavor, args, |_| {})
+    }
+
+    /// [`Server::start`] with the open-file limit (soft and hard) of the server process
+    /// set to `files` before it runs, so it cannot raise it.
+    pub fn start_with_nofile(flavor: Flavor, args: &[&str], files: u64) -> Server {
+        Server::start_with(flavor, args, |command| sys::limit_nofile(command, files))
+    }
+
+    /// [`Server::start`], letting `setup` adjust the command before it is spawned.
+    pub fn start_with(flavor: Flavor, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
         let (program, mut argv): (PathBuf, Vec<String>) = match flavor {
             Flavor::Memcached => {
                 let mut v = vec!["-p".to_string(), "-1".to_string()];
@@ -265,6 +276,7 @@ impl Server {
         let log = File::create(&log_path).expect("create server log");
         let mut command = Command::new(&program);
         sys::kill_with_parent(&mut command);
+        setup(&mut command);
         let child = command
             .args(&argv)
             .env("MEMCACHED_PORT_FILENAME", &port_file)

@@ -36,6 +36,25 @@ pub fn kill_with_parent(command: &mut Command) {
     }
 }
 
+/// Sets the child's RLIMIT_NOFILE, soft and hard, to `files` before it runs.
+pub fn limit_nofile(command: &mut Command, files: u64) {
+    use std::os::unix::process::CommandExt;
+    let lim = libc::rlimit {
+        rlim_cur: files,
+        rlim_max: files,
+    };
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // setrlimit, which is async-signal-safe, on a copy of `lim` it owns.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Sets a SOL_SOCKET option to `value`.
 fn set_socket_option<T>(stream: &TcpStream, name: libc::c_int, value: &T) -> io::Result<()> {
     let len = libc::socklen_t::try_from(std::mem::size_of::<T>()).expect("option size");

@@ -12,7 +12,9 @@
 //! - every received byte goes to `Conn::on_input` in order, even after receiving was
 //!   cancelled for backpressure; nothing is fed once the slot is closing;
 //! - a slot is removed, its `Conn` dropped and its descriptor closed only when it is
-//!   closing and neither op is in flight.
+//!   closing and neither op is in flight;
+//! - idle time (`-o idle_timeout`) runs from the last byte received or sent, and only
+//!   while no send is in flight and no output is pending.
 
 use super::ops::{self, Kind, SendRecord, Token};
 use super::worker::{Worker, BGID, RECV_BYTES};
@@ -31,7 +33,8 @@ pub(super) struct Slot<C> {
     sending: bool,
     send_cancelled: bool,
     dirty: bool,
-    last_input_tick: u64,
+    /// The tick a byte was last received or sent: the start of idle time.
+    last_active_tick: u64,
     send: Box<SendRecord>,
     /// The receive buffer of single-shot mode (`None` with multishot recv).
     recv_buf: Option<Box<[u8]>>,
@@ -68,7 +71,7 @@ impl<S: Service> Worker<S> {
                     sending: false,
                     send_cancelled: false,
                     dirty: false,
-                    last_input_tick: self.tick,
+                    last_active_tick: self.tick,
                     send: SendRecord::new(),
                     recv_buf,
                 });
@@ -121,7 +124,7 @@ impl<S: Service> Worker<S> {
                         _ => &[],
                     };
                     conn.on_input(data);
-                    slot.last_input_tick = self.tick;
+                    slot.last_active_tick = self.tick;
                 }
                 (0, Some(_)) => vanished = true,
                 (n, Some(_)) if n < 0 => {
@@ -147,6 +150,9 @@ impl<S: Service> Worker<S> {
         };
         slot.sending = false;
         self.service.engine_event(self.index, EngineEvent::SendDone);
+        if res > 0 {
+            slot.last_active_tick = self.tick;
+        }
         if slot.closing {
             slot.send.clear();
             return self.maybe_finish(key);
@@ -263,14 +269,22 @@ impl<S: Service> Worker<S> {
         self.sqes.push(ops::close(slot.fd.into_raw_fd()));
     }
 
-    /// Closes connections without input for more than `idle_secs` ticks.
+    /// Closes connections waiting for a command for more than `idle_secs` ticks: no
+    /// send in flight, no output pending, no byte received or sent for that long. A
+    /// client still reading a long answer is not idle (memcached, too, times out only
+    /// connections waiting for a command).
     pub(super) fn close_idle(&mut self, idle_secs: u64) {
         let tick = self.tick;
         let idle: Vec<usize> = self
             .conns
-            .iter()
-            .filter(|(_, s)| !s.closing && tick - s.last_input_tick > idle_secs)
-            .map(|(key, _)| key)
+            .iter_mut()
+            .filter_map(|(key, s)| {
+                let waiting = !s.closing
+                    && !s.sending
+                    && tick - s.last_active_tick > idle_secs
+                    && s.conn.as_mut().is_some_and(|c| c.output().is_empty());
+                waiting.then_some(key)
+            })
             .collect();
         for key in idle {
             self.begin_close(key, true);

@@ -3,8 +3,15 @@
 //! Owns: the ring, the buffer ring, the connection slab, the SQEs waiting to be
 //! submitted and the count of ops in flight; the loop (one `submit_and_wait` per turn:
 //! drain every completion, service the connections they touched, submit everything new
-//! in one syscall); accepting; the one-second tick (idle timeout, accept retry, shutdown
-//! grace); the shutdown sequence.
+//! in one syscall); accepting; the one-second tick (idle timeout, re-arming listeners
+//! that [`AcceptErrors`] paused, shutdown grace); the shutdown sequence.
+//!
+//! Fairness: a turn handles the completions present when it starts, in arrival order,
+//! so the input one turn feeds is bounded by the provided-buffer ring (multishot recv,
+//! `BUF_COUNT` × `BUF_BYTES` across all connections) or by one `RECV_BYTES` receive per
+//! connection (single-shot, re-armed only when serviced); a client writing faster
+//! than its requests execute cannot hold the loop past one batch, and the other
+//! connections' completions in that batch are served in it.
 //!
 //! Must not know: protocols. Per-connection logic lives in `conn`.
 //!
@@ -17,6 +24,7 @@ use super::buffers::BufRing;
 use super::conn::Slot;
 use super::ops::{self, Kind, Token, GEN_MASK};
 use super::{ring, Features};
+use crate::io::accept::AcceptErrors;
 use crate::io::{EngineEvent, Listener, Service, Shutdown, WorkerSetup, SHUTDOWN_GRACE_SECS};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use slab::Slab;
@@ -40,8 +48,6 @@ pub(super) const BUF_BYTES: usize = 4 * 1024;
 pub(super) const BGID: u16 = 0;
 /// A connection's own receive buffer where multishot recv is not in use.
 pub(super) const RECV_BYTES: usize = 16 * 1024;
-/// Accept errors in a row after which a listener waits for the next tick.
-const ACCEPT_ERRORS_BEFORE_PAUSE: u32 = 64;
 
 /// SQEs made during a batch, submitted together at the end of it.
 #[derive(Default)]
@@ -65,7 +71,7 @@ struct ListenerSlot {
     armed: bool,
     /// Re-arm on the next tick rather than now (out of descriptors, error storm).
     paused: bool,
-    errors: u32,
+    errors: AcceptErrors,
 }
 
 impl ListenerSlot {
@@ -134,7 +140,7 @@ impl<S: Service> Worker<S> {
                 listener,
                 armed: false,
                 paused: false,
-                errors: 0,
+                errors: AcceptErrors::default(),
             })
             .collect();
         Ok(Worker {
@@ -282,7 +288,7 @@ impl<S: Service> Worker<S> {
             l.armed = false;
         }
         if res >= 0 {
-            l.errors = 0;
+            l.errors.succeeded();
             let tcp = l.tcp;
             // SAFETY: a successful accept returns a new descriptor nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(res) };
@@ -291,20 +297,11 @@ impl<S: Service> Worker<S> {
             }
         } else if -res != libc::ECANCELED {
             let e = io::Error::from_raw_os_error(-res);
-            l.errors += 1;
-            let starved = matches!(
-                -res,
-                libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
-            );
-            if starved || l.errors >= ACCEPT_ERRORS_BEFORE_PAUSE {
-                if !l.paused {
-                    tracing::warn!("accept: {e}; retrying in a second");
-                    self.service
-                        .engine_event(self.index, EngineEvent::ListenerPaused);
-                }
+            if l.errors.failed(&e, Instant::now()) && !l.paused {
+                // Accepting resumes at the next tick (within `ACCEPT_PAUSE`).
                 l.paused = true;
-            } else {
-                tracing::debug!("accept: {e}");
+                self.service
+                    .engine_event(self.index, EngineEvent::ListenerPaused);
             }
         }
         let l = &self.listeners[i];
@@ -337,7 +334,6 @@ impl<S: Service> Worker<S> {
             let l = &mut self.listeners[i];
             if l.paused {
                 l.paused = false;
-                l.errors = 0;
                 if !l.armed && self.stopping.is_none() {
                     self.arm_accept(i);
                 }
