@@ -5,6 +5,10 @@
 #
 #   ci/soak.sh [DURATION]     DURATION per engine: seconds or 90s / 5m / 1h (default 5m)
 #
+# Then, per engine, a hostile phase (SOAK_HOSTILE, default 30s; `rc-soak --phase
+# hostile`): stalled readers of big values and half-sent big sets pin what they can,
+# in 2-second cycles, while a probe's small sets and gets must stay correct and quick.
+#
 # Per engine it fails when: rc-soak reports any error (wrong or stale value, protocol
 # error, hang, lost guarded key, or a run that evicted or expired nothing); peak RSS
 # (VmHWM) passes the bound; `curr_connections` does not return to its baseline once
@@ -16,6 +20,10 @@
 # and buffers: measured ~3.5 MiB epoll, ~12.5 MiB uring with -t 2) + the -m limit +
 # RSS_SLACK_MIB (default 16) for malloc's per-chunk headers, free lists and
 # fragmentation under mixed value sizes, connection buffers and in-flight requests.
+# The hostile phase's bound adds the connection-buffer budget the server is started
+# with (SOAK_CONN_BUFFER_MIB, default 8: `-o conn_buffer_limit_mb`); its peak is
+# measured from a reset high-water mark (/proc/PID/clear_refs), so each phase is
+# checked against its own bound.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +35,8 @@ fi
 limit_mib=${SOAK_MEMORY_MIB:-16}
 slack_mib=${RSS_SLACK_MIB:-16}
 threads=${SOAK_THREADS:-2}
+hostile=${SOAK_HOSTILE:-30s}
+conn_mib=${SOAK_CONN_BUFFER_MIB:-8}
 
 echo "ci/soak.sh: building release binaries"
 cargo build --release -q --bin ringcache --bin rc-soak
@@ -59,6 +69,21 @@ stat_of() { server_stats "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 
 status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
+# Resident memory as /proc/PID/smaps_rollup counts it (VmRSS can lag far behind).
+rss_kib() { awk '$1 == "Rss:" { print $2 }' "/proc/$1/smaps_rollup"; }
+
+# Waits up to 10 s for curr_connections to return to $2; prints a problem if not.
+await_conns() {
+    local port=$1 want=$2 conns= deadline=$((SECONDS + 10))
+    while conns=$(stat_of "$port" curr_connections); [ "$conns" != "$want" ]; do
+        if [ $SECONDS -gt $deadline ]; then
+            echo "curr_connections $conns, baseline $want"
+            return
+        fi
+        sleep 0.1
+    done
+}
+
 summaries=()
 failed=0
 
@@ -70,6 +95,7 @@ soak_engine() {
     if [ "$(id -u)" = 0 ]; then user_flag=(-u nobody); fi
     MEMCACHED_PORT_FILENAME="$dir/port" "$bin/ringcache" -p 0 -l 127.0.0.1 -U 0 \
         -m "$limit_mib" -t "$threads" -v --io-engine "$engine" "${user_flag[@]}" \
+        -o "conn_buffer_limit_mb=$conn_mib" \
         >"$dir/server.log" 2>&1 &
     server_pid=$!
     local deadline=$((SECONDS + 10)) port=
@@ -84,7 +110,7 @@ soak_engine() {
         sleep 0.05
     done
     local idle_kib base_conns
-    idle_kib=$(status_kib "$server_pid" VmRSS)
+    idle_kib=$(rss_kib "$server_pid")
     base_conns=$(stat_of "$port" curr_connections)
     echo "ci/soak.sh: $engine: pid $server_pid port $port, idle RSS $((idle_kib / 1024)) MiB, soaking for $duration"
 
@@ -92,23 +118,26 @@ soak_engine() {
     "$bin/rc-soak" --server "127.0.0.1:$port" --duration "$duration" | tee "$dir/soak.out" || soak_rc=$?
     [ "$soak_rc" = 0 ] || problems+=("rc-soak exited $soak_rc")
 
+    local peak_kib=0 hostile_kib=0 final_kib=0 bound_kib hostile_bound_kib problem
     if ! kill -0 "$server_pid" 2>/dev/null; then
         problems+=("server died")
     else
         # The probe's own connection is counted in both readings.
-        local conns= deadline=$((SECONDS + 10))
-        while conns=$(stat_of "$port" curr_connections); [ "$conns" != "$base_conns" ]; do
-            if [ $SECONDS -gt $deadline ]; then
-                problems+=("curr_connections $conns, baseline $base_conns")
-                break
-            fi
-            sleep 0.1
-        done
-    fi
-    local peak_kib=0 final_kib=0 bound_kib
-    if kill -0 "$server_pid" 2>/dev/null; then
+        problem=$(await_conns "$port" "$base_conns")
+        [ -z "$problem" ] || problems+=("after the churn: $problem")
         peak_kib=$(status_kib "$server_pid" VmHWM)
-        final_kib=$(status_kib "$server_pid" VmRSS)
+        echo 5 >"/proc/$server_pid/clear_refs"
+        echo "ci/soak.sh: $engine: hostile phase for $hostile"
+        local hostile_rc=0
+        "$bin/rc-soak" --server "127.0.0.1:$port" --duration "$hostile" --phase hostile \
+            | tee "$dir/hostile.out" || hostile_rc=$?
+        [ "$hostile_rc" = 0 ] || problems+=("hostile phase: rc-soak exited $hostile_rc")
+    fi
+    if kill -0 "$server_pid" 2>/dev/null; then
+        problem=$(await_conns "$port" "$base_conns")
+        [ -z "$problem" ] || problems+=("after the hostile phase: $problem")
+        hostile_kib=$(status_kib "$server_pid" VmHWM)
+        final_kib=$(rss_kib "$server_pid")
         kill -TERM "$server_pid"
         local rc=0
         wait "$server_pid" || rc=$?
@@ -116,7 +145,10 @@ soak_engine() {
     fi
     server_pid=
     bound_kib=$((idle_kib + (limit_mib + slack_mib) * 1024))
+    hostile_bound_kib=$((bound_kib + conn_mib * 1024))
     [ "$peak_kib" -le "$bound_kib" ] || problems+=("peak RSS ${peak_kib} KiB > bound ${bound_kib} KiB")
+    [ "$hostile_kib" -le "$hostile_bound_kib" ] ||
+        problems+=("hostile phase: peak RSS ${hostile_kib} KiB > bound ${hostile_bound_kib} KiB")
     if grep -nE ' (WARN|ERROR) |panicked' "$dir/server.log" >"$dir/bad-lines"; then
         problems+=("server log: $(head -3 "$dir/bad-lines" | tr '\n' ' ')")
     fi
@@ -124,11 +156,15 @@ soak_engine() {
     local result
     result=$(sed -n 's/^rc-soak: RESULT //p' "$dir/soak.out")
     field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$result"; }
+    local hostile_result
+    hostile_result=$(sed -n 's/^rc-soak: RESULT //p' "$dir/hostile.out" 2>/dev/null)
+    hfield() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$hostile_result"; }
     local line
-    line=$(printf '%-5s requests=%s ops/s=%s errors=%s misses=%s (expired %s) evictions=%s guard strict/checks=%s/%s RSS idle/peak/final/bound=%d/%d/%d/%d MiB' \
+    line=$(printf '%-5s requests=%s ops/s=%s errors=%s misses=%s (expired %s) evictions=%s guard strict/checks=%s/%s RSS idle/peak/final/bound=%d/%d/%d/%d MiB; hostile cycles=%s probe max=%s ms RSS peak/bound=%d/%d MiB' \
         "$engine" "$(field requests)" "$(field ops_per_sec)" "$(field errors)" "$(field misses)" \
         "$(field expired_misses)" "$(field evictions)" "$(field guard_strict)" "$(field guard_checks)" \
-        $((idle_kib / 1024)) $((peak_kib / 1024)) $((final_kib / 1024)) $((bound_kib / 1024)))
+        $((idle_kib / 1024)) $((peak_kib / 1024)) $((final_kib / 1024)) $((bound_kib / 1024)) \
+        "$(hfield cycles)" "$(hfield probe_max_ms)" $((hostile_kib / 1024)) $((hostile_bound_kib / 1024)))
     if [ ${#problems[@]} -eq 0 ]; then
         summaries+=("$line  OK")
     else
@@ -143,7 +179,7 @@ for engine in epoll uring; do
 done
 
 echo
-echo "ci/soak.sh: summary (-m $limit_mib -t $threads, $duration per engine)"
+echo "ci/soak.sh: summary (-m $limit_mib -t $threads -o conn_buffer_limit_mb=$conn_mib, $duration + hostile $hostile per engine)"
 for s in "${summaries[@]}"; do echo "  $s"; done
 if [ "$failed" = 0 ]; then
     rm -rf "$work"

@@ -8,6 +8,10 @@
 //! while they stay hot (see `worker.rs` for the bound). The rules every answer is
 //! checked against are in `model.rs`.
 //!
+//! `--phase hostile` runs the hostile phase instead (`hostile.rs`): stalled readers of
+//! big values and half-sent big sets pinning server memory, while a probe checks that
+//! the server still answers. It ends with its own `RESULT` line.
+//!
 //! Prints a progress line every 30 s, then a summary and a last `RESULT` line of
 //! `name=value` pairs for scripts. Exits 1 on any error: a wrong value, a protocol
 //! error, a hang (10 s without an answer), a closed connection, a guarded key lost, or
@@ -17,6 +21,8 @@
 
 // A binary's root looks for modules beside itself (src/bin/); rc-soak's live in
 // src/bin/rc-soak/ so that cargo does not take them for binaries of their own.
+#[path = "rc-soak/hostile.rs"]
+mod hostile;
 #[path = "rc-soak/model.rs"]
 mod model;
 #[path = "rc-soak/wire.rs"]
@@ -59,6 +65,16 @@ struct Args {
     /// Seed of the key, operation and size choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Which phase: `churn` (the checked mixed workload) or `hostile` (clients that
+    /// pin memory, and a probe).
+    #[arg(long, value_enum, default_value_t = Phase::Churn)]
+    phase: Phase,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    Churn,
+    Hostile,
 }
 
 /// `300`, `300s`, `5m`, `1h`.
@@ -133,6 +149,9 @@ fn run(args: &Args) -> Result<bool, String> {
         .map_err(|e| format!("--server {}: {e}", args.server))?
         .next()
         .ok_or_else(|| format!("--server {}: no address", args.server))?;
+    if args.phase == Phase::Hostile {
+        return Ok(run_hostile(addr, args.duration));
+    }
     let before = server_stats(addr)?;
     let shard_budget = match args.shard_budget {
         Some(b) => b,
@@ -254,6 +273,23 @@ fn run(args: &Args) -> Result<bool, String> {
         total.reconnects,
     );
     Ok(failures.is_empty())
+}
+
+/// The hostile phase; true when the probe was served correctly throughout.
+fn run_hostile(addr: SocketAddr, duration: Duration) -> bool {
+    println!("rc-soak: {addr} for {duration:?}: hostile phase");
+    let report = hostile::run(addr, duration);
+    for e in &report.errors {
+        println!("rc-soak: ERROR {e}");
+    }
+    let probe_max_ms = report.probe_max.as_millis();
+    println!(
+        "rc-soak: RESULT cycles={} probe_checks={} probe_max_ms={probe_max_ms} errors={}",
+        report.cycles,
+        report.probe_checks,
+        report.errors.len()
+    );
+    report.errors.is_empty() && report.cycles > 0
 }
 
 #[cfg(test)]
