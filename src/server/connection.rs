@@ -372,6 +372,7 @@ impl Drop for Connection {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::server::stats::Stat;
     use std::io::IoSlice;
 
     pub(super) fn server(args: &[&str]) -> Arc<Server> {
@@ -557,6 +558,43 @@ STORED\r\n15\r\n0\r\nDELETED\r\nNOT_FOUND\r\nTOUCHED\r\nERROR\r\nVERSION {}\r\n"
             assert!(text.ends_with(&format!("END\r\nVERSION {}\r\n", crate::server::VERSION)));
             assert!(conn.wants_input());
         }
+    }
+
+    #[test]
+    fn big_gets_get_memcacheds_out_of_memory_answer_once_the_shared_budget_is_full() {
+        let s = server(&["-o", "conn_buffer_limit_mb=1"]);
+        let mut hog = s.open(0).unwrap();
+        let len = 600 * 1024;
+        store_big(&mut hog, "big", len);
+        // The hog's answer stays unsent: 600 KiB of the 1 MiB budget.
+        hog.on_input(b"get big\r\n");
+        assert!(s.buffers.used_bytes() > 500 * 1024);
+        let mut text = s.open(0).unwrap();
+        text.on_input(b"get big\r\nmg big v\r\nmg big s\r\n");
+        assert_eq!(
+            String::from_utf8(drain(&mut text)).unwrap(),
+            "SERVER_ERROR out of memory writing get response\r\n\
+             SERVER_ERROR out of memory writing get response\r\nHD s614400\r\n",
+            "a get of a big value is refused; one without its value is served"
+        );
+        let mut binary = s.open(0).unwrap();
+        let mut get = vec![0x80, 0x00, 0, 3, 0, 0, 0, 0, 0, 0, 0, 3];
+        get.extend_from_slice(&[0; 12]);
+        get.extend_from_slice(b"big");
+        binary.on_input(&get);
+        let answer = drain(&mut binary);
+        assert_eq!(&answer[6..8], &[0x00, 0x82], "binary: out of memory");
+        // Once the hog's client has read, there is room again.
+        drain(&mut hog);
+        hog.resume();
+        assert_eq!(s.buffers.used_bytes(), 0);
+        text.on_input(b"get big\r\n");
+        assert_eq!(
+            drain(&mut text).len(),
+            "VALUE big 0 614400\r\n\r\nEND\r\n".len() + len
+        );
+        let refusals = s.stats.totals().get(Stat::ConnBufferRefusals);
+        assert_eq!(refusals, 3);
     }
 
     #[test]
