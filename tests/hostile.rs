@@ -990,6 +990,28 @@ both_engines! {
 
 // ---------------------------------------------------------------- connection buffers (issue 14)
 
+/// A `-t 2 -m 64` scene that `clients` more connections may join.
+fn crowded_scene(flavor: Flavor, clients: usize) -> Scene {
+    common::raise_fd_limit(clients as u64 + 256);
+    Scene::start(flavor, &["-t", "2", "-m", "64", "-c", "2000"])
+}
+
+/// `n` small sets and gets through the probe, each answer checked and RSS sampled;
+/// returns the slowest round trip.
+fn probe_round_trips(probe: &mut Client, rss: &mut RssWatch<'_>, n: u64) -> Duration {
+    let flavor = rss.server.flavor();
+    let mut slowest = Duration::ZERO;
+    for i in 0..n {
+        let started = Instant::now();
+        let v = common::value_for(i, 100);
+        probe.set(&format!("s{i}"), &v);
+        assert_eq!(probe.get(&format!("s{i}")), Some(v), "{flavor}");
+        slowest = slowest.max(started.elapsed());
+        rss.tick();
+    }
+    slowest
+}
+
 /// Stores a 1,000,000-byte value under `key` through the probe.
 fn store_megabyte(scene: &mut Scene, key: &str) -> Vec<u8> {
     let big = common::value_for(14, 1_000_000);
@@ -1012,12 +1034,7 @@ both_engines! {
         // everything at the end.
         let mut c = scene.server.connect();
         c.send(format!("get{}\r\n", " b".repeat(1000)).as_bytes());
-        for i in 0..40u64 {
-            let v = common::value_for(i, 100);
-            scene.probe.set(&format!("s{i}"), &v);
-            assert_eq!(scene.probe.get(&format!("s{i}")), Some(v), "{flavor}");
-            rss.tick();
-        }
+        probe_round_trips(&mut scene.probe, &mut rss, 40);
         // Measured: ~2 MiB (epoll), ~11 MiB (io_uring: one send in flight beside the
         // output's mark, and the provided buffers).
         rss.assert_growth_below(24 * MIB, "a get line naming a 1 MB value 1,000 times");
@@ -1053,8 +1070,7 @@ both_engines! {
     /// value gets memcached's out-of-memory answer. Before, this held ~1 GB.
     fn many_stalled_readers_of_big_values_share_one_budget(flavor) {
         const READERS: usize = 400;
-        common::raise_fd_limit(READERS as u64 + 256);
-        let mut scene = Scene::start(flavor, &["-t", "2", "-m", "64", "-c", "2000"]);
+        let mut scene = crowded_scene(flavor, READERS);
         store_megabyte(&mut scene, "big");
         let mut rss = RssWatch::new(&scene.server);
         let readers: Vec<Client> = (0..READERS)
@@ -1066,15 +1082,7 @@ both_engines! {
                 c
             })
             .collect();
-        let mut slowest = Duration::ZERO;
-        for i in 0..40u64 {
-            let started = Instant::now();
-            let v = common::value_for(i, 100);
-            scene.probe.set(&format!("s{i}"), &v);
-            assert_eq!(scene.probe.get(&format!("s{i}")), Some(v), "{flavor}");
-            slowest = slowest.max(started.elapsed());
-            rss.tick();
-        }
+        let slowest = probe_round_trips(&mut scene.probe, &mut rss, 40);
         assert!(slowest < Duration::from_secs(2), "{flavor}: a round trip took {slowest:?}");
         // The budget (64 MiB), plus what each connection may hold under pressure beyond
         // it: its allowance (32 KiB) and one small answer past its 64 KiB mark; the
@@ -1101,8 +1109,7 @@ both_engines! {
     /// of memory). Before, this held ~1 MB per client (482 MiB for 500).
     fn half_sent_big_sets_share_one_budget(flavor) {
         const WRITERS: usize = 300;
-        common::raise_fd_limit(WRITERS as u64 + 256);
-        let mut scene = Scene::start(flavor, &["-t", "2", "-m", "64", "-c", "2000"]);
+        let mut scene = crowded_scene(flavor, WRITERS);
         let mut rss = RssWatch::new(&scene.server);
         let body = vec![b'h'; 999_999];
         let writers: Vec<Client> = (0..WRITERS)
@@ -1115,12 +1122,8 @@ both_engines! {
                 c
             })
             .collect();
-        for i in 0..20u64 {
-            let v = common::value_for(i, 100);
-            scene.probe.set(&format!("s{i}"), &v);
-            assert_eq!(scene.probe.get(&format!("s{i}")), Some(v), "{flavor}");
-            rss.tick();
-        }
+        let slowest = probe_round_trips(&mut scene.probe, &mut rss, 20);
+        assert!(slowest < Duration::from_secs(2), "{flavor}: a round trip took {slowest:?}");
         rss.assert_growth_below(
             64 * MIB + WRITERS as u64 * 160 * 1024,
             "300 half-sent 1 MB sets",
