@@ -11,16 +11,25 @@
 #
 # Usage: ci/bench.sh [--reps N] [--duration SECS] [--configs p1,p16,...] [--quick]
 #                    [--tool rc-load|memtier] [--servers memcached,ringcache-epoll,...]
+#                    [--memcached PATH]...
 #   --reps      repetitions (default 3); medians are reported
 #   --duration  seconds per measured run (default 10)
 #   --quick     one short repetition of p1 and p16 (under a minute)
 #   --tool      memtier drives the same runs with memtier_benchmark (must be on PATH)
-#   --servers   a subset of memcached, ringcache-uring, ringcache-epoll, floor-uring,
-#               floor-epoll (default: all that this build supports)
+#   --servers   a subset of memcached (every build below), memcached-VERSION,
+#               ringcache-uring, ringcache-epoll, floor-uring, floor-epoll (default:
+#               all that this build supports)
+#   --memcached a memcached binary to compare against; repeatable (or MEMCACHED_BINS,
+#               colon-separated). Default: Debian's memcached and, where it exists,
+#               ../shared/reference/memcached-1.6.45 (the newest release). Each is
+#               labelled by its -V version, and every ratio column names the version
+#               it is against, newest first.
 #
 # Configurations (1:10 set:get, 100k keys, uniform):
 #   p1    50 connections, pipeline 1, 32-byte values, text protocol
 #   p16   as p1 with pipeline 16
+#   meta  as p16 over the meta protocol (mg/ms)
+#   bin16 as p16 over the binary protocol
 #   v1k   as p1 with 1 KiB values
 #   c500  as p1 with 500 connections
 #   bin   as p1 over the binary protocol
@@ -35,10 +44,11 @@ cd "$(dirname "$0")/.."
 
 REPS=3
 DURATION=10
-CONFIGS="p1,p16,v1k,c500,bin,t2"
+CONFIGS="p1,p16,meta,bin16,v1k,c500,bin,t2"
 TOOL=rc-load
 QUICK=0
 ONLY_SERVERS=""
+MC_PATHS=()
 KEYS=100000
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -50,6 +60,7 @@ while [ $# -gt 0 ]; do
         --configs) CONFIGS="$2"; SET_CONFIGS=1; shift 2 ;;
         --tool) TOOL="$2"; shift 2 ;;
         --servers) ONLY_SERVERS="$2"; shift 2 ;;
+        --memcached) MC_PATHS+=("$2"); shift 2 ;;
         --quick) QUICK=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "ci/bench.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
@@ -65,12 +76,16 @@ case "$REPS" in ''|*[!0-9]*|0) echo "ci/bench.sh: --reps needs a positive intege
 case "$DURATION" in ''|*[!0-9.]*) echo "ci/bench.sh: --duration needs seconds" >&2; exit 2 ;; esac
 IFS=, read -r -a CONFIG_LIST <<<"$CONFIGS"
 for c in "${CONFIG_LIST[@]}"; do
-    case "$c" in p1|p16|v1k|c500|bin|t2) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
+    case "$c" in p1|p16|meta|bin16|v1k|c500|bin|t2) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
 done
 
 case "$TOOL" in
     rc-load) ;;
     memtier)
+        if [[ ",$CONFIGS," == *,meta,* ]]; then
+            echo "ci/bench.sh: --tool memtier has no meta protocol: drop config meta" >&2
+            exit 2
+        fi
         if ! command -v memtier_benchmark >/dev/null 2>&1; then
             echo "ci/bench.sh: --tool memtier: memtier_benchmark is not on PATH (it is not packaged in Debian); build it from source or use the default --tool rc-load" >&2
             exit 2
@@ -100,6 +115,14 @@ if [ "$(nproc)" -lt 2 ]; then
     exit 2
 fi
 
+# shellcheck source=ci/server-lib.sh
+. ci/server-lib.sh
+find_memcacheds "${MC_PATHS[@]+"${MC_PATHS[@]}"}"
+if [ ${#MC_LABELS[@]} -eq 0 ]; then
+    echo "ci/bench.sh: no memcached build runs here: nothing to compare with" >&2
+    exit 2
+fi
+
 echo "ci/bench.sh: cargo build --release --bins"
 cargo build --release --bins -q
 
@@ -115,19 +138,23 @@ NOTES=()
 
 # Each ringcache engine is listed next to its floor, so the two runs whose ratio is the
 # "vs floor" figure are neighbours in time (see the order below).
-SERVERS=(memcached ringcache-uring ringcache-epoll)
+SERVERS=("${MC_LABELS[@]}" ringcache-uring ringcache-epoll)
 # The floor flag may be hidden from --help, so a probe that accepts it counts too.
 if "$RINGCACHE" --help 2>/dev/null | grep -q -- --floor ||
     "$RINGCACHE" --floor --version >/dev/null 2>&1; then
-    SERVERS=(memcached ringcache-uring floor-uring ringcache-epoll floor-epoll)
-    if [[ ",$CONFIGS," == *,bin,* ]]; then
-        NOTES+=("floor rows skip config bin: the floor responder speaks only the text protocol")
+    SERVERS=("${MC_LABELS[@]}" ringcache-uring floor-uring ringcache-epoll floor-epoll)
+    if [[ ",$CONFIGS," =~ ,(bin|bin16|meta), ]]; then
+        NOTES+=("floor rows skip configs bin, bin16 and meta: the floor responder speaks only the classic text protocol")
     fi
 else
     NOTES+=("floor-uring/floor-epoll skipped: target/release/ringcache has no --floor (no-op responder) mode yet")
 fi
 if [ -n "$ONLY_SERVERS" ]; then
-    IFS=, read -r -a wanted <<<"$ONLY_SERVERS"
+    IFS=, read -r -a asked <<<"$ONLY_SERVERS"
+    wanted=()
+    for s in "${asked[@]}"; do
+        if [ "$s" = memcached ]; then wanted+=("${MC_LABELS[@]}"); else wanted+=("$s"); fi
+    done
     for s in "${wanted[@]}"; do
         case " ${SERVERS[*]} " in
             *" $s "*) ;;
@@ -138,18 +165,11 @@ if [ -n "$ONLY_SERVERS" ]; then
 fi
 declare -A BROKEN=()   # server -> why it could not start
 
-# shellcheck source=ci/server-lib.sh
-. ci/server-lib.sh
-
 # The command line of server $1 (its port comes from MEMCACHED_PORT_FILENAME).
 server_cmd() {
     local common=(-U 0 -t "$THREADS" -m 1024 -l 127.0.0.1)
     case "$1" in
-        memcached)
-            # memcached's "any free port" is -p -1; -u is required when run as root.
-            local user=()
-            [ "$(id -u)" = 0 ] && user=(-u root)
-            echo memcached "${user[@]}" -p -1 "${common[@]}" ;;
+        memcached-*) memcached_cmd "$1" "${common[@]}" ;;
         ringcache-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring ;;
         ringcache-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll ;;
         floor-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring --floor ;;
@@ -182,6 +202,8 @@ config_params() {
     CONNS=50 PIPELINE=1 VALUE=32 PROTO=text THREADS=1
     case "$1" in
         p16) PIPELINE=16 ;;
+        meta) PIPELINE=16 PROTO=meta ;;
+        bin16) PIPELINE=16 PROTO=binary ;;
         v1k) VALUE=1024 ;;
         c500) CONNS=500 ;;
         bin) PROTO=binary ;;
@@ -304,7 +326,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     for config in "${CONFIG_LIST[@]}"; do
         for server in "${order[@]}"; do
             [ -n "${BROKEN[$server]:-}" ] && continue
-            [[ "$server" == floor-* && "$config" == bin ]] && continue
+            [[ "$server" == floor-* && "$config" =~ ^(bin|bin16|meta)$ ]] && continue
             run_one "$rep" "$server" "$config"
         done
     done
@@ -321,6 +343,9 @@ from collections import defaultdict
 
 results, out, tool, reps, duration, notes, servers, configs = sys.argv[1:9]
 servers, configs = servers.split(), configs.split()
+# The memcached builds, newest first (the order the script listed them): every ratio
+# column is against one of them, by name.
+mcs = [s for s in servers if s.startswith("memcached-")]
 notes = [n for n in notes.splitlines() if n.strip()]
 rows = [json.loads(l) for l in open(results) if l.strip()]
 
@@ -347,17 +372,17 @@ for r in rows:
                     / load["secs"] if load.get("secs") and "load_cpu_user_secs" in load else None,
     })
 
-def paired_ratios(server, config, key, base_server="memcached", base_config=None):
+def paired_ratios(server, config, key, base_server, base_config=None):
     """server/base per repetition, each pair from the same repetition."""
     base = {r["rep"]: r[key] for r in runs.get((base_server, base_config or config), []) if r["ok"]}
     return [r[key] / base[r["rep"]] for r in runs.get((server, config), [])
             if r["ok"] and r[key] and base.get(r["rep"])]
 
-def paired_ratio(server, config, key, base_server="memcached", base_config=None):
+def paired_ratio(server, config, key, base_server, base_config=None):
     """Median over repetitions of server/base."""
     return median(paired_ratios(server, config, key, base_server, base_config))
 
-def spread(server, config, key, base_server="memcached"):
+def spread(server, config, key, base_server):
     """The per-repetition ratios' median with their middle half (quartiles) when there
     are 4 or more: `1.21 (1.08–1.25)`. How far one repetition strays shows how much
     the machine's noise moves a single ratio."""
@@ -372,9 +397,11 @@ def spread(server, config, key, base_server="memcached"):
 def fmt(x, spec):
     return "n/a" if x is None else format(x, spec)
 
+versus = [f"ops/s vs {m} | ops/CPU-s vs {m}" for m in mcs]
 table = [
-    "| server | config | ops/s | p50 µs | p99 µs | p99.9 µs | server CPU (s/s) | ops per server-CPU-s | ops/s vs memcached | ops/CPU-s vs memcached | ops/CPU-s vs floor | load CPU µs/req |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| server | config | ops/s | p50 µs | p99 µs | p99.9 µs | server CPU (s/s) | ops per server-CPU-s | "
+    + " | ".join(versus) + " | ops/CPU-s vs floor | load CPU µs/req |",
+    "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|---:|" * len(mcs) + "---:|---:|",
 ]
 chart = []  # (config, server, ops_cpu, p99)
 for config in configs:
@@ -386,11 +413,13 @@ for config in configs:
         med = {k: median([r[k] for r in ok]) for k in ("ops_s", "p50", "p99", "p999", "cpu_s_s", "ops_cpu", "load_us", "load_s_s")}
         failed = len(rs) - len(ok)
         name = server + (f" (FAILED {failed}/{len(rs)})" if failed else "")
-        if server == "memcached":
-            r_ops = r_cpu = "1.00" if ok else "n/a"
-        else:
-            r_ops = fmt(paired_ratio(server, config, "ops_s"), ".2f")
-            r_cpu = spread(server, config, "ops_cpu")
+        vs = []
+        for m in mcs:
+            if server == m:
+                vs += ["1.00" if ok else "n/a"] * 2
+            else:
+                vs += [fmt(paired_ratio(server, config, "ops_s", m), ".2f"),
+                       spread(server, config, "ops_cpu", m)]
         r_floor = "n/a"
         if server.startswith("ringcache-"):
             floor = "floor-" + server[len("ringcache-"):]
@@ -400,7 +429,7 @@ for config in configs:
         bound = " †" if (med["load_s_s"] or 0) >= 0.9 else ""
         table.append(f"| {name} | {config} | {fmt(med['ops_s'], ',.0f')}{bound} | {fmt(med['p50'], '.1f')} | "
                      f"{fmt(med['p99'], '.1f')} | {fmt(med['p999'], '.1f')} | {fmt(med['cpu_s_s'], '.2f')} | "
-                     f"{fmt(med['ops_cpu'], ',.0f')} | {r_ops} | {r_cpu} | {r_floor} | {fmt(med['load_us'], '.2f')} |")
+                     f"{fmt(med['ops_cpu'], ',.0f')} | {' | '.join(vs)} | {r_floor} | {fmt(med['load_us'], '.2f')} |")
         if ok:
             chart.append((config, server, med["ops_cpu"] or 0.0, med["p99"] or 0.0))
 
@@ -414,7 +443,7 @@ def cpu_model():
     return "unknown"
 
 header = [
-    "# ringcache vs memcached",
+    "# ringcache vs memcached " + ", ".join(m.split("-", 1)[1] for m in mcs),
     "",
     f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
     f"- kernel: {platform.release()}",
@@ -422,10 +451,11 @@ header = [
     f"- load: {tool}; {reps} repetition(s) of {duration} s per server and config, medians shown",
     "- pinning: server on CPU 0 (`taskset -c 0`, `-t 1` except t2), load on CPU 1; each server alone, prefilled; each ringcache engine runs next to its floor, in an order reversed every other repetition",
     "- configs: 1:10 set:get, 100k keys, uniform; p1 = 50 conns, pipeline 1, 32 B values, text; "
-    "p16 = pipeline 16; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol; "
+    "p16 = pipeline 16; meta = p16 over meta (mg/ms); bin16 = p16 over binary; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol; "
     "t2 = p16 with `-t 2`, server on CPU 0 (memcached runs two threads there; ringcache starts one worker per allowed CPU, so one)",
     "- vs floor: ops per server-CPU-s of ringcache divided by the floor's on the same engine, same repetition",
-    "- ratios: median over repetitions of (server / memcached in the same repetition); with 4 or more repetitions the ops/CPU-s ratios also show the quartiles of the per-repetition ratios in brackets",
+    f"- memcached builds: {', '.join(mcs)} (newest first); each ratio column names the one it is against",
+    "- ratios: median over repetitions of (server / that memcached in the same repetition); with 4 or more repetitions the ops/CPU-s ratios also show the quartiles of the per-repetition ratios in brackets",
 ]
 header += [f"- note: {n}" for n in notes]
 legend = ["", "† the load generator used ≥ 0.9 of its core, so it may have limited ops/s; "
@@ -442,15 +472,17 @@ open(os.path.join(out, "report.md"), "w").write(report)
 print(report)
 
 # The chart: ops per server-CPU-second (left) and p99 latency (right), grouped by config.
-colour = {"memcached": "#7f7f7f", "ringcache-uring": "#1f77b4", "ringcache-epoll": "#2ca02c",
-          "floor-uring": "#9ecae1", "floor-epoll": "#a1d99b"}
+greys = ["#4d4d4d", "#969696", "#bdbdbd", "#d9d9d9"]
+colour = {m: greys[i % len(greys)] for i, m in enumerate(mcs)}
+colour.update({"ringcache-uring": "#1f77b4", "ringcache-epoll": "#2ca02c",
+          "floor-uring": "#9ecae1", "floor-epoll": "#a1d99b"})
 present = [s for s in servers if any(c[1] == s for c in chart)]
 cfgs = [c for c in configs if any(x[0] == c for x in chart)]
 W, H, top, bottom, left, gap = 1000, 420, 60, 70, 80, 60
 pw = (W - 2 * left - gap) // 2
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
        '<rect width="100%" height="100%" fill="white"/>',
-       f'<text x="{W // 2}" y="22" text-anchor="middle" font-size="15">ringcache vs memcached ({tool}, medians of {reps})</text>']
+       f'<text x="{W // 2}" y="22" text-anchor="middle" font-size="15">ringcache vs {", ".join(mcs)} ({tool}, medians of {reps})</text>']
 def short(v):
     if v >= 1e6:
         return f"{v / 1e6:.3g}M"

@@ -2,16 +2,21 @@
 # Memory cost per item: memcached against ringcache, as RSS growth per stored item.
 #
 # Each server runs alone with `-m 1024 -t 1` (memcached also `-u root` when run as
-# root). Its VmRSS (/proc/PID/status) is read once it listens, then rc-load sets
+# root). Its RSS (/proc/PID/smaps_rollup) is read once it listens, then rc-load sets
 # ITEMS keys `key:%07d` (11 bytes) with 32-byte values (pipelined, --prefill), the
-# script checks through `stats` that curr_items == ITEMS, reads VmRSS again and prints
+# script checks through `stats` that curr_items == ITEMS, reads RSS again and prints
 # (RSS after - RSS before) / ITEMS. The loader's connections stay in the figure, as
 # they would for any client; with ITEMS = 1,000,000 they are well under 1 byte per item.
 #
 # Usage: ci/memory.sh [--items N] [--servers memcached,ringcache,ringcache-epoll,...]
-#   --items    items to load (default 1000000; at most 10000000 so keys stay 11 bytes)
-#   --servers  any of memcached, ringcache (engine auto), ringcache-uring,
-#              ringcache-epoll (default: memcached,ringcache)
+#                     [--memcached PATH]...
+#   --items     items to load (default 1000000; at most 10000000 so keys stay 11 bytes)
+#   --servers   any of memcached (every build below), memcached-VERSION, ringcache
+#               (engine auto), ringcache-uring, ringcache-epoll (default:
+#               memcached,ringcache)
+#   --memcached a memcached binary; repeatable (or MEMCACHED_BINS). Default: Debian's
+#               and, where it exists, ../shared/reference/memcached-1.6.45, each
+#               labelled by its -V version
 #
 # Output: one line per server, then a Markdown table (also target/memory/report.md).
 # Exit status: 0 when every server stored every item, 1 otherwise, 2 on a usage error
@@ -21,11 +26,13 @@ cd "$(dirname "$0")/.."
 
 ITEMS=1000000
 SERVERS_ARG="memcached,ringcache"
+MC_PATHS=()
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --items) ITEMS="$2"; shift 2 ;;
         --servers) SERVERS_ARG="$2"; shift 2 ;;
+        --memcached) MC_PATHS+=("$2"); shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "ci/memory.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -35,9 +42,9 @@ if [ "$ITEMS" -gt 10000000 ]; then
     echo "ci/memory.sh: --items: at most 10000000 (keys are key:%07d)" >&2
     exit 2
 fi
-IFS=, read -r -a SERVERS <<<"$SERVERS_ARG"
-for s in "${SERVERS[@]}"; do
-    case "$s" in memcached|ringcache|ringcache-uring|ringcache-epoll) ;;
+IFS=, read -r -a ASKED <<<"$SERVERS_ARG"
+for s in "${ASKED[@]}"; do
+    case "$s" in memcached|memcached-*|ringcache|ringcache-uring|ringcache-epoll) ;;
         *) echo "ci/memory.sh: --servers: unknown server $s" >&2; exit 2 ;;
     esac
 done
@@ -54,6 +61,20 @@ if [[ ",$SERVERS_ARG," == *,memcached,* ]] && ! command -v memcached >/dev/null 
     }
 fi
 
+# shellcheck source=ci/server-lib.sh
+. ci/server-lib.sh
+find_memcacheds "${MC_PATHS[@]+"${MC_PATHS[@]}"}"
+SERVERS=()
+for s in "${ASKED[@]}"; do
+    if [ "$s" = memcached ]; then SERVERS+=("${MC_LABELS[@]}"); else SERVERS+=("$s"); fi
+done
+for s in "${SERVERS[@]}"; do
+    if [[ "$s" == memcached-* ]] && [ -z "${MC_BIN[$s]:-}" ]; then
+        echo "ci/memory.sh: --servers: no memcached build labelled $s (found: ${MC_LABELS[*]})" >&2
+        exit 2
+    fi
+done
+
 echo "ci/memory.sh: cargo build --release --bins"
 cargo build --release --bins -q
 RINGCACHE=target/release/ringcache
@@ -61,16 +82,10 @@ RCLOAD=target/release/rc-load
 OUT=target/memory
 mkdir -p "$OUT"
 
-# shellcheck source=ci/server-lib.sh
-. ci/server-lib.sh
-
 server_cmd() {
     local common=(-U 0 -t 1 -m 1024 -l 127.0.0.1)
     case "$1" in
-        memcached)
-            local user=()
-            [ "$(id -u)" = 0 ] && user=(-u root)
-            echo memcached "${user[@]}" -p -1 "${common[@]}" ;;
+        memcached-*) memcached_cmd "$1" "${common[@]}" ;;
         ringcache) echo "$RINGCACHE" -p 0 "${common[@]}" ;;
         ringcache-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring ;;
         ringcache-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll ;;
@@ -86,9 +101,9 @@ start_server() {
     }
 }
 
-# VmRSS of process $1 in bytes.
+# RSS of process $1 in bytes, as smaps_rollup counts it (VmRSS can lag far behind).
 rss_bytes() {
-    awk '/^VmRSS:/ { print $2 * 1024; exit }' "/proc/$1/status"
+    awk '/^Rss:/ { print $2 * 1024; exit }' "/proc/$1/smaps_rollup"
 }
 
 # The value of stat $2 from server port $1 (reads up to END).

@@ -45,3 +45,49 @@ launch_server() {
     cleanup
     return 1
 }
+
+# The memcached builds to compare against, newest version first: MC_LABELS
+# ("memcached-1.6.45", …) and MC_BIN[label] (the binary). From the paths given as
+# arguments (--memcached PATH), else $MEMCACHED_BINS (colon-separated), else Debian's
+# `memcached` plus the newest release at ../shared/reference/memcached-1.6.45 where it
+# exists. Each is labelled by what its `-V` says. Prints one line naming what it found.
+declare -A MC_BIN=()
+MC_LABELS=()
+find_memcacheds() {
+    local paths=("$@") p version label ref=../shared/reference/memcached-1.6.45 found=()
+    if [ ${#paths[@]} -eq 0 ] && [ -n "${MEMCACHED_BINS:-}" ]; then
+        IFS=: read -r -a paths <<<"$MEMCACHED_BINS"
+    fi
+    if [ ${#paths[@]} -eq 0 ]; then
+        if command -v memcached >/dev/null 2>&1; then paths+=("$(command -v memcached)"); fi
+        if [ -x "$ref" ]; then
+            paths+=("$(cd "$(dirname "$ref")" && pwd)/$(basename "$ref")")
+        else
+            echo "$(basename "$0"): no newest memcached at $ref (a fresh clone without shared/): comparing with Debian's only"
+        fi
+    fi
+    for p in "${paths[@]}"; do
+        version=$("$p" -V 2>/dev/null | awk '{ print $2; exit }') || version=""
+        if [ -z "$version" ]; then
+            echo "$(basename "$0"): $p does not run (-V): skipped" >&2
+            continue
+        fi
+        label="memcached-$version"
+        while [ -n "${MC_BIN[$label]:-}" ]; do label="$label+"; done
+        MC_BIN[$label]=$p
+        found+=("$label")
+    done
+    mapfile -t MC_LABELS < <(printf '%s\n' "${found[@]+"${found[@]}"}" | sort -V -r)
+    for label in "${MC_LABELS[@]+"${MC_LABELS[@]}"}"; do
+        echo "$(basename "$0"): comparing with $label (${MC_BIN[$label]})"
+    done
+}
+
+# The command line of memcached build $1 (a label from MC_LABELS) with the flags after
+# it: "any free port" is -p -1, and -u is required when run as root.
+memcached_cmd() {
+    local label="$1" user=()
+    shift
+    [ "$(id -u)" = 0 ] && user=(-u root)
+    echo "${MC_BIN[$label]}" "${user[@]}" -p -1 "$@"
+}
