@@ -296,7 +296,7 @@ both_engines! {
             .args(["-p", "0", "-l", "127.0.0.1", "--io-engine"])
             .arg(match flavor {
                 Flavor::Ringcache(e) => e.flag(),
-                Flavor::Memcached => unreachable!(),
+                _ => unreachable!(),
             })
             .args(["-u", "no-such-user-ringcache"])
             .output()

@@ -32,7 +32,7 @@ impl UnixServer {
     /// `port_file`. Does not wait for the socket.
     fn spawn(flavor: Flavor, path: &Path, port_file: &Path, args: &[&str]) -> UnixServer {
         let (program, mut argv) = match flavor {
-            Flavor::Memcached => {
+            Flavor::Memcached | Flavor::MemcachedNewest => {
                 let mut v: Vec<String> = vec!["-U".into(), "0".into()];
                 if is_root() && !args.contains(&"-u") {
                     v.extend(["-u".into(), "root".into()]);
@@ -277,8 +277,8 @@ both_engines! {
     fn no_tcp_port_when_a_socket_is_given(flavor) {
         // The /proc check finds a TCP listener where there is one.
         let tcp = match flavor {
-            Flavor::Memcached => Server::memcached(&[]),
             Flavor::Ringcache(engine) => Server::ringcache(engine, &[]),
+            memcached => Server::start(memcached, &[]),
         };
         assert!(
             tcp_ports_of(tcp.pid()).contains(&tcp.port()),

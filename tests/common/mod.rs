@@ -69,19 +69,29 @@ impl Engine {
 pub enum Flavor {
     /// Debian's memcached, the reference.
     Memcached,
+    /// The newest memcached release, where the workplace provides it
+    /// ([`newest_memcached_path`]).
+    MemcachedNewest,
     Ringcache(Engine),
 }
 
 impl Flavor {
     pub fn is_memcached(self) -> bool {
-        self == Flavor::Memcached
+        matches!(self, Flavor::Memcached | Flavor::MemcachedNewest)
     }
+}
+
+/// The newest memcached release beside the checkout (`../shared/reference/`), if there.
+pub fn newest_memcached_path() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/memcached-1.6.45");
+    path.is_file().then_some(path)
 }
 
 impl std::fmt::Display for Flavor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Flavor::Memcached => write!(f, "memcached"),
+            Flavor::MemcachedNewest => write!(f, "memcached-newest"),
             Flavor::Ringcache(e) => write!(f, "ringcache/{}", e.flag()),
         }
     }
@@ -240,12 +250,17 @@ impl Server {
     /// [`Server::start`], letting `setup` adjust the command before it is spawned.
     pub fn start_with(flavor: Flavor, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
         let (program, mut argv): (PathBuf, Vec<String>) = match flavor {
-            Flavor::Memcached => {
+            Flavor::Memcached | Flavor::MemcachedNewest => {
                 let mut v = vec!["-p".to_string(), "-1".to_string()];
                 if sys::is_root() {
                     v.extend(["-u".to_string(), "root".to_string()]);
                 }
-                (memcached_path(), v)
+                let path = match flavor {
+                    Flavor::MemcachedNewest => newest_memcached_path()
+                        .expect("the newest memcached is not beside this checkout"),
+                    _ => memcached_path(),
+                };
+                (path, v)
             }
             Flavor::Ringcache(engine) => (
                 PathBuf::from(env!("CARGO_BIN_EXE_ringcache")),
@@ -268,7 +283,7 @@ impl Server {
         argv.extend(args.iter().map(|a| a.to_string()));
 
         let dir = TempDir::new(match flavor {
-            Flavor::Memcached => "memcached",
+            Flavor::Memcached | Flavor::MemcachedNewest => "memcached",
             Flavor::Ringcache(_) => "ringcache",
         });
         let port_file = dir.0.join("port");
