@@ -6,8 +6,11 @@
 # repetition): the server pinned to CPU 0 (`taskset -c 0`), the load generator
 # pinned to CPU 1, the key space prefilled, then a measured run. The
 # server's CPU time is read from /proc/PID/stat around the measured run. Medians over
-# the repetitions go to a Markdown table (stdout and target/bench/report.md) and a chart
-# (target/bench/report.svg). Raw results: target/bench/results.jsonl.
+# the repetitions go to a Markdown table (stdout and report.md) and a chart drawn with
+# matplotlib (report.png, report.svg: ops per server-CPU-second as a multiple of the
+# newest memcached's, and p99 latency on a log axis), all in target/bench/<UTC time>/
+# with target/bench/latest pointing at the newest run. Raw results: results.jsonl
+# there. Progress: one line per measured run with its number and the time left.
 #
 # Usage: ci/bench.sh [--reps N] [--duration SECS] [--configs p1,p16,...] [--quick]
 #                    [--tool rc-load|memtier] [--servers memcached,ringcache-epoll,...]
@@ -110,6 +113,13 @@ done
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || PYTHON=$(command -v python3 || true)
 [ -n "$PYTHON" ] || { echo "ci/bench.sh: python3 is needed to write the report" >&2; exit 2; }
+# The chart is drawn with matplotlib (Debian's python3-matplotlib).
+if ! "$PYTHON" -c 'import matplotlib' >/dev/null 2>&1 && [ "$(id -u)" = 0 ] &&
+    command -v apt-get >/dev/null 2>&1; then
+    echo "ci/bench.sh: installing python3-matplotlib for the chart"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null 2>&1 ||
+        echo "ci/bench.sh: could not install python3-matplotlib: the report will have no chart" >&2
+fi
 if [ "$(nproc)" -lt 2 ]; then
     echo "ci/bench.sh: needs 2 CPUs (server on CPU 0, load on CPU 1); this machine has $(nproc)" >&2
     exit 2
@@ -126,9 +136,13 @@ fi
 echo "ci/bench.sh: cargo build --release --bins"
 cargo build --release --bins -q
 
-OUT=target/bench
+# Every run keeps its own folder, target/bench/<UTC time>/, and target/bench/latest
+# points at the newest, so a published figure can be traced to its raw results.
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+OUT=target/bench/$STAMP
 RUN="$OUT/run"
 mkdir -p "$OUT" "$RUN"
+ln -sfn "$STAMP" target/bench/latest
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 RINGCACHE=target/release/ringcache
@@ -303,16 +317,41 @@ PY
     printf '{"rep":%s,"server":"%s","config":"%s","cpu_ticks":%s,"clk_tck":%s,"wall_secs":%s,"exit":%s,"load":%s}\n' \
         "$rep" "$server" "$config" "$((c1 - c0))" "$CLK_TCK" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')" "$status" "$json" >>"$RESULTS"
-    awk -v s="$server" -v c="$config" -v r="$rep" -v ticks="$((c1 - c0))" -v hz="$CLK_TCK" \
+    awk -v p="$PROGRESS" -v s="$server" -v c="$config" -v r="$rep" -v ticks="$((c1 - c0))" -v hz="$CLK_TCK" \
         -v a="$t0" -v b="$t1" -v j="$json" 'BEGIN {
             ops = j; sub(/.*"ops_per_sec":/, "", ops); sub(/[,}].*/, "", ops)
-            printf "  rep %d %-16s %-5s %10.0f ops/s  server CPU %.2f s/s\n", r, s, c, ops, ticks / hz / (b - a)
+            printf "%s rep %d %-16s %-5s %10.0f ops/s  server CPU %.2f s/s\n", p, r, s, c, ops, ticks / hz / (b - a)
         }'
 }
 
 echo "ci/bench.sh: tool $TOOL, $REPS repetition(s) of ${CONFIG_LIST[*]}, ${DURATION} s each; servers ${SERVERS[*]}"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "ci/bench.sh: load average $LOAD_BEFORE (other work on this machine skews the results)"
+
+# Whether server $1 runs config $2 (the floor speaks only classic text).
+runs_config() {
+    ! [[ "$1" == floor-* && "$2" =~ ^(bin|bin16|meta)$ ]]
+}
+TOTAL=0
+for config in "${CONFIG_LIST[@]}"; do
+    for server in "${SERVERS[@]}"; do
+        if runs_config "$server" "$config"; then TOTAL=$((TOTAL + REPS)); fi
+    done
+done
+DONE=0
+STARTED=$SECONDS
+# "[k/N, 3m20s left]" before run k: the time left is the mean so far times what is left
+# (before the first run: a guess of duration + 3 s per run).
+progress() {
+    local left per
+    if [ "$DONE" -gt 0 ]; then
+        per=$(((SECONDS - STARTED) / DONE))
+    else
+        per=$(awk -v d="$DURATION" 'BEGIN { printf "%d", d + 3 }')
+    fi
+    left=$((per * (TOTAL - DONE)))
+    printf '[%d/%d, %dm%02ds left]' "$((DONE + 1))" "$TOTAL" $((left / 60)) $((left % 60))
+}
 for ((rep = 1; rep <= REPS; rep++)); do
     # Forward on odd repetitions, backward on even ones (A B C, C B A, ...): no server
     # always runs first or last, neighbours stay neighbours, and a slow drift of the
@@ -325,9 +364,16 @@ for ((rep = 1; rep <= REPS; rep++)); do
     done
     for config in "${CONFIG_LIST[@]}"; do
         for server in "${order[@]}"; do
-            [ -n "${BROKEN[$server]:-}" ] && continue
-            [[ "$server" == floor-* && "$config" =~ ^(bin|bin16|meta)$ ]] && continue
+            runs_config "$server" "$config" || continue
+            PROGRESS=$(progress)
+            if [ -n "${BROKEN[$server]:-}" ]; then
+                DONE=$((DONE + 1))
+                continue
+            fi
+            # On a terminal, say what runs now; the result line replaces it.
+            [ -t 1 ] && printf '%s running %s %s (rep %d)...\r' "$PROGRESS" "$server" "$config" "$rep"
             run_one "$rep" "$server" "$config"
+            DONE=$((DONE + 1))
         done
     done
 done
@@ -471,65 +517,59 @@ report = "\n".join(header + [""] + table + legend + threads) + "\n"
 open(os.path.join(out, "report.md"), "w").write(report)
 print(report)
 
-# The chart: ops per server-CPU-second (left) and p99 latency (right), grouped by config.
-greys = ["#4d4d4d", "#969696", "#bdbdbd", "#d9d9d9"]
-colour = {m: greys[i % len(greys)] for i, m in enumerate(mcs)}
-colour.update({"ringcache-uring": "#1f77b4", "ringcache-epoll": "#2ca02c",
-          "floor-uring": "#9ecae1", "floor-epoll": "#a1d99b"})
-present = [s for s in servers if any(c[1] == s for c in chart)]
-cfgs = [c for c in configs if any(x[0] == c for x in chart)]
-W, H, top, bottom, left, gap = 1000, 420, 60, 70, 80, 60
-pw = (W - 2 * left - gap) // 2
-svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
-       '<rect width="100%" height="100%" fill="white"/>',
-       f'<text x="{W // 2}" y="22" text-anchor="middle" font-size="15">ringcache vs {", ".join(mcs)} ({tool}, medians of {reps})</text>']
-def short(v):
-    if v >= 1e6:
-        return f"{v / 1e6:.3g}M"
-    if v >= 1e4:
-        return f"{v / 1e3:.3g}k"
-    if v >= 100:
-        return f"{v:.0f}"
-    return f"{v:.3g}"
-def panel(x0, title, idx, unit):
-    vals = [c[idx] for c in chart]
-    raw = max(vals + [1e-9]) / 4
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    vmax = step * 4
-    ph = H - top - bottom
-    svg.append(f'<text x="{x0 + pw // 2}" y="{top - 12}" text-anchor="middle" font-size="13">{title}</text>')
-    svg.append(f'<line x1="{x0}" y1="{top + ph}" x2="{x0 + pw}" y2="{top + ph}" stroke="black"/>')
-    svg.append(f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{top + ph}" stroke="black"/>')
-    for t in range(5):
-        v = vmax * t / 4
-        y = top + ph - ph * t / 4
-        label = short(v)
-        svg.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
-        svg.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + pw}" y2="{y:.1f}" stroke="#ddd"/>')
-    gw = pw / max(len(cfgs), 1)
-    bw = gw * 0.8 / max(len(present), 1)
-    for gi, cfg in enumerate(cfgs):
-        gx = x0 + gi * gw + gw * 0.1
-        svg.append(f'<text x="{x0 + gi * gw + gw / 2:.1f}" y="{top + ph + 18}" text-anchor="middle">{cfg}</text>')
-        for si, s in enumerate(present):
-            v = next((c[idx] for c in chart if c[0] == cfg and c[1] == s), None)
+# The chart (matplotlib): ops per server-CPU-second as a multiple of the newest
+# memcached's (left), p99 latency on a log axis (right), grouped by config.
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    print("ci/bench.sh: no chart: python3-matplotlib is not installed (apt-get install python3-matplotlib)")
+    plt = None
+if plt is not None and chart and mcs:
+    base = mcs[0]
+    present = [s for s in servers if any(c[1] == s for c in chart)]
+    cfgs = [c for c in configs if any(x[0] == c for x in chart)]
+    greys = ["#4d4d4d", "#969696", "#bdbdbd", "#d9d9d9"]
+    colour = {m: greys[i % len(greys)] for i, m in enumerate(mcs)}
+    colour.update({"ringcache-uring": "#1f77b4", "ringcache-epoll": "#2ca02c",
+                   "floor-uring": "#9ecae1", "floor-epoll": "#a1d99b"})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    width = 0.8 / max(len(present), 1)
+    for si, s in enumerate(present):
+        xs, ratio, p99 = [], [], []
+        for ci, cfg in enumerate(cfgs):
+            r = paired_ratio(s, cfg, "ops_cpu", base) if s != base else 1.0
+            v = next((c for c in chart if c[0] == cfg and c[1] == s), None)
             if v is None:
                 continue
-            h = ph * v / vmax
-            x = gx + si * bw
-            svg.append(f'<rect x="{x:.1f}" y="{top + ph - h:.1f}" width="{bw * 0.9:.1f}" height="{h:.1f}" fill="{colour.get(s, "#555")}"><title>{s} {cfg}: {v:,.1f} {unit}</title></rect>')
-            svg.append(f'<text x="{x + bw * 0.45:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle" font-size="10">{short(v)}</text>')
-panel(left, "ops per server-CPU-second (higher is better)", 2, "ops/CPU-s")
-panel(left + pw + gap, "p99 latency, µs (lower is better)", 3, "µs")
-lx = left
-for s in present:
-    svg.append(f'<rect x="{lx}" y="{H - 28}" width="12" height="12" fill="{colour.get(s, "#555")}"/>')
-    svg.append(f'<text x="{lx + 16}" y="{H - 18}">{s}</text>')
-    lx += 30 + 8 * len(s)
-svg.append("</svg>")
-open(os.path.join(out, "report.svg"), "w").write("\n".join(svg) + "\n")
-print(f"ci/bench.sh: wrote {out}/report.md, {out}/report.svg, raw runs in {results}")
+            xs.append(ci + (si - (len(present) - 1) / 2) * width)
+            ratio.append(r or 0.0)
+            p99.append(v[3] or float("nan"))
+        left.bar(xs, ratio, width * 0.95, label=s, color=colour.get(s, "#555"))
+        for x, r in zip(xs, ratio):
+            left.text(x, r, f"{r:.2f}", ha="center", va="bottom", fontsize=7, rotation=90)
+        right.bar(xs, p99, width * 0.95, label=s, color=colour.get(s, "#555"))
+    for ax in (left, right):
+        ax.set_xticks(range(len(cfgs)))
+        ax.set_xticklabels(cfgs)
+        ax.grid(axis="y", alpha=0.3)
+    left.axhline(1.0, color="black", linewidth=0.8)
+    left.set_ylabel(f"ops per server-CPU-second, × {base}")
+    left.set_title(f"throughput per CPU, × {base} (higher is better)")
+    right.set_yscale("log")
+    lows = [c[3] for c in chart if c[3]]
+    if lows:
+        # Bars start at a power of ten below the lowest, so their lengths compare.
+        right.set_ylim(bottom=10 ** math.floor(math.log10(min(lows))))
+    right.set_ylabel("p99 latency, µs (log)")
+    right.set_title("p99 latency (lower is better)")
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(f"ringcache vs {', '.join(mcs)} ({tool}, medians of {reps} × {duration} s)")
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(os.path.join(out, f"report.{ext}"), dpi=110)
+print(f"ci/bench.sh: wrote {out}/report.md, {out}/report.png and .svg, raw runs in {results}")
 PY
 
 if [ "$FAILED" != 0 ] || grep -q '"errors":[1-9]' "$RESULTS"; then
