@@ -381,3 +381,34 @@ pub fn assert_no_failures(a: Flavor, b: Flavor, cases: &[Case], failures: Vec<St
         failures.join("\n\n")
     );
 }
+
+/// The names of the cases that Debian's memcached and the newest release (beside the
+/// checkout, `../shared/reference/`) answer differently, after printing each
+/// difference; `None`, after saying so, where the newest release is absent.
+pub fn newest_differences(cases: &[Case]) -> Option<Vec<&'static str>> {
+    if common::newest_memcached_path().is_none() {
+        eprintln!(
+            "SKIPPED: no newest memcached at ../shared/reference/memcached-1.6.45 (a clone \
+             without the workplace's shared/ folder): compared with Debian's 1.6.18 only"
+        );
+        return None;
+    }
+    let failures = compare(Flavor::Memcached, Flavor::MemcachedNewest, cases, &[]);
+    let differ: Vec<&'static str> = cases
+        .iter()
+        .map(|c| c.name)
+        .filter(|name| {
+            failures
+                .iter()
+                .any(|f| f.starts_with(&format!("case {name}\n")))
+        })
+        .collect();
+    eprintln!(
+        "{} of {} cases answer differently on the newest memcached (ringcache follows \
+         1.6.18 there for now):\n{}",
+        differ.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+    Some(differ)
+}
