@@ -2,7 +2,8 @@
 //! Dockerfile (what it copies exists and is not dockerignored, its USER is the user it
 //! creates, its ENTRYPOINT + CMD start the built binary as that user and serve on
 //! 0.0.0.0), contrib/ringcache.service (`systemd-analyze verify` without a warning,
-//! the hardening it promises) and contrib/ringcache.default (its flags serve, as an
+//! the hardening it promises, a `SystemCallFilter=` that passes every call the server
+//! makes under strace) and contrib/ringcache.default (its flags serve, as an
 //! unprivileged user, like the unit's own default).
 //!
 //! The image itself is built only where a docker daemon answers and
@@ -250,7 +251,11 @@ fn dockerfile_user_is_the_unprivileged_user_it_creates() {
 // Running the built binary the way the deploy files run it
 
 struct Server {
+    /// ringcache, or the wrapper (strace) that runs it as its child.
     child: Child,
+    wrapped: bool,
+    /// Set once `stop` has reaped it: its pid may be someone else's by then.
+    exited: bool,
     port: u16,
     log: PathBuf,
     _dir: TempDir,
@@ -258,6 +263,16 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.exited {
+            return;
+        }
+        if self.wrapped {
+            // Killing strace would only detach it from the server.
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid().to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -276,8 +291,9 @@ fn any_port(args: &[String]) -> Vec<String> {
 
 /// Starts the built ringcache with `args` (plus a free port) as `uid:gid` when this
 /// test runs as root (through setpriv, from a copy of the binary that user may
-/// execute), or as the current user otherwise; returns once it listens.
-fn start(tag: &str, args: &[String], uid: u32, gid: u32) -> Server {
+/// execute), or as the current user otherwise, under `wrap` (a command that runs the
+/// rest as its child) if not empty; returns once it listens.
+fn start(tag: &str, wrap: &[String], args: &[String], uid: u32, gid: u32) -> Server {
     let dir = TempDir::new(tag);
     let bin = dir.0.join("ringcache");
     fs::copy(env!("CARGO_BIN_EXE_ringcache"), &bin).unwrap();
@@ -290,7 +306,12 @@ fn start(tag: &str, args: &[String], uid: u32, gid: u32) -> Server {
         c.arg(format!("--reuid={uid}"))
             .arg(format!("--regid={gid}"))
             .arg("--clear-groups")
+            .args(wrap)
             .arg(&bin);
+        c
+    } else if let Some((first, rest)) = wrap.split_first() {
+        let mut c = Command::new(first);
+        c.args(rest).arg(&bin);
         c
     } else {
         Command::new(&bin)
@@ -329,6 +350,8 @@ fn start(tag: &str, args: &[String], uid: u32, gid: u32) -> Server {
     };
     Server {
         child,
+        wrapped: !wrap.is_empty(),
+        exited: false,
         port,
         log,
         _dir: dir,
@@ -336,9 +359,23 @@ fn start(tag: &str, args: &[String], uid: u32, gid: u32) -> Server {
 }
 
 impl Server {
+    /// The server's process id.
+    fn pid(&self) -> u32 {
+        let id = self.child.id();
+        if !self.wrapped {
+            return id;
+        }
+        fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(id)
+    }
+
     /// The real, effective, saved and file-system uids of the server process.
     fn uids(&self) -> Vec<u32> {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
         line[4..]
             .split_whitespace()
@@ -393,7 +430,7 @@ impl Server {
 
     /// SIGTERM, as `docker stop` and `systemctl stop` send: expects exit status 0.
     fn stop(mut self) {
-        let pid = self.child.id().to_string();
+        let pid = self.pid().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])
             .status()
@@ -402,6 +439,7 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(10);
         let status: ExitStatus = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
+                self.exited = true;
                 break s;
             }
             assert!(Instant::now() < deadline, "no exit 10 s after SIGTERM");
@@ -417,7 +455,7 @@ impl Server {
 
 /// Runs `args` as uid:gid and talks to it; `what` names the flags in messages.
 fn serve_check(what: &str, args: &[String], uid: u32, gid: u32) -> Server {
-    let server = start(what, args, uid, gid);
+    let server = start(what, &[], args, uid, gid);
     if running_as_root() {
         assert_eq!(server.uids(), [uid; 4], "{what}: not running as {uid}");
     }
@@ -638,4 +676,112 @@ fn unit_and_default_file_flags_serve_as_an_unprivileged_user() {
     );
     // 61184: the first uid systemd's DynamicUser= hands out.
     serve_check("unit", &unit_opts, 61184, 61184).stop();
+}
+
+/// The system calls a `SystemCallFilter=` list allows, groups expanded by
+/// `systemd-analyze syscall-filter`.
+fn allowed_syscalls(filter: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo: Vec<String> = filter.split_whitespace().map(String::from).collect();
+    let mut seen = Vec::new();
+    while let Some(name) = todo.pop() {
+        if !name.starts_with('@') {
+            out.push(name);
+            continue;
+        }
+        if seen.contains(&name) {
+            continue;
+        }
+        let listed = Command::new("systemd-analyze")
+            .args(["syscall-filter", &name])
+            .output()
+            .expect("systemd-analyze syscall-filter");
+        assert!(
+            listed.status.success(),
+            "systemd-analyze syscall-filter {name}"
+        );
+        let text = String::from_utf8(listed.stdout).unwrap();
+        todo.extend(
+            text.lines()
+                .skip(1)
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+        seen.push(name);
+    }
+    out
+}
+
+/// Every system call ringcache makes, started with the unit's flags and put under
+/// load with both engines, passes the unit's `SystemCallFilter=`: a new call the
+/// filter refuses would fail with EPERM only under systemd.
+#[test]
+fn unit_syscall_filter_allows_what_the_server_calls() {
+    let traced = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !traced {
+        notice("strace is missing or cannot trace here: the unit's SystemCallFilter= was NOT checked against the calls ringcache makes");
+        return;
+    }
+    let unit = read("contrib/ringcache.service");
+    let allowed = allowed_syscalls(&unit_value(&unit, "SystemCallFilter"));
+    let (uid, gid) = (61184, 61184);
+    let mut used: Vec<String> = Vec::new();
+    for engine in ["auto", "epoll"] {
+        let out = TempDir::new("strace");
+        if running_as_root() {
+            std::os::unix::fs::chown(&out.0, Some(uid), Some(gid)).unwrap();
+        }
+        let trace = out.0.join("trace");
+        let wrap: Vec<String> = ["strace", "-f", "-qq", "-o"]
+            .into_iter()
+            .map(String::from)
+            .chain([trace.to_string_lossy().into_owned()])
+            .collect();
+        let mut args = opts(&unit_value(&unit, "Environment"));
+        args.extend(["--io-engine", engine, "-t", "2"].map(String::from));
+        let server = start("strace", &wrap, &args, uid, gid);
+        let served = server.talk();
+        let load = Command::new(env!("CARGO_BIN_EXE_rc-load"))
+            .arg("--server")
+            .arg(format!("127.0.0.1:{}", server.port))
+            .args(["--conns", "8", "--requests", "4000", "--quiet"])
+            .output()
+            .unwrap();
+        assert!(load.status.success(), "rc-load: {load:?}");
+        server.stop();
+        let text = fs::read_to_string(&trace).unwrap();
+        for line in text.lines() {
+            // "PID name(args) = result"; skip "PID <... name resumed>", signals, exits.
+            let call = line
+                .split_once(' ')
+                .map_or("", |(_, rest)| rest.trim_start());
+            if let Some((name, _)) = call.split_once('(') {
+                if !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && !used.iter().any(|u| u == name)
+                {
+                    used.push(name.to_string());
+                }
+            }
+        }
+        eprintln!(
+            "--io-engine {engine} ({served}): {} distinct system calls so far",
+            used.len()
+        );
+    }
+    assert!(
+        used.iter().any(|u| u == "epoll_wait"),
+        "no epoll_wait traced: {used:?}"
+    );
+    let refused: Vec<&String> = used.iter().filter(|u| !allowed.contains(u)).collect();
+    assert!(
+        refused.is_empty(),
+        "contrib/ringcache.service's SystemCallFilter= refuses {refused:?}, which ringcache calls"
+    );
 }
