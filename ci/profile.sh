@@ -10,11 +10,13 @@
 # callgrind runs the server twice (prefill only, then prefill + REQUESTS) and reports
 # the difference divided by REQUESTS, so start-up and prefill cancel out; it also
 # reports malloc calls per request. io_uring does not run under valgrind: use perf for
-# the uring engine. Output goes to target/profile/<mode>-<server>/.
+# the uring engine. Output goes to target/profile/<mode>-<server>/. The binaries come
+# from the `profiling` profile (release plus line tables; the release profile strips
+# them), in target/profiling/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:?mode}; SRV=${2:?server}; N=${3:-20000}
-BIN=target/release
+BIN=target/profiling
 OUT=target/profile/$MODE-$SRV
 common=(-U 0 -t "${THREADS:-1}" -m 1024 -l 127.0.0.1)
 case $SRV in
@@ -27,7 +29,7 @@ case $SRV in
 esac
 ANY=()
 [[ $SRV == floor-* ]] && ANY=(--any-key)
-cargo build --release --bins -q || exit 2
+cargo build --profile profiling --bins -q || exit 2
 
 # One server run under $MODE with $1 measured requests; leaves its files in $OUT/$1.
 run() {

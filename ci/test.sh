@@ -11,6 +11,10 @@ command -v memccapable >/dev/null 2>&1 || missing+=(libmemcached-tools)  # also 
 # tests/clients.rs: Debian's python3 (not the first python3 on PATH) with pymemcache, twemproxy.
 /usr/bin/python3 -c 'import pymemcache' >/dev/null 2>&1 || missing+=(python3-pymemcache)
 command -v nutcracker >/dev/null 2>&1 || [ -x /usr/sbin/nutcracker ] || missing+=(nutcracker)
+# tests/deploy.rs: systemd-analyze verify on contrib/ringcache.service, strace for its
+# SystemCallFilter=.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
