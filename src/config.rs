@@ -33,7 +33,7 @@ pub enum ProtocolChoice {
 #[derive(Parser, Debug)]
 #[command(
     name = "ringcache",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (memcached 1.6.18 protocol)"),
     about = "A memcached-compatible cache server: io_uring proactor with an epoll fallback"
 )]
 struct Args {

@@ -121,8 +121,9 @@ pub fn run(mut config: Config) -> Result<(), String> {
         io::Chosen::Epoll => String::new(),
     };
     tracing::info!(
-        "ringcache {} engine={engine} threads={} listen={} memory_limit={}MB max_item={}",
-        env!("CARGO_PKG_VERSION"),
+        "ringcache {} (memcached {} protocol) engine={engine} threads={} listen={} memory_limit={}MB max_item={}",
+        server::RINGCACHE_VERSION,
+        server::VERSION,
         config.threads,
         addrs.join(","),
         config.limit_bytes >> 20,

@@ -98,3 +98,45 @@ both_engines! { reference;
         check_half_close(&server, b"get big\r\n", &want, false);
     }
 }
+
+both_engines! { reference;
+    /// `version`, binary VERSION and `stats`' `version` answer a plain memcached version
+    /// number (clients parse `/(\d+)\.(\d+)\.(\d+)$/`); ringcache's own version is the
+    /// last-group `ringcache_version` stat. They answered `1.6.18-ringcache-0.1.0`.
+    fn version_is_a_plain_memcached_number(flavor) {
+        let server = Server::start(flavor, &[]);
+        let mut conn = server.connect();
+        conn.roundtrip(b"version\r\n", b"VERSION 1.6.18\r\n");
+        let stats = conn.stats();
+        assert_eq!(stats["version"], "1.6.18", "{flavor}");
+        if !flavor.is_memcached() {
+            assert_eq!(stats["ringcache_version"], env!("CARGO_PKG_VERSION"));
+        }
+        // Binary VERSION (a connection's first byte picks its dialect): a 24-byte
+        // request header, opcode 0x0b.
+        let mut conn = server.connect();
+        let mut request = [0u8; 24];
+        request[0] = 0x80;
+        request[1] = 0x0b;
+        conn.send(&request);
+        let header = conn.read_exact_bytes(24);
+        assert_eq!((header[0], header[1], header[7]), (0x81, 0x0b, 0), "{flavor}");
+        let body_len = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        assert_eq!(conn.read_exact_bytes(body_len as usize), b"1.6.18", "{flavor}");
+    }
+}
+
+/// `-V` names ringcache's own version and the memcached protocol level it speaks.
+#[test]
+fn dash_v_prints_ringcache_version() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringcache"))
+        .arg("-V")
+        .output()
+        .expect("run ringcache -V");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(env!("CARGO_PKG_VERSION")) && text.contains("1.6.18"),
+        "{text}"
+    );
+}

@@ -28,9 +28,14 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// The version `version` and `stats` report: memcached's numbering first (clients parse
-/// it to pick features), then ours.
-pub const VERSION: &str = concat!("1.6.18-ringcache-", env!("CARGO_PKG_VERSION"));
+/// The version `version`, binary VERSION and `stats` report: the memcached protocol level
+/// ringcache implements, as a plain memcached version number. Clients parse it to pick
+/// features (a widely used Node client matches `/(\d+)\.(\d+)\.(\d+)$/`), so nothing may
+/// follow the number.
+pub const VERSION: &str = "1.6.18";
+
+/// ringcache's own version: `-V`, the `ringcache_version` stat and the startup line.
+pub const RINGCACHE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// State shared by every worker: the store, the configuration, the counters.
 pub struct Server {

@@ -161,6 +161,7 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("evicted_unfetched", &store.evicted_unfetched);
     stat("evictions", &store.evictions);
     stat("reclaimed", &store.reclaimed);
+    stat("ringcache_version", &super::RINGCACHE_VERSION);
     stat("ringcache_engine", &server.engine());
     if server.engine() == "uring" {
         stat("ringcache_uring_features", &server.engine_features());
