@@ -140,3 +140,195 @@ fn dash_v_prints_ringcache_version() {
         "{text}"
     );
 }
+
+/// Polls the server's log until it holds `needle` (ringcache logs each signal at -v).
+fn wait_for_log(server: &Server, needle: &str) {
+    assert!(
+        wait_until(IO_TIMEOUT, || server.log().contains(needle)),
+        "{}: no {needle:?} in the log:\n{}",
+        server.flavor(),
+        server.log()
+    );
+}
+
+both_engines! { reference;
+    /// SIGHUP is ignored, as by memcached 1.6.18 (ringcache died of it).
+    fn sighup_is_ignored(flavor) {
+        let mut server = Server::start(flavor, &["-v"]);
+        let mut conn = server.connect();
+        conn.set("k", b"v");
+        server.signal(libc::SIGHUP);
+        if !flavor.is_memcached() {
+            wait_for_log(&server, "SIGHUP");
+        }
+        assert_eq!(conn.get("k").as_deref(), Some(&b"v"[..]), "{flavor}");
+        server.assert_alive();
+        assert_eq!(server.connect().version(), "VERSION 1.6.18");
+    }
+}
+
+both_engines! { reference;
+    /// SIGUSR1 stops gracefully: exit status 0, and an answer still waiting in the
+    /// server's socket (a client that reads slowly) is sent in full before the close.
+    fn sigusr1_stops_gracefully(flavor) {
+        let mut server = Server::start(flavor, &["-v"]);
+        let value = value_for(3, 512 * 1024);
+        server.connect().set("big", &value);
+        let mut slow = server.connect();
+        slow.set_recv_buffer(16 * 1024);
+        slow.send(b"get big\r\n");
+        // The answer has begun to arrive: the server is in the middle of sending it.
+        let _ = slow.read_some(1, Instant::now() + IO_TIMEOUT);
+        server.signal(libc::SIGUSR1);
+        let (got, how) = slow.read_to_close(Instant::now() + IO_TIMEOUT);
+        assert_eq!(how, Some(Closed::Eof), "{flavor}");
+        assert!(got == get_reply("big", &value), "{flavor}: got {} bytes", got.len());
+        let status = server.wait_exit(IO_TIMEOUT).expect("exits after SIGUSR1");
+        assert_eq!(status.code(), Some(0), "{flavor}: {status}");
+        if !flavor.is_memcached() {
+            assert!(server.log().contains("SIGUSR1"), "{}", server.log());
+        }
+    }
+}
+
+both_engines! { reference;
+    /// SIGUSR2: memcached 1.6.18 does not handle it, so it dies of it; ringcache too,
+    /// after a log line.
+    fn sigusr2_terminates_as_unhandled(flavor) {
+        use std::os::unix::process::ExitStatusExt;
+        let mut server = Server::start(flavor, &["-v"]);
+        server.connect().version();
+        server.signal(libc::SIGUSR2);
+        let status = server.wait_exit(IO_TIMEOUT).expect("exits after SIGUSR2");
+        assert_eq!(status.signal(), Some(libc::SIGUSR2), "{flavor}: {status}");
+        if !flavor.is_memcached() {
+            assert!(server.log().contains("SIGUSR2"), "{}", server.log());
+        }
+    }
+}
+
+both_engines! { reference;
+    /// SIGPIPE (sent, or from writing to a vanished client) is ignored.
+    fn sigpipe_is_ignored(flavor) {
+        let mut server = Server::start(flavor, &["-v"]);
+        let mut conn = server.connect();
+        server.signal(libc::SIGPIPE);
+        // A client that vanishes with an answer in flight.
+        let value = value_for(5, 256 * 1024);
+        conn.set("big", &value);
+        let mut gone = server.connect();
+        gone.set_linger_zero();
+        gone.send(b"get big\r\nget big\r\nget big\r\n");
+        drop(gone);
+        assert_eq!(conn.version(), "VERSION 1.6.18");
+        server.assert_alive();
+    }
+}
+
+/// Runs ringcache (or memcached) with `args` until it exits or `timeout` passes (then
+/// kills it): its exit status (`None`: still running at the deadline) and its stderr and
+/// stdout.
+fn run_to_exit(
+    flavor: Flavor,
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+    timeout: std::time::Duration,
+) -> (Option<std::process::ExitStatus>, String) {
+    let dir = TempDir::new("run-to-exit");
+    let out_path = dir.join("out");
+    let out = std::fs::File::create(&out_path).expect("create output file");
+    let (program, mut argv): (std::path::PathBuf, Vec<String>) = match flavor {
+        Flavor::Memcached => (memcached_path(), vec!["-u".into(), "root".into()]),
+        Flavor::Ringcache(engine) => (
+            env!("CARGO_BIN_EXE_ringcache").into(),
+            vec!["--io-engine".into(), engine.flag().into()],
+        ),
+    };
+    argv.extend(["-U", "0", "-t", "1"].map(String::from));
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let mut command = std::process::Command::new(program);
+    command
+        .args(&argv)
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("spawn");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    };
+    (
+        status,
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+    )
+}
+
+const REFUSAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+both_engines! { reference;
+    /// A second server on a TCP port the first listens on refuses to start (exit 71,
+    /// naming the address), as memcached; ringcache's SO_REUSEPORT let it join, and the
+    /// kernel spread clients over two caches.
+    fn second_server_on_a_tcp_port_is_refused(flavor) {
+        let mut first = Server::start(flavor, &[]);
+        first.connect().set("k", b"first");
+        let port = first.port().to_string();
+        let (status, out) =
+            run_to_exit(flavor, &["-p", &port, "-l", "127.0.0.1"], &[], REFUSAL_TIMEOUT);
+        assert_eq!(status.and_then(|s| s.code()), Some(71), "{flavor}: {status:?}: {out}");
+        if !flavor.is_memcached() {
+            let addr = format!("127.0.0.1:{port}");
+            assert!(out.contains(&format!("cannot bind {addr}: address in use (another memcached?)")), "{out}");
+            assert_eq!(out.lines().count(), 1, "printed once: {out}");
+        }
+        first.assert_alive();
+        for _ in 0..20 {
+            assert_eq!(first.connect().get("k").as_deref(), Some(&b"first"[..]), "{flavor}");
+        }
+    }
+}
+
+both_engines! {
+    /// Same for a unix socket: the second must not remove the first's live socket file.
+    fn second_server_on_a_unix_socket_is_refused(flavor) {
+        let dir = TempDir::new("unix-twice");
+        let path = dir.join("s.sock");
+        let spath = path.to_str().expect("utf-8 path");
+        let Flavor::Ringcache(engine) = flavor else { unreachable!() };
+        let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_ringcache"))
+            .args(["--io-engine", engine.flag(), "-U", "0", "-t", "1", "-s", spath])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn first");
+        let served = wait_until(IO_TIMEOUT, || std::os::unix::net::UnixStream::connect(&path).is_ok());
+        let (status, out) = run_to_exit(flavor, &["-s", spath], &[], REFUSAL_TIMEOUT);
+        let alive = first.try_wait().expect("try_wait").is_none();
+        let still = std::os::unix::net::UnixStream::connect(&path).and_then(|mut s| {
+            use std::io::Read;
+            s.write_all(b"version\r\n")?;
+            let mut buf = [0u8; 16];
+            let n = s.read(&mut buf)?;
+            Ok(buf[..n].to_vec())
+        });
+        let _ = first.kill();
+        let _ = first.wait();
+        assert!(served, "the first server never served {spath}");
+        assert_eq!(status.and_then(|s| s.code()), Some(71), "{status:?}: {out}");
+        assert!(out.contains(spath) && out.contains("another memcached?"), "{out}");
+        assert!(alive, "the first server died");
+        assert_eq!(still.expect("the first still serves its socket"), b"VERSION 1.6.18\r\n");
+    }
+}
