@@ -187,6 +187,7 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
     );
     let shutdown =
         Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
+    server.set_stop(Arc::clone(&shutdown));
     let workers = if server.config.floor {
         tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
         spawn_workers(

@@ -332,3 +332,134 @@ both_engines! {
         assert_eq!(still.expect("the first still serves its socket"), b"VERSION 1.6.18\r\n");
     }
 }
+
+fn settings(conn: &mut Client) -> std::collections::HashMap<String, String> {
+    conn.send(b"stats settings\r\n");
+    let text =
+        String::from_utf8_lossy(&conn.read_until("END", |b| memfind(b, b"END\r\n").map(|i| i + 5)))
+            .into_owned();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("STAT "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+both_engines! { reference;
+    /// A repeated flag takes its last value, and -m takes an `m` suffix, as memcached
+    /// (ringcache refused `-m 64 -m 128` and `-m 512m`).
+    fn repeated_flags_take_the_last_value(flavor) {
+        let server = Server::start(flavor, &["-m", "64", "-m", "128", "-I", "2m", "-I", "512k"]);
+        let s = settings(&mut server.connect());
+        assert_eq!((s["maxbytes"].as_str(), s["item_size_max"].as_str()), ("134217728", "524288"), "{flavor}");
+        let server = Server::start(flavor, &["-m", "512m"]);
+        assert_eq!(settings(&mut server.connect())["maxbytes"], "536870912", "{flavor}");
+    }
+}
+
+both_engines! { reference;
+    /// -F: flush_all is refused with memcached's words and flushes nothing.
+    fn disable_flush_all(flavor) {
+        let server = Server::start(flavor, &["-F"]);
+        let mut conn = server.connect();
+        conn.set("k", b"v");
+        conn.roundtrip(b"flush_all\r\n", b"CLIENT_ERROR flush_all not allowed\r\n");
+        conn.roundtrip(b"flush_all 0\r\n", b"CLIENT_ERROR flush_all not allowed\r\n");
+        conn.roundtrip(b"flush_all noreply\r\nversion\r\n", b"VERSION 1.6.18\r\n");
+        assert_eq!(conn.get("k").as_deref(), Some(&b"v"[..]), "{flavor}");
+        assert_eq!(settings(&mut conn)["flush_enabled"], "no");
+        assert_eq!(settings(&mut server.connect())["cas_enabled"], "yes");
+    }
+}
+
+both_engines! { reference;
+    /// -C: every item shows CAS 0 and no `cas` matches, as memcached.
+    fn disable_cas(flavor) {
+        let server = Server::start(flavor, &["-C"]);
+        let mut conn = server.connect();
+        conn.set("a", b"x");
+        conn.roundtrip(b"gets a\r\n", b"VALUE a 0 1 0\r\nx\r\nEND\r\n");
+        conn.roundtrip(b"cas a 0 0 1 0\r\ny\r\n", b"EXISTS\r\n");
+        conn.roundtrip(b"cas a 0 0 1 1\r\ny\r\n", b"EXISTS\r\n");
+        conn.roundtrip(b"cas nope 0 0 1 1\r\ny\r\n", b"NOT_FOUND\r\n");
+        conn.roundtrip(b"mg a c v\r\n", b"VA 1 c0\r\nx\r\n");
+        assert_eq!(conn.get("a").as_deref(), Some(&b"x"[..]), "{flavor}");
+        assert_eq!(settings(&mut conn)["cas_enabled"], "no");
+    }
+}
+
+both_engines! { reference;
+    /// Without -A `shutdown` is refused; with it, a bad mode is refused and
+    /// `shutdown graceful` stops the server (exit 0), closing the asking connection.
+    fn shutdown_command_with_dash_a(flavor) {
+        let server = Server::start(flavor, &[]);
+        let mut conn = server.connect();
+        conn.roundtrip(b"shutdown\r\n", b"ERROR: shutdown not enabled\r\n");
+        conn.roundtrip(b"shutdown graceful\r\n", b"ERROR: shutdown not enabled\r\n");
+        assert_eq!(settings(&mut conn)["shutdown_command"], "no");
+        for how in ["shutdown", "shutdown graceful"] {
+            let mut server = Server::start(flavor, &["-A", "-v"]);
+            let mut conn = server.connect();
+            assert_eq!(settings(&mut conn)["shutdown_command"], "yes");
+            conn.roundtrip(b"shutdown foo\r\n", b"CLIENT_ERROR invalid shutdown mode\r\n");
+            conn.send(format!("{how}\r\n").as_bytes());
+            let (got, closed) = conn.read_to_close(Instant::now() + IO_TIMEOUT);
+            assert_eq!((show(&got), closed), (show(b""), Some(Closed::Eof)), "{flavor}: {how}");
+            let status = server.wait_exit(IO_TIMEOUT).expect("stops after shutdown");
+            assert_eq!(status.code(), Some(0), "{flavor}: {how}: {status}");
+        }
+    }
+}
+
+both_engines! {
+    /// Bad values are refused in one line naming the flag, exit 64 (`-c -5` said
+    /// "unexpected argument '-5' found").
+    fn bad_flag_values_exit_64_with_one_line(flavor) {
+        for args in [&["-c", "-5"][..], &["-b", "-1"], &["-m", "abc"], &["-m", "1g"], &["--bogus"]] {
+            let (status, out) = run_to_exit(flavor, args, &[], IO_TIMEOUT);
+            assert_eq!(status.and_then(|s| s.code()), Some(64), "{args:?}: {out}");
+            assert_eq!(out.lines().count(), 1, "{args:?}: one line: {out}");
+            assert!(out.contains(args[0]), "{args:?} names the flag: {out}");
+        }
+    }
+}
+
+both_engines! {
+    /// A start that fails after writing the port file removes it, and prints its error
+    /// once (it printed a log line and a plain line); exit 1.
+    fn failed_start_prints_once_and_leaves_no_port_file(flavor) {
+        let dir = TempDir::new("failed-start");
+        let port_file = dir.join("port");
+        let pid_file = dir.join("no-such-dir/pid");
+        let pid = pid_file.to_str().expect("utf-8");
+        let (status, out) = run_to_exit(
+            flavor,
+            &["-p", "0", "-l", "127.0.0.1", "-P", pid],
+            &[("MEMCACHED_PORT_FILENAME", &port_file)],
+            IO_TIMEOUT,
+        );
+        assert_eq!(status.and_then(|s| s.code()), Some(1), "{out}");
+        assert_eq!(out.lines().count(), 1, "printed once: {out}");
+        assert!(out.contains("-P"), "{out}");
+        assert!(!port_file.exists(), "a stale port file was left behind");
+    }
+}
+
+both_engines! {
+    /// As memcached, the pid file is written before privileges are dropped, so it may go
+    /// where only root can write (it was written after, as the `-u` user, and refused).
+    fn pid_file_is_written_before_dropping_privileges(flavor) {
+        if !common::is_root() {
+            eprintln!("SKIPPED: needs root to drop privileges with -u");
+            return;
+        }
+        let dir = TempDir::new("pid-root-only");
+        let pid_file = dir.join("ringcache.pid");
+        let pid = pid_file.to_str().expect("utf-8").to_string();
+        let mut server = Server::start(flavor, &["-u", "nobody", "-P", &pid]);
+        server.connect().version();
+        let written = std::fs::read_to_string(&pid_file).expect("pid file written");
+        assert_eq!(written.trim(), server.pid().to_string());
+        server.assert_alive();
+    }
+}

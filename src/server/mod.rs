@@ -51,6 +51,8 @@ pub struct Server {
     verbosity: AtomicU8,
     /// The engine in use and its features, for `stats` (set once at startup).
     engine: OnceLock<(String, String)>,
+    /// What the `shutdown` command (`-A`) triggers (set once at startup).
+    stop: OnceLock<Arc<crate::io::Shutdown>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -83,6 +85,7 @@ impl Server {
             curr_connections: AtomicU32::new(0),
             verbosity: AtomicU8::new(config.verbosity),
             engine: OnceLock::new(),
+            stop: OnceLock::new(),
             config,
         })
     }
@@ -132,6 +135,19 @@ impl Server {
     /// words, no spaces) for `stats`.
     pub fn set_engine(&self, name: &str, features: String) {
         let _ = self.engine.set((name.to_string(), features));
+    }
+
+    /// Hands over the server-wide stop signal the `shutdown` command triggers.
+    pub fn set_stop(&self, stop: Arc<crate::io::Shutdown>) {
+        let _ = self.stop.set(stop);
+    }
+
+    /// Stops the server as SIGUSR1 does: stop accepting, send what is pending, exit 0
+    /// (the `shutdown` command with `-A`). Whether it may is the caller's to check.
+    pub fn request_stop(&self) {
+        if let Some(stop) = self.stop.get() {
+            stop.trigger();
+        }
     }
 
     /// The engine in use, `none` before one started.

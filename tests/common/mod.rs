@@ -522,3 +522,8 @@ pub fn check_case_table(names: &[&str], min: usize, deviation_cases: &[&str]) {
 pub fn set_cork(stream: &std::net::TcpStream, on: bool) {
     sys::set_cork(stream, on).expect("setsockopt(TCP_CORK)");
 }
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    sys::is_root()
+}
