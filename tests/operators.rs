@@ -334,15 +334,7 @@ both_engines! {
 }
 
 fn settings(conn: &mut Client) -> std::collections::HashMap<String, String> {
-    conn.send(b"stats settings\r\n");
-    let text =
-        String::from_utf8_lossy(&conn.read_until("END", |b| memfind(b, b"END\r\n").map(|i| i + 5)))
-            .into_owned();
-    text.lines()
-        .filter_map(|l| l.strip_prefix("STAT "))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    stats_group(conn, "settings")
 }
 
 both_engines! { reference;
