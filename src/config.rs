@@ -33,7 +33,9 @@ pub enum ProtocolChoice {
 #[derive(Parser, Debug)]
 #[command(
     name = "ringcache",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (memcached 1.6.18 protocol)"),
+    // As memcached (getopt): a flag given twice takes its last value.
+    args_override_self = true,
     about = "A memcached-compatible cache server: io_uring proactor with an epoll fallback"
 )]
 struct Args {
@@ -57,12 +59,17 @@ struct Args {
     /// Interfaces to listen on: comma-separated `host` or `host:port`; may repeat.
     #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
     listen: Vec<String>,
-    /// Item memory in megabytes.
-    #[arg(short = 'm', long = "memory-limit", default_value_t = 64)]
-    memory_limit_mb: u64,
+    /// Item memory in megabytes (an `m` suffix is allowed).
+    #[arg(short = 'm', long = "memory-limit", default_value = "64")]
+    memory_limit: String,
     /// Maximum simultaneous connections.
-    #[arg(short = 'c', long = "conn-limit", default_value_t = 1024)]
-    conn_limit: u32,
+    #[arg(
+        short = 'c',
+        long = "conn-limit",
+        default_value_t = 1024,
+        allow_negative_numbers = true
+    )]
+    conn_limit: i64,
     /// Worker threads (default: online cores).
     #[arg(short = 't', long = "threads")]
     threads: Option<usize>,
@@ -70,8 +77,13 @@ struct Args {
     #[arg(short = 'I', long = "max-item-size", default_value = "1m")]
     max_item_size: String,
     /// Backlog of the listening sockets.
-    #[arg(short = 'b', long = "listen-backlog", default_value_t = 1024)]
-    listen_backlog: i32,
+    #[arg(
+        short = 'b',
+        long = "listen-backlog",
+        default_value_t = 1024,
+        allow_negative_numbers = true
+    )]
+    listen_backlog: i64,
     /// Protocols a connection may speak.
     #[arg(short = 'B', long = "protocol", value_enum, default_value_t = ProtocolChoice::Auto)]
     protocol: ProtocolChoice,
@@ -87,6 +99,15 @@ struct Args {
     /// Write the process id to this file (removed at exit).
     #[arg(short = 'P', long = "pid-file")]
     pid_file: Option<PathBuf>,
+    /// Disable flush_all (answers `CLIENT_ERROR flush_all not allowed`).
+    #[arg(short = 'F', long = "disable-flush-all")]
+    disable_flush_all: bool,
+    /// Disable CAS: items show CAS 0 and `cas` never matches.
+    #[arg(short = 'C', long = "disable-cas")]
+    disable_cas: bool,
+    /// Enable the text `shutdown` command.
+    #[arg(short = 'A', long = "enable-shutdown")]
+    enable_shutdown: bool,
     /// I/O engine: io_uring if the kernel allows it (auto), io_uring or fail, or epoll.
     #[arg(long = "io-engine", value_enum, default_value_t = IoEngine::Auto)]
     io_engine: IoEngine,
@@ -126,6 +147,12 @@ pub struct Config {
     pub tcp_port: u16,
     /// Serve the no-store floor responder instead of the cache (benchmarks).
     pub floor: bool,
+    /// `flush_all` allowed (`-F` turns it off).
+    pub flush_enabled: bool,
+    /// CAS values shown and checked (`-C` turns them off).
+    pub cas_enabled: bool,
+    /// The text `shutdown` command works (`-A`).
+    pub shutdown_command: bool,
 }
 
 /// How `parse_args` ends when it does not yield a config.
@@ -160,16 +187,21 @@ impl Config {
                 args.udp_port
             ));
         }
-        if args.memory_limit_mb == 0 {
-            return Err("-m 0: the memory limit must be at least 1 megabyte".into());
-        }
-        let limit_bytes = usize::try_from(args.memory_limit_mb)
+        let memory_limit_mb = parse_megabytes(&args.memory_limit)?;
+        let limit_bytes = usize::try_from(memory_limit_mb)
             .ok()
             .and_then(|mb| mb.checked_mul(1024 * 1024))
-            .ok_or_else(|| format!("-m {}: too large", args.memory_limit_mb))?;
-        if args.conn_limit == 0 {
-            return Err("-c 0: the connection limit must be at least 1".into());
-        }
+            .ok_or_else(|| format!("-m {}: too large", args.memory_limit))?;
+        let conn_limit = u32::try_from(args.conn_limit)
+            .ok()
+            .filter(|&c| c > 0)
+            .ok_or_else(|| {
+                format!(
+                    "-c {}: the connection limit must be from 1 to {}",
+                    args.conn_limit,
+                    u32::MAX
+                )
+            })?;
         let threads = match args.threads {
             Some(0) => return Err("-t 0: the number of threads must be at least 1".into()),
             Some(n) if n > 256 => return Err(format!("-t {n}: at most 256 threads")),
@@ -180,15 +212,19 @@ impl Config {
         if max_item_bytes > limit_bytes / 2 {
             return Err(format!(
                 "-I {}: cannot set the item size limit higher than 1/2 of the memory limit (-m {})",
-                args.max_item_size, args.memory_limit_mb
+                args.max_item_size, args.memory_limit
             ));
         }
-        if args.listen_backlog <= 0 {
-            return Err(format!(
-                "-b {}: the backlog must be positive",
-                args.listen_backlog
-            ));
-        }
+        let backlog = i32::try_from(args.listen_backlog)
+            .ok()
+            .filter(|&b| b > 0)
+            .ok_or_else(|| {
+                format!(
+                    "-b {}: the backlog must be from 1 to {}",
+                    args.listen_backlog,
+                    i32::MAX
+                )
+            })?;
         // memcached's `-p -1` asks for any free port; ringcache's `-p 0` does too (memcached's
         // turns TCP off, which here is `-s`'s job).
         let port = match args.port {
@@ -241,10 +277,10 @@ impl Config {
         Ok(Config {
             listen,
             limit_bytes,
-            max_connections: args.conn_limit,
+            max_connections: conn_limit,
             threads,
             max_item_bytes,
-            backlog: args.listen_backlog,
+            backlog,
             protocol: args.protocol,
             verbosity: args.verbose,
             user: args.user,
@@ -255,6 +291,9 @@ impl Config {
             ignored_options,
             tcp_port: port,
             floor: args.floor,
+            flush_enabled: !args.disable_flush_all,
+            cas_enabled: !args.disable_cas,
+            shutdown_command: args.enable_shutdown,
         })
     }
 }
@@ -265,6 +304,22 @@ fn first_line(text: &str) -> String {
         .unwrap_or(text)
         .trim_start_matches("error: ")
         .to_string()
+}
+
+/// `-m`: megabytes, with an optional `m` suffix. memcached 1.6.18 reads `-m` with
+/// `atoi`, so `-m 512m` is 512 MB there too, but `-m 1g` silently means 1 MB and
+/// `-m 1024k` 1024 MB: ringcache refuses those instead of guessing.
+fn parse_megabytes(text: &str) -> Result<u64, String> {
+    let digits = text.strip_suffix(['m', 'M']).unwrap_or(text);
+    let mb: u64 = digits.parse().map_err(|_| {
+        format!("-m {text}: not a number of megabytes (memcached's -m takes megabytes: -m 1024, not 1g)")
+    })?;
+    if mb == 0 {
+        return Err(format!(
+            "-m {text}: the memory limit must be at least 1 megabyte"
+        ));
+    }
+    Ok(mb)
 }
 
 /// `-I`: bytes with an optional k/m suffix, within memcached's bounds.
@@ -364,11 +419,49 @@ mod tests {
             &["--io-engine", "kqueue"],
             &["-p", "-2"],
             &["-p", "65536"],
+            &["-c", "-5"],
+            &["-b", "-1"],
+            &["-b", "0"],
+            &["-m", "1g"],
+            &["-m", "1024k"],
+            &["-m", "abc"],
         ] {
             let why = parse(bad).expect_err(&format!("{bad:?} must be refused"));
             assert!(!why.contains('\n'), "{bad:?}: {why}");
             assert!(!why.is_empty());
         }
+    }
+
+    #[test]
+    fn negative_numbers_get_a_clear_error_naming_the_flag() {
+        assert!(parse(&["-c", "-5"]).unwrap_err().starts_with("-c -5: "));
+        assert!(parse(&["-b", "-1"]).unwrap_err().starts_with("-b -1: "));
+    }
+
+    #[test]
+    fn a_repeated_flag_takes_its_last_value_as_in_memcached() {
+        let c = parse(&[
+            "-m", "64", "-m", "128", "-c", "5", "-c", "7", "-I", "2m", "-I", "512k",
+        ])
+        .unwrap();
+        assert_eq!(c.limit_bytes, 128 << 20);
+        assert_eq!(c.max_connections, 7);
+        assert_eq!(c.max_item_bytes, 512 << 10);
+        assert_eq!(parse(&["-p", "0", "-p", "5"]).unwrap().tcp_port, 5);
+    }
+
+    #[test]
+    fn memory_limit_takes_an_m_suffix() {
+        assert_eq!(parse(&["-m", "512m"]).unwrap().limit_bytes, 512 << 20);
+        assert_eq!(parse(&["-m", "512M"]).unwrap().limit_bytes, 512 << 20);
+    }
+
+    #[test]
+    fn switches_for_flush_cas_and_shutdown() {
+        let c = parse(&[]).unwrap();
+        assert!(c.flush_enabled && c.cas_enabled && !c.shutdown_command);
+        let c = parse(&["-F", "-C", "-A"]).unwrap();
+        assert!(!c.flush_enabled && !c.cas_enabled && c.shutdown_command);
     }
 
     #[test]

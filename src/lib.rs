@@ -42,9 +42,46 @@ use server::Server;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs the server until SIGINT or SIGTERM. `Err` is a one-line startup or runtime
-/// failure.
-pub fn run(mut config: Config) -> Result<(), String> {
+/// Why the server could not start or stopped on an error: one line, and the exit status
+/// memcached gives for it.
+#[derive(Debug)]
+pub struct Failure {
+    pub why: String,
+    /// 71 (EX_OSERR) when an address is taken, as memcached; 1 otherwise.
+    pub status: i32,
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Failure {
+        Failure { why, status: 1 }
+    }
+}
+
+impl From<server::listener::BindError> for Failure {
+    fn from(e: server::listener::BindError) -> Failure {
+        Failure {
+            status: if e.in_use { 71 } else { 1 },
+            why: e.why,
+        }
+    }
+}
+
+/// Runs the server until SIGINT, SIGTERM or SIGUSR1. `Err` is a one-line startup or
+/// runtime failure.
+pub fn run(config: Config) -> Result<(), Failure> {
+    let mut written = Vec::new();
+    let result = serve(config, &mut written);
+    if result.is_err() {
+        // A failed start leaves no port or pid file of ours for a script to trust.
+        for path in written {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    result
+}
+
+/// [`run`]'s body; `written` collects the files it wrote (port file, pid file).
+fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<(), Failure> {
     io::sys::limit_malloc_arenas(1);
     io::sys::fix_mmap_threshold(storage::MMAP_THRESHOLD_BYTES);
     config.threads = workers_for(config.threads, io::sys::allowed_cpus());
@@ -77,6 +114,14 @@ pub fn run(mut config: Config) -> Result<(), String> {
     ) {
         server::listener::write_port_file(path.as_ref(), &bound.tcp_addrs)
             .map_err(|e| format!("cannot write MEMCACHED_PORT_FILENAME {path}: {e}"))?;
+        written.push(path.into());
+    }
+    // As memcached, the pid file is written before privileges are dropped (so it may
+    // live in a directory only root can write).
+    if let Some(path) = &config.pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("-P {}: cannot write pid file: {e}", path.display()))?;
+        written.push(path.clone());
     }
     drop_privileges(&config)?;
     bound.extend(server::listener::bind_all(
@@ -84,10 +129,6 @@ pub fn run(mut config: Config) -> Result<(), String> {
         config.threads,
         config.backlog,
     )?);
-    if let Some(path) = &config.pid_file {
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .map_err(|e| format!("-P {}: cannot write pid file: {e}", path.display()))?;
-    }
     warn_on_wildcard(&bound.tcp_addrs);
     let addrs: Vec<String> = config
         .listen
@@ -121,8 +162,9 @@ pub fn run(mut config: Config) -> Result<(), String> {
         io::Chosen::Epoll => String::new(),
     };
     tracing::info!(
-        "ringcache {} engine={engine} threads={} listen={} memory_limit={}MB max_item={}",
-        env!("CARGO_PKG_VERSION"),
+        "ringcache {} (memcached {} protocol) engine={engine} threads={} listen={} memory_limit={}MB max_item={}",
+        server::RINGCACHE_VERSION,
+        server::VERSION,
         config.threads,
         addrs.join(","),
         config.limit_bytes >> 20,
@@ -145,6 +187,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
     );
     let shutdown =
         Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
+    server.set_stop(Arc::clone(&shutdown));
     let workers = if server.config.floor {
         tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
         spawn_workers(
@@ -165,15 +208,27 @@ pub fn run(mut config: Config) -> Result<(), String> {
         )?
     };
 
-    // The main thread keeps the clock and waits for a stop signal.
+    // The main thread keeps the clock and waits for signals, taking each as memcached
+    // 1.6.18 does (measured on Debian's): SIGINT/SIGTERM stop, SIGUSR1 stops gracefully
+    // (answers pending are still sent), SIGHUP is ignored, SIGUSR2 is not handled (the
+    // process dies of it); SIGPIPE is ignored (`block_stop_signals`).
     while !shutdown.is_triggered() {
         match io::sys::wait_stop_signal(Duration::from_secs(1)) {
+            Ok(Some(libc::SIGHUP)) => tracing::info!("SIGHUP received: ignored, as memcached"),
+            Ok(Some(libc::SIGUSR1)) => {
+                tracing::info!("SIGUSR1 received: stopping gracefully");
+                shutdown.trigger();
+            }
+            Ok(Some(libc::SIGUSR2)) => {
+                tracing::info!("SIGUSR2 received: not handled (as memcached 1.6.18), terminating");
+                io::sys::die_by_signal(libc::SIGUSR2);
+            }
             Ok(Some(sig)) => {
                 tracing::info!("signal {sig} received, shutting down");
                 shutdown.trigger();
             }
             Ok(None) => server.store.clock().tick(),
-            Err(e) => return Err(format!("waiting for signals failed: {e}")),
+            Err(e) => return Err(format!("waiting for signals failed: {e}").into()),
         }
     }
     let mut failed = None;
@@ -187,7 +242,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
     if let Some(path) = pid_file {
         let _ = std::fs::remove_file(path);
     }
-    failed.map_or(Ok(()), Err)
+    failed.map_or(Ok(()), |why| Err(why.into()))
 }
 
 type Worker = std::thread::JoinHandle<std::io::Result<()>>;

@@ -16,9 +16,9 @@ fn main() {
         }
     };
     ringcache::logging::init(config.verbosity);
-    if let Err(why) = ringcache::run(config) {
-        tracing::error!("{why}");
-        eprintln!("ringcache: {why}");
-        std::process::exit(1);
+    // Printed once, as a plain line (memcached's way); not also as a log line.
+    if let Err(failure) = ringcache::run(config) {
+        eprintln!("ringcache: {}", failure.why);
+        std::process::exit(failure.status);
     }
 }

@@ -345,7 +345,7 @@ both_engines! {
         assert_same_order("settings", &names(&mc_settings), &names(&settings), REQUIRED_SETTINGS);
         // The exporter parses these as numbers and rusage as `seconds.micros`.
         for (name, value) in &general {
-            if ["version", "ringcache_engine", "ringcache_uring_features"].contains(&name.as_str()) {
+            if ["version", "ringcache_version", "ringcache_engine", "ringcache_uring_features"].contains(&name.as_str()) {
                 continue;
             }
             if name.starts_with("rusage_") {

@@ -102,7 +102,8 @@ struct Entry<C> {
     readable: bool,
     /// The socket may take more output.
     writable: bool,
-    /// The peer closed its side (or the socket failed): close once output is tried.
+    /// The peer shut down its sending side: read no more, close once the answers to
+    /// what it sent are sent.
     eof: bool,
     /// epoll reported a hang-up or error: read until `read` says so, since no further
     /// edge will come.
@@ -501,7 +502,9 @@ fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool, now: Inst
         if pending && entry.writable {
             continue;
         }
-        if entry.eof || (draining && !pending) {
+        // After the peer's FIN (a half-close) the answers to what it sent still go out:
+        // close only once they are sent.
+        if (entry.eof || draining) && !pending {
             return Pumped::Close;
         }
         if draining || !entry.readable || !entry.conn.wants_input() {

@@ -32,7 +32,10 @@
 //!   order). A `version` behind three clients flooding `noreply` requests stays within
 //!   milliseconds;
 //! - when [`Conn::is_closing`], finish sending what is pending, then close the socket
-//!   (a peer that vanished is closed at once);
+//!   (a peer that vanished, an error or RST, is closed at once);
+//! - treat a receive of 0 bytes (the peer's FIN) as a half-close, as memcached does:
+//!   stop receiving, execute and answer every request already received, send it all,
+//!   then close (`printf 'stats\r\n' | nc -N host 11211` gets its answer);
 //! - close a connection that has been idle for `idle_timeout_secs`, if set. Idle means
 //!   waiting for a command: no output pending, no send in flight, and no byte received
 //!   or sent for that long. A client still reading a long answer is not idle (memcached

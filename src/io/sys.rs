@@ -90,19 +90,27 @@ fn stop_signals() -> libc::sigset_t {
     // SAFETY: sigset_t is a plain bit array, for which all zeroes is a valid value;
     // sigemptyset below then initialises it the portable way.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a live, initialised sigset_t we own exclusively; SIGINT and
-    // SIGTERM are valid signal numbers, so none of these calls can fail.
+    // SAFETY: `set` is a live, initialised sigset_t we own exclusively; the signals
+    // added are valid signal numbers, so none of these calls can fail.
     unsafe {
         libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
+        for sig in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+        ] {
+            libc::sigaddset(&mut set, sig);
+        }
     }
     set
 }
 
-/// Blocks SIGINT and SIGTERM in the calling thread and every thread it spawns later, so
-/// they are only ever taken by [`wait_stop_signal`]; also ignores SIGPIPE, so a write to
-/// a vanished peer returns `EPIPE` instead of killing the process.
+/// Blocks SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 in the calling thread and every
+/// thread it spawns later, so they are only ever taken by [`wait_stop_signal`] (the main
+/// thread decides what each means); also ignores SIGPIPE, as memcached does, so a write
+/// to a vanished peer returns `EPIPE` instead of killing the process.
 pub fn block_stop_signals() -> io::Result<()> {
     let set = stop_signals();
     // SAFETY: `set` is an initialised sigset_t that outlives the call; a null pointer
@@ -117,8 +125,8 @@ pub fn block_stop_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// Waits up to `timeout` for SIGINT or SIGTERM (blocked beforehand by
-/// [`block_stop_signals`]); returns the signal number, or `None` on timeout.
+/// Waits up to `timeout` for one of the signals [`block_stop_signals`] blocked; returns
+/// the signal number, or `None` on timeout.
 pub fn wait_stop_signal(timeout: Duration) -> io::Result<Option<i32>> {
     let set = stop_signals();
     let ts = libc::timespec {
@@ -133,6 +141,29 @@ pub fn wait_stop_signal(timeout: Duration) -> io::Result<Option<i32>> {
         Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Ends the process the way an unhandled `sig` would (its default action, e.g. killed by
+/// SIGUSR2, which memcached 1.6.18 does not handle), after the caller logged it.
+pub fn die_by_signal(sig: i32) -> ! {
+    // SAFETY: `sig` is a valid signal number and SIG_DFL a valid disposition; no handler
+    // function is installed.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+    // SAFETY: raise takes a plain signal number; the signal stays pending (blocked in
+    // this thread) until it is unblocked below.
+    unsafe { libc::raise(sig) };
+    // SAFETY: sigset_t is a plain bit array, for which all zeroes is a valid value.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live sigset_t we own exclusively; `sig` is a valid signal.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+    }
+    // SAFETY: `set` is initialised and outlives the call; unblocking delivers the
+    // pending signal, whose default action ends the process.
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    // Only reached for a signal whose default action is not to terminate.
+    std::process::exit(128 + sig)
 }
 
 /// The process's user and system CPU time, for `stats` (`rusage_user`,

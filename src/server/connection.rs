@@ -112,6 +112,11 @@ impl Connection {
         }
     }
 
+    /// The CAS value a client is shown for an item whose CAS is `cas`.
+    pub(super) fn shown_cas(&self, cas: u64) -> u64 {
+        shown_cas(self.server.config.cas_enabled, cas)
+    }
+
     fn stats(&self) -> &WorkerStats {
         self.server.stats.worker(self.worker)
     }
@@ -365,6 +370,17 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.server.buffers.charge(&mut self.charged, 0);
         self.server.closed();
+    }
+}
+
+/// The CAS value a client is shown: the item's, or 0 for every item under `-C`
+/// (`cas_enabled` false), as memcached.
+#[inline]
+pub(super) fn shown_cas(cas_enabled: bool, cas: u64) -> u64 {
+    if cas_enabled {
+        cas
+    } else {
+        0
     }
 }
 

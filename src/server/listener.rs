@@ -7,6 +7,18 @@
 //! `SO_REUSEPORT`, so its one socket is duplicated to every worker; a stale socket file
 //! is replaced, the file gets exactly the `-a` mode, and it stays at exit (as memcached's).
 //! Startup only: nothing here runs per request.
+//!
+//! # Exclusive addresses
+//!
+//! `SO_REUSEPORT` would also let a second ringcache (same user) join the first one's
+//! group, and the kernel would spread clients over two caches. As memcached, an address
+//! another process listens on is a startup error ([`BindError::in_use`], exit 71). Before
+//! binding a TCP group, a probe socket without `SO_REUSEPORT` (only `SO_REUSEADDR`, so
+//! TIME_WAIT leftovers do not count) binds the address: the kernel refuses it if any
+//! socket, of any user, reuseport or not, listens there. The probe is closed before the
+//! group binds, so only a start racing ours within that instant could slip in. Port 0
+//! needs no probe (the kernel hands out a free port). For a unix path, a socket file is
+//! removed as stale only when nothing accepts a connection on it.
 
 use crate::config::ListenAddr;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -30,14 +42,31 @@ pub struct Bound {
     pub tcp_addrs: Vec<SocketAddr>,
 }
 
+/// Why an address could not be bound: one line naming it, and whether it is in use.
+#[derive(Debug)]
+pub struct BindError {
+    pub why: String,
+    /// Another process listens there (memcached exits 71 for it).
+    pub in_use: bool,
+}
+
+impl From<String> for BindError {
+    fn from(why: String) -> BindError {
+        BindError { why, in_use: false }
+    }
+}
+
 /// Binds every address for `workers` workers. Errors name the address and the cause.
-pub fn bind_all(addrs: &[ListenAddr], workers: usize, backlog: i32) -> Result<Bound, String> {
+pub fn bind_all(addrs: &[ListenAddr], workers: usize, backlog: i32) -> Result<Bound, BindError> {
     let mut per_worker: Vec<Vec<Listener>> = (0..workers).map(|_| Vec::new()).collect();
     let mut tcp_addrs = Vec::new();
     for addr in addrs {
         match addr {
             ListenAddr::Tcp(wanted) => {
                 let mut at = *wanted;
+                if at.port() != 0 {
+                    probe_tcp(at).map_err(|e| describe(&at, e))?;
+                }
                 for list in per_worker.iter_mut() {
                     let socket = bind_tcp(at, backlog).map_err(|e| describe(&at, e))?;
                     at = socket.local_addr().map_err(|e| describe(&at, e))?;
@@ -47,11 +76,19 @@ pub fn bind_all(addrs: &[ListenAddr], workers: usize, backlog: i32) -> Result<Bo
             }
             ListenAddr::Unix { path, mask } => {
                 let socket = bind_unix(path, *mask, backlog).map_err(|e| {
-                    let hint = match e.kind() {
-                        std::io::ErrorKind::AddrInUse => " (a file that is not a socket is there)",
-                        _ => "",
+                    let (hint, in_use) = match e.kind() {
+                        std::io::ErrorKind::AddrInUse if e.raw_os_error().is_none() => {
+                            (" (another memcached?)", true)
+                        }
+                        std::io::ErrorKind::AddrInUse => {
+                            (" (a file that is not a socket is there)", false)
+                        }
+                        _ => ("", false),
                     };
-                    format!("cannot listen on unix socket {}: {e}{hint}", path.display())
+                    BindError {
+                        why: format!("cannot listen on unix socket {}: {e}{hint}", path.display()),
+                        in_use,
+                    }
                 })?;
                 for list in per_worker.iter_mut() {
                     let dup = socket
@@ -78,13 +115,27 @@ impl Bound {
     }
 }
 
-fn describe(addr: &SocketAddr, e: std::io::Error) -> String {
-    let hint = match e.kind() {
-        std::io::ErrorKind::AddrInUse => " (another memcached?)",
-        std::io::ErrorKind::AddrNotAvailable => " (no such local address)",
-        _ => "",
+fn describe(addr: &SocketAddr, e: std::io::Error) -> BindError {
+    let in_use = e.kind() == std::io::ErrorKind::AddrInUse;
+    let (what, hint) = match e.kind() {
+        std::io::ErrorKind::AddrInUse => ("address in use".to_string(), " (another memcached?)"),
+        std::io::ErrorKind::AddrNotAvailable => (e.to_string(), " (no such local address)"),
+        _ => (e.to_string(), ""),
     };
-    format!("cannot bind {addr}: {e}{hint}")
+    BindError {
+        why: format!("cannot bind {addr}: {what}{hint}"),
+        in_use,
+    }
+}
+
+/// Fails with `AddrInUse` when another socket listens on `addr` (see the header).
+fn probe_tcp(addr: SocketAddr) -> std::io::Result<()> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())
 }
 
 fn bind_tcp(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
@@ -107,6 +158,13 @@ fn bind_unix(path: &Path, mask: u32, backlog: i32) -> std::io::Result<UnixListen
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if meta.file_type().is_socket() {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                // Someone serves there: not stale (an error of our own, no errno).
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "address in use",
+                ));
+            }
             std::fs::remove_file(path)?;
         }
     }
@@ -157,7 +215,8 @@ mod tests {
         let addr = taken.local_addr().unwrap();
         // SO_REUSEPORT sockets only share with each other; the std socket has none.
         let err = bind_all(&[ListenAddr::Tcp(addr)], 1, 16).unwrap_err();
-        assert!(err.contains(&addr.to_string()), "{err}");
+        assert!(err.why.contains(&addr.to_string()), "{err:?}");
+        assert!(err.in_use);
     }
 
     #[test]

@@ -28,9 +28,14 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// The version `version` and `stats` report: memcached's numbering first (clients parse
-/// it to pick features), then ours.
-pub const VERSION: &str = concat!("1.6.18-ringcache-", env!("CARGO_PKG_VERSION"));
+/// The version `version`, binary VERSION and `stats` report: the memcached protocol level
+/// ringcache implements, as a plain memcached version number. Clients parse it to pick
+/// features (a widely used Node client matches `/(\d+)\.(\d+)\.(\d+)$/`), so nothing may
+/// follow the number.
+pub const VERSION: &str = "1.6.18";
+
+/// ringcache's own version: `-V`, the `ringcache_version` stat and the startup line.
+pub const RINGCACHE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// State shared by every worker: the store, the configuration, the counters.
 pub struct Server {
@@ -46,6 +51,8 @@ pub struct Server {
     verbosity: AtomicU8,
     /// The engine in use and its features, for `stats` (set once at startup).
     engine: OnceLock<(String, String)>,
+    /// What the `shutdown` command (`-A`) triggers (set once at startup).
+    stop: OnceLock<Arc<crate::io::Shutdown>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -78,6 +85,7 @@ impl Server {
             curr_connections: AtomicU32::new(0),
             verbosity: AtomicU8::new(config.verbosity),
             engine: OnceLock::new(),
+            stop: OnceLock::new(),
             config,
         })
     }
@@ -127,6 +135,19 @@ impl Server {
     /// words, no spaces) for `stats`.
     pub fn set_engine(&self, name: &str, features: String) {
         let _ = self.engine.set((name.to_string(), features));
+    }
+
+    /// Hands over the server-wide stop signal the `shutdown` command triggers.
+    pub fn set_stop(&self, stop: Arc<crate::io::Shutdown>) {
+        let _ = self.stop.set(stop);
+    }
+
+    /// Stops the server as SIGUSR1 does: stop accepting, send what is pending, exit 0
+    /// (the `shutdown` command with `-A`). Whether it may is the caller's to check.
+    pub fn request_stop(&self) {
+        if let Some(stop) = self.stop.get() {
+            stop.trigger();
+        }
     }
 
     /// The engine in use, `none` before one started.

@@ -161,6 +161,7 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("evicted_unfetched", &store.evicted_unfetched);
     stat("evictions", &store.evictions);
     stat("reclaimed", &store.reclaimed);
+    stat("ringcache_version", &super::RINGCACHE_VERSION);
     stat("ringcache_engine", &server.engine());
     if server.engine() == "uring" {
         stat("ringcache_uring_features", &server.engine_features());
@@ -215,9 +216,10 @@ fn settings(server: &Server, stat: &mut StatFn<'_>) {
         "umask",
         &format_args!("{:o}", unix.as_ref().map_or(0o700, |u| u.1)),
     );
-    stat("shutdown_command", &"no");
+    let yes_no = |on: bool| if on { "yes" } else { "no" };
+    stat("shutdown_command", &yes_no(c.shutdown_command));
     stat("num_threads", &c.threads);
-    stat("cas_enabled", &"yes");
+    stat("cas_enabled", &yes_no(c.cas_enabled));
     stat("tcp_backlog", &c.backlog);
     stat(
         "binding_protocol",
@@ -231,7 +233,7 @@ fn settings(server: &Server, stat: &mut StatFn<'_>) {
     stat("auth_enabled_ascii", &"no");
     stat("item_size_max", &c.max_item_bytes);
     stat("maxconns_fast", &"yes");
-    stat("flush_enabled", &"yes");
+    stat("flush_enabled", &yes_no(c.flush_enabled));
     stat("idle_timeout", &c.idle_timeout_secs);
     stat(
         "ringcache_conn_buffer_limit_mb",

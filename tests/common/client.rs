@@ -279,7 +279,18 @@ impl Client {
 
 /// `stats` as a map from name to value.
 pub fn stats(conn: &mut Client) -> HashMap<String, String> {
-    conn.send(b"stats\r\n");
+    stats_group(conn, "")
+}
+
+/// `stats <group>` (`settings`, `items`, …; "" for plain `stats`) as a map from name
+/// to value.
+pub fn stats_group(conn: &mut Client, group: &str) -> HashMap<String, String> {
+    let command = if group.is_empty() {
+        "stats\r\n".to_string()
+    } else {
+        format!("stats {group}\r\n")
+    };
+    conn.send(command.as_bytes());
     let reply = conn.read_until("stats", |b| {
         (b.starts_with(b"END\r\n") || b.ends_with(b"\r\nEND\r\n")).then_some(b.len())
     });

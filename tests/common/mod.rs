@@ -532,3 +532,13 @@ pub fn check_case_table(names: &[&str], min: usize, deviation_cases: &[&str]) {
         assert!(sorted.contains(case), "deviation for unknown case {case}");
     }
 }
+
+/// Sets TCP_CORK on `stream` (see `sys::set_cork`).
+pub fn set_cork(stream: &std::net::TcpStream, on: bool) {
+    sys::set_cork(stream, on).expect("setsockopt(TCP_CORK)");
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    sys::is_root()
+}

@@ -124,3 +124,26 @@ pub fn probe_io_uring() -> io::Result<()> {
     unsafe { libc::close(fd as libc::c_int) };
     Ok(())
 }
+
+/// TCP_CORK on or off: while on, the kernel holds partial segments, so a request and a
+/// following FIN (shutdown) leave in one segment once it is turned off or at shutdown.
+pub fn set_cork(stream: &TcpStream, on: bool) -> io::Result<()> {
+    let value: libc::c_int = on.into();
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).expect("size");
+    // SAFETY: the fd is open (borrowed from the stream) and the value points to a live
+    // c_int whose size we pass; the kernel only reads it.
+    let res = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&value as *const libc::c_int).cast(),
+            len,
+        )
+    };
+    if res == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -11,6 +11,9 @@
 //!   buffer are boxed and not touched while their op is in flight;
 //! - every received byte goes to `Conn::on_input` in order, even after receiving was
 //!   cancelled for backpressure; nothing is fed once the slot is closing;
+//! - a receive of 0 bytes (the peer's FIN) is a half-close: receiving stops, every
+//!   request already received is answered and sent, then the slot closes; only an
+//!   error (RST) or a failed send closes at once, dropping pending output;
 //! - a slot is removed, its `Conn` dropped and its descriptor closed only when it is
 //!   closing and neither op is in flight;
 //! - idle time (`-o idle_timeout`) runs from the last byte received or sent, and only
@@ -28,6 +31,9 @@ pub(super) struct Slot<C> {
     /// `None` once closing: dropped as soon as the slot starts closing.
     conn: Option<C>,
     closing: bool,
+    /// The peer shut down its sending side (a receive of 0 bytes): receive no more,
+    /// answer what was received, then close.
+    eof: bool,
     recv_armed: bool,
     recv_cancelled: bool,
     sending: bool,
@@ -66,6 +72,7 @@ impl<S: Service> Worker<S> {
                     gen,
                     conn: Some(conn),
                     closing: false,
+                    eof: false,
                     recv_armed: false,
                     recv_cancelled: false,
                     sending: false,
@@ -126,7 +133,9 @@ impl<S: Service> Worker<S> {
                     conn.on_input(data);
                     slot.last_active_tick = self.tick;
                 }
-                (0, Some(_)) => vanished = true,
+                // A half-close, not a vanished peer: what was received this batch
+                // is answered when the slot is serviced, then the slot closes.
+                (0, Some(_)) => slot.eof = true,
                 (n, Some(_)) if n < 0 => {
                     vanished = !matches!(-n, libc::ECANCELED | libc::ENOBUFS);
                 }
@@ -204,6 +213,10 @@ impl<S: Service> Worker<S> {
             return;
         };
         if !slot.sending {
+            if slot.eof {
+                // Nothing more will arrive: execute input kept at the mark now.
+                conn.resume();
+            }
             if slot.send.load(|segs| conn.output().take(segs)) {
                 let entry = slot
                     .send
@@ -216,11 +229,11 @@ impl<S: Service> Worker<S> {
                 // (while this send is in flight) before it is asked whether it wants
                 // more, so kept input is worked off before more is received.
                 conn.resume();
-            } else if conn.is_closing() || stopping {
+            } else if conn.is_closing() || stopping || slot.eof {
                 return self.begin_close(key, false);
             }
         }
-        let want = !stopping && conn.wants_input();
+        let want = !stopping && !slot.eof && conn.wants_input();
         if want && !slot.recv_armed {
             let fd = types::Fd(slot.fd.as_raw_fd());
             // A receive buffer of its own exactly when there is no buffer ring.

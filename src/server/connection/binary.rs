@@ -98,9 +98,15 @@ impl Connection {
                     key,
                     flags,
                     i64::from(exptime),
-                    request.cas,
+                    // With -C no CAS matches (see the text `cas`).
+                    if compare && !self.server.config.cas_enabled {
+                        u64::MAX
+                    } else {
+                        request.cas
+                    },
                     value,
                 );
+                let cas = self.shown_cas(cas);
                 self.binary_count_store(effective, result);
                 let status = match result {
                     StoreResult::Stored if quiet => return,
@@ -139,6 +145,11 @@ impl Connection {
                 }
             }
             Command::Arith(arith) => self.binary_arith(to, request.cas, arith),
+            Command::Flush { .. } if !self.server.config.flush_enabled => {
+                // memcached answers AUTH_ERROR (0x20), which the protocol crate does not
+                // model yet; refuse, never flush.
+                self.binary_error(to, Status::UnknownCommand);
+            }
             Command::Flush { delay_secs, quiet } => {
                 self.stats().incr(Stat::CmdFlush);
                 self.server.store.flush_all(i64::from(delay_secs));
@@ -171,6 +182,7 @@ impl Connection {
         with_key: bool,
         quiet: bool,
     ) {
+        let cas_on = self.server.config.cas_enabled;
         let out = self.out.buf();
         let buffers = &self.server.buffers;
         let mut refused = false;
@@ -184,7 +196,8 @@ impl Connection {
             }
             let key = if with_key { item.key } else { &[] };
             let flags = item.flags.to_be_bytes();
-            response::put(out, to, Status::NoError, item.cas, &flags, key, item.value);
+            let cas = super::shown_cas(cas_on, item.cas);
+            response::put(out, to, Status::NoError, cas, &flags, key, item.value);
             true
         });
         if refused {
@@ -220,6 +233,7 @@ impl Connection {
         self.binary_count(hit.is_some(), Stat::TouchHits, Stat::TouchMisses);
         match hit {
             Some((flags, cas)) => {
+                let cas = self.shown_cas(cas);
                 let flags = flags.to_be_bytes();
                 response::put(self.out.buf(), to, Status::NoError, cas, &flags, &[], &[]);
             }

@@ -41,7 +41,7 @@
 //!   arithmetic.
 
 use super::text::{NON_NUMERIC, NO_MEMORY, TOO_LARGE};
-use super::Connection;
+use super::{shown_cas, Connection};
 use crate::protocol::meta::encode::{self, DebugInfo};
 use crate::protocol::meta::{
     KeyBuf, Meta, MetaKey, MetaRequest, OPAQUE_MAX_BYTES, OPAQUE_TOO_LONG,
@@ -101,6 +101,7 @@ impl Connection {
     }
 
     fn meta_get(&mut self, meta: &Meta<'_>) {
+        let cas_on = self.server.config.cas_enabled;
         let f = &meta.flags;
         let clock = self.server.store.clock();
         let realtime = |ttl: Option<i32>| ttl.map(|t| clock.realtime(i64::from(t)));
@@ -155,7 +156,7 @@ impl Connection {
                     }
                     b's' => encode::number(out, b's', item.value().len()),
                     b't' => encode::ttl(out, item.exptime(), item.now()),
-                    b'c' => encode::number(out, b'c', item.cas()),
+                    b'c' => encode::number(out, b'c', shown_cas(cas_on, item.cas())),
                     b'f' => encode::number(out, b'f', item.flags()),
                     b'l' => encode::number(out, b'l', item.now().wrapping_sub(item.last_access())),
                     b'h' => encode::number(out, b'h', u8::from(item.fetched())),
@@ -286,6 +287,7 @@ impl Connection {
     }
 
     fn meta_arith(&mut self, meta: &Meta<'_>, incr: bool) {
+        let cas_on = self.server.config.cas_enabled;
         let f = &meta.flags;
         let clock = self.server.store.clock();
         let ttl = f.ttl.map(|t| clock.realtime(i64::from(t)));
@@ -313,7 +315,7 @@ impl Connection {
                     let mut failed = false;
                     for token in meta.tokens() {
                         match token[0] {
-                            b'c' => encode::number(out, b'c', item.cas()),
+                            b'c' => encode::number(out, b'c', shown_cas(cas_on, item.cas())),
                             b't' => encode::ttl(out, item.exptime(), item.now()),
                             b'T' => item.set_exptime(ttl.unwrap_or_default()),
                             b'N' if item.created() => item.set_exptime(vivify.unwrap_or_default()),

@@ -6,6 +6,11 @@ use crate::server::stats::Stat;
 use crate::storage::{ArithResult, StoreResult};
 use std::sync::Arc;
 
+/// memcached's answer to `flush_all` under `-F`.
+const FLUSH_DISABLED: &str = "flush_all not allowed";
+/// The text parser's answer to `shutdown`; with `-A` the connection runs it instead.
+const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
+
 impl Connection {
     /// Parses and runs one text request from the front of `input`; returns the bytes it
     /// used, or `None` when `input` holds no whole request yet (or the connection is
@@ -35,6 +40,10 @@ impl Connection {
                 consumed,
                 swallow,
             }) => {
+                if reply == SHUTDOWN_DISABLED && self.server.config.shutdown_command {
+                    self.shutdown_command(&input[..consumed]);
+                    return Some(consumed);
+                }
                 self.line(reply);
                 self.swallow = swallow;
                 Some(consumed)
@@ -46,6 +55,25 @@ impl Connection {
                 self.closing = true;
                 None
             }
+        }
+    }
+
+    /// `shutdown [graceful]` with `-A`, as memcached 1.6.18: both stop the server (pending
+    /// answers are still sent, exit 0) and close this connection without an answer;
+    /// any other argument is refused. (The text parser refuses `shutdown` itself, with
+    /// memcached's answer when `-A` is off; `line` is the whole command line.)
+    fn shutdown_command(&mut self, line: &[u8]) {
+        let mut args = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|t| !t.is_empty());
+        let _command = args.next();
+        match (args.next(), args.next()) {
+            (None | Some(b"graceful"), None) => {
+                tracing::info!("shutdown command received: stopping");
+                self.closing = true;
+                self.server.request_stop();
+            }
+            _ => self.line("CLIENT_ERROR invalid shutdown mode"),
         }
     }
 
@@ -92,6 +120,13 @@ impl Connection {
                 value,
                 noreply,
             } => {
+                // With -C no item carries a CAS value a client could have seen, so no
+                // `cas` matches (memcached answers EXISTS). CAS values count up from 1:
+                // u64::MAX is never reached.
+                let cas = match (mode, self.server.config.cas_enabled) {
+                    (StoreMode::Cas, false) => u64::MAX,
+                    _ => cas,
+                };
                 let result = self
                     .server
                     .store
@@ -171,7 +206,11 @@ impl Connection {
                 delay_secs,
                 noreply,
             } => {
+                // memcached counts a refused flush_all too.
                 self.stats().incr(Stat::CmdFlush);
+                if !self.server.config.flush_enabled {
+                    return self.reply_unless(noreply, Response::ClientError(FLUSH_DISABLED));
+                }
                 self.server.store.flush_all(delay_secs);
                 self.reply_unless(noreply, Response::Ok);
             }
@@ -236,6 +275,7 @@ impl Connection {
         if touch.is_some() {
             stats.incr(Stat::CmdTouch);
         }
+        let cas_on = self.server.config.cas_enabled;
         let out = &mut self.out;
         let buffers = &self.server.buffers;
         let mut refused = false;
@@ -243,7 +283,7 @@ impl Connection {
             let Some(item) = item else {
                 return false;
             };
-            let cas = with_cas.then_some(item.cas);
+            let cas = with_cas.then_some(super::shown_cas(cas_on, item.cas));
             if item.value.len() < SEGMENT_MIN_BYTES {
                 encode::value(item.key, item.flags, item.value, cas, out.buf());
             } else if buffers.has_room(item.value.len()) {
