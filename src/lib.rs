@@ -33,9 +33,10 @@ pub mod config;
 pub mod fuzzing;
 pub mod io;
 pub mod logging;
-pub mod protocol;
 pub mod server;
-pub mod storage;
+
+pub use ringcache_protocol as protocol;
+pub use ringcache_storage as storage;
 
 use config::{Config, ListenAddr};
 use server::Server;

@@ -92,10 +92,14 @@ impl Connection {
                 value,
                 noreply,
             } => {
-                let result = self
-                    .server
-                    .store
-                    .store(mode, key, flags, exptime, cas, value);
+                let result = self.server.store.store(
+                    super::write_mode(mode),
+                    key,
+                    flags,
+                    exptime,
+                    cas,
+                    value,
+                );
                 self.count_store(mode, result);
                 let response = match result {
                     StoreResult::Stored => Response::Stored,

@@ -13,7 +13,7 @@
 //! that they agree on every short input.
 
 use super::{GET_LINE_MAX_BYTES, GET_LINE_TOO_LONG};
-use crate::protocol::{ParseError, LINE_MAX_BYTES};
+use crate::{ParseError, LINE_MAX_BYTES};
 
 /// Tokens memcached's tokenizer splits off a line before leaving the rest in one piece
 /// (its `MAX_TOKENS` of 24 counts a terminal token too).
@@ -44,7 +44,7 @@ pub(super) fn split(input: &[u8]) -> Result<(Tokens<'_>, usize), ParseError> {
 /// Finds the first line: its content (without the newline, a `\r` before it, and
 /// anything from a NUL byte on, as memcached's `strlen` sees it) and its length with the
 /// newline.
-pub(in crate::protocol) fn frame(input: &[u8]) -> Result<(&[u8], usize), ParseError> {
+pub(crate) fn frame(input: &[u8]) -> Result<(&[u8], usize), ParseError> {
     let head = &input[..input.len().min(LINE_MAX_BYTES + 1)];
     let newline = match memchr::memchr(b'\n', head) {
         Some(at) => at,
