@@ -19,8 +19,7 @@
 #![forbid(unsafe_code)]
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use ringcache::protocol::StoreMode;
-use ringcache::storage::{Clock, Store, StoreConfig, StoreResult};
+use ringcache::storage::{Clock, Store, StoreConfig, StoreResult, WriteMode};
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -74,7 +73,7 @@ impl KeyStream {
 
 fn set(store: &Store, n: u64, value: &[u8]) -> StoreResult {
     let mut buf = [0; 16];
-    store.store(StoreMode::Set, key(&mut buf, n), 0, 0, 0, value)
+    store.store(WriteMode::Set, key(&mut buf, n), 0, 0, 0, value)
 }
 
 fn get(store: &Store, n: u64) -> bool {

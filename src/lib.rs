@@ -1,41 +1,29 @@
 //! ringcache: a memcached-compatible cache server for Linux.
 //!
-//! # Thread model
+//! The map of the whole workspace (crates, modules, what each owns and must not know,
+//! the request path, the thread model) is `ARCHITECTURE.md` at the repository root.
 //!
-//! ```text
-//!   main thread: flags → bind listeners → spawn workers → tick clock / wait for signals
-//!        │
-//!        ├── worker 0: engine (io_uring ring | epoll fd) ── own SO_REUSEPORT listeners
-//!        │      └── Slab<Connection> ── parse → Store → encode → Output
-//!        ├── worker 1: …                 (a connection never moves between workers)
-//!        └── worker N-1
-//!                      all workers share: Arc<Server> { Store (sharded, Mutex per
-//!                      shard), Config, per-worker counters }, the coarse Clock
-//! ```
+//! This crate is the server: [`config`] (memcached's flags), [`logging`], [`server`]
+//! (the engine-agnostic connection state machine, stats, listeners), [`io`] (the
+//! engines and syscall wrappers, the only module with `unsafe`), and [`run`], which
+//! wires them. The pure parsers and encoders ([`protocol`], crate `ringcache-protocol`)
+//! and the store ([`storage`], crate `ringcache-storage`) are crates of their own,
+//! re-exported here under their old module names.
 //!
-//! # Modules
-//!
-//! - [`config`]: memcached's flags (clap), validated.
-//! - [`protocol`]: pure parsers and encoders (classic text with its plain-line fast
-//!   path, meta, binary).
-//! - [`storage`]: the sharded, memory-bounded LRU store.
-//! - [`server`]: the engine-agnostic connection state machine, stats, listeners.
-//! - [`io`]: the engines (io_uring proactor, epoll reactor) and syscall wrappers; the
-//!   only module with `unsafe`.
-//!
-//! Dependency direction: `protocol` and `storage` are leaves; `server` uses them; `io`
-//! drives `server`; [`run`] wires everything. `server` calls a few of `io::sys`'s safe
-//! wrappers (socket addresses and rusage for `stats`, the prefetch hint), which is
-//! where their `unsafe` lives.
+//! Dependency direction: `protocol` and `storage` depend on nothing of ours; `server`
+//! uses them; `io` drives `server`; [`run`] wires everything. `server` still calls a
+//! few of `io::sys`'s safe wrappers (socket addresses and rusage for `stats`, the
+//! prefetch hint), which is where their `unsafe` lives.
 
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod io;
 pub mod logging;
-pub mod protocol;
 pub mod server;
-pub mod storage;
+
+pub use ringcache_protocol as protocol;
+pub use ringcache_storage as storage;
 
 use config::{Config, ListenAddr};
 use server::Server;

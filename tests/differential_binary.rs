@@ -19,7 +19,7 @@
 //! by nature), its empty terminator packet is kept as is.
 //!
 //! Where ringcache deliberately differs from memcached (the verified-behaviour table in
-//! `src/protocol/binary.rs`), the case is in `DEVIATIONS` with the reason and
+//! `crates/protocol/src/binary.rs`), the case is in `DEVIATIONS` with the reason and
 //! ringcache's expected answer.
 //!
 //! `DIFF_DUMP=1 cargo test --test differential_binary -- --nocapture` prints every

@@ -990,6 +990,11 @@ both_engines! {
 
 // ---------------------------------------------------------------- connection buffers (issue 14)
 
+/// The slowest probe round trip allowed beside hundreds of hostile clients: well above
+/// what they cost on a busy CI machine (2.5 s was seen with other builds running), well
+/// below a stall (before the shared buffer budget, a get waited over 5 s).
+const CROWDED_ROUND_TRIP_MAX: Duration = Duration::from_millis(4500);
+
 /// A `-t 2 -m 64` scene that `clients` more connections may join.
 fn crowded_scene(flavor: Flavor, clients: usize) -> Scene {
     common::raise_fd_limit(clients as u64 + 256);
@@ -1083,7 +1088,7 @@ both_engines! {
             })
             .collect();
         let slowest = probe_round_trips(&mut scene.probe, &mut rss, 40);
-        assert!(slowest < Duration::from_secs(2), "{flavor}: a round trip took {slowest:?}");
+        assert!(slowest < Duration::CROWDED_ROUND_TRIP_MAX, "{flavor}: a round trip took {slowest:?}");
         // The budget (64 MiB), plus what each connection may hold under pressure beyond
         // it: its allowance (32 KiB) and one small answer past its 64 KiB mark; the
         // rest is the allocator's and the engine's buffers. Measured: see the README.
@@ -1123,7 +1128,7 @@ both_engines! {
             })
             .collect();
         let slowest = probe_round_trips(&mut scene.probe, &mut rss, 20);
-        assert!(slowest < Duration::from_secs(2), "{flavor}: a round trip took {slowest:?}");
+        assert!(slowest < Duration::CROWDED_ROUND_TRIP_MAX, "{flavor}: a round trip took {slowest:?}");
         rss.assert_growth_below(
             64 * MIB + WRITERS as u64 * 160 * 1024,
             "300 half-sent 1 MB sets",

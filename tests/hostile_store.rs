@@ -14,7 +14,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// What RSS may exceed `-m` by, whatever was written: the process itself (binary,
 /// thread stacks, engine rings, connection buffers: 4 MiB at start on epoll, 11 MiB on
-/// io_uring) plus the store's per-class constants (see `src/storage/arena.rs`) and
+/// io_uring) plus the store's per-class constants (see `crates/storage/src/arena.rs`) and
 /// heap slack. Measured under the churn below at `-m 64`: 72 MiB on epoll, 81 MiB on
 /// io_uring, flat from the second pass (before paged medium classes: 104, 118, 129
 /// MiB after passes 1-3 on epoll, still growing).

@@ -238,7 +238,9 @@ fn run_to_exit(
     let out_path = dir.join("out");
     let out = std::fs::File::create(&out_path).expect("create output file");
     let (program, mut argv): (std::path::PathBuf, Vec<String>) = match flavor {
-        Flavor::Memcached => (memcached_path(), vec!["-u".into(), "root".into()]),
+        Flavor::Memcached | Flavor::MemcachedNewest => {
+            (memcached_path(), vec!["-u".into(), "root".into()])
+        }
         Flavor::Ringcache(engine) => (
             env!("CARGO_BIN_EXE_ringcache").into(),
             vec!["--io-engine".into(), engine.flag().into()],

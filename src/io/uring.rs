@@ -7,7 +7,8 @@
 //! - `buffers`: the provided-buffer ring multishot receives draw from;
 //! - `ops`: `user_data` tokens (kind, generation, slot) and the send op record;
 //! - `worker`: the event loop (submit, wait, dispatch completions, accept, timer, stop);
-//! - `conn`: one connection's slot (receive, send, backpressure, close).
+//! - `worker/conn`: one connection's slot (receive, send, backpressure, close), a
+//!   child of `worker` (the worker's connection handling), not its peer.
 //!
 //! Must not know: protocols. It moves bytes between sockets and [`Conn`](super::Conn)s,
 //! following the engine contract in `io/mod.rs`.
@@ -18,7 +19,6 @@
 //! is freed only then, so no completion ever reaches a reused slot's new connection.
 
 mod buffers;
-mod conn;
 mod ops;
 mod probe;
 mod ring;

@@ -34,6 +34,9 @@
 //! - `pending` never holds a complete request unless the output is over the high-water
 //!   mark (then the engine has stopped reading, so it grows by at most one read);
 //! - any split of the same bytes into chunks gives the same answers.
+//!
+//! The store has its own vocabulary ([`WriteMode`], its own key and item limits);
+//! [`write_mode`] maps the parsers' [`StoreMode`] onto it.
 
 mod binary;
 mod meta;
@@ -45,7 +48,23 @@ use super::output::Output;
 use super::stats::{Stat, WorkerStats};
 use super::Server;
 use crate::config::ProtocolChoice;
+use crate::protocol::StoreMode;
+use crate::storage::WriteMode;
 use std::sync::Arc;
+
+/// The store's write mode for a parsed store command: the one place the wire's
+/// vocabulary meets the store's (the store knows nothing of the protocol).
+#[inline]
+fn write_mode(mode: StoreMode) -> WriteMode {
+    match mode {
+        StoreMode::Set => WriteMode::Set,
+        StoreMode::Add => WriteMode::Add,
+        StoreMode::Replace => WriteMode::Replace,
+        StoreMode::Append => WriteMode::Append,
+        StoreMode::Prepend => WriteMode::Prepend,
+        StoreMode::Cas => WriteMode::Cas,
+    }
+}
 
 /// The first byte of every binary-protocol request.
 const BINARY_MAGIC: u8 = 0x80;
@@ -394,6 +413,39 @@ mod tests {
     pub(super) fn server(args: &[&str]) -> Arc<Server> {
         let argv = ["ringcache", "-t", "1"].iter().chain(args.iter()).copied();
         Server::new(Config::parse_args(argv).expect("test config"))
+    }
+
+    /// The parsers and the store each keep memcached's limits in their own words; the
+    /// connection relies on them being the same rules.
+    #[test]
+    fn protocol_and_store_limits_agree() {
+        assert_eq!(
+            crate::protocol::KEY_MAX_BYTES,
+            crate::storage::KEY_MAX_BYTES
+        );
+        for max in [64, 1024, 1024 * 1024] {
+            for key_len in [0, 1, 250] {
+                for flags in [0, 1] {
+                    for value_len in (0..max + 8).step_by(7).chain([usize::MAX]) {
+                        assert_eq!(
+                            crate::protocol::item_too_large(key_len, value_len, flags, max),
+                            crate::storage::item_too_large(key_len, value_len, flags, max),
+                            "key {key_len} value {value_len} flags {flags} max {max}"
+                        );
+                    }
+                }
+            }
+        }
+        for mode in [
+            StoreMode::Set,
+            StoreMode::Add,
+            StoreMode::Replace,
+            StoreMode::Append,
+            StoreMode::Prepend,
+            StoreMode::Cas,
+        ] {
+            assert_eq!(format!("{mode:?}"), format!("{:?}", write_mode(mode)));
+        }
     }
 
     /// Takes everything the connection has answered so far.

@@ -43,7 +43,7 @@ fn closing(name: &'static str, send: Vec<Part>) -> Case {
 /// A case where ringcache is allowed to answer differently from memcached.
 pub struct Deviation {
     pub case: &'static str,
-    /// Why (taken from the verified-behaviour table of `src/protocol/binary.rs`).
+    /// Why (taken from the verified-behaviour table of `crates/protocol/src/binary.rs`).
     pub why: &'static str,
     /// ringcache's expected answer, one normalised packet per line (as the runner
     /// prints them), and whether it closes.
@@ -60,7 +60,7 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         case: "unknown_opcode_with_extras_and_key",
         why: "memcached 1.6.18 skips an unknown opcode's extras and key twice and loses \
-              sync (src/protocol/binary.rs: unassigned opcode row); ringcache skips the \
+              sync (crates/protocol/src/binary.rs: unassigned opcode row); ringcache skips the \
               body once, answers 0x81 and serves the next request",
         reply: &[
             "magic=81 op=1f klen=0 elen=0 dt=00 st=0081 opq=00000001 cas=0 ext=[] key=\"\" val=\"Unknown command\"",
@@ -72,7 +72,7 @@ pub const DEVIATIONS: &[Deviation] = &[
     Deviation {
         case: "verbosity_with_extras",
         why: "memcached 1.6.18 does not serve binary VERBOSITY: it answers 0x81 and skips \
-              the extras twice, losing sync (src/protocol/binary.rs: VERBOSITY 0x1b row); \
+              the extras twice, losing sync (crates/protocol/src/binary.rs: VERBOSITY 0x1b row); \
               ringcache answers 0x81 and stays framed",
         reply: &[
             "magic=81 op=1b klen=0 elen=0 dt=00 st=0081 opq=00000001 cas=0 ext=[] key=\"\" val=\"Unknown command\"",
@@ -85,7 +85,7 @@ pub const DEVIATIONS: &[Deviation] = &[
         case: "gat_with_bytes_after_key",
         why: "memcached 1.6.18 reads the bytes after a TOUCH/GAT key as the next header \
               (loses sync, here: bad magic, closed); ringcache answers and swallows them \
-              (src/protocol/binary.rs: TOUCH/GAT*/STAT row)",
+              (crates/protocol/src/binary.rs: TOUCH/GAT*/STAT row)",
         reply: &[
             "magic=81 op=01 klen=0 elen=0 dt=00 st=0000 opq=00000001 cas=c1 ext=[] key=\"\" val=\"\"",
             "magic=81 op=1d klen=0 elen=4 dt=00 st=0000 opq=00000002 cas=c1 ext=[00000007] key=\"\" val=\"abc\"",
@@ -99,7 +99,7 @@ pub const DEVIATIONS: &[Deviation] = &[
         why: "memcached 1.6.18 waits for extras + key bytes past the header before it \
               sees that they exceed the body (the connection hangs until more bytes \
               come); ringcache answers from the header: 0x81, closed \
-              (src/protocol/binary.rs: key_len > body_len row)",
+              (crates/protocol/src/binary.rs: key_len > body_len row)",
         reply: &[
             "magic=81 op=00 klen=0 elen=0 dt=00 st=0081 opq=00000001 cas=0 ext=[] key=\"\" val=\"Unknown command\"",
         ],
@@ -110,7 +110,7 @@ pub const DEVIATIONS: &[Deviation] = &[
         case: "bad_magic_after_requests_same_read",
         why: "memcached 1.6.18 closes on a bad magic and loses the answers to earlier \
               requests of the same read; ringcache sends them, then closes \
-              (src/protocol/binary.rs: later packet with magic != 0x80 row)",
+              (crates/protocol/src/binary.rs: later packet with magic != 0x80 row)",
         reply: &[
             "magic=81 op=01 klen=0 elen=0 dt=00 st=0000 opq=00000001 cas=c1 ext=[] key=\"\" val=\"\"",
             "magic=81 op=00 klen=0 elen=4 dt=00 st=0000 opq=00000002 cas=c1 ext=[00000000] key=\"\" val=\"A\"",

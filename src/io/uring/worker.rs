@@ -13,19 +13,22 @@
 //! than its requests execute cannot hold the loop past one batch, and the other
 //! connections' completions in that batch are served in it.
 //!
-//! Must not know: protocols. Per-connection logic lives in `conn`.
+//! Must not know: protocols. Per-connection logic lives in its child module `conn`
+//! (`worker/conn.rs`).
 //!
 //! Invariants: `Sqes::inflight` counts ops queued or submitted whose last completion
 //! has not arrived; the loop ends only when stopping and it is zero. The ring is the
 //! first field, so it drops before the memory its ops point at; if the worker ends with
 //! ops in flight (an error), that memory is leaked instead of freed.
 
+mod conn;
+
 use super::buffers::BufRing;
-use super::conn::Slot;
 use super::ops::{self, Kind, Token, GEN_MASK};
 use super::{ring, Features};
 use crate::io::accept::AcceptErrors;
 use crate::io::{EngineEvent, Listener, Service, Shutdown, WorkerSetup, SHUTDOWN_GRACE_SECS};
+use conn::Slot;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use slab::Slab;
 use std::io;
@@ -45,13 +48,13 @@ pub(super) const RING_ENTRIES: u32 = 4096;
 pub(super) const BUF_COUNT: u16 = 1024;
 pub(super) const BUF_BYTES: usize = 4 * 1024;
 /// The buffer group of a worker's ring (each worker has its own ring).
-pub(super) const BGID: u16 = 0;
+const BGID: u16 = 0;
 /// A connection's own receive buffer where multishot recv is not in use.
-pub(super) const RECV_BYTES: usize = 16 * 1024;
+const RECV_BYTES: usize = 16 * 1024;
 
 /// SQEs made during a batch, submitted together at the end of it.
 #[derive(Default)]
-pub(super) struct Sqes {
+struct Sqes {
     pub pending: Vec<squeue::Entry>,
     /// Ops queued or submitted whose final completion has not arrived.
     pub inflight: usize,
@@ -87,17 +90,17 @@ pub(super) struct Worker<S: Service> {
     // The ring is declared first so it is dropped first.
     ring: IoUring,
     /// The provided buffers of multishot receives (`None`: single-shot receives).
-    pub(super) bufs: Option<BufRing>,
-    pub(super) conns: Slab<Slot<S::Conn>>,
-    pub(super) sqes: Sqes,
+    bufs: Option<BufRing>,
+    conns: Slab<Slot<S::Conn>>,
+    sqes: Sqes,
     /// Slots whose connection needs servicing after this batch (sends, re-arms, close).
-    pub(super) dirty: Vec<usize>,
-    pub(super) service: Arc<S>,
-    pub(super) index: usize,
+    dirty: Vec<usize>,
+    service: Arc<S>,
+    index: usize,
     /// Seconds ticked since the worker started.
-    pub(super) tick: u64,
+    tick: u64,
     /// Set once shutdown began: the deadline for pending sends.
-    pub(super) stopping: Option<Instant>,
+    stopping: Option<Instant>,
     next_gen: u32,
     listeners: Vec<ListenerSlot>,
     multishot_accept: bool,
@@ -311,7 +314,7 @@ impl<S: Service> Worker<S> {
     }
 
     /// A fresh generation for a new connection.
-    pub(super) fn next_gen(&mut self) -> u32 {
+    fn next_gen(&mut self) -> u32 {
         self.next_gen = self.next_gen.wrapping_add(1) & GEN_MASK;
         self.next_gen
     }

@@ -94,7 +94,7 @@ impl Connection {
                     && matches!(mode, StoreMode::Set | StoreMode::Add | StoreMode::Replace);
                 let effective = if compare { StoreMode::Cas } else { mode };
                 let (result, cas) = self.server.store.store_cas(
-                    effective,
+                    super::write_mode(effective),
                     key,
                     flags,
                     i64::from(exptime),

@@ -219,7 +219,7 @@ impl Connection {
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = meta.key.bytes(&mut buf);
         let opts = MetaSet {
-            mode,
+            mode: super::write_mode(mode),
             flags: f.client_flags,
             exptime: f.ttl.map_or(0, i64::from),
             compare_cas: f.compare_cas,

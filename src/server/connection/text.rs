@@ -127,10 +127,14 @@ impl Connection {
                     (StoreMode::Cas, false) => u64::MAX,
                     _ => cas,
                 };
-                let result = self
-                    .server
-                    .store
-                    .store(mode, key, flags, exptime, cas, value);
+                let result = self.server.store.store(
+                    super::write_mode(mode),
+                    key,
+                    flags,
+                    exptime,
+                    cas,
+                    value,
+                );
                 self.count_store(mode, result);
                 let response = match result {
                     StoreResult::Stored => Response::Stored,

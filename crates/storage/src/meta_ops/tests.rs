@@ -2,10 +2,10 @@
 //! memcached 1.6.18 follows, and every test ends by checking the shard invariants.
 
 use super::*;
-use crate::storage::tests::{check, store, store_with, MB};
+use crate::tests::{check, store, store_with, MB};
 
 const SET: MetaSet = MetaSet {
-    mode: StoreMode::Set,
+    mode: WriteMode::Set,
     flags: 0,
     exptime: 0,
     compare_cas: None,
@@ -52,24 +52,24 @@ fn set_returns_the_new_cas_and_modes_follow_memcached() {
     assert_eq!(r, StoreResult::Stored);
     assert_eq!(mg(&s, "k", PEEK).unwrap().1, cas);
     let add = MetaSet {
-        mode: StoreMode::Add,
+        mode: WriteMode::Add,
         ..SET
     };
     assert_eq!(ms(&s, "k", "b", add), (StoreResult::NotStored, 0));
     assert_eq!(ms(&s, "new", "b", add).0, StoreResult::Stored);
     let replace = MetaSet {
-        mode: StoreMode::Replace,
+        mode: WriteMode::Replace,
         ..SET
     };
     assert_eq!(ms(&s, "nope", "b", replace), (StoreResult::NotStored, 0));
     let append = MetaSet {
-        mode: StoreMode::Append,
+        mode: WriteMode::Append,
         flags: 9,
         ..SET
     };
     assert_eq!(ms(&s, "k", "bc", append).0, StoreResult::Stored);
     let prepend = MetaSet {
-        mode: StoreMode::Prepend,
+        mode: WriteMode::Prepend,
         ..SET
     };
     assert_eq!(ms(&s, "k", "_", prepend).0, StoreResult::Stored);
@@ -89,51 +89,51 @@ fn compare_cas_per_mode() {
     };
     // Set and Replace become cas: a missing key is NotFound, another CAS (even 0) Exists.
     assert_eq!(
-        ms(&s, "nope", "x", with(StoreMode::Set, 1)).0,
+        ms(&s, "nope", "x", with(WriteMode::Set, 1)).0,
         StoreResult::NotFound
     );
     assert_eq!(
-        ms(&s, "nope", "x", with(StoreMode::Replace, 1)).0,
+        ms(&s, "nope", "x", with(WriteMode::Replace, 1)).0,
         StoreResult::NotFound
     );
     assert_eq!(
-        ms(&s, "k", "x", with(StoreMode::Set, 0)).0,
+        ms(&s, "k", "x", with(WriteMode::Set, 0)).0,
         StoreResult::Exists
     );
     assert_eq!(
-        ms(&s, "k", "x", with(StoreMode::Set, cas + 1)).0,
+        ms(&s, "k", "x", with(WriteMode::Set, cas + 1)).0,
         StoreResult::Exists
     );
     assert_eq!(
-        ms(&s, "k", "b", with(StoreMode::Replace, cas)).0,
+        ms(&s, "k", "b", with(WriteMode::Replace, cas)).0,
         StoreResult::Stored
     );
     // Append and Prepend: 0 means no check; a missing key is NotStored.
     assert_eq!(
-        ms(&s, "k", "x", with(StoreMode::Append, 1)).0,
+        ms(&s, "k", "x", with(WriteMode::Append, 1)).0,
         StoreResult::Exists
     );
     assert_eq!(
-        ms(&s, "k", "c", with(StoreMode::Append, 0)).0,
+        ms(&s, "k", "c", with(WriteMode::Append, 0)).0,
         StoreResult::Stored
     );
     assert_eq!(
-        ms(&s, "nope", "c", with(StoreMode::Append, 5)).0,
+        ms(&s, "nope", "c", with(WriteMode::Append, 5)).0,
         StoreResult::NotStored
     );
     let cas = mg(&s, "k", PEEK).unwrap().1;
     assert_eq!(
-        ms(&s, "k", "d", with(StoreMode::Prepend, cas)).0,
+        ms(&s, "k", "d", with(WriteMode::Prepend, cas)).0,
         StoreResult::Stored
     );
     assert_eq!(mg(&s, "k", PEEK).unwrap().0, "dbc");
     // Add ignores it.
     assert_eq!(
-        ms(&s, "a", "1", with(StoreMode::Add, 77)).0,
+        ms(&s, "a", "1", with(WriteMode::Add, 77)).0,
         StoreResult::Stored
     );
     assert_eq!(
-        ms(&s, "a", "1", with(StoreMode::Add, 77)).0,
+        ms(&s, "a", "1", with(WriteMode::Add, 77)).0,
         StoreResult::NotStored
     );
     check(&s);
@@ -188,7 +188,7 @@ fn base64_keys_are_marked_and_append_drops_the_mark() {
     ms(&s, "k", "a", binary);
     assert!(s.meta_get(b"k", PEEK, |i| i.unwrap().key_is_binary()));
     let append = MetaSet {
-        mode: StoreMode::Append,
+        mode: WriteMode::Append,
         ..binary
     };
     ms(&s, "k", "b", append);
@@ -201,7 +201,7 @@ fn too_large_removes_the_key_in_every_mode() {
     ms(&s, "k", "a", SET);
     let big = "x".repeat(MB);
     let append = MetaSet {
-        mode: StoreMode::Append,
+        mode: WriteMode::Append,
         ..SET
     };
     assert_eq!(ms(&s, "k", &big, append), (StoreResult::TooLarge, 0));

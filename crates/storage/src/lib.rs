@@ -65,9 +65,37 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hashbrown::DefaultHashBuilder;
 
-use crate::protocol::{item_too_large, StoreMode, KEY_MAX_BYTES};
 use item::NewItem;
 use shard::{key_hash, Shard};
+
+/// Longest key the store holds (memcached's 250). The parsers refuse longer keys
+/// before they get here; the store checks again so it never depends on them.
+pub const KEY_MAX_BYTES: usize = 250;
+
+/// Whether an item with this key, value and client flags is over `max_item_bytes`, by
+/// memcached's arithmetic: its item header (48 bytes), CAS (8), the client flags unless
+/// they are 0 (4), the key and its NUL, and the value with its `\r\n` must fit.
+///
+/// The parsers apply the same rule while parsing (the wire protocol's own copy); the
+/// server's tests assert that the two agree.
+#[inline]
+pub fn item_too_large(key_len: usize, value_len: usize, flags: u32, max_item_bytes: usize) -> bool {
+    let flags_len = if flags == 0 { 0 } else { 4 };
+    48 + 8 + flags_len + key_len + 1 + value_len.saturating_add(2) > max_item_bytes
+}
+
+/// How a write treats an existing item. The store's own word for it: the connection
+/// maps each dialect's store command onto one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+    /// Store only if the item's CAS value equals the given one.
+    Cas,
+}
 /// Configuration of a [`Store`].
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -281,7 +309,7 @@ impl Store {
         }
     }
 
-    /// set/add/replace/append/prepend/cas. `cas` is only read for [`StoreMode::Cas`].
+    /// set/add/replace/append/prepend/cas. `cas` is only read for [`WriteMode::Cas`].
     /// append/prepend keep the item's flags and expiration time.
     ///
     /// A value over the item size limit is `TooLarge`, and a set of one removes the key
@@ -289,7 +317,7 @@ impl Store {
     /// is `NotStored`, memcached's answer.
     pub fn store(
         &self,
-        mode: StoreMode,
+        mode: WriteMode,
         key: &[u8],
         flags: u32,
         exptime: i64,
@@ -300,7 +328,7 @@ impl Store {
             return StoreResult::NotStored;
         }
         if item_too_large(key.len(), value.len(), flags, self.config.max_item_bytes) {
-            if mode == StoreMode::Set {
+            if mode == WriteMode::Set {
                 self.delete(key);
             }
             return StoreResult::TooLarge;

@@ -216,7 +216,7 @@ mod tests {
     fn reply_lines() {
         let mut out = Vec::new();
         reply_line("ERROR", &mut out);
-        reply_line(crate::protocol::text::SILENT, &mut out);
+        reply_line(crate::text::SILENT, &mut out);
         reply_line("CLIENT_ERROR bad command line format", &mut out);
         assert_eq!(out, b"ERROR\r\nCLIENT_ERROR bad command line format\r\n");
     }

@@ -6,8 +6,8 @@
 //! turns the front of a byte slice into one [`Request`] borrowing from it, or says what
 //! to answer and how many bytes to drop. Meta commands (`mg ms md ma mn me`) are
 //! `meta`'s: this parser frames their line and hands it to `meta::parse_line`.
-//! Framing and tokenizing (the first two rows of tables below) are `line`'s; numbers
-//! are `number`'s.
+//! Framing the line and the numbers (the first two rows of the tables below, and the
+//! number rules) are `crate::ascii`'s, shared with `meta`; tokenizing is `line`'s.
 //!
 //! Invariants:
 //! - `consumed` never exceeds the input; a request is returned only when its line (and
@@ -47,7 +47,7 @@
 //! | `quit` (any arguments) | closes | `Request::Quit` |
 //! | `version` (any arguments) | `VERSION 1.6.18` | `Request::Version` |
 //!
-//! Numbers (memcached's `safe_strto*`, see `number`): leading whitespace and `+`/`-`
+//! Numbers (memcached's `safe_strto*`, see `ascii::number`): leading whitespace and `+`/`-`
 //! accepted, trailing whitespace-then-anything accepted (`1\tjunk` is 1), `0x1` refused,
 //! 32-bit values truncated from 64 bits (flags `4294967301` → 5, exptime `4294967296` →
 //! 0, bytes `4294967297` → 1), `-0` is 0 everywhere, other negatives refused by unsigned
@@ -98,22 +98,12 @@ use super::{Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KE
 
 mod fast;
 mod line;
-pub(super) mod number;
 #[cfg(test)]
 mod tests;
 
-pub(super) use line::frame;
+use crate::ascii::number::{safe_strtol, safe_strtoul, safe_strtoull};
+pub use crate::ascii::{GET_LINE_MAX_BYTES, SILENT};
 use line::Tokens;
-use number::{safe_strtol, safe_strtoul, safe_strtoull};
-
-/// Longest `get`/`gets` line (without its newline) this parser waits for. memcached has
-/// no limit; this one keeps a hostile client from growing a connection's buffer without
-/// bound while leaving room for ~10,000 keys of 200 bytes in one request.
-pub const GET_LINE_MAX_BYTES: usize = 2 << 20;
-
-/// The `reply` of a [`ParseError::Invalid`] that memcached answers with nothing (the
-/// command carried `noreply`): write no line at all.
-pub const SILENT: &str = "";
 
 const ERROR: &str = "ERROR";
 const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
@@ -122,7 +112,6 @@ const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument";
 const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta argument";
 const DELETE_USAGE: &str = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
 const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
-const GET_LINE_TOO_LONG: &str = "SERVER_ERROR out of memory reading request";
 
 /// Parses one request from the start of `input`.
 #[inline]

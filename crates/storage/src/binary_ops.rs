@@ -5,7 +5,7 @@
 //!
 //! Knows nothing of the wire: the binary rule "a non-zero CAS in the request header
 //! means compare-and-swap" is the caller's to apply (for set/add/replace it asks for
-//! [`StoreMode::Cas`]); here a CAS of 0 means "any" for append/prepend, delete and
+//! [`WriteMode::Cas`]); here a CAS of 0 means "any" for append/prepend, delete and
 //! arithmetic.
 //!
 //! Invariants: the same as the store's (see `mod.rs`); a CAS handed back is the one
@@ -13,7 +13,7 @@
 
 use super::item::NewItem;
 use super::{ArithResult, Store, StoreResult};
-use crate::protocol::{item_too_large, StoreMode, KEY_MAX_BYTES};
+use crate::{item_too_large, WriteMode, KEY_MAX_BYTES};
 
 /// Outcome of [`Store::delete_cas`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl Store {
     /// memcached answers).
     pub fn store_cas(
         &self,
-        mode: StoreMode,
+        mode: WriteMode,
         key: &[u8],
         flags: u32,
         exptime: i64,
@@ -72,7 +72,7 @@ impl Store {
         }
         let max_item_bytes = self.config.max_item_bytes;
         if item_too_large(key.len(), value.len(), flags, max_item_bytes) {
-            if mode == StoreMode::Set {
+            if mode == WriteMode::Set {
                 self.delete(key);
             }
             return (StoreResult::TooLarge, 0);
@@ -81,7 +81,7 @@ impl Store {
         let exptime = self.clock.realtime(exptime);
         let new = NewItem::new(key, value, flags, exptime);
         let (hash, mut shard) = self.shard(key);
-        if cas != 0 && matches!(mode, StoreMode::Append | StoreMode::Prepend) {
+        if cas != 0 && matches!(mode, WriteMode::Append | WriteMode::Prepend) {
             match shard.peek_cas(hash, key, now) {
                 None => return (StoreResult::NotStored, 0),
                 Some(have) if have != cas => return (StoreResult::Exists, 0),
@@ -154,7 +154,7 @@ impl Store {
                     return ArithOutcome::NotFound;
                 };
                 let max_item_bytes = self.config.max_item_bytes;
-                match shard.store(hash, StoreMode::Add, item, 0, now, max_item_bytes) {
+                match shard.store(hash, WriteMode::Add, item, 0, now, max_item_bytes) {
                     StoreResult::Stored => ArithOutcome::Created {
                         value,
                         cas: shard.last_cas(),
@@ -170,7 +170,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::tests::{check, store, store_with, MB};
+    use crate::tests::{check, store, store_with, MB};
 
     fn cas_of(s: &Store, key: &[u8]) -> Option<u64> {
         s.get(key, None, |hit| hit.map(|i| i.cas))
@@ -183,10 +183,10 @@ mod tests {
     #[test]
     fn store_hands_back_the_cas_the_item_carries() {
         let s = store();
-        let (result, cas) = s.store_cas(StoreMode::Set, b"k", 3, 0, 0, b"v");
+        let (result, cas) = s.store_cas(WriteMode::Set, b"k", 3, 0, 0, b"v");
         assert_eq!(result, StoreResult::Stored);
         assert_eq!(cas_of(&s, b"k"), Some(cas));
-        let (result, again) = s.store_cas(StoreMode::Append, b"k", 0, 0, 0, b"w");
+        let (result, again) = s.store_cas(WriteMode::Append, b"k", 0, 0, 0, b"w");
         assert_eq!(result, StoreResult::Stored);
         assert!(again > cas);
         assert_eq!(cas_of(&s, b"k"), Some(again));
@@ -198,16 +198,16 @@ mod tests {
     fn refused_stores_hand_back_no_cas() {
         let s = store();
         assert_eq!(
-            s.store_cas(StoreMode::Replace, b"k", 0, 0, 0, b"v"),
+            s.store_cas(WriteMode::Replace, b"k", 0, 0, 0, b"v"),
             (StoreResult::NotStored, 0)
         );
-        s.store_cas(StoreMode::Set, b"k", 0, 0, 0, b"v");
+        s.store_cas(WriteMode::Set, b"k", 0, 0, 0, b"v");
         assert_eq!(
-            s.store_cas(StoreMode::Add, b"k", 0, 0, 0, b"v"),
+            s.store_cas(WriteMode::Add, b"k", 0, 0, 0, b"v"),
             (StoreResult::NotStored, 0)
         );
         assert_eq!(
-            s.store_cas(StoreMode::Cas, b"k", 0, 0, 1, b"v"),
+            s.store_cas(WriteMode::Cas, b"k", 0, 0, 1, b"v"),
             (StoreResult::Exists, 0)
         );
     }
@@ -215,18 +215,18 @@ mod tests {
     #[test]
     fn append_with_a_cas_compares_it() {
         let s = store();
-        let (_, cas) = s.store_cas(StoreMode::Set, b"k", 0, 0, 0, b"a");
+        let (_, cas) = s.store_cas(WriteMode::Set, b"k", 0, 0, 0, b"a");
         assert_eq!(
-            s.store_cas(StoreMode::Append, b"k", 0, 0, cas + 1, b"b").0,
+            s.store_cas(WriteMode::Append, b"k", 0, 0, cas + 1, b"b").0,
             StoreResult::Exists
         );
         assert_eq!(
-            s.store_cas(StoreMode::Prepend, b"missing", 0, 0, cas, b"b")
+            s.store_cas(WriteMode::Prepend, b"missing", 0, 0, cas, b"b")
                 .0,
             StoreResult::NotStored
         );
         assert_eq!(
-            s.store_cas(StoreMode::Prepend, b"k", 0, 0, cas, b"b").0,
+            s.store_cas(WriteMode::Prepend, b"k", 0, 0, cas, b"b").0,
             StoreResult::Stored
         );
         assert_eq!(value_of(&s, b"k").unwrap(), b"ba");
@@ -235,10 +235,10 @@ mod tests {
     #[test]
     fn a_too_large_set_removes_the_old_value() {
         let s = store();
-        s.store_cas(StoreMode::Set, b"k", 0, 0, 0, b"old");
+        s.store_cas(WriteMode::Set, b"k", 0, 0, 0, b"old");
         let big = vec![0u8; MB];
         assert_eq!(
-            s.store_cas(StoreMode::Set, b"k", 0, 0, 0, &big),
+            s.store_cas(WriteMode::Set, b"k", 0, 0, 0, &big),
             (StoreResult::TooLarge, 0)
         );
         assert_eq!(value_of(&s, b"k"), None);
@@ -249,9 +249,9 @@ mod tests {
         // memcached looks items up with DONT_UPDATE for cas checks: an item only
         // deleted is still "never fetched" when it is evicted.
         let s = store_with(64 * MB, 1);
-        let (_, cas) = s.store_cas(StoreMode::Set, b"k", 0, 0, 0, b"v");
+        let (_, cas) = s.store_cas(WriteMode::Set, b"k", 0, 0, 0, b"v");
         assert_eq!(
-            s.store_cas(StoreMode::Append, b"k", 0, 0, cas + 1, b"w").0,
+            s.store_cas(WriteMode::Append, b"k", 0, 0, cas + 1, b"w").0,
             StoreResult::Exists
         );
         s.flush_all(0);
@@ -264,12 +264,12 @@ mod tests {
         let s = store();
         assert_eq!(s.delete_cas(b"k", 0), DeleteResult::NotFound);
         assert_eq!(s.delete_cas(b"k", 5), DeleteResult::NotFound);
-        let (_, cas) = s.store_cas(StoreMode::Set, b"k", 0, 0, 0, b"v");
+        let (_, cas) = s.store_cas(WriteMode::Set, b"k", 0, 0, 0, b"v");
         assert_eq!(s.delete_cas(b"k", cas + 1), DeleteResult::Exists);
         assert_eq!(value_of(&s, b"k").unwrap(), b"v");
         assert_eq!(s.delete_cas(b"k", cas), DeleteResult::Deleted);
         assert_eq!(value_of(&s, b"k"), None);
-        s.store_cas(StoreMode::Set, b"k", 0, 0, 0, b"v");
+        s.store_cas(WriteMode::Set, b"k", 0, 0, 0, b"v");
         assert_eq!(s.delete_cas(b"k", 0), DeleteResult::Deleted);
         check(&s);
     }
@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn arith_checks_the_cas_before_the_number() {
         let s = store();
-        let (_, cas) = s.store_cas(StoreMode::Set, b"t", 0, 0, 0, b"text");
+        let (_, cas) = s.store_cas(WriteMode::Set, b"t", 0, 0, 0, b"text");
         assert_eq!(
             s.arith_cas(b"t", 1, true, cas + 1, None),
             ArithOutcome::Exists
@@ -320,7 +320,7 @@ mod tests {
             s.arith_cas(b"t", 1, true, cas, None),
             ArithOutcome::NonNumeric
         );
-        let (_, cas) = s.store_cas(StoreMode::Set, b"n", 7, 0, 0, b"99");
+        let (_, cas) = s.store_cas(WriteMode::Set, b"n", 7, 0, 0, b"99");
         assert_eq!(
             s.arith_cas(b"n", 1, true, cas + 1, None),
             ArithOutcome::Exists

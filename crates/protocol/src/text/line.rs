@@ -1,19 +1,20 @@
 //! Framing and tokenizing a command line: where the first line of the input ends, what
 //! memcached sees of it, and its space-separated tokens.
 //!
-//! Owns the line rules of the text module header (newline, `\r` only stripped before
-//! the newline, NUL ends the line, the 2048-byte rule with its 2049-byte lookahead, the
-//! long-get rule, at most [`MAX_TOKENS`] tokens). Knows nothing of commands.
+//! Owns the tokenizing rules of the text module header (at most [`MAX_TOKENS`] tokens);
+//! the line rules (newline, `\r` only stripped before the newline, NUL ends the line,
+//! the 2048-byte rule with its 2049-byte lookahead, the long-get rule) are
+//! [`crate::ascii`]'s, which [`split`] repeats for short lines. Knows nothing of commands.
 //!
 //! Two ways to the same answer: [`split`] reads a line whose newline lies in the first
 //! [`SHORT_LINE_BYTES`] bytes in one pass, eight bytes at a time, stopping only at the
 //! bytes below `!` (the only ones that can end a line or a token); any other input goes
-//! through [`frame`] (memchr for the newline, whatever the length) and
+//! through [`frame`](crate::ascii::frame) (memchr for the newline, whatever the length) and
 //! [`Tokens::split`]. Both record tokens through [`Tokens::push`], and a test checks
 //! that they agree on every short input.
 
-use super::{GET_LINE_MAX_BYTES, GET_LINE_TOO_LONG};
-use crate::protocol::{ParseError, LINE_MAX_BYTES};
+use crate::ascii::frame;
+use crate::ParseError;
 
 /// Tokens memcached's tokenizer splits off a line before leaving the rest in one piece
 /// (its `MAX_TOKENS` of 24 counts a terminal token too).
@@ -24,12 +25,8 @@ pub(super) const MAX_TOKENS: usize = 23;
 const KEPT_TOKENS: usize = 8;
 
 /// Bytes [`split`] reads word by word looking for the newline before leaving the line to
-/// [`frame`] (memchr), which is faster for long lines.
+/// [`frame`](crate::ascii::frame) (memchr), which is faster for long lines.
 const SHORT_LINE_BYTES: usize = 256;
-
-/// Leading spaces memcached tolerates before `get ` when it decides whether a line
-/// without a newline may grow past [`LINE_MAX_BYTES`].
-const GET_LEADING_SPACES_MAX: usize = 100;
 
 /// Frames and tokenizes the first line of `input`: its tokens (holding the line as
 /// memcached sees it) and the line's length with its newline.
@@ -39,46 +36,6 @@ pub(super) fn split(input: &[u8]) -> Result<(Tokens<'_>, usize), ParseError> {
     }
     let (line, line_len) = frame(input)?;
     Ok((Tokens::split(line), line_len))
-}
-
-/// Finds the first line: its content (without the newline, a `\r` before it, and
-/// anything from a NUL byte on, as memcached's `strlen` sees it) and its length with the
-/// newline.
-pub(in crate::protocol) fn frame(input: &[u8]) -> Result<(&[u8], usize), ParseError> {
-    let head = &input[..input.len().min(LINE_MAX_BYTES + 1)];
-    let newline = match memchr::memchr(b'\n', head) {
-        Some(at) => at,
-        None if input.len() <= LINE_MAX_BYTES => return Err(ParseError::Incomplete),
-        None if !is_long_get(input) => return Err(ParseError::Fatal { reply: None }),
-        None => {
-            let searched = &input[head.len()..input.len().min(GET_LINE_MAX_BYTES + 1)];
-            match memchr::memchr(b'\n', searched) {
-                Some(at) => head.len() + at,
-                None if input.len() > GET_LINE_MAX_BYTES => {
-                    return Err(ParseError::Fatal {
-                        reply: Some(GET_LINE_TOO_LONG),
-                    })
-                }
-                None => return Err(ParseError::Incomplete),
-            }
-        }
-    };
-    let mut line = &input[..newline];
-    if let [rest @ .., b'\r'] = line {
-        line = rest;
-    }
-    if let Some(nul) = memchr::memchr(0, line) {
-        line = &line[..nul];
-    }
-    Ok((line, newline + 1))
-}
-
-/// Whether a line with no newline in its first [`LINE_MAX_BYTES`] may keep growing:
-/// memcached allows it for `get `/`gets ` after at most 100 leading spaces.
-fn is_long_get(input: &[u8]) -> bool {
-    let spaces = input.iter().take_while(|&&b| b == b' ').count();
-    let rest = &input[spaces..];
-    spaces <= GET_LEADING_SPACES_MAX && (rest.starts_with(b"get ") || rest.starts_with(b"gets "))
 }
 
 /// [`split`] for a line whose newline lies in the first [`SHORT_LINE_BYTES`] bytes

@@ -2,7 +2,7 @@
 //! memcached 1.6.18 gives them), the `ms` data block, and split-invariance.
 
 use super::*;
-use crate::protocol::text;
+use crate::text;
 
 const LIMITS: Limits = Limits {
     max_item_bytes: 1024 * 1024,

@@ -2,8 +2,9 @@
 //!
 //! Owns the request and response vocabulary shared by every dialect, and the parsers and
 //! encoders of each dialect (`text` for classic ASCII, `meta` for the meta commands
-//! that mix with it, `binary`), and `scan`, the word-at-a-time byte searches the text
-//! parsers share. It knows nothing of sockets, connections or the store: a parser turns
+//! that mix with it, `binary`), `ascii`, the line framing and number rules `text` and
+//! `meta` share (so `meta` never imports `text`), and `scan`, the word-at-a-time byte
+//! searches the text parsers share. It knows nothing of sockets, connections or the store: a parser turns
 //! bytes into a [`Request`] that borrows from the input, an encoder appends a
 //! [`Response`] to a buffer.
 //!
@@ -15,6 +16,7 @@
 //! - `consumed` never exceeds the input length.
 #![forbid(unsafe_code)]
 
+mod ascii;
 pub mod binary;
 pub mod encode;
 pub mod meta;

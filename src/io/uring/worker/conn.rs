@@ -1,5 +1,9 @@
 //! One connection's slot in a proactor worker: receiving, sending, backpressure, close.
 //!
+//! A room of `worker` (its child module, not its peer): the worker's connection
+//! handling, split from the loop so each file holds one concept. It uses the worker's
+//! types; only `worker` uses it.
+//!
 //! Owns: the [`Slot`] (socket, generation, the service's `Conn`, the send record, the
 //! receive buffer of single-shot mode, which ops are in flight) and the worker's
 //! methods that drive it from completions.
@@ -19,8 +23,8 @@
 //! - idle time (`-o idle_timeout`) runs from the last byte received or sent, and only
 //!   while no send is in flight and no output is pending.
 
-use super::ops::{self, Kind, SendRecord, Token};
-use super::worker::{Worker, BGID, RECV_BYTES};
+use super::super::ops::{self, Kind, SendRecord, Token};
+use super::{Worker, BGID, RECV_BYTES};
 use crate::io::{Conn, EngineEvent, Rejected, Service, REJECT_REPLY};
 use io_uring::{cqueue, opcode, types};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};

@@ -2,10 +2,11 @@
 //!
 //! Owns the syntax of memcached's meta commands: the key and its base64 form, the flag
 //! tokens and their values, the data block of `ms`, and memcached 1.6.18's exact
-//! answers for bad input. It knows nothing of the store or the connection. The text
-//! parser frames the line (same newline, NUL and 2048-byte rules as classic commands)
-//! and hands lines whose command is one of the six here ([`parse_line`]); [`parse`]
-//! frames on its own. `encode` writes the answers, `base64` holds memcached's key
+//! answers for bad input. It knows nothing of the store or the connection, nor of the
+//! text parser's internals: both frame lines and read numbers through `crate::ascii`
+//! (same newline, NUL and 2048-byte rules as classic commands). The text parser hands
+//! lines whose command is one of the six here to [`parse_line`]; [`parse`] frames on
+//! its own. `encode` writes the answers, `base64` holds memcached's key
 //! coding.
 //!
 //! Invariants:
@@ -60,9 +61,9 @@
 //! `k` is ` k<key>`, or ` k<base64> b` for a key sent with `b` (`mg` hits: stored with
 //! `b`). Every `CLIENT_ERROR`/`SERVER_ERROR` replaces the whole answer, `q` or not.
 
-use super::text::number::{safe_strtol, safe_strtoul, safe_strtoull};
-use super::text::{self, SILENT};
 use super::{Limits, ParseError, Parsed, Request, StoreMode, KEY_MAX_BYTES};
+use crate::ascii::number::{safe_strtol, safe_strtoul, safe_strtoull};
+use crate::ascii::{self, SILENT};
 
 pub mod base64;
 pub mod encode;
@@ -226,7 +227,7 @@ type Outcome<'a> = Result<Parsed<'a>, ParseError>;
 
 /// Parses one meta request from the start of `input`.
 pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Outcome<'a> {
-    let (line, line_len) = text::frame(input)?;
+    let (line, line_len) = ascii::frame(input)?;
     parse_line(input, line, line_len, limits)
 }
 

@@ -45,7 +45,7 @@ use super::arena::{Arena, Moved};
 use super::arith;
 use super::item::{NewItem, Record, RecordMut, ACTIVE, FETCHED, NIL};
 use super::{ArithResult, StoreResult, StoreStats};
-use crate::protocol::StoreMode;
+use crate::WriteMode;
 
 /// How many items at the LRU tail a write that does not fit inspects for dead ones
 /// before it evicts live items.
@@ -496,13 +496,13 @@ impl Shard {
     pub(crate) fn store(
         &mut self,
         hash: u64,
-        mode: StoreMode,
+        mode: WriteMode,
         new: NewItem<'_>,
         cas: u64,
         now: u32,
         max_item_bytes: usize,
     ) -> StoreResult {
-        use StoreMode::*;
+        use WriteMode::*;
         self.advance(now);
         let old = self.find_live(hash, new.key, now);
         let joined;
@@ -531,18 +531,18 @@ impl Shard {
     pub(super) fn joined(
         &self,
         idx: u32,
-        mode: StoreMode,
+        mode: WriteMode,
         new: &NewItem<'_>,
         max_item_bytes: usize,
     ) -> Option<Vec<u8>> {
         let old = self.item(idx);
-        let (first, second) = if mode == StoreMode::Append {
+        let (first, second) = if mode == WriteMode::Append {
             (old.value(), new.value)
         } else {
             (new.value, old.value())
         };
         let len = first.len() + second.len();
-        if crate::protocol::item_too_large(old.key().len(), len, old.flags(), max_item_bytes) {
+        if crate::item_too_large(old.key().len(), len, old.flags(), max_item_bytes) {
             return None;
         }
         let mut value = Vec::with_capacity(len);
@@ -578,7 +578,7 @@ impl Shard {
     pub(super) fn put(
         &mut self,
         hash: u64,
-        mode: StoreMode,
+        mode: WriteMode,
         old: Option<u32>,
         new: NewItem<'_>,
         now: u32,
@@ -619,14 +619,14 @@ impl Shard {
     fn put_new(
         &mut self,
         hash: u64,
-        mode: StoreMode,
+        mode: WriteMode,
         old: Option<u32>,
         new: NewItem<'_>,
         now: u32,
     ) -> Result<u32, StoreResult> {
         let footprint = new.footprint();
         if footprint > self.budget {
-            if let (StoreMode::Set, Some(idx)) = (mode, old) {
+            if let (WriteMode::Set, Some(idx)) = (mode, old) {
                 self.remove(hash, idx);
             }
             return Err(StoreResult::OutOfMemory);
@@ -719,7 +719,7 @@ impl Shard {
             if new.footprint() > self.budget {
                 return Err(ArithResult::OutOfMemory);
             }
-            self.put(hash, StoreMode::Set, Some(idx), new, now)
+            self.put(hash, WriteMode::Set, Some(idx), new, now)
                 .map(|idx| (value, idx))
                 .map_err(|_| ArithResult::OutOfMemory)
         }

@@ -19,7 +19,7 @@
 use super::item::{self, NewItem, RecordMut, KEY_BINARY, STALE, WIN_SENT};
 use super::shard::Shard;
 use super::{ArithResult, Store, StoreResult};
-use crate::protocol::{item_too_large, StoreMode, KEY_MAX_BYTES};
+use crate::{item_too_large, WriteMode, KEY_MAX_BYTES};
 
 /// A live item under its shard's lock, as a meta command reads and changes it.
 #[derive(Debug)]
@@ -118,7 +118,7 @@ pub struct MetaGet {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MetaSet {
     /// Set, Add, Replace, Append or Prepend (Cas is taken as Set).
-    pub mode: StoreMode,
+    pub mode: WriteMode,
     pub flags: u32,
     /// A client exptime (see `Clock::realtime`).
     pub exptime: i64,
@@ -264,7 +264,7 @@ impl Shard {
             Some(idx) => (idx, false),
             None if opts.vivify => {
                 let empty = NewItem::new(key, b"", 0, 0);
-                match self.put(hash, StoreMode::Add, None, empty, now) {
+                match self.put(hash, WriteMode::Add, None, empty, now) {
                     Ok(idx) => (idx, true),
                     Err(_) => return f(None),
                 }
@@ -292,7 +292,7 @@ impl Shard {
         now: u32,
         max_item_bytes: usize,
     ) -> (StoreResult, u64) {
-        use StoreMode::*;
+        use WriteMode::*;
         self.advance(now);
         let old = self.find_live(hash, new.key, now);
         let compare = opts.compare_cas.unwrap_or(0);
@@ -397,7 +397,7 @@ impl Shard {
                     let mut digits = itoa::Buffer::new();
                     let value = digits.format(initial).as_bytes();
                     let new = NewItem::new(key, value, 0, 0);
-                    match self.put(hash, StoreMode::Add, None, new, now) {
+                    match self.put(hash, WriteMode::Add, None, new, now) {
                         Ok(idx) => (MetaArithResult::Created(initial), idx),
                         Err(_) => return f(MetaArithResult::OutOfMemory, None),
                     }

@@ -17,7 +17,7 @@
 //! about 400 instructions a request, a third of the server's user-space work at
 //! pipeline depth 16.
 
-use crate::protocol::{scan, Keys, Limits, ParseError, Parsed, Request, StoreMode, KEY_MAX_BYTES};
+use crate::{scan, Keys, Limits, ParseError, Parsed, Request, StoreMode, KEY_MAX_BYTES};
 
 /// Most digits a number read here may have: 9 digits fit every field (flags `u32`,
 /// exptime and bytes `i32`) with no truncation or range rule to apply.

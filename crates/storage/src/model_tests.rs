@@ -57,7 +57,7 @@ enum Exp {
 #[derive(Clone, Debug)]
 enum Op {
     Store {
-        mode: StoreMode,
+        mode: WriteMode,
         key: usize,
         flags: u32,
         exptime: Exp,
@@ -125,13 +125,13 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn mode() -> impl Strategy<Value = StoreMode> {
+fn mode() -> impl Strategy<Value = WriteMode> {
     prop_oneof![
-        3 => Just(StoreMode::Set),
-        1 => Just(StoreMode::Add),
-        1 => Just(StoreMode::Replace),
-        1 => Just(StoreMode::Append),
-        1 => Just(StoreMode::Prepend),
+        3 => Just(WriteMode::Set),
+        1 => Just(WriteMode::Add),
+        1 => Just(WriteMode::Replace),
+        1 => Just(WriteMode::Append),
+        1 => Just(WriteMode::Prepend),
     ]
 }
 
@@ -377,7 +377,7 @@ impl Model {
     /// cannot fit even in an empty shard (a set then drops the old item).
     fn put(
         &mut self,
-        mode: StoreMode,
+        mode: WriteMode,
         key: &[u8],
         old: bool,
         new: (Vec<u8>, u32, u32),
@@ -385,7 +385,7 @@ impl Model {
     ) -> StoreResult {
         let need = item_footprint(key.len(), new.0.len());
         if need > self.budget {
-            if mode == StoreMode::Set && old {
+            if mode == WriteMode::Set && old {
                 self.unlink(key);
             }
             return StoreResult::OutOfMemory;
@@ -416,7 +416,7 @@ impl Model {
     #[allow(clippy::too_many_arguments)]
     fn store(
         &mut self,
-        mode: StoreMode,
+        mode: WriteMode,
         key: &[u8],
         flags: u32,
         exptime: i64,
@@ -424,8 +424,8 @@ impl Model {
         value: &[u8],
         shard: usize,
     ) -> StoreResult {
-        use StoreMode::*;
-        if crate::protocol::item_too_large(key.len(), value.len(), flags, MAX_ITEM_BYTES) {
+        use WriteMode::*;
+        if crate::item_too_large(key.len(), value.len(), flags, MAX_ITEM_BYTES) {
             if mode == Set {
                 self.delete(key);
             }
@@ -444,12 +444,8 @@ impl Model {
                 } else {
                     [value, &old.value[..]].concat()
                 };
-                let too_large = crate::protocol::item_too_large(
-                    key.len(),
-                    joined.len(),
-                    old.flags,
-                    MAX_ITEM_BYTES,
-                );
+                let too_large =
+                    crate::item_too_large(key.len(), joined.len(), old.flags, MAX_ITEM_BYTES);
                 if too_large {
                     return StoreResult::NotStored;
                 }
@@ -667,9 +663,9 @@ fn run(limit_bytes: usize, shards: usize, ops: &[Op]) -> Result<(), TestCaseErro
                 let want = m.get(&key, None);
                 check_hit(&mut m, &key, got, want)?;
                 let exptime = m.exptime(*exptime);
-                let got = s.store(StoreMode::Cas, &key, *flags, exptime, cas, value);
+                let got = s.store(WriteMode::Cas, &key, *flags, exptime, cas, value);
                 let shard = s.shard_of(&key);
-                let want = m.store(StoreMode::Cas, &key, *flags, exptime, cas, value, shard);
+                let want = m.store(WriteMode::Cas, &key, *flags, exptime, cas, value, shard);
                 prop_assert_eq!(got, want, "step {}: {:?} with CAS {}", step, op, cas);
             }
             Op::CasStale { key, pick, value } => {
@@ -686,8 +682,8 @@ fn run(limit_bytes: usize, shards: usize, ops: &[Op]) -> Result<(), TestCaseErro
                 {
                     cas = u64::MAX;
                 }
-                let got = s.store(StoreMode::Cas, &key, 0, 0, cas, value);
-                let want = m.store(StoreMode::Cas, &key, 0, 0, cas, value, s.shard_of(&key));
+                let got = s.store(WriteMode::Cas, &key, 0, 0, cas, value);
+                let want = m.store(WriteMode::Cas, &key, 0, 0, cas, value, s.shard_of(&key));
                 prop_assert_eq!(got, want, "step {}: {:?} with CAS {}", step, op, cas);
             }
             Op::Get { key } => {

@@ -22,7 +22,7 @@ pub(super) fn store() -> Store {
 }
 
 fn set(s: &Store, key: &str, value: &str) -> StoreResult {
-    s.store(StoreMode::Set, key.as_bytes(), 0, 0, 0, value.as_bytes())
+    s.store(WriteMode::Set, key.as_bytes(), 0, 0, 0, value.as_bytes())
 }
 
 fn get(s: &Store, key: &str) -> Option<String> {
@@ -89,7 +89,7 @@ fn shards_are_halved_until_one_holds_the_largest_item() {
         for key in ["a", "b", "c"] {
             let value = vec![b'x'; largest];
             assert_eq!(
-                s.store(StoreMode::Set, key.as_bytes(), 0, 0, 0, &value),
+                s.store(WriteMode::Set, key.as_bytes(), 0, 0, 0, &value),
                 StoreResult::Stored,
                 "-m {limit} -I {max_item}: {largest} bytes with {} shards",
                 s.shard_count()
@@ -102,7 +102,7 @@ fn shards_are_halved_until_one_holds_the_largest_item() {
 #[test]
 fn relative_expiry() {
     let s = store();
-    s.store(StoreMode::Set, b"k", 0, 10, 0, b"v");
+    s.store(WriteMode::Set, b"k", 0, 10, 0, b"v");
     s.clock().advance(9);
     assert_eq!(get(&s, "k").as_deref(), Some("v"));
     s.clock().advance(1);
@@ -114,8 +114,8 @@ fn relative_expiry() {
 #[test]
 fn zero_never_expires_negative_already_has() {
     let s = store();
-    s.store(StoreMode::Set, b"forever", 0, 0, 0, b"v");
-    s.store(StoreMode::Set, b"gone", 0, -1, 0, b"v");
+    s.store(WriteMode::Set, b"forever", 0, 0, 0, b"v");
+    s.store(WriteMode::Set, b"gone", 0, -1, 0, b"v");
     assert_eq!(get(&s, "gone"), None);
     s.clock().advance(100 * 24 * 3600);
     assert_eq!(get(&s, "forever").as_deref(), Some("v"));
@@ -126,13 +126,13 @@ fn thirty_day_boundary() {
     let s = store();
     let start = s.clock().started_unix() as i64;
     // Exactly 30 days is relative.
-    s.store(StoreMode::Set, b"rel", 0, 2_592_000, 0, b"v");
+    s.store(WriteMode::Set, b"rel", 0, 2_592_000, 0, b"v");
     // One more is an absolute unix time, long past: expired at once.
-    s.store(StoreMode::Set, b"abs_past", 0, 2_592_001, 0, b"v");
+    s.store(WriteMode::Set, b"abs_past", 0, 2_592_001, 0, b"v");
     // An absolute time in the future.
     let in_50 = s.clock().unix_now() as i64 + 50;
-    s.store(StoreMode::Set, b"abs", 0, in_50, 0, b"v");
-    s.store(StoreMode::Set, b"at_start", 0, start, 0, b"v");
+    s.store(WriteMode::Set, b"abs", 0, in_50, 0, b"v");
+    s.store(WriteMode::Set, b"at_start", 0, start, 0, b"v");
     assert_eq!(get(&s, "abs_past"), None);
     assert_eq!(get(&s, "at_start"), None);
     s.clock().advance(49);
@@ -155,7 +155,7 @@ fn cas_unique_across_shards_and_writes() {
         assert!(seen.insert(gets(&s, &key).unwrap().2));
         assert_eq!(s.arith(key.as_bytes(), 1, true), ArithResult::Value(2));
         assert!(seen.insert(gets(&s, &key).unwrap().2));
-        s.store(StoreMode::Append, key.as_bytes(), 0, 0, 0, b"0");
+        s.store(WriteMode::Append, key.as_bytes(), 0, 0, 0, b"0");
         assert!(seen.insert(gets(&s, &key).unwrap().2));
     }
     assert!(!seen.contains(&0));
@@ -165,9 +165,9 @@ fn cas_unique_across_shards_and_writes() {
 #[test]
 fn set_add_replace() {
     let s = store();
-    let add = |k: &str, v: &str| s.store(StoreMode::Add, k.as_bytes(), 1, 0, 0, v.as_bytes());
+    let add = |k: &str, v: &str| s.store(WriteMode::Add, k.as_bytes(), 1, 0, 0, v.as_bytes());
     let replace =
-        |k: &str, v: &str| s.store(StoreMode::Replace, k.as_bytes(), 2, 0, 0, v.as_bytes());
+        |k: &str, v: &str| s.store(WriteMode::Replace, k.as_bytes(), 2, 0, 0, v.as_bytes());
     assert_eq!(replace("k", "r"), StoreResult::NotStored);
     assert_eq!(add("k", "a"), StoreResult::Stored);
     assert_eq!(add("k", "b"), StoreResult::NotStored);
@@ -178,7 +178,7 @@ fn set_add_replace() {
     let (value, flags, _) = gets(&s, "k").unwrap();
     assert_eq!((value.as_str(), flags), ("s", 0));
     // Add succeeds over an expired item.
-    s.store(StoreMode::Set, b"e", 0, 1, 0, b"old");
+    s.store(WriteMode::Set, b"e", 0, 1, 0, b"old");
     s.clock().advance(1);
     assert_eq!(add("e", "new"), StoreResult::Stored);
     assert_eq!(get(&s, "e").as_deref(), Some("new"));
@@ -190,12 +190,12 @@ fn set_add_replace() {
 fn append_prepend_keep_flags_and_exptime() {
     let s = store();
     let app = |mode, v: &str| s.store(mode, b"k", 99, 0, 0, v.as_bytes());
-    assert_eq!(app(StoreMode::Append, "x"), StoreResult::NotStored);
-    assert_eq!(app(StoreMode::Prepend, "x"), StoreResult::NotStored);
-    s.store(StoreMode::Set, b"k", 7, 10, 0, b"mid");
+    assert_eq!(app(WriteMode::Append, "x"), StoreResult::NotStored);
+    assert_eq!(app(WriteMode::Prepend, "x"), StoreResult::NotStored);
+    s.store(WriteMode::Set, b"k", 7, 10, 0, b"mid");
     let cas0 = gets(&s, "k").unwrap().2;
-    assert_eq!(app(StoreMode::Append, "_end"), StoreResult::Stored);
-    assert_eq!(app(StoreMode::Prepend, "start_"), StoreResult::Stored);
+    assert_eq!(app(WriteMode::Append, "_end"), StoreResult::Stored);
+    assert_eq!(app(WriteMode::Prepend, "start_"), StoreResult::Stored);
     let (value, flags, cas) = gets(&s, "k").unwrap();
     assert_eq!((value.as_str(), flags), ("start_mid_end", 7));
     assert!(cas > cas0);
@@ -209,11 +209,11 @@ fn append_past_the_size_limit_is_not_stored() {
     let s = store();
     let half = vec![b'x'; MB / 2];
     assert_eq!(
-        s.store(StoreMode::Set, b"k", 0, 0, 0, &half),
+        s.store(WriteMode::Set, b"k", 0, 0, 0, &half),
         StoreResult::Stored
     );
     assert_eq!(
-        s.store(StoreMode::Append, b"k", 0, 0, 0, &half),
+        s.store(WriteMode::Append, b"k", 0, 0, 0, &half),
         StoreResult::NotStored
     );
     assert_eq!(s.get(b"k", None, |i| i.unwrap().value.len()), MB / 2);
@@ -222,7 +222,7 @@ fn append_past_the_size_limit_is_not_stored() {
 #[test]
 fn cas_command() {
     let s = store();
-    let cas = |c: u64, v: &str| s.store(StoreMode::Cas, b"k", 0, 0, c, v.as_bytes());
+    let cas = |c: u64, v: &str| s.store(WriteMode::Cas, b"k", 0, 0, c, v.as_bytes());
     assert_eq!(cas(1, "v"), StoreResult::NotFound);
     set(&s, "k", "v1");
     let c1 = gets(&s, "k").unwrap().2;
@@ -237,7 +237,7 @@ fn incr_decr() {
     let s = store();
     let arith = |k: &str, d, incr| s.arith(k.as_bytes(), d, incr);
     assert_eq!(arith("n", 1, true), ArithResult::NotFound);
-    s.store(StoreMode::Set, b"n", 5, 0, 0, b"100");
+    s.store(WriteMode::Set, b"n", 5, 0, 0, b"100");
     let cas0 = gets(&s, "n").unwrap().2;
     // Shorter result: rewritten in place, padded with spaces, new CAS.
     assert_eq!(arith("n", 1, false), ArithResult::Value(99));
@@ -287,7 +287,7 @@ fn touch_sets_exptime_not_cas() {
 #[test]
 fn gat_touches_then_returns() {
     let s = store();
-    s.store(StoreMode::Set, b"k", 3, 5, 0, b"v");
+    s.store(WriteMode::Set, b"k", 3, 5, 0, b"v");
     let hit = s.get(b"k", Some(100), |i| i.map(|i| (i.flags, i.value.to_vec())));
     assert_eq!(hit, Some((3, b"v".to_vec())));
     s.clock().advance(50);
@@ -310,7 +310,7 @@ fn flush_all_now() {
     }
     set(&s, "k1", "after");
     assert_eq!(get(&s, "k1").as_deref(), Some("after"));
-    assert!(s.store(StoreMode::Add, b"k2", 0, 0, 0, b"x") == StoreResult::Stored);
+    assert!(s.store(WriteMode::Add, b"k2", 0, 0, 0, b"x") == StoreResult::Stored);
     s.flush_all(-5);
     assert_eq!(get(&s, "k1"), None);
     check(&s);
@@ -470,7 +470,7 @@ fn every_active_item_gets_its_second_chance() {
 fn expired_reclaimed_before_live_evicted() {
     let s = lru_store(4);
     set(&s, "k0", "0123456789");
-    s.store(StoreMode::Set, b"k1", 0, 5, 0, b"0123456789");
+    s.store(WriteMode::Set, b"k1", 0, 5, 0, b"0123456789");
     set(&s, "k2", "0123456789");
     set(&s, "k3", "0123456789");
     s.clock().advance(5);
@@ -495,19 +495,19 @@ fn too_large_set_removes_old_value() {
     set(&s, "k", "old");
     let big = vec![0u8; MB];
     assert_eq!(
-        s.store(StoreMode::Add, b"k", 0, 0, 0, &big),
+        s.store(WriteMode::Add, b"k", 0, 0, 0, &big),
         StoreResult::TooLarge
     );
     assert!(get(&s, "k").is_some(), "only set removes");
     assert_eq!(
-        s.store(StoreMode::Set, b"k", 0, 0, 0, &big),
+        s.store(WriteMode::Set, b"k", 0, 0, 0, &big),
         StoreResult::TooLarge
     );
     assert_eq!(get(&s, "k"), None);
     // The limit is memcached's: header 48 + CAS 8 + key + 1 + value + 2.
     let fits = vec![0u8; MB - 48 - 8 - 1 - 1 - 2];
     assert_eq!(
-        s.store(StoreMode::Set, b"k", 0, 0, 0, &fits),
+        s.store(WriteMode::Set, b"k", 0, 0, 0, &fits),
         StoreResult::Stored
     );
 }
@@ -536,7 +536,7 @@ fn out_of_memory_when_larger_than_a_shard() {
     let value = vec![b'x'; 4000];
     for i in 0..40 {
         let key = format!("k{i}");
-        let r = s.store(StoreMode::Replace, key.as_bytes(), 0, 0, 0, &value);
+        let r = s.store(WriteMode::Replace, key.as_bytes(), 0, 0, 0, &value);
         assert!(matches!(
             r,
             StoreResult::OutOfMemory | StoreResult::NotStored
@@ -548,7 +548,7 @@ fn out_of_memory_when_larger_than_a_shard() {
         "nothing evicted for an item that can never fit"
     );
     assert_eq!(
-        s.store(StoreMode::Set, b"k0", 0, 0, 0, &value),
+        s.store(WriteMode::Set, b"k0", 0, 0, 0, &value),
         StoreResult::OutOfMemory
     );
     assert_eq!(get(&s, "k0"), None, "a failed set leaves no stale value");
@@ -587,7 +587,7 @@ fn overlong_keys_are_never_stored() {
     let s = store();
     let key = vec![b'k'; 251];
     assert_eq!(
-        s.store(StoreMode::Set, &key, 0, 0, 0, b"v"),
+        s.store(WriteMode::Set, &key, 0, 0, 0, b"v"),
         StoreResult::NotStored
     );
     assert!(!s.get(&key, None, |i| i.is_some()));
@@ -603,7 +603,7 @@ fn an_item_as_big_as_the_shard_evicts_all_else() {
     }
     let value = vec![b'x'; 5000];
     assert_eq!(
-        s.store(StoreMode::Set, b"z", 0, 0, 0, &value),
+        s.store(WriteMode::Set, b"z", 0, 0, 0, &value),
         StoreResult::Stored
     );
     assert_eq!(lru(&s), ["z"]);

@@ -19,7 +19,7 @@
 //! - a result no longer than the old value is written over it, padded with trailing
 //!   spaces to the old length ("100" decr 1 → "99 "); a longer one replaces the value.
 
-use crate::protocol::item_too_large;
+use crate::item_too_large;
 
 /// memcached stores larger items in chunks, and refuses to do arithmetic on them.
 const CHUNK_MAX_BYTES: usize = 512 * 1024;

@@ -2,6 +2,7 @@
 //! gives them), noreply, pipelining, split-invariance and hostile input.
 
 use super::*;
+use crate::ascii::GET_LINE_TOO_LONG;
 
 const LIMITS: Limits = Limits {
     max_item_bytes: 1024 * 1024,
