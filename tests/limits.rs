@@ -39,13 +39,18 @@ both_engines! {
         let server = Server::start(flavor, &["-m", "64"]);
         let per_conn_items = TARGET_BYTES / 4096 / CONNS;
         let addr = server.addr();
+        // The writers go batch by batch in step, so none falls so far behind on a busy
+        // machine that its newest keys are older than the cache holds.
+        let step = std::sync::Arc::new(std::sync::Barrier::new(CONNS as usize));
         let writers: Vec<_> = (0..CONNS)
             .map(|t| {
+                let step = std::sync::Arc::clone(&step);
                 std::thread::spawn(move || {
                     let mut conn = Client::connect(addr);
                     let mut batch = Vec::new();
                     let mut sent = 0;
                     while sent < per_conn_items {
+                        step.wait();
                         batch.clear();
                         let count = BATCH.min(per_conn_items - sent);
                         for i in sent..sent + count {
