@@ -79,20 +79,6 @@ server_cmd() {
     esac
 }
 
-# The value of stat $2 from server port $1.
-stat_value() {
-    local port="$1" name="$2" line value=""
-    exec 3<>"/dev/tcp/127.0.0.1/$port"
-    printf 'stats\r\n' >&3
-    while IFS= read -r -t 10 line <&3; do
-        line=${line%$'\r'}
-        [ "$line" = END ] && break
-        case "$line" in "STAT $name "*) value=${line#"STAT $name "} ;; esac
-    done
-    exec 3<&-
-    echo "$value"
-}
-
 FAILED=0
 # One workload $2 on server $1: warm-up, then the measured run; appends a JSON line.
 run_one() {
@@ -127,7 +113,7 @@ run_one() {
         FAILED=1
     fi
     items=$(stat_value "$SERVER_PORT" curr_items)
-    rss=$(awk '/^Rss:/ { print $2 * 1024; exit }' "/proc/$SERVER_PID/smaps_rollup")
+    rss=$(rss_bytes "$SERVER_PID")
     cleanup
     if [ -z "$json" ] || [ "${json:0:1}" != "{" ]; then
         echo "ci/hitratio.sh: $server $workload: measured run failed:" >&2

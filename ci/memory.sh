@@ -101,25 +101,6 @@ start_server() {
     }
 }
 
-# RSS of process $1 in bytes, as smaps_rollup counts it (VmRSS can lag far behind).
-rss_bytes() {
-    awk '/^Rss:/ { print $2 * 1024; exit }' "/proc/$1/smaps_rollup"
-}
-
-# The value of stat $2 from server port $1 (reads up to END).
-stat_value() {
-    local port="$1" name="$2" line value=""
-    exec 3<>"/dev/tcp/127.0.0.1/$port"
-    printf 'stats\r\n' >&3
-    while IFS= read -r -t 10 line <&3; do
-        line=${line%$'\r'}
-        [ "$line" = END ] && break
-        case "$line" in "STAT $name "*) value=${line#"STAT $name "} ;; esac
-    done
-    exec 3<&-
-    echo "$value"
-}
-
 FAILED=0
 declare -a ROWS=()
 echo "ci/memory.sh: $ITEMS items, 11-byte keys, 32-byte values; servers ${SERVERS[*]}"

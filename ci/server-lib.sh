@@ -1,5 +1,6 @@
-# Sourced by ci/bench.sh and ci/memory.sh: start one server on a free port, learn the
-# port from MEMCACHED_PORT_FILENAME, and stop it again (also on exit or interrupt).
+# Sourced by ci/bench.sh, ci/memory.sh and ci/hitratio.sh: start one server on a free
+# port, learn the port from MEMCACHED_PORT_FILENAME, and stop it again (also on exit or
+# interrupt); find the memcached builds to compare with; read a server's RSS and stats.
 
 SERVER_PID=""
 SERVER_PORT=""
@@ -90,4 +91,23 @@ memcached_cmd() {
     shift
     [ "$(id -u)" = 0 ] && user=(-u root)
     echo "${MC_BIN[$label]}" "${user[@]}" -p -1 "$@"
+}
+
+# RSS of process $1 in bytes, as smaps_rollup counts it (VmRSS can lag far behind).
+rss_bytes() {
+    awk '/^Rss:/ { print $2 * 1024; exit }' "/proc/$1/smaps_rollup"
+}
+
+# The value of stat $2 from server port $1 (reads up to END).
+stat_value() {
+    local port="$1" name="$2" line value=""
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf 'stats\r\n' >&3
+    while IFS= read -r -t 10 line <&3; do
+        line=${line%$'\r'}
+        [ "$line" = END ] && break
+        case "$line" in "STAT $name "*) value=${line#"STAT $name "} ;; esac
+    done
+    exec 3<&-
+    echo "$value"
 }
