@@ -110,7 +110,9 @@ const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
 const BAD_DATA_CHUNK: &str = "CLIENT_ERROR bad data chunk";
 const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument";
 const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta argument";
-const DELETE_USAGE: &str = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
+/// memcached 1.6.45's answer for a get with a key over 250 bytes: the error line and an
+/// empty line after it (its `out_errstring` leaves the line end it was given in place).
+const BAD_GET_KEY: &str = "CLIENT_ERROR bad command line format\r\n";
 const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
 
 /// Parses one request from the start of `input`.
@@ -153,6 +155,10 @@ type Outcome<'a> = Result<Parsed<'a>, ParseError>;
 impl<'a> Command<'_, 'a> {
     fn parse(&self, input: &'a [u8], limits: &Limits) -> Outcome<'a> {
         let t = self.tokens;
+        // memcached 1.6.45: a line shorter than two bytes is a format error.
+        if self.line.len() < 2 {
+            return self.invalid(BAD_FORMAT);
+        }
         if t.len() == 0 || t.get(0).len() < 2 {
             return self.invalid(ERROR);
         }
@@ -224,9 +230,17 @@ impl<'a> Command<'_, 'a> {
     fn get(&self, with_cas: bool, touch: bool) -> Outcome<'a> {
         let t = self.tokens;
         if t.len() < 2 {
-            return self.invalid(ERROR);
+            // memcached 1.6.45 still knows `bget` only by its old answer.
+            return self.invalid(if t.get(0) == b"bget" {
+                ERROR
+            } else {
+                BAD_FORMAT
+            });
         }
         let (touch, first_key) = if touch {
+            if t.len() < 3 {
+                return self.invalid(BAD_FORMAT);
+            }
             match safe_strtol(t.get(1)) {
                 Some(exptime) => (Some(i64::from(exptime)), 2),
                 None => return self.invalid(BAD_EXPTIME),
@@ -241,7 +255,7 @@ impl<'a> Command<'_, 'a> {
             keys.iter().any(|key| key.len() > KEY_MAX_BYTES)
         };
         if too_long {
-            return self.invalid(BAD_FORMAT);
+            return self.invalid(BAD_GET_KEY);
         }
         self.done(Request::Get {
             keys,
@@ -256,32 +270,35 @@ impl<'a> Command<'_, 'a> {
         let t = self.tokens;
         let with_cas = mode == StoreMode::Cas;
         let min = if with_cas { 6 } else { 5 };
-        if t.len() != min && t.len() != min + 1 {
-            return self.invalid(ERROR);
+        // memcached 1.6.45 reads the length first: without a usable one the line is
+        // refused (noreply or not) and the data line is parsed as a command.
+        let bytes = match (t.len() > 4).then(|| safe_strtol(t.get(4))).flatten() {
+            Some(bytes) if (0..=i32::MAX - 2).contains(&bytes) => bytes as usize,
+            _ => return self.invalid(BAD_FORMAT),
+        };
+        // With a length, any other error skips the data block, as a too-large item
+        // does; extra tokens are ignored, and only a last `noreply` counts.
+        let noreply = t.len() >= min && t.noreply();
+        let refused = Err(ParseError::Invalid {
+            reply: if noreply { SILENT } else { BAD_FORMAT },
+            consumed: self.line_len,
+            swallow: bytes + 2,
+        });
+        let key = t.get(1);
+        if t.len() < min || key.len() > KEY_MAX_BYTES {
+            return refused;
         }
-        let noreply = t.noreply();
-        let key = self.key(1, noreply)?;
-        let (Some(flags), Some(exptime), Some(bytes)) = (
-            safe_strtoul(t.get(2)),
-            safe_strtol(t.get(3)),
-            safe_strtol(t.get(4)),
-        ) else {
-            return self.client_error(BAD_FORMAT, noreply);
+        let (Some(flags), Some(exptime)) = (safe_strtoul(t.get(2)), safe_strtol(t.get(3))) else {
+            return refused;
         };
         let cas = if with_cas {
             match safe_strtoull(t.get(5)) {
                 Some(cas) => cas,
-                None => return self.client_error(BAD_FORMAT, noreply),
+                None => return refused,
             }
         } else {
             0
         };
-        let Ok(bytes) = usize::try_from(bytes) else {
-            return self.client_error(BAD_FORMAT, noreply);
-        };
-        if bytes > i32::MAX as usize - 2 {
-            return self.client_error(BAD_FORMAT, noreply);
-        }
         if limits.too_large(key.len(), bytes, flags) {
             return self.done(Request::TooLarge {
                 mode,
@@ -325,12 +342,13 @@ impl<'a> Command<'_, 'a> {
         Ok(key)
     }
 
-    /// The `<cmd> <key> <arg> [noreply]` shape of incr, decr and touch (a fourth token
-    /// that is not `noreply` is ignored): the key, the argument and noreply.
+    /// The `<cmd> <key> <arg> [noreply]` shape of incr, decr and touch (memcached
+    /// 1.6.45: further tokens are ignored, a last `noreply` counts): the key, the
+    /// argument and noreply.
     fn key_arg(&self) -> Result<(&'a [u8], &'a [u8], bool), ParseError> {
         let t = self.tokens;
-        if t.len() != 3 && t.len() != 4 {
-            self.invalid(ERROR)?;
+        if t.len() < 3 {
+            self.invalid(BAD_FORMAT)?;
         }
         let noreply = t.noreply();
         Ok((self.key(1, noreply)?, t.get(2), noreply))
@@ -350,21 +368,14 @@ impl<'a> Command<'_, 'a> {
         })
     }
 
-    /// `delete <key> [0] [noreply]` (the legacy hold time must be exactly `0`).
+    /// `delete <key> [0] [noreply]` (memcached 1.6.45: any further tokens, the legacy
+    /// hold time among them, are ignored; a last `noreply` counts).
     fn delete(&self) -> Outcome<'a> {
         let t = self.tokens;
-        if !(2..=4).contains(&t.len()) {
-            return self.invalid(ERROR);
+        if t.len() < 2 {
+            return self.invalid(BAD_FORMAT);
         }
         let noreply = t.len() > 2 && t.noreply();
-        if t.len() > 2 {
-            let hold_is_zero = t.get(2) == b"0";
-            let valid = (t.len() == 3 && (hold_is_zero || noreply))
-                || (t.len() == 4 && hold_is_zero && noreply);
-            if !valid {
-                return self.client_error(DELETE_USAGE, noreply);
-            }
-        }
         let key = self.key(1, noreply)?;
         self.done(Request::Delete { key, noreply })
     }
@@ -406,8 +417,8 @@ impl<'a> Command<'_, 'a> {
     /// `verbosity <level> [noreply]`.
     fn verbosity(&self) -> Outcome<'a> {
         let t = self.tokens;
-        if t.len() != 2 && t.len() != 3 {
-            return self.invalid(ERROR);
+        if t.len() < 2 {
+            return self.invalid(BAD_FORMAT);
         }
         let noreply = t.noreply();
         let Some(level) = safe_strtoul(t.get(1)) else {

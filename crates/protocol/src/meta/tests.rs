@@ -388,7 +388,8 @@ fn the_text_parser_hands_meta_lines_over() {
         assert!(matches!(parsed.request, Request::Meta(_)), "{line:?}");
         assert_eq!(parsed.consumed, line.len());
     }
-    for line in [&b"mz k\r\n"[..], b"MG k\r\n", b"mgg k\r\n", b"m\r\n"] {
+    // (`m` alone is a line under two bytes: a format error since memcached 1.6.45.)
+    for line in [&b"mz k\r\n"[..], b"MG k\r\n", b"mgg k\r\n"] {
         assert!(
             matches!(
                 text::parse(line, &LIMITS),
