@@ -36,8 +36,10 @@ mod cases;
 #[path = "differential/runner.rs"]
 mod runner;
 
-use cases::{Case, CASES, DEVIATIONS, MOVED_TO_NEWEST};
-use runner::{assert_no_failures, compare, newest_differences, normalise};
+use cases::{CASES, DEVIATIONS, MOVED_TO_NEWEST};
+use runner::{
+    assert_moved_cases_match_newest, assert_no_failures, compare, newest_differences, normalise,
+};
 
 /// Checks the machinery: two memcached instances agree on every case, every case
 /// finishes (sentinel seen or close observed) and the table's `closes` is right.
@@ -70,18 +72,7 @@ fn normalise_maps_cas_by_appearance() {
 both_engines! {
     /// The cases where ringcache follows memcached 1.6.45 answer as that build does.
     fn matches_newest_memcached_where_it_moved(flavor) {
-        if common::newest_memcached_path().is_none() {
-            eprintln!("SKIPPED: no newest memcached at ../shared/reference/memcached-1.6.45");
-            return;
-        }
-        let moved: Vec<Case> = CASES
-            .iter()
-            .filter(|c| MOVED_TO_NEWEST.contains(&c.name))
-            .map(|c| Case { name: c.name, send: c.send, closes: c.closes })
-            .collect();
-        assert_eq!(moved.len(), MOVED_TO_NEWEST.len(), "every moved case is in the table");
-        let failures = compare(Flavor::MemcachedNewest, flavor, &moved, &[]);
-        assert_no_failures(Flavor::MemcachedNewest, flavor, &moved, failures);
+        assert_moved_cases_match_newest(flavor, CASES, MOVED_TO_NEWEST);
     }
 }
 

@@ -24,8 +24,8 @@
 //!
 //! | input | memcached | here |
 //! |---|---|---|
-//! | `mg`/`ms`/`md`/`ma` without a key | `ERROR` | same |
-//! | key over 250 bytes (before base64 decoding) | `CLIENT_ERROR bad command line format`, nothing swallowed (an `ms` data line is then a command) | same |
+//! | `mg`/`ms`/`md`/`ma` without a key | `ERROR` | `CLIENT_ERROR bad command line format` (memcached 1.6.45) |
+//! | key over 250 bytes (before base64 decoding) | `CLIENT_ERROR bad command line format`, nothing swallowed (an `ms` data line is then a command) | same answer; an `ms` block with a readable length is skipped (1.6.45) |
 //! | 20 or more tokens (command and key included) | `mg`: `CLIENT_ERROR options flags are too long`; others: `CLIENT_ERROR options flags too long` | same |
 //! | a flag is a token's first byte; the rest is its argument (`c1` is `c`) | flags: `b c f h k l O P L q s t u v N R T C D F I J M` | same; `E`, `x`, `S` and others are unknown in 1.6.18 |
 //! | unknown flag / repeated flag (or first byte ≥ 0x7f) | `CLIENT_ERROR invalid flag` / `CLIENT_ERROR duplicate flag` (first one met ends the scan) | same |
@@ -34,7 +34,7 @@
 //! | bad `J` / `D` | `CLIENT_ERROR invalid numeric initial value` / `… delta value` | same |
 //! | `M` argument not one byte | `CLIENT_ERROR incorrect length for M token` | same |
 //! | `b` key that does not decode | `CLIENT_ERROR error decoding key` | same |
-//! | any flag error in `md`/`ma` | `CLIENT_ERROR invalid or duplicate flag` | same |
+//! | any flag error in `md`/`ma` | `CLIENT_ERROR invalid or duplicate flag` | same for `ma`; `md` names it as `mg` does (1.6.45) |
 //! | base64 decoding | skips bytes outside the alphabet, needs a multiple of 4 symbols, stops after the first quad with `=` (one `=` drops one byte, two drop two, more fail) | same (`base64`) |
 //! | `O` token over 32 bytes (with its `O`) | `CLIENT_ERROR opaque token too long`: `ms`/`md` before acting, `mg` after `T`/`N` before it acted, `ma` after the arithmetic | same |
 //! | `ms k` (no datalen), bad/negative datalen | `CLIENT_ERROR bad command line format`, nothing swallowed | same |
@@ -330,11 +330,22 @@ impl<'a> Line<'a> {
         input: &'a [u8],
         limits: &Limits,
     ) -> Outcome<'a> {
+        // memcached 1.6.45: no key is a format error (1.6.18 said ERROR).
         let Some(token) = words.next() else {
-            return self.refuse(ERROR);
+            return self.refuse(BAD_FORMAT);
         };
         if token.len() > KEY_MAX_BYTES {
-            return self.refuse(BAD_FORMAT);
+            // memcached 1.6.45 skips an `ms` data block whose length it could read.
+            let vlen = match which {
+                b's' => words.next().and_then(safe_strtol),
+                _ => None,
+            };
+            return match vlen {
+                Some(n) if (0..=i32::MAX - 2).contains(&n) => {
+                    self.refuse_swallowing(BAD_FORMAT, n as usize + 2)
+                }
+                _ => self.refuse(BAD_FORMAT),
+            };
         }
         let datalen = if which == b's' {
             match words.next() {
@@ -365,7 +376,8 @@ impl<'a> Line<'a> {
             flags: scan.flags,
         };
         if let Some(reply) = scan.error {
-            let reply = if matches!(which, b'd' | b'a') {
+            // memcached 1.6.45 names `md`'s error (1.6.18 said invalid or duplicate).
+            let reply = if which == b'a' {
                 INVALID_OR_DUPLICATE
             } else {
                 reply
