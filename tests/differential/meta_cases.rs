@@ -21,6 +21,11 @@ CLIENT_ERROR bad data chunk\r\nCLIENT_ERROR bad command line format\r\nEN\r\n",
         "ms_key_251_bytes_nothing_swallowed",
         b"CLIENT_ERROR bad command line format\r\nMN\r\n",
     ),
+    newest("ma_quiet", b"HD\r\nNF\r\nMN\r\nVA 1\r\n7\r\nVA 1\r\n7\r\n"),
+    newest(
+        "me_miss_and_hit",
+        b"EN\r\nHD\r\nME a exp=~100 la=~0 cas=#1 fetch=no cls=1 size=63\r\n",
+    ),
     newest(
         "md_invalid_flag",
         b"HD\r\nHD\r\nCLIENT_ERROR duplicate flag\r\nEN\r\n",
@@ -43,6 +48,8 @@ pub const META_MOVED_TO_NEWEST: &[&str] = &[
     "ms_size_mismatch_bad_data_chunk",
     "ms_key_251_bytes_nothing_swallowed",
     "md_invalid_flag",
+    "ma_quiet",
+    "me_miss_and_hit",
 ];
 fn gen_key_251_mg() -> Vec<u8> {
     format!("mg {} v\r\nmg a v\r\n", "k".repeat(251)).into_bytes()

@@ -45,7 +45,7 @@
 //! | `ma` modes `M<I + D ->` | incr, incr, decr, decr; else `CLIENT_ERROR invalid mode for ma M token` | same |
 //! | `mn …` | `MN` (arguments ignored) | same |
 //! | `me` without a key, key over 250, bad base64 (`b` must be the third token exactly) | `CLIENT_ERROR bad command line format` | same |
-//! | `me k …` | `ME <key> exp=<now-exptime, negative; -1 never> la=<secs> cas=<n> fetch=<yes/no> cls=<slab class> size=<item bytes>`, or `EN` | same; `cls` and `size` by memcached's default slab classes and item arithmetic (`encode`) |
+//! | `me k …` | `ME <key> exp=<now-exptime, negative; -1 never; 1.6.45 prints exptime-now> la=<secs> cas=<n> fetch=<yes/no> cls=<slab class> size=<item bytes>`, or `EN` | same, but `exp` as 1.6.45 prints it; `cls` and `size` by memcached's default slab classes and item arithmetic (`encode`) |
 //!
 //! Answers (written by `server::connection::meta` with `encode`; its header details
 //! each flag's effect and the counters):
@@ -55,7 +55,7 @@
 //! | `mg` | hit: `VA <len> <flags>` and the value with `v`, else `HD <flags>`; miss: `EN` | `EN` | hit: `s t c f l h O k`, then ` Z` (a win was sent), ` X` (stale), ` W` (this request won); miss: `O k` |
 //! | `ms` | `HD`, `NS`, `EX`, `NF` | `HD` | `O k c` (`c0` unless stored) |
 //! | `md` | `HD`, `NF`, `EX` | `HD` | `O k` |
-//! | `ma` | `VA <len>` and the number with `v`, else `HD`; `NF`, `EX` | the answer to an applied delta, not to an auto-create | with an item `c t O k`; `NF`/`EX` `O k` |
+//! | `ma` | `VA <len>` and the number with `v`, else `HD`; `NF`, `EX` | the answer to an applied delta and (as in 1.6.45; not 1.6.18) to an auto-create | with an item `c t O k`; `NF`/`EX` `O k` |
 //! | `mn`, `me` | `MN`; `ME …` or `EN` | — | — |
 //!
 //! `k` is ` k<key>`, or ` k<base64> b` for a key sent with `b` (`mg` hits: stored with
