@@ -27,6 +27,16 @@ CLIENT_ERROR bad data chunk\r\nCLIENT_ERROR bad command line format\r\nEN\r\n",
         b"EN\r\nHD\r\nME a exp=~100 la=~0 cas=#1 fetch=no cls=1 size=63\r\n",
     ),
     newest(
+        "ms_invalid_mode_swallows_data",
+        b"CLIENT_ERROR invalid mode for ms M token\r\nCLIENT_ERROR invalid mode for ms M token\r\n\
+HD\r\nVA 1\r\nC\r\n",
+    ),
+    newest(
+        "ma_bad_tokens",
+        b"HD\r\nCLIENT_ERROR invalid or duplicate flag\r\nCLIENT_ERROR invalid or duplicate flag\r\n\
+HD\r\nCLIENT_ERROR invalid or duplicate flag\r\nHD\r\nVA 1\r\n3\r\n",
+    ),
+    newest(
         "md_invalid_flag",
         b"HD\r\nHD\r\nCLIENT_ERROR duplicate flag\r\nEN\r\n",
     ),
@@ -50,6 +60,8 @@ pub const META_MOVED_TO_NEWEST: &[&str] = &[
     "md_invalid_flag",
     "ma_quiet",
     "me_miss_and_hit",
+    "ms_invalid_mode_swallows_data",
+    "ma_bad_tokens",
 ];
 fn gen_key_251_mg() -> Vec<u8> {
     format!("mg {} v\r\nmg a v\r\n", "k".repeat(251)).into_bytes()

@@ -32,7 +32,7 @@
 //! | bad `N`/`T`/`R`/`C` argument | `CLIENT_ERROR bad token in command line format` | same |
 //! | bad `F` | no message of its own: the last one set, else `CLIENT_ERROR bad command line format` | same |
 //! | bad `J` / `D` | `CLIENT_ERROR invalid numeric initial value` / `… delta value` | same |
-//! | `M` argument not one byte | `CLIENT_ERROR incorrect length for M token` | same |
+//! | `M` argument not one byte | `CLIENT_ERROR incorrect length for M token` | 1.6.45: the mode is its first byte, an empty `M` a bad mode (`mg`/`md` ignore it) |
 //! | `b` key that does not decode | `CLIENT_ERROR error decoding key` | same |
 //! | any flag error in `md`/`ma` | `CLIENT_ERROR invalid or duplicate flag` | same for `ma`; `md` names it as `mg` does (1.6.45) |
 //! | base64 decoding | skips bytes outside the alphabet, needs a multiple of 4 symbols, stops after the first quad with `=` (one `=` drops one byte, two drop two, more fail) | same (`base64`) |
@@ -85,7 +85,6 @@ const INVALID_FLAG: &str = "CLIENT_ERROR invalid flag";
 const DUPLICATE_FLAG: &str = "CLIENT_ERROR duplicate flag";
 const INVALID_OR_DUPLICATE: &str = "CLIENT_ERROR invalid or duplicate flag";
 const DECODING_KEY: &str = "CLIENT_ERROR error decoding key";
-const M_LENGTH: &str = "CLIENT_ERROR incorrect length for M token";
 const BAD_INITIAL: &str = "CLIENT_ERROR invalid numeric initial value";
 const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta value";
 const MG_TOO_LONG: &str = "CLIENT_ERROR options flags are too long";
@@ -507,8 +506,9 @@ fn scan_flags(key: &[u8], tokens: &[u8]) -> Scan {
                 Some(cas) => f.compare_cas = Some(cas),
                 None => bad(Some(BAD_TOKEN)),
             },
-            b'M' if token.len() == 2 => f.mode = Some(token[1]),
-            b'M' => bad(Some(M_LENGTH)),
+            // memcached 1.6.45 reads the mode's first byte; an empty `M` is a bad mode
+            // (1.6.18 refused any length but one byte).
+            b'M' => f.mode = Some(token.get(1).copied().unwrap_or(0)),
             b'J' => match safe_strtoull(arg) {
                 Some(initial) => f.initial = initial,
                 None => bad(Some(BAD_INITIAL)),
