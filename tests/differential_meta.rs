@@ -8,6 +8,20 @@
 //! (or to the close), normalised (CAS values by order of appearance, meta `c` flags and
 //! `ME`'s `cas=` included; TTL and last-access seconds rounded to ten) and compared.
 //!
+//! Where ringcache differs from Debian's 1.6.18 it follows memcached 1.6.45, each case
+//! listed in `META_DEVIATIONS` and checked against that build where it is present:
+//! - no key (`mg`, `ms`, `md`, `ma`) is `CLIENT_ERROR bad command line format`;
+//! - an `ms` with a key over 250 bytes skips a data block of readable length;
+//! - the empty line left after a bad data chunk is a format error (text parser rule);
+//! - `md` names a flag error as `mg` does (`invalid flag`, `duplicate flag`);
+//! - `ma … q` hides an auto-create's answer too;
+//! - `me` prints `exp=` as the seconds left;
+//! - `M` takes its argument's first byte as the mode; an empty `M` is a bad mode.
+//!
+//! Not followed yet: 1.6.45's new `E` and `x` flags and its token limit (cases
+//! `mg_E_and_x_are_invalid_flags_in_1_6_18`, `too_many_tokens`), and its `me` with `b`
+//! (`me_base64_and_errors`).
+//!
 //! `DIFF_DUMP=1 cargo test --test differential_meta -- --nocapture` prints every case's
 //! reference reply.
 
