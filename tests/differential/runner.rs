@@ -405,10 +405,36 @@ pub fn newest_differences(cases: &[Case]) -> Option<Vec<&'static str>> {
         .collect();
     eprintln!(
         "{} of {} cases answer differently on the newest memcached (ringcache follows \
-         1.6.18 there for now):\n{}",
+         1.6.45 where the deviation list says so):\n{}",
         differ.len(),
         cases.len(),
         failures.join("\n\n")
     );
     Some(differ)
+}
+
+/// Checks that the `moved` cases (those where ringcache follows the newest memcached,
+/// named in the deviation list as such) answer on `flavor` as the newest build does;
+/// skips with a message where that build is absent.
+pub fn assert_moved_cases_match_newest(flavor: Flavor, cases: &[Case], moved: &[&str]) {
+    if common::newest_memcached_path().is_none() {
+        eprintln!("SKIPPED: no newest memcached at ../shared/reference/memcached-1.6.45");
+        return;
+    }
+    let picked: Vec<Case> = cases
+        .iter()
+        .filter(|c| moved.contains(&c.name))
+        .map(|c| Case {
+            name: c.name,
+            send: c.send,
+            closes: c.closes,
+        })
+        .collect();
+    assert_eq!(
+        picked.len(),
+        moved.len(),
+        "every moved case is in the table"
+    );
+    let failures = compare(Flavor::MemcachedNewest, flavor, &picked, &[]);
+    assert_no_failures(Flavor::MemcachedNewest, flavor, &picked, failures);
 }

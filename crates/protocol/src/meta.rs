@@ -24,17 +24,17 @@
 //!
 //! | input | memcached | here |
 //! |---|---|---|
-//! | `mg`/`ms`/`md`/`ma` without a key | `ERROR` | same |
-//! | key over 250 bytes (before base64 decoding) | `CLIENT_ERROR bad command line format`, nothing swallowed (an `ms` data line is then a command) | same |
+//! | `mg`/`ms`/`md`/`ma` without a key | `ERROR` | `CLIENT_ERROR bad command line format` (memcached 1.6.45) |
+//! | key over 250 bytes (before base64 decoding) | `CLIENT_ERROR bad command line format`, nothing swallowed (an `ms` data line is then a command) | same answer; an `ms` block with a readable length is skipped (1.6.45) |
 //! | 20 or more tokens (command and key included) | `mg`: `CLIENT_ERROR options flags are too long`; others: `CLIENT_ERROR options flags too long` | same |
 //! | a flag is a token's first byte; the rest is its argument (`c1` is `c`) | flags: `b c f h k l O P L q s t u v N R T C D F I J M` | same; `E`, `x`, `S` and others are unknown in 1.6.18 |
 //! | unknown flag / repeated flag (or first byte ≥ 0x7f) | `CLIENT_ERROR invalid flag` / `CLIENT_ERROR duplicate flag` (first one met ends the scan) | same |
 //! | bad `N`/`T`/`R`/`C` argument | `CLIENT_ERROR bad token in command line format` | same |
 //! | bad `F` | no message of its own: the last one set, else `CLIENT_ERROR bad command line format` | same |
 //! | bad `J` / `D` | `CLIENT_ERROR invalid numeric initial value` / `… delta value` | same |
-//! | `M` argument not one byte | `CLIENT_ERROR incorrect length for M token` | same |
+//! | `M` argument not one byte | `CLIENT_ERROR incorrect length for M token` | 1.6.45: the mode is its first byte, an empty `M` a bad mode (`mg`/`md` ignore it) |
 //! | `b` key that does not decode | `CLIENT_ERROR error decoding key` | same |
-//! | any flag error in `md`/`ma` | `CLIENT_ERROR invalid or duplicate flag` | same |
+//! | any flag error in `md`/`ma` | `CLIENT_ERROR invalid or duplicate flag` | same for `ma`; `md` names it as `mg` does (1.6.45) |
 //! | base64 decoding | skips bytes outside the alphabet, needs a multiple of 4 symbols, stops after the first quad with `=` (one `=` drops one byte, two drop two, more fail) | same (`base64`) |
 //! | `O` token over 32 bytes (with its `O`) | `CLIENT_ERROR opaque token too long`: `ms`/`md` before acting, `mg` after `T`/`N` before it acted, `ma` after the arithmetic | same |
 //! | `ms k` (no datalen), bad/negative datalen | `CLIENT_ERROR bad command line format`, nothing swallowed | same |
@@ -45,7 +45,7 @@
 //! | `ma` modes `M<I + D ->` | incr, incr, decr, decr; else `CLIENT_ERROR invalid mode for ma M token` | same |
 //! | `mn …` | `MN` (arguments ignored) | same |
 //! | `me` without a key, key over 250, bad base64 (`b` must be the third token exactly) | `CLIENT_ERROR bad command line format` | same |
-//! | `me k …` | `ME <key> exp=<now-exptime, negative; -1 never> la=<secs> cas=<n> fetch=<yes/no> cls=<slab class> size=<item bytes>`, or `EN` | same; `cls` and `size` by memcached's default slab classes and item arithmetic (`encode`) |
+//! | `me k …` | `ME <key> exp=<now-exptime, negative; -1 never; 1.6.45 prints exptime-now> la=<secs> cas=<n> fetch=<yes/no> cls=<slab class> size=<item bytes>`, or `EN` | same, but `exp` as 1.6.45 prints it; `cls` and `size` by memcached's default slab classes and item arithmetic (`encode`) |
 //!
 //! Answers (written by `server::connection::meta` with `encode`; its header details
 //! each flag's effect and the counters):
@@ -55,7 +55,7 @@
 //! | `mg` | hit: `VA <len> <flags>` and the value with `v`, else `HD <flags>`; miss: `EN` | `EN` | hit: `s t c f l h O k`, then ` Z` (a win was sent), ` X` (stale), ` W` (this request won); miss: `O k` |
 //! | `ms` | `HD`, `NS`, `EX`, `NF` | `HD` | `O k c` (`c0` unless stored) |
 //! | `md` | `HD`, `NF`, `EX` | `HD` | `O k` |
-//! | `ma` | `VA <len>` and the number with `v`, else `HD`; `NF`, `EX` | the answer to an applied delta, not to an auto-create | with an item `c t O k`; `NF`/`EX` `O k` |
+//! | `ma` | `VA <len>` and the number with `v`, else `HD`; `NF`, `EX` | the answer to an applied delta and (as in 1.6.45; not 1.6.18) to an auto-create | with an item `c t O k`; `NF`/`EX` `O k` |
 //! | `mn`, `me` | `MN`; `ME …` or `EN` | — | — |
 //!
 //! `k` is ` k<key>`, or ` k<base64> b` for a key sent with `b` (`mg` hits: stored with
@@ -85,7 +85,6 @@ const INVALID_FLAG: &str = "CLIENT_ERROR invalid flag";
 const DUPLICATE_FLAG: &str = "CLIENT_ERROR duplicate flag";
 const INVALID_OR_DUPLICATE: &str = "CLIENT_ERROR invalid or duplicate flag";
 const DECODING_KEY: &str = "CLIENT_ERROR error decoding key";
-const M_LENGTH: &str = "CLIENT_ERROR incorrect length for M token";
 const BAD_INITIAL: &str = "CLIENT_ERROR invalid numeric initial value";
 const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta value";
 const MG_TOO_LONG: &str = "CLIENT_ERROR options flags are too long";
@@ -330,11 +329,22 @@ impl<'a> Line<'a> {
         input: &'a [u8],
         limits: &Limits,
     ) -> Outcome<'a> {
+        // memcached 1.6.45: no key is a format error (1.6.18 said ERROR).
         let Some(token) = words.next() else {
-            return self.refuse(ERROR);
+            return self.refuse(BAD_FORMAT);
         };
         if token.len() > KEY_MAX_BYTES {
-            return self.refuse(BAD_FORMAT);
+            // memcached 1.6.45 skips an `ms` data block whose length it could read.
+            let vlen = match which {
+                b's' => words.next().and_then(safe_strtol),
+                _ => None,
+            };
+            return match vlen {
+                Some(n) if (0..=i32::MAX - 2).contains(&n) => {
+                    self.refuse_swallowing(BAD_FORMAT, n as usize + 2)
+                }
+                _ => self.refuse(BAD_FORMAT),
+            };
         }
         let datalen = if which == b's' {
             match words.next() {
@@ -365,7 +375,8 @@ impl<'a> Line<'a> {
             flags: scan.flags,
         };
         if let Some(reply) = scan.error {
-            let reply = if matches!(which, b'd' | b'a') {
+            // memcached 1.6.45 names `md`'s error (1.6.18 said invalid or duplicate).
+            let reply = if which == b'a' {
                 INVALID_OR_DUPLICATE
             } else {
                 reply
@@ -495,8 +506,9 @@ fn scan_flags(key: &[u8], tokens: &[u8]) -> Scan {
                 Some(cas) => f.compare_cas = Some(cas),
                 None => bad(Some(BAD_TOKEN)),
             },
-            b'M' if token.len() == 2 => f.mode = Some(token[1]),
-            b'M' => bad(Some(M_LENGTH)),
+            // memcached 1.6.45 reads the mode's first byte; an empty `M` is a bad mode
+            // (1.6.18 refused any length but one byte).
+            b'M' => f.mode = Some(token.get(1).copied().unwrap_or(0)),
             b'J' => match safe_strtoull(arg) {
                 Some(initial) => f.initial = initial,
                 None => bad(Some(BAD_INITIAL)),

@@ -1,8 +1,9 @@
 //! Classic memcached text protocol: the request parser.
 //!
 //! Owns the framing (lines, data blocks, line-length limits), the tokenizer and the
-//! per-command argument rules of the ASCII dialect, down to memcached 1.6.18's exact
-//! answers for bad input. It knows nothing of the store or the connection: [`parse`]
+//! per-command argument rules of the ASCII dialect, down to memcached's exact answers
+//! for bad input: 1.6.18's, except where the tables below name 1.6.45 (its rewritten
+//! parser; ringcache follows it there). It knows nothing of the store or the connection: [`parse`]
 //! turns the front of a byte slice into one [`Request`] borrowing from it, or says what
 //! to answer and how many bytes to drop. Meta commands (`mg ms md ma mn me`) are
 //! `meta`'s: this parser frames their line and hands it to `meta::parse_line`.
@@ -26,6 +27,9 @@
 //!
 //! # memcached 1.6.18's behaviour, verified against the real server
 //!
+//! Rows whose `here` column names 1.6.45 follow memcached 1.6.45 instead (checked by the
+//! differential tests against both builds).
+//!
 //! Framing and tokens:
 //!
 //! | input | memcached | here |
@@ -35,8 +39,8 @@
 //! | NUL byte in a line | the line ends there (`strlen`): `get a\0b` is `get a` | same |
 //! | several spaces, leading/trailing spaces | ignored; only `' '` separates (`\t` is token material) | same |
 //! | control bytes in keys (`\x01`, `\t`) | accepted as key material | same |
-//! | more than 23 tokens | only the first 23 count; commands with a token limit answer `ERROR` | same |
-//! | empty line, first token shorter than 2 bytes | `ERROR` | same |
+//! | more than 23 tokens | only the first 23 count; commands with a token limit answer `ERROR` | only the first 23 count; extra tokens are ignored, a last `noreply` counts (1.6.45) |
+//! | empty line, first token shorter than 2 bytes | `ERROR` | a line under 2 bytes (empty, `x`, one space, NUL first) is `CLIENT_ERROR bad command line format` (1.6.45); otherwise `ERROR` |
 //! | commands are case-sensitive (`GET`) | `ERROR` | same |
 //! | unknown command whose last token starts `HTTP/` (first byte not one of `m g s a c i d t`) | connection closed, no answer | `Fatal { reply: None }` |
 //! | other unknown command | `ERROR` | same; also for the admin commands not offered (`slabs`, `lru`, `watch`, `lru_crawler`, `cache_memlimit`), silent for `lru … noreply` as memcached's refusal is |
@@ -57,42 +61,40 @@
 //!
 //! | input | answer | consumed / swallow |
 //! |---|---|---|
-//! | wrong token count (`set a 0 0`, `set a 0 0 1 2 3`) | `ERROR` (never silenced) | line / 0: the data line is then parsed as a command (`ERROR`) |
+//! | too many tokens (`set a 0 0 1 2 3`) | `ERROR` (never silenced) | 1.6.45: ignored, stored (silent only if the last token is `noreply`) |
+//! | no usable length: too few tokens (`set a 0 0`), bad/negative bytes, bytes > 2^31-3 | `ERROR` for a wrong count, else `CLIENT_ERROR bad command line format` | 1.6.45: `CLIENT_ERROR bad command line format`, never silenced; line / 0 (data parsed as a command) |
 //! | extra 6th token that is not `noreply` (`set a 0 0 1 foo`) | ignored, stored | line + data |
-//! | key > 250 bytes | `CLIENT_ERROR bad command line format` | line / 0 (data parsed as a command) |
-//! | bad/negative flags, bad exptime, bad/negative bytes, bad cas, bytes > 2^31-3 | `CLIENT_ERROR bad command line format` | line / 0 (data parsed as a command) |
-//! | `noreply` as the last token with any error above but the token count | no answer | line / 0 |
-//! | `set k 0 0 noreply` (noreply taken as bytes) | no answer (noreply seen, bytes bad) | line / 0 |
+//! | with a usable length: key > 250 bytes, bad/negative flags, bad exptime, bad or missing cas | `CLIENT_ERROR bad command line format`, line / 0 | 1.6.45: the same answer (silent with a last `noreply`); line / bytes + 2 (the block is skipped) |
 //! | item over the size limit | `SERVER_ERROR object too large for cache` (silent with noreply), `set` also unlinks the old value | `Request::TooLarge`: line / bytes + 2, whatever those bytes are |
-//! | data block not followed by `\r\n` | `CLIENT_ERROR bad data chunk` (silent with noreply), nothing stored | line + bytes + 2 / 0: exactly the block and two bytes go, the rest is parsed (`set a 0 0 1\r\nxyz\r\n` answers it, then `ERROR` for the empty line) |
+//! | data block not followed by `\r\n` | `CLIENT_ERROR bad data chunk` (silent with noreply), nothing stored | line + bytes + 2 / 0: exactly the block and two bytes go, the rest is parsed (`set a 0 0 1\r\nxyz\r\n` answers it, then the empty line's error) |
 //!
 //! Other commands:
 //!
 //! | input | answer |
 //! |---|---|
-//! | `get`/`gets`/`bget` without a key | `ERROR` |
-//! | any key of a get > 250 bytes | `CLIENT_ERROR bad command line format`, no values at all (memcached even drops the still-unsent answers of earlier pipelined commands; not reproduced) |
-//! | `gat <exptime>` without a key | `END` (a get with no keys) |
+//! | `get`/`gets`/`gat`/`gats` without a key (also `gat <exptime>`) | 1.6.45: `CLIENT_ERROR bad command line format` (1.6.18: `ERROR`, and `END` for `gat <exptime>`) |
+//! | `bget` without a key | `ERROR` |
+//! | any key of a get > 250 bytes | 1.6.45: `CLIENT_ERROR bad command line format` and an empty line, no values at all (memcached even drops the still-unsent answers of earlier pipelined commands; not reproduced) |
 //! | `gat`/`gats` bad exptime | `CLIENT_ERROR invalid exptime argument` |
 //! | `get k noreply` | `noreply` is a key |
-//! | `incr`/`decr` with other than 2 or 3 arguments | `ERROR` |
+//! | `incr`/`decr`/`touch`/`delete`/`verbosity` missing an argument | 1.6.45: `CLIENT_ERROR bad command line format` (1.6.18: `ERROR`) |
+//! | `incr`/`decr`/`touch`/`verbosity` with more arguments | 1.6.45: ignored, a last `noreply` counts (1.6.18: `ERROR`) |
 //! | `incr`/`decr` bad or negative delta, or ≥ 2^64 | `CLIENT_ERROR invalid numeric delta argument` |
-//! | `incr k 1 foo`, `touch k 1 foo`, `verbosity 1 foo` | extra token ignored |
 //! | `touch` bad exptime | `CLIENT_ERROR invalid exptime argument` |
 //! | `delete k 0`, `delete k noreply`, `delete k 0 noreply` | accepted (legacy hold time must be exactly `0`) |
-//! | `delete k 1`, `delete k 0 x`, `delete k 00` | `CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]` |
-//! | `delete` with more than 3 arguments, or none | `ERROR` |
+//! | `delete k 1`, `delete k 0 x`, `delete k 00` | `CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]` (kept: 1.6.45 deletes, and fails `memccapable`) |
+//! | `delete` with more than 3 arguments | `ERROR` (kept, as above) |
 //! | `flush_all` with more than 2 arguments | `ERROR` |
 //! | `flush_all abc`, `flush_all noreply 10` | `CLIENT_ERROR invalid exptime argument` |
 //! | `flush_all -5` | `OK` (negative delay = now) |
-//! | `verbosity` without an argument, or more than 2 | `ERROR` |
 //! | `verbosity x`, `verbosity -1` | `CLIENT_ERROR bad command line format` |
 //! | `stats <group> <anything>` | the group; extra tokens ignored |
 //! | key > 250 bytes in incr/decr/touch/delete | `CLIENT_ERROR bad command line format` |
 //! | any `CLIENT_ERROR` above on a command whose last token is `noreply` | no answer ([`SILENT`]) |
 //!
-//! Every error here consumes exactly its line and swallows nothing: memcached never
-//! skips a data block except for an item that is too large.
+//! Every error here consumes exactly its line and swallows nothing, except a refused
+//! store with a usable length (1.6.45) and an item that is too large: those skip the
+//! data block.
 
 use super::{Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KEY_MAX_BYTES};
 
@@ -111,6 +113,9 @@ const BAD_DATA_CHUNK: &str = "CLIENT_ERROR bad data chunk";
 const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument";
 const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta argument";
 const DELETE_USAGE: &str = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
+/// memcached 1.6.45's answer for a get with a key over 250 bytes: the error line and an
+/// empty line after it (its `out_errstring` leaves the line end it was given in place).
+const BAD_GET_KEY: &str = "CLIENT_ERROR bad command line format\r\n";
 const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
 
 /// Parses one request from the start of `input`.
@@ -153,6 +158,10 @@ type Outcome<'a> = Result<Parsed<'a>, ParseError>;
 impl<'a> Command<'_, 'a> {
     fn parse(&self, input: &'a [u8], limits: &Limits) -> Outcome<'a> {
         let t = self.tokens;
+        // memcached 1.6.45: a line shorter than two bytes is a format error.
+        if self.line.len() < 2 {
+            return self.invalid(BAD_FORMAT);
+        }
         if t.len() == 0 || t.get(0).len() < 2 {
             return self.invalid(ERROR);
         }
@@ -224,9 +233,17 @@ impl<'a> Command<'_, 'a> {
     fn get(&self, with_cas: bool, touch: bool) -> Outcome<'a> {
         let t = self.tokens;
         if t.len() < 2 {
-            return self.invalid(ERROR);
+            // memcached 1.6.45 still knows `bget` only by its old answer.
+            return self.invalid(if t.get(0) == b"bget" {
+                ERROR
+            } else {
+                BAD_FORMAT
+            });
         }
         let (touch, first_key) = if touch {
+            if t.len() < 3 {
+                return self.invalid(BAD_FORMAT);
+            }
             match safe_strtol(t.get(1)) {
                 Some(exptime) => (Some(i64::from(exptime)), 2),
                 None => return self.invalid(BAD_EXPTIME),
@@ -241,7 +258,7 @@ impl<'a> Command<'_, 'a> {
             keys.iter().any(|key| key.len() > KEY_MAX_BYTES)
         };
         if too_long {
-            return self.invalid(BAD_FORMAT);
+            return self.invalid(BAD_GET_KEY);
         }
         self.done(Request::Get {
             keys,
@@ -256,32 +273,35 @@ impl<'a> Command<'_, 'a> {
         let t = self.tokens;
         let with_cas = mode == StoreMode::Cas;
         let min = if with_cas { 6 } else { 5 };
-        if t.len() != min && t.len() != min + 1 {
-            return self.invalid(ERROR);
+        // memcached 1.6.45 reads the length first: without a usable one the line is
+        // refused (noreply or not) and the data line is parsed as a command.
+        let bytes = match (t.len() > 4).then(|| safe_strtol(t.get(4))).flatten() {
+            Some(bytes) if (0..=i32::MAX - 2).contains(&bytes) => bytes as usize,
+            _ => return self.invalid(BAD_FORMAT),
+        };
+        // With a length, any other error skips the data block, as a too-large item
+        // does; extra tokens are ignored, and only a last `noreply` counts.
+        let noreply = t.len() >= min && t.noreply();
+        let refused = Err(ParseError::Invalid {
+            reply: if noreply { SILENT } else { BAD_FORMAT },
+            consumed: self.line_len,
+            swallow: bytes + 2,
+        });
+        let key = t.get(1);
+        if t.len() < min || key.len() > KEY_MAX_BYTES {
+            return refused;
         }
-        let noreply = t.noreply();
-        let key = self.key(1, noreply)?;
-        let (Some(flags), Some(exptime), Some(bytes)) = (
-            safe_strtoul(t.get(2)),
-            safe_strtol(t.get(3)),
-            safe_strtol(t.get(4)),
-        ) else {
-            return self.client_error(BAD_FORMAT, noreply);
+        let (Some(flags), Some(exptime)) = (safe_strtoul(t.get(2)), safe_strtol(t.get(3))) else {
+            return refused;
         };
         let cas = if with_cas {
             match safe_strtoull(t.get(5)) {
                 Some(cas) => cas,
-                None => return self.client_error(BAD_FORMAT, noreply),
+                None => return refused,
             }
         } else {
             0
         };
-        let Ok(bytes) = usize::try_from(bytes) else {
-            return self.client_error(BAD_FORMAT, noreply);
-        };
-        if bytes > i32::MAX as usize - 2 {
-            return self.client_error(BAD_FORMAT, noreply);
-        }
         if limits.too_large(key.len(), bytes, flags) {
             return self.done(Request::TooLarge {
                 mode,
@@ -325,12 +345,13 @@ impl<'a> Command<'_, 'a> {
         Ok(key)
     }
 
-    /// The `<cmd> <key> <arg> [noreply]` shape of incr, decr and touch (a fourth token
-    /// that is not `noreply` is ignored): the key, the argument and noreply.
+    /// The `<cmd> <key> <arg> [noreply]` shape of incr, decr and touch (memcached
+    /// 1.6.45: further tokens are ignored, a last `noreply` counts): the key, the
+    /// argument and noreply.
     fn key_arg(&self) -> Result<(&'a [u8], &'a [u8], bool), ParseError> {
         let t = self.tokens;
-        if t.len() != 3 && t.len() != 4 {
-            self.invalid(ERROR)?;
+        if t.len() < 3 {
+            self.invalid(BAD_FORMAT)?;
         }
         let noreply = t.noreply();
         Ok((self.key(1, noreply)?, t.get(2), noreply))
@@ -350,10 +371,15 @@ impl<'a> Command<'_, 'a> {
         })
     }
 
-    /// `delete <key> [0] [noreply]` (the legacy hold time must be exactly `0`).
+    /// `delete <key> [0] [noreply]` (the legacy hold time must be exactly `0`). Here
+    /// memcached 1.6.18's rules stay: 1.6.45 ignores the hold time and extra tokens, and
+    /// so fails `memccapable`'s delete tests; only a missing key follows 1.6.45.
     fn delete(&self) -> Outcome<'a> {
         let t = self.tokens;
-        if !(2..=4).contains(&t.len()) {
+        if t.len() < 2 {
+            return self.invalid(BAD_FORMAT);
+        }
+        if t.len() > 4 {
             return self.invalid(ERROR);
         }
         let noreply = t.len() > 2 && t.noreply();
@@ -406,8 +432,8 @@ impl<'a> Command<'_, 'a> {
     /// `verbosity <level> [noreply]`.
     fn verbosity(&self) -> Outcome<'a> {
         let t = self.tokens;
-        if t.len() != 2 && t.len() != 3 {
-            return self.invalid(ERROR);
+        if t.len() < 2 {
+            return self.invalid(BAD_FORMAT);
         }
         let noreply = t.noreply();
         let Some(level) = safe_strtoul(t.get(1)) else {

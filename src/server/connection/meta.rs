@@ -28,7 +28,8 @@
 //! - `md`: `C` must equal (even 0); `I` marks stale with a new CAS, clears the win and
 //!   applies `T`; `T` without `I` is ignored.
 //! - `ma`: `D` delta (1), `M` mode, `C` compares unless 0, `N` creates a missing item
-//!   with `J` (0) and that TTL (no delta applied, `q` not hiding it), `T` sets the TTL.
+//!   with `J` (0) and that TTL (no delta applied; `q` hides it too, as in memcached
+//!   1.6.45), `T` sets the TTL.
 //!   Auto-created items (both `mg N` and `ma N`) never remember a base64 key.
 //! - Stats: `mg` as get (or touch with `T`), `ms` as set (cas counters when `C` makes
 //!   it a cas; too large: `store_too_large` only), `md` delete hits/misses (`EX` a
@@ -361,7 +362,12 @@ impl Connection {
             MetaArithResult::NotFound => self.stats().incr(miss),
             _ => {}
         }
-        let quiet = f.quiet && matches!(result, MetaArithResult::Value(_));
+        // memcached 1.6.45 hides an auto-create's answer too (1.6.18 sent it).
+        let quiet = f.quiet
+            && matches!(
+                result,
+                MetaArithResult::Value(_) | MetaArithResult::Created(_)
+            );
         if failed || quiet {
             self.out.buf().truncate(start);
         }

@@ -107,11 +107,12 @@ pub fn debug_line(out: &mut impl BufMut, item: &DebugInfo<'_>) {
     } else {
         out.put_slice(item.key);
     }
-    // memcached prints now - exptime as a signed number: negative while it lives.
+    // memcached 1.6.45 prints the seconds left, exptime - now (1.6.18 printed
+    // now - exptime, negative while the item lives).
     let exp = if item.exptime == 0 {
         -1
     } else {
-        item.now.wrapping_sub(item.exptime) as i32
+        item.exptime.wrapping_sub(item.now) as i32
     };
     out.put_slice(b" exp=");
     out.put_slice(digits.format(exp).as_bytes());
@@ -232,7 +233,7 @@ mod tests {
         };
         assert_eq!(
             line(|o| debug_line(o, &info)),
-            "ME foo exp=-100 la=3 cas=8 fetch=yes cls=1 size=69\r\n"
+            "ME foo exp=100 la=3 cas=8 fetch=yes cls=1 size=69\r\n"
         );
         let never = DebugInfo {
             key_binary: true,

@@ -74,8 +74,8 @@ fn gets() {
             ..
         }
     ));
-    // gat with no key is a get of nothing: memcached answers END.
-    assert_eq!(keys(&request(b"gat 10\r\n")), Vec::<&[u8]>::new());
+    // gat with no key: memcached 1.6.45's format error (1.6.18 answered END).
+    assert_eq!(refused(b"gat 10\r\n"), BAD_FORMAT);
     assert!(matches!(
         request(b"gat 4294967296 a\r\n"),
         Request::Get { touch: Some(0), .. }
@@ -91,7 +91,7 @@ fn key_material() {
     assert_eq!(keys(&request(b"get c\x01d\r\n")), [&b"c\x01d"[..]]);
     // A NUL ends the line as memcached's strlen sees it.
     assert_eq!(keys(&request(b"get a\0b c\r\n")), [&b"a"[..]]);
-    assert_eq!(refused(b"get\0 a\r\n"), ERROR);
+    assert_eq!(refused(b"get\0 a\r\n"), BAD_FORMAT);
     assert_eq!(refused(b"ve\0rsion\r\n"), ERROR);
     assert_eq!(request(b"version\0garbage\r\n"), Request::Version);
 }
@@ -104,18 +104,21 @@ fn get_key_lengths() {
     assert_eq!(keys(&request(&ok)), [&k250[..]]);
     for cmd in [&b"get "[..], b"gets ", b"gat 1 ", b"gats 1 "] {
         let line = [cmd, &k251, b"\r\n"].concat();
-        assert_eq!(refused(&line), BAD_FORMAT);
+        assert_eq!(refused(&line), BAD_GET_KEY);
         let line = [cmd, b"a ", &k251, b" b\r\n"].concat();
-        assert_eq!(refused(&line), BAD_FORMAT);
+        assert_eq!(refused(&line), BAD_GET_KEY);
     }
 }
 
 #[test]
 fn get_errors() {
-    assert_eq!(refused(b"get\r\n"), ERROR);
-    assert_eq!(refused(b"get  \r\n"), ERROR);
-    assert_eq!(refused(b"gets\r\n"), ERROR);
-    assert_eq!(refused(b"gat\r\n"), ERROR);
+    // memcached 1.6.45: a get without a key is a format error (1.6.18 said ERROR).
+    assert_eq!(refused(b"get\r\n"), BAD_FORMAT);
+    assert_eq!(refused(b"get  \r\n"), BAD_FORMAT);
+    assert_eq!(refused(b"gets\r\n"), BAD_FORMAT);
+    assert_eq!(refused(b"gat\r\n"), BAD_FORMAT);
+    assert_eq!(refused(b"gats 10\r\n"), BAD_FORMAT);
+    assert_eq!(refused(b"bget\r\n"), ERROR);
     assert_eq!(refused(b"gat x a\r\n"), BAD_EXPTIME);
     assert_eq!(refused(b"gats 0x1 a\r\n"), BAD_EXPTIME);
     assert_eq!(refused(b"GET a\r\n"), ERROR);
@@ -139,7 +142,7 @@ fn many_keys() {
     bad.push(b' ');
     bad.extend_from_slice(&[b'x'; 251]);
     bad.extend_from_slice(b"\r\n");
-    assert_eq!(refused(&bad), BAD_FORMAT);
+    assert_eq!(refused(&bad), BAD_GET_KEY);
 }
 
 #[test]
@@ -246,43 +249,65 @@ fn store_numbers_like_memcached() {
 #[test]
 fn store_errors() {
     let k251 = [b'k'; 251];
-    for line in [
-        &b"set a 0 0\r\n"[..],
-        b"set a 0 0 1 2 3\r\n",
-        b"set\r\n",
-        b"cas a 0 0 1\r\n",
-        b"cas a 0 0 1 5 6 7\r\n",
-        b"add a\r\n",
-    ] {
-        assert_eq!(refused(line), ERROR, "{line:?}");
+    // memcached 1.6.45: too few tokens is a format error; with a length, the data
+    // block is skipped; extra tokens are ignored (1.6.18 said ERROR to all of these).
+    for line in [&b"set a 0 0\r\n"[..], b"set\r\n", b"add a\r\n"] {
+        assert_eq!(refused(line), BAD_FORMAT, "{line:?}");
     }
+    assert_eq!(
+        parse(b"cas a 0 0 1\r\n", &LIMITS),
+        Err(ParseError::Invalid {
+            reply: BAD_FORMAT,
+            consumed: 13,
+            swallow: 3
+        })
+    );
+    for line in [
+        &b"set a 0 0 1 2 3\r\nx\r\n"[..],
+        b"cas a 0 0 1 5 6 7\r\nx\r\n",
+    ] {
+        assert!(matches!(request(line), Request::Store { .. }), "{line:?}");
+    }
+    // memcached 1.6.45: with a usable length the data block is skipped.
+    let skipped = |line: &[u8]| match parse(line, &LIMITS) {
+        Err(ParseError::Invalid {
+            reply,
+            consumed,
+            swallow,
+        }) if consumed == line.len() => (reply, swallow),
+        other => panic!("{line:?}: {other:?}"),
+    };
     for line in [
         &b"set a -1 0 1\r\n"[..],
         b"set a 0x1 0 1\r\n",
         b"set a 18446744073709551616 0 1\r\n",
         b"set a 0 9223372036854775808 1\r\n",
         b"set a 0 x 1\r\n",
-        b"set a 0 0 -1\r\n",
-        b"set a 0 0 abc\r\n",
-        b"set a 0 0 1x\r\n",
-        b"set a 0 0 2147483646\r\n",
-        b"set a 0 0 18446744073709551615\r\n",
         b"set a - 0 1\r\n",
         b"cas a 0 0 1 abc\r\n",
         b"cas a 0 0 1 -1\r\n",
     ] {
+        assert_eq!(skipped(line), (BAD_FORMAT, 3), "{line:?}");
+    }
+    // Without one, the data line is parsed as a command.
+    for line in [
+        &b"set a 0 0 -1\r\n"[..],
+        b"set a 0 0 abc\r\n",
+        b"set a 0 0 1x\r\n",
+        b"set a 0 0 2147483646\r\n",
+        b"set a 0 0 18446744073709551615\r\n",
+    ] {
         assert_eq!(refused(line), BAD_FORMAT, "{line:?}");
     }
     let long_key = [&b"set "[..], &k251, b" 0 0 1\r\n"].concat();
-    assert_eq!(refused(&long_key), BAD_FORMAT);
-    // With noreply memcached answers nothing; the data line is not swallowed.
+    assert_eq!(skipped(&long_key), (BAD_FORMAT, 3));
+    // With noreply memcached answers nothing, unless the length is what is wrong.
     let long_key = [&b"set "[..], &k251, b" 0 0 1 noreply\r\n"].concat();
-    assert_eq!(refused(&long_key), SILENT);
-    assert_eq!(refused(b"set a 0 0 abc noreply\r\n"), SILENT);
-    assert_eq!(refused(b"set a 0 0 noreply\r\n"), SILENT);
-    assert_eq!(refused(b"cas a 0 0 1 noreply\r\n"), SILENT);
-    // The token-count error is never silenced.
-    assert_eq!(refused(b"set a 0 noreply\r\n"), ERROR);
+    assert_eq!(skipped(&long_key), (SILENT, 3));
+    assert_eq!(refused(b"set a 0 0 abc noreply\r\n"), BAD_FORMAT);
+    assert_eq!(refused(b"set a 0 0 noreply\r\n"), BAD_FORMAT);
+    assert_eq!(skipped(b"cas a 0 0 1 noreply\r\n"), (SILENT, 3));
+    assert_eq!(refused(b"set a 0 noreply\r\n"), BAD_FORMAT);
 }
 
 #[test]
@@ -330,7 +355,7 @@ fn bad_data_chunk() {
         })
     );
     // What follows the dropped block is parsed afresh: "\r\n" is an empty line.
-    assert_eq!(refused(b"\r\n"), ERROR);
+    assert_eq!(refused(b"\r\n"), BAD_FORMAT);
     assert_eq!(refused(b"fg\r\n"), ERROR);
 }
 
@@ -369,8 +394,15 @@ fn too_large() {
             consumed: 21,
         })
     );
-    // Bad arguments win over the size check.
-    assert_eq!(refused(b"cas k 0 0 2000000 x\r\n"), BAD_FORMAT);
+    // Bad arguments win over the size check; memcached 1.6.45 skips the block.
+    assert_eq!(
+        parse(b"cas k 0 0 2000000 x\r\n", &LIMITS),
+        Err(ParseError::Invalid {
+            reply: BAD_FORMAT,
+            consumed: 21,
+            swallow: 2_000_002
+        })
+    );
 }
 
 #[test]
@@ -422,8 +454,12 @@ fn arithmetic() {
     }
     assert_eq!(refused(b"incr n abc noreply\r\n"), SILENT);
     assert_eq!(refused(b"incr n noreply\r\n"), SILENT);
-    assert_eq!(refused(b"incr n\r\n"), ERROR);
-    assert_eq!(refused(b"incr n 1 2 3\r\n"), ERROR);
+    // memcached 1.6.45: a missing delta is a format error, extra tokens are ignored.
+    assert_eq!(refused(b"incr n\r\n"), BAD_FORMAT);
+    assert!(matches!(
+        request(b"incr n 1 2 3\r\n"),
+        Request::Arith { .. }
+    ));
     let long = [&b"incr "[..], &[b'k'; 251], b" 1\r\n"].concat();
     assert_eq!(refused(&long), BAD_FORMAT);
 }
@@ -449,6 +485,7 @@ fn delete() {
             noreply: false
         }
     );
+    // memcached 1.6.18's hold-time rule stays (1.6.45 ignores it and fails memccapable).
     for bad in [
         &b"delete k 1\r\n"[..],
         b"delete k 0 x\r\n",
@@ -459,8 +496,9 @@ fn delete() {
     }
     assert_eq!(refused(b"delete k 1 noreply\r\n"), SILENT);
     assert_eq!(refused(b"delete k x noreply\r\n"), SILENT);
-    assert_eq!(refused(b"delete\r\n"), ERROR);
     assert_eq!(refused(b"delete k 0 0 0\r\n"), ERROR);
+    // A missing key: memcached 1.6.45's format error (1.6.18 said ERROR).
+    assert_eq!(refused(b"delete\r\n"), BAD_FORMAT);
     let long = [&b"delete "[..], &[b'k'; 251], b"\r\n"].concat();
     assert_eq!(refused(&long), BAD_FORMAT);
     let long = [&b"delete "[..], &[b'k'; 251], b" noreply\r\n"].concat();
@@ -491,8 +529,12 @@ fn touch() {
     ));
     assert_eq!(refused(b"touch k abc\r\n"), BAD_EXPTIME);
     assert_eq!(refused(b"touch k abc noreply\r\n"), SILENT);
-    assert_eq!(refused(b"touch k\r\n"), ERROR);
-    assert_eq!(refused(b"touch k 1 x y\r\n"), ERROR);
+    // memcached 1.6.45: a missing exptime is a format error, extra tokens are ignored.
+    assert_eq!(refused(b"touch k\r\n"), BAD_FORMAT);
+    assert!(matches!(
+        request(b"touch k 1 x y\r\n"),
+        Request::Touch { .. }
+    ));
     let long = [&b"touch "[..], &[b'k'; 251], b" 1\r\n"].concat();
     assert_eq!(refused(&long), BAD_FORMAT);
 }
@@ -524,8 +566,9 @@ fn verbosity() {
     assert_eq!(request(b"verbosity 1 noreply\r\n"), verbosity(1, true));
     assert_eq!(request(b"verbosity 1 x\r\n"), verbosity(1, false));
     assert_eq!(request(b"verbosity 4294967296\r\n"), verbosity(0, false));
-    assert_eq!(refused(b"verbosity\r\n"), ERROR);
-    assert_eq!(refused(b"verbosity 1 2 3\r\n"), ERROR);
+    // memcached 1.6.45: no level is a format error, extra tokens are ignored.
+    assert_eq!(refused(b"verbosity\r\n"), BAD_FORMAT);
+    assert_eq!(request(b"verbosity 1 2 3\r\n"), verbosity(1, false));
     assert_eq!(refused(b"verbosity x\r\n"), BAD_FORMAT);
     assert_eq!(refused(b"verbosity -1\r\n"), BAD_FORMAT);
     assert_eq!(refused(b"verbosity noreply\r\n"), SILENT);
@@ -561,12 +604,12 @@ fn stats_version_quit() {
 
 #[test]
 fn unknown_and_empty() {
+    // memcached 1.6.45: a line under two bytes is a format error.
+    for input in [&b"\r\n"[..], b"\n", b"\0\r\n", b"x\r\n", b" \r\n"] {
+        assert_eq!(refused(input), BAD_FORMAT, "{input:?}");
+    }
     for input in [
-        &b"\r\n"[..],
-        b"\n",
-        b"\0\r\n",
-        b"x\r\n",
-        b"   \r\n",
+        &b"   \r\n"[..],
         b"foo\r\n",
         b"x HTTP/1.0\r\n",
         b"gxx HTTP/1.0\r\n",
@@ -604,8 +647,9 @@ fn unknown_and_empty() {
 fn too_many_tokens() {
     let mut line = b"set k 0 0 1".to_vec();
     line.extend_from_slice(&b" x".repeat(30));
-    line.extend_from_slice(b"\r\n");
-    assert_eq!(refused(&line), ERROR);
+    line.extend_from_slice(b"\r\nx\r\n");
+    // memcached 1.6.45 ignores the extra tokens (1.6.18 said ERROR).
+    assert!(matches!(request(&line), Request::Store { .. }));
     let mut line = b"version".to_vec();
     line.extend_from_slice(&b" x".repeat(30));
     line.extend_from_slice(b"\r\n");
@@ -674,7 +718,7 @@ fn get_line_cap() {
     let mut whole = line.clone();
     whole.push(b'\n');
     // One over-long key, but framed: a CLIENT_ERROR, not a close.
-    assert_eq!(refused(&whole), BAD_FORMAT);
+    assert_eq!(refused(&whole), BAD_GET_KEY);
     line.push(b'k');
     assert_eq!(
         parse(&line, &LIMITS),
