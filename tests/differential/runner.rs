@@ -438,3 +438,22 @@ pub fn assert_moved_cases_match_newest(flavor: Flavor, cases: &[Case], moved: &[
     let failures = compare(Flavor::MemcachedNewest, flavor, &picked, &[]);
     assert_no_failures(Flavor::MemcachedNewest, flavor, &picked, failures);
 }
+
+/// Checks that every case named in `listed` still answers differently on the newest
+/// memcached than on 1.6.18 (see [`newest_differences`]). A difference beyond the list
+/// is printed but not failed on: once, under heavy load, one more case differed (a
+/// harness timing note, not memcached), and this describes memcached, not ringcache.
+pub fn assert_newest_differs(cases: &[Case], listed: &[&str]) {
+    let Some(differ) = newest_differences(cases) else {
+        return;
+    };
+    let missing: Vec<&&str> = listed.iter().filter(|n| !differ.contains(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "listed cases no longer differ: {missing:?}"
+    );
+    let extra: Vec<&&str> = differ.iter().filter(|n| !listed.contains(n)).collect();
+    if !extra.is_empty() {
+        eprintln!("NOTE: cases that differed this run but are not listed: {extra:?}");
+    }
+}
