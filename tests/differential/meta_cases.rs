@@ -3,7 +3,7 @@
 //! A `$CAS` write waits for a reply ending in `END` or `MN`: meta cases ask `mg k c`
 //! followed by `mn` before one.
 
-use crate::cases::{case, closing, Bytewise, Case, Deviation, Gen, W};
+use crate::cases::{case, closing, newest, Bytewise, Case, Deviation, Gen, W};
 
 /// Known, accepted differences from Debian's memcached 1.6.18: where memcached 1.6.45
 /// answers otherwise (its rewritten parser), ringcache follows 1.6.45.
@@ -42,27 +42,6 @@ HD\r\nCLIENT_ERROR invalid or duplicate flag\r\nHD\r\nVA 1\r\n3\r\n",
     ),
 ];
 
-/// A case where ringcache answers as memcached 1.6.45 does (without a close).
-const fn newest(case: &'static str, reply: &'static [u8]) -> Deviation {
-    Deviation {
-        case,
-        why: "follows memcached 1.6.45",
-        reply,
-        closes: false,
-    }
-}
-
-/// The cases in [`META_DEVIATIONS`]: where ringcache answers as memcached 1.6.45 does.
-pub const META_MOVED_TO_NEWEST: &[&str] = &[
-    "mg_no_key",
-    "ms_size_mismatch_bad_data_chunk",
-    "ms_key_251_bytes_nothing_swallowed",
-    "md_invalid_flag",
-    "ma_quiet",
-    "me_miss_and_hit",
-    "ms_invalid_mode_swallows_data",
-    "ma_bad_tokens",
-];
 fn gen_key_251_mg() -> Vec<u8> {
     format!("mg {} v\r\nmg a v\r\n", "k".repeat(251)).into_bytes()
 }

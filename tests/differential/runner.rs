@@ -13,7 +13,7 @@
 //! and `la=`), rounded to ten seconds (`t~100`) because a clock tick may fall between
 //! a store and the read of its TTL; `-1` (never) stays exact.
 
-use crate::cases::{Await, Bytewise, Case, Deviation, Gen, W};
+use crate::cases::{Await, Bytewise, Case, Deviation, Gen, FOLLOWS_NEWEST, W};
 use crate::common::{self, show, Flavor, ReadEnd, Server};
 use std::time::{Duration, Instant};
 
@@ -413,14 +413,19 @@ pub fn newest_differences(cases: &[Case]) -> Option<Vec<&'static str>> {
     Some(differ)
 }
 
-/// Checks that the `moved` cases (those where ringcache follows the newest memcached,
-/// named in the deviation list as such) answer on `flavor` as the newest build does;
-/// skips with a message where that build is absent.
-pub fn assert_moved_cases_match_newest(flavor: Flavor, cases: &[Case], moved: &[&str]) {
+/// Checks that the cases where ringcache follows the newest memcached (the
+/// `deviations` whose `why` is [`FOLLOWS_NEWEST`]) answer on `flavor` as the newest
+/// build does; skips with a message where that build is absent.
+pub fn assert_moved_cases_match_newest(flavor: Flavor, cases: &[Case], deviations: &[Deviation]) {
     if common::newest_memcached_path().is_none() {
         eprintln!("SKIPPED: no newest memcached at ../shared/reference/memcached-1.6.45");
         return;
     }
+    let moved: Vec<&str> = deviations
+        .iter()
+        .filter(|d| d.why == FOLLOWS_NEWEST)
+        .map(|d| d.case)
+        .collect();
     let picked: Vec<Case> = cases
         .iter()
         .filter(|c| moved.contains(&c.name))
