@@ -54,7 +54,7 @@ ONLY_SERVERS=""
 MC_PATHS=()
 KEYS=100000
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "ci/${0##*/}" | sed '$d; s/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -28,7 +28,7 @@ KEYS=4000000
 SCAN=1000000
 WORKLOADS="zipf0.8,zipf0.99,zipf1.2,scan"
 MC_PATHS=()
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "ci/${0##*/}" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --memory) MEMORY="$2"; shift 2 ;;

@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 ITEMS=1000000
 SERVERS_ARG="memcached,ringcache"
 MC_PATHS=()
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "ci/${0##*/}" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --items) ITEMS="$2"; shift 2 ;;

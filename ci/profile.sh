@@ -13,9 +13,23 @@
 # the uring engine. Output goes to target/profile/<mode>-<server>/. The binaries come
 # from the `profiling` profile (release plus line tables; the release profile strips
 # them), in target/profiling/.
+#
+# Exit status: 0 when the run completed, 2 on a usage error or a failed build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-MODE=${1:?mode}; SRV=${2:?server}; N=${3:-20000}
+usage() { sed -n '2,/^set -uo/p' "ci/${0##*/}" | sed '$d; s/^# \{0,1\}//'; }
+case ${1:-} in -h | --help) usage; exit 0 ;; esac
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+    echo "ci/profile.sh: a mode and a server are needed" >&2
+    usage >&2
+    exit 2
+fi
+MODE=$1; SRV=$2; N=${3:-20000}
+case $MODE in
+    callgrind | strace | perf) ;;
+    *) echo "ci/profile.sh: mode must be callgrind, strace or perf" >&2; exit 2 ;;
+esac
+case $N in ''|*[!0-9]*|0) echo "ci/profile.sh: REQUESTS must be a positive integer" >&2; exit 2 ;; esac
 BIN=target/profiling
 OUT=target/profile/$MODE-$SRV
 common=(-U 0 -t "${THREADS:-1}" -m 1024 -l 127.0.0.1)
@@ -100,6 +114,5 @@ case $MODE in
         run "$N"
         perf report -i "$OUT/$N/perf.data" --no-children --sort dso,sym -g none 2>/dev/null | grep '%' | head -n 30
         ;;
-    *) echo "ci/profile.sh: mode must be callgrind, strace or perf" >&2; exit 2 ;;
 esac
 tail -c 300 "$OUT/$N/load.json" 2>/dev/null; echo

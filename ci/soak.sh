@@ -4,6 +4,7 @@
 # items expire, every answer checked by rc-soak (src/bin/rc-soak.rs).
 #
 #   ci/soak.sh [DURATION]     DURATION per engine: seconds or 90s / 5m / 1h (default 5m)
+#   ci/soak.sh -h | --help    this text
 #
 # Then, per engine, a hostile phase (SOAK_HOSTILE, default 30s; `rc-soak --phase
 # hostile`): stalled readers of big values and half-sent big sets pin what they can,
@@ -24,12 +25,18 @@
 # with (SOAK_CONN_BUFFER_MIB, default 8: `-o conn_buffer_limit_mb`); its peak is
 # measured from a reset high-water mark (/proc/PID/clear_refs), so each phase is
 # checked against its own bound.
+#
+# Environment: SOAK_MEMORY_MIB (-m, default 16), SOAK_THREADS (-t, default 2),
+# SOAK_HOSTILE, SOAK_CONN_BUFFER_MIB, RSS_SLACK_MIB (above). Exit status: 0 when both
+# engines pass, 1 when one fails, 64 on a usage error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+usage() { sed -n '2,/^set -euo/p' "ci/${0##*/}" | sed '$d; s/^# \{0,1\}//'; }
+case ${1:-} in -h | --help) usage; exit 0 ;; esac
 duration=${1:-5m}
-if ! [[ $duration =~ ^[0-9]+(\.[0-9]+)?[smh]?$ ]]; then
-    echo "usage: ci/soak.sh [DURATION]   (e.g. 300, 90s, 5m)" >&2
+if [ $# -gt 1 ] || ! [[ $duration =~ ^[0-9]+(\.[0-9]+)?[smh]?$ ]]; then
+    echo "usage: ci/soak.sh [DURATION]   (e.g. 300, 90s, 5m; --help for more)" >&2
     exit 64
 fi
 limit_mib=${SOAK_MEMORY_MIB:-16}
