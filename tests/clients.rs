@@ -366,7 +366,7 @@ impl Drop for Nutcracker {
     }
 }
 
-/// The twemproxy configuration the README shows: one pool, ketama over `backends`.
+/// The twemproxy configuration docs/operations.md shows: one pool, ketama over `backends`.
 /// md5 is libmemcached's ketama hash; twemproxy's `fnv1a_64` with ketama put 290, 300
 /// and 10 of 600 short similar keys (`key-N`, `tw:N`) on three servers.
 fn nutcracker_yml(listen: SocketAddr, backends: &[&Server]) -> String {

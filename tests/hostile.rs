@@ -1095,7 +1095,7 @@ both_engines! {
         assert!(slowest < CROWDED_ROUND_TRIP_MAX, "{flavor}: a round trip took {slowest:?}");
         // The budget (64 MiB), plus what each connection may hold under pressure beyond
         // it: its allowance (32 KiB) and one small answer past its 64 KiB mark; the
-        // rest is the allocator's and the engine's buffers. Measured: see the README.
+        // rest is the allocator's and the engine's buffers. Measured: docs/testing.md.
         rss.assert_growth_below(
             64 * MIB + READERS as u64 * 128 * 1024,
             "400 readers not reading 20 MB each",
