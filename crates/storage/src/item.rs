@@ -314,7 +314,7 @@ impl<'a> Record<'a> {
     }
 
     /// Relative time of the last write or access (memcached's `time`; the first read
-    /// after a write does not count, see `Shard::hit`): meta's "seconds since last
+    /// after a write does not count, see `shard::mark_hit`): meta's "seconds since last
     /// access", and the barrier of a delayed `flush_all`, which kills items with `time`
     /// before its due time.
     #[inline(always)]

@@ -3,10 +3,10 @@
 //!
 //! What each opcode answers, and the memcached 1.6.18 behaviour it reproduces, is
 //! tabled in `protocol::binary`; this file maps commands onto the store's operations
-//! (a non-zero CAS becomes a compared CAS, an initial value an item to create) and
-//! counts them in the worker's
-//! stats as memcached's binary path does (which differs from its text path: GAT counts
-//! only touch stats, a value too large and a created incr count nothing).
+//! (a non-zero CAS makes set, add and replace a cas and guards append, prepend, delete
+//! and incr/decr; an initial value is an item to create) and counts them in the
+//! worker's stats as memcached's binary path does (which differs from its text path:
+//! GAT counts only touch stats, a value too large and a created incr count nothing).
 //!
 //! Invariants: quiet commands send errors but no success (and GETQ/GETKQ/GATQ/GATKQ no
 //! miss); every request that is answered is answered exactly once, in order, except

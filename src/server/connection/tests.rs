@@ -1,7 +1,7 @@
-//! Unit tests of the connection: whole sessions through `Connection::on_input`, split
-//! every way, with backpressure, the shared buffer budget and the limits the parsers and
-//! the store must agree on. Each dialect's own tests are in `text`'s, `meta/tests.rs`
-//! and `binary/tests.rs`.
+//! Unit tests of the connection: whole sessions of classic commands through
+//! `Connection::on_input`, split every way, with backpressure, the shared buffer budget
+//! and the limits the parsers and the store must agree on. The meta and binary
+//! commands have their own, in `meta/tests.rs` and `binary/tests.rs`.
 
 use super::*;
 use crate::config::Config;

@@ -92,7 +92,7 @@ fn arith_without_initial_misses() {
 #[test]
 fn arith_checks_the_cas_before_the_number() {
     let s = store();
-    let (_, cas) = store_cas(&s, WriteMode::Set, b"t", 0, 0, 0, b"text");
+    let (_, cas) = write_cas(&s, WriteMode::Set, b"t", 0, 0, 0, b"text");
     assert_eq!(
         arith_cas(&s, b"t", 1, true, cas + 1, None),
         (ArithResult::Exists, 0)
@@ -101,7 +101,7 @@ fn arith_checks_the_cas_before_the_number() {
         arith_cas(&s, b"t", 1, true, cas, None),
         (ArithResult::NonNumeric, 0)
     );
-    let (_, cas) = store_cas(&s, WriteMode::Set, b"n", 7, 0, 0, b"99");
+    let (_, cas) = write_cas(&s, WriteMode::Set, b"n", 7, 0, 0, b"99");
     assert_eq!(
         arith_cas(&s, b"n", 1, true, cas + 1, None),
         (ArithResult::Exists, 0)

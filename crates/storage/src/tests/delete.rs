@@ -11,12 +11,12 @@ fn delete_compares_a_non_zero_cas() {
     };
     assert_eq!(s.delete(b"k", Delete::default()), DeleteResult::NotFound);
     assert_eq!(s.delete(b"k", with_cas(5)), DeleteResult::NotFound);
-    let (_, cas) = store_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"v");
+    let (_, cas) = write_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"v");
     assert_eq!(s.delete(b"k", with_cas(cas + 1)), DeleteResult::Exists);
     assert_eq!(value_of(&s, b"k").unwrap(), b"v");
     assert_eq!(s.delete(b"k", with_cas(cas)), DeleteResult::Deleted);
     assert_eq!(value_of(&s, b"k"), None);
-    store_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"v");
+    write_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"v");
     assert_eq!(s.delete(b"k", Delete::default()), DeleteResult::Deleted);
     check(&s);
 }

@@ -33,7 +33,7 @@ pub(super) fn store() -> Store {
 }
 
 /// A classic write (set, add, replace, append, prepend, cas), with the new CAS.
-pub(super) fn store_cas(
+pub(super) fn write_cas(
     s: &Store,
     mode: WriteMode,
     key: &[u8],
@@ -61,7 +61,7 @@ pub(super) fn write(
     cas: u64,
     value: &[u8],
 ) -> StoreResult {
-    store_cas(s, mode, key, flags, exptime, cas, value).0
+    write_cas(s, mode, key, flags, exptime, cas, value).0
 }
 
 /// A classic incr (`incr`) or decr.

@@ -142,10 +142,10 @@ fn out_of_memory_when_larger_than_a_shard() {
 #[test]
 fn store_hands_back_the_cas_the_item_carries() {
     let s = store();
-    let (result, cas) = store_cas(&s, WriteMode::Set, b"k", 3, 0, 0, b"v");
+    let (result, cas) = write_cas(&s, WriteMode::Set, b"k", 3, 0, 0, b"v");
     assert_eq!(result, StoreResult::Stored);
     assert_eq!(cas_of(&s, b"k"), Some(cas));
-    let (result, again) = store_cas(&s, WriteMode::Append, b"k", 0, 0, 0, b"w");
+    let (result, again) = write_cas(&s, WriteMode::Append, b"k", 0, 0, 0, b"w");
     assert_eq!(result, StoreResult::Stored);
     assert!(again > cas);
     assert_eq!(cas_of(&s, b"k"), Some(again));
@@ -157,16 +157,16 @@ fn store_hands_back_the_cas_the_item_carries() {
 fn refused_stores_hand_back_no_cas() {
     let s = store();
     assert_eq!(
-        store_cas(&s, WriteMode::Replace, b"k", 0, 0, 0, b"v"),
+        write_cas(&s, WriteMode::Replace, b"k", 0, 0, 0, b"v"),
         (StoreResult::NotStored, 0)
     );
-    store_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"v");
+    write_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"v");
     assert_eq!(
-        store_cas(&s, WriteMode::Add, b"k", 0, 0, 0, b"v"),
+        write_cas(&s, WriteMode::Add, b"k", 0, 0, 0, b"v"),
         (StoreResult::NotStored, 0)
     );
     assert_eq!(
-        store_cas(&s, WriteMode::Cas, b"k", 0, 0, 1, b"v"),
+        write_cas(&s, WriteMode::Cas, b"k", 0, 0, 1, b"v"),
         (StoreResult::Exists, 0)
     );
 }
@@ -174,17 +174,17 @@ fn refused_stores_hand_back_no_cas() {
 #[test]
 fn append_with_a_cas_compares_it() {
     let s = store();
-    let (_, cas) = store_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"a");
+    let (_, cas) = write_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"a");
     assert_eq!(
-        store_cas(&s, WriteMode::Append, b"k", 0, 0, cas + 1, b"b").0,
+        write_cas(&s, WriteMode::Append, b"k", 0, 0, cas + 1, b"b").0,
         StoreResult::Exists
     );
     assert_eq!(
-        store_cas(&s, WriteMode::Prepend, b"missing", 0, 0, cas, b"b").0,
+        write_cas(&s, WriteMode::Prepend, b"missing", 0, 0, cas, b"b").0,
         StoreResult::NotStored
     );
     assert_eq!(
-        store_cas(&s, WriteMode::Prepend, b"k", 0, 0, cas, b"b").0,
+        write_cas(&s, WriteMode::Prepend, b"k", 0, 0, cas, b"b").0,
         StoreResult::Stored
     );
     assert_eq!(value_of(&s, b"k").unwrap(), b"ba");
@@ -193,10 +193,10 @@ fn append_with_a_cas_compares_it() {
 #[test]
 fn a_too_large_set_removes_the_old_value() {
     let s = store();
-    store_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"old");
+    write_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"old");
     let big = vec![0u8; MB];
     assert_eq!(
-        store_cas(&s, WriteMode::Set, b"k", 0, 0, 0, &big),
+        write_cas(&s, WriteMode::Set, b"k", 0, 0, 0, &big),
         (StoreResult::TooLarge, 0)
     );
     assert_eq!(value_of(&s, b"k"), None);
@@ -207,9 +207,9 @@ fn peeking_a_cas_does_not_count_as_a_fetch() {
     // memcached looks items up with DONT_UPDATE for cas checks: an item only
     // deleted is still "never fetched" when it is evicted.
     let s = store_with(64 * MB, 1);
-    let (_, cas) = store_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"v");
+    let (_, cas) = write_cas(&s, WriteMode::Set, b"k", 0, 0, 0, b"v");
     assert_eq!(
-        store_cas(&s, WriteMode::Append, b"k", 0, 0, cas + 1, b"w").0,
+        write_cas(&s, WriteMode::Append, b"k", 0, 0, cas + 1, b"w").0,
         StoreResult::Exists
     );
     s.flush_all(0);
