@@ -1,10 +1,11 @@
 //! Item layout and what one item costs in memory.
 //!
 //! Owns the byte layout of one item record (a packed header, then the key, then the
-//! value), the size classes records are stored in, [`NewItem`] (an item not yet
-//! stored, borrowing its bytes), the views [`Record`] and [`RecordMut`] over a stored
-//! record, and [`footprint`], the bytes an item counts against the memory limit. Knows
-//! nothing of tables, LRU policy or time beyond comparing relative seconds.
+//! value), [`NewItem`] (an item not yet stored, borrowing its bytes), and the views
+//! [`Record`] and [`RecordMut`] over a stored record; `item/class.rs` owns the size
+//! classes records are stored in and [`footprint`], the bytes an item counts against
+//! the memory limit. Knows nothing of tables, LRU policy or time beyond comparing
+//! relative seconds.
 //!
 //! Record layout (little-endian): `prev` u32, `next` u32, `cas` u64, `exptime` u32,
 //! `time` u32, `flags` u32, key length u8, state byte u8 (the five state bits, in bits
@@ -16,7 +17,7 @@
 //!   (multiples of 4 bytes, at least 32), the padding (0–3 bytes) recorded in the state
 //!   byte;
 //! - a larger record ends in a 4-byte trailer: the padding's length, trailer included
-//!   (so at least 4), as a u32, with [`LONG_PAD`] set. Up to [`PAGED_MAX_BYTES`] with
+//!   (so at least 4), as a u32, with [`LONG_PAD`] set. Up to [`PAGED_MAX_BYTES`](class::PAGED_MAX_BYTES) with
 //!   its trailer it lives in a chunk of a medium size class (512 to 65 520 bytes, each
 //!   about 1/16 larger than the last, multiples of 16), paged like the small ones;
 //!   beyond, it is its own allocation of at least [`MMAP_THRESHOLD_BYTES`] (the large
@@ -69,110 +70,17 @@ const BITS: usize = 29;
 /// Bytes of a record before its key.
 pub(crate) const HEADER_BYTES: usize = 30;
 
-/// Records up to this size live in chunks of a small size class (rewritten in place by
-/// a write of the same class).
-pub(crate) const SMALL_MAX_BYTES: usize = 512;
-/// The smallest chunk (a header and two bytes).
-const SMALL_MIN_BYTES: usize = 32;
-/// Chunk sizes step by this much.
-const SMALL_STEP_BYTES: usize = 4;
-/// Number of small size classes; the medium ones come after them.
-pub(crate) const SMALL_CLASSES: usize = (SMALL_MAX_BYTES - SMALL_MIN_BYTES) / SMALL_STEP_BYTES + 1;
-/// The largest medium chunk (a multiple of 16 that fits a u16, see `arena.rs`);
-/// records with their trailer up to this size are paged.
-pub(crate) const PAGED_MAX_BYTES: usize = 65_520;
-/// Number of medium size classes.
-const MEDIUM_CLASSES: usize = medium_chunks().1;
-/// Number of paged (small and medium) classes; the large class comes after them.
-pub(crate) const PAGED_CLASSES: usize = SMALL_CLASSES + MEDIUM_CLASSES;
-/// The class of records of more than [`PAGED_MAX_BYTES`] with their trailer.
-pub(crate) const LARGE_CLASS: usize = PAGED_CLASSES;
-/// The medium chunk sizes, ascending.
-static MEDIUM_CHUNKS: [u32; MEDIUM_CLASSES] = {
-    let (all, n) = medium_chunks();
-    let mut out = [0; MEDIUM_CLASSES];
-    let mut i = 0;
-    while i < n {
-        out[i] = all[i];
-        i += 1;
-    }
-    out
+mod class;
+
+pub use class::MMAP_THRESHOLD_BYTES;
+pub(crate) use class::{
+    chunk_bytes, class_of, footprint, large_alloc_bytes, padding, LARGE_CLASS, PAGED_CLASSES,
+    PAGE_MAX_BYTES, SMALL_CLASSES, SMALL_MAX_BYTES,
 };
-
-/// Medium chunk sizes: from [`SMALL_MAX_BYTES`] + 16 up, each 1/16 more than the last
-/// rounded up to 16 bytes, the last [`PAGED_MAX_BYTES`]; and how many there are.
-const fn medium_chunks() -> ([u32; 128], usize) {
-    let mut out = [0u32; 128];
-    let mut n = 0;
-    let mut chunk = SMALL_MAX_BYTES;
-    while chunk < PAGED_MAX_BYTES {
-        chunk = (chunk + chunk / 16).next_multiple_of(16);
-        if chunk > PAGED_MAX_BYTES {
-            chunk = PAGED_MAX_BYTES;
-        }
-        out[n] = chunk as u32;
-        n += 1;
-    }
-    (out, n)
-}
-
-/// Requests at or above this are served by `mmap`, once the server has fixed glibc's
-/// threshold here: above the largest page a paged class allocates (64 KiB, see
-/// `arena.rs`), so pages stay in the heap and every large record is mapped.
-pub const MMAP_THRESHOLD_BYTES: usize = 68 * 1024;
 
 /// The record length of an item.
 pub(crate) fn record_bytes(key_len: usize, value_len: usize) -> usize {
     HEADER_BYTES + key_len + value_len
-}
-
-/// The size class of a record of `len` bytes.
-#[inline]
-pub(crate) fn class_of(len: usize) -> usize {
-    if len <= SMALL_MAX_BYTES {
-        (len.max(SMALL_MIN_BYTES) - SMALL_MIN_BYTES).div_ceil(SMALL_STEP_BYTES)
-    } else {
-        medium_class_of(len + TRAILER_BYTES)
-    }
-}
-
-#[inline(never)]
-fn medium_class_of(len: usize) -> usize {
-    SMALL_CLASSES + MEDIUM_CHUNKS.partition_point(|&c| (c as usize) < len)
-}
-
-/// The chunk size of paged class `class`.
-pub(crate) fn chunk_bytes(class: usize) -> usize {
-    debug_assert!(class < PAGED_CLASSES);
-    if class < SMALL_CLASSES {
-        SMALL_MIN_BYTES + class * SMALL_STEP_BYTES
-    } else {
-        MEDIUM_CHUNKS[class - SMALL_CLASSES] as usize
-    }
-}
-
-/// The allocation of a large record of `len` bytes: with its trailer, and at least the
-/// mmap threshold.
-pub(crate) fn large_alloc_bytes(len: usize) -> usize {
-    (len + TRAILER_BYTES).max(MMAP_THRESHOLD_BYTES)
-}
-
-/// The padding after a record of `len` bytes in `alloc` bytes (a chunk or a large
-/// allocation): zeroes, then the trailer if it is long. `zeros` must hold enough zeroes
-/// (the largest gap, about 4 KiB).
-pub(crate) fn padding<'z>(
-    len: usize,
-    alloc: usize,
-    zeros: &'z [u8],
-    trailer: &'z mut [u8; TRAILER_BYTES],
-) -> [&'z [u8]; 2] {
-    let pad = alloc - len;
-    if len <= SMALL_MAX_BYTES {
-        [&zeros[..pad], &[]]
-    } else {
-        *trailer = (pad as u32).to_le_bytes();
-        [&zeros[..pad - TRAILER_BYTES], &trailer[..]]
-    }
 }
 
 /// An item about to be stored: its bytes are borrowed until they are copied into the
@@ -406,7 +314,7 @@ impl<'a> Record<'a> {
     }
 
     /// Relative time of the last write or access (memcached's `time`; the first read
-    /// after a write does not count, see `Shard::hit`): meta's "seconds since last
+    /// after a write does not count, see `shard::mark_hit`): meta's "seconds since last
     /// access", and the barrier of a delayed `flush_all`, which kills items with `time`
     /// before its due time.
     #[inline(always)]
@@ -461,15 +369,6 @@ impl<'a> RecordMut<'a> {
 
     #[inline(always)]
     pub(crate) fn get(&self) -> Record<'_> {
-        Record {
-            head: self.head,
-            body: self.body,
-        }
-    }
-
-    /// The same record, read-only, for as long as this borrow lasts.
-    #[inline(always)]
-    pub(crate) fn into_record(self) -> Record<'a> {
         Record {
             head: self.head,
             body: self.body,
@@ -545,137 +444,9 @@ impl<'a> RecordMut<'a> {
     }
 }
 
-/// One table slot: a `u32` item id and a control byte, at most 7/8 full, and right
-/// after the table doubles only half that: (4 + 1) × 8/7 × 2 = 11.4, rounded up.
-const TABLE_SLOT_BYTES: usize = 12;
-
-/// What one page costs beyond its chunks: its `Vec` header (24 bytes, twice that while
-/// the page list has spare capacity) and a malloc header and rounding (up to 24 bytes).
-const PAGE_OVERHEAD_BYTES: usize = 72;
-
-/// Page bookkeeping per small item: a small class's page holds at least 64 chunks, so
-/// at most 72 / 64 bytes per chunk.
-const PAGE_SHARE_BYTES: usize = 2;
-
-/// A page's share per chunk of class `chunk` bytes (see `arena.rs`: a page holds the
-/// largest power of two of chunks that fits in 64 KiB, at least one).
-fn page_share_bytes(chunk: usize) -> usize {
-    let chunks_per_page = 1usize << (PAGE_MAX_BYTES / chunk).max(1).ilog2();
-    PAGE_OVERHEAD_BYTES
-        .div_ceil(chunks_per_page)
-        .max(PAGE_SHARE_BYTES)
-}
-
-/// A full page of a paged class is at most this big.
-pub(crate) const PAGE_MAX_BYTES: usize = 64 * 1024;
-
-/// A large item's own slot in its class's `Vec<Box<[u8]>>`: 16 bytes, and the
-/// arena keeps that list's capacity at most twice its length.
-const LARGE_SLOT_BYTES: usize = 32;
-
-/// The chunk glibc malloc hands out for a request of `len` bytes: an 8-byte size header,
-/// 16-byte alignment, 32 bytes at least; whole pages (plus a 16-byte header) for large
-/// requests.
-pub(crate) fn malloc_chunk_bytes(len: usize) -> usize {
-    if len == 0 {
-        0
-    } else if len + 8 >= MMAP_THRESHOLD_BYTES {
-        (len + 16).next_multiple_of(4096)
-    } else {
-        (len + 8).next_multiple_of(16).max(32)
-    }
-}
-
-/// Bytes an item with this key and value counts against the memory limit.
-///
-/// Paged (small or medium): its chunk, the unused chunk capacity the arena may hold (at
-/// most 1/32 of the class's chunks, see `arena.rs`), page bookkeeping, the table slot.
-/// Large: its allocation (mapped, whole pages), its slot in the large list, the table
-/// slot.
-pub(crate) fn footprint(key_len: usize, value_len: usize) -> usize {
-    let len = record_bytes(key_len, value_len);
-    let class = class_of(len);
-    if class < PAGED_CLASSES {
-        let chunk = chunk_bytes(class);
-        chunk + chunk.div_ceil(32) + page_share_bytes(chunk) + TABLE_SLOT_BYTES
-    } else {
-        malloc_chunk_bytes(large_alloc_bytes(len)) + LARGE_SLOT_BYTES + TABLE_SLOT_BYTES
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn size_classes() {
-        assert_eq!(SMALL_CLASSES, 121);
-        assert_eq!(class_of(30), 0);
-        assert_eq!(class_of(32), 0);
-        assert_eq!(class_of(33), 1);
-        assert_eq!(chunk_bytes(class_of(73)), 76);
-        assert_eq!(chunk_bytes(class_of(512)), 512);
-        assert_eq!(class_of(513), SMALL_CLASSES);
-        assert_eq!(chunk_bytes(class_of(513)), 544);
-        assert_eq!(chunk_bytes(class_of(PAGED_MAX_BYTES - 4)), PAGED_MAX_BYTES);
-        assert_eq!(class_of(PAGED_MAX_BYTES - 3), LARGE_CLASS);
-        const { assert!(PAGED_CLASSES < 255, "class ids fit the id's class bits") };
-        for len in HEADER_BYTES..=SMALL_MAX_BYTES {
-            let chunk = chunk_bytes(class_of(len));
-            assert!(
-                chunk >= len && chunk - len < SMALL_STEP_BYTES.max(3),
-                "{len}"
-            );
-        }
-        // Medium: room for the trailer, at most 1/16 (and 16 bytes) wasted.
-        let zeros = [0u8; ZEROS_BYTES];
-        for len in SMALL_MAX_BYTES + 1..=PAGED_MAX_BYTES - 4 {
-            let chunk = chunk_bytes(class_of(len));
-            assert!(chunk >= len + 4, "{len}");
-            assert!(chunk - len - 4 <= len / 16 + 16, "{len} in {chunk}");
-            assert!(chunk - len - 4 <= zeros.len(), "{len} in {chunk}");
-            assert!(chunk <= usize::from(u16::MAX) && chunk.is_multiple_of(16));
-        }
-        for class in SMALL_CLASSES + 1..PAGED_CLASSES {
-            assert!(chunk_bytes(class) > chunk_bytes(class - 1));
-        }
-    }
-
-    #[test]
-    fn footprint_of_a_small_item() {
-        // 30 + 11 + 32 = 73 bytes → a 76-byte chunk; 3 capacity, 2 pages, 12 table.
-        assert_eq!(footprint(11, 32), 76 + 3 + 2 + 12);
-        // 30 + 1 + 5000 + 4 → a 5152-byte chunk (paged 8 to a page); 161 capacity,
-        // 9 pages, 12 table.
-        assert_eq!(chunk_bytes(class_of(5031)), 5152);
-        assert_eq!(footprint(1, 5000), 5152 + 161 + 9 + 12);
-        // 30 + 1 + 100 000 + 4 → mapped, 102 400 bytes (25 pages); 32 slot, 12 table.
-        assert_eq!(footprint(1, 100_000), 102_400 + 32 + 12);
-        // Just over the paged classes: a whole mapping at the threshold.
-        let len = PAGED_MAX_BYTES - 3;
-        assert_eq!(
-            footprint(1, len - 31),
-            MMAP_THRESHOLD_BYTES + 4096 + 32 + 12
-        );
-    }
-
-    #[test]
-    fn malloc_rounding() {
-        assert_eq!(malloc_chunk_bytes(0), 0);
-        assert_eq!(malloc_chunk_bytes(1), 32);
-        assert_eq!(malloc_chunk_bytes(24), 32);
-        assert_eq!(malloc_chunk_bytes(25), 48);
-        assert_eq!(malloc_chunk_bytes(40), 48);
-        assert_eq!(malloc_chunk_bytes(41), 64);
-        assert_eq!(malloc_chunk_bytes(1 << 20), (1 << 20) + 4096);
-        for len in 1..5000 {
-            let chunk = malloc_chunk_bytes(len);
-            assert!(
-                chunk >= len + 8 && chunk.is_multiple_of(16),
-                "{len} → {chunk}"
-            );
-        }
-    }
 
     #[test]
     fn byte_comparison_and_copy_of_every_short_length() {

@@ -5,6 +5,20 @@
 //! read hits through [`ItemRef`] inside a closure that runs under the shard lock (so a
 //! hit is encoded without copying the value out first).
 //!
+//! One API, named by operation; what a dialect adds is an option of the operation, never
+//! a method of its own:
+//!
+//! | operation | options | outcome |
+//! |---|---|---|
+//! | [`Store::get`] (and [`Store::touch`]) | [`Read`]: touch, bump or peek, vivify | the hit, as [`ItemRef`], to a closure |
+//! | [`Store::write`] | [`Write`]: [`WriteMode`], CAS to compare, invalidate, base64 key, what a refusal removes | [`StoreResult`] and the new CAS |
+//! | [`Store::delete`] | [`Delete`]: CAS to compare, invalidate | [`DeleteResult`] |
+//! | [`Store::arith`] | [`Arith`]: incr or decr, CAS to compare, an [`Initial`] item to create | [`ArithResult`], and the item to a closure |
+//! | [`Store::flush_all`] | a delay | — |
+//!
+//! The connection maps each dialect's requests onto these (e.g. a binary set with a CAS
+//! is a [`WriteMode::Cas`] write; a meta set answers with the CAS a classic set ignores).
+//!
 //! Layout: `config.shards` rounded up to a power of two shards, each a `Mutex<Shard>`
 //! (`shard.rs`: table, LRU list, counters), halved while one shard's budget could not
 //! hold the largest item the store must take (see [`shard_count`]); a key is hashed
@@ -19,14 +33,16 @@
 //! gets 32 shards, two workers per lock, and all 512 need `-m` a little over 512
 //! (or a smaller `-I`). `-I` at half of `-m` means one shard, one lock.
 //!
-//! `item.rs` lays out one item
-//! record and says what it costs, `arena.rs` packs a shard's records into size-classed
-//! pages, `clock.rs` keeps time and memcached's expiry conversion,
-//! `arith.rs` holds memcached's incr/decr number rules, `meta_ops.rs` the operations of
-//! the meta commands (compare-CAS in every mode, stale items, vivify, a view of an
-//! item's metadata). `tests.rs` holds the unit tests of the public behaviour,
-//! `model_tests.rs` the model-based property tests (proptest) against a plain
-//! restatement of the rules.
+//! Files, by operation: `read.rs` (get, touch), `write.rs` (set, add, replace,
+//! append, prepend, cas), `delete.rs`, `arith.rs` (incr/decr; `arith/number.rs` holds
+//! memcached's number rules), and `flush_all` and `stats` here. By concern: `shard.rs`
+//! (one shard's table, flush state and counters; `shard/lru.rs` its LRU list and hit
+//! marks, `shard/evict.rs` how a write makes room), `item.rs` (one item record;
+//! `item/class.rs` size classes and what an item costs), `arena.rs` (a shard's records
+//! in size-classed pages), `clock.rs` (time and memcached's expiry conversion). Tests:
+//! `tests/` the unit tests of the public behaviour, one file per operation or concern;
+//! `model_tests.rs` (+ `model_tests/model.rs`) the model-based property tests
+//! (proptest) against a plain restatement of the rules.
 //!
 //! Invariants:
 //! - the bytes a shard accounts for never exceed its budget (`limit_bytes / shards`);
@@ -38,34 +54,38 @@
 //!   dead and not yet met);
 //! - every successful write gets a CAS value never handed out before in this process,
 //!   without a store-wide atomic: each shard counts its own, with its index in the low
-//!   bits;
+//!   bits; a CAS handed back is the one the written item carries, read under the lock
+//!   that wrote it;
 //! - an expired or flushed item is never returned; it is removed lazily when met;
-//! - a shard lock is held for one operation on one shard, never two at once.
+//! - a shard lock is held for one operation on one shard, never two at once;
+//! - keys longer than [`KEY_MAX_BYTES`] (which the parsers refuse) are never stored: a
+//!   write of one answers `NotStored`, every other operation misses.
 #![forbid(unsafe_code)]
 
 mod arena;
 mod arith;
-pub mod binary_ops;
 pub mod clock;
+mod delete;
 mod item;
-mod meta_ops;
 #[cfg(test)]
 mod model_tests;
+mod read;
 mod shard;
 #[cfg(test)]
 mod tests;
+mod write;
 
+pub use arith::{Arith, ArithResult, Initial};
 pub use clock::Clock;
+pub use delete::{Delete, DeleteResult};
 pub use item::MMAP_THRESHOLD_BYTES;
-pub use meta_ops::{
-    MetaArith, MetaArithResult, MetaDelete, MetaDeleteResult, MetaGet, MetaItem, MetaSet,
-};
+pub use read::{ItemRef, Read};
+pub use write::{StoreResult, Write, WriteMode};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hashbrown::DefaultHashBuilder;
 
-use item::NewItem;
 use shard::{key_hash, Shard};
 
 /// Longest key the store holds (memcached's 250). The parsers refuse longer keys
@@ -84,18 +104,6 @@ pub fn item_too_large(key_len: usize, value_len: usize, flags: u32, max_item_byt
     48 + 8 + flags_len + key_len + 1 + value_len.saturating_add(2) > max_item_bytes
 }
 
-/// How a write treats an existing item. The store's own word for it: the connection
-/// maps each dialect's store command onto one of these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteMode {
-    Set,
-    Add,
-    Replace,
-    Append,
-    Prepend,
-    /// Store only if the item's CAS value equals the given one.
-    Cas,
-}
 /// Configuration of a [`Store`].
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -106,44 +114,6 @@ pub struct StoreConfig {
     /// Number of shards wanted; rounded up to a power of two, then halved while a
     /// shard's budget could not hold an item of `max_item_bytes` (see [`shard_count`]).
     pub shards: usize,
-}
-
-/// A live item, borrowed under its shard's lock.
-#[derive(Clone, Copy, Debug)]
-pub struct ItemRef<'a> {
-    pub key: &'a [u8],
-    pub value: &'a [u8],
-    pub flags: u32,
-    pub cas: u64,
-}
-
-/// Outcome of a store command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreResult {
-    Stored,
-    /// add on a live key, replace/append/prepend on a missing one; append/prepend
-    /// whose joined value would be over the item size limit (memcached's answer).
-    NotStored,
-    /// cas with a stale CAS value.
-    Exists,
-    /// cas on a missing key.
-    NotFound,
-    /// The value is larger than the item size limit.
-    TooLarge,
-    /// The item cannot fit in its shard's budget even after evicting everything else.
-    OutOfMemory,
-}
-
-/// Outcome of incr/decr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArithResult {
-    /// The new value.
-    Value(u64),
-    NotFound,
-    /// The stored value is not a decimal number that fits in 64 bits.
-    NonNumeric,
-    /// Growing the value (e.g. "99" → "100") did not fit in memory.
-    OutOfMemory,
 }
 
 /// Store-wide figures for `stats`, summed over shards on demand.
@@ -254,7 +224,7 @@ impl Store {
         let hash = key_hash(&self.hasher, key);
         let index = self.shard_index(hash);
         // A panic while a shard is locked can only come from a caller's closure in
-        // `get`, after the shard is consistent again: keep serving.
+        // `get` or `arith`, after the shard is consistent again: keep serving.
         let guard = self.shards[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -278,98 +248,6 @@ impl Store {
         }
         let (hash, shard) = self.shard(key);
         shard.first_candidate(hash).map(|r| (r.as_ptr(), r.len()))
-    }
-
-    /// Looks `key` up; on a hit, marks it active (see `shard.rs`) and, if `touch` is given, sets its
-    /// expiration time first (gat). Runs `f` under the shard lock with the live item.
-    pub fn get<R>(
-        &self,
-        key: &[u8],
-        touch: Option<i64>,
-        f: impl FnOnce(Option<ItemRef<'_>>) -> R,
-    ) -> R {
-        if key.len() > KEY_MAX_BYTES {
-            return f(None);
-        }
-        let now = self.clock.now();
-        let touch = touch.map(|exptime| self.clock.realtime(exptime));
-        let (hash, mut shard) = self.shard(key);
-        match shard.get(hash, key, now, touch) {
-            Some(item) => f(Some(ItemRef {
-                // The stored key equals the one looked up.
-                key,
-                value: item.value(),
-                flags: item.flags(),
-                cas: item.cas(),
-            })),
-            None => {
-                drop(shard);
-                f(None)
-            }
-        }
-    }
-
-    /// set/add/replace/append/prepend/cas. `cas` is only read for [`WriteMode::Cas`].
-    /// append/prepend keep the item's flags and expiration time.
-    ///
-    /// A value over the item size limit is `TooLarge`, and a set of one removes the key
-    /// (as memcached does). An append/prepend whose joined value would be over the limit
-    /// is `NotStored`, memcached's answer.
-    pub fn store(
-        &self,
-        mode: WriteMode,
-        key: &[u8],
-        flags: u32,
-        exptime: i64,
-        cas: u64,
-        value: &[u8],
-    ) -> StoreResult {
-        if key.len() > KEY_MAX_BYTES {
-            return StoreResult::NotStored;
-        }
-        if item_too_large(key.len(), value.len(), flags, self.config.max_item_bytes) {
-            if mode == WriteMode::Set {
-                self.delete(key);
-            }
-            return StoreResult::TooLarge;
-        }
-        let now = self.clock.now();
-        let exptime = self.clock.realtime(exptime);
-        // Copied into the shard's arena under the lock: no allocation per item.
-        let new = NewItem::new(key, value, flags, exptime);
-        let (hash, mut shard) = self.shard(key);
-        shard.store(hash, mode, new, cas, now, self.config.max_item_bytes)
-    }
-
-    /// Removes `key`; false if it was not there (or had expired).
-    pub fn delete(&self, key: &[u8]) -> bool {
-        if key.len() > KEY_MAX_BYTES {
-            return false;
-        }
-        let now = self.clock.now();
-        let (hash, mut shard) = self.shard(key);
-        shard.delete(hash, key, now)
-    }
-
-    /// incr (wrapping at 2^64) or decr (flooring at 0) of a decimal value.
-    pub fn arith(&self, key: &[u8], delta: u64, incr: bool) -> ArithResult {
-        if key.len() > KEY_MAX_BYTES {
-            return ArithResult::NotFound;
-        }
-        let now = self.clock.now();
-        let (hash, mut shard) = self.shard(key);
-        shard.arith(hash, key, delta, incr, now)
-    }
-
-    /// Sets a live item's expiration time; false if it is not there.
-    pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
-        if key.len() > KEY_MAX_BYTES {
-            return false;
-        }
-        let now = self.clock.now();
-        let exptime = self.clock.realtime(exptime);
-        let (hash, mut shard) = self.shard(key);
-        shard.touch(hash, key, exptime, now)
     }
 
     /// Invalidates every item stored before now + `delay_secs` (0: now), memcached's

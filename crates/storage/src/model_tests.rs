@@ -14,24 +14,24 @@
 //! CAS values are learnt from hits: the same write always shows the same CAS, distinct
 //! writes never share one, and within a shard later writes have larger ones.
 //!
-//! The model reads the store only through its crate API plus one test accessor,
-//! [`Store::shard_of`] (which shard a key lives in, since each shard has its own budget
-//! and LRU), so it survives a change of item layout; it mirrors one policy constant of
-//! `shard.rs`, [`RECLAIM_SEARCH`].
+//! The model (`model_tests/model.rs`) reads the store only through its crate API plus
+//! one test accessor, [`Store::shard_of`] (which shard a key lives in, since each shard
+//! has its own budget and LRU), so it survives a change of item layout; it mirrors one
+//! policy constant of `shard/evict.rs`, `RECLAIM_SEARCH`. The store is called as the
+//! classic commands call it (`tests/mod.rs`'s helpers).
 //!
 //! Runs are deterministic (a fixed seed, explicit case counts); set
 //! `PROPTEST_RNG_SEED=<n>` to explore other sequences.
 
+mod model;
+
+use super::tests::{arith, delete, write};
 use super::*;
+use model::Model;
+use model::REALTIME_MAXDELTA;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-use std::collections::{BTreeMap, HashMap};
 
-/// `shard.rs`: how many items at the LRU tail a write that does not fit inspects for
-/// dead ones before it evicts live items.
-const RECLAIM_SEARCH: usize = 50;
-/// memcached's limit between relative and absolute exptimes (30 days).
-const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
 /// The item size limit of the stores under test (`-I`): small, so that refusals happen.
 const MAX_ITEM_BYTES: usize = 3000;
 
@@ -162,440 +162,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// One item as the model sees it.
-#[derive(Clone, Debug)]
-struct MItem {
-    value: Vec<u8>,
-    flags: u32,
-    /// Relative expiry time; 0 never.
-    exptime: u32,
-    /// Relative time of the last write, or of the last access after the first fetch.
-    time: u32,
-    /// The write that made this value (a store, or an incr/decr): a store-wide count.
-    write: u64,
-    fetched: bool,
-    /// Read (or touched) since it was written or last moved from the tail to the head.
-    active: bool,
-    shard: usize,
-}
-
-/// The rules of the store, restated plainly.
-struct Model {
-    items: HashMap<Vec<u8>, MItem>,
-    /// Per shard: keys from most to least recently used.
-    lru: Vec<Vec<Vec<u8>>>,
-    bytes: Vec<usize>,
-    budget: usize,
-    now: u32,
-    started_unix: u64,
-    /// The last write's number (0: none).
-    writes: u64,
-    /// Writes up to this one were flushed by an immediate `flush_all`.
-    flushed_writes: u64,
-    /// Items whose time is before this were flushed by a delayed `flush_all` now due
-    /// (or `flush_all 1`).
-    flush_before: u32,
-    /// A delayed `flush_all` not yet due: `realtime(delay)`, due a second before
-    /// (memcached's `oldest_live = realtime(delay) - 1`, `time <= oldest_live`); 0: none.
-    flush_pending: u32,
-    stats: StoreStats,
-    /// CAS seen per write, and write per CAS seen.
-    cas_of_write: HashMap<u64, u64>,
-    write_of_cas: HashMap<u64, u64>,
-    /// Per shard: CAS seen by write number, to check they grow.
-    cas_order: Vec<BTreeMap<u64, u64>>,
-}
-
-impl Model {
-    fn new(store: &Store) -> Model {
-        let shards = store.shard_count();
-        Model {
-            items: HashMap::new(),
-            lru: vec![Vec::new(); shards],
-            bytes: vec![0; shards],
-            budget: store.shard_budget(),
-            now: store.clock().now(),
-            started_unix: store.clock().started_unix(),
-            writes: 0,
-            flushed_writes: 0,
-            flush_before: 0,
-            flush_pending: 0,
-            stats: StoreStats {
-                limit_bytes: store.config().limit_bytes as u64,
-                ..StoreStats::default()
-            },
-            cas_of_write: HashMap::new(),
-            write_of_cas: HashMap::new(),
-            cas_order: vec![BTreeMap::new(); shards],
-        }
-    }
-
-    fn exptime(&self, e: Exp) -> i64 {
-        match e {
-            Exp::Raw(n) => n,
-            Exp::AfterStart(n) => self.started_unix as i64 + n,
-        }
-    }
-
-    /// memcached's `realtime()`.
-    fn realtime(&self, exptime: i64) -> u32 {
-        if exptime == 0 {
-            0
-        } else if exptime < 0 {
-            1
-        } else if exptime > REALTIME_MAXDELTA {
-            let started = self.started_unix as i64;
-            if exptime <= started {
-                1
-            } else {
-                (exptime - started) as u32
-            }
-        } else {
-            self.now + exptime as u32
-        }
-    }
-
-    fn advance(&mut self, secs: u32) {
-        self.now += secs;
-        if self.flush_pending != 0 && self.now + 1 >= self.flush_pending {
-            self.flush_before = self.flush_pending;
-            self.flush_pending = 0;
-        }
-    }
-
-    fn is_dead(&self, item: &MItem) -> bool {
-        (item.exptime != 0 && item.exptime <= self.now)
-            || item.write <= self.flushed_writes
-            || item.time < self.flush_before
-    }
-
-    fn footprint(key: &[u8], item: &MItem) -> usize {
-        item_footprint(key.len(), item.value.len())
-    }
-
-    fn unlink(&mut self, key: &[u8]) -> MItem {
-        let item = self.items.remove(key).expect("unlink of a held key");
-        let list = &mut self.lru[item.shard];
-        let at = list.iter().position(|k| k == key).expect("held key in LRU");
-        list.remove(at);
-        self.bytes[item.shard] -= Model::footprint(key, &item);
-        item
-    }
-
-    fn reclaim(&mut self, key: &[u8]) {
-        let item = self.unlink(key);
-        self.stats.reclaimed += 1;
-        self.stats.expired_unfetched += u64::from(!item.fetched);
-    }
-
-    /// Moves `key` to the head of its list.
-    fn move_to_head(&mut self, key: &[u8]) {
-        let shard = self.items[key].shard;
-        let list = &mut self.lru[shard];
-        let at = list.iter().position(|k| k == key).expect("held key in LRU");
-        let k = list.remove(at);
-        list.insert(0, k);
-    }
-
-    /// Whether `key` holds a live item; a dead one is removed (reclaimed).
-    fn find_live(&mut self, key: &[u8]) -> bool {
-        match self.items.get(key) {
-            None => false,
-            Some(item) if self.is_dead(item) => {
-                // Every lookup that meets a dead item counts it, writes too (memcached's
-                // do_item_get), flushed before expired.
-                if item.write <= self.flushed_writes || item.time < self.flush_before {
-                    self.stats.get_flushed += 1;
-                } else {
-                    self.stats.get_expired += 1;
-                }
-                self.reclaim(key);
-                false
-            }
-            Some(_) => true,
-        }
-    }
-
-    /// Dead items among the `RECLAIM_SEARCH` least recent first; then, from the tail,
-    /// until `need` more bytes fit: an active live item loses its mark and moves to the
-    /// head, any other is evicted (reclaimed if dead).
-    fn make_room(&mut self, shard: usize, need: usize) {
-        let fits = |m: &Model| m.bytes[shard] + need <= m.budget;
-        let tail: Vec<Vec<u8>> = self.lru[shard]
-            .iter()
-            .rev()
-            .take(RECLAIM_SEARCH)
-            .cloned()
-            .collect();
-        for key in tail {
-            if fits(self) {
-                break;
-            }
-            if self.is_dead(&self.items[&key]) {
-                self.reclaim(&key);
-            }
-        }
-        while !fits(self) {
-            let key = self.lru[shard]
-                .last()
-                .expect("room in an empty shard")
-                .clone();
-            let item = &self.items[&key];
-            if self.is_dead(item) {
-                self.reclaim(&key);
-            } else if item.active {
-                self.items.get_mut(&key).expect("held").active = false;
-                self.move_to_head(&key);
-            } else {
-                let item = self.unlink(&key);
-                self.stats.evictions += 1;
-                self.stats.evicted_unfetched += u64::from(!item.fetched);
-            }
-        }
-    }
-
-    fn insert(&mut self, key: &[u8], value: Vec<u8>, flags: u32, exptime: u32, shard: usize) {
-        self.writes += 1;
-        let item = MItem {
-            value,
-            flags,
-            exptime,
-            time: self.now,
-            write: self.writes,
-            fetched: false,
-            active: false,
-            shard,
-        };
-        self.bytes[shard] += Model::footprint(key, &item);
-        assert!(self.bytes[shard] <= self.budget, "model over budget");
-        self.lru[shard].insert(0, key.to_vec());
-        self.items.insert(key.to_vec(), item);
-        self.stats.total_items += 1;
-    }
-
-    /// Replaces `old` (if live) with a new item, making room; `OutOfMemory` when it
-    /// cannot fit even in an empty shard (a set then drops the old item).
-    fn put(
-        &mut self,
-        mode: WriteMode,
-        key: &[u8],
-        old: bool,
-        new: (Vec<u8>, u32, u32),
-        shard: usize,
-    ) -> StoreResult {
-        let need = item_footprint(key.len(), new.0.len());
-        if need > self.budget {
-            if mode == WriteMode::Set && old {
-                self.unlink(key);
-            }
-            return StoreResult::OutOfMemory;
-        }
-        if old {
-            self.unlink(key);
-        }
-        self.make_room(shard, need);
-        self.insert(key, new.0, new.1, new.2, shard);
-        StoreResult::Stored
-    }
-
-    /// The CAS `cas` is known not to be the current one of `key`'s item.
-    fn is_stale_cas(&self, key: &[u8], cas: u64) -> bool {
-        let write = self.items[key].write;
-        match self.cas_of_write.get(&write) {
-            Some(&known) => known != cas,
-            // 0 and u64::MAX are never handed out; a CAS seen for another write is
-            // not this one's (unless CAS values repeat, which then shows here).
-            None => {
-                cas == 0
-                    || cas == u64::MAX
-                    || self.write_of_cas.get(&cas).is_some_and(|&w| w != write)
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn store(
-        &mut self,
-        mode: WriteMode,
-        key: &[u8],
-        flags: u32,
-        exptime: i64,
-        cas: u64,
-        value: &[u8],
-        shard: usize,
-    ) -> StoreResult {
-        use WriteMode::*;
-        if crate::item_too_large(key.len(), value.len(), flags, MAX_ITEM_BYTES) {
-            if mode == Set {
-                self.delete(key);
-            }
-            return StoreResult::TooLarge;
-        }
-        let exptime = self.realtime(exptime);
-        let live = self.find_live(key);
-        match (mode, live) {
-            (Add, true) | (Replace | Append | Prepend, false) => StoreResult::NotStored,
-            (Cas, false) => StoreResult::NotFound,
-            (Cas, true) if self.is_stale_cas(key, cas) => StoreResult::Exists,
-            (Append | Prepend, true) => {
-                let old = &self.items[key];
-                let joined = if mode == Append {
-                    [&old.value[..], value].concat()
-                } else {
-                    [value, &old.value[..]].concat()
-                };
-                let too_large =
-                    crate::item_too_large(key.len(), joined.len(), old.flags, MAX_ITEM_BYTES);
-                if too_large {
-                    return StoreResult::NotStored;
-                }
-                let new = (joined, old.flags, old.exptime);
-                self.put(mode, key, true, new, shard)
-            }
-            _ => self.put(mode, key, live, (value.to_vec(), flags, exptime), shard),
-        }
-    }
-
-    /// A hit: marked active and fetched (not moved), its time refreshed from the
-    /// second fetch on, its exptime set when touched. Returns (value, flags, write).
-    fn get(&mut self, key: &[u8], touch: Option<i64>) -> Option<(Vec<u8>, u32, u64)> {
-        let touch = touch.map(|e| self.realtime(e));
-        if !self.find_live(key) {
-            return None;
-        }
-        let now = self.now;
-        let item = self.items.get_mut(key).expect("live");
-        if item.fetched {
-            item.time = now;
-        }
-        item.fetched = true;
-        item.active = true;
-        if let Some(exptime) = touch {
-            item.exptime = exptime;
-        }
-        Some((item.value.clone(), item.flags, item.write))
-    }
-
-    fn delete(&mut self, key: &[u8]) -> bool {
-        let live = self.find_live(key);
-        if live {
-            self.unlink(key);
-        }
-        live
-    }
-
-    fn arith(&mut self, key: &[u8], delta: u64, incr: bool) -> ArithResult {
-        if !self.find_live(key) {
-            return ArithResult::NotFound;
-        }
-        let item = &self.items[key];
-        let Some(n) = decimal(&item.value) else {
-            return ArithResult::NonNumeric;
-        };
-        let n = if incr {
-            n.wrapping_add(delta)
-        } else {
-            n.saturating_sub(delta)
-        };
-        let digits = n.to_string().into_bytes();
-        if digits.len() <= item.value.len() {
-            let mut value = digits;
-            value.resize(item.value.len(), b' ');
-            self.writes += 1;
-            let (writes, time) = (self.writes, self.now);
-            let item = self.items.get_mut(key).expect("live");
-            (item.value, item.write, item.time) = (value, writes, time);
-            self.move_to_head(key);
-        } else {
-            let (flags, exptime, shard) = (item.flags, item.exptime, item.shard);
-            let need = item_footprint(key.len(), digits.len());
-            if need > self.budget {
-                return ArithResult::OutOfMemory;
-            }
-            self.unlink(key);
-            self.make_room(shard, need);
-            self.insert(key, digits, flags, exptime, shard);
-        }
-        ArithResult::Value(n)
-    }
-
-    /// memcached's `process_flush_all`: `oldest_live = realtime(delay) - 1` (`now - 1`
-    /// without a delay); due once `now` reaches it, when items whose time is at most
-    /// `oldest_live` are flushed; at once (by CAS) if it is due already.
-    fn flush_all(&mut self, delay: i64) {
-        let new_oldest = if delay > 0 {
-            self.realtime(delay)
-        } else {
-            self.now
-        };
-        if new_oldest > self.now + 1 {
-            self.flush_pending = new_oldest;
-            return;
-        }
-        self.flush_pending = 0;
-        self.flushed_writes = self.writes;
-        self.flush_before = if delay > 0 { new_oldest } else { 0 };
-    }
-
-    /// Records the CAS a hit showed for `write`; checks it against every other seen.
-    fn saw_cas(&mut self, write: u64, shard: usize, cas: u64) -> Result<(), TestCaseError> {
-        if let Some(&known) = self.cas_of_write.get(&write) {
-            prop_assert_eq!(known, cas, "write {} showed two CAS values", write);
-            return Ok(());
-        }
-        if let Some(&other) = self.write_of_cas.get(&cas) {
-            return Err(TestCaseError::fail(format!(
-                "CAS {cas} handed out for writes {other} and {write}"
-            )));
-        }
-        prop_assert!(cas != 0, "a stored item has CAS 0");
-        let order = &mut self.cas_order[shard];
-        if let Some((&w, &c)) = order.range(..write).next_back() {
-            prop_assert!(
-                c < cas,
-                "write {} has CAS {} after write {} had {}",
-                write,
-                cas,
-                w,
-                c
-            );
-        }
-        if let Some((&w, &c)) = order.range(write..).next() {
-            prop_assert!(
-                cas < c,
-                "write {} has CAS {} before write {} had {}",
-                write,
-                cas,
-                w,
-                c
-            );
-        }
-        order.insert(write, cas);
-        self.cas_of_write.insert(write, cas);
-        self.write_of_cas.insert(cas, write);
-        Ok(())
-    }
-}
-
-/// The number a value holds for incr/decr, for the values this test generates: optional
-/// leading spaces, at least one digit, then the end or a space; at most 2^64 - 1.
-fn decimal(value: &[u8]) -> Option<u64> {
-    let start = value.iter().position(|&b| b != b' ').unwrap_or(value.len());
-    let rest = &value[start..];
-    let end = rest
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(rest.len());
-    if end == 0 || rest.get(end).is_some_and(|&b| b != b' ') {
-        return None;
-    }
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
-}
-
 /// A hit as the store shows it: (value, flags, cas).
 fn store_get(s: &Store, key: &[u8], touch: Option<i64>) -> Option<(Vec<u8>, u32, u64)> {
-    s.get(key, touch, |hit| {
-        hit.map(|i| (i.value.to_vec(), i.flags, i.cas))
+    let read = touch.map_or(Read::GET, Read::touch);
+    s.get(key, read, |hit| {
+        hit.map(|i| (i.value().to_vec(), i.flags(), i.cas()))
     })
 }
 
@@ -636,96 +207,7 @@ fn run(limit_bytes: usize, shards: usize, ops: &[Op]) -> Result<(), TestCaseErro
     let s = Store::new(config, Clock::manual());
     let mut m = Model::new(&s);
     for (step, op) in ops.iter().enumerate() {
-        let key_of = |k: usize| key(k);
-        match op {
-            Op::Store {
-                mode,
-                key,
-                flags,
-                exptime,
-                value,
-            } => {
-                let key = key_of(*key);
-                let exptime = m.exptime(*exptime);
-                let got = s.store(*mode, &key, *flags, exptime, 0, value);
-                let want = m.store(*mode, &key, *flags, exptime, 0, value, s.shard_of(&key));
-                prop_assert_eq!(got, want, "step {}: {:?}", step, op);
-            }
-            Op::CasFresh {
-                key,
-                flags,
-                exptime,
-                value,
-            } => {
-                let key = key_of(*key);
-                let got = store_get(&s, &key, None);
-                let cas = got.as_ref().map_or(0, |h| h.2);
-                let want = m.get(&key, None);
-                check_hit(&mut m, &key, got, want)?;
-                let exptime = m.exptime(*exptime);
-                let got = s.store(WriteMode::Cas, &key, *flags, exptime, cas, value);
-                let shard = s.shard_of(&key);
-                let want = m.store(WriteMode::Cas, &key, *flags, exptime, cas, value, shard);
-                prop_assert_eq!(got, want, "step {}: {:?} with CAS {}", step, op, cas);
-            }
-            Op::CasStale { key, pick, value } => {
-                let key = key_of(*key);
-                // A CAS seen for some write (usually not this item's), or one never
-                // handed out.
-                let mut seen: Vec<u64> = m.write_of_cas.keys().copied().collect();
-                seen.sort_unstable();
-                seen.extend([0, u64::MAX]);
-                let mut cas = seen[pick % seen.len()];
-                if m.items
-                    .get(&key)
-                    .is_some_and(|i| m.cas_of_write.get(&i.write) == Some(&cas))
-                {
-                    cas = u64::MAX;
-                }
-                let got = s.store(WriteMode::Cas, &key, 0, 0, cas, value);
-                let want = m.store(WriteMode::Cas, &key, 0, 0, cas, value, s.shard_of(&key));
-                prop_assert_eq!(got, want, "step {}: {:?} with CAS {}", step, op, cas);
-            }
-            Op::Get { key } => {
-                let key = key_of(*key);
-                let got = store_get(&s, &key, None);
-                let want = m.get(&key, None);
-                check_hit(&mut m, &key, got, want)?;
-            }
-            Op::Gat { key, exptime } => {
-                let key = key_of(*key);
-                let exptime = m.exptime(*exptime);
-                let got = store_get(&s, &key, Some(exptime));
-                let want = m.get(&key, Some(exptime));
-                check_hit(&mut m, &key, got, want)?;
-            }
-            Op::Touch { key, exptime } => {
-                let key = key_of(*key);
-                let exptime = m.exptime(*exptime);
-                let got = s.touch(&key, exptime);
-                let want = m.get(&key, Some(exptime)).is_some();
-                prop_assert_eq!(got, want, "step {}: {:?}", step, op);
-            }
-            Op::Delete { key } => {
-                let key = key_of(*key);
-                prop_assert_eq!(s.delete(&key), m.delete(&key), "step {}: {:?}", step, op);
-            }
-            Op::Arith { key, delta, incr } => {
-                let key = key_of(*key);
-                let got = s.arith(&key, *delta, *incr);
-                let want = m.arith(&key, *delta, *incr);
-                prop_assert_eq!(got, want, "step {}: {:?}", step, op);
-            }
-            Op::FlushAll { delay } => {
-                let delay = m.exptime(*delay);
-                s.flush_all(delay);
-                m.flush_all(delay);
-            }
-            Op::Advance { secs } => {
-                s.clock().advance(*secs);
-                m.advance(*secs);
-            }
-        }
+        run_op(&s, &mut m, step, op)?;
         prop_assert_eq!(s.clock().now(), m.now);
         let stats = s.stats();
         let sum: usize = m.bytes.iter().sum();
@@ -746,27 +228,116 @@ fn run(limit_bytes: usize, shards: usize, ops: &[Op]) -> Result<(), TestCaseErro
     }
     // Every key, once more: the whole content agrees.
     for k in 0..KEYS {
-        let key = key(k);
-        let got = store_get(&s, &key, None);
-        let want = m.get(&key, None);
-        check_hit(&mut m, &key, got, want)?;
+        check_get(&s, &mut m, &key(k), None)?;
     }
     super::tests::check(&s);
     Ok(())
 }
 
-impl Model {
-    fn stats_now(&self) -> StoreStats {
-        let bytes: usize = self
-            .items
-            .iter()
-            .map(|(k, item)| Model::footprint(k, item))
-            .sum();
-        StoreStats {
-            curr_items: self.items.len() as u64,
-            bytes: bytes as u64,
-            ..self.stats.clone()
+/// Runs `op`, step `step`, on the store and the model; fails if their results differ.
+fn run_op(s: &Store, m: &mut Model, step: usize, op: &Op) -> Result<(), TestCaseError> {
+    let key_of = |k: usize| key(k);
+    match op {
+        Op::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            value,
+        } => {
+            let key = key_of(*key);
+            let exptime = m.exptime(*exptime);
+            let got = write(s, *mode, &key, *flags, exptime, 0, value);
+            let want = m.store(*mode, &key, *flags, exptime, 0, value, s.shard_of(&key));
+            prop_assert_eq!(got, want, "step {}: {:?}", step, op);
         }
+        Op::CasFresh {
+            key,
+            flags,
+            exptime,
+            value,
+        } => {
+            let key = key_of(*key);
+            let cas = check_get(s, m, &key, None)?;
+            let exptime = m.exptime(*exptime);
+            let got = write(s, WriteMode::Cas, &key, *flags, exptime, cas, value);
+            let shard = s.shard_of(&key);
+            let want = m.store(WriteMode::Cas, &key, *flags, exptime, cas, value, shard);
+            prop_assert_eq!(got, want, "step {}: {:?} with CAS {}", step, op, cas);
+        }
+        Op::CasStale { key, pick, value } => {
+            let key = key_of(*key);
+            let cas = stale_cas(m, &key, *pick);
+            let got = write(s, WriteMode::Cas, &key, 0, 0, cas, value);
+            let want = m.store(WriteMode::Cas, &key, 0, 0, cas, value, s.shard_of(&key));
+            prop_assert_eq!(got, want, "step {}: {:?} with CAS {}", step, op, cas);
+        }
+        Op::Get { key } => {
+            check_get(s, m, &key_of(*key), None)?;
+        }
+        Op::Gat { key, exptime } => {
+            let exptime = m.exptime(*exptime);
+            check_get(s, m, &key_of(*key), Some(exptime))?;
+        }
+        Op::Touch { key, exptime } => {
+            let key = key_of(*key);
+            let exptime = m.exptime(*exptime);
+            let got = s.touch(&key, exptime);
+            let want = m.get(&key, Some(exptime)).is_some();
+            prop_assert_eq!(got, want, "step {}: {:?}", step, op);
+        }
+        Op::Delete { key } => {
+            let key = key_of(*key);
+            prop_assert_eq!(delete(s, &key), m.delete(&key), "step {}: {:?}", step, op);
+        }
+        Op::Arith { key, delta, incr } => {
+            let key = key_of(*key);
+            let got = arith(s, &key, *delta, *incr);
+            let want = m.arith(&key, *delta, *incr);
+            prop_assert_eq!(got, want, "step {}: {:?}", step, op);
+        }
+        Op::FlushAll { delay } => {
+            let delay = m.exptime(*delay);
+            s.flush_all(delay);
+            m.flush_all(delay);
+        }
+        Op::Advance { secs } => {
+            s.clock().advance(*secs);
+            m.advance(*secs);
+        }
+    }
+    Ok(())
+}
+
+/// A get (a gat with `touch`) of `key` on the store and the model, checked against each
+/// other; returns the CAS of the store's hit (0 on a miss).
+fn check_get(
+    s: &Store,
+    m: &mut Model,
+    key: &[u8],
+    touch: Option<i64>,
+) -> Result<u64, TestCaseError> {
+    let got = store_get(s, key, touch);
+    let cas = got.as_ref().map_or(0, |h| h.2);
+    let want = m.get(key, touch);
+    check_hit(m, key, got, want)?;
+    Ok(cas)
+}
+
+/// The CAS of a stale cas: a CAS seen for some write (usually not this item's), or one
+/// never handed out.
+fn stale_cas(m: &Model, key: &[u8], pick: usize) -> u64 {
+    let mut seen: Vec<u64> = m.write_of_cas.keys().copied().collect();
+    seen.sort_unstable();
+    seen.extend([0, u64::MAX]);
+    let cas = seen[pick % seen.len()];
+    if m.items
+        .get(key)
+        .is_some_and(|i| m.cas_of_write.get(&i.write) == Some(&cas))
+    {
+        u64::MAX
+    } else {
+        cas
     }
 }
 

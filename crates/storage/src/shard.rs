@@ -6,6 +6,12 @@
 //! nothing of other shards, locks or the clock: callers pass the key's hash and the
 //! current relative time.
 //!
+//! This file holds the table and the steps every operation is made of (find a live
+//! item, put a new one in place of an old one, remove one), the CAS counter, flush and
+//! stats; `shard/lru.rs` the LRU list and a hit's marks; `shard/evict.rs` how a write
+//! makes room. The operations themselves (`read.rs`, `write.rs`, `delete.rs`,
+//! `arith.rs`) add their own `impl Shard` blocks out of these steps.
+//!
 //! Invariants:
 //! - every item in the arena is in the table exactly once (under the hash of its key
 //!   rotated left by the shard bits, see [`Shard::slot_hash`]) and in the LRU list
@@ -28,7 +34,7 @@
 //!   a hit (and a touch, and a meta add that finds the item) only sets the item's
 //!   [`ACTIVE`] bit and never moves it, so a hit writes one record and touches no
 //!   neighbour;
-//! - a write that needs room reclaims dead items among the [`RECLAIM_SEARCH`] nearest
+//! - a write that needs room reclaims dead items among the [`RECLAIM_SEARCH`](evict::RECLAIM_SEARCH) nearest
 //!   the tail first; then, from the tail, an [`ACTIVE`] item loses the bit and moves
 //!   to the head and any other is evicted; nothing else reorders the list. So an item
 //!   read since it last reached the tail always survives one more trip through the
@@ -41,15 +47,16 @@ use std::hash::{BuildHasher, Hasher};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::arena::{Arena, Moved};
-use super::arith;
-use super::item::{NewItem, Record, RecordMut, ACTIVE, FETCHED, NIL};
-use super::{ArithResult, StoreResult, StoreStats};
-use crate::WriteMode;
+mod evict;
+mod lru;
 
-/// How many items at the LRU tail a write that does not fit inspects for dead ones
-/// before it evicts live items.
-pub(super) const RECLAIM_SEARCH: usize = 50;
+pub(crate) use lru::mark_hit;
+
+use super::arena::{Arena, Moved};
+#[cfg(doc)]
+use super::item::ACTIVE;
+use super::item::{NewItem, Record, RecordMut, FETCHED, NIL};
+use super::{StoreResult, StoreStats};
 
 /// Why an item is dead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,17 +77,6 @@ fn death(item: Record<'_>, now: u32, flush_cas: u64, flush_before: u32) -> Optio
     } else {
         None
     }
-}
-
-/// Counts a read of a live item: marks it [`ACTIVE`] and [`FETCHED`], and from the
-/// second read on records the access `time` (memcached's segmented LRU leaves the time
-/// alone on the first fetch after a write and refreshes it on later ones).
-#[inline]
-fn mark_hit(item: &mut RecordMut<'_>, time: u32) {
-    if item.get().has(FETCHED) {
-        item.set_time(time);
-    }
-    item.set(FETCHED | ACTIVE, true);
 }
 
 /// The hash of a key, from which both the shard and the table slot are taken: the key's
@@ -170,14 +166,14 @@ impl Shard {
         key_hash(&self.hasher, self.arena.record(idx).key())
     }
 
-    pub(super) fn next_cas(&mut self) -> u64 {
+    pub(crate) fn next_cas(&mut self) -> u64 {
         self.cas_counter += 1;
         (self.cas_counter << self.shard_bits) | self.index
     }
 
     /// The CAS of this shard's latest write (0: none yet): right after a write under
     /// the same lock, the written item's CAS.
-    pub(super) fn last_cas(&self) -> u64 {
+    pub(crate) fn last_cas(&self) -> u64 {
         if self.cas_counter == 0 {
             0
         } else {
@@ -187,19 +183,24 @@ impl Shard {
 
     /// Brings a delayed flush that has come due (in the second before its
     /// `flush_pending`) into force. Every operation calls this first.
-    pub(super) fn advance(&mut self, now: u32) {
+    pub(crate) fn advance(&mut self, now: u32) {
         if self.flush_pending != 0 && now.saturating_add(1) >= self.flush_pending {
             self.flush_before = self.flush_pending;
             self.flush_pending = 0;
         }
     }
 
+    /// Bytes this shard may account for.
+    pub(crate) fn budget(&self) -> usize {
+        self.budget
+    }
+
     /// Live or dead item `idx` (an id `find_live` or `insert` returned).
-    pub(super) fn item(&self, idx: u32) -> Record<'_> {
+    pub(crate) fn item(&self, idx: u32) -> Record<'_> {
         self.arena.record(idx)
     }
 
-    pub(super) fn item_mut(&mut self, idx: u32) -> RecordMut<'_> {
+    pub(crate) fn item_mut(&mut self, idx: u32) -> RecordMut<'_> {
         self.arena.record_mut(idx)
     }
 
@@ -217,78 +218,10 @@ impl Shard {
         self.death_at(idx, now).is_some()
     }
 
-    // ---- LRU list ----
-
-    fn unlink(&mut self, idx: u32) {
-        let (prev, next) = {
-            let item = self.arena.record(idx);
-            (item.prev(), item.next())
-        };
-        if prev == NIL {
-            self.head = next;
-        } else {
-            self.arena.record_mut(prev).set_next(next);
-        }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.arena.record_mut(next).set_prev(prev);
-        }
-    }
-
-    fn link_head(&mut self, idx: u32) {
-        let old_head = self.head;
-        let mut item = self.arena.record_mut(idx);
-        item.set_prev(NIL);
-        item.set_next(old_head);
-        if old_head == NIL {
-            self.tail = idx;
-        } else {
-            self.arena.record_mut(old_head).set_prev(idx);
-        }
-        self.head = idx;
-    }
-
-    /// Moves item `idx` to the head (a write; reads only mark items [`ACTIVE`]).
-    pub(super) fn move_to_head(&mut self, idx: u32) {
-        let old_head = self.head;
-        if old_head == idx {
-            return;
-        }
-        let links = {
-            let mut item = self.arena.record_mut(idx);
-            let links = (item.get().prev(), item.get().next());
-            item.set_prev(NIL);
-            item.set_next(old_head);
-            links
-        };
-        self.relink_to_head(idx, old_head, links);
-    }
-
-    /// Item `idx`, until now between `prev` and `next` and not the head, already links
-    /// to [`NIL`] and `old_head`: joins its old neighbours and makes it the head. The
-    /// item's own record is written by the caller, so a write over it in place and its
-    /// move to the head locate it once.
-    #[inline(always)]
-    fn relink_to_head(&mut self, idx: u32, old_head: u32, (prev, next): (u32, u32)) {
-        // Not the head: it has a predecessor, and the list has a head.
-        debug_assert!(prev != NIL && old_head != NIL && old_head != idx);
-        self.arena.record_mut(prev).set_next(next);
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.arena.record_mut(next).set_prev(prev);
-        }
-        self.arena.record_mut(old_head).set_prev(idx);
-        self.head = idx;
-    }
-
-    // ---- items in and out ----
-
     /// The bytes of the first record whose table slot matches `hash` (see
     /// `Store::record_span`): no key comparison, so the record itself is not read.
     #[inline]
-    pub(super) fn first_candidate(&self, hash: u64) -> Option<&[u8]> {
+    pub(crate) fn first_candidate(&self, hash: u64) -> Option<&[u8]> {
         let &idx = self.table.iter_hash(self.slot_hash(hash)).next()?;
         Some(self.arena.record_bytes(idx))
     }
@@ -298,7 +231,7 @@ impl Shard {
     /// table's candidates are walked here rather than through `HashTable::find`, whose
     /// comparison closure is called through `dyn FnMut` and is not inlined.)
     #[inline(always)]
-    pub(super) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
+    pub(crate) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
         let mut found = None;
         for &i in self.table.iter_hash(self.slot_hash(hash)) {
             let item = self.arena.record(i);
@@ -348,7 +281,7 @@ impl Shard {
 
     /// Takes item `idx` (whose key hashes to `hash`) out of the table, list and arena;
     /// returns whether it had been fetched, and the record that moved into its id.
-    pub(super) fn remove(&mut self, hash: u64, idx: u32) -> (bool, Option<Moved>) {
+    pub(crate) fn remove(&mut self, hash: u64, idx: u32) -> (bool, Option<Moved>) {
         match self.table.find_entry(self.slot_hash(hash), |&i| i == idx) {
             Ok(entry) => {
                 entry.remove();
@@ -392,193 +325,16 @@ impl Shard {
         }
     }
 
-    /// Removes a dead (expired or flushed) item.
-    fn reclaim(&mut self, hash: u64, idx: u32) -> Option<Moved> {
-        let (fetched, moved) = self.remove(hash, idx);
-        self.counters.reclaimed += 1;
-        self.counters.expired_unfetched += u64::from(!fetched);
-        moved
-    }
-
-    /// Gives tail item `idx` its second chance if it is live and [`ACTIVE`]: clears the
-    /// bit and moves it to the head. Returns whether it did.
-    fn second_chance(&mut self, idx: u32, now: u32) -> bool {
-        let (flush_cas, flush_before) = (self.flush_cas, self.flush_before);
-        let mut item = self.arena.record_mut(idx);
-        if !item.get().has(ACTIVE) || death(item.get(), now, flush_cas, flush_before).is_some() {
-            return false;
-        }
-        item.set(ACTIVE, false);
-        self.move_to_head(idx);
-        true
-    }
-
-    /// Removes the least recently used item (reclaimed if dead, else evicted).
-    fn evict_tail(&mut self, now: u32) {
-        // Never NIL: callers only evict from a shard that holds items.
-        let idx = self.tail;
-        let hash = self.hash_of(idx);
-        if self.is_dead_at(idx, now) {
-            self.reclaim(hash, idx);
-        } else {
-            let (fetched, _) = self.remove(hash, idx);
-            self.counters.evictions += 1;
-            self.counters.evicted_unfetched += u64::from(!fetched);
-        }
-    }
-
-    /// Frees room for `need` more bytes (at most the budget): dead items near the tail
-    /// first, then from the tail: second chances for [`ACTIVE`] items, evictions of the
-    /// others. The second chances are not bounded per write but in total: each spends
-    /// one [`ACTIVE`] mark, which only a hit sets, so they number at most the hits.
-    fn make_room(&mut self, need: usize, now: u32) {
-        debug_assert!(need <= self.budget);
-        let mut idx = self.tail;
-        let mut looked = 0;
-        while self.bytes + need > self.budget && idx != NIL && looked < RECLAIM_SEARCH {
-            let mut prev = self.arena.record(idx).prev();
-            if self.is_dead_at(idx, now) {
-                if let Some(Moved { from, to }) = self.reclaim(self.hash_of(idx), idx) {
-                    if prev == from {
-                        prev = to;
-                    }
-                }
-            }
-            idx = prev;
-            looked += 1;
-        }
-        while self.bytes + need > self.budget {
-            // An empty shard holds 0 bytes and `need` fits the budget.
-            let idx = self.tail;
-            if !self.second_chance(idx, now) {
-                self.evict_tail(now);
-            }
-        }
-    }
-
-    // ---- commands ----
-
-    /// A live hit, marked (see [`mark_hit`]), with its exptime set to `touch` if given.
-    /// One `record_mut` for the marks, the touch and the read. Inlined into
-    /// `Store::get` (a generic, so instantiated in its callers' crates).
-    #[inline]
-    pub(crate) fn get(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        now: u32,
-        touch: Option<u32>,
-    ) -> Option<Record<'_>> {
-        self.advance(now);
-        let idx = self.find_live(hash, key, now)?;
-        let mut item = self.arena.record_mut(idx);
-        mark_hit(&mut item, now);
-        if let Some(exptime) = touch {
-            item.set_exptime(exptime);
-        }
-        Some(item.into_record())
-    }
-
-    /// Counts a read of live item `idx` (see [`mark_hit`]).
-    pub(super) fn hit(&mut self, idx: u32, now: u32) {
-        mark_hit(&mut self.arena.record_mut(idx), now);
-    }
-
-    /// Counts an access that is not a read (a meta add that finds the item): marks it
-    /// [`ACTIVE`] only.
-    pub(super) fn mark_active(&mut self, idx: u32) {
-        self.arena.record_mut(idx).set(ACTIVE, true);
-    }
-
-    /// set/add/replace/cas store `new`; append/prepend add `new`'s value to the live
-    /// item's, keeping its flags and exptime. `max_item_bytes` bounds the joined value.
-    #[inline]
-    pub(crate) fn store(
-        &mut self,
-        hash: u64,
-        mode: WriteMode,
-        new: NewItem<'_>,
-        cas: u64,
-        now: u32,
-        max_item_bytes: usize,
-    ) -> StoreResult {
-        use WriteMode::*;
-        self.advance(now);
-        let old = self.find_live(hash, new.key, now);
-        let joined;
-        let new = match (mode, old) {
-            (Add, Some(_)) | (Replace | Append | Prepend, None) => return StoreResult::NotStored,
-            (Cas, None) => return StoreResult::NotFound,
-            (Cas, Some(idx)) if self.item(idx).cas() != cas => return StoreResult::Exists,
-            (Append | Prepend, Some(idx)) => match self.joined(idx, mode, &new, max_item_bytes) {
-                Some(value) => {
-                    joined = value;
-                    self.joined_item(idx, new, &joined)
-                }
-                None => return StoreResult::NotStored,
-            },
-            _ => new,
-        };
-        match self.put(hash, mode, old, new, now) {
-            Ok(_) => StoreResult::Stored,
-            Err(refused) => refused,
-        }
-    }
-
-    /// The value an append (or prepend) of `new`'s value to live item `idx` makes;
-    /// `None` when it would be over the item size limit (memcached answers NOT_STORED
-    /// then). Copied out, since storing it removes the old item first.
-    pub(super) fn joined(
-        &self,
-        idx: u32,
-        mode: WriteMode,
-        new: &NewItem<'_>,
-        max_item_bytes: usize,
-    ) -> Option<Vec<u8>> {
-        let old = self.item(idx);
-        let (first, second) = if mode == WriteMode::Append {
-            (old.value(), new.value)
-        } else {
-            (new.value, old.value())
-        };
-        let len = first.len() + second.len();
-        if crate::item_too_large(old.key().len(), len, old.flags(), max_item_bytes) {
-            return None;
-        }
-        let mut value = Vec::with_capacity(len);
-        value.extend_from_slice(first);
-        value.extend_from_slice(second);
-        Some(value)
-    }
-
-    /// `new` with value `joined` and live item `idx`'s flags and exptime, and no state
-    /// bits (an appended key is no longer marked base64, as in memcached).
-    pub(super) fn joined_item<'a>(
-        &self,
-        idx: u32,
-        new: NewItem<'a>,
-        joined: &'a [u8],
-    ) -> NewItem<'a> {
-        let old = self.item(idx);
-        NewItem {
-            value: joined,
-            flags: old.flags(),
-            exptime: old.exptime(),
-            bits: 0,
-            ..new
-        }
-    }
-
     /// Stores `new` in place of live item `old` (if any), making room for it; returns
     /// its index. A record of `old`'s small size class is rewritten in place (same id,
     /// same footprint, moved to the head with a fresh CAS) instead of removed and
-    /// inserted. A `new` larger than the whole budget is `OutOfMemory`, and then, like
-    /// memcached, a set leaves no stale value behind.
+    /// inserted. A `new` larger than the whole budget is `OutOfMemory`, and then, with
+    /// `remove_old` (a set: memcached leaves no stale value behind), `old` is removed.
     #[inline]
-    pub(super) fn put(
+    pub(crate) fn put(
         &mut self,
         hash: u64,
-        mode: WriteMode,
+        remove_old: bool,
         old: Option<u32>,
         new: NewItem<'_>,
         now: u32,
@@ -591,7 +347,7 @@ impl Shard {
                 self.rewrite(idx, &new, now);
                 Ok(idx)
             }
-            _ => self.put_new(hash, mode, old, new, now),
+            _ => self.put_new(hash, remove_old, old, new, now),
         }
     }
 
@@ -619,14 +375,14 @@ impl Shard {
     fn put_new(
         &mut self,
         hash: u64,
-        mode: WriteMode,
+        remove_old: bool,
         old: Option<u32>,
         new: NewItem<'_>,
         now: u32,
     ) -> Result<u32, StoreResult> {
         let footprint = new.footprint();
         if footprint > self.budget {
-            if let (WriteMode::Set, Some(idx)) = (mode, old) {
+            if let (true, Some(idx)) = (remove_old, old) {
                 self.remove(hash, idx);
             }
             return Err(StoreResult::OutOfMemory);
@@ -641,88 +397,6 @@ impl Shard {
             self.evict_tail(now);
         }
         Ok(self.insert(hash, &new, now))
-    }
-
-    /// The CAS of the live item under `key`, without marking it active or fetched
-    /// (memcached's `DONT_UPDATE` lookup); a dead item met on the way is removed.
-    pub(super) fn peek_cas(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u64> {
-        self.advance(now);
-        let idx = self.find_live(hash, key, now)?;
-        Some(self.item(idx).cas())
-    }
-
-    /// Removes the live item under `key`; false if there is none.
-    pub(crate) fn delete(&mut self, hash: u64, key: &[u8], now: u32) -> bool {
-        self.advance(now);
-        match self.find_live(hash, key, now) {
-            Some(idx) => {
-                self.remove(hash, idx);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Sets a live item's exptime (and counts as an access); false if there is none.
-    pub(crate) fn touch(&mut self, hash: u64, key: &[u8], exptime: u32, now: u32) -> bool {
-        self.get(hash, key, now, Some(exptime)).is_some()
-    }
-
-    /// incr/decr, rewriting the value in place when the new digits fit (see `arith`).
-    pub(crate) fn arith(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        delta: u64,
-        incr: bool,
-        now: u32,
-    ) -> ArithResult {
-        self.advance(now);
-        let Some(idx) = self.find_live(hash, key, now) else {
-            return ArithResult::NotFound;
-        };
-        match self.arith_at(hash, idx, delta, incr, now) {
-            Ok((value, _)) => ArithResult::Value(value),
-            Err(refused) => refused,
-        }
-    }
-
-    /// incr/decr of live item `idx`: the new value and the item's index (a new item
-    /// when the digits outgrow the old value).
-    pub(super) fn arith_at(
-        &mut self,
-        hash: u64,
-        idx: u32,
-        delta: u64,
-        incr: bool,
-        now: u32,
-    ) -> Result<(u64, u32), ArithResult> {
-        let item = self.item(idx);
-        let Some(value) = arith::parse(item.key().len(), item.value()) else {
-            return Err(ArithResult::NonNumeric);
-        };
-        let value = arith::apply(value, delta, incr);
-        let mut buf = itoa::Buffer::new();
-        let digits = buf.format(value).as_bytes();
-        if digits.len() <= item.value().len() {
-            let cas = self.next_cas();
-            let mut item = self.item_mut(idx);
-            arith::write_in_place(item.value_mut(), digits);
-            item.set_cas(cas);
-            item.set_time(now);
-            self.move_to_head(idx);
-            Ok((value, idx))
-        } else {
-            // The key is copied out: removing the old item may move records.
-            let key = item.key().to_vec();
-            let new = NewItem::new(&key, digits, item.flags(), item.exptime());
-            if new.footprint() > self.budget {
-                return Err(ArithResult::OutOfMemory);
-            }
-            self.put(hash, WriteMode::Set, Some(idx), new, now)
-                .map(|idx| (value, idx))
-                .map_err(|_| ArithResult::OutOfMemory)
-        }
     }
 
     /// `flush_all`, memcached's rule: `at` is `realtime(delay)` (`None` for no delay or
@@ -761,34 +435,6 @@ impl Shard {
 
     pub(crate) fn reset_stats(&mut self) {
         self.counters = Counters::default();
-    }
-
-    /// Keys whose [`ACTIVE`] bit is set, in list order (tests).
-    #[cfg(test)]
-    pub(crate) fn active_keys(&self) -> Vec<Vec<u8>> {
-        let mut keys = Vec::new();
-        let mut idx = self.head;
-        while idx != NIL {
-            let item = self.item(idx);
-            if item.has(ACTIVE) {
-                keys.push(item.key().to_vec());
-            }
-            idx = item.next();
-        }
-        keys
-    }
-
-    /// Keys in list order, head (last written or given a second chance) to tail (tests).
-    #[cfg(test)]
-    pub(crate) fn lru_keys(&self) -> Vec<Vec<u8>> {
-        let mut keys = Vec::new();
-        let mut idx = self.head;
-        while idx != NIL {
-            let item = self.item(idx);
-            keys.push(item.key().to_vec());
-            idx = item.next();
-        }
-        keys
     }
 
     /// Asserts the invariants in the module header (tests).

@@ -2,10 +2,11 @@
 //! answer with binary packets.
 //!
 //! What each opcode answers, and the memcached 1.6.18 behaviour it reproduces, is
-//! tabled in `protocol::binary`; this file maps commands onto store calls
-//! (`storage::binary_ops` for the CAS-returning ones) and counts them in the worker's
-//! stats as memcached's binary path does (which differs from its text path: GAT counts
-//! only touch stats, a value too large and a created incr count nothing).
+//! tabled in `protocol::binary`; this file maps commands onto the store's operations
+//! (a non-zero CAS makes set, add and replace a cas and guards append, prepend, delete
+//! and incr/decr; an initial value is an item to create) and counts them in the
+//! worker's stats as memcached's binary path does (which differs from its text path:
+//! GAT counts only touch stats, a value too large and a created incr count nothing).
 //!
 //! Invariants: quiet commands send errors but no success (and GETQ/GETKQ/GATQ/GATKQ no
 //! miss); every request that is answered is answered exactly once, in order, except
@@ -17,8 +18,9 @@ use crate::protocol::binary::response::{self, ReplyTo, Status};
 use crate::protocol::binary::{self, Arith, BinaryRequest, Command, ParseError, Parsed, NO_CREATE};
 use crate::protocol::{Response, StatsGroup, StoreMode};
 use crate::server::stats::Stat;
-use crate::storage::binary_ops::{ArithOutcome, DeleteResult, Initial};
-use crate::storage::StoreResult;
+use crate::storage::{
+    ArithResult, Delete, DeleteResult, Initial, Read, StoreResult, Write, WriteMode,
+};
 use std::sync::Arc;
 
 #[cfg(test)]
@@ -64,10 +66,6 @@ impl Connection {
         response::put_error(self.out.buf(), to, status);
     }
 
-    fn binary_count(&self, hit: bool, on_hit: Stat, on_miss: Stat) {
-        self.stats().incr(if hit { on_hit } else { on_miss });
-    }
-
     fn binary_dispatch(&mut self, request: BinaryRequest<'_>) {
         let to = ReplyTo {
             opcode: request.opcode,
@@ -89,61 +87,31 @@ impl Connection {
                 value,
                 quiet,
             } => {
-                // A non-zero CAS turns set, add and replace alike into a cas.
+                // A non-zero CAS turns set, add and replace alike into a cas, and guards
+                // append and prepend.
                 let compare = request.cas != 0
                     && matches!(mode, StoreMode::Set | StoreMode::Add | StoreMode::Replace);
                 let effective = if compare { StoreMode::Cas } else { mode };
-                let (result, cas) = self.server.store.store_cas(
-                    super::write_mode(effective),
-                    key,
+                let write = Write {
                     flags,
-                    i64::from(exptime),
+                    exptime: i64::from(exptime),
                     // With -C no CAS matches (see the text `cas`).
-                    if compare && !self.server.config.cas_enabled {
+                    cas: if compare && !self.server.config.cas_enabled {
                         u64::MAX
                     } else {
                         request.cas
                     },
-                    value,
-                );
-                let cas = self.shown_cas(cas);
-                self.binary_count_store(effective, result);
-                let status = match result {
-                    StoreResult::Stored if quiet => return,
-                    StoreResult::Stored => return self.binary_ok(to, cas),
-                    StoreResult::Exists => Status::KeyExists,
-                    StoreResult::NotFound => Status::KeyNotFound,
-                    StoreResult::NotStored => match effective {
-                        StoreMode::Add => Status::KeyExists,
-                        StoreMode::Replace => Status::KeyNotFound,
-                        _ => Status::NotStored,
-                    },
-                    StoreResult::TooLarge => Status::TooLarge,
-                    StoreResult::OutOfMemory => Status::OutOfMemory,
+                    ..Write::new(super::write_mode(effective))
                 };
-                self.binary_error(to, status);
+                self.binary_store(to, key, value, &write, quiet);
             }
             Command::TooLarge { mode, key } => {
                 if mode == StoreMode::Set {
-                    self.server.store.delete(key);
+                    self.server.store.delete(key, Delete::default());
                 }
                 self.binary_error(to, Status::TooLarge);
             }
-            Command::Delete { key, quiet } => {
-                match self.server.store.delete_cas(key, request.cas) {
-                    DeleteResult::Deleted => {
-                        self.stats().incr(Stat::DeleteHits);
-                        if !quiet {
-                            self.binary_ok(to, 0);
-                        }
-                    }
-                    DeleteResult::NotFound => {
-                        self.stats().incr(Stat::DeleteMisses);
-                        self.binary_error(to, Status::KeyNotFound);
-                    }
-                    DeleteResult::Exists => self.binary_error(to, Status::KeyExists),
-                }
-            }
+            Command::Delete { key, quiet } => self.binary_delete(to, key, request.cas, quiet),
             Command::Arith(arith) => self.binary_arith(to, request.cas, arith),
             Command::Flush { .. } if !self.server.config.flush_enabled => {
                 // memcached answers AUTH_ERROR (0x20), which the protocol crate does not
@@ -173,6 +141,49 @@ impl Connection {
         }
     }
 
+    /// SET ADD REPLACE APPEND PREPEND (+Q): the new CAS on success.
+    fn binary_store(&mut self, to: ReplyTo, key: &[u8], value: &[u8], write: &Write, quiet: bool) {
+        let (result, cas) = self.server.store.write(key, value, write);
+        let cas = self.shown_cas(cas);
+        self.count_store(write.mode, result);
+        let status = match result {
+            StoreResult::Stored if quiet => return,
+            StoreResult::Stored => return self.binary_ok(to, cas),
+            StoreResult::Exists => Status::KeyExists,
+            StoreResult::NotFound => Status::KeyNotFound,
+            StoreResult::NotStored => match write.mode {
+                WriteMode::Add => Status::KeyExists,
+                WriteMode::Replace => Status::KeyNotFound,
+                _ => Status::NotStored,
+            },
+            StoreResult::TooLarge => Status::TooLarge,
+            StoreResult::OutOfMemory => Status::OutOfMemory,
+        };
+        self.binary_error(to, status);
+    }
+
+    /// DELETE (+Q): a non-zero CAS must equal the item's.
+    fn binary_delete(&mut self, to: ReplyTo, key: &[u8], cas: u64, quiet: bool) {
+        let delete = Delete {
+            cas: (cas != 0).then_some(cas),
+            ..Delete::default()
+        };
+        match self.server.store.delete(key, delete) {
+            DeleteResult::Deleted => {
+                self.stats().incr(Stat::DeleteHits);
+                if !quiet {
+                    self.binary_ok(to, 0);
+                }
+            }
+            DeleteResult::NotFound => {
+                self.stats().incr(Stat::DeleteMisses);
+                self.binary_error(to, Status::KeyNotFound);
+            }
+            DeleteResult::Exists => self.binary_error(to, Status::KeyExists),
+            DeleteResult::Invalidated => unreachable!("a binary delete never invalidates"),
+        }
+    }
+
     /// GET GETQ GETK GETKQ, and GAT GATQ GATK GATKQ when `touch` is set.
     fn binary_get(
         &mut self,
@@ -186,18 +197,21 @@ impl Connection {
         let out = self.out.buf();
         let buffers = &self.server.buffers;
         let mut refused = false;
-        let hit = self.server.store.get(key, touch.map(i64::from), |item| {
+        let read = Read {
+            touch: touch.map(i64::from),
+            ..Read::GET
+        };
+        let hit = self.server.store.get(key, read, |item| {
             let Some(item) = item else { return false };
-            if item.value.len() >= super::text::SEGMENT_MIN_BYTES
-                && !buffers.has_room(item.value.len())
-            {
+            let value = item.value();
+            if value.len() >= super::text::SEGMENT_MIN_BYTES && !buffers.has_room(value.len()) {
                 refused = true;
                 return false;
             }
-            let key = if with_key { item.key } else { &[] };
-            let flags = item.flags.to_be_bytes();
-            let cas = super::shown_cas(cas_on, item.cas);
-            response::put(out, to, Status::NoError, cas, &flags, key, item.value);
+            let key = if with_key { item.key() } else { &[] };
+            let flags = item.flags().to_be_bytes();
+            let cas = super::shown_cas(cas_on, item.cas());
+            response::put(out, to, Status::NoError, cas, &flags, key, value);
             true
         });
         if refused {
@@ -214,23 +228,22 @@ impl Connection {
         }
         if touch.is_some() {
             self.stats().incr(Stat::CmdTouch);
-            self.binary_count(hit, Stat::TouchHits, Stat::TouchMisses);
+            self.count(hit, Stat::TouchHits, Stat::TouchMisses);
         } else {
             self.stats().incr(Stat::CmdGet);
-            self.binary_count(hit, Stat::GetHits, Stat::GetMisses);
+            self.count(hit, Stat::GetHits, Stat::GetMisses);
         }
     }
 
     /// TOUCH: the hit's flags and CAS, no value.
     fn binary_touch(&mut self, to: ReplyTo, key: &[u8], exptime: u32) {
+        let read = Read::touch(i64::from(exptime));
         let hit = self
             .server
             .store
-            .get(key, Some(i64::from(exptime)), |item| {
-                item.map(|i| (i.flags, i.cas))
-            });
+            .get(key, read, |item| item.map(|i| (i.flags(), i.cas())));
         self.stats().incr(Stat::CmdTouch);
-        self.binary_count(hit.is_some(), Stat::TouchHits, Stat::TouchMisses);
+        self.count(hit.is_some(), Stat::TouchHits, Stat::TouchMisses);
         match hit {
             Some((flags, cas)) => {
                 let cas = self.shown_cas(cas);
@@ -251,28 +264,37 @@ impl Connection {
             exptime,
             quiet,
         } = arith;
-        let initial = (exptime != NO_CREATE).then_some(Initial {
-            value: initial,
-            exptime: i64::from(exptime),
-        });
+        let arith = crate::storage::Arith {
+            incr,
+            delta,
+            cas,
+            create: (exptime != NO_CREATE).then_some(Initial {
+                value: initial,
+                exptime: i64::from(exptime),
+            }),
+        };
         let (hit, miss) = if incr {
             (Stat::IncrHits, Stat::IncrMisses)
         } else {
             (Stat::DecrHits, Stat::DecrMisses)
         };
-        let (value, cas) = match self.server.store.arith_cas(key, delta, incr, cas, initial) {
-            ArithOutcome::Updated { value, cas } => {
+        let store = &self.server.store;
+        let (result, cas) = store.arith(key, arith, |result, item| {
+            (result, item.map_or(0, |i| i.cas()))
+        });
+        let value = match result {
+            ArithResult::Value(value) => {
                 self.stats().incr(hit);
-                (value, cas)
+                value
             }
-            ArithOutcome::Created { value, cas } => (value, cas),
-            ArithOutcome::NotFound => {
+            ArithResult::Created(value) => value,
+            ArithResult::NotFound => {
                 self.stats().incr(miss);
                 return self.binary_error(to, Status::KeyNotFound);
             }
-            ArithOutcome::NonNumeric => return self.binary_error(to, Status::NonNumeric),
-            ArithOutcome::Exists => return self.binary_error(to, Status::KeyExists),
-            ArithOutcome::OutOfMemory => return self.binary_error(to, Status::OutOfMemory),
+            ArithResult::NonNumeric => return self.binary_error(to, Status::NonNumeric),
+            ArithResult::Exists => return self.binary_error(to, Status::KeyExists),
+            ArithResult::OutOfMemory => return self.binary_error(to, Status::OutOfMemory),
         };
         if !quiet {
             let value = value.to_be_bytes();
@@ -298,19 +320,5 @@ impl Connection {
             // END, or RESET after `stats reset`.
             _ => response::put_ok(out, to, 0),
         });
-    }
-
-    /// Counts a store command as the text path does.
-    fn binary_count_store(&self, mode: StoreMode, result: StoreResult) {
-        let stats = self.stats();
-        stats.incr(Stat::CmdSet);
-        match (mode, result) {
-            (StoreMode::Cas, StoreResult::Stored) => stats.incr(Stat::CasHits),
-            (StoreMode::Cas, StoreResult::Exists) => stats.incr(Stat::CasBadval),
-            (StoreMode::Cas, StoreResult::NotFound) => stats.incr(Stat::CasMisses),
-            (_, StoreResult::TooLarge) => stats.incr(Stat::StoreTooLarge),
-            (_, StoreResult::OutOfMemory) => stats.incr(Stat::StoreNoMemory),
-            _ => {}
-        }
     }
 }

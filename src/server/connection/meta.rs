@@ -48,11 +48,12 @@ use crate::protocol::meta::{
     KeyBuf, Meta, MetaKey, MetaRequest, OPAQUE_MAX_BYTES, OPAQUE_TOO_LONG,
 };
 use crate::protocol::{encode::reply_line, Response, StoreMode, KEY_MAX_BYTES};
+use crate::server::buffers::ConnBuffers;
 use crate::server::stats::Stat;
 use crate::storage::{
-    MetaArith, MetaArithResult, MetaDelete, MetaDeleteResult, MetaGet, MetaSet, StoreResult,
+    Arith, ArithResult, Delete, DeleteResult, Initial, ItemRef, Read, StoreResult, Write, WriteMode,
 };
-use bytes::BufMut;
+use bytes::{BufMut, BytesMut};
 
 #[cfg(test)]
 mod tests;
@@ -80,7 +81,9 @@ impl Connection {
             MetaRequest::Set { meta, mode, value } => self.meta_set(&meta, mode, value),
             MetaRequest::SetTooLarge { key, swallow } => {
                 let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
-                self.server.store.delete(key.bytes(&mut buf));
+                self.server
+                    .store
+                    .delete(key.bytes(&mut buf), Delete::default());
                 self.stats().incr(Stat::StoreTooLarge);
                 self.reply(Response::ServerError(TOO_LARGE));
                 self.swallow = swallow;
@@ -102,95 +105,38 @@ impl Connection {
     }
 
     fn meta_get(&mut self, meta: &Meta<'_>) {
-        let cas_on = self.server.config.cas_enabled;
         let f = &meta.flags;
         let clock = self.server.store.clock();
         let realtime = |ttl: Option<i32>| ttl.map(|t| clock.realtime(i64::from(t)));
-        let (ttl, vivify, recache) = (realtime(f.ttl), realtime(f.vivify), realtime(f.recache));
-        let opts = MetaGet {
+        let times = GetTimes {
+            ttl: realtime(f.ttl),
+            vivify: realtime(f.vivify),
+            recache: realtime(f.recache),
+        };
+        let read = Read {
+            touch: None,
             bump: !f.no_bump,
-            vivify: vivify.is_some(),
+            vivify: times.vivify.is_some(),
         };
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = meta.key.bytes(&mut buf);
-        let buffers = &self.server.buffers;
+        let hit = HitContext {
+            meta,
+            times,
+            cas_on: self.server.config.cas_enabled,
+            buffers: &self.server.buffers,
+        };
         let out = self.out.buf();
-        let start = out.len();
-        let got = self.server.store.meta_get(key, opts, |item| {
-            let Some(mut item) = item else {
-                if !f.quiet && !f.opaque_too_long {
-                    encode::code(out, b"EN");
-                    echo(meta, out, key, f.base64);
-                    encode::end(out);
-                }
-                return Got::Miss {
-                    failed: f.opaque_too_long,
-                };
-            };
-            let len = item.value().len();
-            if f.value && len >= super::text::SEGMENT_MIN_BYTES && !buffers.has_room(len) {
-                if f.locked {
-                    item.skip_bump();
-                }
-                return Got::NoMemory;
-            }
-            if f.value {
-                encode::value_code(out, len);
-            } else {
-                encode::code(out, b"HD");
-            }
-            let (mut won, mut touched) = (false, false);
-            for token in meta.tokens() {
-                match token[0] {
-                    b'T' => {
-                        touched = true;
-                        item.set_exptime(ttl.unwrap_or_default());
-                    }
-                    b'N' if item.created() => {
-                        item.set_exptime(vivify.unwrap_or_default());
-                        won = true;
-                    }
-                    b'R' => {
-                        let exptime = item.exptime();
-                        let before = recache.is_some_and(|r| exptime < r);
-                        won |= !item.win_sent() && !item.created() && exptime != 0 && before;
-                    }
-                    b's' => encode::number(out, b's', item.value().len()),
-                    b't' => encode::ttl(out, item.exptime(), item.now()),
-                    b'c' => encode::number(out, b'c', shown_cas(cas_on, item.cas())),
-                    b'f' => encode::number(out, b'f', item.flags()),
-                    b'l' => encode::number(out, b'l', item.now().wrapping_sub(item.last_access())),
-                    b'h' => encode::number(out, b'h', u8::from(item.fetched())),
-                    b'O' if token.len() > OPAQUE_MAX_BYTES => {
-                        out.truncate(start);
-                        if f.locked {
-                            item.skip_bump();
-                        }
-                        return Got::Failed;
-                    }
-                    b'O' => encode::opaque(out, token),
-                    b'k' => encode::key(out, item.key(), item.key_is_binary()),
-                    _ => {}
-                }
-            }
-            if item.win_sent() {
-                encode::mark(out, b'Z');
-            }
-            if item.is_stale() {
-                encode::mark(out, b'X');
-                won |= !item.win_sent();
-            }
-            if won {
-                encode::mark(out, b'W');
-                item.mark_win_sent();
-            }
-            encode::end(out);
-            if f.value {
-                out.put_slice(item.value());
-                encode::end(out);
-            }
-            Got::Hit { touched }
+        let got = self.server.store.get(key, read, |item| match item {
+            Some(item) => hit.answer(item, out),
+            None => answer_get_miss(meta, key, out),
         });
+        self.count_meta_get(got);
+    }
+
+    /// Counts a meta get as memcached does (see the module header), and writes the error
+    /// answer of one that failed.
+    fn count_meta_get(&mut self, got: Got) {
         match got {
             Got::Hit { touched: true } => {
                 self.stats().incr(Stat::CmdTouch);
@@ -219,18 +165,23 @@ impl Connection {
         let f = &meta.flags;
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = meta.key.bytes(&mut buf);
-        let opts = MetaSet {
-            mode: super::write_mode(mode),
+        // `C` makes set and replace a cas, guards append and prepend, and is ignored by
+        // add.
+        let write = Write {
             flags: f.client_flags,
             exptime: f.ttl.map_or(0, i64::from),
-            compare_cas: f.compare_cas,
+            cas: f.compare_cas.unwrap_or(0),
             invalidate: f.invalidate,
             key_binary: f.base64,
+            refusal_removes: true,
+            add_is_access: true,
+            ..Write::new(match (mode, f.compare_cas) {
+                (StoreMode::Set | StoreMode::Replace, Some(_)) => WriteMode::Cas,
+                _ => super::write_mode(mode),
+            })
         };
-        let (result, cas) = self.server.store.meta_set(key, value, &opts);
-        let cas_mode =
-            f.compare_cas.is_some() && matches!(mode, StoreMode::Set | StoreMode::Replace);
-        self.count_store(if cas_mode { StoreMode::Cas } else { mode }, result);
+        let (result, cas) = self.server.store.write(key, value, &write);
+        self.count_store(write.mode, result);
         let code = match result {
             StoreResult::Stored if f.quiet => return,
             StoreResult::Stored => b"HD",
@@ -257,21 +208,21 @@ impl Connection {
         let f = &meta.flags;
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = meta.key.bytes(&mut buf);
-        let opts = MetaDelete {
-            compare_cas: f.compare_cas,
+        let delete = Delete {
+            cas: f.compare_cas,
             invalidate: f.invalidate,
             exptime: f.ttl.map(i64::from),
         };
-        let result = self.server.store.meta_delete(key, &opts);
+        let result = self.server.store.delete(key, delete);
         let code = match result {
-            MetaDeleteResult::Deleted => {
+            DeleteResult::Deleted => {
                 self.stats().incr(Stat::DeleteHits);
                 b"HD"
             }
-            MetaDeleteResult::Invalidated => b"HD",
-            MetaDeleteResult::NotFound | MetaDeleteResult::Exists => {
+            DeleteResult::Invalidated => b"HD",
+            DeleteResult::NotFound | DeleteResult::Exists => {
                 self.stats().incr(Stat::DeleteMisses);
-                if result == MetaDeleteResult::Exists {
+                if result == DeleteResult::Exists {
                     b"EX"
                 } else {
                     b"NF"
@@ -288,65 +239,35 @@ impl Connection {
     }
 
     fn meta_arith(&mut self, meta: &Meta<'_>, incr: bool) {
-        let cas_on = self.server.config.cas_enabled;
         let f = &meta.flags;
         let clock = self.server.store.clock();
-        let ttl = f.ttl.map(|t| clock.realtime(i64::from(t)));
-        let vivify = f.vivify.map(|t| clock.realtime(i64::from(t)));
-        let opts = MetaArith {
+        let times = ArithTimes {
+            ttl: f.ttl.map(|t| clock.realtime(i64::from(t))),
+            vivify: f.vivify.map(|t| clock.realtime(i64::from(t))),
+        };
+        // `N` creates a missing item holding `J` with no expiry; `N`'s TTL is set where
+        // the flag stands.
+        let arith = Arith {
             incr,
             delta: f.delta,
-            compare_cas: f.compare_cas.unwrap_or(0),
-            vivify: f.vivify.map(|_| f.initial),
+            cas: f.compare_cas.unwrap_or(0),
+            create: f.vivify.map(|_| Initial {
+                value: f.initial,
+                exptime: 0,
+            }),
         };
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = meta.key.bytes(&mut buf);
+        let cas_on = self.server.config.cas_enabled;
         let out = self.out.buf();
         let start = out.len();
-        let (result, failed) = self.server.store.meta_arith(key, opts, |result, item| {
+        let (result, failed) = self.server.store.arith(key, arith, |result, item| {
             let failed = match (result, item) {
-                (MetaArithResult::Value(n) | MetaArithResult::Created(n), Some(mut item)) => {
-                    let mut digits = itoa::Buffer::new();
-                    let number = digits.format(n).as_bytes();
-                    if f.value {
-                        encode::value_code(out, number.len());
-                    } else {
-                        encode::code(out, b"HD");
-                    }
-                    let mut failed = false;
-                    for token in meta.tokens() {
-                        match token[0] {
-                            b'c' => encode::number(out, b'c', shown_cas(cas_on, item.cas())),
-                            b't' => encode::ttl(out, item.exptime(), item.now()),
-                            b'T' => item.set_exptime(ttl.unwrap_or_default()),
-                            b'N' if item.created() => item.set_exptime(vivify.unwrap_or_default()),
-                            b'O' if token.len() > OPAQUE_MAX_BYTES => {
-                                failed = true;
-                                break;
-                            }
-                            b'O' => encode::opaque(out, token),
-                            b'k' => encode::key(out, key, f.base64),
-                            _ => {}
-                        }
-                    }
-                    encode::end(out);
-                    if f.value {
-                        out.put_slice(number);
-                        encode::end(out);
-                    }
-                    failed
+                (ArithResult::Value(n) | ArithResult::Created(n), Some(item)) => {
+                    answer_arith_hit(meta, key, n, item, &times, cas_on, out)
                 }
-                (MetaArithResult::NotFound | MetaArithResult::Exists, _) => {
-                    let code = if result == MetaArithResult::Exists {
-                        b"EX"
-                    } else {
-                        b"NF"
-                    };
-                    encode::code(out, code);
-                    let failed = f.opaque_too_long;
-                    echo(meta, out, key, f.base64);
-                    encode::end(out);
-                    failed
+                (ArithResult::NotFound | ArithResult::Exists, _) => {
+                    answer_arith_miss(meta, key, result, out)
                 }
                 _ => false,
             };
@@ -358,23 +279,19 @@ impl Connection {
             (Stat::DecrHits, Stat::DecrMisses)
         };
         match result {
-            MetaArithResult::Value(_) => self.stats().incr(hit),
-            MetaArithResult::NotFound => self.stats().incr(miss),
+            ArithResult::Value(_) => self.stats().incr(hit),
+            ArithResult::NotFound => self.stats().incr(miss),
             _ => {}
         }
         // memcached 1.6.45 hides an auto-create's answer too (1.6.18 sent it).
-        let quiet = f.quiet
-            && matches!(
-                result,
-                MetaArithResult::Value(_) | MetaArithResult::Created(_)
-            );
+        let quiet = f.quiet && matches!(result, ArithResult::Value(_) | ArithResult::Created(_));
         if failed || quiet {
             self.out.buf().truncate(start);
         }
         match result {
             _ if failed => self.error(OPAQUE_TOO_LONG),
-            MetaArithResult::NonNumeric => self.reply(Response::ClientError(NON_NUMERIC)),
-            MetaArithResult::OutOfMemory => self.reply(Response::ServerError("out of memory")),
+            ArithResult::NonNumeric => self.reply(Response::ClientError(NON_NUMERIC)),
+            ArithResult::OutOfMemory => self.reply(Response::ServerError("out of memory")),
             _ => {}
         }
     }
@@ -383,11 +300,7 @@ impl Connection {
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = key.bytes(&mut buf);
         let out = self.out.buf();
-        let opts = MetaGet {
-            bump: false,
-            vivify: false,
-        };
-        self.server.store.meta_get(key, opts, |item| match item {
+        self.server.store.get(key, Read::PEEK, |item| match item {
             Some(item) => encode::debug_line(
                 out,
                 &DebugInfo {
@@ -405,6 +318,186 @@ impl Connection {
             None => out.put_slice(b"EN\r\n"),
         });
     }
+}
+
+/// The relative times a meta get's flags set (`T`, `N`) or compare (`R`), made once
+/// before the item's lock is taken.
+struct GetTimes {
+    ttl: Option<u32>,
+    vivify: Option<u32>,
+    recache: Option<u32>,
+}
+
+/// What answering a meta get's hit needs besides the item.
+struct HitContext<'a> {
+    meta: &'a Meta<'a>,
+    times: GetTimes,
+    cas_on: bool,
+    buffers: &'a ConnBuffers,
+}
+
+impl HitContext<'_> {
+    /// Writes the answer to a meta get's hit (`VA`/`HD`, its flags in request order,
+    /// the win marks, the value), acting on `T`, `N` and `R` where they stand; under
+    /// the item's lock.
+    fn answer(&self, item: &mut ItemRef<'_>, out: &mut BytesMut) -> Got {
+        let f = &self.meta.flags;
+        let len = item.value().len();
+        if f.value && len >= super::text::SEGMENT_MIN_BYTES && !self.buffers.has_room(len) {
+            if f.locked {
+                item.skip_bump();
+            }
+            return Got::NoMemory;
+        }
+        let start = out.len();
+        if f.value {
+            encode::value_code(out, len);
+        } else {
+            encode::code(out, b"HD");
+        }
+        let Some((mut won, touched)) = self.walk_flags(item, out) else {
+            out.truncate(start);
+            if f.locked {
+                item.skip_bump();
+            }
+            return Got::Failed;
+        };
+        if item.win_sent() {
+            encode::mark(out, b'Z');
+        }
+        if item.is_stale() {
+            encode::mark(out, b'X');
+            won |= !item.win_sent();
+        }
+        if won {
+            encode::mark(out, b'W');
+            item.mark_win_sent();
+        }
+        encode::end(out);
+        if f.value {
+            out.put_slice(item.value());
+            encode::end(out);
+        }
+        Got::Hit { touched }
+    }
+
+    /// Walks a meta get's flags in request order: returned flags are written, `T`, `N`
+    /// and `R` act. Returns whether this request won the item and whether it was
+    /// touched, or `None` at an opaque too long to answer.
+    fn walk_flags(&self, item: &mut ItemRef<'_>, out: &mut BytesMut) -> Option<(bool, bool)> {
+        let GetTimes {
+            ttl,
+            vivify,
+            recache,
+        } = self.times;
+        let (mut won, mut touched) = (false, false);
+        for token in self.meta.tokens() {
+            match token[0] {
+                b'T' => {
+                    touched = true;
+                    item.set_exptime(ttl.unwrap_or_default());
+                }
+                b'N' if item.created() => {
+                    item.set_exptime(vivify.unwrap_or_default());
+                    won = true;
+                }
+                b'R' => {
+                    let exptime = item.exptime();
+                    let before = recache.is_some_and(|r| exptime < r);
+                    won |= !item.win_sent() && !item.created() && exptime != 0 && before;
+                }
+                b's' => encode::number(out, b's', item.value().len()),
+                b't' => encode::ttl(out, item.exptime(), item.now()),
+                b'c' => encode::number(out, b'c', shown_cas(self.cas_on, item.cas())),
+                b'f' => encode::number(out, b'f', item.flags()),
+                b'l' => encode::number(out, b'l', item.now().wrapping_sub(item.last_access())),
+                b'h' => encode::number(out, b'h', u8::from(item.fetched())),
+                b'O' if token.len() > OPAQUE_MAX_BYTES => return None,
+                b'O' => encode::opaque(out, token),
+                b'k' => encode::key(out, item.key(), item.key_is_binary()),
+                _ => {}
+            }
+        }
+        Some((won, touched))
+    }
+}
+
+/// Writes the answer to a meta get's miss (`EN`, unless quiet or failing on a long
+/// opaque).
+fn answer_get_miss(meta: &Meta<'_>, key: &[u8], out: &mut BytesMut) -> Got {
+    let f = &meta.flags;
+    if !f.quiet && !f.opaque_too_long {
+        encode::code(out, b"EN");
+        echo(meta, out, key, f.base64);
+        encode::end(out);
+    }
+    Got::Miss {
+        failed: f.opaque_too_long,
+    }
+}
+
+/// The relative times a meta arithmetic's flags set (`T`, `N`).
+struct ArithTimes {
+    ttl: Option<u32>,
+    vivify: Option<u32>,
+}
+
+/// Writes the answer to a meta arithmetic that left the item holding `n` (`VA`/`HD`,
+/// its flags in request order, the number), acting on `T` and `N` where they stand;
+/// returns whether it failed on an opaque too long to answer.
+fn answer_arith_hit(
+    meta: &Meta<'_>,
+    key: &[u8],
+    n: u64,
+    item: &mut ItemRef<'_>,
+    times: &ArithTimes,
+    cas_on: bool,
+    out: &mut BytesMut,
+) -> bool {
+    let f = &meta.flags;
+    let mut digits = itoa::Buffer::new();
+    let number = digits.format(n).as_bytes();
+    if f.value {
+        encode::value_code(out, number.len());
+    } else {
+        encode::code(out, b"HD");
+    }
+    let mut failed = false;
+    for token in meta.tokens() {
+        match token[0] {
+            b'c' => encode::number(out, b'c', shown_cas(cas_on, item.cas())),
+            b't' => encode::ttl(out, item.exptime(), item.now()),
+            b'T' => item.set_exptime(times.ttl.unwrap_or_default()),
+            b'N' if item.created() => item.set_exptime(times.vivify.unwrap_or_default()),
+            b'O' if token.len() > OPAQUE_MAX_BYTES => {
+                failed = true;
+                break;
+            }
+            b'O' => encode::opaque(out, token),
+            b'k' => encode::key(out, key, f.base64),
+            _ => {}
+        }
+    }
+    encode::end(out);
+    if f.value {
+        out.put_slice(number);
+        encode::end(out);
+    }
+    failed
+}
+
+/// Writes the answer to a meta arithmetic that found no item (`NF`) or another CAS
+/// (`EX`); returns whether it failed on an opaque too long to answer.
+fn answer_arith_miss(meta: &Meta<'_>, key: &[u8], result: ArithResult, out: &mut BytesMut) -> bool {
+    let code = if result == ArithResult::Exists {
+        b"EX"
+    } else {
+        b"NF"
+    };
+    encode::code(out, code);
+    echo(meta, out, key, meta.flags.base64);
+    encode::end(out);
+    meta.flags.opaque_too_long
 }
 
 /// Echoes the `O` and `k` flags of a request in order (the flags every answer without

@@ -3,7 +3,7 @@
 use super::Connection;
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
-use crate::storage::{ArithResult, StoreResult};
+use crate::storage::{Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write};
 use std::sync::Arc;
 
 /// memcached's answer to `flush_all` under `-F`.
@@ -124,100 +124,40 @@ impl Connection {
                 // `cas` matches (memcached answers EXISTS). CAS values count up from 1:
                 // u64::MAX is never reached.
                 let cas = match (mode, self.server.config.cas_enabled) {
+                    (StoreMode::Cas, true) => cas,
                     (StoreMode::Cas, false) => u64::MAX,
-                    _ => cas,
+                    _ => 0,
                 };
-                let result = self.server.store.store(
-                    super::write_mode(mode),
-                    key,
+                let write = Write {
                     flags,
                     exptime,
                     cas,
-                    value,
-                );
-                self.count_store(mode, result);
-                let response = match result {
-                    StoreResult::Stored => Response::Stored,
-                    StoreResult::NotStored => Response::NotStored,
-                    StoreResult::Exists => Response::Exists,
-                    StoreResult::NotFound => Response::NotFound,
-                    StoreResult::TooLarge => Response::ServerError(TOO_LARGE),
-                    StoreResult::OutOfMemory => Response::ServerError(NO_MEMORY),
+                    ..Write::new(super::write_mode(mode))
                 };
-                self.reply_unless(noreply, response);
+                self.text_store(key, value, &write, noreply);
             }
             Request::TooLarge {
                 mode,
                 key,
                 noreply,
                 swallow,
-            } => {
-                if mode == StoreMode::Set {
-                    self.server.store.delete(key);
-                }
-                // memcached counts no cmd_set for a value over the limit.
-                self.stats().incr(Stat::StoreTooLarge);
-                self.reply_unless(noreply, Response::ServerError(TOO_LARGE));
-                self.swallow = swallow;
-            }
-            Request::Delete { key, noreply } => {
-                let hit = self.server.store.delete(key);
-                self.count(hit, Stat::DeleteHits, Stat::DeleteMisses);
-                let response = if hit {
-                    Response::Deleted
-                } else {
-                    Response::NotFound
-                };
-                self.reply_unless(noreply, response);
-            }
+            } => self.text_too_large(mode, key, noreply, swallow),
+            Request::Delete { key, noreply } => self.text_delete(key, noreply),
             Request::Arith {
                 key,
                 delta,
                 incr,
                 noreply,
-            } => {
-                let result = self.server.store.arith(key, delta, incr);
-                let (hit, miss) = if incr {
-                    (Stat::IncrHits, Stat::IncrMisses)
-                } else {
-                    (Stat::DecrHits, Stat::DecrMisses)
-                };
-                self.count(result != ArithResult::NotFound, hit, miss);
-                let response = match result {
-                    ArithResult::Value(n) => Response::Number(n),
-                    ArithResult::NotFound => Response::NotFound,
-                    ArithResult::NonNumeric => Response::ClientError(NON_NUMERIC),
-                    ArithResult::OutOfMemory => Response::ServerError("out of memory"),
-                };
-                self.reply_unless(noreply, response);
-            }
+            } => self.text_arith(key, Arith::new(incr, delta), noreply),
             Request::Touch {
                 key,
                 exptime,
                 noreply,
-            } => {
-                self.stats().incr(Stat::CmdTouch);
-                let hit = self.server.store.touch(key, exptime);
-                self.count(hit, Stat::TouchHits, Stat::TouchMisses);
-                let response = if hit {
-                    Response::Touched
-                } else {
-                    Response::NotFound
-                };
-                self.reply_unless(noreply, response);
-            }
+            } => self.text_touch(key, exptime, noreply),
             Request::FlushAll {
                 delay_secs,
                 noreply,
-            } => {
-                // memcached counts a refused flush_all too.
-                self.stats().incr(Stat::CmdFlush);
-                if !self.server.config.flush_enabled {
-                    return self.reply_unless(noreply, Response::ClientError(FLUSH_DISABLED));
-                }
-                self.server.store.flush_all(delay_secs);
-                self.reply_unless(noreply, Response::Ok);
-            }
+            } => self.text_flush_all(delay_secs, noreply),
             Request::Version => self.reply(Response::Version(crate::server::VERSION)),
             Request::Verbosity { level, noreply } => {
                 self.server.set_verbosity(level.min(u8::MAX as u32) as u8);
@@ -231,6 +171,87 @@ impl Connection {
             Request::Quit => self.closing = true,
             Request::Meta(request) => self.meta(request),
         }
+    }
+
+    /// set, add, replace, append, prepend, cas.
+    fn text_store(&mut self, key: &[u8], value: &[u8], write: &Write, noreply: bool) {
+        let (result, _) = self.server.store.write(key, value, write);
+        self.count_store(write.mode, result);
+        let response = match result {
+            StoreResult::Stored => Response::Stored,
+            StoreResult::NotStored => Response::NotStored,
+            StoreResult::Exists => Response::Exists,
+            StoreResult::NotFound => Response::NotFound,
+            StoreResult::TooLarge => Response::ServerError(TOO_LARGE),
+            StoreResult::OutOfMemory => Response::ServerError(NO_MEMORY),
+        };
+        self.reply_unless(noreply, response);
+    }
+
+    /// A store command whose value the parser found over the item size limit: its data
+    /// block is swallowed, and a set removes the key (memcached's rule).
+    fn text_too_large(&mut self, mode: StoreMode, key: &[u8], noreply: bool, swallow: usize) {
+        if mode == StoreMode::Set {
+            self.server.store.delete(key, Delete::default());
+        }
+        // memcached counts no cmd_set for a value over the limit.
+        self.stats().incr(Stat::StoreTooLarge);
+        self.reply_unless(noreply, Response::ServerError(TOO_LARGE));
+        self.swallow = swallow;
+    }
+
+    fn text_delete(&mut self, key: &[u8], noreply: bool) {
+        let hit = self.server.store.delete(key, Delete::default()) == DeleteResult::Deleted;
+        self.count(hit, Stat::DeleteHits, Stat::DeleteMisses);
+        let response = if hit {
+            Response::Deleted
+        } else {
+            Response::NotFound
+        };
+        self.reply_unless(noreply, response);
+    }
+
+    /// incr, decr.
+    fn text_arith(&mut self, key: &[u8], arith: Arith, noreply: bool) {
+        let result = self.server.store.arith(key, arith, |result, _| result);
+        let (hit, miss) = if arith.incr {
+            (Stat::IncrHits, Stat::IncrMisses)
+        } else {
+            (Stat::DecrHits, Stat::DecrMisses)
+        };
+        self.count(result != ArithResult::NotFound, hit, miss);
+        let response = match result {
+            ArithResult::Value(n) => Response::Number(n),
+            ArithResult::NonNumeric => Response::ClientError(NON_NUMERIC),
+            ArithResult::OutOfMemory => Response::ServerError("out of memory"),
+            // A classic incr neither compares a CAS nor creates an item.
+            ArithResult::NotFound | ArithResult::Exists | ArithResult::Created(_) => {
+                Response::NotFound
+            }
+        };
+        self.reply_unless(noreply, response);
+    }
+
+    fn text_touch(&mut self, key: &[u8], exptime: i64, noreply: bool) {
+        self.stats().incr(Stat::CmdTouch);
+        let hit = self.server.store.touch(key, exptime);
+        self.count(hit, Stat::TouchHits, Stat::TouchMisses);
+        let response = if hit {
+            Response::Touched
+        } else {
+            Response::NotFound
+        };
+        self.reply_unless(noreply, response);
+    }
+
+    fn text_flush_all(&mut self, delay_secs: i64, noreply: bool) {
+        // memcached counts a refused flush_all too.
+        self.stats().incr(Stat::CmdFlush);
+        if !self.server.config.flush_enabled {
+            return self.reply_unless(noreply, Response::ClientError(FLUSH_DISABLED));
+        }
+        self.server.store.flush_all(delay_secs);
+        self.reply_unless(noreply, Response::Ok);
     }
 
     /// Runs a get of `keys`, one key at a time. When the output reaches `mark` with keys
@@ -283,16 +304,18 @@ impl Connection {
         let out = &mut self.out;
         let buffers = &self.server.buffers;
         let mut refused = false;
-        let hit = self.server.store.get(key, touch, |item| {
+        let read = Read { touch, ..Read::GET };
+        let hit = self.server.store.get(key, read, |item| {
             let Some(item) = item else {
                 return false;
             };
-            let cas = with_cas.then_some(super::shown_cas(cas_on, item.cas));
-            if item.value.len() < SEGMENT_MIN_BYTES {
-                encode::value(item.key, item.flags, item.value, cas, out.buf());
-            } else if buffers.has_room(item.value.len()) {
-                encode::value_header(item.key, item.flags, item.value.len(), cas, out.buf());
-                out.push_copy(item.value);
+            let cas = with_cas.then_some(super::shown_cas(cas_on, item.cas()));
+            let value = item.value();
+            if value.len() < SEGMENT_MIN_BYTES {
+                encode::value(item.key(), item.flags(), value, cas, out.buf());
+            } else if buffers.has_room(value.len()) {
+                encode::value_header(item.key(), item.flags(), value.len(), cas, out.buf());
+                out.push_copy(value);
                 out.extend(encode::VALUE_TRAILER);
             } else {
                 refused = true;
@@ -309,23 +332,6 @@ impl Connection {
         }
         self.count(hit, Stat::GetHits, Stat::GetMisses);
         true
-    }
-
-    pub(super) fn count(&self, hit: bool, on_hit: Stat, on_miss: Stat) {
-        self.stats().incr(if hit { on_hit } else { on_miss });
-    }
-
-    pub(super) fn count_store(&self, mode: StoreMode, result: StoreResult) {
-        let stats = self.stats();
-        stats.incr(Stat::CmdSet);
-        match (mode, result) {
-            (StoreMode::Cas, StoreResult::Stored) => stats.incr(Stat::CasHits),
-            (StoreMode::Cas, StoreResult::Exists) => stats.incr(Stat::CasBadval),
-            (StoreMode::Cas, StoreResult::NotFound) => stats.incr(Stat::CasMisses),
-            (_, StoreResult::TooLarge) => stats.incr(Stat::StoreTooLarge),
-            (_, StoreResult::OutOfMemory) => stats.incr(Stat::StoreNoMemory),
-            _ => {}
-        }
     }
 }
 

@@ -1,0 +1,250 @@
+//! Reads: `get` (get, gets, gat, gats, meta `mg` and `me`) and `touch`.
+//!
+//! Owns the read options ([`Read`]: touch first, bump or peek, create on a miss) and
+//! [`ItemRef`], the view of a live item that a caller reads, and changes where the
+//! protocol lets it, under the shard lock: its exptime and its win mark, never anything
+//! that would move it in the list or change what it accounts for (the shard does that,
+//! so the list and the byte count stay exact). Knows nothing of any dialect's syntax or
+//! answers: a meta get walks its flags inside the closure, in request order.
+//!
+//! Invariants (on top of the store's):
+//! - an [`ItemRef`] lives only inside the caller's closure, under its shard's lock;
+//! - the caller sees the item's metadata as it was before this read's bump (`h`, `l`
+//!   show the state before the access); the bump (active, fetched, access time, see
+//!   `shard/lru.rs`) comes after the closure unless it was a peek or the caller
+//!   skipped it;
+//! - an item made by vivify is an ordinary item (flags 0, no expiry, accounted,
+//!   evictable), never marked as having a base64 key (memcached's neither).
+
+use crate::item::{NewItem, RecordMut, FETCHED, KEY_BINARY, STALE, WIN_SENT};
+use crate::shard::{mark_hit, Shard};
+use crate::{Store, KEY_MAX_BYTES};
+
+/// How a read treats the item it finds (or does not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Read {
+    /// Set the item's expiration time (a client exptime) before the caller sees it:
+    /// gat, gats, touch.
+    pub touch: Option<i64>,
+    /// Count the read after the caller ran (marked active and fetched, access time,
+    /// see `shard/lru.rs`); false is a peek (meta `u`, `me`).
+    pub bump: bool,
+    /// On a miss, create an empty item (flags 0, no expiry) and hand it over, marked
+    /// [`ItemRef::created`] (meta `N`).
+    pub vivify: bool,
+}
+
+impl Read {
+    /// A plain read: get, gets, mg.
+    pub const GET: Read = Read {
+        touch: None,
+        bump: true,
+        vivify: false,
+    };
+
+    /// A read that leaves no mark: `me`, `mg … u`.
+    pub const PEEK: Read = Read {
+        touch: None,
+        bump: false,
+        vivify: false,
+    };
+
+    /// A read that sets the expiration time first: gat, gats, touch.
+    #[inline]
+    pub const fn touch(exptime: i64) -> Read {
+        Read {
+            touch: Some(exptime),
+            ..Read::GET
+        }
+    }
+}
+
+/// A live item, borrowed under its shard's lock (see the module header).
+#[derive(Debug)]
+pub struct ItemRef<'a> {
+    /// The key looked up, which the stored key equals.
+    key: &'a [u8],
+    item: RecordMut<'a>,
+    now: u32,
+    created: bool,
+    /// Whether the store bumps the item after the caller.
+    bump: bool,
+}
+
+impl<'a> ItemRef<'a> {
+    /// The item `item` under `key`, read at `now`, bumped after the caller if `bump`.
+    #[inline(always)]
+    pub(crate) fn new(
+        key: &'a [u8],
+        item: RecordMut<'a>,
+        now: u32,
+        created: bool,
+        bump: bool,
+    ) -> ItemRef<'a> {
+        ItemRef {
+            key,
+            item,
+            now,
+            created,
+            bump,
+        }
+    }
+}
+
+impl ItemRef<'_> {
+    #[inline]
+    pub fn key(&self) -> &[u8] {
+        self.key
+    }
+
+    #[inline]
+    pub fn value(&self) -> &[u8] {
+        self.item.get().value()
+    }
+
+    /// Client flags.
+    #[inline]
+    pub fn flags(&self) -> u32 {
+        self.item.get().flags()
+    }
+
+    #[inline]
+    pub fn cas(&self) -> u64 {
+        self.item.get().cas()
+    }
+
+    /// Relative expiry time (see `Clock::realtime`); 0 = never.
+    #[inline]
+    pub fn exptime(&self) -> u32 {
+        self.item.get().exptime()
+    }
+
+    /// Sets the relative expiry time (from `Clock::realtime`).
+    #[inline]
+    pub fn set_exptime(&mut self, exptime: u32) {
+        self.item.set_exptime(exptime);
+    }
+
+    /// The relative time this operation runs at.
+    #[inline]
+    pub fn now(&self) -> u32 {
+        self.now
+    }
+
+    /// Relative time of the item's last write or access before this operation.
+    #[inline]
+    pub fn last_access(&self) -> u32 {
+        self.item.get().time()
+    }
+
+    /// Whether a get read the item before this operation.
+    #[inline]
+    pub fn fetched(&self) -> bool {
+        self.item.get().has(FETCHED)
+    }
+
+    #[inline]
+    pub fn is_stale(&self) -> bool {
+        self.item.get().has(STALE)
+    }
+
+    /// Whether some request was already told it won the right to recache this item.
+    #[inline]
+    pub fn win_sent(&self) -> bool {
+        self.item.get().has(WIN_SENT)
+    }
+
+    /// Records that this request won the right to recache the item.
+    #[inline]
+    pub fn mark_win_sent(&mut self) {
+        self.item.set(WIN_SENT, true);
+    }
+
+    /// Whether the key was stored base64-encoded (`ms … b`).
+    #[inline]
+    pub fn key_is_binary(&self) -> bool {
+        self.item.get().has(KEY_BINARY)
+    }
+
+    /// Whether this operation created the item (vivify on a miss, or an incr/decr's
+    /// initial value).
+    #[inline]
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Leaves the item unbumped: not marked active or fetched, its access time kept
+    /// (memcached skips the bump when a meta get fails half-way).
+    #[inline]
+    pub fn skip_bump(&mut self) {
+        self.bump = false;
+    }
+}
+
+impl Store {
+    /// Looks `key` up (creating an empty item on a miss with `read.vivify`) and runs `f`
+    /// under the shard lock with the live item, its exptime already set by
+    /// `read.touch`; then bumps the item unless `read.bump` is false or `f` called
+    /// [`ItemRef::skip_bump`]. On a miss `f` runs with `None`, after the lock is
+    /// released.
+    #[inline]
+    pub fn get<R>(
+        &self,
+        key: &[u8],
+        read: Read,
+        f: impl FnOnce(Option<&mut ItemRef<'_>>) -> R,
+    ) -> R {
+        if key.len() > KEY_MAX_BYTES {
+            return f(None);
+        }
+        let now = self.clock.now();
+        let touch = read.touch.map(|exptime| self.clock.realtime(exptime));
+        let (hash, mut shard) = self.shard(key);
+        let Some((idx, created)) = shard.find_to_read(hash, key, now, read.vivify) else {
+            drop(shard);
+            return f(None);
+        };
+        let mut hit = ItemRef::new(key, shard.item_mut(idx), now, created, read.bump);
+        if let Some(exptime) = touch {
+            hit.set_exptime(exptime);
+        }
+        let result = f(Some(&mut hit));
+        if hit.bump {
+            mark_hit(&mut hit.item, now);
+        }
+        result
+    }
+
+    /// Sets a live item's expiration time (counted as a read, as memcached's touch
+    /// is); false if it is not there.
+    pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
+        self.get(key, Read::touch(exptime), |hit| hit.is_some())
+    }
+}
+
+impl Shard {
+    /// The live item under `key` and whether this read created it: with `vivify`, a
+    /// miss creates an empty item (`None` only if it cannot be stored).
+    #[inline(always)]
+    fn find_to_read(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now: u32,
+        vivify: bool,
+    ) -> Option<(u32, bool)> {
+        self.advance(now);
+        match self.find_live(hash, key, now) {
+            Some(idx) => Some((idx, false)),
+            None if vivify => self.vivify(hash, key, now).map(|idx| (idx, true)),
+            None => None,
+        }
+    }
+
+    /// Creates the empty item a vivifying read hands over on a miss.
+    #[cold]
+    fn vivify(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
+        let empty = NewItem::new(key, b"", 0, 0);
+        self.put(hash, false, None, empty, now).ok()
+    }
+}

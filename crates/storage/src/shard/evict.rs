@@ -1,0 +1,85 @@
+//! How a write makes room in a full shard: dead items near the tail first, then second
+//! chances and evictions from the tail.
+//!
+//! Owns the eviction policy (memcached's LRU with `ITEM_ACTIVE` second chances) and its
+//! counters' updates (`evictions`, `reclaimed`, and their never-fetched shares). Knows
+//! nothing of the operation that needs the room.
+//!
+//! Invariants (see `shard.rs`): only the walk here reorders the list besides writes; an
+//! item read since it last reached the tail survives one more trip through the list;
+//! a write's moves are bounded in total, not each: every move spends an [`ACTIVE`]
+//! mark that a hit set.
+
+use super::{death, Shard};
+use crate::arena::Moved;
+use crate::item::{ACTIVE, NIL};
+
+/// How many items at the LRU tail a write that does not fit inspects for dead ones
+/// before it evicts live items.
+pub(crate) const RECLAIM_SEARCH: usize = 50;
+
+impl Shard {
+    /// Removes a dead (expired or flushed) item.
+    pub(super) fn reclaim(&mut self, hash: u64, idx: u32) -> Option<Moved> {
+        let (fetched, moved) = self.remove(hash, idx);
+        self.counters.reclaimed += 1;
+        self.counters.expired_unfetched += u64::from(!fetched);
+        moved
+    }
+
+    /// Gives tail item `idx` its second chance if it is live and [`ACTIVE`]: clears the
+    /// bit and moves it to the head. Returns whether it did.
+    fn second_chance(&mut self, idx: u32, now: u32) -> bool {
+        let (flush_cas, flush_before) = (self.flush_cas, self.flush_before);
+        let mut item = self.arena.record_mut(idx);
+        if !item.get().has(ACTIVE) || death(item.get(), now, flush_cas, flush_before).is_some() {
+            return false;
+        }
+        item.set(ACTIVE, false);
+        self.move_to_head(idx);
+        true
+    }
+
+    /// Removes the least recently used item (reclaimed if dead, else evicted).
+    pub(super) fn evict_tail(&mut self, now: u32) {
+        // Never NIL: callers only evict from a shard that holds items.
+        let idx = self.tail;
+        let hash = self.hash_of(idx);
+        if self.is_dead_at(idx, now) {
+            self.reclaim(hash, idx);
+        } else {
+            let (fetched, _) = self.remove(hash, idx);
+            self.counters.evictions += 1;
+            self.counters.evicted_unfetched += u64::from(!fetched);
+        }
+    }
+
+    /// Frees room for `need` more bytes (at most the budget): dead items near the tail
+    /// first, then from the tail: second chances for [`ACTIVE`] items, evictions of the
+    /// others. The second chances are not bounded per write but in total: each spends
+    /// one [`ACTIVE`] mark, which only a hit sets, so they number at most the hits.
+    pub(super) fn make_room(&mut self, need: usize, now: u32) {
+        debug_assert!(need <= self.budget);
+        let mut idx = self.tail;
+        let mut looked = 0;
+        while self.bytes + need > self.budget && idx != NIL && looked < RECLAIM_SEARCH {
+            let mut prev = self.arena.record(idx).prev();
+            if self.is_dead_at(idx, now) {
+                if let Some(Moved { from, to }) = self.reclaim(self.hash_of(idx), idx) {
+                    if prev == from {
+                        prev = to;
+                    }
+                }
+            }
+            idx = prev;
+            looked += 1;
+        }
+        while self.bytes + need > self.budget {
+            // An empty shard holds 0 bytes and `need` fits the budget.
+            let idx = self.tail;
+            if !self.second_chance(idx, now) {
+                self.evict_tail(now);
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Store-wide behaviour: the shard count, CAS values unique across shards and writes,
+//! stats, keys over the limit, sharing between threads, the prefetch hint.
+
+use super::*;
+use std::collections::HashSet;
+
+#[test]
+fn shard_count_is_a_power_of_two() {
+    assert_eq!(store_with(64 * MB, 0).shard_count(), 1);
+    assert_eq!(store_with(64 * MB, 1).shard_count(), 1);
+    assert_eq!(store_with(64 * MB, 5).shard_count(), 8);
+    assert_eq!(store_with(64 * MB, 16).shard_count(), 16);
+    assert_eq!(store_with(64 * MB, 16).shard_budget(), 4 * MB);
+}
+
+#[test]
+fn shards_are_halved_until_one_holds_the_largest_item() {
+    // -I 1m: a shard needs a little over 1 MiB.
+    assert_eq!(store_with(64 * MB, 64).shard_count(), 32);
+    assert_eq!(store_with(8 * MB, 16).shard_count(), 4);
+    // -I above half of -m: items up to half of -m fit, so one shard.
+    assert_eq!(store_with(MB, 16).shard_count(), 1);
+    for (limit, max_item, shards) in [(8 * MB, MB, 16), (64 * MB, 8 * MB, 16), (2 * MB, MB, 8)] {
+        let s = Store::new(
+            StoreConfig {
+                limit_bytes: limit,
+                max_item_bytes: max_item,
+                shards,
+            },
+            Clock::manual(),
+        );
+        // Fill every shard with small items first, then the largest values allowed.
+        for i in 0..20_000 {
+            set(
+                &s,
+                &format!("small:{i}"),
+                "0123456789abcdef0123456789abcdef",
+            );
+        }
+        let largest = max_item.min(limit / 2) - 48 - 8 - 5 - 1 - 2;
+        for key in ["a", "b", "c"] {
+            let value = vec![b'x'; largest];
+            assert_eq!(
+                write(&s, WriteMode::Set, key.as_bytes(), 0, 0, 0, &value),
+                StoreResult::Stored,
+                "-m {limit} -I {max_item}: {largest} bytes with {} shards",
+                s.shard_count()
+            );
+        }
+        check(&s);
+    }
+}
+
+#[test]
+fn cas_unique_across_shards_and_writes() {
+    let s = store_with(64 * MB, 16);
+    let mut seen = HashSet::new();
+    for i in 0..2000 {
+        let key = format!("key{i}");
+        set(&s, &key, "1");
+        assert!(seen.insert(gets(&s, &key).unwrap().2));
+        assert_eq!(arith(&s, key.as_bytes(), 1, true), ArithResult::Value(2));
+        assert!(seen.insert(gets(&s, &key).unwrap().2));
+        write(&s, WriteMode::Append, key.as_bytes(), 0, 0, 0, b"0");
+        assert!(seen.insert(gets(&s, &key).unwrap().2));
+    }
+    assert!(!seen.contains(&0));
+    check(&s);
+}
+
+#[test]
+fn stats_and_reset() {
+    let s = lru_store(2);
+    for k in ["k0", "k1", "k2"] {
+        set(&s, k, "0123456789");
+    }
+    let stats = s.stats();
+    assert_eq!(stats.curr_items, 2);
+    assert_eq!(stats.total_items, 3);
+    assert_eq!(stats.bytes as usize, 2 * item_footprint(2, 10));
+    assert_eq!(stats.limit_bytes as usize, 2 * item_footprint(2, 10));
+    assert_eq!(stats.evictions, 1);
+    s.reset_stats();
+    let reset = s.stats();
+    assert_eq!(
+        (reset.total_items, reset.evictions, reset.evicted_unfetched),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        (reset.curr_items, reset.bytes),
+        (stats.curr_items, stats.bytes)
+    );
+    assert!(delete(&s, b"k2"));
+    assert!(!delete(&s, b"k2"));
+    assert_eq!(s.stats().curr_items, 1);
+}
+
+#[test]
+fn overlong_keys_are_never_stored() {
+    let s = store();
+    let key = vec![b'k'; 251];
+    assert_eq!(
+        write(&s, WriteMode::Set, &key, 0, 0, 0, b"v"),
+        StoreResult::NotStored
+    );
+    assert!(!s.get(&key, Read::GET, |i| i.is_some()));
+    assert!(!delete(&s, &key) && !s.touch(&key, 1));
+    assert_eq!(arith(&s, &key, 1, true), ArithResult::NotFound);
+}
+
+#[test]
+fn shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Store>();
+    let s = std::sync::Arc::new(store_with(256 * 1024, 4));
+    let workers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..5000u64 {
+                    let key = format!("k{}", (i * 7 + t) % 500);
+                    match i % 4 {
+                        0 | 1 => assert_eq!(
+                            set(&s, &key, &"1".repeat((i % 700) as usize)),
+                            StoreResult::Stored
+                        ),
+                        2 => drop(arith(&s, key.as_bytes(), 1, true)),
+                        _ => drop(get(&s, &key)),
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    check(&s);
+    assert!(
+        s.stats().total_items >= 5000,
+        "every set counts (and incr that grows)"
+    );
+}
+
+/// The prefetch hint names the record a lookup will read: for a stored key, a span that
+/// holds the key and value (the table's first candidate, which for one key per shard
+/// is that key's record); nothing for a key never stored in an empty shard.
+#[test]
+fn record_span_names_the_record_a_lookup_reads() {
+    let s = store_with(64 * MB, 1);
+    assert!(s.record_span(b"absent").is_none());
+    assert_eq!(set(&s, "alpha", "value-one"), StoreResult::Stored);
+    let (start, len) = s.record_span(b"alpha").expect("a stored key has a record");
+    let whole = s
+        .shard(b"alpha")
+        .1
+        .first_candidate(key_hash(&s.hasher, b"alpha"))
+        .map(|r| (r.as_ptr(), r.to_vec()))
+        .unwrap();
+    assert_eq!((start, len), (whole.0, whole.1.len()));
+    let bytes = whole.1;
+    assert!(bytes.windows(5).any(|w| w == b"alpha"));
+    assert!(bytes.windows(9).any(|w| w == b"value-one"));
+    assert!(s.record_span(&[b'k'; KEY_MAX_BYTES + 1]).is_none());
+}
