@@ -5,21 +5,21 @@
 //!
 //! This crate is the server: [`config`] (memcached's flags), [`logging`], [`server`]
 //! (the engine-agnostic connection state machine, stats, listeners), [`io`] (the
-//! engines and syscall wrappers, the only module with `unsafe`), and [`run`], which
-//! wires them. The pure parsers and encoders ([`protocol`], crate `ringcache-protocol`)
-//! and the store ([`storage`], crate `ringcache-storage`) are crates of their own,
-//! re-exported here under their old module names.
+//! engines and syscall wrappers, the only module with `unsafe`), [`os`] (the few OS
+//! calls the server makes, a safe leaf), and [`run`], which wires them. The pure
+//! parsers and encoders ([`protocol`], crate `ringcache-protocol`) and the store
+//! ([`storage`], crate `ringcache-storage`) are crates of their own, re-exported here
+//! under their old module names.
 //!
-//! Dependency direction: `protocol` and `storage` depend on nothing of ours; `server`
-//! uses them; `io` drives `server`; [`run`] wires everything. `server` still calls a
-//! few of `io::sys`'s safe wrappers (socket addresses and rusage for `stats`, the
-//! prefetch hint), which is where their `unsafe` lives.
+//! Dependency direction: `protocol`, `storage` and `os` depend on nothing of ours;
+//! `server` uses them and never `io`; `io` drives `server`; [`run`] wires everything.
 
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod io;
 pub mod logging;
+pub mod os;
 pub mod server;
 
 pub use ringcache_protocol as protocol;
@@ -175,7 +175,8 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
     );
     let shutdown =
         Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
-    server.set_stop(Arc::clone(&shutdown));
+    let stop = Arc::clone(&shutdown);
+    server.set_stop(move || stop.trigger());
     let workers = if server.config.floor {
         tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
         spawn_workers(

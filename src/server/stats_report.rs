@@ -46,6 +46,7 @@ use super::conns::{ConnSnapshot, ConnState};
 use super::stats::Stat;
 use super::Server;
 use crate::config::{IoEngine, ListenAddr, ProtocolChoice};
+use crate::os::SocketName;
 use crate::protocol::{Response, StatsGroup};
 use std::fmt::Display;
 use std::os::fd::RawFd;
@@ -96,7 +97,7 @@ fn timeval(d: std::time::Duration) -> String {
 
 fn general(server: &Server, stat: &mut StatFn<'_>) {
     let clock = server.store.clock();
-    let (user, system) = crate::io::sys::rusage_self();
+    let (user, system) = crate::os::rusage_self();
     let t = server.stats.totals();
     let store = server.store.stats();
     let curr_connections = server.curr_connections();
@@ -260,7 +261,10 @@ fn tcp_port(server: &Server) -> u16 {
         .conns
         .listeners()
         .iter()
-        .find_map(|&fd| crate::io::sys::socket_addrs(fd).1?.as_socket())
+        .find_map(|&fd| match crate::os::socket_addrs(fd).1? {
+            SocketName::Inet(a) => Some(a),
+            SocketName::Unix(_) => None,
+        })
         .map_or(0, |a| a.port())
 }
 
@@ -307,15 +311,11 @@ fn slabs(server: &Server, stat: &mut StatFn<'_>) {
 
 /// How `stats conns` shows an address: memcached's `tcp:ip:port`, `tcp6:[ip]:port`,
 /// `unix:path`.
-fn addr_str(addr: &socket2::SockAddr) -> String {
-    match addr.as_socket() {
-        Some(std::net::SocketAddr::V4(a)) => format!("tcp:{a}"),
-        Some(std::net::SocketAddr::V6(a)) => format!("tcp6:[{}]:{}", a.ip(), a.port()),
-        None => format!(
-            "unix:{}",
-            addr.as_pathname()
-                .map_or(String::new(), |p| p.display().to_string())
-        ),
+fn addr_str(addr: &SocketName) -> String {
+    match addr {
+        SocketName::Inet(std::net::SocketAddr::V4(a)) => format!("tcp:{a}"),
+        SocketName::Inet(std::net::SocketAddr::V6(a)) => format!("tcp6:[{}]:{}", a.ip(), a.port()),
+        SocketName::Unix(path) => format!("unix:{}", path.display()),
     }
 }
 
@@ -332,7 +332,7 @@ fn conns(server: &Server, asker: RawFd, stat: &mut StatFn<'_>) {
     server.conns.for_each(|snap| {
         if snap.fd >= 0 {
             // Asked while the table is locked: the socket cannot close meanwhile.
-            clients.push((snap, crate::io::sys::socket_addrs(snap.fd)));
+            clients.push((snap, crate::os::socket_addrs(snap.fd)));
         }
     });
     let mut addrs = std::collections::HashMap::new();
@@ -345,7 +345,7 @@ fn conns(server: &Server, asker: RawFd, stat: &mut StatFn<'_>) {
         let mut line = |name: &str, value: &dyn Display| stat(&format!("{fd}:{name}"), value);
         match snap {
             None => {
-                let local = crate::io::sys::socket_addrs(fd).1;
+                let local = crate::os::socket_addrs(fd).1;
                 line("addr", &local.as_ref().map_or("?".into(), addr_str));
                 line("state", &"conn_listening");
                 line("secs_since_last_cmd", &now);
