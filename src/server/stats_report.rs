@@ -43,7 +43,7 @@
 //! (equal to the listener's except on a wildcard listener).
 
 use super::conns::{ConnSnapshot, ConnState};
-use super::stats::Stat;
+use super::stats::{Stat, Totals};
 use super::Server;
 use crate::config::{IoEngine, ListenAddr, ProtocolChoice};
 use crate::os::SocketName;
@@ -110,50 +110,21 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("rusage_system", &timeval(system));
     stat("max_connections", &server.config.max_connections);
     stat("curr_connections", &curr_connections);
-    for s in [Stat::TotalConnections, Stat::RejectedConnections] {
-        stat(s.name(), &t.get(s));
-    }
+    counters(stat, &t, Stat::TotalConnections, Stat::RejectedConnections);
     // memcached counts a structure per listening socket and per client.
     let structures = curr_connections as usize + server.conns.listeners().len();
     stat("connection_structures", &structures);
-    for s in [
-        Stat::CmdGet,
-        Stat::CmdSet,
-        Stat::CmdFlush,
-        Stat::CmdTouch,
-        Stat::CmdMeta,
-        Stat::GetHits,
-        Stat::GetMisses,
-    ] {
-        stat(s.name(), &t.get(s));
-    }
+    counters(stat, &t, Stat::CmdGet, Stat::GetMisses);
     // Counted by the store, where the lookup meets the dead item.
     stat("get_expired", &store.get_expired);
     stat("get_flushed", &store.get_flushed);
-    for s in [
-        Stat::DeleteMisses,
-        Stat::DeleteHits,
-        Stat::IncrMisses,
-        Stat::IncrHits,
-        Stat::DecrMisses,
-        Stat::DecrHits,
-        Stat::CasMisses,
-        Stat::CasHits,
-        Stat::CasBadval,
-        Stat::TouchHits,
-        Stat::TouchMisses,
-        Stat::StoreTooLarge,
-        Stat::StoreNoMemory,
-    ] {
-        stat(s.name(), &t.get(s));
-    }
+    counters(stat, &t, Stat::DeleteMisses, Stat::StoreNoMemory);
     stat("auth_cmds", &0);
     stat("auth_errors", &0);
-    stat("bytes_read", &t.get(Stat::BytesRead));
-    stat("bytes_written", &t.get(Stat::BytesWritten));
+    counters(stat, &t, Stat::BytesRead, Stat::BytesWritten);
     stat("limit_maxbytes", &store.limit_bytes);
     stat("accepting_conns", &1);
-    stat("listen_disabled_num", &t.get(Stat::ListenDisabledNum));
+    counters(stat, &t, Stat::ListenDisabledNum, Stat::ListenDisabledNum);
     stat("threads", &server.config.threads);
     stat("bytes", &store.bytes);
     stat("curr_items", &store.curr_items);
@@ -166,17 +137,17 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("ringcache_engine", &server.engine());
     if server.engine() == "uring" {
         stat("ringcache_uring_features", &server.engine_features());
-        stat(Stat::RecvNoBufs.name(), &t.get(Stat::RecvNoBufs));
-        stat(Stat::SendsInFlight.name(), &t.get(Stat::SendsInFlight));
+        counters(stat, &t, Stat::RecvNoBufs, Stat::SendsInFlight);
     }
     stat("ringcache_conn_buffer_bytes", &server.buffers.used_bytes());
     stat("ringcache_conn_buffer_limit", &server.buffers.limit_bytes());
-    for s in [
-        Stat::ConnBufferPauses,
-        Stat::ConnBufferCloses,
-        Stat::ConnBufferRefusals,
-    ] {
-        stat(s.name(), &t.get(s));
+    counters(stat, &t, Stat::ConnBufferPauses, Stat::ConnBufferRefusals);
+}
+
+/// The counters from `first` to `last`, in [`Stat`]'s order (memcached's).
+fn counters(stat: &mut StatFn<'_>, totals: &Totals, first: Stat, last: Stat) {
+    for &s in Stat::span(first, last) {
+        stat(s.name(), &totals.get(s));
     }
 }
 
