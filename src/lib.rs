@@ -83,25 +83,13 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
         Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
     let stop = Arc::clone(&shutdown);
     server.set_stop(move || stop.trigger());
+    let (per_worker, idle) = (bound.per_worker, idle_timeout_secs);
     let workers = if server.config.floor {
         tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
-        let service = Arc::new(io::Floor);
-        spawn_workers(
-            &chosen,
-            service,
-            bound.per_worker,
-            &shutdown,
-            idle_timeout_secs,
-        )?
+        spawn_workers(&chosen, Arc::new(io::Floor), per_worker, &shutdown, idle)?
     } else {
         let service = Arc::new(io::Memcache(Arc::clone(&server)));
-        spawn_workers(
-            &chosen,
-            service,
-            bound.per_worker,
-            &shutdown,
-            idle_timeout_secs,
-        )?
+        spawn_workers(&chosen, service, per_worker, &shutdown, idle)?
     };
     let waited = wait_for_stop(&server, &shutdown);
     let joined = join_workers(workers);
