@@ -56,7 +56,8 @@ struct Args {
     /// Access mask for the unix socket, in octal.
     #[arg(short = 'a', long = "unix-mask", default_value = "700")]
     unix_mask: String,
-    /// Interfaces to listen on: comma-separated `host` or `host:port`; may repeat.
+    /// Interfaces to listen on: comma-separated `host`, `host:port` or `[v6]:port`; may
+    /// repeat. A host name means every address it resolves to; `*` means 0.0.0.0.
     #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
     listen: Vec<String>,
     /// Item memory in megabytes (an `m` suffix is allowed).
@@ -70,10 +71,11 @@ struct Args {
         allow_negative_numbers = true
     )]
     conn_limit: i64,
-    /// Worker threads (default: online cores).
+    /// Worker threads (default: the CPUs this process may run on; more than that are
+    /// capped to it, with a warning).
     #[arg(short = 't', long = "threads")]
     threads: Option<usize>,
-    /// Largest item: bytes, or with a k/m suffix.
+    /// Largest item: bytes, or with a k/m suffix; from 1k to 1g, at most half of -m.
     #[arg(short = 'I', long = "max-item-size", default_value = "1m")]
     max_item_size: String,
     /// Backlog of the listening sockets.
@@ -87,13 +89,16 @@ struct Args {
     /// Protocols a connection may speak.
     #[arg(short = 'B', long = "protocol", value_enum, default_value_t = ProtocolChoice::Auto)]
     protocol: ProtocolChoice,
-    /// Verbose: -v warnings and errors, -vv connections and commands, -vvv protocol detail.
+    /// Verbose. Without it: warnings, errors and the one startup line (engine, threads,
+    /// addresses); -v: also signals and shutdown; -vv: connections and commands; -vvv:
+    /// protocol detail.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
     /// Drop privileges to this user when started as root.
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
-    /// Extended options, comma-separated key=value (idle_timeout=N, ...); may repeat.
+    /// Extended options, comma-separated key=value; may repeat: idle_timeout=SECS,
+    /// conn_buffer_limit_mb=MB. Other memcached options are ignored with a warning.
     #[arg(short = 'o', long = "extended")]
     extended: Vec<String>,
     /// Write the process id to this file (removed at exit).
@@ -180,6 +185,7 @@ impl Config {
         Config::validate(args).map_err(ArgsOutcome::Refused)
     }
 
+    /// Checks every flag and builds the configuration, one named step per flag group.
     fn validate(args: Args) -> Result<Config, String> {
         if args.udp_port != 0 {
             return Err(format!(
@@ -187,27 +193,7 @@ impl Config {
                 args.udp_port
             ));
         }
-        let memory_limit_mb = parse_megabytes(&args.memory_limit)?;
-        let limit_bytes = usize::try_from(memory_limit_mb)
-            .ok()
-            .and_then(|mb| mb.checked_mul(1024 * 1024))
-            .ok_or_else(|| format!("-m {}: too large", args.memory_limit))?;
-        let conn_limit = u32::try_from(args.conn_limit)
-            .ok()
-            .filter(|&c| c > 0)
-            .ok_or_else(|| {
-                format!(
-                    "-c {}: the connection limit must be from 1 to {}",
-                    args.conn_limit,
-                    u32::MAX
-                )
-            })?;
-        let threads = match args.threads {
-            Some(0) => return Err("-t 0: the number of threads must be at least 1".into()),
-            Some(n) if n > 256 => return Err(format!("-t {n}: at most 256 threads")),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
+        let limit_bytes = memory_limit(&args.memory_limit)?;
         let max_item_bytes = parse_item_size(&args.max_item_size)?;
         if max_item_bytes > limit_bytes / 2 {
             return Err(format!(
@@ -215,54 +201,127 @@ impl Config {
                 args.max_item_size, args.memory_limit
             ));
         }
-        let backlog = i32::try_from(args.listen_backlog)
+        let tcp_port = tcp_port(args.port)?;
+        let extended = Extended::parse(&args.extended)?;
+        Ok(Config {
+            listen: listen_addrs(&args, tcp_port)?,
+            limit_bytes,
+            max_connections: conn_limit(args.conn_limit)?,
+            threads: threads(args.threads)?,
+            max_item_bytes,
+            backlog: backlog(args.listen_backlog)?,
+            protocol: args.protocol,
+            verbosity: args.verbose,
+            user: args.user,
+            idle_timeout_secs: extended.idle_timeout_secs,
+            conn_buffer_limit_bytes: extended.conn_buffer_limit_mb << 20,
+            pid_file: args.pid_file,
+            io_engine: args.io_engine,
+            ignored_options: extended.ignored,
+            tcp_port,
+            floor: args.floor,
+            flush_enabled: !args.disable_flush_all,
+            cas_enabled: !args.disable_cas,
+            shutdown_command: args.enable_shutdown,
+        })
+    }
+}
+
+/// `-m` in bytes.
+fn memory_limit(text: &str) -> Result<usize, String> {
+    let mb = parse_megabytes(text)?;
+    usize::try_from(mb)
+        .ok()
+        .and_then(|mb| mb.checked_mul(1024 * 1024))
+        .ok_or_else(|| format!("-m {text}: too large"))
+}
+
+/// `-c`: from 1 to `u32::MAX`.
+fn conn_limit(value: i64) -> Result<u32, String> {
+    u32::try_from(value).ok().filter(|&c| c > 0).ok_or_else(|| {
+        format!(
+            "-c {value}: the connection limit must be from 1 to {}",
+            u32::MAX
+        )
+    })
+}
+
+/// `-t`: 1 to 256, by default one per online core.
+fn threads(value: Option<usize>) -> Result<usize, String> {
+    match value {
+        Some(0) => Err("-t 0: the number of threads must be at least 1".into()),
+        Some(n) if n > 256 => Err(format!("-t {n}: at most 256 threads")),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// `-b`: from 1 to `i32::MAX`.
+fn backlog(value: i64) -> Result<i32, String> {
+    i32::try_from(value)
+        .ok()
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("-b {value}: the backlog must be from 1 to {}", i32::MAX))
+}
+
+/// `-p`. memcached's `-p -1` asks for any free port; ringcache's `-p 0` does too
+/// (memcached's turns TCP off, which here is `-s`'s job).
+fn tcp_port(value: i32) -> Result<u16, String> {
+    match value {
+        -1 => Ok(0),
+        p => u16::try_from(p).map_err(|_| format!("-p {p}: not a port (0-65535, or -1)")),
+    }
+}
+
+/// Where to listen: the `-s` unix socket (which turns TCP off, as memcached), else every
+/// address of every `-l` entry, each once.
+fn listen_addrs(args: &Args, port: u16) -> Result<Vec<ListenAddr>, String> {
+    if let Some(path) = &args.unix_socket {
+        let mask = u32::from_str_radix(&args.unix_mask, 8)
             .ok()
-            .filter(|&b| b > 0)
-            .ok_or_else(|| {
-                format!(
-                    "-b {}: the backlog must be from 1 to {}",
-                    args.listen_backlog,
-                    i32::MAX
-                )
-            })?;
-        // memcached's `-p -1` asks for any free port; ringcache's `-p 0` does too (memcached's
-        // turns TCP off, which here is `-s`'s job).
-        let port = match args.port {
-            -1 => 0,
-            p => u16::try_from(p).map_err(|_| format!("-p {p}: not a port (0-65535, or -1)"))?,
-        };
-        let listen = match &args.unix_socket {
-            Some(path) => {
-                let mask = u32::from_str_radix(&args.unix_mask, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o777)
-                    .ok_or_else(|| format!("-a {}: not an octal mask", args.unix_mask))?;
-                vec![ListenAddr::Unix {
-                    path: path.clone(),
-                    mask,
-                }]
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| format!("-a {}: not an octal mask", args.unix_mask))?;
+        return Ok(vec![ListenAddr::Unix {
+            path: path.clone(),
+            mask,
+        }]);
+    }
+    let mut addrs = Vec::new();
+    for entry in args.listen.iter().flat_map(|l| l.split(',')) {
+        for addr in parse_listen(entry.trim(), port)? {
+            let addr = ListenAddr::Tcp(addr);
+            if !addrs.contains(&addr) {
+                addrs.push(addr);
             }
-            None => {
-                let mut addrs = Vec::new();
-                for entry in args.listen.iter().flat_map(|l| l.split(',')) {
-                    addrs.push(ListenAddr::Tcp(parse_listen(entry.trim(), port)?));
-                }
-                addrs
-            }
+        }
+    }
+    Ok(addrs)
+}
+
+/// The `-o` options ringcache understands; the others are kept to be warned about.
+struct Extended {
+    idle_timeout_secs: u32,
+    conn_buffer_limit_mb: usize,
+    ignored: Vec<String>,
+}
+
+impl Extended {
+    fn parse(options: &[String]) -> Result<Extended, String> {
+        let mut extended = Extended {
+            idle_timeout_secs: 0,
+            conn_buffer_limit_mb: crate::server::buffers::DEFAULT_LIMIT_MB,
+            ignored: Vec::new(),
         };
-        let mut idle_timeout_secs = 0;
-        let mut conn_buffer_limit_mb = crate::server::buffers::DEFAULT_LIMIT_MB;
-        let mut ignored_options = Vec::new();
-        for opt in args.extended.iter().flat_map(|o| o.split(',')) {
+        for opt in options.iter().flat_map(|o| o.split(',')) {
             let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
             match key {
                 "idle_timeout" => {
-                    idle_timeout_secs = value
+                    extended.idle_timeout_secs = value
                         .parse()
                         .map_err(|_| format!("-o idle_timeout={value}: not a number of seconds"))?;
                 }
                 "conn_buffer_limit_mb" => {
-                    conn_buffer_limit_mb = value
+                    extended.conn_buffer_limit_mb = value
                         .parse()
                         .ok()
                         .filter(|mb: &usize| (1..=1 << 20).contains(mb))
@@ -271,30 +330,10 @@ impl Config {
                         })?;
                 }
                 "" => {}
-                _ => ignored_options.push(opt.to_string()),
+                _ => extended.ignored.push(opt.to_string()),
             }
         }
-        Ok(Config {
-            listen,
-            limit_bytes,
-            max_connections: conn_limit,
-            threads,
-            max_item_bytes,
-            backlog,
-            protocol: args.protocol,
-            verbosity: args.verbose,
-            user: args.user,
-            idle_timeout_secs,
-            conn_buffer_limit_bytes: conn_buffer_limit_mb << 20,
-            pid_file: args.pid_file,
-            io_engine: args.io_engine,
-            ignored_options,
-            tcp_port: port,
-            floor: args.floor,
-            flush_enabled: !args.disable_flush_all,
-            cas_enabled: !args.disable_cas,
-            shutdown_command: args.enable_shutdown,
-        })
+        Ok(extended)
     }
 }
 
@@ -348,34 +387,44 @@ fn parse_item_size(text: &str) -> Result<usize, String> {
     Ok(bytes)
 }
 
-/// One `-l` entry: `host`, `host:port`, `[v6]`, `[v6]:port`.
-fn parse_listen(entry: &str, default_port: u16) -> Result<SocketAddr, String> {
+/// One `-l` entry: `host`, `host:port`, `[v6]`, `[v6]:port`. A host name stands for
+/// every address it resolves to, in the resolver's order (as memcached binds each
+/// address `getaddrinfo` gives: `localhost` is 127.0.0.1 and ::1 where both are listed).
+fn parse_listen(entry: &str, default_port: u16) -> Result<Vec<SocketAddr>, String> {
     let bad = |why: &str| format!("-l {entry}: {why}");
     if entry.is_empty() {
         return Err(bad("empty address"));
     }
     if let Ok(addr) = entry.parse::<SocketAddr>() {
-        return Ok(addr);
+        return Ok(vec![addr]);
     }
     if let Ok(ip) = entry
         .trim_start_matches('[')
         .trim_end_matches(']')
         .parse::<IpAddr>()
     {
-        return Ok(SocketAddr::new(ip, default_port));
+        return Ok(vec![SocketAddr::new(ip, default_port)]);
     }
     let (host, port) = match entry.rsplit_once(':') {
         Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("bad port"))?),
         None => (entry, default_port),
     };
     if host == "*" {
-        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+        return Ok(vec![SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+        )]);
     }
-    (host, port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| bad("not an address or a host name that resolves"))
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for addr in (host, port).to_socket_addrs().into_iter().flatten() {
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+    if addrs.is_empty() {
+        return Err(bad("not an address or a host name that resolves"));
+    }
+    Ok(addrs)
 }
 
 #[cfg(test)]
@@ -467,18 +516,29 @@ mod tests {
     #[test]
     fn listen_forms() {
         let c = parse(&["-p", "0", "-l", "127.0.0.1,[::1]:5000", "-l", "localhost:7"]).unwrap();
+        // `localhost` stands for every address the resolver gives for it.
+        let mut localhost: Vec<ListenAddr> = Vec::new();
+        for a in ("localhost", 7).to_socket_addrs().unwrap() {
+            if !localhost.contains(&ListenAddr::Tcp(a)) {
+                localhost.push(ListenAddr::Tcp(a));
+            }
+        }
+        assert!(!localhost.is_empty());
+        let mut want = vec![
+            ListenAddr::Tcp("127.0.0.1:0".parse().unwrap()),
+            ListenAddr::Tcp("[::1]:5000".parse().unwrap()),
+        ];
+        want.extend(localhost);
+        assert_eq!(c.listen, want);
+    }
+
+    #[test]
+    fn a_repeated_listen_address_is_bound_once() {
+        let c = parse(&["-p", "0", "-l", "127.0.0.1,127.0.0.1", "-l", "127.0.0.1:0"]).unwrap();
         assert_eq!(
             c.listen,
-            vec![
-                ListenAddr::Tcp("127.0.0.1:0".parse().unwrap()),
-                ListenAddr::Tcp("[::1]:5000".parse().unwrap()),
-                c.listen[2].clone(),
-            ]
+            vec![ListenAddr::Tcp("127.0.0.1:0".parse().unwrap())]
         );
-        match &c.listen[2] {
-            ListenAddr::Tcp(a) => assert_eq!(a.port(), 7),
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]

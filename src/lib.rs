@@ -5,21 +5,19 @@
 //!
 //! This crate is the server: [`config`] (memcached's flags), [`logging`], [`server`]
 //! (the engine-agnostic connection state machine, stats, listeners), [`io`] (the
-//! engines and syscall wrappers, the only module with `unsafe`), and [`run`], which
-//! wires them. The pure parsers and encoders ([`protocol`], crate `ringcache-protocol`)
-//! and the store ([`storage`], crate `ringcache-storage`) are crates of their own,
-//! re-exported here under their old module names.
+//! engines and syscall wrappers, the only module with `unsafe`), [`os`] (the few OS
+//! calls the server makes, a safe leaf), and [`run`], which wires them. The pure
+//! parsers and encoders ([`protocol`], crate `ringcache-protocol`) and the store
+//! ([`storage`], crate `ringcache-storage`) are crates of their own, re-exported here
+//! under their old module names.
 //!
-//! Dependency direction: `protocol` and `storage` depend on nothing of ours; `server`
-//! uses them; `io` drives `server`; [`run`] wires everything. `server` still calls a
-//! few of `io::sys`'s safe wrappers (socket addresses and rusage for `stats`, the
-//! prefetch hint), which is where their `unsafe` lives.
+//! Dependency direction: `protocol`, `storage` and `os` depend on nothing of ours;
+//! `server` uses them and never `io`; `io` drives `server`; [`run`] wires everything.
 
 pub mod config;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod io;
 pub mod logging;
+pub mod os;
 pub mod server;
 
 pub use ringcache_protocol as protocol;
@@ -68,8 +66,44 @@ pub fn run(config: Config) -> Result<(), Failure> {
     result
 }
 
-/// [`run`]'s body; `written` collects the files it wrote (port file, pid file).
+/// [`run`]'s body, step by step; `written` collects the files it wrote (port file, pid
+/// file).
 fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<(), Failure> {
+    let chosen = prepare_process(&mut config)?;
+    let bound = bind_listeners(&config, written)?;
+    log_startup(&config, &chosen, &bound.tcp_addrs);
+    let pid_file = config.pid_file.clone();
+    let idle_timeout_secs = config.idle_timeout_secs;
+    let server = Server::new(config);
+    server.set_engine(chosen.name(), chosen.feature_words());
+    server
+        .conns
+        .set_listeners(bound.per_worker.iter().flatten().map(|l| l.fd()).collect());
+    let shutdown =
+        Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
+    let stop = Arc::clone(&shutdown);
+    server.set_stop(move || stop.trigger());
+    let (per_worker, idle) = (bound.per_worker, idle_timeout_secs);
+    let workers = if server.config.floor {
+        tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
+        spawn_workers(&chosen, Arc::new(io::Floor), per_worker, &shutdown, idle)?
+    } else {
+        let service = Arc::new(io::Memcache(Arc::clone(&server)));
+        spawn_workers(&chosen, service, per_worker, &shutdown, idle)?
+    };
+    let waited = wait_for_stop(&server, &shutdown);
+    let joined = join_workers(workers);
+    if let Some(path) = pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    waited?;
+    joined.map_err(Failure::from)
+}
+
+/// What the process sets up before any socket: allocator tuning, the worker count (at
+/// most one per allowed CPU), the engine, blocked stop signals, the open-file limit.
+/// Warns about ignored `-o` options and a file limit below `-c`.
+fn prepare_process(config: &mut Config) -> Result<io::Chosen, Failure> {
     io::sys::limit_malloc_arenas(1);
     io::sys::fix_mmap_threshold(storage::MMAP_THRESHOLD_BYTES);
     config.threads = workers_for(config.threads, io::sys::allowed_cpus());
@@ -87,8 +121,17 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
             config.max_connections
         );
     }
-    // As memcached: TCP ports (maybe below 1024) are bound as root, the unix socket after
-    // dropping privileges, so its file belongs to the `-u` user.
+    Ok(chosen)
+}
+
+/// Binds every listener, writes the port and pid files, and drops privileges, in
+/// memcached's order: TCP ports (maybe below 1024) and the pid file (maybe in a
+/// directory only root can write) as root, the unix socket after dropping privileges,
+/// so its file belongs to the `-u` user.
+fn bind_listeners(
+    config: &Config,
+    written: &mut Vec<std::path::PathBuf>,
+) -> Result<server::listener::Bound, Failure> {
     let (tcp, unix): (Vec<ListenAddr>, Vec<ListenAddr>) = config
         .listen
         .iter()
@@ -104,53 +147,37 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
             .map_err(|e| format!("cannot write MEMCACHED_PORT_FILENAME {path}: {e}"))?;
         written.push(path.into());
     }
-    // As memcached, the pid file is written before privileges are dropped (so it may
-    // live in a directory only root can write).
     if let Some(path) = &config.pid_file {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .map_err(|e| format!("-P {}: cannot write pid file: {e}", path.display()))?;
         written.push(path.clone());
     }
-    drop_privileges(&config)?;
+    drop_privileges(config)?;
     bound.extend(server::listener::bind_all(
         &unix,
         config.threads,
         config.backlog,
     )?);
     warn_on_wildcard(&bound.tcp_addrs);
+    Ok(bound)
+}
+
+/// The one startup line, printed at default verbosity (memcached prints none, but which
+/// engine runs, with which io_uring features, is the first question about ringcache):
+/// version, engine and features, workers, every address listened on, limits.
+fn log_startup(config: &Config, chosen: &io::Chosen, tcp_addrs: &[std::net::SocketAddr]) {
     let addrs: Vec<String> = config
         .listen
         .iter()
-        .map(|a| match a {
-            ListenAddr::Tcp(_) => String::new(),
-            ListenAddr::Unix { path, .. } => format!("unix:{}", path.display()),
+        .filter_map(|a| match a {
+            ListenAddr::Tcp(_) => None,
+            ListenAddr::Unix { path, .. } => Some(format!("unix:{}", path.display())),
         })
-        .filter(|s| !s.is_empty())
-        .chain(bound.tcp_addrs.iter().map(|a| a.to_string()))
+        .chain(tcp_addrs.iter().map(|a| a.to_string()))
         .collect();
-    let engine = match &chosen {
-        io::Chosen::Uring(f) => format!("uring ({f})"),
-        io::Chosen::Epoll => "epoll".to_string(),
-    };
-    let features = match &chosen {
-        io::Chosen::Uring(f) => [
-            f.taskrun.to_string().replace(' ', "_").as_str(),
-            if f.multishot_accept {
-                "multishot_accept"
-            } else {
-                "accept"
-            },
-            if f.multishot_recv_in_use() {
-                "multishot_recv,buf_ring"
-            } else {
-                "recv"
-            },
-        ]
-        .join(","),
-        io::Chosen::Epoll => String::new(),
-    };
     tracing::info!(
-        "ringcache {} (memcached {} protocol) engine={engine} threads={} listen={} memory_limit={}MB max_item={}",
+        target: logging::STARTUP,
+        "ringcache {} (memcached {} protocol) engine={chosen} threads={} listen={} memory_limit={}MB max_item={}",
         server::RINGCACHE_VERSION,
         server::VERSION,
         config.threads,
@@ -158,48 +185,13 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
         config.limit_bytes >> 20,
         config.max_item_bytes,
     );
-    let pid_file = config.pid_file.clone();
-    let idle_timeout_secs = config.idle_timeout_secs;
-    let server = Server::new(config);
-    server.set_engine(chosen.name(), features);
-    server.conns.set_listeners(
-        bound
-            .per_worker
-            .iter()
-            .flatten()
-            .map(|l| match l {
-                io::Listener::Tcp(l) => std::os::fd::AsRawFd::as_raw_fd(l),
-                io::Listener::Unix(l) => std::os::fd::AsRawFd::as_raw_fd(l),
-            })
-            .collect(),
-    );
-    let shutdown =
-        Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
-    server.set_stop(Arc::clone(&shutdown));
-    let workers = if server.config.floor {
-        tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
-        spawn_workers(
-            &chosen,
-            Arc::new(io::Floor),
-            bound.per_worker,
-            &shutdown,
-            idle_timeout_secs,
-        )?
-    } else {
-        let service = Arc::new(io::Memcache(Arc::clone(&server)));
-        spawn_workers(
-            &chosen,
-            service,
-            bound.per_worker,
-            &shutdown,
-            idle_timeout_secs,
-        )?
-    };
+}
 
-    // The main thread keeps the clock and waits for signals, taking each as memcached
-    // 1.6.18 does (measured on Debian's): SIGINT/SIGTERM stop, SIGUSR1 stops gracefully
-    // (answers pending are still sent), SIGHUP is ignored, SIGUSR2 is not handled (the
-    // process dies of it); SIGPIPE is ignored (`block_stop_signals`).
+/// The main thread keeps the clock and waits for signals until the server stops, taking
+/// each as memcached 1.6.18 does (measured on Debian's): SIGINT/SIGTERM stop, SIGUSR1
+/// stops gracefully (answers pending are still sent), SIGHUP is ignored, SIGUSR2 is not
+/// handled (the process dies of it); SIGPIPE is ignored (`block_stop_signals`).
+fn wait_for_stop(server: &Server, shutdown: &io::Shutdown) -> Result<(), String> {
     while !shutdown.is_triggered() {
         match io::sys::wait_stop_signal(Duration::from_secs(1)) {
             Ok(Some(libc::SIGHUP)) => tracing::info!("SIGHUP received: ignored, as memcached"),
@@ -216,9 +208,18 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
                 shutdown.trigger();
             }
             Ok(None) => server.store.clock().tick(),
-            Err(e) => return Err(format!("waiting for signals failed: {e}").into()),
+            Err(e) => {
+                // The workers must not outlive a main thread that stopped listening.
+                shutdown.trigger();
+                return Err(format!("waiting for signals failed: {e}"));
+            }
         }
     }
+    Ok(())
+}
+
+/// Waits for every worker; the last failure, if any.
+fn join_workers(workers: Vec<Worker>) -> Result<(), String> {
     let mut failed = None;
     for w in workers {
         match w.join() {
@@ -227,10 +228,7 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
             Err(_) => failed = Some("a worker thread panicked".to_string()),
         }
     }
-    if let Some(path) = pid_file {
-        let _ = std::fs::remove_file(path);
-    }
-    failed.map_or(Ok(()), |why| Err(why.into()))
+    failed.map_or(Ok(()), Err)
 }
 
 type Worker = std::thread::JoinHandle<std::io::Result<()>>;
@@ -301,7 +299,7 @@ fn warn_on_wildcard(bound: &[std::net::SocketAddr]) {
 fn workers_for(threads: usize, cpus: Option<usize>) -> usize {
     match cpus {
         Some(cpus) if threads > cpus => {
-            tracing::info!(
+            tracing::warn!(
                 "-t {threads}: this process may run on {cpus} CPU(s) (its affinity mask); \
                  starting {cpus} worker(s), as more could only take turns"
             );

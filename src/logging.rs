@@ -1,8 +1,9 @@
 //! Logging setup: memcached's `-v` levels mapped onto `tracing` levels, to stderr, and
 //! the per-connection lines memcached prints at `-vv` and `-vvv`.
 //!
-//! No `-v`: warnings and errors (`warn`); `-v`: also the startup and shutdown lines
-//! (`info`); `-vv`: connections and commands (`debug`: `<fd new auto-negotiating client
+//! No `-v`: warnings and errors (`warn`), and the one startup line (engine and its
+//! features, workers, addresses: target [`STARTUP`], always at `info`); `-v`: also
+//! signals and shutdown (`info`); `-vv`: connections and commands (`debug`: `<fd new auto-negotiating client
 //! connection`, `<fd get foo`, `<fd connection closed.`, as memcached words them);
 //! `-vvv`: protocol detail (`trace`: `<fd read N bytes`, `>fd queued N bytes`). `RUST_LOG`
 //! overrides at startup; the `verbosity` command changes the level at runtime through
@@ -18,6 +19,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
 
+/// The target of the startup line, which every verbosity shows.
+pub const STARTUP: &str = "ringcache::startup";
+
 static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
 /// The `tracing` level a memcached verbosity maps to.
@@ -31,7 +35,7 @@ pub fn level_for(verbosity: u8) -> &'static str {
 }
 
 fn filter_for(verbosity: u8) -> EnvFilter {
-    EnvFilter::new(format!("ringcache={}", level_for(verbosity)))
+    EnvFilter::new(format!("ringcache={},{STARTUP}=info", level_for(verbosity)))
 }
 
 /// Installs the global subscriber. Call once, first thing.

@@ -8,6 +8,11 @@
 //!
 //! The image itself is built only where a docker daemon answers and
 //! `RINGCACHE_DOCKER_BUILD=1`; otherwise `docker_image` says on stderr that it was not.
+//!
+//! Longer than ~600 lines: three deploy files, each checked against the binary it
+//! deploys (a parsed Dockerfile, a unit verified and run under strace, an environment
+//! file), with the process helpers they share (start as a user, talk, stop) kept in one
+//! place rather than split across files that would each need them.
 
 use std::fs;
 use std::io::{Read, Write};

@@ -3,8 +3,9 @@
 //! Cargo already refuses an import of a crate that is not a dependency; this checks the
 //! rest: the pure crates (`crates/protocol`, `crates/storage`) name no crate of ours,
 //! not each other, and not the server's modules; `meta` reads lines through `ascii`,
-//! never through `text`; and `unsafe` appears nowhere outside `src/io/`. Comment lines
-//! are skipped (a header may say what a module must not know).
+//! never through `text`; `server` never reaches into `io` and calls the OS only through
+//! the `os` leaf, which imports nothing of ours; and `unsafe` appears nowhere outside
+//! `src/io/`. Comment lines are skipped (a header may say what a module must not know).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -165,6 +166,51 @@ fn meta_does_not_import_text() {
     )
     .collect::<Vec<_>>();
     assert!(found.is_empty(), "meta imports text:\n{}", found.join("\n"));
+}
+
+/// `io` drives `server`, never the other way: the server names no engine type, and the
+/// OS helpers it needs (rusage, socket addresses, prefetch) come from `os`. Raw OS
+/// crates are `os`'s and `io`'s, not the server's (`socket2` sets listeners up).
+#[test]
+fn server_never_imports_io() {
+    let mut found = Vec::new();
+    for path in rust_files(&root().join("src/server")) {
+        for (n, line) in code_lines(&path) {
+            for word in ["crate::io", "super::io", "libc", "nix", "safe_arch"] {
+                if has_word(&line, word) {
+                    found.push(format!("{}:{n}: `{word}`: {}", path.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "server reaches into io or the OS:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The OS leaf imports nothing of ours (its tests use only itself).
+#[test]
+fn os_leaf_imports_nothing_of_ours() {
+    let path = root().join("src/os.rs");
+    let found: Vec<String> = code_lines(&path)
+        .into_iter()
+        .filter(|(_, l)| {
+            l.contains("crate::") || l.contains("ringcache") || l.contains("super::super")
+        })
+        .map(|(n, l)| format!("src/os.rs:{n}: {}", l.trim()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "the os leaf imports ours:\n{}",
+        found.join("\n")
+    );
+    let text = fs::read_to_string(&path).expect("src/os.rs");
+    assert!(
+        text.contains("#![forbid(unsafe_code)]"),
+        "src/os.rs: no #![forbid(unsafe_code)]"
+    );
 }
 
 #[test]

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ringcache::fuzzing::check_binary(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ringcache_fuzz_check::check_binary(data));

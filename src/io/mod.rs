@@ -160,6 +160,38 @@ impl Chosen {
             Chosen::Epoll => "epoll",
         }
     }
+
+    /// The features in use as `stats` shows them: comma-separated words, no spaces
+    /// (`defer_taskrun,multishot_accept,multishot_recv,buf_ring`); empty for epoll.
+    pub fn feature_words(&self) -> String {
+        match self {
+            Chosen::Uring(f) => [
+                f.taskrun.to_string().replace(' ', "_").as_str(),
+                if f.multishot_accept {
+                    "multishot_accept"
+                } else {
+                    "accept"
+                },
+                if f.multishot_recv_in_use() {
+                    "multishot_recv,buf_ring"
+                } else {
+                    "recv"
+                },
+            ]
+            .join(","),
+            Chosen::Epoll => String::new(),
+        }
+    }
+}
+
+/// As the startup line shows it: `uring (<features>)` or `epoll`.
+impl std::fmt::Display for Chosen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Chosen::Uring(features) => write!(f, "uring ({features})"),
+            Chosen::Epoll => f.write_str("epoll"),
+        }
+    }
 }
 
 /// Picks the engine once at startup, for `workers` workers. `Err` (only for `Uring`)

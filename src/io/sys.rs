@@ -27,21 +27,6 @@ macro_rules! syscall {
 }
 pub(crate) use syscall;
 
-/// Asks the CPU to start loading the cache line holding `addr` into its caches, so a
-/// load of it a little later does not wait for memory. A hint only: it reads nothing
-/// the program can see, and a stale or wild address is harmless.
-#[inline(always)]
-pub fn prefetch(addr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 needs SSE, which every x86_64 CPU has; it never faults, on any
-    // address, and changes no memory or register the program can observe.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = addr;
-}
-
 /// The server-wide stop signal: a flag plus an eventfd that every worker watches
 /// without consuming it, so one write wakes them all.
 #[derive(Debug)]
@@ -164,33 +149,6 @@ pub fn die_by_signal(sig: i32) -> ! {
     unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
     // Only reached for a signal whose default action is not to terminate.
     std::process::exit(128 + sig)
-}
-
-/// The process's user and system CPU time, for `stats` (`rusage_user`,
-/// `rusage_system`).
-pub fn rusage_self() -> (Duration, Duration) {
-    // SAFETY: rusage holds only integers and timevals, for which all zeroes is a
-    // valid value.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a live rusage the call fills; RUSAGE_SELF is a valid `who`.
-    if syscall!(getrusage(libc::RUSAGE_SELF, &mut ru)).is_err() {
-        return (Duration::ZERO, Duration::ZERO);
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (tv(ru.ru_utime), tv(ru.ru_stime))
-}
-
-/// A socket's peer and local addresses (`getpeername`, `getsockname`), for `stats
-/// conns`; `None` where the call fails. The caller keeps `fd` open during the call.
-pub fn socket_addrs(fd: RawFd) -> (Option<socket2::SockAddr>, Option<socket2::SockAddr>) {
-    if fd < 0 {
-        return (None, None);
-    }
-    // SAFETY: the caller guarantees `fd` stays open for this call; the borrow does not
-    // outlive it.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let sock = socket2::SockRef::from(&borrowed);
-    (sock.peer_addr().ok(), sock.local_addr().ok())
 }
 
 /// Raises the soft open-files limit towards `wanted` (up to the hard limit), as memcached

@@ -404,10 +404,7 @@ impl Connection {
     /// Starts loading the record `key` probably lives in (its first and last byte).
     #[inline]
     pub(super) fn prefetch_key(&self, key: &[u8]) {
-        if let Some((start, len)) = self.server.store.record_span(key) {
-            crate::io::sys::prefetch(start);
-            crate::io::sys::prefetch(start.wrapping_add(len - 1));
-        }
+        self.server.store.record_span(key, crate::os::prefetch);
     }
 }
 

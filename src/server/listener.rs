@@ -34,6 +34,17 @@ pub enum Listener {
     Unix(UnixListener),
 }
 
+impl Listener {
+    /// The socket's descriptor (for `stats conns`).
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l) => l.as_raw_fd(),
+        }
+    }
+}
+
 /// The sockets of every worker, and the TCP addresses they ended up bound to.
 #[derive(Debug)]
 pub struct Bound {

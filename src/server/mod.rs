@@ -4,8 +4,12 @@
 //! per-worker connection tables behind `stats conns` (`conns`) and listening-socket
 //! setup.
 //!
-//! Nothing here makes a syscall on the request path: engines (in `io`) feed bytes in and
-//! take bytes out. `listener` sets sockets up at startup through `std` and `socket2`.
+//! The server makes no syscall of its own: engines (in `io`) feed bytes in and take
+//! bytes out; what it needs of the OS besides (CPU time and socket addresses for
+//! `stats`, the prefetch hint) goes through the `os` leaf, and `listener` sets sockets
+//! up at startup through `std` and `socket2`. It never imports `io` (checked by
+//! `tests/layering.rs`): the `shutdown` command stops the engines through a closure that
+//! `run` hands over ([`Server::set_stop`]).
 #![forbid(unsafe_code)]
 
 pub mod buffers;
@@ -37,6 +41,9 @@ pub const VERSION: &str = "1.6.18";
 /// ringcache's own version: `-V`, the `ringcache_version` stat and the startup line.
 pub const RINGCACHE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// What stops the server (see [`Server::set_stop`]).
+type StopFn = Box<dyn Fn() + Send + Sync>;
+
 /// State shared by every worker: the store, the configuration, the counters.
 pub struct Server {
     pub store: Store,
@@ -51,8 +58,9 @@ pub struct Server {
     verbosity: AtomicU8,
     /// The engine in use and its features, for `stats` (set once at startup).
     engine: OnceLock<(String, String)>,
-    /// What the `shutdown` command (`-A`) triggers (set once at startup).
-    stop: OnceLock<Arc<crate::io::Shutdown>>,
+    /// What the `shutdown` command (`-A`) calls to stop the server (set once at
+    /// startup by whoever runs the workers).
+    stop: OnceLock<StopFn>,
 }
 
 impl std::fmt::Debug for Server {
@@ -137,16 +145,17 @@ impl Server {
         let _ = self.engine.set((name.to_string(), features));
     }
 
-    /// Hands over the server-wide stop signal the `shutdown` command triggers.
-    pub fn set_stop(&self, stop: Arc<crate::io::Shutdown>) {
-        let _ = self.stop.set(stop);
+    /// Hands over what the `shutdown` command calls to stop the server (it triggers the
+    /// engines' stop signal, which the server does not know).
+    pub fn set_stop(&self, stop: impl Fn() + Send + Sync + 'static) {
+        let _ = self.stop.set(Box::new(stop));
     }
 
     /// Stops the server as SIGUSR1 does: stop accepting, send what is pending, exit 0
     /// (the `shutdown` command with `-A`). Whether it may is the caller's to check.
     pub fn request_stop(&self) {
         if let Some(stop) = self.stop.get() {
-            stop.trigger();
+            stop();
         }
     }
 

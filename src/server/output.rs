@@ -1,7 +1,10 @@
 //! A connection's pending output: answers waiting to be sent, in order.
 //!
-//! Small answers are appended to a growing tail buffer; a large shared value
-//! (`bytes::Bytes`) is queued as its own segment without copying. An engine sends from
+//! Small answers are appended to a growing tail buffer. A large value is copied once,
+//! out of the store (whose lock cannot be held until the send completes), into a
+//! segment of its own allocated at exactly its size ([`Output::push_copy`]), so the tail
+//! never grows to hold it; a segment that is already shared (`bytes::Bytes`) is queued
+//! as it is ([`Output::push_shared`]). An engine sends from
 //! the front either by borrowing the segments ([`Output::chunks`] + [`Output::advance`],
 //! the reactor's `writev`) or by taking them ([`Output::take`], the proactor, whose send
 //! op owns them until the kernel is done).

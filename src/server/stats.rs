@@ -13,123 +13,83 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// The counters, in the order `stats` prints them, with memcached's names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(usize)]
-pub enum Stat {
-    TotalConnections,
-    RejectedConnections,
-    CmdGet,
-    CmdSet,
-    CmdFlush,
-    CmdTouch,
-    GetHits,
-    GetMisses,
-    DeleteMisses,
-    DeleteHits,
-    IncrMisses,
-    IncrHits,
-    DecrMisses,
-    DecrHits,
-    CasMisses,
-    CasHits,
-    CasBadval,
-    TouchHits,
-    TouchMisses,
-    StoreTooLarge,
-    StoreNoMemory,
-    BytesRead,
-    BytesWritten,
+/// Declares [`Stat`] from one list: each counter's variant and memcached's name for it,
+/// in the order `stats` prints them. The enum, [`Stat::ALL`] and [`Stat::name`] all come
+/// from this list, so a counter is named in one place.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// The counters, in the order `stats` prints them (`stats_report` prints runs of
+        /// them with [`Stat::span`]).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Stat {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Stat {
+            /// Every counter, in declaration order.
+            pub const ALL: [Stat; Stat::COUNT] = [$(Stat::$variant,)*];
+
+            /// memcached's names, in declaration order.
+            const NAMES: [&'static str; Stat::COUNT] = [$($name,)*];
+        }
+    };
+}
+
+counters! {
+    TotalConnections = "total_connections",
+    RejectedConnections = "rejected_connections",
+    CmdGet = "cmd_get",
+    CmdSet = "cmd_set",
+    CmdFlush = "cmd_flush",
+    CmdTouch = "cmd_touch",
     /// `me` commands (memcached 1.6.18 counts only those in `cmd_meta`).
-    CmdMeta,
+    CmdMeta = "cmd_meta",
+    GetHits = "get_hits",
+    GetMisses = "get_misses",
+    DeleteMisses = "delete_misses",
+    DeleteHits = "delete_hits",
+    IncrMisses = "incr_misses",
+    IncrHits = "incr_hits",
+    DecrMisses = "decr_misses",
+    DecrHits = "decr_hits",
+    CasMisses = "cas_misses",
+    CasHits = "cas_hits",
+    CasBadval = "cas_badval",
+    TouchHits = "touch_hits",
+    TouchMisses = "touch_misses",
+    StoreTooLarge = "store_too_large",
+    StoreNoMemory = "store_no_memory",
+    BytesRead = "bytes_read",
+    BytesWritten = "bytes_written",
     /// Times a listener stopped accepting for a while (out of descriptors, errors).
-    ListenDisabledNum,
+    ListenDisabledNum = "listen_disabled_num",
     /// Multishot receives ended by ENOBUFS: the provided-buffer ring ran dry.
-    RecvNoBufs,
+    RecvNoBufs = "ringcache_recv_enobufs",
     /// Sends submitted and not completed yet (a gauge).
-    SendsInFlight,
+    SendsInFlight = "ringcache_sends_in_flight",
     /// Times a connection paused at the lower output mark: connection buffers were over
     /// their shared budget.
-    ConnBufferPauses,
+    ConnBufferPauses = "ringcache_conn_buffer_pauses",
     /// Connections closed for an unfinished request while connection buffers were over
     /// their shared budget.
-    ConnBufferCloses,
+    ConnBufferCloses = "ringcache_conn_buffer_closes",
     /// Gets of a big value answered with an out-of-memory error: connection buffers had
     /// no room left for it.
-    ConnBufferRefusals,
+    ConnBufferRefusals = "ringcache_conn_buffer_refusals",
 }
 
 impl Stat {
     pub const COUNT: usize = Stat::ConnBufferRefusals as usize + 1;
 
-    /// Every counter, in declaration order.
-    pub const ALL: [Stat; Stat::COUNT] = [
-        Stat::TotalConnections,
-        Stat::RejectedConnections,
-        Stat::CmdGet,
-        Stat::CmdSet,
-        Stat::CmdFlush,
-        Stat::CmdTouch,
-        Stat::GetHits,
-        Stat::GetMisses,
-        Stat::DeleteMisses,
-        Stat::DeleteHits,
-        Stat::IncrMisses,
-        Stat::IncrHits,
-        Stat::DecrMisses,
-        Stat::DecrHits,
-        Stat::CasMisses,
-        Stat::CasHits,
-        Stat::CasBadval,
-        Stat::TouchHits,
-        Stat::TouchMisses,
-        Stat::StoreTooLarge,
-        Stat::StoreNoMemory,
-        Stat::BytesRead,
-        Stat::BytesWritten,
-        Stat::CmdMeta,
-        Stat::ListenDisabledNum,
-        Stat::RecvNoBufs,
-        Stat::SendsInFlight,
-        Stat::ConnBufferPauses,
-        Stat::ConnBufferCloses,
-        Stat::ConnBufferRefusals,
-    ];
-
     /// memcached's name for it.
     pub fn name(self) -> &'static str {
-        match self {
-            Stat::TotalConnections => "total_connections",
-            Stat::RejectedConnections => "rejected_connections",
-            Stat::CmdGet => "cmd_get",
-            Stat::CmdSet => "cmd_set",
-            Stat::CmdFlush => "cmd_flush",
-            Stat::CmdTouch => "cmd_touch",
-            Stat::GetHits => "get_hits",
-            Stat::GetMisses => "get_misses",
-            Stat::DeleteMisses => "delete_misses",
-            Stat::DeleteHits => "delete_hits",
-            Stat::IncrMisses => "incr_misses",
-            Stat::IncrHits => "incr_hits",
-            Stat::DecrMisses => "decr_misses",
-            Stat::DecrHits => "decr_hits",
-            Stat::CasMisses => "cas_misses",
-            Stat::CasHits => "cas_hits",
-            Stat::CasBadval => "cas_badval",
-            Stat::TouchHits => "touch_hits",
-            Stat::TouchMisses => "touch_misses",
-            Stat::StoreTooLarge => "store_too_large",
-            Stat::StoreNoMemory => "store_no_memory",
-            Stat::BytesRead => "bytes_read",
-            Stat::BytesWritten => "bytes_written",
-            Stat::CmdMeta => "cmd_meta",
-            Stat::ListenDisabledNum => "listen_disabled_num",
-            Stat::RecvNoBufs => "ringcache_recv_enobufs",
-            Stat::SendsInFlight => "ringcache_sends_in_flight",
-            Stat::ConnBufferPauses => "ringcache_conn_buffer_pauses",
-            Stat::ConnBufferCloses => "ringcache_conn_buffer_closes",
-            Stat::ConnBufferRefusals => "ringcache_conn_buffer_refusals",
-        }
+        Stat::NAMES[self as usize]
+    }
+
+    /// The counters from `first` to `last` (both included), in print order.
+    pub fn span(first: Stat, last: Stat) -> &'static [Stat] {
+        &Stat::ALL[first as usize..=last as usize]
     }
 
     /// A level that goes up and down (not a count of events): `stats reset` leaves it.
@@ -266,5 +226,10 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), Stat::COUNT);
+        assert_eq!(Stat::CmdMeta.name(), "cmd_meta");
+        assert_eq!(
+            Stat::span(Stat::BytesRead, Stat::ListenDisabledNum),
+            [Stat::BytesRead, Stat::BytesWritten, Stat::ListenDisabledNum]
+        );
     }
 }

@@ -43,9 +43,10 @@
 //! (equal to the listener's except on a wildcard listener).
 
 use super::conns::{ConnSnapshot, ConnState};
-use super::stats::Stat;
+use super::stats::{Stat, Totals};
 use super::Server;
 use crate::config::{IoEngine, ListenAddr, ProtocolChoice};
+use crate::os::SocketName;
 use crate::protocol::{Response, StatsGroup};
 use std::fmt::Display;
 use std::os::fd::RawFd;
@@ -96,7 +97,7 @@ fn timeval(d: std::time::Duration) -> String {
 
 fn general(server: &Server, stat: &mut StatFn<'_>) {
     let clock = server.store.clock();
-    let (user, system) = crate::io::sys::rusage_self();
+    let (user, system) = crate::os::rusage_self();
     let t = server.stats.totals();
     let store = server.store.stats();
     let curr_connections = server.curr_connections();
@@ -109,50 +110,21 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("rusage_system", &timeval(system));
     stat("max_connections", &server.config.max_connections);
     stat("curr_connections", &curr_connections);
-    for s in [Stat::TotalConnections, Stat::RejectedConnections] {
-        stat(s.name(), &t.get(s));
-    }
+    counters(stat, &t, Stat::TotalConnections, Stat::RejectedConnections);
     // memcached counts a structure per listening socket and per client.
     let structures = curr_connections as usize + server.conns.listeners().len();
     stat("connection_structures", &structures);
-    for s in [
-        Stat::CmdGet,
-        Stat::CmdSet,
-        Stat::CmdFlush,
-        Stat::CmdTouch,
-        Stat::CmdMeta,
-        Stat::GetHits,
-        Stat::GetMisses,
-    ] {
-        stat(s.name(), &t.get(s));
-    }
+    counters(stat, &t, Stat::CmdGet, Stat::GetMisses);
     // Counted by the store, where the lookup meets the dead item.
     stat("get_expired", &store.get_expired);
     stat("get_flushed", &store.get_flushed);
-    for s in [
-        Stat::DeleteMisses,
-        Stat::DeleteHits,
-        Stat::IncrMisses,
-        Stat::IncrHits,
-        Stat::DecrMisses,
-        Stat::DecrHits,
-        Stat::CasMisses,
-        Stat::CasHits,
-        Stat::CasBadval,
-        Stat::TouchHits,
-        Stat::TouchMisses,
-        Stat::StoreTooLarge,
-        Stat::StoreNoMemory,
-    ] {
-        stat(s.name(), &t.get(s));
-    }
+    counters(stat, &t, Stat::DeleteMisses, Stat::StoreNoMemory);
     stat("auth_cmds", &0);
     stat("auth_errors", &0);
-    stat("bytes_read", &t.get(Stat::BytesRead));
-    stat("bytes_written", &t.get(Stat::BytesWritten));
+    counters(stat, &t, Stat::BytesRead, Stat::BytesWritten);
     stat("limit_maxbytes", &store.limit_bytes);
     stat("accepting_conns", &1);
-    stat("listen_disabled_num", &t.get(Stat::ListenDisabledNum));
+    counters(stat, &t, Stat::ListenDisabledNum, Stat::ListenDisabledNum);
     stat("threads", &server.config.threads);
     stat("bytes", &store.bytes);
     stat("curr_items", &store.curr_items);
@@ -165,17 +137,17 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("ringcache_engine", &server.engine());
     if server.engine() == "uring" {
         stat("ringcache_uring_features", &server.engine_features());
-        stat(Stat::RecvNoBufs.name(), &t.get(Stat::RecvNoBufs));
-        stat(Stat::SendsInFlight.name(), &t.get(Stat::SendsInFlight));
+        counters(stat, &t, Stat::RecvNoBufs, Stat::SendsInFlight);
     }
     stat("ringcache_conn_buffer_bytes", &server.buffers.used_bytes());
     stat("ringcache_conn_buffer_limit", &server.buffers.limit_bytes());
-    for s in [
-        Stat::ConnBufferPauses,
-        Stat::ConnBufferCloses,
-        Stat::ConnBufferRefusals,
-    ] {
-        stat(s.name(), &t.get(s));
+    counters(stat, &t, Stat::ConnBufferPauses, Stat::ConnBufferRefusals);
+}
+
+/// The counters from `first` to `last`, in [`Stat`]'s order (memcached's).
+fn counters(stat: &mut StatFn<'_>, totals: &Totals, first: Stat, last: Stat) {
+    for &s in Stat::span(first, last) {
+        stat(s.name(), &totals.get(s));
     }
 }
 
@@ -260,7 +232,10 @@ fn tcp_port(server: &Server) -> u16 {
         .conns
         .listeners()
         .iter()
-        .find_map(|&fd| crate::io::sys::socket_addrs(fd).1?.as_socket())
+        .find_map(|&fd| match crate::os::socket_addrs(fd).1? {
+            SocketName::Inet(a) => Some(a),
+            SocketName::Unix(_) => None,
+        })
         .map_or(0, |a| a.port())
 }
 
@@ -307,15 +282,11 @@ fn slabs(server: &Server, stat: &mut StatFn<'_>) {
 
 /// How `stats conns` shows an address: memcached's `tcp:ip:port`, `tcp6:[ip]:port`,
 /// `unix:path`.
-fn addr_str(addr: &socket2::SockAddr) -> String {
-    match addr.as_socket() {
-        Some(std::net::SocketAddr::V4(a)) => format!("tcp:{a}"),
-        Some(std::net::SocketAddr::V6(a)) => format!("tcp6:[{}]:{}", a.ip(), a.port()),
-        None => format!(
-            "unix:{}",
-            addr.as_pathname()
-                .map_or(String::new(), |p| p.display().to_string())
-        ),
+fn addr_str(addr: &SocketName) -> String {
+    match addr {
+        SocketName::Inet(std::net::SocketAddr::V4(a)) => format!("tcp:{a}"),
+        SocketName::Inet(std::net::SocketAddr::V6(a)) => format!("tcp6:[{}]:{}", a.ip(), a.port()),
+        SocketName::Unix(path) => format!("unix:{}", path.display()),
     }
 }
 
@@ -332,7 +303,7 @@ fn conns(server: &Server, asker: RawFd, stat: &mut StatFn<'_>) {
     server.conns.for_each(|snap| {
         if snap.fd >= 0 {
             // Asked while the table is locked: the socket cannot close meanwhile.
-            clients.push((snap, crate::io::sys::socket_addrs(snap.fd)));
+            clients.push((snap, crate::os::socket_addrs(snap.fd)));
         }
     });
     let mut addrs = std::collections::HashMap::new();
@@ -345,7 +316,7 @@ fn conns(server: &Server, asker: RawFd, stat: &mut StatFn<'_>) {
         let mut line = |name: &str, value: &dyn Display| stat(&format!("{fd}:{name}"), value);
         match snap {
             None => {
-                let local = crate::io::sys::socket_addrs(fd).1;
+                let local = crate::os::socket_addrs(fd).1;
                 line("addr", &local.as_ref().map_or("?".into(), addr_str));
                 line("state", &"conn_listening");
                 line("secs_since_last_cmd", &now);

@@ -237,17 +237,17 @@ impl Store {
             .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Where the item under `key` probably lives: the bytes of the first record its
-    /// table slot names (not compared with `key`, which would mean reading it). For a
-    /// prefetch hint only: the lock is released on return, so the record may move or go
-    /// at once; read nothing through the pointer.
+    /// Runs `hint` on where the item under `key` probably lives: the bytes of the first
+    /// record its table slot names (not compared with `key`, which would mean reading
+    /// it), under the shard lock. For a prefetch hint (name the bytes' cache lines, do
+    /// not read them); `None` when no record is named.
     #[inline]
-    pub fn record_span(&self, key: &[u8]) -> Option<(*const u8, usize)> {
+    pub fn record_span<R>(&self, key: &[u8], hint: impl FnOnce(&[u8]) -> R) -> Option<R> {
         if key.len() > KEY_MAX_BYTES {
             return None;
         }
         let (hash, shard) = self.shard(key);
-        shard.first_candidate(hash).map(|r| (r.as_ptr(), r.len()))
+        shard.first_candidate(hash).map(hint)
     }
 
     /// Invalidates every item stored before now + `delay_secs` (0: now), memcached's

@@ -1,5 +1,9 @@
 //! Tests of the text parser: every command, every error answer (as memcached 1.6.18
 //! gives them), noreply, pipelining, split-invariance and hostile input.
+//!
+//! Longer than ~600 lines on purpose: it is a table of cases, one short test per
+//! command and refusal, read by scrolling to the command in question; split by command
+//! it would scatter the shared helpers at the top without making any one test shorter.
 
 use super::*;
 use crate::ascii::GET_LINE_TOO_LONG;

@@ -1,8 +1,10 @@
-//! The invariants the fuzz targets check, here so that a stable `cargo test` can
-//! replay the saved corpus (`tests/fuzz_replay.rs`) without cargo-fuzz or nightly.
+//! The invariants the fuzz targets check, in a crate of their own: `fuzz/` (nightly,
+//! cargo-fuzz) calls them, and a stable `cargo test` replays the saved corpus through
+//! them (`tests/replay.rs`), while the release library and binary carry none of it.
 //!
 //! Owns nothing the server uses: each `check_*` takes arbitrary bytes and panics when an
 //! invariant breaks. The targets in `fuzz/fuzz_targets/` are one-line calls of these.
+//! Uses only `ringcache`'s public API (the parsers, `Config`, `Server`, `Connection`).
 //!
 //! Parser checks ([`check_text`], [`check_meta`], [`check_binary`]), for every input:
 //! - no panic; `consumed` never exceeds the input and is never 0 for a request or a
@@ -26,11 +28,11 @@
 //! drained, and the bytes it keeps equal to what the parser leaves unparsed.
 #![forbid(unsafe_code)]
 
-use crate::config::Config;
-use crate::protocol::meta::MetaRequest;
-use crate::protocol::{binary, meta, text, Limits, ParseError, Parsed, Request};
-use crate::server::connection::Connection;
-use crate::server::Server;
+use ringcache::config::Config;
+use ringcache::protocol::meta::MetaRequest;
+use ringcache::protocol::{binary, meta, text, Limits, ParseError, Parsed, Request};
+use ringcache::server::connection::Connection;
+use ringcache::server::Server;
 use std::io::IoSlice;
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Replays the saved fuzz corpus and every saved crash on stable, without cargo-fuzz:
 //! each file of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` goes through
-//! the same check the fuzz target runs (`ringcache::fuzzing`). A corpus directory that
+//! the same check the fuzz target runs (this crate's `check_*`). A corpus directory that
 //! is missing or empty fails the test: it is never skipped silently.
 //!
 //! No sockets here: the targets drive the parsers and the engine-agnostic connection
@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 type Check = fn(&[u8]);
 
 const TARGETS: [(&str, Check); 4] = [
-    ("text", ringcache::fuzzing::check_text),
-    ("meta", ringcache::fuzzing::check_meta),
-    ("binary", ringcache::fuzzing::check_binary),
-    ("connection", ringcache::fuzzing::check_connection),
+    ("text", ringcache_fuzz_check::check_text),
+    ("meta", ringcache_fuzz_check::check_meta),
+    ("binary", ringcache_fuzz_check::check_binary),
+    ("connection", ringcache_fuzz_check::check_connection),
 ];
 
+/// `fuzz/` at the repository root (this crate is `crates/fuzz-check`).
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
 
 /// The files of `dir`, sorted; `None` when it does not exist.
