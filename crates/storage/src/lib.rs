@@ -3,7 +3,7 @@
 //!
 //! Knows nothing of sockets or protocol text: callers pass keys, values and numbers, and
 //! read hits through [`ItemRef`] inside a closure that runs under the shard lock (so a
-//! hit is encoded without copying the value out first).
+//! hit is encoded straight from the item, with no intermediate copy of the value).
 //!
 //! One API, named by operation; what a dialect adds is an option of the operation, never
 //! a method of its own:
