@@ -19,15 +19,9 @@
 //! check).
 #![forbid(unsafe_code)]
 
-// A binary's root looks for modules beside itself (src/bin/); rc-soak's live in
-// src/bin/rc-soak/ so that cargo does not take them for binaries of their own.
-#[path = "rc-soak/hostile.rs"]
 mod hostile;
-#[path = "rc-soak/model.rs"]
 mod model;
-#[path = "rc-soak/wire.rs"]
 mod wire;
-#[path = "rc-soak/worker.rs"]
 mod worker;
 
 use clap::Parser;

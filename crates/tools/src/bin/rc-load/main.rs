@@ -15,15 +15,9 @@
 //! dialects), `driver` (the event loop), `report` (text, JSON, CPU time).
 #![forbid(unsafe_code)]
 
-// A binary's root looks for modules beside itself (src/bin/); rc-load's live in
-// src/bin/rc-load/ so that cargo does not take them for binaries of their own.
-#[path = "rc-load/driver.rs"]
 mod driver;
-#[path = "rc-load/protocol.rs"]
 mod protocol;
-#[path = "rc-load/report.rs"]
 mod report;
-#[path = "rc-load/workload.rs"]
 mod workload;
 
 use clap::Parser;
