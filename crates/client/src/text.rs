@@ -8,7 +8,7 @@
 
 use crate::ascii::{self, put_data, put_line};
 use crate::{malformed, DecodeError, Decoded};
-use ringcache_protocol::Response;
+pub use ringcache_protocol::Response;
 
 /// Appends `get <key> <key>…\r\n`.
 #[inline]

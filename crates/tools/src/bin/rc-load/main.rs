@@ -11,8 +11,9 @@
 //! Design: a single-threaded event loop by default (`--threads N` for more), epoll
 //! through mio, so no `unsafe` here. Any protocol error fails the run (exit 1).
 //!
-//! Modules: `workload` (mix, keys, values), `protocol` (encode and check the three
-//! dialects), `driver` (the event loop), `report` (text, JSON, CPU time).
+//! Modules: `workload` (mix, keys, values), `protocol` (the requests and what their
+//! answers mean in the three dialects, over `ringcache-client`), `driver` (the event
+//! loop), `report` (text, JSON, CPU time).
 #![forbid(unsafe_code)]
 
 mod driver;
@@ -139,7 +140,7 @@ fn run(args: &Args) -> Result<u64, String> {
     };
     let settings = Settings {
         server: args.server.clone(),
-        protocol: args.protocol.name(),
+        protocol: args.protocol.dialect().name(),
         conns: args.conns,
         pipeline: args.pipeline,
         threads,
@@ -175,7 +176,7 @@ fn run(args: &Args) -> Result<u64, String> {
             .into_iter()
             .enumerate()
             .map(|(t, (lo, hi))| Plan {
-                proto: args.protocol,
+                dialect: args.protocol.dialect(),
                 pipeline,
                 source: Source::Prefill {
                     next: lo,
@@ -211,7 +212,7 @@ fn run(args: &Args) -> Result<u64, String> {
             .into_iter()
             .enumerate()
             .map(|(t, (lo, hi))| Plan {
-                proto: args.protocol,
+                dialect: args.protocol.dialect(),
                 pipeline: args.pipeline,
                 source: Source::Mix(Mix::new(
                     args.ratio,
