@@ -1,34 +1,23 @@
 //! The three dialects on a blocking socket: encode an [`Op`], read its [`Reply`].
 //!
-//! Knows nothing of keys' expected state: it turns bytes into replies and calls
-//! anything it does not expect (an unknown line, a bad length, a wrong opaque, a close)
-//! a protocol error, which the caller counts as a failure.
+//! The bytes are `ringcache-client`'s; this module says which requests an [`Op`] is in
+//! each dialect and what their answers mean. Knows nothing of keys' expected state: it
+//! turns answers into replies and calls anything it does not expect (an answer of the
+//! wrong kind, a wrong opaque, a malformed answer, a close) a protocol error, which the
+//! caller counts as a failure.
 
+use ringcache_client::binary::{self, opcode, RESPONSE_MAGIC};
+use ringcache_client::text::{self, Response};
+use ringcache_client::{meta, DecodeError, Decoded};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+pub use ringcache_client::Dialect;
+
 /// How long a read may wait for the server before the soak calls it a hang.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    Text,
-    Meta,
-    Binary,
-}
-
-impl Dialect {
-    pub const ALL: [Dialect; 3] = [Dialect::Text, Dialect::Meta, Dialect::Binary];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Text => "text",
-            Dialect::Meta => "meta",
-            Dialect::Binary => "binary",
-        }
-    }
-}
 
 /// One request. TTLs are relative seconds (0: never expires).
 #[derive(Clone, Debug)]
@@ -124,21 +113,45 @@ impl Conn {
             .write_all(&out)
             .map_err(|e| format!("write: {e}"))?;
         for (i, (op, opaque)) in ops.iter().zip(first_opaques).enumerate() {
-            let reply = self.read_reply(op, opaque)?;
+            let reply = match self.dialect {
+                Dialect::Text => self.read_text(op)?,
+                Dialect::Meta => self.read_meta(op)?,
+                Dialect::Binary => self.read_binary(op, opaque)?,
+            };
             on_reply(i, reply);
         }
         Ok(())
     }
 
+    /// `stats` (on a text connection): the general group, name to value.
+    pub fn stats(&mut self) -> Result<HashMap<String, String>, String> {
+        self.stream
+            .write_all(b"stats\r\n")
+            .map_err(|e| format!("stats: write: {e}"))?;
+        self.next(|b| {
+            Ok(text::decode_list(b)?.map(|list| {
+                if list.end != Response::End {
+                    return Err(format!("stats: answered {:?}", list.end));
+                }
+                list.items
+                    .into_iter()
+                    .map(|item| match item {
+                        Response::Stat(name, value) => Ok((name.to_string(), value.to_string())),
+                        other => Err(format!("stats: unexpected answer {other:?}")),
+                    })
+                    .collect()
+            }))
+        })
+    }
+
     /// Ends the connection the polite way where the dialect has one.
     pub fn quit(mut self) {
-        let bye: &[u8] = match self.dialect {
-            Dialect::Text | Dialect::Meta => b"quit\r\n",
-            Dialect::Binary => &[
-                0x80, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            ],
-        };
-        let _ = self.stream.write_all(bye);
+        let mut bye = Vec::new();
+        match self.dialect {
+            Dialect::Text | Dialect::Meta => bye.extend_from_slice(b"quit\r\n"),
+            Dialect::Binary => binary::request(&mut bye, opcode::QUIT, 0, &[], &[], &[]),
+        }
+        let _ = self.stream.write_all(&bye);
         // Wait for the server's close, so the connection count can settle after us.
         let mut sink = [0u8; 64];
         while matches!(self.stream.read(&mut sink), Ok(n) if n > 0) {}
@@ -148,19 +161,9 @@ impl Conn {
         match self.dialect {
             Dialect::Text => encode_text(op, out),
             Dialect::Meta => encode_meta(op, out),
-            Dialect::Binary => {
-                encode_binary(op, self.opaque, out);
-            }
+            Dialect::Binary => encode_binary(op, self.opaque, out),
         }
         self.opaque = self.opaque.wrapping_add(opaques(op));
-    }
-
-    fn read_reply(&mut self, op: &Op, opaque: u32) -> Result<Reply, String> {
-        match self.dialect {
-            Dialect::Text => self.read_text(op),
-            Dialect::Meta => self.read_meta(op),
-            Dialect::Binary => self.read_binary(op, opaque),
-        }
     }
 
     // ---- buffered reading ----
@@ -197,160 +200,89 @@ impl Conn {
         }
     }
 
-    /// The next line, without its `\r\n`.
-    fn line(&mut self) -> Result<Vec<u8>, String> {
+    /// The next answer: `decode` reads it from the front of the unread bytes and turns
+    /// it into what the caller keeps (or an error message); more bytes are read until
+    /// it is whole.
+    fn next<T>(
+        &mut self,
+        decode: impl Fn(&[u8]) -> Result<Decoded<Result<T, String>>, DecodeError>,
+    ) -> Result<T, String> {
         loop {
-            let rest = &self.buf[self.pos..];
-            if let Some(i) = memchr::memmem::find(rest, b"\r\n") {
-                let line = rest[..i].to_vec();
-                self.pos += i + 2;
-                return Ok(line);
+            match decode(&self.buf[self.pos..]) {
+                Ok(Decoded { response, consumed }) => {
+                    self.pos += consumed;
+                    return response;
+                }
+                Err(DecodeError::Incomplete) => self.fill()?,
+                Err(DecodeError::Malformed(why)) => return Err(why),
             }
-            if rest.len() > 4096 {
-                return Err(format!("no line end in {} bytes", rest.len()));
-            }
-            self.fill()?;
         }
-    }
-
-    fn exact(&mut self, n: usize) -> Result<Vec<u8>, String> {
-        while self.buf.len() - self.pos < n {
-            self.fill()?;
-        }
-        let bytes = self.buf[self.pos..self.pos + n].to_vec();
-        self.pos += n;
-        Ok(bytes)
-    }
-
-    /// `n` bytes of data followed by `\r\n`.
-    fn data_block(&mut self, n: usize) -> Result<Vec<u8>, String> {
-        let mut data = self.exact(n + 2)?;
-        if !data.ends_with(b"\r\n") {
-            return Err(format!("data block of {n} bytes not followed by \\r\\n"));
-        }
-        data.truncate(n);
-        Ok(data)
     }
 
     // ---- text ----
 
     fn read_text(&mut self, op: &Op) -> Result<Reply, String> {
         match op {
-            Op::Get { key } => {
-                let hits = self.read_text_values()?;
-                single_hit(key, hits)
-            }
-            Op::MultiGet { .. } => Ok(Reply::Values(self.read_text_values()?)),
-            _ => {
-                let line = self.line()?;
-                match (op, line.as_slice()) {
-                    (Op::Set { .. }, b"STORED") => Ok(Reply::Stored),
-                    (Op::Delete { .. }, b"DELETED") => Ok(Reply::Deleted(true)),
-                    (Op::Delete { .. }, b"NOT_FOUND") => Ok(Reply::Deleted(false)),
-                    (Op::Touch { .. }, b"TOUCHED") => Ok(Reply::Touched(true)),
-                    (Op::Touch { .. }, b"NOT_FOUND") => Ok(Reply::Touched(false)),
-                    (Op::Incr { .. }, b"NOT_FOUND") => Ok(Reply::Incremented(None)),
-                    (Op::Incr { .. }, n) => parse_u64(n)
-                        .map(|v| Reply::Incremented(Some(v)))
-                        .ok_or_else(|| unexpected(op, n)),
-                    (_, other) => Err(unexpected(op, other)),
-                }
-            }
+            Op::Get { key } => single_hit(key, self.read_text_values(op)?),
+            Op::MultiGet { .. } => Ok(Reply::Values(self.read_text_values(op)?)),
+            _ => self.next(|b| {
+                Ok(text::decode(b)?.map(|r| text_reply(op, r).ok_or_else(|| unexpected(op, b))))
+            }),
         }
     }
 
     /// `VALUE key flags len` blocks up to `END`.
-    fn read_text_values(&mut self) -> Result<Vec<Hit>, String> {
-        let mut hits = Vec::new();
-        loop {
-            let line = self.line()?;
-            if line == b"END" {
-                return Ok(hits);
-            }
-            let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
-            let (key, flags, len) = match parts.as_slice() {
-                [b"VALUE", key, flags, len] => (key.to_vec(), parse_u64(flags), parse_u64(len)),
-                _ => return Err(format!("get: unexpected line {:?}", show(&line))),
-            };
-            let (Some(flags), Some(len)) = (flags, len) else {
-                return Err(format!("get: bad VALUE line {:?}", show(&line)));
-            };
-            let value = self.data_block(len as usize)?;
-            hits.push(Hit {
-                key,
-                flags: flags as u32,
-                value,
-            });
-        }
+    fn read_text_values(&mut self, op: &Op) -> Result<Vec<Hit>, String> {
+        self.next(|b| {
+            Ok(text::decode_list(b)?.map(|list| {
+                if list.end != Response::End {
+                    return Err(unexpected(op, b));
+                }
+                list.items
+                    .into_iter()
+                    .map(|item| match item {
+                        Response::Value {
+                            key, flags, value, ..
+                        } => Ok(Hit {
+                            key: key.to_vec(),
+                            flags,
+                            value: value.to_vec(),
+                        }),
+                        _ => Err(unexpected(op, b)),
+                    })
+                    .collect()
+            }))
+        })
     }
 
     // ---- meta ----
 
     fn read_meta(&mut self, op: &Op) -> Result<Reply, String> {
-        match op {
-            Op::MultiGet { .. } => {
-                let mut hits = Vec::new();
-                loop {
-                    let line = self.line()?;
-                    if line == b"MN" {
-                        return Ok(Reply::Values(hits));
-                    }
-                    hits.push(self.read_meta_value(op, &line)?);
-                }
-            }
-            _ => {
-                let line = self.line()?;
-                match (op, line.as_slice()) {
-                    (Op::Set { .. }, b"HD") => Ok(Reply::Stored),
-                    (Op::Get { .. }, b"EN") => Ok(Reply::Value(None)),
-                    (Op::Get { key }, l) if l.starts_with(b"VA ") => {
-                        let mut hit = self.read_meta_value(op, l)?;
-                        hit.key = key.as_bytes().to_vec();
-                        Ok(Reply::Value(Some(hit)))
-                    }
-                    (Op::Delete { .. }, b"HD") => Ok(Reply::Deleted(true)),
-                    (Op::Delete { .. }, b"NF") => Ok(Reply::Deleted(false)),
-                    (Op::Touch { .. }, b"HD") => Ok(Reply::Touched(true)),
-                    (Op::Touch { .. }, b"EN") => Ok(Reply::Touched(false)),
-                    (Op::Incr { .. }, b"NF") => Ok(Reply::Incremented(None)),
-                    (Op::Incr { .. }, l) if l.starts_with(b"VA ") => {
-                        let hit = self.read_meta_value(op, l)?;
-                        parse_u64(&hit.value)
-                            .map(|v| Reply::Incremented(Some(v)))
-                            .ok_or_else(|| unexpected(op, &hit.value))
-                    }
-                    (_, other) => Err(unexpected(op, other)),
-                }
-            }
-        }
-    }
-
-    /// `VA len <flags>` and its data block; `f` and `k` return flags are read.
-    fn read_meta_value(&mut self, op: &Op, line: &[u8]) -> Result<Hit, String> {
-        let mut parts = line.split(|&b| b == b' ');
-        if parts.next() != Some(b"VA") {
-            return Err(unexpected(op, line));
-        }
-        let len = parts
-            .next()
-            .and_then(parse_u64)
-            .ok_or_else(|| unexpected(op, line))?;
-        let mut hit = Hit {
-            key: Vec::new(),
-            flags: 0,
-            value: Vec::new(),
+        let Op::MultiGet { .. } = op else {
+            return self.next(|b| {
+                Ok(meta::decode(b)?.map(|r| match meta_reply(op, r) {
+                    Some(reply) => reply,
+                    None => Err(unexpected(op, b)),
+                }))
+            });
         };
-        for flag in parts {
-            match flag.split_first() {
-                Some((b'f', n)) => {
-                    hit.flags = parse_u64(n).ok_or_else(|| unexpected(op, line))? as u32
-                }
-                Some((b'k', k)) => hit.key = k.to_vec(),
-                _ => return Err(unexpected(op, line)),
+        // `mg <key> k f v q` for each key answers hits only; `mn`'s `MN` ends them.
+        let mut hits = Vec::new();
+        loop {
+            let hit = self.next(|b| {
+                Ok(meta::decode(b)?.map(|r| match r {
+                    meta::Response::NoOp => Ok(None),
+                    meta::Response::Value { flags, data } => meta_hit(flags, data)
+                        .map(Some)
+                        .ok_or_else(|| unexpected(op, b)),
+                    _ => Err(unexpected(op, b)),
+                }))
+            })?;
+            match hit {
+                Some(hit) => hits.push(hit),
+                None => return Ok(Reply::Values(hits)),
             }
         }
-        hit.value = self.data_block(len as usize)?;
-        Ok(hit)
     }
 
     // ---- binary ----
@@ -363,14 +295,14 @@ impl Conn {
                 let mut hits = Vec::new();
                 loop {
                     let r = self.binary_response()?;
-                    if r.opcode == NOOP {
+                    if r.opcode == opcode::NOOP {
                         if r.opaque != end {
                             return Err(format!("NOOP with opaque {} not {end}", r.opaque));
                         }
                         return Ok(Reply::Values(hits));
                     }
                     let i = r.opaque.wrapping_sub(opaque) as usize;
-                    if r.opcode != GETKQ || r.status != 0 || i >= keys.len() {
+                    if r.opcode != opcode::GETKQ || r.status != 0 || i >= keys.len() {
                         return Err(format!(
                             "multi-get: unexpected response opcode {:#x} status {} opaque {}",
                             r.opcode, r.status, r.opaque
@@ -415,28 +347,20 @@ impl Conn {
     }
 
     fn binary_response(&mut self) -> Result<BinaryResponse, String> {
-        let h = self.exact(24)?;
-        if h[0] != 0x81 {
-            return Err(format!("binary: response magic {:#x}", h[0]));
-        }
-        let key_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
-        let extras_len = usize::from(h[4]);
-        let status = u16::from_be_bytes([h[6], h[7]]);
-        let body_len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
-        let opaque = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
-        if key_len + extras_len > body_len {
-            return Err(format!(
-                "binary: key {key_len} + extras {extras_len} > body {body_len}"
-            ));
-        }
-        let body = self.exact(body_len)?;
-        Ok(BinaryResponse {
-            opcode: h[1],
-            status,
-            opaque,
-            extras: body[..extras_len].to_vec(),
-            key: body[extras_len..extras_len + key_len].to_vec(),
-            value: body[extras_len + key_len..].to_vec(),
+        self.next(|b| {
+            Ok(binary::decode(b)?.map(|p| {
+                if p.header.magic != RESPONSE_MAGIC {
+                    return Err(format!("binary: response magic {:#x}", p.header.magic));
+                }
+                Ok(BinaryResponse {
+                    opcode: p.header.opcode,
+                    status: p.status(),
+                    opaque: p.header.opaque,
+                    extras: p.extras.to_vec(),
+                    key: p.key.to_vec(),
+                    value: p.value.to_vec(),
+                })
+            }))
         })
     }
 }
@@ -465,13 +389,66 @@ impl BinaryResponse {
     }
 }
 
-const SET: u8 = 0x01;
-const GET: u8 = 0x00;
-const DELETE: u8 = 0x04;
-const INCREMENT: u8 = 0x05;
-const NOOP: u8 = 0x0a;
-const GETKQ: u8 = 0x0d;
-const TOUCH: u8 = 0x1c;
+/// What a one-line text answer means for `op`; `None` if it cannot answer it.
+fn text_reply(op: &Op, r: Response<'_>) -> Option<Reply> {
+    Some(match (op, r) {
+        (Op::Set { .. }, Response::Stored) => Reply::Stored,
+        (Op::Delete { .. }, Response::Deleted) => Reply::Deleted(true),
+        (Op::Delete { .. }, Response::NotFound) => Reply::Deleted(false),
+        (Op::Touch { .. }, Response::Touched) => Reply::Touched(true),
+        (Op::Touch { .. }, Response::NotFound) => Reply::Touched(false),
+        (Op::Incr { .. }, Response::NotFound) => Reply::Incremented(None),
+        (Op::Incr { .. }, Response::Number(n)) => Reply::Incremented(Some(n)),
+        _ => return None,
+    })
+}
+
+/// What a meta answer means for `op` (not a multi-get); `None` if it cannot answer it.
+fn meta_reply(op: &Op, r: meta::Response<'_>) -> Option<Result<Reply, String>> {
+    use meta::Code::{En, Hd, Nf};
+    let code = match r {
+        meta::Response::Status { code, .. } => Some(code),
+        _ => None,
+    };
+    Some(Ok(match (op, code, r) {
+        (Op::Set { .. }, Some(Hd), _) => Reply::Stored,
+        (Op::Get { .. }, Some(En), _) => Reply::Value(None),
+        (Op::Get { key }, _, meta::Response::Value { flags, data }) => {
+            let mut hit = meta_hit(flags, data)?;
+            hit.key = key.as_bytes().to_vec();
+            Reply::Value(Some(hit))
+        }
+        (Op::Delete { .. }, Some(Hd), _) => Reply::Deleted(true),
+        (Op::Delete { .. }, Some(Nf), _) => Reply::Deleted(false),
+        (Op::Touch { .. }, Some(Hd), _) => Reply::Touched(true),
+        (Op::Touch { .. }, Some(En), _) => Reply::Touched(false),
+        (Op::Incr { .. }, Some(Nf), _) => Reply::Incremented(None),
+        (Op::Incr { .. }, _, meta::Response::Value { flags, data })
+            if flags.iter().next().is_none() =>
+        {
+            Reply::Incremented(Some(parse_u64(data)?))
+        }
+        _ => return None,
+    }))
+}
+
+/// A `VA` answer as a hit: its data, and the `f` and `k` flags it returned (any other
+/// flag is unexpected: `None`).
+fn meta_hit(flags: meta::Flags<'_>, data: &[u8]) -> Option<Hit> {
+    let mut hit = Hit {
+        key: Vec::new(),
+        flags: 0,
+        value: data.to_vec(),
+    };
+    for flag in flags.iter() {
+        match flag.split_first() {
+            Some((b'f', n)) => hit.flags = u32::try_from(parse_u64(n)?).ok()?,
+            Some((b'k', k)) => hit.key = k.to_vec(),
+            _ => return None,
+        }
+    }
+    Some(hit)
+}
 
 fn single_hit(key: &str, mut hits: Vec<Hit>) -> Result<Reply, String> {
     match hits.len() {
@@ -491,24 +468,12 @@ fn encode_text(op: &Op, out: &mut Vec<u8>) {
             flags,
             ttl,
             value,
-        } => {
-            out.extend_from_slice(
-                format!("set {key} {flags} {ttl} {}\r\n", value.len()).as_bytes(),
-            );
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
-        }
-        Op::Get { key } => out.extend_from_slice(format!("get {key}\r\n").as_bytes()),
-        Op::MultiGet { keys } => {
-            out.extend_from_slice(format!("get {}\r\n", keys.join(" ")).as_bytes())
-        }
-        Op::Delete { key } => out.extend_from_slice(format!("delete {key}\r\n").as_bytes()),
-        Op::Incr { key, delta } => {
-            out.extend_from_slice(format!("incr {key} {delta}\r\n").as_bytes())
-        }
-        Op::Touch { key, ttl } => {
-            out.extend_from_slice(format!("touch {key} {ttl}\r\n").as_bytes())
-        }
+        } => text::set(out, key.as_bytes(), *flags, i64::from(*ttl), value),
+        Op::Get { key } => text::get(out, [key]),
+        Op::MultiGet { keys } => text::get(out, keys),
+        Op::Delete { key } => text::delete(out, key.as_bytes()),
+        Op::Incr { key, delta } => text::incr(out, key.as_bytes(), *delta),
+        Op::Touch { key, ttl } => text::touch(out, key.as_bytes(), i64::from(*ttl)),
     }
 }
 
@@ -519,25 +484,26 @@ fn encode_meta(op: &Op, out: &mut Vec<u8>) {
             flags,
             ttl,
             value,
-        } => {
-            out.extend_from_slice(
-                format!("ms {key} {} F{flags} T{ttl}\r\n", value.len()).as_bytes(),
-            );
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
-        }
-        Op::Get { key } => out.extend_from_slice(format!("mg {key} f v\r\n").as_bytes()),
+        } => meta::set(
+            out,
+            key.as_bytes(),
+            value,
+            format!("F{flags} T{ttl}").as_bytes(),
+        ),
+        Op::Get { key } => meta::command(out, b"mg", key.as_bytes(), b"f v"),
         Op::MultiGet { keys } => {
             for key in keys {
-                out.extend_from_slice(format!("mg {key} k f v q\r\n").as_bytes());
+                meta::command(out, b"mg", key.as_bytes(), b"k f v q");
             }
-            out.extend_from_slice(b"mn\r\n");
+            meta::noop(out);
         }
-        Op::Delete { key } => out.extend_from_slice(format!("md {key}\r\n").as_bytes()),
+        Op::Delete { key } => meta::command(out, b"md", key.as_bytes(), b""),
         Op::Incr { key, delta } => {
-            out.extend_from_slice(format!("ma {key} D{delta} v\r\n").as_bytes())
+            meta::command(out, b"ma", key.as_bytes(), format!("D{delta} v").as_bytes())
         }
-        Op::Touch { key, ttl } => out.extend_from_slice(format!("mg {key} T{ttl}\r\n").as_bytes()),
+        Op::Touch { key, ttl } => {
+            meta::command(out, b"mg", key.as_bytes(), format!("T{ttl}").as_bytes())
+        }
     }
 }
 
@@ -550,52 +516,31 @@ fn encode_binary(op: &Op, opaque: u32, out: &mut Vec<u8>) {
             ttl,
             value,
         } => {
-            let mut extras = [0u8; 8];
-            extras[..4].copy_from_slice(&flags.to_be_bytes());
-            extras[4..].copy_from_slice(&ttl.to_be_bytes());
-            binary_request(out, SET, opaque, &extras, key.as_bytes(), value);
+            let extras = binary::store_extras(*flags, *ttl);
+            binary::request(out, opcode::SET, opaque, &extras, key.as_bytes(), value);
         }
-        Op::Get { key } => binary_request(out, GET, opaque, &[], key.as_bytes(), &[]),
+        Op::Get { key } => binary::request(out, opcode::GET, opaque, &[], key.as_bytes(), &[]),
         Op::MultiGet { keys } => {
             for (i, key) in keys.iter().enumerate() {
                 let o = opaque.wrapping_add(i as u32);
-                binary_request(out, GETKQ, o, &[], key.as_bytes(), &[]);
+                binary::request(out, opcode::GETKQ, o, &[], key.as_bytes(), &[]);
             }
             let o = opaque.wrapping_add(keys.len() as u32);
-            binary_request(out, NOOP, o, &[], &[], &[]);
+            binary::request(out, opcode::NOOP, o, &[], &[], &[]);
         }
-        Op::Delete { key } => binary_request(out, DELETE, opaque, &[], key.as_bytes(), &[]),
+        Op::Delete { key } => {
+            binary::request(out, opcode::DELETE, opaque, &[], key.as_bytes(), &[])
+        }
         Op::Incr { key, delta } => {
-            // Delta, initial value, expiration 0xffffffff: fail when missing.
-            let mut extras = [0u8; 20];
-            extras[..8].copy_from_slice(&delta.to_be_bytes());
-            extras[16..].copy_from_slice(&u32::MAX.to_be_bytes());
-            binary_request(out, INCREMENT, opaque, &extras, key.as_bytes(), &[]);
+            // Fail when missing rather than create.
+            let extras = binary::arith_extras(*delta, 0, binary::NO_CREATE);
+            binary::request(out, opcode::INCREMENT, opaque, &extras, key.as_bytes(), &[]);
         }
         Op::Touch { key, ttl } => {
-            binary_request(out, TOUCH, opaque, &ttl.to_be_bytes(), key.as_bytes(), &[])
+            let extras = ttl.to_be_bytes();
+            binary::request(out, opcode::TOUCH, opaque, &extras, key.as_bytes(), &[]);
         }
     }
-}
-
-fn binary_request(
-    out: &mut Vec<u8>,
-    opcode: u8,
-    opaque: u32,
-    extras: &[u8],
-    key: &[u8],
-    value: &[u8],
-) {
-    let body = extras.len() + key.len() + value.len();
-    out.extend_from_slice(&[0x80, opcode]);
-    out.extend_from_slice(&(key.len() as u16).to_be_bytes());
-    out.extend_from_slice(&[extras.len() as u8, 0, 0, 0]);
-    out.extend_from_slice(&(body as u32).to_be_bytes());
-    out.extend_from_slice(&opaque.to_be_bytes());
-    out.extend_from_slice(&0u64.to_be_bytes());
-    out.extend_from_slice(extras);
-    out.extend_from_slice(key);
-    out.extend_from_slice(value);
 }
 
 /// How many binary opaques `op` uses (the connection's counter advances by it).
@@ -617,8 +562,14 @@ pub fn op_name(op: &Op) -> &'static str {
     }
 }
 
-fn unexpected(op: &Op, line: &[u8]) -> String {
-    format!("{}: unexpected answer {:?}", op_name(op), show(line))
+/// The error for an answer `op` cannot get: names the op and shows the answer's line.
+fn unexpected(op: &Op, answer: &[u8]) -> String {
+    let line = memchr::memmem::find(answer, b"\r\n").unwrap_or(answer.len());
+    format!(
+        "{}: unexpected answer {:?}",
+        op_name(op),
+        show(&answer[..line])
+    )
 }
 
 fn parse_u64(b: &[u8]) -> Option<u64> {
