@@ -2,9 +2,12 @@
 //!
 //! Cargo already refuses an import of a crate that is not a dependency; this checks the
 //! rest: the pure crates (`crates/protocol`, `crates/storage`) name no crate of ours,
-//! not each other, and not the server's modules; `meta` reads lines through `ascii`,
-//! never through `text`; and `unsafe` appears nowhere outside `src/io/`. Comment lines
-//! are skipped (a header may say what a module must not know).
+//! not each other, and not the server's modules; the client codec (`crates/client`)
+//! depends on `ringcache-protocol` alone and names neither the server, its `io`, nor
+//! the store; the tools (`crates/tools`) depend on the client codec, never on the
+//! server package; `meta` reads lines through `ascii`, never through `text`; and
+//! `unsafe` appears nowhere outside `src/io/`. Comment lines are skipped (a header may
+//! say what a module must not know).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -75,8 +78,9 @@ fn offenders(dir: &Path, forbidden: &[&str], skip: &[&str]) -> Vec<String> {
     found
 }
 
-/// The `[dependencies]`-like sections of a crate's manifest name none of our crates.
-fn manifest_names_none_of_ours(manifest: &Path) -> Vec<String> {
+/// The crates of ours (`ringcache…`) that the `[dependencies]`-like sections of a
+/// manifest name, each with its section.
+fn our_dependencies(manifest: &Path) -> Vec<(String, String)> {
     let text = fs::read_to_string(manifest).expect("manifest");
     let mut section = String::new();
     let mut found = Vec::new();
@@ -85,10 +89,28 @@ fn manifest_names_none_of_ours(manifest: &Path) -> Vec<String> {
         if line.starts_with('[') {
             section = line.to_string();
         } else if section.contains("dependencies") && line.starts_with("ringcache") {
-            found.push(format!("{}: {section} {line}", manifest.display()));
+            let name = line.split(['=', ' ', '.']).next().unwrap_or(line);
+            found.push((section.clone(), name.to_string()));
         }
     }
     found
+}
+
+/// The `[dependencies]`-like sections of a crate's manifest name none of our crates.
+fn manifest_names_none_of_ours(manifest: &Path) -> Vec<String> {
+    our_dependencies(manifest)
+        .into_iter()
+        .map(|(section, name)| format!("{}: {section} {name}", manifest.display()))
+        .collect()
+}
+
+/// The `[dependencies]`-like sections of a manifest name no crate of ours but `allowed`.
+fn manifest_names_only(manifest: &Path, allowed: &[&str]) -> Vec<String> {
+    our_dependencies(manifest)
+        .into_iter()
+        .filter(|(_, name)| !allowed.contains(&name.as_str()))
+        .map(|(section, name)| format!("{}: {section} {name}", manifest.display()))
+        .collect()
 }
 
 #[test]
@@ -136,9 +158,74 @@ fn storage_depends_on_nothing_of_ours() {
     );
 }
 
+/// The client codec is as pure as the protocol crate it builds on: no server, no
+/// engine, no store, no sockets.
+#[test]
+fn client_depends_on_the_protocol_alone() {
+    let dir = root().join("crates/client");
+    let mut found = manifest_names_only(&dir.join("Cargo.toml"), &["ringcache-protocol"]);
+    found.extend(offenders(
+        &dir.join("src"),
+        &[
+            "ringcache::",
+            "ringcache_storage",
+            "storage::",
+            "crate::server",
+            "server::",
+            "crate::io",
+            "io::",
+            "std::net",
+        ],
+        &[],
+    ));
+    assert!(
+        found.is_empty(),
+        "the client codec reaches outside itself:\n{}",
+        found.join("\n")
+    );
+    assert_eq!(
+        our_dependencies(&dir.join("Cargo.toml")),
+        [(
+            "[dependencies]".to_string(),
+            "ringcache-protocol".to_string()
+        )],
+        "the client codec's one crate of ours"
+    );
+}
+
+/// The tools talk to a server over sockets through the client codec; they never link
+/// the server package or the store.
+#[test]
+fn tools_do_not_depend_on_the_server() {
+    let dir = root().join("crates/tools");
+    let mut found = manifest_names_only(&dir.join("Cargo.toml"), &["ringcache-client"]);
+    found.extend(offenders(
+        &dir.join("src"),
+        &["ringcache::", "ringcache_storage", "ringcache_protocol"],
+        &[],
+    ));
+    assert!(
+        found.is_empty(),
+        "the tools reach past the client codec:\n{}",
+        found.join("\n")
+    );
+    assert!(
+        our_dependencies(&dir.join("Cargo.toml"))
+            .iter()
+            .any(|(_, name)| name == "ringcache-client"),
+        "the tools do not use the client codec"
+    );
+}
+
 #[test]
 fn pure_crates_forbid_unsafe() {
-    for lib in ["crates/protocol/src/lib.rs", "crates/storage/src/lib.rs"] {
+    for lib in [
+        "crates/protocol/src/lib.rs",
+        "crates/storage/src/lib.rs",
+        "crates/client/src/lib.rs",
+        "crates/tools/src/bin/rc-load/main.rs",
+        "crates/tools/src/bin/rc-soak/main.rs",
+    ] {
         let text = fs::read_to_string(root().join(lib)).expect(lib);
         assert!(
             text.contains("#![forbid(unsafe_code)]"),
