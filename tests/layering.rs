@@ -96,29 +96,26 @@ fn our_dependencies(manifest: &Path) -> Vec<(String, String)> {
     found
 }
 
-/// The `[dependencies]`-like sections of a crate's manifest name none of our crates.
-fn manifest_names_none_of_ours(manifest: &Path) -> Vec<String> {
-    our_dependencies(manifest)
-        .into_iter()
-        .map(|(section, name)| format!("{}: {section} {name}", manifest.display()))
-        .collect()
-}
-
-/// The `[dependencies]`-like sections of a manifest name no crate of ours but `allowed`.
-fn manifest_names_only(manifest: &Path, allowed: &[&str]) -> Vec<String> {
-    our_dependencies(manifest)
+/// What crate `dir` reaches that it must not: crates of ours its manifest names in a
+/// `[dependencies]`-like section other than `allowed`, and code lines of its sources
+/// that contain one of `forbidden`.
+fn reaches(dir: &str, allowed: &[&str], forbidden: &[&str]) -> Vec<String> {
+    let dir = root().join(dir);
+    let manifest = dir.join("Cargo.toml");
+    let mut found: Vec<String> = our_dependencies(&manifest)
         .into_iter()
         .filter(|(_, name)| !allowed.contains(&name.as_str()))
         .map(|(section, name)| format!("{}: {section} {name}", manifest.display()))
-        .collect()
+        .collect();
+    found.extend(offenders(&dir.join("src"), forbidden, &[]));
+    found
 }
 
 #[test]
 fn protocol_depends_on_nothing_of_ours() {
-    let dir = root().join("crates/protocol");
-    let mut found = manifest_names_none_of_ours(&dir.join("Cargo.toml"));
-    found.extend(offenders(
-        &dir.join("src"),
+    let found = reaches(
+        "crates/protocol",
+        &[],
         &[
             "ringcache",
             "storage::",
@@ -126,8 +123,7 @@ fn protocol_depends_on_nothing_of_ours() {
             "crate::io",
             "server::",
         ],
-        &[],
-    ));
+    );
     assert!(
         found.is_empty(),
         "protocol reaches outside itself:\n{}",
@@ -137,10 +133,9 @@ fn protocol_depends_on_nothing_of_ours() {
 
 #[test]
 fn storage_depends_on_nothing_of_ours() {
-    let dir = root().join("crates/storage");
-    let mut found = manifest_names_none_of_ours(&dir.join("Cargo.toml"));
-    found.extend(offenders(
-        &dir.join("src"),
+    let found = reaches(
+        "crates/storage",
+        &[],
         &[
             "ringcache",
             "protocol::",
@@ -149,8 +144,7 @@ fn storage_depends_on_nothing_of_ours() {
             "server::",
             "StoreMode",
         ],
-        &[],
-    ));
+    );
     assert!(
         found.is_empty(),
         "storage reaches outside itself:\n{}",
@@ -158,14 +152,13 @@ fn storage_depends_on_nothing_of_ours() {
     );
 }
 
-/// The client codec is as pure as the protocol crate it builds on: no server, no
-/// engine, no store, no sockets.
+/// The client codec is as pure as the protocol crate it builds on (its one crate of
+/// ours): no server, no engine, no store, no sockets.
 #[test]
 fn client_depends_on_the_protocol_alone() {
-    let dir = root().join("crates/client");
-    let mut found = manifest_names_only(&dir.join("Cargo.toml"), &["ringcache-protocol"]);
-    found.extend(offenders(
-        &dir.join("src"),
+    let found = reaches(
+        "crates/client",
+        &["ringcache-protocol"],
         &[
             "ringcache::",
             "ringcache_storage",
@@ -176,44 +169,39 @@ fn client_depends_on_the_protocol_alone() {
             "io::",
             "std::net",
         ],
-        &[],
-    ));
+    );
     assert!(
         found.is_empty(),
         "the client codec reaches outside itself:\n{}",
         found.join("\n")
     );
+    let uses = our_dependencies(&root().join("crates/client/Cargo.toml"));
     assert_eq!(
-        our_dependencies(&dir.join("Cargo.toml")),
-        [(
-            "[dependencies]".to_string(),
-            "ringcache-protocol".to_string()
-        )],
-        "the client codec's one crate of ours"
+        uses,
+        [("[dependencies]".into(), "ringcache-protocol".into())],
+        "the manifest check reads the client's manifest"
     );
 }
 
 /// The tools talk to a server over sockets through the client codec; they never link
-/// the server package or the store.
+/// the server package, the store or the server's parsers.
 #[test]
 fn tools_do_not_depend_on_the_server() {
-    let dir = root().join("crates/tools");
-    let mut found = manifest_names_only(&dir.join("Cargo.toml"), &["ringcache-client"]);
-    found.extend(offenders(
-        &dir.join("src"),
+    let found = reaches(
+        "crates/tools",
+        &["ringcache-client"],
         &["ringcache::", "ringcache_storage", "ringcache_protocol"],
-        &[],
-    ));
+    );
     assert!(
         found.is_empty(),
         "the tools reach past the client codec:\n{}",
         found.join("\n")
     );
-    assert!(
-        our_dependencies(&dir.join("Cargo.toml"))
-            .iter()
-            .any(|(_, name)| name == "ringcache-client"),
-        "the tools do not use the client codec"
+    let uses = our_dependencies(&root().join("crates/tools/Cargo.toml"));
+    assert_eq!(
+        uses,
+        [("[dependencies]".into(), "ringcache-client".into())],
+        "the manifest check reads the tools' manifest"
     );
 }
 

@@ -138,6 +138,7 @@ pub fn decode(input: &[u8]) -> Result<Decoded<Response<'_>>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::assert_malformed;
 
     fn one(input: &[u8]) -> Result<(Response<'_>, usize), DecodeError> {
         decode(input).map(|d| (d.response, d.consumed))
@@ -194,18 +195,16 @@ mod tests {
             one(b"CLIENT_ERROR bad data chunk\r\n"),
             Ok((Response::Error(b"CLIENT_ERROR bad data chunk"), 29))
         );
-        for bad in [
-            &b"VALUE k 0 1\r\n"[..],
-            b"VA\r\n",
-            b"VA x\r\n",
-            b"VA 1\r\nab\r\n",
-            b"OK\r\n",
-            b"MN x\r\n",
-        ] {
-            assert!(
-                matches!(one(bad), Err(DecodeError::Malformed(_))),
-                "{bad:?}"
-            );
-        }
+        assert_malformed(
+            |b| decode(b).map(|d| d.consumed),
+            &[
+                &b"VALUE k 0 1\r\n"[..],
+                b"VA\r\n",
+                b"VA x\r\n",
+                b"VA 1\r\nab\r\n",
+                b"OK\r\n",
+                b"MN x\r\n",
+            ],
+        );
     }
 }

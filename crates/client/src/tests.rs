@@ -113,6 +113,22 @@ fn lengths(stream: &[u8], decode: impl Fn(&[u8]) -> Result<usize, DecodeError>) 
     out
 }
 
+/// Asserts that `decode` (which returns an answer's length) calls each of `inputs`
+/// malformed.
+pub(crate) fn assert_malformed(
+    decode: impl Fn(&[u8]) -> Result<usize, DecodeError>,
+    inputs: &[&[u8]],
+) {
+    for input in inputs {
+        let got = decode(input);
+        assert!(
+            matches!(got, Err(DecodeError::Malformed(_))),
+            "\"{}\": {got:?}",
+            input.escape_ascii()
+        );
+    }
+}
+
 proptest! {
     #[test]
     fn text_answers_decode_as_the_server_wrote_them(answers in proptest::collection::vec(answer(), 1..6)) {

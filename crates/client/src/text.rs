@@ -186,6 +186,7 @@ pub fn decode_list(input: &[u8]) -> Result<Decoded<Listing<'_>>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::assert_malformed;
 
     fn one(input: &[u8]) -> Result<(Response<'_>, usize), DecodeError> {
         decode(input).map(|d| (d.response, d.consumed))
@@ -225,12 +226,10 @@ mod tests {
             Ok((Response::Version("1.6.18"), 16))
         );
         assert_eq!(one(b"STORED\r"), Err(DecodeError::Incomplete));
-        for bad in [&b"HELLO\r\n"[..], b"STAT x\r\n", b"END\n", b"-1\r\n"] {
-            assert!(
-                matches!(one(bad), Err(DecodeError::Malformed(_))),
-                "{bad:?}"
-            );
-        }
+        assert_malformed(
+            |b| decode(b).map(|d| d.consumed),
+            &[&b"HELLO\r\n"[..], b"STAT x\r\n", b"END\n", b"-1\r\n"],
+        );
     }
 
     #[test]
@@ -246,19 +245,17 @@ mod tests {
         for cut in 0..23 {
             assert_eq!(one(&hit[..cut]), Err(DecodeError::Incomplete), "{cut}");
         }
-        for bad in [
-            &b"VALUE k 0 3\r\nabcX\r\n"[..],
-            b"VALUE k 0\r\n",
-            b"VALUE k 0 3 1 2\r\n",
-            b"VALUE k 4294967296 0\r\n",
-            b"VALUE  0 0\r\n",
-            b"VALUE k 0 x\r\n",
-        ] {
-            assert!(
-                matches!(one(bad), Err(DecodeError::Malformed(_))),
-                "{bad:?}"
-            );
-        }
+        assert_malformed(
+            |b| decode(b).map(|d| d.consumed),
+            &[
+                &b"VALUE k 0 3\r\nabcX\r\n"[..],
+                b"VALUE k 0\r\n",
+                b"VALUE k 0 3 1 2\r\n",
+                b"VALUE k 4294967296 0\r\n",
+                b"VALUE  0 0\r\n",
+                b"VALUE k 0 x\r\n",
+            ],
+        );
     }
 
     #[test]

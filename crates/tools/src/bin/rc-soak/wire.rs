@@ -158,11 +158,7 @@ impl Conn {
     }
 
     fn encode(&mut self, op: &Op, out: &mut Vec<u8>) {
-        match self.dialect {
-            Dialect::Text => encode_text(op, out),
-            Dialect::Meta => encode_meta(op, out),
-            Dialect::Binary => encode_binary(op, self.opaque, out),
-        }
+        encode(self.dialect, op, self.opaque, out);
         self.opaque = self.opaque.wrapping_add(opaques(op));
     }
 
@@ -461,54 +457,10 @@ fn single_hit(key: &str, mut hits: Vec<Hit>) -> Result<Reply, String> {
     }
 }
 
-fn encode_text(op: &Op, out: &mut Vec<u8>) {
-    match op {
-        Op::Set {
-            key,
-            flags,
-            ttl,
-            value,
-        } => text::set(out, key.as_bytes(), *flags, i64::from(*ttl), value),
-        Op::Get { key } => text::get(out, [key]),
-        Op::MultiGet { keys } => text::get(out, keys),
-        Op::Delete { key } => text::delete(out, key.as_bytes()),
-        Op::Incr { key, delta } => text::incr(out, key.as_bytes(), *delta),
-        Op::Touch { key, ttl } => text::touch(out, key.as_bytes(), i64::from(*ttl)),
-    }
-}
-
-fn encode_meta(op: &Op, out: &mut Vec<u8>) {
-    match op {
-        Op::Set {
-            key,
-            flags,
-            ttl,
-            value,
-        } => meta::set(
-            out,
-            key.as_bytes(),
-            value,
-            format!("F{flags} T{ttl}").as_bytes(),
-        ),
-        Op::Get { key } => meta::command(out, b"mg", key.as_bytes(), b"f v"),
-        Op::MultiGet { keys } => {
-            for key in keys {
-                meta::command(out, b"mg", key.as_bytes(), b"k f v q");
-            }
-            meta::noop(out);
-        }
-        Op::Delete { key } => meta::command(out, b"md", key.as_bytes(), b""),
-        Op::Incr { key, delta } => {
-            meta::command(out, b"ma", key.as_bytes(), format!("D{delta} v").as_bytes())
-        }
-        Op::Touch { key, ttl } => {
-            meta::command(out, b"mg", key.as_bytes(), format!("T{ttl}").as_bytes())
-        }
-    }
-}
-
-/// Encodes `op`; a multi-get takes one opaque per key plus one for its NOOP.
-fn encode_binary(op: &Op, opaque: u32, out: &mut Vec<u8>) {
+/// Appends `op` in `dialect`; a binary multi-get takes one opaque per key (GETKQ) plus
+/// one for the NOOP that ends it, as a meta multi-get ends with `mn`.
+fn encode(dialect: Dialect, op: &Op, opaque: u32, out: &mut Vec<u8>) {
+    use Dialect::{Binary, Meta, Text};
     match op {
         Op::Set {
             key,
@@ -516,30 +468,60 @@ fn encode_binary(op: &Op, opaque: u32, out: &mut Vec<u8>) {
             ttl,
             value,
         } => {
-            let extras = binary::store_extras(*flags, *ttl);
-            binary::request(out, opcode::SET, opaque, &extras, key.as_bytes(), value);
-        }
-        Op::Get { key } => binary::request(out, opcode::GET, opaque, &[], key.as_bytes(), &[]),
-        Op::MultiGet { keys } => {
-            for (i, key) in keys.iter().enumerate() {
-                let o = opaque.wrapping_add(i as u32);
-                binary::request(out, opcode::GETKQ, o, &[], key.as_bytes(), &[]);
+            let key = key.as_bytes();
+            match dialect {
+                Text => text::set(out, key, *flags, i64::from(*ttl), value),
+                Meta => meta::set(out, key, value, format!("F{flags} T{ttl}").as_bytes()),
+                Binary => {
+                    let extras = binary::store_extras(*flags, *ttl);
+                    binary::request(out, opcode::SET, opaque, &extras, key, value);
+                }
             }
-            let o = opaque.wrapping_add(keys.len() as u32);
-            binary::request(out, opcode::NOOP, o, &[], &[], &[]);
         }
-        Op::Delete { key } => {
-            binary::request(out, opcode::DELETE, opaque, &[], key.as_bytes(), &[])
-        }
-        Op::Incr { key, delta } => {
-            // Fail when missing rather than create.
-            let extras = binary::arith_extras(*delta, 0, binary::NO_CREATE);
-            binary::request(out, opcode::INCREMENT, opaque, &extras, key.as_bytes(), &[]);
-        }
-        Op::Touch { key, ttl } => {
-            let extras = ttl.to_be_bytes();
-            binary::request(out, opcode::TOUCH, opaque, &extras, key.as_bytes(), &[]);
-        }
+        Op::Get { key } => match dialect {
+            Text => text::get(out, [key]),
+            Meta => meta::command(out, b"mg", key.as_bytes(), b"f v"),
+            Binary => binary::request(out, opcode::GET, opaque, &[], key.as_bytes(), &[]),
+        },
+        Op::MultiGet { keys } => match dialect {
+            Text => text::get(out, keys),
+            Meta => {
+                for key in keys {
+                    meta::command(out, b"mg", key.as_bytes(), b"k f v q");
+                }
+                meta::noop(out);
+            }
+            Binary => {
+                for (i, key) in keys.iter().enumerate() {
+                    let o = opaque.wrapping_add(i as u32);
+                    binary::request(out, opcode::GETKQ, o, &[], key.as_bytes(), &[]);
+                }
+                let o = opaque.wrapping_add(keys.len() as u32);
+                binary::request(out, opcode::NOOP, o, &[], &[], &[]);
+            }
+        },
+        Op::Delete { key } => match dialect {
+            Text => text::delete(out, key.as_bytes()),
+            Meta => meta::command(out, b"md", key.as_bytes(), b""),
+            Binary => binary::request(out, opcode::DELETE, opaque, &[], key.as_bytes(), &[]),
+        },
+        Op::Incr { key, delta } => match dialect {
+            Text => text::incr(out, key.as_bytes(), *delta),
+            Meta => meta::command(out, b"ma", key.as_bytes(), format!("D{delta} v").as_bytes()),
+            Binary => {
+                // Fail when missing rather than create.
+                let extras = binary::arith_extras(*delta, 0, binary::NO_CREATE);
+                binary::request(out, opcode::INCREMENT, opaque, &extras, key.as_bytes(), &[]);
+            }
+        },
+        Op::Touch { key, ttl } => match dialect {
+            Text => text::touch(out, key.as_bytes(), i64::from(*ttl)),
+            Meta => meta::command(out, b"mg", key.as_bytes(), format!("T{ttl}").as_bytes()),
+            Binary => {
+                let extras = ttl.to_be_bytes();
+                binary::request(out, opcode::TOUCH, opaque, &extras, key.as_bytes(), &[]);
+            }
+        },
     }
 }
 
