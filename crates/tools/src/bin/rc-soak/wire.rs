@@ -232,7 +232,7 @@ impl Conn {
         self.next(|b| {
             Ok(text::decode_list(b)?.map(|list| {
                 if list.end != Response::End {
-                    return Err(unexpected(op, b));
+                    return Err(format!("{}: ended by {:?}", op_name(op), list.end));
                 }
                 list.items
                     .into_iter()
