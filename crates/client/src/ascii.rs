@@ -24,6 +24,16 @@ pub(crate) fn line(input: &[u8]) -> Result<(&[u8], usize), DecodeError> {
     }
 }
 
+/// The bytes of `s` before its first space, and those after it (`None`: no space).
+/// A loop, not `memchr`: the words of an answer line are a few bytes long.
+#[inline]
+pub(crate) fn split_space(s: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match s.iter().position(|&b| b == b' ') {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
 /// A decimal number of 1 to 20 ASCII digits that fits a `u64`.
 #[inline]
 pub(crate) fn number(token: &[u8]) -> Option<u64> {
@@ -111,6 +121,13 @@ mod tests {
         let mut cut = cut;
         cut.push(b'\r');
         assert!(matches!(line(&cut), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn words() {
+        assert_eq!(split_space(b"VA 3 kx"), (&b"VA"[..], Some(&b"3 kx"[..])));
+        assert_eq!(split_space(b"HD"), (&b"HD"[..], None));
+        assert_eq!(split_space(b"HD "), (&b"HD"[..], Some(&b""[..])));
     }
 
     #[test]

@@ -95,9 +95,14 @@ pub enum Response<'a> {
 #[inline]
 pub fn decode(input: &[u8]) -> Result<Decoded<Response<'_>>, DecodeError> {
     let (line, head) = ascii::line(input)?;
-    let (word, rest) = match memchr::memchr(b' ', line) {
-        Some(space) => (&line[..space], &line[space + 1..]),
-        None => (line, &b""[..]),
+    // Meta codes are two letters; the error lines' words are longer.
+    let (word, rest) = match line {
+        [_, _] => (line, &b""[..]),
+        [_, _, b' ', rest @ ..] => (&line[..2], rest),
+        _ => {
+            let (word, rest) = ascii::split_space(line);
+            (word, rest.unwrap_or_default())
+        }
     };
     let status = |code| Response::Status {
         code,
@@ -105,10 +110,8 @@ pub fn decode(input: &[u8]) -> Result<Decoded<Response<'_>>, DecodeError> {
     };
     let response = match word {
         b"VA" => {
-            let (len, flags) = match memchr::memchr(b' ', rest) {
-                Some(space) => (&rest[..space], &rest[space + 1..]),
-                None => (rest, &b""[..]),
-            };
+            let (len, flags) = ascii::split_space(rest);
+            let flags = flags.unwrap_or_default();
             let len = ascii::number(len).ok_or_else(|| malformed("malformed VA line", input))?;
             let (data, consumed) = ascii::data_block(input, head, len)?;
             return Ok(Decoded {

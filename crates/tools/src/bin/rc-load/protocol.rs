@@ -109,7 +109,7 @@ fn check_text(input: &[u8], expect: &Expect<'_>) -> Result<Decoded<Answer>, Deco
         (Op::Get, Response::End) => Answer::Miss,
         (Op::Get, Response::Value { key, .. }) => {
             let end = text::decode(&input[consumed..])?;
-            if end.response != Response::End {
+            if !matches!(end.response, Response::End) {
                 return Err(out_of_step(format!(
                     "a get's VALUE followed by {:?}, not END",
                     end.response
