@@ -133,8 +133,8 @@ if [ ${#MC_LABELS[@]} -eq 0 ]; then
     exit 2
 fi
 
-echo "ci/bench.sh: cargo build --release --bins"
-cargo build --release --bins -q
+echo "ci/bench.sh: cargo build --release --workspace --bins"
+cargo build --release --workspace --bins -q
 
 # Every run keeps its own folder, target/bench/<UTC time>/, and target/bench/latest
 # points at the newest, so a published figure can be traced to its raw results.

@@ -59,8 +59,8 @@ command -v memcached >/dev/null 2>&1 || {
 . ci/server-lib.sh
 find_memcacheds "${MC_PATHS[@]+"${MC_PATHS[@]}"}"
 
-echo "ci/hitratio.sh: cargo build --release --bins"
-cargo build --release --bins -q
+echo "ci/hitratio.sh: cargo build --release --workspace --bins"
+cargo build --release --workspace --bins -q
 RINGCACHE=target/release/ringcache
 RCLOAD=target/release/rc-load
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)

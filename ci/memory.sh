@@ -75,8 +75,8 @@ for s in "${SERVERS[@]}"; do
     fi
 done
 
-echo "ci/memory.sh: cargo build --release --bins"
-cargo build --release --bins -q
+echo "ci/memory.sh: cargo build --release --workspace --bins"
+cargo build --release --workspace --bins -q
 RINGCACHE=target/release/ringcache
 RCLOAD=target/release/rc-load
 OUT=target/memory

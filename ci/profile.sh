@@ -43,7 +43,7 @@ case $SRV in
 esac
 ANY=()
 [[ $SRV == floor-* ]] && ANY=(--any-key)
-cargo build --profile profiling --bins -q || exit 2
+cargo build --profile profiling --workspace --bins -q || exit 2
 
 # One server run under $MODE with $1 measured requests; leaves its files in $OUT/$1.
 run() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak test (not part of ci/test.sh): ringcache under a long mixed workload on each
 # engine in turn, with a small memory limit so that it evicts and short TTLs so that
-# items expire, every answer checked by rc-soak (src/bin/rc-soak.rs).
+# items expire, every answer checked by rc-soak (crates/tools/src/bin/rc-soak/).
 #
 #   ci/soak.sh [DURATION]     DURATION per engine: seconds or 90s / 5m / 1h (default 5m)
 #   ci/soak.sh -h | --help    this text
@@ -46,7 +46,7 @@ hostile=${SOAK_HOSTILE:-30s}
 conn_mib=${SOAK_CONN_BUFFER_MIB:-8}
 
 echo "ci/soak.sh: building release binaries"
-cargo build --release -q --bin ringcache --bin rc-soak
+cargo build --release -q --workspace --bin ringcache --bin rc-soak
 bin=target/release
 
 work=$(mktemp -d /tmp/ringcache-soak.XXXXXX)

@@ -718,6 +718,34 @@ fn allowed_syscalls(filter: &str) -> Vec<String> {
     out
 }
 
+/// rc-load for this test's profile. It is in the `ringcache-tools` package, whose
+/// binaries Cargo does not build for this package's tests, so this builds it (a no-op
+/// when it is up to date) into the target directory this test runs from.
+fn rc_load() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // <target>/<profile>/deps/deploy-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("<target>/<profile>");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => panic!("no profile directory above {}", exe.display()),
+    };
+    let target_dir = profile_dir.parent().expect("<target>");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--quiet", "--profile", profile, "--bin", "rc-load"])
+        .arg("--manifest-path")
+        .arg(root().join("crates/tools/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir)
+        .status()
+        .expect("run cargo");
+    assert!(built.success(), "cargo build rc-load: {built}");
+    profile_dir.join("rc-load")
+}
+
 /// Every system call ringcache makes, started with the unit's flags and put under
 /// load with both engines, passes the unit's `SystemCallFilter=`: a new call the
 /// filter refuses would fail with EPERM only under systemd.
@@ -752,7 +780,7 @@ fn unit_syscall_filter_allows_what_the_server_calls() {
         args.extend(["--io-engine", engine, "-t", "2"].map(String::from));
         let server = start("strace", &wrap, &args, uid, gid);
         let served = server.talk();
-        let load = Command::new(env!("CARGO_BIN_EXE_rc-load"))
+        let load = Command::new(rc_load())
             .arg("--server")
             .arg(format!("127.0.0.1:{}", server.port))
             .args(["--conns", "8", "--requests", "4000", "--quiet"])

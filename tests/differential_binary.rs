@@ -10,8 +10,8 @@
 //! the opaque [`SENTINEL_OPAQUE`]; the answer is every response packet before that
 //! NOOP's. A case marked `closes` is read until EOF/RST instead.
 //!
-//! Each response packet is decoded (24-byte header, extras, key, value) and shown as one
-//! line naming every field: magic, opcode, key length, extras length, data type,
+//! Each response packet is decoded by `ringcache-client` (24-byte header, extras, key,
+//! value) and shown as one line naming every field: magic, opcode, key length, extras length, data type,
 //! status, opaque, CAS, extras, key, value. Normalised first: each distinct non-zero
 //! CAS becomes `c1`, `c2`, ... in order of appearance; VERSION's value becomes
 //! `<version>`; a run of STAT key/value packets becomes one `STAT-RUN` line saying
@@ -29,6 +29,7 @@
 mod common;
 
 use common::{show, Flavor, ReadEnd, Server};
+use ringcache_client::binary::{self, opcode, Packet, HEADER_BYTES};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -43,83 +44,25 @@ const SENTINEL_OPAQUE: u32 = 0x5e47_1e1a;
 const CASE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The pause between writes, so that each tends to arrive in a read of its own.
 const WRITE_GAP: Duration = Duration::from_millis(1);
-const HEADER: usize = 24;
-const OP_NOOP: u8 = 0x0a;
-const OP_VERSION: u8 = 0x0b;
-const OP_STAT: u8 = 0x10;
-
-/// One response packet as received.
-#[derive(Clone, Debug)]
-struct Packet {
-    magic: u8,
-    opcode: u8,
-    key_len: u16,
-    extras_len: u8,
-    data_type: u8,
-    status: u16,
-    opaque: u32,
-    cas: u64,
-    extras: Vec<u8>,
-    key: Vec<u8>,
-    value: Vec<u8>,
-}
-
-/// The length of the complete packet at the start of `b`, if it is complete.
-fn packet_len(b: &[u8]) -> Option<usize> {
-    if b.len() < HEADER {
-        return None;
-    }
-    let body = u32::from_be_bytes([b[8], b[9], b[10], b[11]]) as usize;
-    (b.len() >= HEADER + body).then_some(HEADER + body)
-}
-
-/// Decodes the complete packet at the start of `b` (see [`packet_len`]); `None` if its
-/// key and extras lengths do not fit its body.
-fn decode(b: &[u8]) -> Option<Packet> {
-    let len = packet_len(b)?;
-    let key_len = u16::from_be_bytes([b[2], b[3]]);
-    let extras_len = b[4];
-    let (e, k) = (usize::from(extras_len), usize::from(key_len));
-    if HEADER + e + k > len {
-        return None;
-    }
-    Some(Packet {
-        magic: b[0],
-        opcode: b[1],
-        key_len,
-        extras_len,
-        data_type: b[5],
-        status: u16::from_be_bytes([b[6], b[7]]),
-        opaque: u32::from_be_bytes([b[12], b[13], b[14], b[15]]),
-        cas: u64::from_be_bytes(b[16..24].try_into().expect("8 bytes")),
-        extras: b[HEADER..HEADER + e].to_vec(),
-        key: b[HEADER + e..HEADER + e + k].to_vec(),
-        value: b[HEADER + e + k..len].to_vec(),
-    })
-}
 
 /// Splits a byte stream into packets; what is left (a partial or undecodable packet)
 /// comes back as the second value.
-fn packets(mut b: &[u8]) -> (Vec<Packet>, Vec<u8>) {
+fn packets(mut b: &[u8]) -> (Vec<Packet<'_>>, &[u8]) {
     let mut out = Vec::new();
-    while let Some(len) = packet_len(b) {
-        match decode(b) {
-            Some(p) => out.push(p),
-            None => break,
-        }
-        b = &b[len..];
+    while let Ok(p) = binary::decode(b) {
+        out.push(p.response);
+        b = &b[p.consumed..];
     }
-    (out, b.to_vec())
+    (out, b)
 }
 
-/// Where the packet with `opaque` ends in `b`, if it has arrived complete.
+/// Where the packet with `opaque` (and `opcode`, if given) ends in `b`, if it has
+/// arrived complete.
 fn end_of_opaque(b: &[u8], opaque: u32, opcode: Option<u8>) -> Option<usize> {
     let mut at = 0;
-    while let Some(len) = packet_len(&b[at..]) {
-        let h = &b[at..at + HEADER];
+    while let Ok((h, len)) = binary::frame(&b[at..]) {
         at += len;
-        let op_ok = opcode.is_none_or(|o| h[1] == o);
-        if op_ok && u32::from_be_bytes([h[12], h[13], h[14], h[15]]) == opaque {
+        if opcode.is_none_or(|o| h.opcode == o) && h.opaque == opaque {
             return Some(at);
         }
     }
@@ -165,7 +108,7 @@ fn run_case(server: &Server, case: &Case) -> Outcome {
                 match conn.try_read_until(deadline, |b| end_of_opaque(b, opaque, None)) {
                     Ok(got) => {
                         for p in packets(&got).0 {
-                            cas_of.insert(p.opaque, p.cas);
+                            cas_of.insert(p.header.opaque, p.header.cas);
                         }
                         received.extend_from_slice(&got);
                     }
@@ -196,12 +139,12 @@ fn run_case(server: &Server, case: &Case) -> Outcome {
         received.extend_from_slice(&got);
         closed = how.is_some();
     } else {
-        let _ = conn.try_send(&req(OP_NOOP, &[], &[], &[], SENTINEL_OPAQUE, 0));
+        let _ = conn.try_send(&req(opcode::NOOP, &[], &[], &[], SENTINEL_OPAQUE, 0));
         match conn.try_read_until(deadline, |b| {
-            end_of_opaque(b, SENTINEL_OPAQUE, Some(OP_NOOP))
+            end_of_opaque(b, SENTINEL_OPAQUE, Some(opcode::NOOP))
         }) {
             Ok(got) => {
-                received.extend_from_slice(&got[..got.len() - HEADER]);
+                received.extend_from_slice(&got[..got.len() - HEADER_BYTES]);
                 closed = false;
             }
             Err((end, got)) => {
@@ -227,57 +170,58 @@ fn normalise(received: &[u8]) -> Vec<String> {
     let mut lines = Vec::new();
     let mut stat_run: Option<(usize, bool, Option<String>)> = None;
     for p in packets {
-        if p.opcode == OP_STAT && p.status == 0 && p.key_len > 0 {
+        let h = p.header;
+        if h.opcode == opcode::STAT && p.status() == 0 && !p.key.is_empty() {
             let run = stat_run.get_or_insert((0, false, None));
             run.0 += 1;
             run.1 |= p.key == b"pid";
             if p.key == b"curr_items" {
-                run.2 = Some(String::from_utf8_lossy(&p.value).into_owned());
+                run.2 = Some(String::from_utf8_lossy(p.value).into_owned());
             }
             continue;
         }
         if let Some((n, pid, items)) = stat_run.take() {
             lines.push(stat_line(n, pid, items));
         }
-        let cas = if p.cas == 0 {
+        let cas = if h.cas == 0 {
             "0".to_string()
         } else {
             let idx = cas_names
                 .iter()
-                .position(|c| *c == p.cas)
+                .position(|c| *c == h.cas)
                 .unwrap_or_else(|| {
-                    cas_names.push(p.cas);
+                    cas_names.push(h.cas);
                     cas_names.len() - 1
                 });
             format!("c{}", idx + 1)
         };
-        let value = if p.opcode == OP_VERSION && p.status == 0 {
+        let value = if h.opcode == opcode::VERSION && p.status() == 0 {
             "\"<version>\"".to_string()
         } else {
-            show(&p.value)
+            show(p.value)
         };
         lines.push(format!(
             "magic={:02x} op={:02x} klen={} elen={} dt={:02x} st={:04x} opq={:08x} cas={cas} \
              ext=[{}] key={} val={value}",
-            p.magic,
-            p.opcode,
-            p.key_len,
-            p.extras_len,
-            p.data_type,
-            p.status,
-            p.opaque,
+            h.magic,
+            h.opcode,
+            h.key_len,
+            h.extras_len,
+            h.data_type,
+            p.status(),
+            h.opaque,
             p.extras
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>(),
-            show(&p.key),
+            show(p.key),
         ));
     }
     if let Some((n, pid, items)) = stat_run.take() {
         lines.push(stat_line(n, pid, items));
     }
     if !rest.is_empty() {
-        lines.push(format!("TRAILING {} bytes: {}", rest.len(), show(&rest)));
+        lines.push(format!("TRAILING {} bytes: {}", rest.len(), show(rest)));
     }
     lines
 }
@@ -492,10 +436,10 @@ fn normalise_names_cas_by_appearance_and_folds_stats() {
         pkt(0x00, b"", b"B", 5),
         pkt(0x00, b"", b"A", 17),
         pkt(0x01, b"", b"", 0),
-        pkt(OP_VERSION, b"", b"1.6.18", 0),
-        pkt(OP_STAT, b"pid", b"1", 0),
-        pkt(OP_STAT, b"curr_items", b"2", 0),
-        pkt(OP_STAT, b"", b"", 0),
+        pkt(opcode::VERSION, b"", b"1.6.18", 0),
+        pkt(opcode::STAT, b"pid", b"1", 0),
+        pkt(opcode::STAT, b"curr_items", b"2", 0),
+        pkt(opcode::STAT, b"", b"", 0),
         vec![0x81, 0x00, 0x00],
     ]
     .concat();

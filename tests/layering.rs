@@ -2,10 +2,13 @@
 //!
 //! Cargo already refuses an import of a crate that is not a dependency; this checks the
 //! rest: the pure crates (`crates/protocol`, `crates/storage`) name no crate of ours,
-//! not each other, and not the server's modules; `meta` reads lines through `ascii`,
-//! never through `text`; `server` never reaches into `io` and calls the OS only through
-//! the `os` leaf, which imports nothing of ours; and `unsafe` appears nowhere outside
-//! `src/io/`. Comment lines are skipped (a header may say what a module must not know).
+//! not each other, and not the server's modules; the client codec (`crates/client`)
+//! depends on `ringcache-protocol` alone and names neither the server, its `io`, nor
+//! the store; the tools (`crates/tools`) depend on the client codec, never on the
+//! server package; `meta` reads lines through `ascii`, never through `text`; `server`
+//! never reaches into `io` and calls the OS only through the `os` leaf, which imports
+//! nothing of ours; and `unsafe` appears nowhere outside `src/io/`. Comment lines are
+//! skipped (a header may say what a module must not know).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -76,8 +79,9 @@ fn offenders(dir: &Path, forbidden: &[&str], skip: &[&str]) -> Vec<String> {
     found
 }
 
-/// The `[dependencies]`-like sections of a crate's manifest name none of our crates.
-fn manifest_names_none_of_ours(manifest: &Path) -> Vec<String> {
+/// The crates of ours (`ringcache…`) that the `[dependencies]`-like sections of a
+/// manifest name, each with its section.
+fn our_dependencies(manifest: &Path) -> Vec<(String, String)> {
     let text = fs::read_to_string(manifest).expect("manifest");
     let mut section = String::new();
     let mut found = Vec::new();
@@ -86,18 +90,33 @@ fn manifest_names_none_of_ours(manifest: &Path) -> Vec<String> {
         if line.starts_with('[') {
             section = line.to_string();
         } else if section.contains("dependencies") && line.starts_with("ringcache") {
-            found.push(format!("{}: {section} {line}", manifest.display()));
+            let name = line.split(['=', ' ', '.']).next().unwrap_or(line);
+            found.push((section.clone(), name.to_string()));
         }
     }
     found
 }
 
+/// What crate `dir` reaches that it must not: crates of ours its manifest names in a
+/// `[dependencies]`-like section other than `allowed`, and code lines of its sources
+/// that contain one of `forbidden`.
+fn reaches(dir: &str, allowed: &[&str], forbidden: &[&str]) -> Vec<String> {
+    let dir = root().join(dir);
+    let manifest = dir.join("Cargo.toml");
+    let mut found: Vec<String> = our_dependencies(&manifest)
+        .into_iter()
+        .filter(|(_, name)| !allowed.contains(&name.as_str()))
+        .map(|(section, name)| format!("{}: {section} {name}", manifest.display()))
+        .collect();
+    found.extend(offenders(&dir.join("src"), forbidden, &[]));
+    found
+}
+
 #[test]
 fn protocol_depends_on_nothing_of_ours() {
-    let dir = root().join("crates/protocol");
-    let mut found = manifest_names_none_of_ours(&dir.join("Cargo.toml"));
-    found.extend(offenders(
-        &dir.join("src"),
+    let found = reaches(
+        "crates/protocol",
+        &[],
         &[
             "ringcache",
             "storage::",
@@ -105,8 +124,7 @@ fn protocol_depends_on_nothing_of_ours() {
             "crate::io",
             "server::",
         ],
-        &[],
-    ));
+    );
     assert!(
         found.is_empty(),
         "protocol reaches outside itself:\n{}",
@@ -116,10 +134,9 @@ fn protocol_depends_on_nothing_of_ours() {
 
 #[test]
 fn storage_depends_on_nothing_of_ours() {
-    let dir = root().join("crates/storage");
-    let mut found = manifest_names_none_of_ours(&dir.join("Cargo.toml"));
-    found.extend(offenders(
-        &dir.join("src"),
+    let found = reaches(
+        "crates/storage",
+        &[],
         &[
             "ringcache",
             "protocol::",
@@ -128,8 +145,7 @@ fn storage_depends_on_nothing_of_ours() {
             "server::",
             "StoreMode",
         ],
-        &[],
-    ));
+    );
     assert!(
         found.is_empty(),
         "storage reaches outside itself:\n{}",
@@ -137,9 +153,68 @@ fn storage_depends_on_nothing_of_ours() {
     );
 }
 
+/// The client codec is as pure as the protocol crate it builds on (its one crate of
+/// ours): no server, no engine, no store, no sockets.
+#[test]
+fn client_depends_on_the_protocol_alone() {
+    let found = reaches(
+        "crates/client",
+        &["ringcache-protocol"],
+        &[
+            "ringcache::",
+            "ringcache_storage",
+            "storage::",
+            "crate::server",
+            "server::",
+            "crate::io",
+            "io::",
+            "std::net",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "the client codec reaches outside itself:\n{}",
+        found.join("\n")
+    );
+    let uses = our_dependencies(&root().join("crates/client/Cargo.toml"));
+    assert_eq!(
+        uses,
+        [("[dependencies]".into(), "ringcache-protocol".into())],
+        "the manifest check reads the client's manifest"
+    );
+}
+
+/// The tools talk to a server over sockets through the client codec; they never link
+/// the server package, the store or the server's parsers.
+#[test]
+fn tools_do_not_depend_on_the_server() {
+    let found = reaches(
+        "crates/tools",
+        &["ringcache-client"],
+        &["ringcache::", "ringcache_storage", "ringcache_protocol"],
+    );
+    assert!(
+        found.is_empty(),
+        "the tools reach past the client codec:\n{}",
+        found.join("\n")
+    );
+    let uses = our_dependencies(&root().join("crates/tools/Cargo.toml"));
+    assert_eq!(
+        uses,
+        [("[dependencies]".into(), "ringcache-client".into())],
+        "the manifest check reads the tools' manifest"
+    );
+}
+
 #[test]
 fn pure_crates_forbid_unsafe() {
-    for lib in ["crates/protocol/src/lib.rs", "crates/storage/src/lib.rs"] {
+    for lib in [
+        "crates/protocol/src/lib.rs",
+        "crates/storage/src/lib.rs",
+        "crates/client/src/lib.rs",
+        "crates/tools/src/bin/rc-load/main.rs",
+        "crates/tools/src/bin/rc-soak/main.rs",
+    ] {
         let text = fs::read_to_string(root().join(lib)).expect(lib);
         assert!(
             text.contains("#![forbid(unsafe_code)]"),

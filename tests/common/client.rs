@@ -1,7 +1,9 @@
-//! A blocking client whose every read has a deadline, and parsers for the replies the
-//! tests read (`stats`, get replies).
+//! A blocking client whose every read has a deadline, and the replies the tests read
+//! (`stats`, get replies) taken apart by `ringcache-client`'s text decoder.
 
 use super::{sys, IO_TIMEOUT};
+use ringcache_client::text::{self, Response};
+use ringcache_client::DecodeError;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -213,15 +215,16 @@ impl Client {
     }
 
     pub fn set(&mut self, key: &str, value: &[u8]) {
-        let mut req = format!("set {key} 0 0 {}\r\n", value.len()).into_bytes();
-        req.extend_from_slice(value);
-        req.extend_from_slice(b"\r\n");
+        let mut req = Vec::new();
+        text::set(&mut req, key.as_bytes(), 0, 0, value);
         self.roundtrip(&req, b"STORED\r\n");
     }
 
     /// The value of `key`, or `None` on a miss.
     pub fn get(&mut self, key: &str) -> Option<Vec<u8>> {
-        self.send(format!("get {key}\r\n").as_bytes());
+        let mut req = Vec::new();
+        text::get(&mut req, [key]);
+        self.send(&req);
         let reply = self.read_until_end_of_get();
         parse_get_reply(&reply, key)
     }
@@ -291,24 +294,16 @@ pub fn stats_group(conn: &mut Client, group: &str) -> HashMap<String, String> {
         format!("stats {group}\r\n")
     };
     conn.send(command.as_bytes());
-    let reply = conn.read_until("stats", |b| {
-        (b.starts_with(b"END\r\n") || b.ends_with(b"\r\nEND\r\n")).then_some(b.len())
-    });
-    let text = String::from_utf8_lossy(&reply);
-    let mut map = HashMap::new();
-    for line in text.lines() {
-        if line == "END" {
-            break;
-        }
-        let mut parts = line.splitn(3, ' ');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("STAT"), Some(name), Some(value)) => {
-                map.insert(name.to_string(), value.to_string());
-            }
-            _ => panic!("bad stats line {line:?} in {}", show(&reply)),
-        }
-    }
-    map
+    let reply = conn.read_until("stats", get_reply_len);
+    let list = decode_list(&reply);
+    assert_eq!(list.end, Response::End, "stats answered {}", show(&reply));
+    list.items
+        .into_iter()
+        .map(|item| match item {
+            Response::Stat(name, value) => (name.to_string(), value.to_string()),
+            other => panic!("bad stats answer {other:?} in {}", show(&reply)),
+        })
+        .collect()
 }
 
 /// A numeric stat, or a panic naming it.
@@ -320,53 +315,39 @@ pub fn stat_u64(stats: &HashMap<String, String>, name: &str) -> u64 {
         .unwrap_or_else(|e| panic!("stat {name}={:?}: {e}", stats[name]))
 }
 
-/// The length of a complete get/gets/gat reply at the start of `b`, if complete.
+/// The length of a complete get/gets/gat reply (its `VALUE`s up to `END`, or an error
+/// line instead) or stats listing at the start of `b`, if complete.
 pub fn get_reply_len(b: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    loop {
-        let eol = at + memfind(&b[at..], b"\r\n")?;
-        let line = &b[at..eol];
-        if line == b"END" {
-            return Some(eol + 2);
-        }
-        if !line.starts_with(b"VALUE ") {
-            // An error line ends the reply.
-            return Some(eol + 2);
-        }
-        let len: usize = std::str::from_utf8(line)
-            .ok()
-            .and_then(|l| l.split(' ').nth(3))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("bad VALUE line {}", show(line)));
-        at = eol + 2 + len + 2;
-        if b.len() < at {
-            return None;
-        }
+    match text::decode_list(b) {
+        Ok(list) => Some(list.consumed),
+        Err(DecodeError::Incomplete) => None,
+        Err(DecodeError::Malformed(why)) => panic!("bad reply: {why}"),
     }
 }
 
-/// The value for `key` in a complete get reply.
-pub fn parse_get_reply(reply: &[u8], key: &str) -> Option<Vec<u8>> {
-    if reply == b"END\r\n" {
-        return None;
+/// The answers of a complete get reply or stats listing that is all of `reply`.
+fn decode_list(reply: &[u8]) -> text::Listing<'_> {
+    match text::decode_list(reply) {
+        Ok(list) if list.consumed == reply.len() => list.response,
+        Ok(list) => panic!(
+            "{} bytes after the reply: {}",
+            reply.len() - list.consumed,
+            show(reply)
+        ),
+        Err(e) => panic!("not a whole reply ({e:?}): {}", show(reply)),
     }
-    let eol = memfind(reply, b"\r\n").expect("reply line");
-    let line = String::from_utf8_lossy(&reply[..eol]);
-    let fields: Vec<&str> = line.split(' ').collect();
-    assert!(
-        fields.len() >= 4 && fields[0] == "VALUE" && fields[1] == key,
-        "unexpected get reply {}",
-        show(reply)
-    );
-    let len: usize = fields[3].parse().expect("value length");
-    let data = reply[eol + 2..eol + 2 + len].to_vec();
-    assert_eq!(
-        &reply[eol + 2 + len..],
-        b"\r\nEND\r\n",
-        "get reply tail: {}",
-        show(reply)
-    );
-    Some(data)
+}
+
+/// The value for `key` in a complete get reply: `None` for a miss; a panic for
+/// anything but one hit for `key` or none.
+pub fn parse_get_reply(reply: &[u8], key: &str) -> Option<Vec<u8>> {
+    let list = decode_list(reply);
+    assert_eq!(list.end, Response::End, "get reply {}", show(reply));
+    match &list.items[..] {
+        [] => None,
+        [Response::Value { key: k, value, .. }] if *k == key.as_bytes() => Some(value.to_vec()),
+        _ => panic!("unexpected get reply {}", show(reply)),
+    }
 }
 
 /// The first position of `needle` in `hay`.

@@ -149,6 +149,7 @@ pub struct Header {
 
 impl Header {
     /// Decodes the first [`HEADER_BYTES`] of `bytes` (which must hold them).
+    #[inline]
     pub fn read(bytes: &[u8]) -> Header {
         Header {
             magic: bytes[0],

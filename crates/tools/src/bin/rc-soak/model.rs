@@ -21,6 +21,7 @@
 //! function of (key, version): the expected bytes are regenerated for each check,
 //! which is a stronger check than a checksum, and a mismatch can be named.
 
+use ringcache_tools::mix;
 use std::time::{Duration, Instant};
 
 /// How long past its TTL an item may still be returned: the server's clock ticks once
@@ -36,40 +37,6 @@ pub fn item_cost(key_len: usize, value_len: usize) -> u64 {
     let data = key_len + value_len;
     let pages = if data >= 64 * 1024 { 4096 + 16 } else { 0 };
     (data + pages + 128) as u64
-}
-
-/// A small, fast, deterministic generator (xorshift64*).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(mix(seed) | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (n > 0; the bias is negligible for the soak's small n).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// True with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
-/// A 64-bit mix (splitmix64's finaliser).
-pub fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 fn hash_key(key: &str, version: u32) -> u64 {

@@ -11,19 +11,14 @@
 //! Design: a single-threaded event loop by default (`--threads N` for more), epoll
 //! through mio, so no `unsafe` here. Any protocol error fails the run (exit 1).
 //!
-//! Modules: `workload` (mix, keys, values), `protocol` (encode and check the three
-//! dialects), `driver` (the event loop), `report` (text, JSON, CPU time).
+//! Modules: `workload` (mix, keys, values), `protocol` (the requests and what their
+//! answers mean in the three dialects, over `ringcache-client`), `driver` (the event
+//! loop), `report` (text, JSON, CPU time).
 #![forbid(unsafe_code)]
 
-// A binary's root looks for modules beside itself (src/bin/); rc-load's live in
-// src/bin/rc-load/ so that cargo does not take them for binaries of their own.
-#[path = "rc-load/driver.rs"]
 mod driver;
-#[path = "rc-load/protocol.rs"]
 mod protocol;
-#[path = "rc-load/report.rs"]
 mod report;
-#[path = "rc-load/workload.rs"]
 mod workload;
 
 use clap::Parser;
@@ -145,7 +140,7 @@ fn run(args: &Args) -> Result<u64, String> {
     };
     let settings = Settings {
         server: args.server.clone(),
-        protocol: args.protocol.name(),
+        protocol: args.protocol.dialect().name(),
         conns: args.conns,
         pipeline: args.pipeline,
         threads,
@@ -181,7 +176,7 @@ fn run(args: &Args) -> Result<u64, String> {
             .into_iter()
             .enumerate()
             .map(|(t, (lo, hi))| Plan {
-                proto: args.protocol,
+                dialect: args.protocol.dialect(),
                 pipeline,
                 source: Source::Prefill {
                     next: lo,
@@ -217,7 +212,7 @@ fn run(args: &Args) -> Result<u64, String> {
             .into_iter()
             .enumerate()
             .map(|(t, (lo, hi))| Plan {
-                proto: args.protocol,
+                dialect: args.protocol.dialect(),
                 pipeline: args.pipeline,
                 source: Source::Mix(Mix::new(
                     args.ratio,

@@ -19,21 +19,14 @@
 //! check).
 #![forbid(unsafe_code)]
 
-// A binary's root looks for modules beside itself (src/bin/); rc-soak's live in
-// src/bin/rc-soak/ so that cargo does not take them for binaries of their own.
-#[path = "rc-soak/hostile.rs"]
 mod hostile;
-#[path = "rc-soak/model.rs"]
 mod model;
-#[path = "rc-soak/wire.rs"]
 mod wire;
-#[path = "rc-soak/worker.rs"]
 mod worker;
 
 use clap::Parser;
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use worker::{Churn, Guard, Shared, Tally};
@@ -110,25 +103,9 @@ fn main() {
 
 /// `stats` over a fresh text connection.
 fn server_stats(addr: SocketAddr) -> Result<HashMap<String, String>, String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(wire::READ_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    s.write_all(b"stats\r\n").map_err(|e| e.to_string())?;
-    let mut text = Vec::new();
-    let mut buf = [0u8; 8192];
-    while !text.ends_with(b"END\r\n") {
-        let n = s.read(&mut buf).map_err(|e| format!("stats: {e}"))?;
-        if n == 0 {
-            return Err("stats: connection closed".into());
-        }
-        text.extend_from_slice(&buf[..n]);
-    }
-    Ok(String::from_utf8_lossy(&text)
-        .lines()
-        .filter_map(|l| l.strip_prefix("STAT "))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
+    wire::Conn::connect(addr, wire::Dialect::Text)
+        .map_err(|e| format!("connect {addr}: {e}"))?
+        .stats()
 }
 
 fn stat(stats: &HashMap<String, String>, name: &str) -> Result<u64, String> {

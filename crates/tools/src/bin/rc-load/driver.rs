@@ -13,11 +13,12 @@
 //! A connection whose answers cannot be parsed, or that the server closed, is dropped:
 //! its requests in flight count as errors and the others go on.
 
-use crate::protocol::{self, Answer, Checked, Expect, Protocol};
+use crate::protocol::{self, Answer, Expect};
 use crate::workload::{key_name, Mix, Op, KEY_NAME_MAX};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use ringcache_client::{DecodeError, Decoded, Dialect};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,7 +84,7 @@ pub enum Source {
 
 /// What a phase may send.
 pub struct Plan<'a> {
-    pub proto: Protocol,
+    pub dialect: Dialect,
     pub pipeline: usize,
     pub source: Source,
     /// Requests this thread may send; `u64::MAX` for no limit.
@@ -209,7 +210,7 @@ impl Sender<'_> {
             let opaque = conn.next_opaque;
             conn.next_opaque = conn.next_opaque.wrapping_add(1);
             protocol::encode(
-                self.plan.proto,
+                self.plan.dialect,
                 &mut conn.output,
                 op,
                 name,
@@ -437,13 +438,16 @@ fn check_answers(plan: &Plan<'_>, conn: &mut Conn, now: Instant, tally: &mut Tal
             opaque: req.opaque,
             any_key: plan.any_key,
         };
-        match protocol::check(plan.proto, &conn.input[conn.start..conn.end], &expect) {
-            Checked::Incomplete => break,
-            Checked::Broken(why) => {
+        match protocol::check(plan.dialect, &conn.input[conn.start..conn.end], &expect) {
+            Err(DecodeError::Incomplete) => break,
+            Err(DecodeError::Malformed(why)) => {
                 drop_conn(conn, tally, why);
                 return false;
             }
-            Checked::Done { consumed, answer } => {
+            Ok(Decoded {
+                consumed,
+                response: answer,
+            }) => {
                 conn.start += consumed;
                 conn.in_flight.pop_front();
                 tally.completed += 1;

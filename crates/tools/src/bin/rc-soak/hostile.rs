@@ -8,7 +8,8 @@
 //! [`PROBE_MAX`]. Then every hostile connection is dropped and the next cycle starts.
 //! `ci/soak.sh` checks the server's peak RSS against its bound around this phase.
 
-use std::io::{Read, Write};
+use crate::wire::{self, Conn, Dialect, Op, Reply};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -112,65 +113,43 @@ fn half_setter(addr: SocketAddr, i: usize) -> std::io::Result<TcpStream> {
     Ok(s)
 }
 
-/// A plain text connection with blocking, time-limited reads.
-struct Probe {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
+/// The probe: a text connection whose reads give up after [`wire::READ_TIMEOUT`], well past
+/// [`PROBE_MAX`], so a slow answer is reported as slow rather than as a hang.
+struct Probe(Conn);
 
 impl Probe {
     fn connect(addr: SocketAddr) -> Result<Probe, String> {
-        let stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-        stream
-            .set_read_timeout(Some(PROBE_MAX * 5))
-            .map_err(|e| e.to_string())?;
-        Ok(Probe {
-            stream,
-            buf: Vec::new(),
-        })
+        Conn::connect(addr, Dialect::Text)
+            .map(Probe)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The one reply to `op`.
+    fn ask(&mut self, op: Op) -> Result<Reply, String> {
+        let mut reply = None;
+        self.0
+            .batch(std::slice::from_ref(&op), |_, r| reply = Some(r))?;
+        reply.ok_or_else(|| format!("{}: no reply", wire::op_name(&op)))
     }
 
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        let mut req = format!("set {key} 0 0 {}\r\n", value.len()).into_bytes();
-        req.extend_from_slice(value);
-        req.extend_from_slice(b"\r\n");
-        self.stream.write_all(&req).map_err(|e| e.to_string())?;
-        let answer = self.read_until(b"\r\n")?;
-        match &answer[..] {
-            b"STORED\r\n" => Ok(()),
-            other => Err(format!("set {key}: {}", String::from_utf8_lossy(other))),
+        match self.ask(Op::Set {
+            key: key.to_string(),
+            flags: 0,
+            ttl: 0,
+            value: value.to_vec(),
+        })? {
+            Reply::Stored => Ok(()),
+            other => Err(format!("set {key}: {other:?}")),
         }
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        self.stream
-            .write_all(format!("get {key}\r\n").as_bytes())
-            .map_err(|e| e.to_string())?;
-        let answer = self.read_until(b"END\r\n")?;
-        if answer == b"END\r\n" {
-            return Ok(None);
+        match self.ask(Op::Get {
+            key: key.to_string(),
+        })? {
+            Reply::Value(hit) => Ok(hit.map(|h| h.value)),
+            other => Err(format!("get {key}: {other:?}")),
         }
-        let header_end = answer
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("no header line")?;
-        let value_end = answer.len() - b"\r\nEND\r\n".len();
-        Ok(Some(answer[header_end + 2..value_end].to_vec()))
-    }
-
-    /// Reads until the buffer ends with `end`; returns and clears it.
-    fn read_until(&mut self, end: &[u8]) -> Result<Vec<u8>, String> {
-        let mut chunk = [0u8; 4096];
-        while !self.buf.ends_with(end) {
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .map_err(|e| format!("read: {e}"))?;
-            if n == 0 {
-                return Err("the server closed the probe's connection".into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        Ok(std::mem::take(&mut self.buf))
     }
 }

@@ -5,6 +5,8 @@
 //! operations; Zipf adds two `ln`/`exp` per draw) and deterministic for a given seed, so
 //! two runs send the same sequence.
 
+use ringcache_tools::Rng;
+
 /// A set or a get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -42,37 +44,6 @@ pub fn key_digits(keys: u64) -> usize {
 /// The bytes every value is cut from: printable, so a text dump stays readable.
 pub fn value_bytes(max_len: usize) -> Vec<u8> {
     (0..max_len).map(|i| b'a' + (i % 26) as u8).collect()
-}
-
-/// xorshift64*: fast, and plenty random for choosing keys.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        // splitmix64 of the seed, so neighbouring seeds diverge at once; never zero.
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (multiply-shift; the bias is below 2^-32 for any key space).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
 }
 
 /// Zipf-distributed ranks `1..=n` with exponent `s`, drawn by rejection-inversion
@@ -334,16 +305,6 @@ mod tests {
         assert!(lens.iter().all(|&l| (10..=20).contains(&l)));
         assert!(lens.contains(&10) && lens.contains(&20));
         assert!("5-4".parse::<ValueSize>().is_err());
-    }
-
-    #[test]
-    fn uniform_keys_cover_the_space() {
-        let mut rng = Rng::new(3);
-        let mut seen = [0u32; 10];
-        for _ in 0..10_000 {
-            seen[rng.below(10) as usize] += 1;
-        }
-        assert!(seen.iter().all(|&c| (800..1200).contains(&c)), "{seen:?}");
     }
 
     #[test]

@@ -24,8 +24,9 @@
 //! idle enough machine most rounds fall inside the bound ("strict" checks); rounds
 //! that do not are counted as excused.
 
-use crate::model::{self, item_cost, KeyState, Rng, EXPIRY_SLACK};
+use crate::model::{self, item_cost, KeyState, EXPIRY_SLACK};
 use crate::wire::{self, Conn, Dialect, Hit, Op, Reply};
+use ringcache_tools::Rng;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
