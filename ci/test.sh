@@ -26,6 +26,8 @@ echo "ci/test.sh: cargo fmt --check"
 cargo fmt --all -- --check
 echo "ci/test.sh: unsafe only under src/io/ (src/ and crates/)"
 ! grep -rnw unsafe src crates --include='*.rs' | grep -v '^src/io/' | grep -vE '^[^:]+:[0-9]+:\s*//' || { echo "unsafe outside src/io/ (above)"; exit 1; }
+echo "ci/test.sh: rust-version against the locked dependencies"
+ci/msrv.sh
 echo "ci/test.sh: cargo clippy"
 cargo clippy --workspace --all-targets --release -q -- -D warnings
 echo "ci/test.sh: cargo test"
