@@ -113,6 +113,13 @@ struct Args {
     /// Enable the text `shutdown` command.
     #[arg(short = 'A', long = "enable-shutdown")]
     enable_shutdown: bool,
+    /// The delimiter between key prefixes and ids for `stats detail`; giving it turns
+    /// per-prefix counting on (default `:`, off).
+    #[arg(short = 'D', value_name = "CHAR")]
+    prefix_delimiter: Option<String>,
+    /// Disable the `watch` command (live logging).
+    #[arg(short = 'W', long = "disable-watch")]
+    disable_watch: bool,
     /// I/O engine: io_uring if the kernel allows it (auto), io_uring or fail, or epoll.
     #[arg(long = "io-engine", value_enum, default_value_t = IoEngine::Auto)]
     io_engine: IoEngine,
@@ -158,6 +165,12 @@ pub struct Config {
     pub cas_enabled: bool,
     /// The text `shutdown` command works (`-A`).
     pub shutdown_command: bool,
+    /// `stats detail`'s prefix delimiter (`-D`, else `:`).
+    pub prefix_delimiter: u8,
+    /// Per-prefix counting on from the start (`-D` given).
+    pub detail_enabled: bool,
+    /// `watch` allowed (`-W` turns it off).
+    pub watch_enabled: bool,
 }
 
 /// How `parse_args` ends when it does not yield a config.
@@ -203,6 +216,7 @@ impl Config {
         }
         let tcp_port = tcp_port(args.port)?;
         let extended = Extended::parse(&args.extended)?;
+        let prefix_delimiter = prefix_delimiter(args.prefix_delimiter.as_deref())?;
         Ok(Config {
             listen: listen_addrs(&args, tcp_port)?,
             limit_bytes,
@@ -223,7 +237,19 @@ impl Config {
             flush_enabled: !args.disable_flush_all,
             cas_enabled: !args.disable_cas,
             shutdown_command: args.enable_shutdown,
+            prefix_delimiter: prefix_delimiter.unwrap_or(b':'),
+            detail_enabled: prefix_delimiter.is_some(),
+            watch_enabled: !args.disable_watch,
         })
+    }
+}
+
+/// `-D`: its first byte (memcached reads `optarg[0]`).
+fn prefix_delimiter(text: Option<&str>) -> Result<Option<u8>, String> {
+    match text.map(str::as_bytes) {
+        None => Ok(None),
+        Some([first, ..]) => Ok(Some(*first)),
+        Some([]) => Err("-D: the prefix delimiter must be one character".into()),
     }
 }
 
@@ -511,6 +537,15 @@ mod tests {
         assert!(c.flush_enabled && c.cas_enabled && !c.shutdown_command);
         let c = parse(&["-F", "-C", "-A"]).unwrap();
         assert!(!c.flush_enabled && !c.cas_enabled && c.shutdown_command);
+    }
+
+    #[test]
+    fn prefix_delimiter_turns_detail_on_and_watch_can_be_disabled() {
+        let c = parse(&[]).unwrap();
+        assert!((c.prefix_delimiter, c.detail_enabled, c.watch_enabled) == (b':', false, true));
+        let c = parse(&["-D", "/", "-W"]).unwrap();
+        assert!((c.prefix_delimiter, c.detail_enabled, c.watch_enabled) == (b'/', true, false));
+        assert!(parse(&["-D", ""]).is_err());
     }
 
     #[test]

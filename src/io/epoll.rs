@@ -27,11 +27,18 @@
 //! is pumped again next turn without a new edge (a stale entry left by a closed slot is
 //! skipped, as the slot's new connection is not `queued`). Idle time (`-o idle_timeout`) is time with no output
 //! pending since the last byte read or written: a connection still receiving a long
-//! answer is not idle.
+//! answer is not idle, nor is a stream.
+//!
+//! Streams (`Conn::is_streaming`, a `watch` log) are noted when a pump leaves them
+//! streaming, kept on a list, and asked for output every [`STREAM_INTERVAL`] (the
+//! `epoll_wait` timeout shortens to it while the list is not empty), then pumped.
 
 use super::accept::{AcceptErrors, ACCEPT_PAUSE};
 use super::sys::syscall;
-use super::{Conn, EngineEvent, Listener, Service, WorkerSetup, REJECT_REPLY, SHUTDOWN_GRACE_SECS};
+use super::{
+    Conn, EngineEvent, Listener, Service, WorkerSetup, REJECT_REPLY, SHUTDOWN_GRACE_SECS,
+    STREAM_INTERVAL,
+};
 use slab::Slab;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
@@ -96,8 +103,10 @@ impl Stream {
 
 #[derive(Debug)]
 struct Entry<C> {
-    stream: Stream,
+    /// Declared before `stream`, so the connection is dropped while its socket is
+    /// still open (a `watch` close line asks for the peer's address).
     conn: C,
+    stream: Stream,
     /// The socket may hold unread input.
     readable: bool,
     /// The socket may take more output.
@@ -112,6 +121,8 @@ struct Entry<C> {
     queued: bool,
     /// When a byte was last read or written: the start of idle time.
     last_active: Instant,
+    /// On the stream list (`Conn::is_streaming`).
+    streaming: bool,
 }
 
 /// The epoll instance.
@@ -219,6 +230,10 @@ struct Reactor<S: Service> {
     /// The time after the last `epoll_wait`: what `last_active` is stamped with, so a
     /// transfer costs no clock call of its own.
     now: Instant,
+    /// Streaming connections (each has `streaming` set), asked for output every
+    /// [`STREAM_INTERVAL`]; a closed slot's stale entry is dropped at the next poll.
+    streams: Vec<usize>,
+    next_stream_poll: Instant,
 }
 
 impl<S: Service> Reactor<S> {
@@ -246,6 +261,8 @@ impl<S: Service> Reactor<S> {
             read_buf: vec![0; READ_BUF_BYTES],
             draining_since: None,
             now: Instant::now(),
+            streams: Vec::new(),
+            next_stream_poll: Instant::now(),
         })
     }
 
@@ -279,6 +296,9 @@ impl<S: Service> Reactor<S> {
                 }
             }
             self.resume_listeners();
+            if !self.streams.is_empty() && self.now >= self.next_stream_poll {
+                self.poll_streams();
+            }
             if let Some(since) = self.draining_since {
                 let done = self.conns.iter_mut().all(|(_, e)| e.conn_output_empty());
                 if done || since.elapsed() >= Duration::from_secs(SHUTDOWN_GRACE_SECS) {
@@ -302,11 +322,34 @@ impl<S: Service> Reactor<S> {
         }
         // `now` is this turn's start: a pause may end a few milliseconds late, which
         // saves a clock call per turn.
+        let streams = (!self.streams.is_empty()).then_some(self.next_stream_poll);
         self.listeners
             .iter()
             .filter_map(|l| l.paused_until)
+            .chain(streams)
             .map(|at| at.saturating_duration_since(self.now))
             .fold(Duration::from_millis(500), Duration::min)
+    }
+
+    /// Asks every streaming connection for its output and sends it.
+    fn poll_streams(&mut self) {
+        self.next_stream_poll = self.now + STREAM_INTERVAL;
+        let mut streams = std::mem::take(&mut self.streams);
+        streams.retain(|&slot| match self.conns.get_mut(slot) {
+            Some(entry) if entry.streaming => {
+                if self.draining_since.is_none() {
+                    entry.conn.stream();
+                }
+                true
+            }
+            _ => false,
+        });
+        for &slot in &streams {
+            self.pump(slot);
+        }
+        streams.retain(|&slot| self.conns.contains(slot));
+        streams.append(&mut self.streams);
+        self.streams = streams;
     }
 
     fn begin_shutdown(&mut self) {
@@ -404,6 +447,7 @@ impl<S: Service> Reactor<S> {
                 hangup: false,
                 queued: false,
                 last_active: self.now,
+                streaming: false,
             });
             let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
             if nonblocking
@@ -443,7 +487,12 @@ impl<S: Service> Reactor<S> {
             return;
         };
         let draining = self.draining_since.is_some();
-        match pump(entry, &mut self.read_buf, draining, self.now) {
+        let pumped = pump(entry, &mut self.read_buf, draining, self.now);
+        if pumped != Pumped::Close && !entry.streaming && entry.conn.is_streaming() {
+            entry.streaming = true;
+            self.streams.push(slot);
+        }
+        match pumped {
             Pumped::Waiting => {}
             Pumped::Yielded => {
                 entry.queued = true;
@@ -471,7 +520,9 @@ impl<S: Service> Reactor<S> {
         let limit = Duration::from_secs(u64::from(limit));
         let now = self.now;
         self.conns.retain(|_, e| {
-            now.saturating_duration_since(e.last_active) < limit || !e.conn_output_empty()
+            now.saturating_duration_since(e.last_active) < limit
+                || !e.conn_output_empty()
+                || e.streaming
         });
     }
 }

@@ -39,7 +39,12 @@
 //! - close a connection that has been idle for `idle_timeout_secs`, if set. Idle means
 //!   waiting for a command: no output pending, no send in flight, and no byte received
 //!   or sent for that long. A client still reading a long answer is not idle (memcached
-//!   likewise times out only connections in `conn_new_cmd`/`conn_read`);
+//!   likewise times out only connections in `conn_new_cmd`/`conn_read`), nor is a
+//!   stream;
+//! - serve streams: a connection whose [`Conn::is_streaming`] turned true (a `watch`
+//!   log) produces output without input; call [`Conn::stream`] on it at least every
+//!   [`STREAM_INTERVAL`] and send what it produced, as for any output. Engines notice
+//!   the change after they fed it input; a connection never stops streaming;
 //! - on [`Shutdown`]: stop accepting, finish pending sends (bounded by a grace period),
 //!   close everything and return `Ok(())`.
 //!
@@ -76,6 +81,11 @@ pub const REJECT_REPLY: &[u8] = b"ERROR Too many open connections\r\n";
 
 /// How long pending output may take to drain after a shutdown signal.
 pub const SHUTDOWN_GRACE_SECS: u64 = 2;
+
+/// How often a streaming connection is asked for its output (see [`Conn::stream`]): the
+/// delay a `watch` line may have (memcached's logger thread polls its watchers every 1 ms
+/// to 1 s), and 100 wake-ups a second on a worker that holds a watcher.
+pub const STREAM_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The new connection would exceed the connection limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +141,17 @@ pub trait Conn {
     /// The connection is done (quit, fatal protocol error): send what is pending, then
     /// close it.
     fn is_closing(&self) -> bool;
+
+    /// The connection produces output of its own (a `watch` log stream): the engine
+    /// calls [`Conn::stream`] every [`STREAM_INTERVAL`], and does not time it out as
+    /// idle. Once true, it stays true.
+    #[inline]
+    fn is_streaming(&self) -> bool {
+        false
+    }
+
+    /// Moves what a streaming connection produced since the last call into its output.
+    fn stream(&mut self) {}
 }
 
 /// Everything a worker needs besides the service.
@@ -266,6 +287,15 @@ impl Conn for Connection {
 
     fn is_closing(&self) -> bool {
         Connection::is_closing(self)
+    }
+
+    #[inline]
+    fn is_streaming(&self) -> bool {
+        Connection::is_streaming(self)
+    }
+
+    fn stream(&mut self) {
+        Connection::stream(self)
     }
 }
 

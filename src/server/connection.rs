@@ -45,7 +45,10 @@
 
 mod binary;
 mod meta;
+mod operator;
 mod text;
+
+pub(crate) use operator::conn_peer;
 
 use super::buffers::INPUT_PRESSURE_BYTES;
 use super::conns::{ConnRecord, ConnState};
@@ -117,6 +120,10 @@ pub struct Connection {
     resume_get: Vec<u8>,
     /// Its entry in `stats conns` (socket, state, last command time).
     record: ConnRecord,
+    /// Set once the connection is a `watch` log stream (`connection/operator.rs`).
+    watching: Option<Box<operator::Watching>>,
+    /// Closing for a fatal protocol error (a `connevents` close says `error`).
+    fatal: bool,
 }
 
 impl Connection {
@@ -133,6 +140,8 @@ impl Connection {
             charged: 0,
             resume_get: Vec::new(),
             record,
+            watching: None,
+            fatal: false,
         }
     }
 
@@ -354,12 +363,12 @@ impl Connection {
         let written = self.out.len().saturating_sub(written_before);
         self.stats().add(Stat::BytesWritten, written as u64);
         crate::logging::bytes_out(self.record.fd(), written);
-        let state = ConnState::after(
+        let state = self.watch_state().unwrap_or(ConnState::after(
             self.closing,
             self.swallow > 0,
             self.stalled,
             pos < input.len(),
-        );
+        ));
         self.record.note(self.server.store.clock().now(), state);
         pos
     }
@@ -410,6 +419,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.on_close();
         self.server.buffers.charge(&mut self.charged, 0);
         self.server.closed();
     }

@@ -35,6 +35,8 @@ pub enum ConnState {
     Closing,
     /// Executing a command (the connection that asked for `stats conns`).
     ParseCmd,
+    /// A `watch` log stream.
+    Watch,
 }
 
 impl ConnState {
@@ -47,6 +49,7 @@ impl ConnState {
             ConnState::Write => "conn_write",
             ConnState::Closing => "conn_closing",
             ConnState::ParseCmd => "conn_parse_cmd",
+            ConnState::Watch => "conn_watch",
         }
     }
 
@@ -75,6 +78,7 @@ impl ConnState {
             3 => ConnState::Write,
             4 => ConnState::Closing,
             5 => ConnState::ParseCmd,
+            6 => ConnState::Watch,
             _ => ConnState::Waiting,
         }
     }

@@ -1,8 +1,9 @@
 //! Engine-agnostic server logic: the shared [`Server`] state, the per-connection state
 //! machine, its output queue, the budget all connections' buffers share (`buffers`),
 //! per-worker statistics (`stats`, `stats_report`), the
-//! per-worker connection tables behind `stats conns` (`conns`) and listening-socket
-//! setup.
+//! per-worker connection tables behind `stats conns` (`conns`), the operator's views
+//! and knobs (`watch` log streams, `detail` per-prefix counters, `tunables` the settings
+//! only recorded) and listening-socket setup.
 //!
 //! The server makes no syscall of its own: engines (in `io`) feed bytes in and take
 //! bytes out; what it needs of the OS besides (CPU time and socket addresses for
@@ -15,11 +16,14 @@
 pub mod buffers;
 pub mod connection;
 pub mod conns;
+pub mod detail;
 pub mod floor;
 pub mod listener;
 pub mod output;
 pub mod stats;
 mod stats_report;
+pub mod tunables;
+pub mod watch;
 
 use crate::config::Config;
 use crate::protocol::Limits;
@@ -27,10 +31,13 @@ use crate::storage::{Clock, Store, StoreConfig};
 use buffers::ConnBuffers;
 use connection::Connection;
 use conns::ConnTables;
+use detail::Detail;
 use stats::StatsRegistry;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
+use tunables::Tunables;
+use watch::Watch;
 
 /// The version `version`, binary VERSION and `stats` report: the memcached protocol level
 /// ringcache implements, as a plain memcached version number. Clients parse it to pick
@@ -54,6 +61,12 @@ pub struct Server {
     pub limits: Limits,
     /// The budget all connections' buffers share.
     pub buffers: ConnBuffers,
+    /// The `watch` log streams (shared with the store's eviction observer).
+    pub watch: Arc<Watch>,
+    /// `stats detail`'s per-prefix counters.
+    pub detail: Detail,
+    /// Settings operators change at run time that are only recorded.
+    pub tunables: Tunables,
     curr_connections: AtomicU32,
     verbosity: AtomicU8,
     /// The engine in use and its features, for `stats` (set once at startup).
@@ -82,6 +95,8 @@ impl Server {
             },
             Clock::new(),
         );
+        let watch = Arc::new(Watch::default());
+        store.observe_evictions(watch::eviction_observer(Arc::clone(&watch)));
         Arc::new(Server {
             store,
             stats: StatsRegistry::new(config.threads),
@@ -90,6 +105,9 @@ impl Server {
                 max_item_bytes: config.max_item_bytes,
             },
             buffers: ConnBuffers::new(config.conn_buffer_limit_bytes),
+            watch,
+            detail: Detail::new(config.detail_enabled, config.prefix_delimiter),
+            tunables: Tunables::default(),
             curr_connections: AtomicU32::new(0),
             verbosity: AtomicU8::new(config.verbosity),
             engine: OnceLock::new(),
@@ -117,6 +135,14 @@ impl Server {
         stats.incr(stats::Stat::TotalConnections);
         crate::logging::accepted(fd);
         let record = self.conns.register(worker, fd, self.store.clock().now());
+        if fd >= 0
+            && self
+                .watch
+                .wants(crate::protocol::operator::WatchKinds::CONNEVENTS)
+        {
+            let peer = connection::conn_peer(fd);
+            self.watch.conn(&peer, None, fd);
+        }
         Some(Connection::new(Arc::clone(self), worker, record))
     }
 

@@ -3,8 +3,9 @@
 //! Owns the request and response vocabulary shared by every dialect, and the parsers and
 //! encoders of each dialect (`text` for classic ASCII, `meta` for the meta commands
 //! that mix with it, `binary`), `ascii`, the line framing and number rules `text` and
-//! `meta` share (so `meta` never imports `text`), and `scan`, the word-at-a-time byte
-//! searches the text parsers share. It knows nothing of sockets, connections or the store: a parser turns
+//! `meta` share (so `meta` never imports `text`), `scan`, the word-at-a-time byte
+//! searches the text parsers share, and `operator`, the vocabulary of the operator
+//! commands (`shutdown`, `watch`, `stats detail`, `slabs`, `lru`). It knows nothing of sockets, connections or the store: a parser turns
 //! bytes into a [`Request`] that borrows from the input, an encoder appends a
 //! [`Response`] to a buffer.
 //!
@@ -20,6 +21,7 @@ mod ascii;
 pub mod binary;
 pub mod encode;
 pub mod meta;
+pub mod operator;
 mod scan;
 pub mod text;
 
@@ -240,6 +242,20 @@ pub enum Request<'a> {
     Quit,
     /// A meta command (`mg ms md ma mn me`).
     Meta(meta::MetaRequest<'a>),
+    /// `shutdown [graceful]` (refused unless the server runs with `-A`).
+    Shutdown(operator::Shutdown),
+    /// `watch [kind …]`: `kinds` is `None` when a word names no kind (memcached checks
+    /// `-W` and pipelined answers before it says `ERROR` for that).
+    Watch {
+        kinds: Option<operator::WatchKinds>,
+        noreply: bool,
+    },
+    /// `stats detail on|off|dump`.
+    StatsDetail(operator::StatsDetail),
+    /// `slabs reassign|automove …`.
+    Slabs(operator::SlabsCommand),
+    /// `lru tune|mode|temp_ttl …`.
+    Lru(operator::LruCommand),
 }
 
 /// One answer, in the dialect-neutral vocabulary the encoders write.

@@ -43,9 +43,9 @@
 //! | empty line, first token shorter than 2 bytes | `ERROR` | a line under 2 bytes (empty, `x`, one space, NUL first) is `CLIENT_ERROR bad command line format` (1.6.45); otherwise `ERROR` |
 //! | commands are case-sensitive (`GET`) | `ERROR` | same |
 //! | unknown command whose last token starts `HTTP/` (first byte not one of `m g s a c i d t`) | connection closed, no answer | `Fatal { reply: None }` |
-//! | other unknown command | `ERROR` | same; also for the admin commands not offered (`slabs`, `lru`, `watch`, `lru_crawler`, `cache_memlimit`), silent for `lru … noreply` as memcached's refusal is |
+//! | other unknown command | `ERROR` | same; also for the admin commands not offered (`lru_crawler`, `cache_memlimit`) |
 //! | two-byte command starting with `m` | meta command (`mg ms md ma mn me`), else `ERROR` | the six go to `meta::parse_line`; others `ERROR` |
-//! | `shutdown …` | `ERROR: shutdown not enabled` | same |
+//! | `shutdown`, `watch`, `stats detail`, `slabs`, `lru` | memcached's rules | `operator`'s (`text/operator.rs` has their table) |
 //! | no `\n` within 2048 bytes, line not `get `/`gets ` after ≤ 100 spaces | connection closed, no answer | `Fatal { reply: None }` as soon as 2049 bytes lack a `\n` |
 //! | no `\n` within 2048 bytes, `get `/`gets ` line | keeps reading, no limit (a 4 MB get works) | keeps reading up to [`GET_LINE_MAX_BYTES`], then `Fatal` with `SERVER_ERROR out of memory reading request` (memcached's answer when its read buffer cannot grow) |
 //! | `quit` (any arguments) | closes | `Request::Quit` |
@@ -100,6 +100,7 @@ use super::{Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KE
 
 mod fast;
 mod line;
+mod operator;
 #[cfg(test)]
 mod tests;
 
@@ -116,7 +117,6 @@ const DELETE_USAGE: &str = "CLIENT_ERROR bad command line format.  Usage: delete
 /// memcached 1.6.45's answer for a get with a key over 250 bytes: the error line and an
 /// empty line after it (its `out_errstring` leaves the line end it was given in place).
 const BAD_GET_KEY: &str = "CLIENT_ERROR bad command line format\r\n";
-const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
 
 /// Parses one request from the start of `input`.
 #[inline]
@@ -185,12 +185,13 @@ impl<'a> Command<'_, 'a> {
             b"stats" => self.stats(),
             b"version" => self.done(Request::Version),
             b"quit" => self.done(Request::Quit),
-            b"shutdown" => self.invalid(SHUTDOWN_DISABLED),
+            b"shutdown" => self.shutdown(),
+            b"watch" => self.watch(),
+            b"slabs" => self.slabs(),
+            b"lru" => self.lru(),
             [b'm', b'g' | b's' | b'd' | b'a' | b'n' | b'e'] => {
                 super::meta::parse_line(input, self.line, self.line_len, limits)
             }
-            // Not offered; memcached checks noreply before refusing its arguments.
-            b"lru" if t.len() >= 2 => self.client_error(ERROR, t.noreply()),
             other => self.unknown(other),
         }
     }
@@ -443,7 +444,8 @@ impl<'a> Command<'_, 'a> {
     }
 
     /// `stats [group …]`. A group this parser does not name comes back as
-    /// [`StatsGroup::Other`] holding all the arguments (`detail on`, `cachedump 1 2`).
+    /// [`StatsGroup::Other`] holding all the arguments (`cachedump 1 2`); `stats detail`
+    /// is `operator`'s.
     fn stats(&self) -> Outcome<'a> {
         let t = self.tokens;
         let group = if t.len() == 1 {
@@ -456,6 +458,7 @@ impl<'a> Command<'_, 'a> {
                 b"conns" => StatsGroup::Conns,
                 b"sizes" => StatsGroup::Sizes,
                 b"reset" => StatsGroup::Reset,
+                b"detail" => return self.stats_detail(),
                 _ => {
                     let args = &self.line[t.start(1)..];
                     let end = args.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);

@@ -80,9 +80,10 @@ pub use clock::Clock;
 pub use delete::{Delete, DeleteResult};
 pub use item::MMAP_THRESHOLD_BYTES;
 pub use read::{ItemRef, Read};
+pub use shard::{Evicted, EvictionObserver};
 pub use write::{StoreResult, Write, WriteMode};
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hashbrown::DefaultHashBuilder;
 
@@ -135,6 +136,10 @@ pub struct StoreStats {
     /// Lookups that met their key expired.
     pub get_expired: u64,
     pub limit_bytes: u64,
+    /// Bytes the shards' hash tables hold.
+    pub hash_bytes: u64,
+    /// Buckets of the shards' hash tables together.
+    pub hash_buckets: u64,
 }
 
 /// Bytes an item with this key and value counts against the memory limit: key and value
@@ -281,6 +286,14 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn shard_of(&self, key: &[u8]) -> usize {
         self.shard_index(key_hash(&self.hasher, key))
+    }
+
+    /// Calls `observer` for every item evicted from now on (under the item's shard lock,
+    /// so it must be quick and must not call the store).
+    pub fn observe_evictions(&self, observer: EvictionObserver) {
+        for mut shard in self.each_shard() {
+            shard.observe_evictions(Arc::clone(&observer));
+        }
     }
 
     /// `stats reset`: zeroes evictions, total_items, reclaimed, expired_unfetched and

@@ -50,6 +50,8 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 mod evict;
 mod lru;
 
+pub use evict::{Evicted, EvictionObserver};
+
 pub(crate) use lru::mark_hit;
 
 use super::arena::{Arena, Moved};
@@ -128,6 +130,8 @@ pub(crate) struct Shard {
     /// one (0: none).
     flush_pending: u32,
     counters: Counters,
+    /// Told of every eviction (`evict.rs`), if set.
+    on_evict: Option<evict::EvictionObserver>,
 }
 
 impl Shard {
@@ -152,7 +156,13 @@ impl Shard {
             flush_before: 0,
             flush_pending: 0,
             counters: Counters::default(),
+            on_evict: None,
         }
+    }
+
+    /// Sets what is told of every eviction.
+    pub(crate) fn observe_evictions(&mut self, observer: evict::EvictionObserver) {
+        self.on_evict = Some(observer);
     }
 
     /// The table's hash for a key hash. The shard was chosen by the top bits, which are
@@ -431,6 +441,14 @@ impl Shard {
         stats.expired_unfetched += c.expired_unfetched;
         stats.get_flushed += c.get_flushed;
         stats.get_expired += c.get_expired;
+        stats.hash_bytes += self.table.allocation_size() as u64;
+        // hashbrown's buckets from its capacity (7/8 of them, all but one when small).
+        let capacity = self.table.capacity() as u64;
+        stats.hash_buckets += match capacity {
+            0 => 0,
+            1..=6 => capacity + 1,
+            _ => capacity / 7 * 8,
+        };
     }
 
     pub(crate) fn reset_stats(&mut self) {

@@ -34,6 +34,9 @@ pub enum Kind {
     Shutdown = 7,
     /// [`crate::io::REJECT_REPLY`] going to the rejected socket `index` (a raw fd).
     Reject = 8,
+    /// The worker's stream poll ([`crate::io::STREAM_INTERVAL`]), armed while it has
+    /// streaming connections.
+    StreamTick = 9,
 }
 
 impl Kind {
@@ -47,6 +50,7 @@ impl Kind {
             6 => Kind::Timer,
             7 => Kind::Shutdown,
             8 => Kind::Reject,
+            9 => Kind::StreamTick,
             _ => return None,
         })
     }

@@ -4,7 +4,9 @@
 //! submitted and the count of ops in flight; the loop (one `submit_and_wait` per turn:
 //! drain every completion, service the connections they touched, submit everything new
 //! in one syscall); accepting; the one-second tick (idle timeout, re-arming listeners
-//! that [`AcceptErrors`] paused, shutdown grace); the shutdown sequence.
+//! that [`AcceptErrors`] paused, shutdown grace); the stream poll (a timer of
+//! [`STREAM_INTERVAL`] armed while some connection streams: each is asked for its
+//! output and serviced); the shutdown sequence.
 //!
 //! Fairness: a turn handles the completions present when it starts, in arrival order,
 //! so the input one turn feeds is bounded by the provided-buffer ring (multishot recv,
@@ -27,7 +29,9 @@ use super::buffers::BufRing;
 use super::ops::{self, Kind, Token, GEN_MASK};
 use super::{ring, Features};
 use crate::io::accept::AcceptErrors;
-use crate::io::{EngineEvent, Listener, Service, Shutdown, WorkerSetup, SHUTDOWN_GRACE_SECS};
+use crate::io::{
+    EngineEvent, Listener, Service, Shutdown, WorkerSetup, SHUTDOWN_GRACE_SECS, STREAM_INTERVAL,
+};
 use conn::Slot;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use slab::Slab;
@@ -108,6 +112,10 @@ pub(super) struct Worker<S: Service> {
     timer: Box<types::Timespec>,
     timer_armed: bool,
     timer_cancelled: bool,
+    /// Streaming connections (slots with `streaming` set) and their poll's timer.
+    streams: Vec<usize>,
+    stream_timer: Box<types::Timespec>,
+    stream_timer_armed: bool,
     idle_timeout_secs: u64,
     shutdown: Arc<Shutdown>,
 }
@@ -163,6 +171,9 @@ impl<S: Service> Worker<S> {
             timer: Box::new(types::Timespec::from(Duration::from_secs(1))),
             timer_armed: false,
             timer_cancelled: false,
+            streams: Vec::new(),
+            stream_timer: Box::new(types::Timespec::from(STREAM_INTERVAL)),
+            stream_timer_armed: false,
             idle_timeout_secs: u64::from(setup.idle_timeout_secs),
             shutdown: setup.shutdown,
         })
@@ -217,8 +228,8 @@ impl<S: Service> Worker<S> {
                 // op's last completion: a connection's boxed `SendRecord` (not cleared or
                 // dropped while its send is in flight), a slot's boxed `recv_buf` (the
                 // slot is freed only after its recv completed), the registered buffer
-                // ring (see `new`), the boxed timespec in `self.timer`, or the static
-                // `REJECT_REPLY`.
+                // ring (see `new`), the boxed timespecs in `self.timer` and
+                // `self.stream_timer`, or the static `REJECT_REPLY`.
                 match unsafe { sq.push_multiple(&self.sqes.pending[done..done + n]) } {
                     Ok(()) => n,
                     Err(_) => 0,
@@ -264,6 +275,7 @@ impl<S: Service> Worker<S> {
             Kind::Reject => self.sqes.push(ops::close(token.index as RawFd)),
             Kind::Cancel | Kind::Close => {}
             Kind::Timer => self.on_tick(res),
+            Kind::StreamTick => self.on_stream_tick(),
             Kind::Shutdown => self.on_shutdown(res),
         }
     }
@@ -353,6 +365,33 @@ impl<S: Service> Worker<S> {
         }
         if !(self.stopping.is_some() && self.conns.is_empty()) {
             self.arm_timer();
+        }
+    }
+
+    /// Arms the stream poll's timer unless it is armed or the worker is stopping.
+    fn arm_stream_timer(&mut self) {
+        if self.stream_timer_armed || self.stopping.is_some() {
+            return;
+        }
+        self.stream_timer_armed = true;
+        let entry = opcode::Timeout::new(&*self.stream_timer)
+            .build()
+            .user_data(Token::new(Kind::StreamTick, 0, 0).encode());
+        self.sqes.push(entry);
+    }
+
+    /// The stream poll: every streaming connection moves its output in and is
+    /// serviced; the timer is armed again while any is left.
+    fn on_stream_tick(&mut self) {
+        self.stream_timer_armed = false;
+        let mut streams = std::mem::take(&mut self.streams);
+        streams.retain(|&key| self.poll_stream(key));
+        for &key in &streams {
+            self.mark_dirty(key);
+        }
+        self.streams = streams;
+        if !self.streams.is_empty() {
+            self.arm_stream_timer();
         }
     }
 

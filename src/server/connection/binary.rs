@@ -53,6 +53,7 @@ impl Connection {
             }) => {
                 self.binary_error(ReplyTo { opcode, opaque }, status);
                 self.closing = true;
+                self.fatal = true;
                 None
             }
         }
@@ -114,13 +115,12 @@ impl Connection {
             Command::Delete { key, quiet } => self.binary_delete(to, key, request.cas, quiet),
             Command::Arith(arith) => self.binary_arith(to, request.cas, arith),
             Command::Flush { .. } if !self.server.config.flush_enabled => {
-                // memcached answers AUTH_ERROR (0x20), which the protocol crate does not
-                // model yet; refuse, never flush.
-                self.binary_error(to, Status::UnknownCommand);
+                // memcached 1.6.18 under -F: AUTH_ERROR "Auth failure.", quiet or not.
+                self.binary_error(to, Status::AuthError);
             }
             Command::Flush { delay_secs, quiet } => {
                 self.stats().incr(Stat::CmdFlush);
-                self.server.store.flush_all(i64::from(delay_secs));
+                self.flush_all(i64::from(delay_secs));
                 if !quiet {
                     self.binary_ok(to, 0);
                 }
@@ -146,6 +146,15 @@ impl Connection {
         let (result, cas) = self.server.store.write(key, value, write);
         let cas = self.shown_cas(cas);
         self.count_store(write.mode, result);
+        // memcached's binary append and prepend do not count per prefix.
+        let detail = !matches!(write.mode, WriteMode::Append | WriteMode::Prepend);
+        self.observe_store(
+            key,
+            write.mode,
+            result,
+            (value.len(), write.exptime),
+            detail,
+        );
         let status = match result {
             StoreResult::Stored if quiet => return,
             StoreResult::Stored => return self.binary_ok(to, cas),
@@ -168,7 +177,11 @@ impl Connection {
             cas: (cas != 0).then_some(cas),
             ..Delete::default()
         };
-        match self.server.store.delete(key, delete) {
+        let peeked = self.peek_for_watch(key);
+        let result = self.server.store.delete(key, delete);
+        let deleted = result == DeleteResult::Deleted;
+        self.observe_delete(key, peeked, deleted, "delete", true);
+        match result {
             DeleteResult::Deleted => {
                 self.stats().incr(Stat::DeleteHits);
                 if !quiet {
@@ -197,6 +210,7 @@ impl Connection {
         let out = self.out.buf();
         let buffers = &self.server.buffers;
         let mut refused = false;
+        let mut found = None;
         let read = Read {
             touch: touch.map(i64::from),
             ..Read::GET
@@ -208,6 +222,7 @@ impl Connection {
                 refused = true;
                 return false;
             }
+            found = Some(value.len());
             let key = if with_key { item.key() } else { &[] };
             let flags = item.flags().to_be_bytes();
             let cas = super::shown_cas(cas_on, item.cas());
@@ -226,6 +241,7 @@ impl Connection {
                 response::put_error(out, to, Status::KeyNotFound);
             }
         }
+        self.observe_get(key, found, true);
         if touch.is_some() {
             self.stats().incr(Stat::CmdTouch);
             self.count(hit, Stat::TouchHits, Stat::TouchMisses);
@@ -238,14 +254,14 @@ impl Connection {
     /// TOUCH: the hit's flags and CAS, no value.
     fn binary_touch(&mut self, to: ReplyTo, key: &[u8], exptime: u32) {
         let read = Read::touch(i64::from(exptime));
-        let hit = self
-            .server
-            .store
-            .get(key, read, |item| item.map(|i| (i.flags(), i.cas())));
+        let hit = self.server.store.get(key, read, |item| {
+            item.map(|i| (i.flags(), i.cas(), i.value().len()))
+        });
+        self.observe_get(key, hit.map(|h| h.2), true);
         self.stats().incr(Stat::CmdTouch);
         self.count(hit.is_some(), Stat::TouchHits, Stat::TouchMisses);
         match hit {
-            Some((flags, cas)) => {
+            Some((flags, cas, _)) => {
                 let cas = self.shown_cas(cas);
                 let flags = flags.to_be_bytes();
                 response::put(self.out.buf(), to, Status::NoError, cas, &flags, &[], &[]);
@@ -278,10 +294,13 @@ impl Connection {
         } else {
             (Stat::DecrHits, Stat::DecrMisses)
         };
+        let peeked = self.peek_for_watch(key);
         let store = &self.server.store;
         let (result, cas) = store.arith(key, arith, |result, item| {
             (result, item.map_or(0, |i| i.cas()))
         });
+        let found = !matches!(result, ArithResult::NotFound | ArithResult::Created(_));
+        self.observe_lookup(key, peeked, found);
         let value = match result {
             ArithResult::Value(value) => {
                 self.stats().incr(hit);

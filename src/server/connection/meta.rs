@@ -127,10 +127,15 @@ impl Connection {
             buffers: &self.server.buffers,
         };
         let out = self.out.buf();
+        let mut found = None;
         let got = self.server.store.get(key, read, |item| match item {
-            Some(item) => hit.answer(item, out),
+            Some(item) => {
+                found = Some(item.value().len());
+                hit.answer(item, out)
+            }
             None => answer_get_miss(meta, key, out),
         });
+        self.observe_get(key, found, false);
         self.count_meta_get(got);
     }
 
@@ -182,6 +187,7 @@ impl Connection {
         };
         let (result, cas) = self.server.store.write(key, value, &write);
         self.count_store(write.mode, result);
+        self.observe_store(key, write.mode, result, (value.len(), write.exptime), false);
         let code = match result {
             StoreResult::Stored if f.quiet => return,
             StoreResult::Stored => b"HD",
@@ -213,7 +219,9 @@ impl Connection {
             invalidate: f.invalidate,
             exptime: f.ttl.map(i64::from),
         };
+        let peeked = self.peek_for_watch(key);
         let result = self.server.store.delete(key, delete);
+        self.observe_delete(key, peeked, result == DeleteResult::Deleted, "md", false);
         let code = match result {
             DeleteResult::Deleted => {
                 self.stats().incr(Stat::DeleteHits);
@@ -259,6 +267,7 @@ impl Connection {
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = meta.key.bytes(&mut buf);
         let cas_on = self.server.config.cas_enabled;
+        let peeked = self.peek_for_watch(key);
         let out = self.out.buf();
         let start = out.len();
         let (result, failed) = self.server.store.arith(key, arith, |result, item| {
@@ -273,6 +282,8 @@ impl Connection {
             };
             (result, failed)
         });
+        let found = !matches!(result, ArithResult::NotFound | ArithResult::Created(_));
+        self.observe_lookup(key, peeked, found);
         let (hit, miss) = if incr {
             (Stat::IncrHits, Stat::IncrMisses)
         } else {

@@ -8,8 +8,6 @@ use std::sync::Arc;
 
 /// memcached's answer to `flush_all` under `-F`.
 const FLUSH_DISABLED: &str = "flush_all not allowed";
-/// The text parser's answer to `shutdown`; with `-A` the connection runs it instead.
-const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
 
 impl Connection {
     /// Parses and runs one text request from the front of `input`; returns the bytes it
@@ -40,10 +38,6 @@ impl Connection {
                 consumed,
                 swallow,
             }) => {
-                if reply == SHUTDOWN_DISABLED && self.server.config.shutdown_command {
-                    self.shutdown_command(&input[..consumed]);
-                    return Some(consumed);
-                }
                 self.line(reply);
                 self.swallow = swallow;
                 Some(consumed)
@@ -53,27 +47,9 @@ impl Connection {
                     self.line(reply);
                 }
                 self.closing = true;
+                self.fatal = true;
                 None
             }
-        }
-    }
-
-    /// `shutdown [graceful]` with `-A`, as memcached 1.6.18: both stop the server (pending
-    /// answers are still sent, exit 0) and close this connection without an answer;
-    /// any other argument is refused. (The text parser refuses `shutdown` itself, with
-    /// memcached's answer when `-A` is off; `line` is the whole command line.)
-    fn shutdown_command(&mut self, line: &[u8]) {
-        let mut args = line
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|t| !t.is_empty());
-        let _command = args.next();
-        match (args.next(), args.next()) {
-            (None | Some(b"graceful"), None) => {
-                tracing::info!("shutdown command received: stopping");
-                self.closing = true;
-                self.server.request_stop();
-            }
-            _ => self.line("CLIENT_ERROR invalid shutdown mode"),
         }
     }
 
@@ -98,11 +74,11 @@ impl Connection {
 
     /// Writes a refusal's answer line (nothing for the empty reply of a noreply
     /// command).
-    fn line(&mut self, line: &str) {
+    pub(super) fn line(&mut self, line: &str) {
         encode::reply_line(line, self.out.buf());
     }
 
-    fn reply_unless(&mut self, noreply: bool, response: Response<'_>) {
+    pub(super) fn reply_unless(&mut self, noreply: bool, response: Response<'_>) {
         if !noreply {
             self.reply(response);
         }
@@ -170,6 +146,11 @@ impl Connection {
             }
             Request::Quit => self.closing = true,
             Request::Meta(request) => self.meta(request),
+            Request::Shutdown(mode) => self.shutdown(mode),
+            Request::Watch { kinds, noreply } => self.watch(kinds, noreply),
+            Request::StatsDetail(detail) => self.stats_detail(detail),
+            Request::Slabs(command) => self.slabs(command),
+            Request::Lru(command) => self.lru(command),
         }
     }
 
@@ -177,6 +158,7 @@ impl Connection {
     fn text_store(&mut self, key: &[u8], value: &[u8], write: &Write, noreply: bool) {
         let (result, _) = self.server.store.write(key, value, write);
         self.count_store(write.mode, result);
+        self.observe_store(key, write.mode, result, (value.len(), write.exptime), true);
         let response = match result {
             StoreResult::Stored => Response::Stored,
             StoreResult::NotStored => Response::NotStored,
@@ -201,7 +183,9 @@ impl Connection {
     }
 
     fn text_delete(&mut self, key: &[u8], noreply: bool) {
+        let peeked = self.peek_for_watch(key);
         let hit = self.server.store.delete(key, Delete::default()) == DeleteResult::Deleted;
+        self.observe_delete(key, peeked, hit, "delete", true);
         self.count(hit, Stat::DeleteHits, Stat::DeleteMisses);
         let response = if hit {
             Response::Deleted
@@ -213,7 +197,9 @@ impl Connection {
 
     /// incr, decr.
     fn text_arith(&mut self, key: &[u8], arith: Arith, noreply: bool) {
+        let peeked = self.peek_for_watch(key);
         let result = self.server.store.arith(key, arith, |result, _| result);
+        self.observe_lookup(key, peeked, result != ArithResult::NotFound);
         let (hit, miss) = if arith.incr {
             (Stat::IncrHits, Stat::IncrMisses)
         } else {
@@ -234,7 +220,9 @@ impl Connection {
 
     fn text_touch(&mut self, key: &[u8], exptime: i64, noreply: bool) {
         self.stats().incr(Stat::CmdTouch);
+        let peeked = self.peek_for_watch(key);
         let hit = self.server.store.touch(key, exptime);
+        self.observe_lookup(key, peeked, hit);
         self.count(hit, Stat::TouchHits, Stat::TouchMisses);
         let response = if hit {
             Response::Touched
@@ -250,7 +238,7 @@ impl Connection {
         if !self.server.config.flush_enabled {
             return self.reply_unless(noreply, Response::ClientError(FLUSH_DISABLED));
         }
-        self.server.store.flush_all(delay_secs);
+        self.flush_all(delay_secs);
         self.reply_unless(noreply, Response::Ok);
     }
 
@@ -304,6 +292,7 @@ impl Connection {
         let out = &mut self.out;
         let buffers = &self.server.buffers;
         let mut refused = false;
+        let mut found = None;
         let read = Read { touch, ..Read::GET };
         let hit = self.server.store.get(key, read, |item| {
             let Some(item) = item else {
@@ -311,6 +300,7 @@ impl Connection {
             };
             let cas = with_cas.then_some(super::shown_cas(cas_on, item.cas()));
             let value = item.value();
+            found = Some(value.len());
             if value.len() < SEGMENT_MIN_BYTES {
                 encode::value(item.key(), item.flags(), value, cas, out.buf());
             } else if buffers.has_room(value.len()) {
@@ -327,6 +317,7 @@ impl Connection {
             self.stats().incr(Stat::ConnBufferRefusals);
             return false;
         }
+        self.observe_get(key, found, true);
         if touch.is_some() {
             self.count(hit, Stat::TouchHits, Stat::TouchMisses);
         }

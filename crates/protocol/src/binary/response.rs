@@ -22,6 +22,9 @@ pub enum Status {
     InvalidArguments = 0x0004,
     NotStored = 0x0005,
     NonNumeric = 0x0006,
+    /// memcached's answer to a refused command too (FLUSH under `-F`), not only to a
+    /// failed authentication.
+    AuthError = 0x0020,
     UnknownCommand = 0x0081,
     OutOfMemory = 0x0082,
 }
@@ -37,6 +40,7 @@ impl Status {
             Status::InvalidArguments => "Invalid arguments",
             Status::NotStored => "Not stored.",
             Status::NonNumeric => "Non-numeric server-side value for incr or decr",
+            Status::AuthError => "Auth failure.",
             Status::UnknownCommand => "Unknown command",
             Status::OutOfMemory => "Out of memory",
         }
@@ -157,6 +161,7 @@ mod tests {
                 0x06,
                 "Non-numeric server-side value for incr or decr",
             ),
+            (Status::AuthError, 0x20, "Auth failure."),
             (Status::UnknownCommand, 0x81, "Unknown command"),
             (Status::OutOfMemory, 0x82, "Out of memory"),
         ];

@@ -1,9 +1,10 @@
 //! How a write makes room in a full shard: dead items near the tail first, then second
 //! chances and evictions from the tail.
 //!
-//! Owns the eviction policy (memcached's LRU with `ITEM_ACTIVE` second chances) and its
-//! counters' updates (`evictions`, `reclaimed`, and their never-fetched shares). Knows
-//! nothing of the operation that needs the room.
+//! Owns the eviction policy (memcached's LRU with `ITEM_ACTIVE` second chances), its
+//! counters' updates (`evictions`, `reclaimed`, and their never-fetched shares) and the
+//! report of each eviction to the store's observer, if one is set ([`Evicted`]: the
+//! server's `watch evictions`). Knows nothing of the operation that needs the room.
 //!
 //! Invariants (see `shard.rs`): only the walk here reorders the list besides writes; an
 //! item read since it last reached the tail survives one more trip through the list;
@@ -12,7 +13,27 @@
 
 use super::{death, Shard};
 use crate::arena::Moved;
-use crate::item::{ACTIVE, NIL};
+use crate::item::{ACTIVE, FETCHED, NIL};
+use std::sync::Arc;
+
+/// An item being evicted, as the eviction observer sees it (under the shard's lock:
+/// the observer must not call the store).
+#[derive(Clone, Copy, Debug)]
+pub struct Evicted<'a> {
+    pub key: &'a [u8],
+    pub value_len: usize,
+    /// Whether a get read it since it was written.
+    pub fetched: bool,
+    /// Relative expiry time (0: never).
+    pub exptime: u32,
+    /// Relative time of its last write or access.
+    pub last_access: u32,
+    /// The relative time of the eviction.
+    pub now: u32,
+}
+
+/// What the store calls for every item it evicts (see [`crate::Store::observe_evictions`]).
+pub type EvictionObserver = Arc<dyn Fn(&Evicted<'_>) + Send + Sync>;
 
 /// How many items at the LRU tail a write that does not fit inspects for dead ones
 /// before it evicts live items.
@@ -48,6 +69,17 @@ impl Shard {
         if self.is_dead_at(idx, now) {
             self.reclaim(hash, idx);
         } else {
+            if let Some(observe) = &self.on_evict {
+                let item = self.arena.record(idx);
+                observe(&Evicted {
+                    key: item.key(),
+                    value_len: item.value().len(),
+                    fetched: item.has(FETCHED),
+                    exptime: item.exptime(),
+                    last_access: item.time(),
+                    now,
+                });
+            }
             let (fetched, _) = self.remove(hash, idx);
             self.counters.evictions += 1;
             self.counters.evicted_unfetched += u64::from(!fetched);

@@ -112,3 +112,36 @@ fn an_item_as_big_as_the_shard_evicts_all_else() {
     assert_eq!(s.stats().bytes as usize, s.shard_budget());
     check(&s);
 }
+
+#[test]
+fn the_observer_sees_every_eviction_and_no_reclaim() {
+    use std::sync::{Arc, Mutex};
+    let s = lru_store(4);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    s.observe_evictions(Arc::new(move |e: &Evicted<'_>| {
+        let key = String::from_utf8(e.key.to_vec()).unwrap();
+        log.lock().unwrap().push((
+            key,
+            e.value_len,
+            e.fetched,
+            e.exptime,
+            e.now - e.last_access,
+        ));
+    }));
+    for k in ["k0", "k1", "k2", "k3"] {
+        set(&s, k, "0123456789");
+    }
+    get(&s, "k1");
+    set(&s, "k4", "0123456789");
+    set(&s, "k5", "0123456789");
+    // k0 is evicted, k1 gets its second chance, then k2 goes.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            ("k0".to_string(), 10, false, 0, 0),
+            ("k2".to_string(), 10, false, 0, 0)
+        ]
+    );
+    assert_eq!(s.stats().evictions, 2);
+}

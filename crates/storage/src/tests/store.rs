@@ -162,3 +162,16 @@ fn record_span_names_the_record_a_lookup_reads() {
     assert!(bytes.windows(9).any(|w| w == b"value-one"));
     assert!(span(&[b'k'; KEY_MAX_BYTES + 1]).is_none());
 }
+
+#[test]
+fn hash_table_figures_follow_the_tables() {
+    let s = store();
+    let empty = s.stats();
+    assert_eq!((empty.hash_bytes, empty.hash_buckets), (0, 0));
+    for i in 0..1000 {
+        set(&s, &format!("key{i}"), "v");
+    }
+    let stats = s.stats();
+    assert!(stats.hash_buckets >= 1000, "{stats:?}");
+    assert!(stats.hash_bytes >= stats.hash_buckets * 4, "{stats:?}");
+}

@@ -21,7 +21,7 @@
 //! - a slot is removed, its `Conn` dropped and its descriptor closed only when it is
 //!   closing and neither op is in flight;
 //! - idle time (`-o idle_timeout`) runs from the last byte received or sent, and only
-//!   while no send is in flight and no output is pending.
+//!   while no send is in flight and no output is pending; a stream is never idle.
 
 use super::super::ops::{self, Kind, SendRecord, Token};
 use super::{Worker, BGID, RECV_BYTES};
@@ -43,6 +43,8 @@ pub(super) struct Slot<C> {
     sending: bool,
     send_cancelled: bool,
     dirty: bool,
+    /// On the worker's stream list (`Conn::is_streaming`).
+    streaming: bool,
     /// The tick a byte was last received or sent: the start of idle time.
     last_active_tick: u64,
     send: Box<SendRecord>,
@@ -82,6 +84,7 @@ impl<S: Service> Worker<S> {
                     sending: false,
                     send_cancelled: false,
                     dirty: false,
+                    streaming: false,
                     last_active_tick: self.tick,
                     send: SendRecord::new(),
                     recv_buf,
@@ -237,6 +240,13 @@ impl<S: Service> Worker<S> {
                 return self.begin_close(key, false);
             }
         }
+        if !slot.streaming && conn.is_streaming() {
+            slot.streaming = true;
+            self.streams.push(key);
+            self.arm_stream_timer();
+            // Noting the stream borrowed the worker: look the slot up again.
+            return self.service(key);
+        }
         let want = !stopping && !slot.eof && conn.wants_input();
         if want && !slot.recv_armed {
             let fd = types::Fd(slot.fd.as_raw_fd());
@@ -297,6 +307,7 @@ impl<S: Service> Worker<S> {
             .iter_mut()
             .filter_map(|(key, s)| {
                 let waiting = !s.closing
+                    && !s.streaming
                     && !s.sending
                     && tick - s.last_active_tick > idle_secs
                     && s.conn.as_mut().is_some_and(|c| c.output().is_empty());
@@ -305,6 +316,21 @@ impl<S: Service> Worker<S> {
             .collect();
         for key in idle {
             self.begin_close(key, true);
+        }
+    }
+
+    /// Asks the streaming connection in slot `key` for its output; false when the slot
+    /// is no longer a live stream (closed, or reused by another connection).
+    pub(super) fn poll_stream(&mut self, key: usize) -> bool {
+        let stopping = self.stopping.is_some();
+        match self.conns.get_mut(key) {
+            Some(slot) if slot.streaming && !slot.closing => {
+                if let (Some(conn), false) = (slot.conn.as_mut(), stopping) {
+                    conn.stream();
+                }
+                true
+            }
+            _ => false,
         }
     }
 
