@@ -194,6 +194,8 @@ struct ListenerSlot {
     errors: AcceptErrors,
     /// Out of the epoll set until then (out of descriptors, an error storm).
     paused_until: Option<Instant>,
+    /// When the pause began.
+    paused_since: Option<Instant>,
 }
 
 impl ListenerSlot {
@@ -245,6 +247,7 @@ impl<S: Service> Reactor<S> {
                 listener,
                 errors: AcceptErrors::default(),
                 paused_until: None,
+                paused_since: None,
             })
             .collect();
         for (i, l) in listeners.iter().enumerate() {
@@ -374,6 +377,7 @@ impl<S: Service> Reactor<S> {
         };
         if l.paused_until.is_none() {
             self.epoll.delete(l.fd());
+            l.paused_since = Some(self.now);
             self.service
                 .engine_event(self.setup.index, EngineEvent::ListenerPaused);
         }
@@ -393,6 +397,11 @@ impl<S: Service> Reactor<S> {
                     tracing::debug!("re-adding a listener to epoll: {e}");
                     l.paused_until = Some(self.now + ACCEPT_PAUSE);
                     continue;
+                }
+                if let Some(since) = l.paused_since.take() {
+                    let paused = self.now.saturating_duration_since(since);
+                    self.service
+                        .engine_event(self.setup.index, EngineEvent::ListenerResumed(paused));
                 }
                 self.accept(index);
             }
@@ -497,6 +506,8 @@ impl<S: Service> Reactor<S> {
             Pumped::Yielded => {
                 entry.queued = true;
                 self.ready.push(slot);
+                self.service
+                    .engine_event(self.setup.index, EngineEvent::ConnYielded);
             }
             Pumped::Close => self.close(slot),
         }

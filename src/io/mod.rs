@@ -11,8 +11,9 @@
 //!   about [`accept::ACCEPT_PAUSE`] (never retried at once: the waiting connection stays
 //!   in the backlog, so that would spin) while every connection goes on being served;
 //!   the WARN line about it is rate-limited;
-//! - report what only it sees through [`Service::engine_event`] (a paused listener, a
-//!   receive ended by ENOBUFS, a send submitted and completed), from its own thread;
+//! - report what only it sees through [`Service::engine_event`] (a listener paused and
+//!   resumed, a connection that yielded its turn, a receive ended by ENOBUFS, a send
+//!   submitted and completed), from its own thread;
 //! - feed every received byte to [`Conn::on_input`] in order, and nothing else;
 //! - send [`Conn::output`] in order, with at most one send in flight per connection;
 //!   an engine that takes the output ([`Output::take`]) calls [`Output::send_done`]
@@ -111,6 +112,11 @@ pub trait Service: Send + Sync + 'static {
 pub enum EngineEvent {
     /// A listener stopped accepting for a while (out of descriptors, an error storm).
     ListenerPaused,
+    /// A paused listener accepts again, after this long.
+    ListenerResumed(std::time::Duration),
+    /// A connection stopped being served with input possibly left, so the others get
+    /// their turn (memcached's `conn_yields`).
+    ConnYielded,
     /// A multishot receive ended with ENOBUFS: the provided-buffer ring ran dry.
     RecvNoBufs,
     /// A send was submitted to the kernel.
@@ -260,7 +266,15 @@ impl Service for Memcache {
     fn engine_event(&self, worker: usize, event: EngineEvent) {
         let stats = self.0.stats.worker(worker);
         match event {
-            EngineEvent::ListenerPaused => stats.incr(Stat::ListenDisabledNum),
+            EngineEvent::ListenerPaused => {
+                stats.incr(Stat::ListenDisabledNum);
+                stats.incr(Stat::PausedListeners);
+            }
+            EngineEvent::ListenerResumed(paused) => {
+                stats.decr(Stat::PausedListeners);
+                stats.add(Stat::TimeInListenDisabledUs, paused.as_micros() as u64);
+            }
+            EngineEvent::ConnYielded => stats.incr(Stat::ConnYields),
             EngineEvent::RecvNoBufs => stats.incr(Stat::RecvNoBufs),
             EngineEvent::SendStarted => stats.incr(Stat::SendsInFlight),
             EngineEvent::SendDone => stats.decr(Stat::SendsInFlight),

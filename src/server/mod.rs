@@ -22,6 +22,7 @@ pub mod listener;
 pub mod output;
 pub mod stats;
 mod stats_report;
+mod stats_settings;
 pub mod tunables;
 pub mod watch;
 
@@ -34,7 +35,7 @@ use conns::ConnTables;
 use detail::Detail;
 use stats::StatsRegistry;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use tunables::Tunables;
 use watch::Watch;
@@ -68,6 +69,11 @@ pub struct Server {
     /// Settings operators change at run time that are only recorded.
     pub tunables: Tunables,
     curr_connections: AtomicU32,
+    /// The most clients connected at once (`connection_structures`).
+    clients_high_water: AtomicU32,
+    /// Whether `total_connections` still counts the listening sockets, as memcached's
+    /// does from startup until the first `stats reset`.
+    listeners_in_total: AtomicBool,
     verbosity: AtomicU8,
     /// The engine in use and its features, for `stats` (set once at startup).
     engine: OnceLock<(String, String)>,
@@ -109,6 +115,8 @@ impl Server {
             detail: Detail::new(config.detail_enabled, config.prefix_delimiter),
             tunables: Tunables::default(),
             curr_connections: AtomicU32::new(0),
+            clients_high_water: AtomicU32::new(0),
+            listeners_in_total: AtomicBool::new(true),
             verbosity: AtomicU8::new(config.verbosity),
             engine: OnceLock::new(),
             stop: OnceLock::new(),
@@ -133,6 +141,8 @@ impl Server {
             return None;
         }
         stats.incr(stats::Stat::TotalConnections);
+        self.clients_high_water
+            .fetch_max(prev + 1, Ordering::Relaxed);
         crate::logging::accepted(fd);
         let record = self.conns.register(worker, fd, self.store.clock().now());
         if fd >= 0
@@ -151,8 +161,30 @@ impl Server {
         self.curr_connections.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Clients connected now.
     pub fn curr_connections(&self) -> u32 {
         self.curr_connections.load(Ordering::Relaxed)
+    }
+
+    /// The most clients connected at once since startup.
+    pub fn clients_high_water(&self) -> u32 {
+        self.clients_high_water.load(Ordering::Relaxed)
+    }
+
+    /// Whether `total_connections` counts the listening sockets (until `stats reset`).
+    pub fn listeners_in_total(&self) -> bool {
+        self.listeners_in_total.load(Ordering::Relaxed)
+    }
+
+    /// `stats reset`: every counter starts again from 0, as memcached's: the workers'
+    /// and the store's, the log streams', the per-prefix ones, and the listening
+    /// sockets' share of `total_connections`. Levels (items, bytes, connections) stay.
+    pub fn reset_stats(&self) {
+        self.stats.reset();
+        self.store.reset_stats();
+        self.watch.reset();
+        self.detail.reset();
+        self.listeners_in_total.store(false, Ordering::Relaxed);
     }
 
     pub fn verbosity(&self) -> u8 {

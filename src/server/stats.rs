@@ -7,7 +7,8 @@
 //! another worker's counters.
 //!
 //! Gauges ([`Stat::is_gauge`], e.g. sends in flight) go up and down and are never
-//! reset. The engines report their own figures (ENOBUFS, sends, paused listeners)
+//! reset. The engines report their own figures (ENOBUFS, sends, paused listeners and
+//! the time they were paused, connections that yielded their turn)
 //! through [`crate::io::Service::engine_event`], into the same per-worker counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +65,13 @@ counters! {
     BytesWritten = "bytes_written",
     /// Times a listener stopped accepting for a while (out of descriptors, errors).
     ListenDisabledNum = "listen_disabled_num",
+    /// Microseconds listeners spent paused, counted when each pause ends.
+    TimeInListenDisabledUs = "time_in_listen_disabled_us",
+    /// Times a connection stopped being served with input possibly left so the others
+    /// got their turn (the epoll engine's read budget; io_uring's batches never do).
+    ConnYields = "conn_yields",
+    /// Listeners paused now (a gauge): `accepting_conns` is 0 while any is.
+    PausedListeners = "ringcache_paused_listeners",
     /// Multishot receives ended by ENOBUFS: the provided-buffer ring ran dry.
     RecvNoBufs = "ringcache_recv_enobufs",
     /// Sends submitted and not completed yet (a gauge).
@@ -94,14 +102,22 @@ impl Stat {
 
     /// A level that goes up and down (not a count of events): `stats reset` leaves it.
     pub fn is_gauge(self) -> bool {
-        matches!(self, Stat::SendsInFlight)
+        matches!(self, Stat::SendsInFlight | Stat::PausedListeners)
     }
 }
 
 /// One worker's counters. Written only by that worker's thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WorkerStats {
     counters: [AtomicU64; Stat::COUNT],
+}
+
+impl Default for WorkerStats {
+    fn default() -> WorkerStats {
+        WorkerStats {
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl WorkerStats {
@@ -129,8 +145,14 @@ impl WorkerStats {
 }
 
 /// Sums of every worker's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Totals([u64; Stat::COUNT]);
+
+impl Default for Totals {
+    fn default() -> Totals {
+        Totals([0; Stat::COUNT])
+    }
+}
 
 impl Totals {
     pub fn get(&self, stat: Stat) -> u64 {

@@ -8,23 +8,46 @@
 //!
 //! # `stats`
 //!
-//! memcached's general fields in memcached's order, each where ringcache has the concept;
-//! then ringcache's own figures, prefixed `ringcache_`. Left out, because ringcache has
-//! nothing they could measure: `libevent`; `response_obj_*`, `read_buf_*` (memcached's
-//! buffer pools); `reserved_fds` (ringcache enforces `-c` by count, it reserves no
-//! descriptors); `time_in_listen_disabled_us`; `conn_yields` (no `-R` per-event request
-//! limit: the engines bound input per connection per loop turn in bytes, and do not count
-//! the turns a connection yields); `hash_power_level`, `hash_bytes`,
-//! `hash_is_expanding` (many per-shard tables that grow inline, not one table expanded
-//! by a thread); `slab_reassign_*`, `slabs_moved`, `slab_global_page_pool` (no slab
-//! allocator); `lru_crawler_*`, `lru_maintainer_juggles`, `crawler_*`, `evicted_active`,
-//! `lrutail_reflocked`, `moves_*`, `direct_reclaims`, `lru_bumps_dropped` (one plain LRU
-//! per shard, no crawler, no maintainer thread, no segments); `malloc_fails` (an
-//! allocation failure aborts; the memory limit shows as `store_no_memory`); `log_*`
-//! (no `watch` logger); `unexpected_napi_ids`, `round_robin_fallback` (no NAPI-id thread
-//! choice). `auth_cmds`/`auth_errors` are 0, as memcached's without `-S`;
-//! `accepting_conns` is 1 (listeners pause only briefly, counted in
-//! `listen_disabled_num`).
+//! memcached 1.6.18's general fields in its order, in the shape memcached prints them
+//! when started with `-o no_lru_maintainer,no_slab_reassign` (ringcache has neither an
+//! LRU maintainer thread with segmented LRUs nor a slab mover, so memcached itself leaves
+//! out `slab_reassign_*`, `slabs_moved`, `lru_maintainer_juggles`, `evicted_active`,
+//! `moves_*`, `direct_reclaims`, `lru_bumps_dropped` there); then ringcache's own
+//! figures, prefixed `ringcache_`. Each value is a real figure with memcached's meaning:
+//!
+//! - connections as memcached counts them, listening sockets included: one per
+//!   listening address (ringcache's workers each have a socket per address, memcached
+//!   one for all); `curr_connections` is clients + addresses − 1, `total_connections`
+//!   counts the addresses until the first `stats reset`, `connection_structures` is
+//!   the most clients at once + addresses (memcached's connection structures are never
+//!   freed);
+//! - `accepting_conns` is 0 while a listener is paused (out of descriptors),
+//!   `time_in_listen_disabled_us` the time listeners spent paused; `conn_yields` counts
+//!   the epoll engine's read-budget yields (io_uring's completion batches never yield a
+//!   connection);
+//! - `hash_power_level` is log2 of the buckets of all shards' tables together,
+//!   `hash_bytes` their memory; `hash_is_expanding` is 0 (tables grow inline under their
+//!   shard's lock, never in the background);
+//! - `log_*` are the `watch` streams' (`server::watch`);
+//! - 0 for what cannot happen here: `auth_cmds`/`auth_errors` (no SASL, as memcached's
+//!   without `-S`), `malloc_fails` (an allocation failure aborts; the memory limit shows
+//!   as `store_no_memory`), `unexpected_napi_ids`/`round_robin_fallback` (no NAPI-id
+//!   thread choice), `slab_global_page_pool` (freed pages go back to the allocator, no
+//!   pool holds them), `lrutail_reflocked` (items are only used under their shard's
+//!   lock, so the LRU tail is never in use).
+//!
+//! Left out, because ringcache has nothing they could honestly measure: `libevent`;
+//! `response_obj_*`, `read_buf_*` (memcached's per-thread buffer pools: ringcache's
+//! connection buffers are `ringcache_conn_buffer_*`); `reserved_fds` (ringcache enforces
+//! `-c` by count and reserves no descriptors). The LRU crawler's `lru_crawler_running`,
+//! `lru_crawler_starts`, `crawler_reclaimed`, `crawler_items_checked` come with the
+//! crawler.
+//!
+//! `stats reset` zeroes every counter memcached's does (`Server::reset_stats`).
+//!
+//! # `stats settings`
+//!
+//! `stats_settings.rs`.
 //!
 //! # `stats items`, `stats slabs`
 //!
@@ -45,7 +68,6 @@
 use super::conns::{ConnSnapshot, ConnState};
 use super::stats::{Stat, Totals};
 use super::Server;
-use crate::config::{IoEngine, ListenAddr, ProtocolChoice};
 use crate::os::SocketName;
 use crate::protocol::{Response, StatsGroup};
 use std::fmt::Display;
@@ -66,17 +88,13 @@ pub(super) fn write(
     };
     match group {
         StatsGroup::General => general(server, &mut stat),
-        StatsGroup::Settings => settings(server, &mut stat),
+        StatsGroup::Settings => super::stats_settings::settings(server, &mut stat),
         StatsGroup::Items => items(server, &mut stat),
         StatsGroup::Slabs => slabs(server, &mut stat),
         StatsGroup::Conns => conns(server, asker, &mut stat),
         StatsGroup::Sizes => stat("sizes_status", &"disabled"),
         StatsGroup::Reset => {
-            // As memcached: every counter and the store's totals (total_items,
-            // evictions, reclaimed, …) start again from 0; levels (curr_items, bytes,
-            // curr_connections) stay.
-            server.stats.reset();
-            server.store.reset_stats();
+            server.reset_stats();
             emit(Response::Reset);
             return;
         }
@@ -88,7 +106,7 @@ pub(super) fn write(
     emit(Response::End);
 }
 
-type StatFn<'a> = dyn FnMut(&str, &dyn Display) + 'a;
+pub(super) type StatFn<'a> = dyn FnMut(&str, &dyn Display) + 'a;
 
 /// A `rusage` time as memcached prints it: seconds, a dot, six digits of microseconds.
 fn timeval(d: std::time::Duration) -> String {
@@ -100,7 +118,8 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     let (user, system) = crate::os::rusage_self();
     let t = server.stats.totals();
     let store = server.store.stats();
-    let curr_connections = server.curr_connections();
+    let watch = server.watch.stats();
+    let listening = listening_addresses(server);
     stat("pid", &std::process::id());
     stat("uptime", &clock.now());
     stat("time", &(clock.started_unix() + u64::from(clock.now())));
@@ -109,10 +128,24 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("rusage_user", &timeval(user));
     stat("rusage_system", &timeval(system));
     stat("max_connections", &server.config.max_connections);
-    stat("curr_connections", &curr_connections);
-    counters(stat, &t, Stat::TotalConnections, Stat::RejectedConnections);
-    // memcached counts a structure per listening socket and per client.
-    let structures = curr_connections as usize + server.conns.listeners().len();
+    let clients = server.curr_connections() as usize;
+    stat("curr_connections", &(clients + listening).saturating_sub(1));
+    let listeners_counted = if server.listeners_in_total() {
+        listening as u64
+    } else {
+        0
+    };
+    stat(
+        "total_connections",
+        &(t.get(Stat::TotalConnections) + listeners_counted),
+    );
+    counters(
+        stat,
+        &t,
+        Stat::RejectedConnections,
+        Stat::RejectedConnections,
+    );
+    let structures = server.clients_high_water() as usize + listening;
     stat("connection_structures", &structures);
     counters(stat, &t, Stat::CmdGet, Stat::GetMisses);
     // Counted by the store, where the lookup meets the dead item.
@@ -123,25 +156,65 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("auth_errors", &0);
     counters(stat, &t, Stat::BytesRead, Stat::BytesWritten);
     stat("limit_maxbytes", &store.limit_bytes);
-    stat("accepting_conns", &1);
-    counters(stat, &t, Stat::ListenDisabledNum, Stat::ListenDisabledNum);
+    stat(
+        "accepting_conns",
+        &u8::from(t.get(Stat::PausedListeners) == 0),
+    );
+    counters(
+        stat,
+        &t,
+        Stat::ListenDisabledNum,
+        Stat::TimeInListenDisabledUs,
+    );
     stat("threads", &server.config.threads);
+    counters(stat, &t, Stat::ConnYields, Stat::ConnYields);
+    stat(
+        "hash_power_level",
+        &store.hash_buckets.checked_ilog2().unwrap_or(0),
+    );
+    stat("hash_bytes", &store.hash_bytes);
+    stat("hash_is_expanding", &0);
+    stat("malloc_fails", &0);
+    stat("log_worker_dropped", &0);
+    stat("log_worker_written", &watch.worker_written);
+    stat("log_watcher_skipped", &watch.watcher_skipped);
+    stat("log_watcher_sent", &watch.watcher_sent);
+    stat("log_watchers", &watch.watchers);
+    stat("unexpected_napi_ids", &0);
+    stat("round_robin_fallback", &0);
     stat("bytes", &store.bytes);
     stat("curr_items", &store.curr_items);
     stat("total_items", &store.total_items);
+    stat("slab_global_page_pool", &0);
     stat("expired_unfetched", &store.expired_unfetched);
     stat("evicted_unfetched", &store.evicted_unfetched);
     stat("evictions", &store.evictions);
     stat("reclaimed", &store.reclaimed);
+    stat("lrutail_reflocked", &0);
     stat("ringcache_version", &super::RINGCACHE_VERSION);
     stat("ringcache_engine", &server.engine());
     if server.engine() == "uring" {
         stat("ringcache_uring_features", &server.engine_features());
         counters(stat, &t, Stat::RecvNoBufs, Stat::SendsInFlight);
     }
+    counters(stat, &t, Stat::PausedListeners, Stat::PausedListeners);
     stat("ringcache_conn_buffer_bytes", &server.buffers.used_bytes());
     stat("ringcache_conn_buffer_limit", &server.buffers.limit_bytes());
     counters(stat, &t, Stat::ConnBufferPauses, Stat::ConnBufferRefusals);
+}
+
+/// Listening addresses: memcached has one listening socket per address, ringcache's
+/// workers have one each (or share one); either way each distinct address counts once.
+fn listening_addresses(server: &Server) -> usize {
+    let mut addrs: Vec<SocketName> = Vec::new();
+    for &fd in server.conns.listeners() {
+        if let Some(name) = crate::os::socket_addrs(fd).1 {
+            if !addrs.contains(&name) {
+                addrs.push(name);
+            }
+        }
+    }
+    addrs.len()
 }
 
 /// The counters from `first` to `last`, in [`Stat`]'s order (memcached's).
@@ -149,94 +222,6 @@ fn counters(stat: &mut StatFn<'_>, totals: &Totals, first: Stat, last: Stat) {
     for &s in Stat::span(first, last) {
         stat(s.name(), &totals.get(s));
     }
-}
-
-fn settings(server: &Server, stat: &mut StatFn<'_>) {
-    let c = &server.config;
-    let tcp: Vec<String> = c
-        .listen
-        .iter()
-        .filter_map(|a| match a {
-            ListenAddr::Tcp(sa) if sa.is_ipv6() => Some(format!("[{}]", sa.ip())),
-            ListenAddr::Tcp(sa) => Some(sa.ip().to_string()),
-            ListenAddr::Unix { .. } => None,
-        })
-        .collect();
-    let unix = c.listen.iter().find_map(|a| match a {
-        ListenAddr::Unix { path, mask } => Some((path.display().to_string(), *mask)),
-        ListenAddr::Tcp(_) => None,
-    });
-    stat("maxbytes", &c.limit_bytes);
-    stat("maxconns", &c.max_connections);
-    stat("tcpport", &tcp_port(server));
-    stat("udpport", &0);
-    stat(
-        "inter",
-        &if tcp.is_empty() {
-            "NULL".to_string()
-        } else {
-            tcp.join(",")
-        },
-    );
-    stat("verbosity", &server.verbosity());
-    stat("evictions", &"on");
-    stat(
-        "domain_socket",
-        &unix.as_ref().map_or("NULL", |(path, _)| path.as_str()),
-    );
-    stat(
-        "umask",
-        &format_args!("{:o}", unix.as_ref().map_or(0o700, |u| u.1)),
-    );
-    let yes_no = |on: bool| if on { "yes" } else { "no" };
-    stat("shutdown_command", &yes_no(c.shutdown_command));
-    stat("num_threads", &c.threads);
-    stat("cas_enabled", &yes_no(c.cas_enabled));
-    stat("tcp_backlog", &c.backlog);
-    stat(
-        "binding_protocol",
-        &match c.protocol {
-            ProtocolChoice::Auto => "auto-negotiate",
-            ProtocolChoice::Ascii => "ascii",
-            ProtocolChoice::Binary => "binary",
-        },
-    );
-    stat("auth_enabled_sasl", &"no");
-    stat("auth_enabled_ascii", &"no");
-    stat("item_size_max", &c.max_item_bytes);
-    stat("maxconns_fast", &"yes");
-    stat("flush_enabled", &yes_no(c.flush_enabled));
-    stat("idle_timeout", &c.idle_timeout_secs);
-    stat(
-        "ringcache_conn_buffer_limit_mb",
-        &(c.conn_buffer_limit_bytes >> 20),
-    );
-    stat("track_sizes", &"no");
-    stat("ssl_enabled", &"no");
-    stat(
-        "ringcache_io_engine",
-        &match c.io_engine {
-            IoEngine::Auto => "auto",
-            IoEngine::Uring => "uring",
-            IoEngine::Epoll => "epoll",
-        },
-    );
-}
-
-/// The TCP port: `-p`, or the one the kernel picked for `-p 0`.
-fn tcp_port(server: &Server) -> u16 {
-    if server.config.tcp_port != 0 {
-        return server.config.tcp_port;
-    }
-    server
-        .conns
-        .listeners()
-        .iter()
-        .find_map(|&fd| match crate::os::socket_addrs(fd).1? {
-            SocketName::Inet(a) => Some(a),
-            SocketName::Unix(_) => None,
-        })
-        .map_or(0, |a| a.port())
 }
 
 /// Everything as slab class 1, present while items are stored.

@@ -78,6 +78,8 @@ struct ListenerSlot {
     armed: bool,
     /// Re-arm on the next tick rather than now (out of descriptors, error storm).
     paused: bool,
+    /// When the pause began.
+    paused_since: Option<Instant>,
     errors: AcceptErrors,
 }
 
@@ -151,6 +153,7 @@ impl<S: Service> Worker<S> {
                 listener,
                 armed: false,
                 paused: false,
+                paused_since: None,
                 errors: AcceptErrors::default(),
             })
             .collect();
@@ -315,6 +318,7 @@ impl<S: Service> Worker<S> {
             if l.errors.failed(&e, Instant::now()) && !l.paused {
                 // Accepting resumes at the next tick (within `ACCEPT_PAUSE`).
                 l.paused = true;
+                l.paused_since = Some(Instant::now());
                 self.service
                     .engine_event(self.index, EngineEvent::ListenerPaused);
             }
@@ -349,6 +353,11 @@ impl<S: Service> Worker<S> {
             let l = &mut self.listeners[i];
             if l.paused {
                 l.paused = false;
+                if let Some(since) = l.paused_since.take() {
+                    let paused = EngineEvent::ListenerResumed(since.elapsed());
+                    self.service.engine_event(self.index, paused);
+                }
+                let l = &mut self.listeners[i];
                 if !l.armed && self.stopping.is_none() {
                     self.arm_accept(i);
                 }
