@@ -283,11 +283,12 @@ impl Connection {
     /// Looks up one key of a get and answers its hit; false when the hit was a big value
     /// that the shared connection-buffer budget has no room for.
     fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) -> bool {
-        let stats = self.server.stats.worker(self.worker);
-        stats.incr(Stat::CmdGet);
-        if touch.is_some() {
-            stats.incr(Stat::CmdTouch);
-        }
+        // memcached 1.6.18 counts a gat or gats key as a touch only.
+        let (command, hit_stat, miss_stat) = match touch {
+            Some(_) => (Stat::CmdTouch, Stat::TouchHits, Stat::TouchMisses),
+            None => (Stat::CmdGet, Stat::GetHits, Stat::GetMisses),
+        };
+        self.server.stats.worker(self.worker).incr(command);
         let cas_on = self.server.config.cas_enabled;
         let out = &mut self.out;
         let buffers = &self.server.buffers;
@@ -318,10 +319,7 @@ impl Connection {
             return false;
         }
         self.observe_get(key, found, true);
-        if touch.is_some() {
-            self.count(hit, Stat::TouchHits, Stat::TouchMisses);
-        }
-        self.count(hit, Stat::GetHits, Stat::GetMisses);
+        self.count(hit, hit_stat, miss_stat);
         true
     }
 }
