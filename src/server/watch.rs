@@ -12,7 +12,8 @@
 //! [`WATCHER_QUEUE_BYTES`] (memcached's default `watcher_logbuf_size`). A worker never
 //! waits for a watcher: a line that does not fit a full queue is dropped and counted,
 //! and the watcher is told `skipped=<n>` before its next line that fits, as memcached
-//! does. A queue's lock is held only to append one line or to swap the queue out.
+//! does. A queue's lock is held only to append one line or to take the queue; the
+//! lines taken become an output segment as they are (no copy).
 //!
 //! Cost when nobody watches: [`Watch::wants`], one relaxed load of the union of the
 //! watched kinds, before any line is built.
@@ -291,12 +292,11 @@ impl Watcher {
         true
     }
 
-    /// Swaps the queued lines out into `into` (which must be empty): the lock is held
-    /// for the swap only.
-    pub fn take(&self, into: &mut Vec<u8>) {
-        debug_assert!(into.is_empty());
+    /// Takes the queued lines, leaving the queue empty: the lock is held for the swap
+    /// only.
+    pub fn take(&self) -> Vec<u8> {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        std::mem::swap(&mut queue.lines, into);
+        std::mem::take(&mut queue.lines)
     }
 }
 
@@ -345,9 +345,7 @@ mod tests {
     use super::*;
 
     fn drain(watcher: &Watcher) -> String {
-        let mut lines = Vec::new();
-        watcher.take(&mut lines);
-        String::from_utf8(lines).unwrap()
+        String::from_utf8(watcher.take()).unwrap()
     }
 
     #[test]

@@ -44,7 +44,8 @@ use crate::server::watch::{ConnPeer, ItemShape, Watcher};
 use crate::storage::{Read, StoreResult, WriteMode};
 use std::sync::Arc;
 
-/// Output a watcher may hold before its queue is left to fill (and skip lines).
+/// Output a watcher may hold before its queue is left to fill (and skip lines): a
+/// watcher holds at most this, one queue taken and one queue filling.
 pub const WATCH_OUTPUT_MARK: usize = 64 * 1024;
 
 const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
@@ -58,8 +59,6 @@ const REASSIGN_DISABLED: &str = "CLIENT_ERROR slab reassignment disabled";
 #[derive(Debug)]
 pub(super) struct Watching {
     watcher: Arc<Watcher>,
-    /// The lines taken from the queue, kept to swap with it next time.
-    spare: Vec<u8>,
 }
 
 impl Connection {
@@ -101,10 +100,7 @@ impl Connection {
                 // Everything the client sends from now on is dropped unread.
                 self.swallow = usize::MAX;
                 self.pending = Vec::new();
-                self.watching = Some(Box::new(Watching {
-                    watcher,
-                    spare: Vec::new(),
-                }));
+                self.watching = Some(Box::new(Watching { watcher }));
             }
             Err(_) => refuse(self, WATCH_TOO_MANY),
         }
@@ -120,16 +116,15 @@ impl Connection {
     /// Moves the lines queued for this watcher into the output, unless the output holds
     /// [`WATCH_OUTPUT_MARK`] already (the client is not reading: let the queue fill).
     pub fn stream(&mut self) {
-        let Some(watching) = self.watching.as_mut() else {
+        let Some(watching) = self.watching.as_ref() else {
             return;
         };
         if self.out.held() >= WATCH_OUTPUT_MARK {
             return;
         }
-        watching.watcher.take(&mut watching.spare);
-        if !watching.spare.is_empty() {
-            self.out.extend(&watching.spare);
-            watching.spare.clear();
+        let lines = watching.watcher.take();
+        if !lines.is_empty() {
+            self.out.push_shared(lines.into());
         }
         self.charge();
     }
