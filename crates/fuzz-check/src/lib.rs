@@ -25,7 +25,9 @@
 //! real store of [`CONNECTION_LIMIT_BYTES`], fed the input in chunks while output is
 //! drained in uneven pieces as a socket would take it: no panic, the store's accounted
 //! bytes never over its limit, output bounded by the input, no stall once the output has
-//! drained, and the bytes it keeps equal to what the parser leaves unparsed.
+//! drained, and the bytes it keeps equal to what the parser leaves unparsed. A
+//! connection that turned into a `watch` stream is polled as an engine polls it and
+//! keeps nothing (it drops whatever follows its `watch`).
 #![forbid(unsafe_code)]
 
 use ringcache::config::Config;
@@ -90,6 +92,7 @@ fn run_connection(data: &[u8]) -> Arc<Server> {
             break;
         }
         conn.on_input(chunk);
+        conn.stream();
         sink.drain_some(&mut conn);
         conn.resume();
         assert_within_limit(&server);
@@ -107,6 +110,10 @@ fn run_connection(data: &[u8]) -> Arc<Server> {
         return server;
     }
     assert!(conn.wants_input(), "stalled with the output drained");
+    if conn.is_streaming() {
+        assert_eq!(conn.pending_len(), 0, "a watcher kept input");
+        return server;
+    }
     let limits = Limits {
         max_item_bytes: CONNECTION_MAX_ITEM_BYTES,
     };
