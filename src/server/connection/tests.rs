@@ -274,3 +274,52 @@ fn connection_count_follows_open_and_drop() {
     assert_eq!(s.curr_connections(), 1);
     assert!(s.open(0).is_some());
 }
+
+/// `watch` turns a connection into a stream: what follows `watch` in the same input is
+/// dropped, further input too, the lines other connections cause arrive when the
+/// engine polls it, and dropping it removes the watcher.
+#[test]
+fn a_watch_connection_streams_and_drops_its_input() {
+    let server = server(&[]);
+    let mut watcher = server.open(0).unwrap();
+    watcher.on_input(b"watch mutations\r\nset dropped 0 0 1\r\nx\r\nget");
+    assert!(watcher.is_streaming());
+    assert_eq!(drain(&mut watcher), b"OK\r\n");
+    assert_eq!(watcher.pending_len(), 0);
+    watcher.on_input(b" more\r\nversion\r\n");
+    let mut client = server.open(0).unwrap();
+    client.on_input(b"set k 0 0 2\r\nab\r\nget dropped\r\n");
+    assert_eq!(drain(&mut client), b"STORED\r\nEND\r\n");
+    assert!(drain(&mut watcher).is_empty(), "lines before the poll");
+    watcher.stream();
+    let lines = String::from_utf8(drain(&mut watcher)).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(
+        lines.ends_with(
+            " type=item_store key=k status=stored cmd=set ttl=0 clsid=1 cfd=-1 size=2\n"
+        ),
+        "{lines}"
+    );
+    assert_eq!(server.watch.stats().watchers, 1);
+    drop(watcher);
+    assert_eq!(server.watch.stats().watchers, 0);
+    assert!(!server
+        .watch
+        .wants(crate::protocol::operator::WatchKinds::MUTATIONS));
+}
+
+/// `stats detail` counts classic gets, stores and deletes per prefix, from any
+/// connection, and `stats reset` forgets them.
+#[test]
+fn stats_detail_counts_per_prefix() {
+    let server = server(&["-D", "/"]);
+    let mut conn = server.open(0).unwrap();
+    conn.on_input(b"set a/1 0 0 1\r\nx\r\nget a/1 a/2 b:1\r\ndelete a/1\r\nstats detail dump\r\n");
+    let out = String::from_utf8(drain(&mut conn)).unwrap();
+    assert!(
+        out.ends_with("DELETED\r\nPREFIX a get 2 hit 1 set 1 del 1\r\nEND\r\n"),
+        "{out}"
+    );
+    conn.on_input(b"stats reset\r\nstats detail dump\r\n");
+    assert_eq!(drain(&mut conn), b"RESET\r\nEND\r\n");
+}
