@@ -325,13 +325,17 @@ impl<S: Service> Reactor<S> {
         }
         // `now` is this turn's start: a pause may end a few milliseconds late, which
         // saves a clock call per turn.
-        let streams = (!self.streams.is_empty()).then_some(self.next_stream_poll);
-        self.listeners
+        let wait = self
+            .listeners
             .iter()
             .filter_map(|l| l.paused_until)
-            .chain(streams)
             .map(|at| at.saturating_duration_since(self.now))
-            .fold(Duration::from_millis(500), Duration::min)
+            .fold(Duration::from_millis(500), Duration::min);
+        if self.streams.is_empty() {
+            wait
+        } else {
+            wait.min(self.next_stream_poll.saturating_duration_since(self.now))
+        }
     }
 
     /// Asks every streaming connection for its output and sends it.

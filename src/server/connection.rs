@@ -363,12 +363,7 @@ impl Connection {
         let written = self.out.len().saturating_sub(written_before);
         self.stats().add(Stat::BytesWritten, written as u64);
         crate::logging::bytes_out(self.record.fd(), written);
-        let state = self.watch_state().unwrap_or(ConnState::after(
-            self.closing,
-            self.swallow > 0,
-            self.stalled,
-            pos < input.len(),
-        ));
+        let state = ConnState::after(self.closing, self.swallow, self.stalled, pos < input.len());
         self.record.note(self.server.store.clock().now(), state);
         pos
     }

@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use slab::Slab;
 
+/// What a `watch` connection still has to drop: everything (it ignores its input).
+pub const WATCHING: usize = usize::MAX;
+
 /// memcached's connection states, the ones a ringcache connection can be in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -54,14 +57,18 @@ impl ConnState {
     }
 
     /// The state a connection is in after executing input: `closing` (quit, fatal
-    /// error), `swallowing` (a refused data block), `stalled` (output over its mark),
-    /// `partial` (input kept for later).
+    /// error), `swallow` bytes still to drop (a refused data block, or [`WATCHING`]),
+    /// `stalled` (output over its mark), `partial` (input kept for later).
     #[inline]
-    pub fn after(closing: bool, swallowing: bool, stalled: bool, partial: bool) -> ConnState {
+    pub fn after(closing: bool, swallow: usize, stalled: bool, partial: bool) -> ConnState {
         if closing {
             ConnState::Closing
-        } else if swallowing {
-            ConnState::Swallow
+        } else if swallow > 0 {
+            if swallow == WATCHING {
+                ConnState::Watch
+            } else {
+                ConnState::Swallow
+            }
         } else if stalled {
             ConnState::Write
         } else if partial {

@@ -12,12 +12,11 @@
 //! and keys under further prefixes are not counted (a client writing random prefixes
 //! cannot grow the table without bound).
 //!
-//! Cost while off (the default, unless `-D` is given): [`Detail::enabled`], one relaxed
-//! load per counted command. While on, one lock of one table shared by every worker per
+//! Cost while off (the default, unless `-D` is given): the server's `DETAIL` bit, in
+//! the one relaxed load of `Server::observed` a request pays anyway. While on, one lock of one table shared by every worker per
 //! counted key, as memcached's global stats lock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// Most prefixes counted at once.
@@ -26,7 +25,6 @@ pub const PREFIXES_MAX: usize = 4096;
 /// The per-prefix counters and the switch.
 #[derive(Debug)]
 pub struct Detail {
-    enabled: AtomicBool,
     delimiter: u8,
     prefixes: Mutex<HashMap<Box<[u8]>, Counts>>,
 }
@@ -49,22 +47,13 @@ pub enum Op {
 }
 
 impl Detail {
-    /// Counting on (`-D` given) or off, with `delimiter`.
-    pub fn new(enabled: bool, delimiter: u8) -> Detail {
+    /// Counters for keys with `delimiter` (whether they are counted is the server's
+    /// `DETAIL` bit).
+    pub fn new(delimiter: u8) -> Detail {
         Detail {
-            enabled: AtomicBool::new(enabled),
             delimiter,
             prefixes: Mutex::default(),
         }
-    }
-
-    #[inline]
-    pub fn enabled(&self) -> bool {
-        self.enabled.load(Ordering::Relaxed)
-    }
-
-    pub fn set_enabled(&self, on: bool) {
-        self.enabled.store(on, Ordering::Relaxed);
     }
 
     /// The delimiter (`stats settings`' `stat_key_prefix`).
@@ -72,8 +61,8 @@ impl Detail {
         self.delimiter
     }
 
-    /// Counts `op` on `key` under its prefix, if it has one (call only when
-    /// [`Detail::enabled`]).
+    /// Counts `op` on `key` under its prefix, if it has one (call only while counting
+    /// is on).
     pub fn record(&self, key: &[u8], op: Op) {
         let Some(end) = memchr::memchr(self.delimiter, key) else {
             return;
@@ -135,7 +124,7 @@ mod tests {
 
     #[test]
     fn counts_by_the_first_delimiter() {
-        let detail = Detail::new(true, b':');
+        let detail = Detail::new(b':');
         detail.record(b"a:1", Op::Set);
         detail.record(b"a:1", Op::Get { hit: true });
         detail.record(b"a:2", Op::Get { hit: false });
@@ -159,7 +148,7 @@ mod tests {
 
     #[test]
     fn other_delimiter_and_the_bound() {
-        let detail = Detail::new(true, b'/');
+        let detail = Detail::new(b'/');
         detail.record(b"a:1", Op::Set);
         assert!(detail.dump().is_empty());
         for i in 0..PREFIXES_MAX + 10 {

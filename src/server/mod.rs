@@ -35,7 +35,7 @@ use conns::ConnTables;
 use detail::Detail;
 use stats::StatsRegistry;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use tunables::Tunables;
 use watch::Watch;
@@ -48,6 +48,10 @@ pub const VERSION: &str = "1.6.18";
 
 /// ringcache's own version: `-V`, the `ringcache_version` stat and the startup line.
 pub const RINGCACHE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The bit of [`Server::observed`] set while `stats detail` counts; the watched kinds
+/// (`WatchKinds` bits) take the bits below it.
+pub const DETAIL: u16 = 1 << 15;
 
 /// What stops the server (see [`Server::set_stop`]).
 type StopFn = Box<dyn Fn() + Send + Sync>;
@@ -68,6 +72,8 @@ pub struct Server {
     pub detail: Detail,
     /// Settings operators change at run time that are only recorded.
     pub tunables: Tunables,
+    /// What the request path reports to: the kinds some watcher wants, and [`DETAIL`].
+    observed: AtomicU16,
     curr_connections: AtomicU32,
     /// The most clients connected at once (`connection_structures`).
     clients_high_water: AtomicU32,
@@ -112,8 +118,9 @@ impl Server {
             },
             buffers: ConnBuffers::new(config.conn_buffer_limit_bytes),
             watch,
-            detail: Detail::new(config.detail_enabled, config.prefix_delimiter),
+            detail: Detail::new(config.prefix_delimiter),
             tunables: Tunables::default(),
+            observed: AtomicU16::new(if config.detail_enabled { DETAIL } else { 0 }),
             curr_connections: AtomicU32::new(0),
             clients_high_water: AtomicU32::new(0),
             listeners_in_total: AtomicBool::new(true),
@@ -195,6 +202,39 @@ impl Server {
     pub fn set_verbosity(&self, level: u8) {
         self.verbosity.store(level, Ordering::Relaxed);
         crate::logging::set_verbosity(level);
+    }
+
+    /// What the request path reports to (see [`DETAIL`]): one relaxed load, all a
+    /// request pays while nobody watches and `stats detail` is off.
+    #[inline]
+    pub fn observed(&self) -> u16 {
+        self.observed.load(Ordering::Relaxed)
+    }
+
+    /// Adds a `watch` stream for `kinds`.
+    pub fn add_watcher(
+        &self,
+        kinds: crate::protocol::operator::WatchKinds,
+    ) -> Result<Arc<watch::Watcher>, watch::TooMany> {
+        self.watch.add(kinds, &self.observed)
+    }
+
+    /// Removes a `watch` stream (its connection closed).
+    pub fn remove_watcher(&self, watcher: &Arc<watch::Watcher>) {
+        self.watch.remove(watcher, &self.observed);
+    }
+
+    /// `stats detail on|off`.
+    pub fn set_detail(&self, on: bool) {
+        if on {
+            self.observed.fetch_or(DETAIL, Ordering::Relaxed);
+        } else {
+            self.observed.fetch_and(!DETAIL, Ordering::Relaxed);
+        }
+    }
+
+    pub fn detail_enabled(&self) -> bool {
+        self.observed() & DETAIL != 0
     }
 
     /// Records the engine in use (`uring`, `epoll`) and its features (comma-separated

@@ -74,7 +74,7 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
     stat("shutdown_command", &yes_no(c.shutdown_command));
     stat("num_threads", &c.threads);
     stat("stat_key_prefix", &char::from(server.detail.delimiter()));
-    stat("detail_enabled", &yes_no(server.detail.enabled()));
+    stat("detail_enabled", &yes_no(server.detail_enabled()));
     stat("cas_enabled", &yes_no(c.cas_enabled));
     stat("tcp_backlog", &c.backlog);
     stat(

@@ -33,6 +33,9 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The bits `WatchKinds` may use (the rest of a `u16` is the server's).
+const WATCH_BITS: u16 = (1 << 10) - 1;
+
 /// Most watchers at once (memcached's `WATCHER_LIMIT`).
 pub const WATCHERS_MAX: usize = 20;
 
@@ -87,8 +90,9 @@ impl Watch {
         self.kinds.load(Ordering::Relaxed) & kind.bits() != 0
     }
 
-    /// Adds a watcher for `kinds`.
-    pub fn add(&self, kinds: WatchKinds) -> Result<Arc<Watcher>, TooMany> {
+    /// Adds a watcher for `kinds`; `observed` (the server's, see `Server::observed`)
+    /// gets the new union of watched kinds, its other bits kept.
+    pub fn add(&self, kinds: WatchKinds, observed: &AtomicU16) -> Result<Arc<Watcher>, TooMany> {
         let mut watchers = self
             .watchers
             .write()
@@ -101,19 +105,28 @@ impl Watch {
             queue: Mutex::default(),
         });
         watchers.push(Arc::clone(&watcher));
-        self.kinds.fetch_or(kinds.bits(), Ordering::Relaxed);
+        Watch::publish(&self.kinds, &watchers, observed);
         Ok(watcher)
     }
 
-    /// Removes a watcher (its connection closed).
-    pub fn remove(&self, watcher: &Arc<Watcher>) {
+    /// Removes a watcher (its connection closed), updating `observed` as [`Watch::add`].
+    pub fn remove(&self, watcher: &Arc<Watcher>, observed: &AtomicU16) {
         let mut watchers = self
             .watchers
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         watchers.retain(|w| !Arc::ptr_eq(w, watcher));
-        let kinds = watchers.iter().fold(0, |all, w| all | w.kinds.bits());
-        self.kinds.store(kinds, Ordering::Relaxed);
+        Watch::publish(&self.kinds, &watchers, observed);
+    }
+
+    /// Stores the union of `watchers`' kinds in `kinds` and in `observed`'s kind bits
+    /// (under the registry's write lock, so two updates never cross).
+    fn publish(kinds: &AtomicU16, watchers: &[Arc<Watcher>], observed: &AtomicU16) {
+        let union = watchers.iter().fold(0, |all, w| all | w.kinds.bits());
+        kinds.store(union, Ordering::Relaxed);
+        let _ = observed.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+            Some((o & !WATCH_BITS) | union)
+        });
     }
 
     pub fn stats(&self) -> WatchStats {
@@ -359,10 +372,11 @@ mod tests {
     #[test]
     fn lines_go_to_the_watchers_of_their_kind() {
         let watch = Watch::default();
+        let observed = AtomicU16::new(1 << 15);
         assert!(!watch.wants(WatchKinds::FETCHERS));
-        let fetchers = watch.add(WatchKinds::FETCHERS).unwrap();
+        let fetchers = watch.add(WatchKinds::FETCHERS, &observed).unwrap();
         let both = watch
-            .add(WatchKinds::FETCHERS.union(WatchKinds::MUTATIONS))
+            .add(WatchKinds::FETCHERS.union(WatchKinds::MUTATIONS), &observed)
             .unwrap();
         assert!(watch.wants(WatchKinds::MUTATIONS) && !watch.wants(WatchKinds::EVICTIONS));
         watch.fetch(b"k", Some(ItemShape { class: 3, size: 5 }), 7);
@@ -378,8 +392,12 @@ mod tests {
         assert!(two.contains(
             " gid=2 type=item_store key=k status=stored cmd=set ttl=0 clsid=3 cfd=7 size=5\n"
         ));
-        watch.remove(&both);
+        watch.remove(&both, &observed);
         assert!(!watch.wants(WatchKinds::MUTATIONS) && watch.wants(WatchKinds::FETCHERS));
+        assert_eq!(
+            observed.load(Ordering::Relaxed),
+            (1 << 15) | WatchKinds::FETCHERS.bits()
+        );
         let stats = watch.stats();
         assert_eq!(
             (stats.worker_written, stats.watcher_sent, stats.watchers),
@@ -390,7 +408,8 @@ mod tests {
     #[test]
     fn a_full_queue_skips_lines_and_says_how_many() {
         let watch = Watch::default();
-        let watcher = watch.add(WatchKinds::FETCHERS).unwrap();
+        let observed = AtomicU16::new(1 << 15);
+        let watcher = watch.add(WatchKinds::FETCHERS, &observed).unwrap();
         let key = [b'k'; 200];
         let mut n = 0;
         while watch.stats().watcher_skipped < 5 {
@@ -410,11 +429,15 @@ mod tests {
     #[test]
     fn at_most_twenty_watchers() {
         let watch = Watch::default();
+        let observed = AtomicU16::new(1 << 15);
         let all: Vec<_> = (0..WATCHERS_MAX)
-            .map(|_| watch.add(WatchKinds::FETCHERS).unwrap())
+            .map(|_| watch.add(WatchKinds::FETCHERS, &observed).unwrap())
             .collect();
-        assert_eq!(watch.add(WatchKinds::FETCHERS).unwrap_err(), TooMany);
-        watch.remove(&all[0]);
-        assert!(watch.add(WatchKinds::EVICTIONS).is_ok());
+        assert_eq!(
+            watch.add(WatchKinds::FETCHERS, &observed).unwrap_err(),
+            TooMany
+        );
+        watch.remove(&all[0], &observed);
+        assert!(watch.add(WatchKinds::EVICTIONS, &observed).is_ok());
     }
 }

@@ -210,7 +210,6 @@ impl Connection {
         let out = self.out.buf();
         let buffers = &self.server.buffers;
         let mut refused = false;
-        let mut found = None;
         let read = Read {
             touch: touch.map(i64::from),
             ..Read::GET
@@ -222,7 +221,6 @@ impl Connection {
                 refused = true;
                 return false;
             }
-            found = Some(value.len());
             let key = if with_key { item.key() } else { &[] };
             let flags = item.flags().to_be_bytes();
             let cas = super::shown_cas(cas_on, item.cas());
@@ -241,7 +239,7 @@ impl Connection {
                 response::put_error(out, to, Status::KeyNotFound);
             }
         }
-        self.observe_get(key, found, true);
+        self.observe_get(key, hit, true);
         if touch.is_some() {
             self.stats().incr(Stat::CmdTouch);
             self.count(hit, Stat::TouchHits, Stat::TouchMisses);
@@ -254,14 +252,15 @@ impl Connection {
     /// TOUCH: the hit's flags and CAS, no value.
     fn binary_touch(&mut self, to: ReplyTo, key: &[u8], exptime: u32) {
         let read = Read::touch(i64::from(exptime));
-        let hit = self.server.store.get(key, read, |item| {
-            item.map(|i| (i.flags(), i.cas(), i.value().len()))
-        });
-        self.observe_get(key, hit.map(|h| h.2), true);
+        let hit = self
+            .server
+            .store
+            .get(key, read, |item| item.map(|i| (i.flags(), i.cas())));
+        self.observe_get(key, hit.is_some(), true);
         self.stats().incr(Stat::CmdTouch);
         self.count(hit.is_some(), Stat::TouchHits, Stat::TouchMisses);
         match hit {
-            Some((flags, cas, _)) => {
+            Some((flags, cas)) => {
                 let cas = self.shown_cas(cas);
                 let flags = flags.to_be_bytes();
                 response::put(self.out.buf(), to, Status::NoError, cas, &flags, &[], &[]);

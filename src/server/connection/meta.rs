@@ -127,15 +127,11 @@ impl Connection {
             buffers: &self.server.buffers,
         };
         let out = self.out.buf();
-        let mut found = None;
         let got = self.server.store.get(key, read, |item| match item {
-            Some(item) => {
-                found = Some(item.value().len());
-                hit.answer(item, out)
-            }
+            Some(item) => hit.answer(item, out),
             None => answer_get_miss(meta, key, out),
         });
-        self.observe_get(key, found, false);
+        self.observe_get(key, matches!(got, Got::Hit { .. }), false);
         self.count_meta_get(got);
     }
 

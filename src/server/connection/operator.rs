@@ -37,10 +37,11 @@
 use super::Connection;
 use crate::protocol::operator::{LruCommand, Shutdown, SlabsCommand, StatsDetail, WatchKinds};
 use crate::protocol::{encode, Response};
-use crate::server::conns::ConnState;
+use crate::server::conns::WATCHING;
 use crate::server::detail::Op;
 use crate::server::tunables::LruTuning;
 use crate::server::watch::{ConnPeer, ItemShape, Watcher};
+use crate::server::DETAIL;
 use crate::storage::{Read, StoreResult, WriteMode};
 use std::sync::Arc;
 
@@ -94,11 +95,12 @@ impl Connection {
         let Some(kinds) = kinds else {
             return refuse(self, "ERROR");
         };
-        match self.server.watch.add(kinds) {
+        match self.server.add_watcher(kinds) {
             Ok(watcher) => {
                 self.reply_unless(noreply, Response::Ok);
-                // Everything the client sends from now on is dropped unread.
-                self.swallow = usize::MAX;
+                // Everything the client sends from now on is dropped unread (and
+                // `stats conns` tells the state by it).
+                self.swallow = WATCHING;
                 self.pending = Vec::new();
                 self.watching = Some(Box::new(Watching { watcher }));
             }
@@ -129,15 +131,10 @@ impl Connection {
         self.charge();
     }
 
-    /// The state `stats conns` shows once the input is executed.
-    pub(super) fn watch_state(&self) -> Option<ConnState> {
-        self.watching.is_some().then_some(ConnState::Watch)
-    }
-
     /// Unregisters a watcher and logs the close of a connection (from `Drop`).
     pub(super) fn on_close(&mut self) {
         if let Some(watching) = self.watching.take() {
-            self.server.watch.remove(&watching.watcher);
+            self.server.remove_watcher(&watching.watcher);
         }
         let watch = &self.server.watch;
         if watch.wants(WatchKinds::CONNEVENTS) && self.record.fd() >= 0 {
@@ -159,8 +156,8 @@ impl Connection {
     /// `stats detail on|off|dump`.
     pub(super) fn stats_detail(&mut self, detail: StatsDetail) {
         match detail {
-            StatsDetail::On => self.server.detail.set_enabled(true),
-            StatsDetail::Off => self.server.detail.set_enabled(false),
+            StatsDetail::On => self.server.set_detail(true),
+            StatsDetail::Off => self.server.set_detail(false),
             StatsDetail::Dump => {
                 for line in self.server.detail.dump() {
                     self.out.extend(&line);
@@ -214,27 +211,28 @@ impl Connection {
         }
     }
 
-    /// Reports a key a get looked up: `fetchers` watchers, and `stats detail` when
-    /// `detail` (classic and binary gets; memcached does not count meta ones).
-    /// `found` is the hit's value length.
+    /// Reports a key a get looked up (`hit`): `fetchers` watchers, and `stats detail`
+    /// when `detail` (classic and binary gets; memcached does not count meta ones).
+    /// One load of the server's observed bits when nobody observes.
     #[inline]
-    pub(super) fn observe_get(&self, key: &[u8], found: Option<usize>, detail: bool) {
-        if self.server.watch.wants(WatchKinds::FETCHERS) {
-            self.log_fetch(key, found.map(|len| shape(key, len)));
-        }
-        if detail && self.server.detail.enabled() {
-            self.server.detail.record(
-                key,
-                Op::Get {
-                    hit: found.is_some(),
-                },
-            );
+    pub(super) fn observe_get(&self, key: &[u8], hit: bool, detail: bool) {
+        let observed = self.server.observed();
+        if observed & (WatchKinds::FETCHERS.bits() | DETAIL) != 0 {
+            self.observed_get(observed, key, hit, detail);
         }
     }
 
     #[cold]
-    fn log_fetch(&self, key: &[u8], found: Option<ItemShape>) {
-        self.server.watch.fetch(key, found, self.record.fd());
+    #[inline(never)]
+    fn observed_get(&self, observed: u16, key: &[u8], hit: bool, detail: bool) {
+        if observed & WatchKinds::FETCHERS.bits() != 0 {
+            // The hit's size, read again: only while someone watches.
+            let found = if hit { self.peek_shape(key) } else { None };
+            self.server.watch.fetch(key, found, self.record.fd());
+        }
+        if detail && observed & DETAIL != 0 {
+            self.server.detail.record(key, Op::Get { hit });
+        }
     }
 
     /// Before a command that looks `key` up without reading it (touch, incr/decr,
@@ -242,14 +240,15 @@ impl Connection {
     /// while a watcher wants one (`None` otherwise, or on a miss).
     #[inline]
     pub(super) fn peek_for_watch(&self, key: &[u8]) -> Option<ItemShape> {
-        let kinds = WatchKinds::FETCHERS.union(WatchKinds::DELETIONS);
-        if !self.server.watch.wants(kinds) {
+        let kinds = WatchKinds::FETCHERS.union(WatchKinds::DELETIONS).bits();
+        if self.server.observed() & kinds == 0 {
             return None;
         }
         self.peek_shape(key)
     }
 
     #[cold]
+    #[inline(never)]
     fn peek_shape(&self, key: &[u8]) -> Option<ItemShape> {
         self.server.store.get(key, Read::PEEK, |item| {
             item.map(|i| shape(key, i.value().len()))
@@ -260,14 +259,14 @@ impl Connection {
     /// watchers: `peeked` is what [`Connection::peek_for_watch`] saw, `hit` the outcome.
     #[inline]
     pub(super) fn observe_lookup(&self, key: &[u8], peeked: Option<ItemShape>, hit: bool) {
-        if self.server.watch.wants(WatchKinds::FETCHERS) {
+        if self.server.observed() & WatchKinds::FETCHERS.bits() != 0 {
             let found = hit.then(|| peeked.unwrap_or(ItemShape::NONE));
-            self.log_fetch(key, found);
+            self.server.watch.fetch(key, found, self.record.fd());
         }
     }
 
-    /// Reports a delete: `deletions` watchers (with what was peeked before it) and
-    /// `stats detail` when `detail` (classic and binary deletes).
+    /// Reports a delete: `fetchers` and `deletions` watchers (with what was peeked
+    /// before it) and `stats detail` when `detail` (classic and binary deletes).
     #[inline]
     pub(super) fn observe_delete(
         &self,
@@ -277,45 +276,75 @@ impl Connection {
         cmd: &str,
         detail: bool,
     ) {
-        self.observe_lookup(key, peeked, deleted);
-        if deleted && self.server.watch.wants(WatchKinds::DELETIONS) {
-            self.server
-                .watch
-                .deleted(key, cmd, peeked.unwrap_or(ItemShape::NONE));
+        let observed = self.server.observed();
+        let kinds = WatchKinds::FETCHERS.union(WatchKinds::DELETIONS).bits();
+        if observed & (kinds | DETAIL) != 0 {
+            self.observed_delete(observed, key, (peeked, deleted), cmd, detail);
         }
-        if detail && self.server.detail.enabled() {
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn observed_delete(
+        &self,
+        observed: u16,
+        key: &[u8],
+        (peeked, deleted): (Option<ItemShape>, bool),
+        cmd: &str,
+        detail: bool,
+    ) {
+        self.observe_lookup(key, peeked, deleted);
+        if deleted && observed & WatchKinds::DELETIONS.bits() != 0 {
+            let shape = peeked.unwrap_or(ItemShape::NONE);
+            self.server.watch.deleted(key, cmd, shape);
+        }
+        if detail && observed & DETAIL != 0 {
             self.server.detail.record(key, Op::Delete);
         }
     }
 
     /// Reports a write: `mutations` watchers and `stats detail` when `detail` (classic
-    /// and binary stores). `value_len` and `exptime` are the request's; a stored item is
-    /// peeked for its own (an append's whole value, its kept TTL).
+    /// and binary stores). `request` is the request's value length and exptime; a
+    /// stored item is peeked for its own (an append's whole value, its kept TTL).
     #[inline]
     pub(super) fn observe_store(
         &self,
         key: &[u8],
         mode: WriteMode,
         result: StoreResult,
-        (value_len, exptime): (usize, i64),
+        request: (usize, i64),
         detail: bool,
     ) {
-        if self.server.watch.wants(WatchKinds::MUTATIONS) {
-            self.log_store(key, mode, result, value_len, exptime);
-        }
-        if detail && self.server.detail.enabled() {
-            self.server.detail.record(key, Op::Set);
+        let observed = self.server.observed();
+        if observed & (WatchKinds::MUTATIONS.bits() | DETAIL) != 0 {
+            self.observed_store(observed, key, (mode, result), request, detail);
         }
     }
 
     #[cold]
+    #[inline(never)]
+    fn observed_store(
+        &self,
+        observed: u16,
+        key: &[u8],
+        (mode, result): (WriteMode, StoreResult),
+        request: (usize, i64),
+        detail: bool,
+    ) {
+        if observed & WatchKinds::MUTATIONS.bits() != 0 {
+            self.log_store(key, mode, result, request);
+        }
+        if detail && observed & DETAIL != 0 {
+            self.server.detail.record(key, Op::Set);
+        }
+    }
+
     fn log_store(
         &self,
         key: &[u8],
         mode: WriteMode,
         result: StoreResult,
-        len: usize,
-        exptime: i64,
+        (len, exptime): (usize, i64),
     ) {
         let clock = self.server.store.clock();
         let now = clock.now();

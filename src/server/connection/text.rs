@@ -281,19 +281,35 @@ impl Connection {
     }
 
     /// Looks up one key of a get and answers its hit; false when the hit was a big value
-    /// that the shared connection-buffer budget has no room for.
+    /// that the shared connection-buffer budget has no room for. memcached 1.6.18 counts
+    /// a gat or gats key as a touch only (`cmd_touch`, `touch_hits`/`touch_misses`), a
+    /// get or gets key as a get.
+    #[inline]
     fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) -> bool {
-        // memcached 1.6.18 counts a gat or gats key as a touch only.
-        let (command, hit_stat, miss_stat) = match touch {
-            Some(_) => (Stat::CmdTouch, Stat::TouchHits, Stat::TouchMisses),
-            None => (Stat::CmdGet, Stat::GetHits, Stat::GetMisses),
+        match touch {
+            None => self.get_counted::<false>(key, with_cas, None),
+            Some(_) => self.get_counted::<true>(key, with_cas, touch),
+        }
+    }
+
+    /// [`Connection::get`], counted as a touch when `TOUCH` (each variant compiled on
+    /// its own, so a plain get pays no test for the other).
+    fn get_counted<const TOUCH: bool>(
+        &mut self,
+        key: &[u8],
+        with_cas: bool,
+        touch: Option<i64>,
+    ) -> bool {
+        let (command, hit_stat, miss_stat) = if TOUCH {
+            (Stat::CmdTouch, Stat::TouchHits, Stat::TouchMisses)
+        } else {
+            (Stat::CmdGet, Stat::GetHits, Stat::GetMisses)
         };
         self.server.stats.worker(self.worker).incr(command);
         let cas_on = self.server.config.cas_enabled;
         let out = &mut self.out;
         let buffers = &self.server.buffers;
         let mut refused = false;
-        let mut found = None;
         let read = Read { touch, ..Read::GET };
         let hit = self.server.store.get(key, read, |item| {
             let Some(item) = item else {
@@ -301,7 +317,6 @@ impl Connection {
             };
             let cas = with_cas.then_some(super::shown_cas(cas_on, item.cas()));
             let value = item.value();
-            found = Some(value.len());
             if value.len() < SEGMENT_MIN_BYTES {
                 encode::value(item.key(), item.flags(), value, cas, out.buf());
             } else if buffers.has_room(value.len()) {
@@ -318,8 +333,8 @@ impl Connection {
             self.stats().incr(Stat::ConnBufferRefusals);
             return false;
         }
-        self.observe_get(key, found, true);
         self.count(hit, hit_stat, miss_stat);
+        self.observe_get(key, hit, true);
         true
     }
 }
