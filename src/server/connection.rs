@@ -23,11 +23,13 @@
 //! The dialect is fixed by the first byte (0x80: binary; anything else: text, in
 //! which meta commands mix with classic ones), unless `-B` forces one; each dialect's
 //! parsing and execution lives in a child module (`text`, `binary`; `meta` runs the
-//! meta commands the text parser hands over).
+//! meta commands the text parser hands over; `operator` the operator commands and the
+//! reports every dialect makes to `watch` and `stats detail`).
 //!
 //! States: reading requests → (store command over the item limit: swallowing its data
 //! block) → reading requests … → closing (quit or a fatal protocol error: the output is
-//! still sent, input is ignored).
+//! still sent, input is ignored). After `watch`: a log stream for good (input is
+//! swallowed unread; [`Connection::stream`] moves the queued lines out).
 //!
 //! Invariants:
 //! - answers leave in request order;

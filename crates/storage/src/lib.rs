@@ -16,6 +16,10 @@
 //! | [`Store::arith`] | [`Arith`]: incr or decr, CAS to compare, an [`Initial`] item to create | [`ArithResult`], and the item to a closure |
 //! | [`Store::flush_all`] | a delay | — |
 //!
+//! Besides, [`Store::observe_evictions`] sets what is told of each evicted item
+//! ([`Evicted`], under its shard's lock: the server's `watch evictions`); the check
+//! costs nothing but on an eviction.
+//!
 //! The connection maps each dialect's requests onto these (e.g. a binary set with a CAS
 //! is a [`WriteMode::Cas`] write; a meta set answers with the CAS a classic set ignores).
 //!

@@ -116,7 +116,7 @@ impl Connection {
     }
 
     /// Moves the lines queued for this watcher into the output, unless the output holds
-    /// [`WATCH_OUTPUT_MARK`] already (the client is not reading: let the queue fill).
+    /// `WATCH_OUTPUT_MARK` already (the client is not reading: let the queue fill).
     pub fn stream(&mut self) {
         let Some(watching) = self.watching.as_ref() else {
             return;
