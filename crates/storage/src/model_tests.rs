@@ -218,13 +218,13 @@ fn run(limit_bytes: usize, shards: usize, ops: &[Op]) -> Result<(), TestCaseErro
             step,
             op
         );
-        prop_assert_eq!(
-            &stats,
-            &m.stats_now(),
-            "step {}: stats after {:?}",
-            step,
-            op
-        );
+        // The tables' size is the hash table's business, not the rules'.
+        let model = StoreStats {
+            hash_bytes: stats.hash_bytes,
+            hash_buckets: stats.hash_buckets,
+            ..m.stats_now()
+        };
+        prop_assert_eq!(&stats, &model, "step {}: stats after {:?}", step, op);
     }
     // Every key, once more: the whole content agrees.
     for k in 0..KEYS {
