@@ -10,7 +10,9 @@
 //! item, put a new one in place of an old one, remove one), the CAS counter, flush and
 //! stats; `shard/lru.rs` the LRU list and a hit's marks; `shard/evict.rs` how a write
 //! makes room. The operations themselves (`read.rs`, `write.rs`, `delete.rs`,
-//! `arith.rs`) add their own `impl Shard` blocks out of these steps.
+//! `arith.rs`) add their own `impl Shard` blocks out of these steps, and
+//! `shard/walk.rs` the walks in slices (crawler, dumps, a lowered budget) and the
+//! per-class figures.
 //!
 //! Invariants:
 //! - every item in the arena is in the table exactly once (under the hash of its key
@@ -49,10 +51,12 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 mod evict;
 mod lru;
+pub(crate) mod walk;
 
 pub(crate) use lru::mark_hit;
 
 use super::arena::{Arena, Moved};
+use super::classes::{class_of_item, class_of_new, ShardClasses};
 #[cfg(doc)]
 use super::item::ACTIVE;
 use super::item::{NewItem, Record, RecordMut, FETCHED, NIL};
@@ -128,6 +132,8 @@ pub(crate) struct Shard {
     /// one (0: none).
     flush_pending: u32,
     counters: Counters,
+    /// Per-class counters and what the crawler last saw (`classes.rs`).
+    classes: Box<ShardClasses>,
 }
 
 impl Shard {
@@ -152,6 +158,7 @@ impl Shard {
             flush_before: 0,
             flush_pending: 0,
             counters: Counters::default(),
+            classes: Box::default(),
         }
     }
 
@@ -385,10 +392,14 @@ impl Shard {
             if let (true, Some(idx)) = (remove_old, old) {
                 self.remove(hash, idx);
             }
+            self.count_out_of_memory(&new);
             return Err(StoreResult::OutOfMemory);
         }
         if let Some(idx) = old {
             self.remove(hash, idx);
+        }
+        if self.bytes + footprint > self.budget {
+            self.classes.counters[class_of_new(&new)].direct_reclaims += 1;
         }
         self.make_room(footprint, now);
         while !self.arena.has_room(&new) {
@@ -431,10 +442,29 @@ impl Shard {
         stats.expired_unfetched += c.expired_unfetched;
         stats.get_flushed += c.get_flushed;
         stats.get_expired += c.get_expired;
+        for class in self.classes.counters.iter() {
+            stats.crawler_reclaimed += class.crawler_reclaimed;
+            stats.crawler_items_checked += class.crawler_items_checked;
+            stats.evicted_active += class.evicted_active;
+            stats.moves_within_lru += class.moves_within_lru;
+            stats.direct_reclaims += class.direct_reclaims;
+        }
     }
 
     pub(crate) fn reset_stats(&mut self) {
         self.counters = Counters::default();
+        self.classes.reset();
+    }
+
+    /// Counts a write refused for want of room (`outofmemory` of its class).
+    pub(crate) fn count_out_of_memory(&mut self, new: &NewItem<'_>) {
+        self.classes.counters[class_of_new(new)].outofmemory += 1;
+    }
+
+    /// Counts a lookup that found live item `idx` (`hits_to_cold` of its class).
+    #[inline(always)]
+    pub(crate) fn count_hit(&mut self, idx: u32) {
+        self.classes.counters[class_of_item(idx)].hits += 1;
     }
 
     /// Asserts the invariants in the module header (tests).
