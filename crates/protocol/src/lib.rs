@@ -3,8 +3,9 @@
 //! Owns the request and response vocabulary shared by every dialect, and the parsers and
 //! encoders of each dialect (`text` for classic ASCII, `meta` for the meta commands
 //! that mix with it, `binary`), `ascii`, the line framing and number rules `text` and
-//! `meta` share (so `meta` never imports `text`), and `scan`, the word-at-a-time byte
-//! searches the text parsers share. It knows nothing of sockets, connections or the store: a parser turns
+//! `meta` share (so `meta` never imports `text`), `scan`, the word-at-a-time byte
+//! searches the text parsers share, and `dump`, the lines of the key dumps
+//! (`lru_crawler metadump|mgdump`, `stats cachedump`). It knows nothing of sockets, connections or the store: a parser turns
 //! bytes into a [`Request`] that borrows from the input, an encoder appends a
 //! [`Response`] to a buffer.
 //!
@@ -18,6 +19,7 @@
 
 mod ascii;
 pub mod binary;
+pub mod dump;
 pub mod encode;
 pub mod meta;
 mod scan;
@@ -174,7 +176,7 @@ pub enum StatsGroup<'a> {
     Conns,
     Sizes,
     Reset,
-    /// Anything else, with all its arguments (`detail on`, `cachedump 1 2`): memcached
+    /// Anything else, with all its arguments (`detail on`): memcached
     /// answers it per group or with an error.
     Other(&'a [u8]),
 }
@@ -240,6 +242,42 @@ pub enum Request<'a> {
     Quit,
     /// A meta command (`mg ms md ma mn me`).
     Meta(meta::MetaRequest<'a>),
+    /// `lru_crawler …`: the crawler's switches and settings, crawls and key dumps.
+    Crawler(CrawlerCommand),
+    /// `stats cachedump <class> <limit>`: the keys of one class (`limit` 0: all). The
+    /// class id is not checked against the server's classes here.
+    CacheDump { class: u32, limit: u32 },
+    /// `cache_memlimit <megabytes> [noreply]`, with a number memcached accepts (at
+    /// least 8, at most 1 000 000 000).
+    CacheMemlimit { megabytes: u32, noreply: bool },
+}
+
+/// The classes an `lru_crawler` crawl or dump names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrawlClasses {
+    /// `all`.
+    All,
+    /// `hash` (memcached walks its hash table instead of the LRUs).
+    Hash,
+    /// A comma-separated list of class ids: bit `id` set for each (ids 1 to 63).
+    Ids(u64),
+}
+
+/// One `lru_crawler` command, its arguments checked as memcached 1.6.18 checks them
+/// (`mgdump`: as 1.6.45, which added it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrawlerCommand {
+    Enable,
+    Disable,
+    /// `sleep <microseconds>` (at most 1 000 000).
+    Sleep(u32),
+    /// `tocrawl <items per class>`.
+    ToCrawl(u32),
+    Crawl(CrawlClasses),
+    /// `metadump`: a `key=… exp=… la=… cas=… fetch=… cls=… size=…` line per item.
+    MetaDump(CrawlClasses),
+    /// `mgdump`: an `mg <key>` line per item.
+    MgDump(CrawlClasses),
 }
 
 /// One answer, in the dialect-neutral vocabulary the encoders write.
