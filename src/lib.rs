@@ -84,6 +84,14 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
     let stop = Arc::clone(&shutdown);
     server.set_stop(move || stop.trigger());
     let (per_worker, idle) = (bound.per_worker, idle_timeout_secs);
+    // The crawler walks the store (the no-store floor has none).
+    let crawler = if server.config.floor {
+        None
+    } else {
+        let thread = server::crawler::spawn(Arc::clone(&server))
+            .map_err(|e| format!("cannot start the crawler thread: {e}"))?;
+        Some(thread)
+    };
     let workers = if server.config.floor {
         tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
         spawn_workers(&chosen, Arc::new(io::Floor), per_worker, &shutdown, idle)?
@@ -92,6 +100,10 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
         spawn_workers(&chosen, service, per_worker, &shutdown, idle)?
     };
     let waited = wait_for_stop(&server, &shutdown);
+    server.crawler.stop();
+    if let Some(crawler) = crawler {
+        let _ = crawler.join();
+    }
     let joined = join_workers(workers);
     if let Some(path) = pid_file {
         let _ = std::fs::remove_file(path);

@@ -1,8 +1,8 @@
 //! Engine-agnostic server logic: the shared [`Server`] state, the per-connection state
 //! machine, its output queue, the budget all connections' buffers share (`buffers`),
-//! per-worker statistics (`stats`, `stats_report`), the
-//! per-worker connection tables behind `stats conns` (`conns`) and listening-socket
-//! setup.
+//! per-worker statistics (`stats`, `stats_report`, `stats_classes`), the
+//! per-worker connection tables behind `stats conns` (`conns`), the LRU crawler's
+//! thread (`crawler`) and listening-socket setup.
 //!
 //! The server makes no syscall of its own: engines (in `io`) feed bytes in and take
 //! bytes out; what it needs of the OS besides (CPU time and socket addresses for
@@ -15,10 +15,12 @@
 pub mod buffers;
 pub mod connection;
 pub mod conns;
+pub mod crawler;
 pub mod floor;
 pub mod listener;
 pub mod output;
 pub mod stats;
+mod stats_classes;
 mod stats_report;
 
 use crate::config::Config;
@@ -54,6 +56,8 @@ pub struct Server {
     pub limits: Limits,
     /// The budget all connections' buffers share.
     pub buffers: ConnBuffers,
+    /// The LRU crawler's settings and state (its thread: `crawler::spawn`).
+    pub crawler: crawler::Crawler,
     curr_connections: AtomicU32,
     verbosity: AtomicU8,
     /// The engine in use and its features, for `stats` (set once at startup).
@@ -90,6 +94,7 @@ impl Server {
                 max_item_bytes: config.max_item_bytes,
             },
             buffers: ConnBuffers::new(config.conn_buffer_limit_bytes),
+            crawler: crawler::Crawler::new(config.crawler),
             curr_connections: AtomicU32::new(0),
             verbosity: AtomicU8::new(config.verbosity),
             engine: OnceLock::new(),

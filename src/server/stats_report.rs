@@ -17,23 +17,21 @@
 //! the turns a connection yields); `hash_power_level`, `hash_bytes`,
 //! `hash_is_expanding` (many per-shard tables that grow inline, not one table expanded
 //! by a thread); `slab_reassign_*`, `slabs_moved`, `slab_global_page_pool` (no slab
-//! allocator); `lru_crawler_*`, `lru_maintainer_juggles`, `crawler_*`, `evicted_active`,
+//! allocator); `lru_maintainer_juggles`, `evicted_active`,
 //! `lrutail_reflocked`, `moves_*`, `direct_reclaims`, `lru_bumps_dropped` (one plain LRU
-//! per shard, no crawler, no maintainer thread, no segments); `malloc_fails` (an
+//! per shard, no maintainer thread, no segments); `malloc_fails` (an
 //! allocation failure aborts; the memory limit shows as `store_no_memory`); `log_*`
 //! (no `watch` logger); `unexpected_napi_ids`, `round_robin_fallback` (no NAPI-id thread
 //! choice). `auth_cmds`/`auth_errors` are 0, as memcached's without `-S`;
 //! `accepting_conns` is 1 (listeners pause only briefly, counted in
 //! `listen_disabled_num`).
 //!
+//! The crawler's figures (`lru_crawler_running`, `lru_crawler_starts`,
+//! `crawler_reclaimed`, `crawler_items_checked`) come from `crawler.rs` and the store.
+//!
 //! # `stats items`, `stats slabs`
 //!
-//! ringcache has no slab classes: everything is reported as class 1 (present while
-//! items are stored), carrying the store-wide figures memcached keeps per class where
-//! the concept exists (number, age, mem_requested, evictions, reclaims, outofmemory;
-//! used_chunks = items and the per-class command hits). Chunk geometry (chunk_size,
-//! pages, free chunks), `age` (the store keeps no LRU-tail age across shards) and the
-//! segmented-LRU fields are left out.
+//! Per size class, in `stats_classes.rs`.
 //!
 //! # `stats conns`
 //!
@@ -67,8 +65,8 @@ pub(super) fn write(
     match group {
         StatsGroup::General => general(server, &mut stat),
         StatsGroup::Settings => settings(server, &mut stat),
-        StatsGroup::Items => items(server, &mut stat),
-        StatsGroup::Slabs => slabs(server, &mut stat),
+        StatsGroup::Items => super::stats_classes::items(server, &mut stat),
+        StatsGroup::Slabs => super::stats_classes::slabs(server, &mut stat),
         StatsGroup::Conns => conns(server, asker, &mut stat),
         StatsGroup::Sizes => stat("sizes_status", &"disabled"),
         StatsGroup::Reset => {
@@ -126,6 +124,8 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("accepting_conns", &1);
     counters(stat, &t, Stat::ListenDisabledNum, Stat::ListenDisabledNum);
     stat("threads", &server.config.threads);
+    stat("lru_crawler_running", &u8::from(server.crawler.running()));
+    stat("lru_crawler_starts", &server.crawler.starts());
     stat("bytes", &store.bytes);
     stat("curr_items", &store.curr_items);
     stat("total_items", &store.total_items);
@@ -133,6 +133,8 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("evicted_unfetched", &store.evicted_unfetched);
     stat("evictions", &store.evictions);
     stat("reclaimed", &store.reclaimed);
+    stat("crawler_reclaimed", &store.crawler_reclaimed);
+    stat("crawler_items_checked", &store.crawler_items_checked);
     stat("ringcache_version", &super::RINGCACHE_VERSION);
     stat("ringcache_engine", &server.engine());
     if server.engine() == "uring" {
@@ -166,7 +168,8 @@ fn settings(server: &Server, stat: &mut StatFn<'_>) {
         ListenAddr::Unix { path, mask } => Some((path.display().to_string(), *mask)),
         ListenAddr::Tcp(_) => None,
     });
-    stat("maxbytes", &c.limit_bytes);
+    // `cache_memlimit` changes it.
+    stat("maxbytes", &server.store.limit_bytes());
     stat("maxconns", &c.max_connections);
     stat("tcpport", &tcp_port(server));
     stat("udpport", &0);
@@ -205,6 +208,9 @@ fn settings(server: &Server, stat: &mut StatFn<'_>) {
     stat("auth_enabled_ascii", &"no");
     stat("item_size_max", &c.max_item_bytes);
     stat("maxconns_fast", &"yes");
+    stat("lru_crawler", &yes_no(server.crawler.enabled()));
+    stat("lru_crawler_sleep", &server.crawler.sleep_micros());
+    stat("lru_crawler_tocrawl", &server.crawler.tocrawl());
     stat("flush_enabled", &yes_no(c.flush_enabled));
     stat("idle_timeout", &c.idle_timeout_secs);
     stat(
@@ -237,47 +243,6 @@ fn tcp_port(server: &Server) -> u16 {
             SocketName::Unix(_) => None,
         })
         .map_or(0, |a| a.port())
-}
-
-/// Everything as slab class 1, present while items are stored.
-fn items(server: &Server, stat: &mut StatFn<'_>) {
-    let store = server.store.stats();
-    if store.curr_items == 0 {
-        return;
-    }
-    let t = server.stats.totals();
-    let mut item = |name: &str, value: &dyn Display| stat(&format!("items:1:{name}"), value);
-    item("number", &store.curr_items);
-    item("mem_requested", &store.bytes);
-    item("evicted", &store.evictions);
-    item("outofmemory", &t.get(Stat::StoreNoMemory));
-    item("reclaimed", &store.reclaimed);
-    item("expired_unfetched", &store.expired_unfetched);
-    item("evicted_unfetched", &store.evicted_unfetched);
-}
-
-fn slabs(server: &Server, stat: &mut StatFn<'_>) {
-    let store = server.store.stats();
-    let active = store.curr_items > 0;
-    if active {
-        let t = server.stats.totals();
-        let mut class = |name: &str, value: &dyn Display| stat(&format!("1:{name}"), value);
-        class("used_chunks", &store.curr_items);
-        for s in [
-            Stat::GetHits,
-            Stat::CmdSet,
-            Stat::DeleteHits,
-            Stat::IncrHits,
-            Stat::DecrHits,
-            Stat::CasHits,
-            Stat::CasBadval,
-            Stat::TouchHits,
-        ] {
-            class(s.name(), &t.get(s));
-        }
-    }
-    stat("active_slabs", &u8::from(active));
-    stat("total_malloced", &store.bytes);
 }
 
 /// How `stats conns` shows an address: memcached's `tcp:ip:port`, `tcp6:[ip]:port`,

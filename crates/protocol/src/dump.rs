@@ -145,7 +145,10 @@ key=foo%20bar%2F%25~ exp=1796437889 la=1796437789 cas=2 fetch=no cls=7 size=361\
         let mut out = Vec::new();
         cachedump_line(b"bb", 300, 1796437889, &mut out);
         cachedump_line(b"a", 1, 0, &mut out);
-        assert_eq!(out, b"ITEM bb [300 b; 1796437889 s]\r\nITEM a [1 b; 0 s]\r\n");
+        assert_eq!(
+            out,
+            b"ITEM bb [300 b; 1796437889 s]\r\nITEM a [1 b; 0 s]\r\n"
+        );
     }
 
     #[test]

@@ -246,10 +246,16 @@ pub enum Request<'a> {
     Crawler(CrawlerCommand),
     /// `stats cachedump <class> <limit>`: the keys of one class (`limit` 0: all). The
     /// class id is not checked against the server's classes here.
-    CacheDump { class: u32, limit: u32 },
+    CacheDump {
+        class: u32,
+        limit: u32,
+    },
     /// `cache_memlimit <megabytes> [noreply]`, with a number memcached accepts (at
     /// least 8, at most 1 000 000 000).
-    CacheMemlimit { megabytes: u32, noreply: bool },
+    CacheMemlimit {
+        megabytes: u32,
+        noreply: bool,
+    },
 }
 
 /// The classes an `lru_crawler` crawl or dump names.
@@ -261,6 +267,9 @@ pub enum CrawlClasses {
     Hash,
     /// A comma-separated list of class ids: bit `id` set for each (ids 1 to 63).
     Ids(u64),
+    /// A list with a piece that is not a class id from 1 to 63 (memcached answers
+    /// `BADCLASS invalid class id`, after checking that the crawler is enabled).
+    Invalid,
 }
 
 /// One `lru_crawler` command, its arguments checked as memcached 1.6.18 checks them

@@ -13,14 +13,16 @@
 //!   than one slice;
 //! - a walk keeps no reference into the store between slices, only a position (see
 //!   `shard/walk.rs` for what a walk sees of items that move meanwhile);
-//! - the memory limit can change at run time, never below what lets one shard hold an
-//!   item of the item size limit, the rule [`crate::shard_count`] applies at start.
+//! - the memory limit can change at run time; the shard count does not, so a limit
+//!   lowered below what [`crate::shard_count`] needed at start refuses the items
+//!   larger than one shard's share.
 
+use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
 
 use super::classes::{class_count, ClassReport, ClassSet};
 use super::shard::walk::{CrawlTally, ShardCursor};
-use super::{item, Store};
+use super::Store;
 
 pub use super::shard::walk::DumpItem;
 
@@ -91,13 +93,6 @@ impl CrawlPass {
     }
 }
 
-/// Why the memory limit was not changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LimitTooSmall {
-    /// A limit that lets every shard hold an item of the item size limit.
-    pub min_bytes: usize,
-}
-
 impl Store {
     /// Runs one slice of `pass`: checks up to `max_items` items of one shard under its
     /// lock, removing the dead ones. Returns true when the pass is done.
@@ -145,30 +140,21 @@ impl Store {
 
     /// The memory limit in force (`-m`, or the last `cache_memlimit`).
     pub fn limit_bytes(&self) -> usize {
-        self.limit_bytes.load(std::sync::atomic::Ordering::Relaxed)
+        self.limit_bytes.load(Ordering::Relaxed)
     }
 
     /// Changes the memory limit at run time. A higher one takes effect at once; a
     /// lower one at once for writes (they no longer make the store grow), and the bytes
-    /// come down to it as [`Store::evict_slice`] runs. Refused when one shard's share
-    /// could not hold an item of the item size limit.
-    pub fn set_limit_bytes(&self, limit_bytes: usize) -> Result<(), LimitTooSmall> {
+    /// come down to it as [`Store::evict_slice`] runs. The shard count stays: below
+    /// what lets a shard hold an item of the item size limit (see
+    /// [`crate::shard_count`]), items larger than one shard's share are refused with
+    /// `OutOfMemory`.
+    pub fn set_limit_bytes(&self, limit_bytes: usize) {
         let shards = self.shards.len();
-        let need = |limit: usize| {
-            let largest = self.config.max_item_bytes.min(limit / 2);
-            item::footprint(0, largest)
-        };
-        if limit_bytes / shards < need(limit_bytes) {
-            return Err(LimitTooSmall {
-                min_bytes: need(usize::MAX) * shards,
-            });
-        }
-        self.limit_bytes
-            .store(limit_bytes, std::sync::atomic::Ordering::Relaxed);
+        self.limit_bytes.store(limit_bytes, Ordering::Relaxed);
         for mut shard in self.each_shard() {
             shard.set_budget(limit_bytes / shards);
         }
-        Ok(())
     }
 
     /// Whether some shard holds more than its budget (after the limit was lowered).

@@ -98,7 +98,7 @@ impl Connection {
 
     /// Writes a refusal's answer line (nothing for the empty reply of a noreply
     /// command).
-    fn line(&mut self, line: &str) {
+    pub(super) fn line(&mut self, line: &str) {
         encode::reply_line(line, self.out.buf());
     }
 
@@ -170,6 +170,11 @@ impl Connection {
             }
             Request::Quit => self.closing = true,
             Request::Meta(request) => self.meta(request),
+            Request::Crawler(command) => self.crawler_command(command),
+            Request::CacheDump { class, limit } => self.cachedump(class, limit),
+            Request::CacheMemlimit { megabytes, noreply } => {
+                self.cache_memlimit(megabytes, noreply)
+            }
         }
     }
 

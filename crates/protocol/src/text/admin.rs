@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `lru_crawler enable`, `lru_crawler disable` (exactly) | the request (`OK`, or memcached's `ERROR failed to start lru crawler thread` when already on) |
 //! | `lru_crawler sleep <n>`, `lru_crawler tocrawl <n>` (exactly three tokens) | the request; a bad number `CLIENT_ERROR bad command line format`; sleep over 1 000 000 `CLIENT_ERROR sleep must be one second or less` |
-//! | `lru_crawler crawl\|metadump\|mgdump all\|hash\|<id>,<id>…` (exactly three tokens) | the request; an id that is not a number from 1 to 63 `BADCLASS invalid class id`; empty ids between commas are skipped |
+//! | `lru_crawler crawl\|metadump\|mgdump all\|hash\|<id>,<id>…` (exactly three tokens) | the request; empty ids between commas are skipped; an id that is not a number from 1 to 63 makes the list [`CrawlClasses::Invalid`] (memcached answers `BADCLASS invalid class id` once it has checked that the crawler is on) |
 //! | any other `lru_crawler` line (other tokens, fewer, more, `noreply`) | `ERROR` |
 //! | `stats cachedump` with fewer than two arguments | `CLIENT_ERROR bad command line` |
 //! | `stats cachedump <class> <limit>` with a bad number | `CLIENT_ERROR bad command line format` (more arguments are ignored) |
@@ -19,7 +19,6 @@
 use super::{safe_strtoul, Command, Outcome, BAD_FORMAT, ERROR, SILENT};
 use crate::{CrawlClasses, CrawlerCommand, Request};
 
-const BAD_CLASS: &str = "BADCLASS invalid class id";
 const SLEEP_TOO_LONG: &str = "CLIENT_ERROR sleep must be one second or less";
 const CACHEDUMP_ARGS: &str = "CLIENT_ERROR bad command line";
 const MEMLIMIT_TOO_SMALL: &str = "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m";
@@ -37,19 +36,19 @@ const MEMLIMIT_MAX_MB: u32 = 1_000_000_000;
 
 /// `all`, `hash` or a comma-separated list of class ids (memcached's `strtok_r` on
 /// `,`: empty pieces are skipped; each piece must be a number from 1 to 63).
-fn crawl_classes(arg: &[u8]) -> Option<CrawlClasses> {
+fn crawl_classes(arg: &[u8]) -> CrawlClasses {
     match arg {
-        b"all" => Some(CrawlClasses::All),
-        b"hash" => Some(CrawlClasses::Hash),
+        b"all" => CrawlClasses::All,
+        b"hash" => CrawlClasses::Hash,
         _ => {
             let mut ids = 0u64;
             for piece in arg.split(|&b| b == b',').filter(|p| !p.is_empty()) {
                 match safe_strtoul(piece) {
                     Some(id) if (1..=CLASS_ID_MAX).contains(&id) => ids |= 1 << id,
-                    _ => return None,
+                    _ => return CrawlClasses::Invalid,
                 }
             }
-            Some(CrawlClasses::Ids(ids))
+            CrawlClasses::Ids(ids)
         }
     }
 }
@@ -71,9 +70,7 @@ impl<'a> Command<'_, 'a> {
                 None => return self.invalid(BAD_FORMAT),
             },
             (3, sub @ (b"crawl" | b"metadump" | b"mgdump")) => {
-                let Some(classes) = crawl_classes(t.get(2)) else {
-                    return self.invalid(BAD_CLASS);
-                };
+                let classes = crawl_classes(t.get(2));
                 match sub {
                     b"crawl" => CrawlerCommand::Crawl(classes),
                     b"metadump" => CrawlerCommand::MetaDump(classes),
@@ -218,12 +215,12 @@ mod tests {
             b"lru_crawler crawl abc\r\n",
             b"lru_crawler crawl 1,abc\r\n",
             b"lru_crawler crawl 1,0\r\n",
-            b"lru_crawler metadump 0\r\n",
-            b"lru_crawler mgdump 0\r\n",
             b"lru_crawler crawl ALL\r\n",
         ] {
-            assert_eq!(refused(input), BAD_CLASS, "{input:?}");
+            assert_eq!(crawler(input), Crawl(Invalid), "{input:?}");
         }
+        assert_eq!(crawler(b"lru_crawler metadump 0\r\n"), MetaDump(Invalid));
+        assert_eq!(crawler(b"lru_crawler mgdump 0\r\n"), MgDump(Invalid));
     }
 
     #[test]
@@ -260,7 +257,10 @@ mod tests {
         let memlimit = |megabytes, noreply| Request::CacheMemlimit { megabytes, noreply };
         assert_eq!(request(b"cache_memlimit 8\r\n"), memlimit(8, false));
         assert_eq!(request(b"cache_memlimit 64 x\r\n"), memlimit(64, false));
-        assert_eq!(request(b"cache_memlimit 64 noreply\r\n"), memlimit(64, true));
+        assert_eq!(
+            request(b"cache_memlimit 64 noreply\r\n"),
+            memlimit(64, true)
+        );
         assert_eq!(
             request(b"cache_memlimit 1000000000\r\n"),
             memlimit(1_000_000_000, false)

@@ -216,15 +216,7 @@ fn a_lower_limit_is_reached_in_slices_and_writes_do_not_grow_meanwhile() {
     }
     let before = s.stats().bytes;
     assert!(before > 40 * MB as u64);
-    assert_eq!(
-        s.set_limit_bytes(MB),
-        Err(LimitTooSmall {
-            min_bytes: 4 * crate::item_footprint(0, MB)
-        }),
-        "a shard must hold an item of -I"
-    );
-    assert_eq!(s.limit_bytes(), 64 * MB);
-    s.set_limit_bytes(16 * MB).unwrap();
+    s.set_limit_bytes(16 * MB);
     assert_eq!((s.limit_bytes(), s.shard_budget()), (16 * MB, 4 * MB));
     assert!(s.over_budget());
     set(&s, "during", 1000, 0);
@@ -239,7 +231,17 @@ fn a_lower_limit_is_reached_in_slices_and_writes_do_not_grow_meanwhile() {
     assert!(stats.bytes <= 16 * MB as u64 && stats.bytes > 15 * MB as u64);
     assert_eq!(stats.limit_bytes, 16 * MB as u64);
     check(&s);
-    s.set_limit_bytes(128 * MB).unwrap();
+    // Below what lets a shard hold an item of -I, such items are refused.
+    s.set_limit_bytes(2 * MB);
+    while !s.evict_slice(1000) {}
+    let big = vec![b'b'; MB - 100];
+    assert_eq!(
+        s.store(WriteMode::Set, b"big", 0, 0, 0, &big),
+        crate::StoreResult::OutOfMemory
+    );
+    set(&s, "small", 1000, 0);
+    check(&s);
+    s.set_limit_bytes(128 * MB);
     for i in 0..100_000 {
         set(&s, &format!("again{i}"), 1000, 0);
     }
