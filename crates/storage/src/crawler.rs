@@ -99,18 +99,17 @@ impl Store {
     pub fn crawl_slice(&self, pass: &mut CrawlPass, max_items: usize) -> bool {
         let now = self.clock.now();
         let walk = &mut pass.walk;
-        while walk.shard < self.shards.len() {
-            let done = {
-                let mut shard = self.lock_shard(walk.shard);
-                shard.crawl_slice(&mut walk.cursor, walk.set, now, max_items, &mut pass.tally)
-            };
-            if !done {
-                return false;
-            }
+        if walk.is_done(self) {
+            return true;
+        }
+        let done = {
+            let mut shard = self.lock_shard(walk.shard);
+            shard.crawl_slice(&mut walk.cursor, walk.set, now, max_items, &mut pass.tally)
+        };
+        if done {
+            // The next shard in the next slice, even after a short one: the caller paces.
             walk.next_shard();
             pass.tally.next_shard();
-            // One shard's slice per call, even a short one: the caller paces.
-            break;
         }
         walk.is_done(self)
     }

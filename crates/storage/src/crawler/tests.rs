@@ -236,7 +236,7 @@ fn a_lower_limit_is_reached_in_slices_and_writes_do_not_grow_meanwhile() {
     while !s.evict_slice(1000) {}
     let big = vec![b'b'; MB - 100];
     assert_eq!(
-        s.store(WriteMode::Set, b"big", 0, 0, 0, &big),
+        write(&s, WriteMode::Set, b"big", 0, 0, 0, &big),
         crate::StoreResult::OutOfMemory
     );
     set(&s, "small", 1000, 0);
