@@ -112,6 +112,12 @@ both_engines! {
         assert!(gone, "{flavor}: {stats:?}");
         assert_eq!(stat_u64(&stats, "bytes"), 0);
         assert_eq!(stat_u64(&stats, "crawler_reclaimed"), 50);
+        // `stats reset` zeroes the crawler's counters, as memcached's.
+        conn.roundtrip(b"lru_crawler disable\r\nstats reset\r\n", b"OK\r\nRESET\r\n");
+        let stats = conn.stats();
+        for field in ["lru_crawler_starts", "crawler_reclaimed", "crawler_items_checked"] {
+            assert_eq!(stat_u64(&stats, field), 0, "{flavor}: {field} after stats reset");
+        }
     }
 }
 

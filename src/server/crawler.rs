@@ -137,6 +137,11 @@ impl Crawler {
         self.starts.load(Ordering::Relaxed)
     }
 
+    /// `stats reset`: `lru_crawler_starts` starts again from 0, as memcached's does.
+    pub fn reset_stats(&self) {
+        self.starts.store(0, Ordering::Relaxed);
+    }
+
     /// `lru_crawler crawl`: a pass over `classes` as soon as the thread gets to it.
     pub fn request(&self, classes: ClassSet) -> Result<(), CrawlRefused> {
         if !self.enabled() {

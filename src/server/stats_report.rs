@@ -75,6 +75,7 @@ pub(super) fn write(
             // curr_connections) stay.
             server.stats.reset();
             server.store.reset_stats();
+            server.crawler.reset_stats();
             emit(Response::Reset);
             return;
         }

@@ -79,6 +79,11 @@ pub(crate) fn class_of_arena(arena_class: usize) -> usize {
     usize::from(CLASS_OF_ARENA[arena_class])
 }
 
+const _: () = assert!(
+    ARENA_CLASSES <= 256,
+    "an item id's top byte is its arena class"
+);
+
 /// The class id of the item with id `idx`.
 #[inline(always)]
 pub(crate) fn class_of_item(idx: u32) -> usize {
@@ -204,6 +209,10 @@ impl ClassCounters {
 #[derive(Clone, Debug)]
 pub(crate) struct ShardClasses {
     pub(crate) counters: [ClassCounters; CLASSES + 1],
+    /// Hits per arena class (a byte of the item id indexes it with no bounds check and
+    /// no lookup: the cheapest count on the path of every hit), summed into
+    /// [`ClassCounters::hits`] when reported.
+    pub(crate) arena_hits: [u64; 256],
     /// The oldest access time of a live item of each class, as the crawler's last
     /// pass over this shard found it (0: none seen).
     pub(crate) oldest_time: [u32; CLASSES + 1],
@@ -213,6 +222,7 @@ impl Default for ShardClasses {
     fn default() -> ShardClasses {
         ShardClasses {
             counters: [ClassCounters::default(); CLASSES + 1],
+            arena_hits: [0; 256],
             oldest_time: [0; CLASSES + 1],
         }
     }
@@ -222,6 +232,18 @@ impl ShardClasses {
     /// `stats reset`: the counters start again; what the crawler saw stays.
     pub(crate) fn reset(&mut self) {
         self.counters = [ClassCounters::default(); CLASSES + 1];
+        self.arena_hits = [0; 256];
+    }
+
+    /// Counts a hit of item `idx`.
+    #[inline(always)]
+    pub(crate) fn count_hit(&mut self, idx: u32) {
+        self.arena_hits[usize::from((idx >> 24) as u8)] += 1;
+    }
+
+    /// Hits of class `id`.
+    fn hits(&self, id: usize) -> u64 {
+        arena_classes(id).map(|c| self.arena_hits[c]).sum()
     }
 }
 
@@ -283,6 +305,7 @@ impl ClassReport {
     pub(crate) fn add_shard(&mut self, shard: &ShardClasses) {
         for class in &mut self.classes {
             class.counters.add(&shard.counters[class.id]);
+            class.counters.hits += shard.hits(class.id);
             let t = shard.oldest_time[class.id];
             if t != 0 {
                 class.oldest_time = Some(class.oldest_time.map_or(t, |o| o.min(t)));

@@ -56,7 +56,7 @@ pub(crate) mod walk;
 pub(crate) use lru::mark_hit;
 
 use super::arena::{Arena, Moved};
-use super::classes::{class_of_item, class_of_new, ShardClasses};
+use super::classes::{class_of_new, ShardClasses};
 #[cfg(doc)]
 use super::item::ACTIVE;
 use super::item::{NewItem, Record, RecordMut, FETCHED, NIL};
@@ -464,7 +464,7 @@ impl Shard {
     /// Counts a lookup that found live item `idx` (`hits_to_cold` of its class).
     #[inline(always)]
     pub(crate) fn count_hit(&mut self, idx: u32) {
-        self.classes.counters[class_of_item(idx)].hits += 1;
+        self.classes.count_hit(idx);
     }
 
     /// Asserts the invariants in the module header (tests).

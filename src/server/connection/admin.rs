@@ -50,6 +50,7 @@ fn class_set(classes: CrawlClasses) -> Result<ClassSet, &'static str> {
 
 impl Connection {
     /// `lru_crawler <subcommand> …`.
+    #[cold]
     pub(super) fn crawler_command(&mut self, command: CrawlerCommand) {
         let crawler = &self.server.crawler;
         let reply = match command {
@@ -96,6 +97,7 @@ impl Connection {
     }
 
     /// `stats cachedump <class> <limit>`.
+    #[cold]
     pub(super) fn cachedump(&mut self, class: u32, limit: u32) {
         if class > CLASS_ID_MAX {
             return self.line(ILLEGAL_CLASS);
@@ -106,6 +108,7 @@ impl Connection {
     }
 
     /// `cache_memlimit <megabytes> [noreply]` (the parser checked memcached's bounds).
+    #[cold]
     pub(super) fn cache_memlimit(&mut self, megabytes: u32, noreply: bool) {
         let store = &self.server.store;
         let bytes = (megabytes as usize).saturating_mul(1024 * 1024);

@@ -47,6 +47,7 @@ pub(super) struct Dump {
 impl Connection {
     /// Starts a dump of the classes in `classes`; the execution loop carries it on
     /// before the next request (see [`Connection::dump_step`]).
+    #[cold]
     pub(super) fn start_dump(&mut self, kind: DumpKind, classes: ClassSet) {
         if kind == DumpKind::Mg {
             self.out.extend(dump::MGDUMP_START);
@@ -59,7 +60,10 @@ impl Connection {
     }
 
     /// Writes the dump in progress until the output reaches `mark` or the dump ends
-    /// (with its end line); returns true when it ended.
+    /// (with its end line); returns true when it ended. Kept out of line: the request
+    /// loop only tests whether a dump is in progress.
+    #[cold]
+    #[inline(never)]
     pub(super) fn dump_step(&mut self, mark: usize) -> bool {
         let Connection {
             dump, out, server, ..
