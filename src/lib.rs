@@ -4,8 +4,9 @@
 //! the request path, the thread model) is `ARCHITECTURE.md` at the repository root.
 //!
 //! This crate is the server: [`config`] (memcached's flags), [`logging`], [`server`]
-//! (the engine-agnostic connection state machine, stats, listeners), [`io`] (the
-//! engines and syscall wrappers, the only module with `unsafe`), [`os`] (the few OS
+//! (the engine-agnostic connection state machine, stats, listeners, the LRU crawler's
+//! thread), [`io`] (the engines and syscall wrappers, the only module with `unsafe`),
+//! [`os`] (the few OS
 //! calls the server makes, a safe leaf), and [`run`], which wires them. The pure
 //! parsers and encoders ([`protocol`], crate `ringcache-protocol`) and the store
 //! ([`storage`], crate `ringcache-storage`) are crates of their own, re-exported here
