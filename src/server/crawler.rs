@@ -243,10 +243,12 @@ fn run(server: &Server) {
                 }
             }
             None => {
-                let wait = next_pass
-                    .saturating_duration_since(now)
-                    .max(Duration::from_millis(1));
-                if !crawler.pause(wait) {
+                if now >= next_pass {
+                    // Disabled when a pass came due: look again a pass interval later
+                    // (`enable`, `crawl` and `cache_memlimit` wake the thread sooner).
+                    next_pass = now + PASS_INTERVAL;
+                }
+                if !crawler.pause(next_pass - now) {
                     return;
                 }
             }
