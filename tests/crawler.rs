@@ -346,3 +346,36 @@ both_engines! {
         assert_eq!(stat_u64(&after, "limit_maxbytes"), 64 << 20);
     }
 }
+
+/// The crawler thread's voluntary context switches so far (from `/proc`).
+fn crawler_wakeups(server: &Server) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).expect("/proc tasks");
+    for task in tasks {
+        let path = task.expect("task entry").path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if name.trim() == "crawler" {
+            let status = std::fs::read_to_string(path.join("status")).expect("task status");
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("voluntary_ctxt_switches");
+        }
+    }
+    panic!("no crawler thread in /proc/{}/task", server.pid());
+}
+
+both_engines! {
+    /// A disabled crawler's thread sleeps: a few wake-ups in seconds, not one per
+    /// millisecond (it polled once its first pass came due).
+    fn a_disabled_crawler_sleeps(flavor) {
+        let server = Server::start(flavor, &["-o", "no_lru_crawler"]);
+        let mut conn = server.connect();
+        let start = stat_u64(&conn.stats(), "uptime");
+        let before = crawler_wakeups(&server);
+        let (passed, _) = poll_stats(&mut conn, |s| stat_u64(s, "uptime") >= start + 3);
+        assert!(passed, "uptime did not advance");
+        let woke = crawler_wakeups(&server) - before;
+        assert!(woke <= 10, "{flavor}: the disabled crawler woke {woke} times in 3 s");
+    }
+}
