@@ -98,7 +98,8 @@ struct Args {
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
     /// Extended options, comma-separated key=value; may repeat: idle_timeout=SECS,
-    /// conn_buffer_limit_mb=MB. Other memcached options are ignored with a warning.
+    /// conn_buffer_limit_mb=MB, no_lru_crawler, lru_crawler_sleep=MICROS,
+    /// lru_crawler_tocrawl=N. Other memcached options are ignored with a warning.
     #[arg(short = 'o', long = "extended")]
     extended: Vec<String>,
     /// Write the process id to this file (removed at exit).
@@ -171,6 +172,52 @@ pub struct Config {
     pub detail_enabled: bool,
     /// `watch` allowed (`-W` turns it off).
     pub watch_enabled: bool,
+    /// The LRU crawler's settings (`-o no_lru_crawler`, `lru_crawler_sleep`,
+    /// `lru_crawler_tocrawl`).
+    pub crawler: CrawlerSettings,
+}
+
+/// The LRU crawler's start-up settings, with memcached's defaults: on, 100 µs between
+/// steps, no limit on the items checked per class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrawlerSettings {
+    pub enabled: bool,
+    pub sleep_micros: u32,
+    pub tocrawl: u32,
+}
+
+impl Default for CrawlerSettings {
+    fn default() -> CrawlerSettings {
+        CrawlerSettings {
+            enabled: true,
+            sleep_micros: 100,
+            tocrawl: 0,
+        }
+    }
+}
+
+impl CrawlerSettings {
+    /// Takes `-o key[=value]` if it is one of the crawler's; `Ok(false)` if not.
+    fn option(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        match key {
+            "lru_crawler" => self.enabled = true,
+            "no_lru_crawler" => self.enabled = false,
+            "lru_crawler_sleep" => {
+                self.sleep_micros = value.parse().ok().filter(|&us| us <= 1_000_000).ok_or_else(|| {
+                    format!("-o lru_crawler_sleep={value}: the crawler's sleep must be from 0 to 1000000 microseconds")
+                })?;
+            }
+            "lru_crawler_tocrawl" => {
+                self.tocrawl = value.parse().map_err(|_| {
+                    format!(
+                        "-o lru_crawler_tocrawl={value}: not a number of items (a 32-bit number)"
+                    )
+                })?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 /// How `parse_args` ends when it does not yield a config.
@@ -240,6 +287,7 @@ impl Config {
             prefix_delimiter: prefix_delimiter.unwrap_or(b':'),
             detail_enabled: prefix_delimiter.is_some(),
             watch_enabled: !args.disable_watch,
+            crawler: extended.crawler,
         })
     }
 }
@@ -328,6 +376,7 @@ fn listen_addrs(args: &Args, port: u16) -> Result<Vec<ListenAddr>, String> {
 struct Extended {
     idle_timeout_secs: u32,
     conn_buffer_limit_mb: usize,
+    crawler: CrawlerSettings,
     ignored: Vec<String>,
 }
 
@@ -336,10 +385,14 @@ impl Extended {
         let mut extended = Extended {
             idle_timeout_secs: 0,
             conn_buffer_limit_mb: crate::server::buffers::DEFAULT_LIMIT_MB,
+            crawler: CrawlerSettings::default(),
             ignored: Vec::new(),
         };
         for opt in options.iter().flat_map(|o| o.split(',')) {
             let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
+            if extended.crawler.option(key, value)? {
+                continue;
+            }
             match key {
                 "idle_timeout" => {
                     extended.idle_timeout_secs = value
@@ -584,6 +637,48 @@ mod tests {
         assert_eq!(c.ignored_options, vec!["foo=bar".to_string()]);
         assert_eq!(c.verbosity, 2);
         assert_eq!(parse(&["-I", "512k"]).unwrap().max_item_bytes, 512 << 10);
+    }
+
+    #[test]
+    fn crawler_options_as_memcached() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.crawler, CrawlerSettings::default());
+        assert!(c.crawler.enabled && c.crawler.sleep_micros == 100 && c.crawler.tocrawl == 0);
+        let c = parse(&[
+            "-o",
+            "lru_crawler_sleep=5,lru_crawler_tocrawl=7,no_lru_crawler",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.crawler,
+            CrawlerSettings {
+                enabled: false,
+                sleep_micros: 5,
+                tocrawl: 7
+            }
+        );
+        assert!(
+            parse(&["-o", "no_lru_crawler,lru_crawler"])
+                .unwrap()
+                .crawler
+                .enabled
+        );
+        assert!(c.ignored_options.is_empty());
+        for bad in [
+            "lru_crawler_sleep=1000001",
+            "lru_crawler_sleep=-1",
+            "lru_crawler_sleep=abc",
+            "lru_crawler_sleep",
+            "lru_crawler_tocrawl=-1",
+            "lru_crawler_tocrawl=abc",
+            "lru_crawler_tocrawl",
+        ] {
+            let why = parse(&["-o", bad]).expect_err(bad);
+            assert!(
+                why.starts_with(&format!("-o {}", bad.split('=').next().unwrap())),
+                "{why}"
+            );
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! the request path, the thread model) is `ARCHITECTURE.md` at the repository root.
 //!
 //! This crate is the server: [`config`] (memcached's flags), [`logging`], [`server`]
-//! (the engine-agnostic connection state machine, stats, listeners), [`io`] (the
-//! engines and syscall wrappers, the only module with `unsafe`), [`os`] (the few OS
+//! (the engine-agnostic connection state machine, stats, listeners, the LRU crawler's
+//! thread), [`io`] (the engines and syscall wrappers, the only module with `unsafe`),
+//! [`os`] (the few OS
 //! calls the server makes, a safe leaf), and [`run`], which wires them. The pure
 //! parsers and encoders ([`protocol`], crate `ringcache-protocol`) and the store
 //! ([`storage`], crate `ringcache-storage`) are crates of their own, re-exported here
@@ -84,6 +85,14 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
     let stop = Arc::clone(&shutdown);
     server.set_stop(move || stop.trigger());
     let (per_worker, idle) = (bound.per_worker, idle_timeout_secs);
+    // The crawler walks the store (the no-store floor has none).
+    let crawler = if server.config.floor {
+        None
+    } else {
+        let thread = server::crawler::spawn(Arc::clone(&server))
+            .map_err(|e| format!("cannot start the crawler thread: {e}"))?;
+        Some(thread)
+    };
     let workers = if server.config.floor {
         tracing::warn!("--floor: serving canned answers with no store (benchmark mode)");
         spawn_workers(&chosen, Arc::new(io::Floor), per_worker, &shutdown, idle)?
@@ -92,6 +101,10 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
         spawn_workers(&chosen, service, per_worker, &shutdown, idle)?
     };
     let waited = wait_for_stop(&server, &shutdown);
+    server.crawler.stop();
+    if let Some(crawler) = crawler {
+        let _ = crawler.join();
+    }
     let joined = join_workers(workers);
     if let Some(path) = pid_file {
         let _ = std::fs::remove_file(path);

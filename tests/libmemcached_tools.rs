@@ -1,9 +1,8 @@
 //! libmemcached-tools against ringcache, on both engines: `memcstat` (stats, settings,
 //! the server version, the latency analysis), `memcflush`, `memccp`/`memccat` (a file
 //! in and out), `memcslap` (short get, mget and set runs, text and binary), each
-//! checked for its exit status, its output and what the server saw. `memcdump` needs
-//! `lru_crawler metadump`, which the crawler work brings: its test is ignored until
-//! then (today it prints "Failed to dump keys" and exits 1).
+//! checked for its exit status, its output and what the server saw; `memcdump` (over
+//! `lru_crawler metadump`) lists the keys.
 //!
 //! The tools are Debian's libmemcached-tools (`ci/test.sh` installs them); a missing
 //! tool fails the test, never skips it.
@@ -157,13 +156,11 @@ fn memcdump_lists_keys(flavor: Flavor) {
 }
 
 #[test]
-#[ignore = "needs lru_crawler metadump (issue 16 crawler branch)"]
 fn memcdump_epoll() {
     memcdump_lists_keys(Flavor::Ringcache(Engine::Epoll));
 }
 
 #[test]
-#[ignore = "needs lru_crawler metadump (issue 16 crawler branch)"]
 fn memcdump_uring() {
     if skip_reason(Engine::Uring).is_none() {
         memcdump_lists_keys(Flavor::Ringcache(Engine::Uring));

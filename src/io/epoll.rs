@@ -7,9 +7,10 @@
 //! per worker into [`Conn::on_input`]; output leaves with `writev` straight from the
 //! connection's [`Output`](crate::server::output::Output) segments.
 //!
-//! Fairness: one connection reads at most [`READ_BYTES_PER_TURN`] per turn of the loop.
-//! One whose socket may still hold input after that goes on the ready list and is
-//! served again next turn, after an `epoll_wait` that does not block while the list is
+//! Fairness: one connection reads at most [`READ_BYTES_PER_TURN`] per turn of the loop,
+//! and is sent at most [`WRITE_BYTES_PER_TURN`] (a key dump grows as fast as its client
+//! reads). One whose socket may still hold input, or take output, after that goes on
+//! the ready list and is served again next turn, after an `epoll_wait` that does not block while the list is
 //! not empty (edge-triggered epoll would not report it again). So a client streaming
 //! requests faster than they execute delays the others by at most one budget per
 //! connection, instead of holding the worker for as long as it keeps writing.
@@ -55,6 +56,11 @@ const READ_BUF_BYTES: usize = 64 * 1024;
 /// 256 KiB, small enough that executing them (13,000 `touch … noreply`, the smallest
 /// requests) takes a few milliseconds.
 const READ_BYTES_PER_TURN: usize = 4 * READ_BUF_BYTES;
+/// Bytes one connection may be sent per turn of the loop before the others are served:
+/// an answer that keeps growing as the client reads (a key dump, `lru_crawler
+/// metadump`, which the connection carries on at each `resume`) would otherwise keep
+/// the worker for as long as a fast reader keeps up. One output mark's worth.
+const WRITE_BYTES_PER_TURN: usize = 1024 * 1024;
 /// Events taken per `epoll_wait`.
 const MAX_EVENTS: usize = 256;
 /// Segments per `writev`.
@@ -551,12 +557,15 @@ impl<C: Conn> Entry<C> {
 /// Moves bytes both ways until the socket or the connection can make no more progress,
 /// or the connection read its budget for this turn.
 fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool, now: Instant) -> Pumped {
-    let mut read = 0;
+    let (mut read, mut written) = (0, 0);
     loop {
         if entry.writable && !entry.conn.output().is_empty() {
             match flush(entry) {
                 Some(0) => {}
-                Some(_) => entry.last_active = now,
+                Some(n) => {
+                    entry.last_active = now;
+                    written += n;
+                }
                 None => return Pumped::Close,
             }
         }
@@ -566,6 +575,9 @@ fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool, now: Inst
             return Pumped::Close;
         }
         if pending && entry.writable {
+            if written >= WRITE_BYTES_PER_TURN {
+                return Pumped::Yielded;
+            }
             continue;
         }
         // After the peer's FIN (a half-close) the answers to what it sent still go out:

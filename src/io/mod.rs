@@ -31,7 +31,9 @@
 //!   turn is one batch of completions, bounded by the provided-buffer ring, or one
 //!   16 KiB receive per connection without it, with connections interleaved in arrival
 //!   order). A `version` behind three clients flooding `noreply` requests stays within
-//!   milliseconds;
+//!   milliseconds. Likewise send a connection a bounded amount of output per turn (an
+//!   answer that grows as the client reads, a key dump, has no end of its own): epoll
+//!   1 MiB, then the ready list; io_uring one send per completion, interleaved;
 //! - when [`Conn::is_closing`], finish sending what is pending, then close the socket
 //!   (a peer that vanished, an error or RST, is closed at once);
 //! - treat a receive of 0 bytes (the peer's FIN) as a half-close, as memcached does:

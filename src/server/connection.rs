@@ -7,9 +7,11 @@
 //! the output went over its mark; [`Connection::resume`] picks it up once the engine
 //! has drained the output.
 //!
-//! Memory: the mark is checked before every request and between the keys of a
+//! Memory: the mark is checked before every request, between the keys of a
 //! multi-key get (which stops part-way and resumes where it stopped, see
-//! `connection/text.rs`), so a connection holds at most its mark plus one answer,
+//! `connection/text.rs`) and between the slices of a key dump (`connection/dump.rs`,
+//! carried on by `resume` before any later request), so a connection holds at most its
+//! mark plus one answer,
 //! counting what an engine is still sending ([`Output::held`]). The mark is
 //! [`OUTPUT_HIGH_WATER`], or [`OUTPUT_PRESSURE_MARK`] while all connections together
 //! hold more than their shared budget ([`super::buffers`]); under that pressure a
@@ -25,6 +27,8 @@
 //! parsing and execution lives in a child module (`text`, `binary`; `meta` runs the
 //! meta commands the text parser hands over; `operator` the operator commands and the
 //! reports every dialect makes to `watch` and `stats detail`).
+//! meta commands the text parser hands over; `admin` the crawler's commands,
+//! `cache_memlimit` and `stats cachedump`, `dump` the key dumps).
 //!
 //! States: reading requests → (store command over the item limit: swallowing its data
 //! block) → reading requests … → closing (quit or a fatal protocol error: the output is
@@ -45,7 +49,9 @@
 //!
 //! `connection/tests.rs` holds the unit tests of whole sessions.
 
+mod admin;
 mod binary;
+mod dump;
 mod meta;
 mod operator;
 mod text;
@@ -126,6 +132,8 @@ pub struct Connection {
     watching: Option<Box<operator::Watching>>,
     /// Closing for a fatal protocol error (a `connevents` close says `error`).
     fatal: bool,
+    /// A key dump in progress (`dump.rs`): carried on before the next request.
+    dump: Option<Box<dump::Dump>>,
 }
 
 impl Connection {
@@ -144,6 +152,7 @@ impl Connection {
             record,
             watching: None,
             fatal: false,
+            dump: None,
         }
     }
 
@@ -204,9 +213,10 @@ impl Connection {
         self.pending.extend_from_slice(rest);
     }
 
-    /// Executes kept input if the output has room.
+    /// Executes kept input (and carries a dump on) if the output has room.
     pub fn resume(&mut self) {
-        if self.pending.is_empty() || self.closing || self.out.held() >= self.output_mark() {
+        let idle = self.pending.is_empty() && self.dump.is_none();
+        if idle || self.closing || self.out.held() >= self.output_mark() {
             self.charge();
             return;
         }
@@ -322,10 +332,15 @@ impl Connection {
                 break;
             }
             if self.out.held() >= mark {
-                self.stalled = pos < input.len();
+                self.stalled = pos < input.len() || self.dump.is_some();
                 if self.stalled && mark == OUTPUT_PRESSURE_MARK {
                     self.stats().incr(Stat::ConnBufferPauses);
                 }
+                break;
+            }
+            if self.dump.is_some() && !self.dump_step(mark) {
+                // The output reached the mark with the dump unfinished.
+                self.stalled = true;
                 break;
             }
             if self.swallow > 0 {

@@ -4,6 +4,9 @@
 //! per-worker connection tables behind `stats conns` (`conns`), the operator's views
 //! and knobs (`watch` log streams, `detail` per-prefix counters, `tunables` the settings
 //! only recorded) and listening-socket setup.
+//! per-worker statistics (`stats`, `stats_report`, `stats_classes`), the
+//! per-worker connection tables behind `stats conns` (`conns`), the LRU crawler's
+//! thread (`crawler`) and listening-socket setup.
 //!
 //! The server makes no syscall of its own: engines (in `io`) feed bytes in and take
 //! bytes out; what it needs of the OS besides (CPU time and socket addresses for
@@ -16,11 +19,13 @@
 pub mod buffers;
 pub mod connection;
 pub mod conns;
+pub mod crawler;
 pub mod detail;
 pub mod floor;
 pub mod listener;
 pub mod output;
 pub mod stats;
+mod stats_classes;
 mod stats_report;
 mod stats_settings;
 pub mod tunables;
@@ -74,6 +79,8 @@ pub struct Server {
     pub tunables: Tunables,
     /// What the request path reports to: the kinds some watcher wants, and [`DETAIL`].
     observed: AtomicU16,
+    /// The LRU crawler's settings and state (its thread: `crawler::spawn`).
+    pub crawler: crawler::Crawler,
     curr_connections: AtomicU32,
     /// The most clients connected at once (`connection_structures`).
     clients_high_water: AtomicU32,
@@ -121,6 +128,7 @@ impl Server {
             detail: Detail::new(config.prefix_delimiter),
             tunables: Tunables::default(),
             observed: AtomicU16::new(if config.detail_enabled { DETAIL } else { 0 }),
+            crawler: crawler::Crawler::new(config.crawler),
             curr_connections: AtomicU32::new(0),
             clients_high_water: AtomicU32::new(0),
             listeners_in_total: AtomicBool::new(true),

@@ -78,6 +78,7 @@ impl Output {
     }
 
     /// The buffer small answers are written into.
+    #[inline]
     pub fn buf(&mut self) -> &mut BytesMut {
         if self.tail.capacity() == 0 {
             self.tail.reserve(TAIL_BYTES);

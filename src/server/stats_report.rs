@@ -39,9 +39,7 @@
 //! Left out, because ringcache has nothing they could honestly measure: `libevent`;
 //! `response_obj_*`, `read_buf_*` (memcached's per-thread buffer pools: ringcache's
 //! connection buffers are `ringcache_conn_buffer_*`); `reserved_fds` (ringcache enforces
-//! `-c` by count and reserves no descriptors). The LRU crawler's `lru_crawler_running`,
-//! `lru_crawler_starts`, `crawler_reclaimed`, `crawler_items_checked` come with the
-//! crawler.
+//! `-c` by count and reserves no descriptors).
 //!
 //! `stats reset` zeroes every counter memcached's does (`Server::reset_stats`).
 //!
@@ -49,14 +47,12 @@
 //!
 //! `stats_settings.rs`.
 //!
+//! The crawler's figures (`lru_crawler_running`, `lru_crawler_starts`,
+//! `crawler_reclaimed`, `crawler_items_checked`) come from `crawler.rs` and the store.
+//!
 //! # `stats items`, `stats slabs`
 //!
-//! ringcache has no slab classes: everything is reported as class 1 (present while
-//! items are stored), carrying the store-wide figures memcached keeps per class where
-//! the concept exists (number, age, mem_requested, evictions, reclaims, outofmemory;
-//! used_chunks = items and the per-class command hits). Chunk geometry (chunk_size,
-//! pages, free chunks), `age` (the store keeps no LRU-tail age across shards) and the
-//! segmented-LRU fields are left out.
+//! Per size class, in `stats_classes.rs`.
 //!
 //! # `stats conns`
 //!
@@ -89,12 +85,13 @@ pub(super) fn write(
     match group {
         StatsGroup::General => general(server, &mut stat),
         StatsGroup::Settings => super::stats_settings::settings(server, &mut stat),
-        StatsGroup::Items => items(server, &mut stat),
-        StatsGroup::Slabs => slabs(server, &mut stat),
+        StatsGroup::Items => super::stats_classes::items(server, &mut stat),
+        StatsGroup::Slabs => super::stats_classes::slabs(server, &mut stat),
         StatsGroup::Conns => conns(server, asker, &mut stat),
         StatsGroup::Sizes => stat("sizes_status", &"disabled"),
         StatsGroup::Reset => {
             server.reset_stats();
+            server.crawler.reset_stats();
             emit(Response::Reset);
             return;
         }
@@ -174,6 +171,8 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     );
     stat("hash_bytes", &store.hash_bytes);
     stat("hash_is_expanding", &0);
+    stat("lru_crawler_running", &u8::from(server.crawler.running()));
+    stat("lru_crawler_starts", &server.crawler.starts());
     stat("malloc_fails", &0);
     stat("log_worker_dropped", &0);
     stat("log_worker_written", &watch.worker_written);
@@ -190,6 +189,8 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("evicted_unfetched", &store.evicted_unfetched);
     stat("evictions", &store.evictions);
     stat("reclaimed", &store.reclaimed);
+    stat("crawler_reclaimed", &store.crawler_reclaimed);
+    stat("crawler_items_checked", &store.crawler_items_checked);
     stat("lrutail_reflocked", &0);
     stat("ringcache_version", &super::RINGCACHE_VERSION);
     stat("ringcache_engine", &server.engine());
@@ -222,47 +223,6 @@ fn counters(stat: &mut StatFn<'_>, totals: &Totals, first: Stat, last: Stat) {
     for &s in Stat::span(first, last) {
         stat(s.name(), &totals.get(s));
     }
-}
-
-/// Everything as slab class 1, present while items are stored.
-fn items(server: &Server, stat: &mut StatFn<'_>) {
-    let store = server.store.stats();
-    if store.curr_items == 0 {
-        return;
-    }
-    let t = server.stats.totals();
-    let mut item = |name: &str, value: &dyn Display| stat(&format!("items:1:{name}"), value);
-    item("number", &store.curr_items);
-    item("mem_requested", &store.bytes);
-    item("evicted", &store.evictions);
-    item("outofmemory", &t.get(Stat::StoreNoMemory));
-    item("reclaimed", &store.reclaimed);
-    item("expired_unfetched", &store.expired_unfetched);
-    item("evicted_unfetched", &store.evicted_unfetched);
-}
-
-fn slabs(server: &Server, stat: &mut StatFn<'_>) {
-    let store = server.store.stats();
-    let active = store.curr_items > 0;
-    if active {
-        let t = server.stats.totals();
-        let mut class = |name: &str, value: &dyn Display| stat(&format!("1:{name}"), value);
-        class("used_chunks", &store.curr_items);
-        for s in [
-            Stat::GetHits,
-            Stat::CmdSet,
-            Stat::DeleteHits,
-            Stat::IncrHits,
-            Stat::DecrHits,
-            Stat::CasHits,
-            Stat::CasBadval,
-            Stat::TouchHits,
-        ] {
-            class(s.name(), &t.get(s));
-        }
-    }
-    stat("active_slabs", &u8::from(active));
-    stat("total_malloced", &store.bytes);
 }
 
 /// How `stats conns` shows an address: memcached's `tcp:ip:port`, `tcp6:[ip]:port`,

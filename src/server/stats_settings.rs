@@ -21,9 +21,9 @@
 //! queues), `read_buf_mem_limit` (see `ringcache_conn_buffer_limit_mb`), `ext_*` and
 //! `slab_automove_freeratio` (no extstore), `ssl_keyformat`, `ssl_wbuf_size`,
 //! `ssl_min_version` (no TLS). The slab geometry (`growth_factor`, `chunk_size`,
-//! `slab_chunk_max`), the crawler's (`lru_crawler`, `lru_crawler_sleep`,
-//! `lru_crawler_tocrawl`) and `dump_enabled` come with the size-class grouping, the
-//! crawler and the key dumps.
+//! `slab_chunk_max`) and `dump_enabled` are not printed yet. The crawler's settings
+//! (`lru_crawler`, `lru_crawler_sleep`, `lru_crawler_tocrawl`) come from
+//! `server::crawler`.
 
 use super::stats_report::StatFn;
 use super::Server;
@@ -48,7 +48,8 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
     });
     let yes_no = |on: bool| if on { "yes" } else { "no" };
     let tunables = &server.tunables;
-    stat("maxbytes", &c.limit_bytes);
+    // `cache_memlimit` changes it.
+    stat("maxbytes", &server.store.limit_bytes());
     stat("maxconns", &c.max_connections);
     stat("tcpport", &tcp_port(server));
     stat("udpport", &0);
@@ -97,6 +98,9 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
         &format_args!("{:.2}", tunables.slab_automove_ratio()),
     );
     stat("slab_automove_window", &30);
+    stat("lru_crawler", &yes_no(server.crawler.enabled()));
+    stat("lru_crawler_sleep", &server.crawler.sleep_micros());
+    stat("lru_crawler_tocrawl", &server.crawler.tocrawl());
     stat("tail_repair_time", &0);
     stat("flush_enabled", &yes_no(c.flush_enabled));
     stat("hash_algorithm", &"foldhash");

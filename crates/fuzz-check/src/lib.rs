@@ -479,6 +479,34 @@ mod tests {
         check_connection(&noop);
     }
 
+    /// The crawler's commands, `cache_memlimit` and the key dumps (which write more
+    /// than their request: a whole class, streamed at the output mark) pass every check,
+    /// over a store the input filled.
+    #[test]
+    fn operator_commands_and_dumps_pass_every_check() {
+        let mut input = Vec::new();
+        for i in 0..300 {
+            input.extend_from_slice(format!("set key{i} 0 {} 5\r\nvalue\r\n", i % 3).as_bytes());
+        }
+        input.extend_from_slice(b"ms Zm9vIGJhcg== 2 b\r\nhi\r\n");
+        for command in [
+            &b"lru_crawler metadump all\r\n"[..],
+            b"lru_crawler mgdump hash\r\n",
+            b"lru_crawler metadump 1,2,,3\r\nget key1\r\n",
+            b"stats cachedump 2 0\r\nstats cachedump 2 5\r\nstats cachedump 64 0\r\n",
+            b"lru_crawler crawl all\r\nlru_crawler crawl 0\r\nlru_crawler crawl ,\r\n",
+            b"lru_crawler sleep 1000001\r\nlru_crawler tocrawl -1\r\nlru_crawler disable\r\n",
+            b"lru_crawler metadump all\r\nlru_crawler enable\r\nlru_crawler enable\r\n",
+            b"cache_memlimit 8\r\ncache_memlimit 7 noreply\r\ncache_memlimit x\r\n",
+            b"stats items\r\nstats slabs\r\nquit\r\n",
+        ] {
+            let mut script = input.clone();
+            script.extend_from_slice(command);
+            check_text(&script);
+            check_connection(&script);
+        }
+    }
+
     #[test]
     fn the_connection_check_fills_and_evicts_its_store() {
         let mut input = Vec::new();

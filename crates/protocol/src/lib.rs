@@ -6,6 +6,8 @@
 //! `meta` share (so `meta` never imports `text`), `scan`, the word-at-a-time byte
 //! searches the text parsers share, and `operator`, the vocabulary of the operator
 //! commands (`shutdown`, `watch`, `stats detail`, `slabs`, `lru`). It knows nothing of sockets, connections or the store: a parser turns
+//! searches the text parsers share, and `dump`, the lines of the key dumps
+//! (`lru_crawler metadump|mgdump`, `stats cachedump`). It knows nothing of sockets, connections or the store: a parser turns
 //! bytes into a [`Request`] that borrows from the input, an encoder appends a
 //! [`Response`] to a buffer.
 //!
@@ -19,6 +21,7 @@
 
 mod ascii;
 pub mod binary;
+pub mod dump;
 pub mod encode;
 pub mod meta;
 pub mod operator;
@@ -176,7 +179,7 @@ pub enum StatsGroup<'a> {
     Conns,
     Sizes,
     Reset,
-    /// Anything else, with all its arguments (`detail on`, `cachedump 1 2`): memcached
+    /// Anything else, with all its arguments (`detail on`): memcached
     /// answers it per group or with an error.
     Other(&'a [u8]),
 }
@@ -256,6 +259,51 @@ pub enum Request<'a> {
     Slabs(operator::SlabsCommand),
     /// `lru tune|mode|temp_ttl …`.
     Lru(operator::LruCommand),
+    /// `lru_crawler …`: the crawler's switches and settings, crawls and key dumps.
+    Crawler(CrawlerCommand),
+    /// `stats cachedump <class> <limit>`: the keys of one class (`limit` 0: all). The
+    /// class id is not checked against the server's classes here.
+    CacheDump {
+        class: u32,
+        limit: u32,
+    },
+    /// `cache_memlimit <megabytes> [noreply]`, with a number memcached accepts (at
+    /// least 8, at most 1 000 000 000).
+    CacheMemlimit {
+        megabytes: u32,
+        noreply: bool,
+    },
+}
+
+/// The classes an `lru_crawler` crawl or dump names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrawlClasses {
+    /// `all`.
+    All,
+    /// `hash` (memcached walks its hash table instead of the LRUs).
+    Hash,
+    /// A comma-separated list of class ids: bit `id` set for each (ids 1 to 63).
+    Ids(u64),
+    /// A list with a piece that is not a class id from 1 to 63 (memcached answers
+    /// `BADCLASS invalid class id`, after checking that the crawler is enabled).
+    Invalid,
+}
+
+/// One `lru_crawler` command, its arguments checked as memcached 1.6.18 checks them
+/// (`mgdump`: as 1.6.45, which added it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrawlerCommand {
+    Enable,
+    Disable,
+    /// `sleep <microseconds>` (at most 1 000 000).
+    Sleep(u32),
+    /// `tocrawl <items per class>`.
+    ToCrawl(u32),
+    Crawl(CrawlClasses),
+    /// `metadump`: a `key=… exp=… la=… cas=… fetch=… cls=… size=…` line per item.
+    MetaDump(CrawlClasses),
+    /// `mgdump`: an `mg <key>` line per item.
+    MgDump(CrawlClasses),
 }
 
 /// One answer, in the dialect-neutral vocabulary the encoders write.

@@ -43,7 +43,7 @@
 //! | empty line, first token shorter than 2 bytes | `ERROR` | a line under 2 bytes (empty, `x`, one space, NUL first) is `CLIENT_ERROR bad command line format` (1.6.45); otherwise `ERROR` |
 //! | commands are case-sensitive (`GET`) | `ERROR` | same |
 //! | unknown command whose last token starts `HTTP/` (first byte not one of `m g s a c i d t`) | connection closed, no answer | `Fatal { reply: None }` |
-//! | other unknown command | `ERROR` | same; also for the admin commands not offered (`lru_crawler`, `cache_memlimit`) |
+//! | other unknown command | `ERROR` | same; `lru_crawler`, `cache_memlimit` and `stats cachedump` are `admin`'s |
 //! | two-byte command starting with `m` | meta command (`mg ms md ma mn me`), else `ERROR` | the six go to `meta::parse_line`; others `ERROR` |
 //! | `shutdown`, `watch`, `stats detail`, `slabs`, `lru` | memcached's rules | `operator`'s (`text/operator.rs` has their table) |
 //! | no `\n` within 2048 bytes, line not `get `/`gets ` after ≤ 100 spaces | connection closed, no answer | `Fatal { reply: None }` as soon as 2049 bytes lack a `\n` |
@@ -98,6 +98,7 @@
 
 use super::{Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KEY_MAX_BYTES};
 
+mod admin;
 mod fast;
 mod line;
 mod operator;
@@ -189,6 +190,8 @@ impl<'a> Command<'_, 'a> {
             b"watch" => self.watch(),
             b"slabs" => self.slabs(),
             b"lru" => self.lru(),
+            b"lru_crawler" => self.lru_crawler(),
+            b"cache_memlimit" => self.cache_memlimit(),
             [b'm', b'g' | b's' | b'd' | b'a' | b'n' | b'e'] => {
                 super::meta::parse_line(input, self.line, self.line_len, limits)
             }
@@ -459,6 +462,7 @@ impl<'a> Command<'_, 'a> {
                 b"sizes" => StatsGroup::Sizes,
                 b"reset" => StatsGroup::Reset,
                 b"detail" => return self.stats_detail(),
+                b"cachedump" => return self.cachedump(),
                 _ => {
                     let args = &self.line[t.start(1)..];
                     let end = args.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);

@@ -183,6 +183,14 @@ pub(crate) struct Arena {
     large: Vec<Box<[u8]>>,
 }
 
+/// One class's memory, see [`Arena::class_usage`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ClassUsage {
+    pub(crate) pages: usize,
+    pub(crate) chunks: usize,
+    pub(crate) bytes: usize,
+}
+
 /// Where [`Arena::remove`] moved a record to fill the hole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Moved {
@@ -228,11 +236,43 @@ impl Arena {
         })
     }
 
-    fn class_len(&self, class: usize) -> usize {
+    /// Records held in class `class` (their indices are `0..class_len`).
+    pub(crate) fn class_len(&self, class: usize) -> usize {
         if class == LARGE_CLASS {
             self.large.len()
         } else {
             self.paged[class].len
+        }
+    }
+
+    /// The class of item id `id`.
+    #[inline(always)]
+    pub(crate) fn class_of_id(id: u32) -> usize {
+        split(id).0
+    }
+
+    /// The id of record `index` of class `class`.
+    pub(crate) fn id_of(class: usize, index: usize) -> u32 {
+        id(class, index)
+    }
+
+    /// What class `class` holds in memory, for `stats slabs`: its pages (a large
+    /// record is its own), the chunks those pages have room for (allocated capacity,
+    /// used or not), and the bytes they take.
+    pub(crate) fn class_usage(&self, class: usize) -> ClassUsage {
+        if class == LARGE_CLASS {
+            return ClassUsage {
+                pages: self.large.len(),
+                chunks: self.large.len(),
+                bytes: self.large.iter().map(|r| r.len()).sum(),
+            };
+        }
+        let paged = &self.paged[class];
+        let bytes: usize = paged.pages.iter().map(|p| p.capacity()).sum();
+        ClassUsage {
+            pages: paged.pages.len(),
+            chunks: bytes / paged.chunk,
+            bytes,
         }
     }
 

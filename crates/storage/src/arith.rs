@@ -163,6 +163,7 @@ impl Shard {
             let key = item.key().to_vec();
             let new = NewItem::new(&key, digits, item.flags(), item.exptime());
             if new.footprint() > self.budget() {
+                self.count_out_of_memory(&new);
                 return Err(ArithResult::OutOfMemory);
             }
             self.put(hash, true, Some(idx), new, now)

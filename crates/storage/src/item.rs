@@ -74,8 +74,9 @@ mod class;
 
 pub use class::MMAP_THRESHOLD_BYTES;
 pub(crate) use class::{
-    chunk_bytes, class_of, footprint, large_alloc_bytes, padding, LARGE_CLASS, PAGED_CLASSES,
-    PAGE_MAX_BYTES, SMALL_CLASSES, SMALL_MAX_BYTES,
+    chunk_bytes, class_of, footprint, large_alloc_bytes, medium_chunks, padding, LARGE_CLASS,
+    PAGED_CLASSES, PAGE_MAX_BYTES, SMALL_CLASSES, SMALL_MAX_BYTES, SMALL_MIN_BYTES,
+    SMALL_STEP_BYTES,
 };
 
 /// The record length of an item.

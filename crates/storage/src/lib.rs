@@ -43,17 +43,24 @@
 //! (one shard's table, flush state and counters; `shard/lru.rs` its LRU list and hit
 //! marks, `shard/evict.rs` how a write makes room), `item.rs` (one item record;
 //! `item/class.rs` size classes and what an item costs), `arena.rs` (a shard's records
-//! in size-classed pages), `clock.rs` (time and memcached's expiry conversion). Tests:
+//! in size-classed pages), `clock.rs` (time and memcached's expiry conversion),
+//! `classes.rs` (the size classes operators see, grouped from the arena's, and their
+//! per-class counters), `crawler.rs` (work in bounded slices: crawler passes, key dumps,
+//! evicting down to a lowered limit; `shard/walk.rs` one shard's side of it). Tests:
 //! `tests/` the unit tests of the public behaviour, one file per operation or concern;
 //! `model_tests.rs` (+ `model_tests/model.rs`) the model-based property tests
 //! (proptest) against a plain restatement of the rules.
 //!
 //! Invariants:
-//! - the bytes a shard accounts for never exceed its budget (`limit_bytes / shards`);
+//! - the bytes a shard accounts for never exceed its budget (`limit_bytes / shards`),
+//!   except after the limit was lowered at run time (`cache_memlimit`): then writes
+//!   never raise them and the crawler's slices bring them down to it;
 //!   a write that does not fit evicts from that shard's LRU tail, expired items first;
 //!   an item larger than the whole budget is refused before anything is evicted;
 //! - a shard's budget holds any one item within `max_item_bytes` and half of
-//!   `limit_bytes` (memcached's bound on `-I`), so such an item is never refused;
+//!   `limit_bytes` (memcached's bound on `-I`), so such an item is never refused
+//!   (unless the limit was lowered at run time below what that needs, see
+//!   `crawler.rs`);
 //! - accounted bytes equal the sum of [`item_footprint`] over the items held (live, or
 //!   dead and not yet met);
 //! - every successful write gets a CAS value never handed out before in this process,
@@ -68,7 +75,9 @@
 
 mod arena;
 mod arith;
+mod classes;
 pub mod clock;
+mod crawler;
 mod delete;
 mod item;
 #[cfg(test)]
@@ -80,13 +89,16 @@ mod tests;
 mod write;
 
 pub use arith::{Arith, ArithResult, Initial};
+pub use classes::{class_count, ClassCounters, ClassReport, ClassSet, ClassStats, CLASS_ID_MAX};
 pub use clock::Clock;
+pub use crawler::{CrawlPass, DumpItem, Walk};
 pub use delete::{Delete, DeleteResult};
 pub use item::MMAP_THRESHOLD_BYTES;
 pub use read::{ItemRef, Read};
 pub use shard::{Evicted, EvictionObserver};
 pub use write::{StoreResult, Write, WriteMode};
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hashbrown::DefaultHashBuilder;
@@ -139,6 +151,18 @@ pub struct StoreStats {
     pub get_flushed: u64,
     /// Lookups that met their key expired.
     pub get_expired: u64,
+    /// Dead items the crawler removed.
+    pub crawler_reclaimed: u64,
+    /// Items the crawler checked.
+    pub crawler_items_checked: u64,
+    /// Evictions of items read since they last passed the LRU tail.
+    pub evicted_active: u64,
+    /// Second chances: items read since they last passed the tail, moved to the head
+    /// instead of being evicted.
+    pub moves_within_lru: u64,
+    /// Writes that removed items themselves to make room.
+    pub direct_reclaims: u64,
+    /// The memory limit in force (`-m`, or the last `cache_memlimit`).
     pub limit_bytes: u64,
     /// Bytes the shards' hash tables hold.
     pub hash_bytes: u64,
@@ -180,6 +204,8 @@ pub struct Store {
     /// log2 of the shard count.
     shard_bits: u32,
     shards: Box<[Mutex<Shard>]>,
+    /// The memory limit in force: `config.limit_bytes` until `set_limit_bytes`.
+    limit_bytes: AtomicUsize,
 }
 
 impl Store {
@@ -193,6 +219,7 @@ impl Store {
             .map(|i| Mutex::new(Shard::new(i, shard_bits, budget, hasher.clone())))
             .collect();
         Store {
+            limit_bytes: AtomicUsize::new(config.limit_bytes),
             config,
             clock,
             hasher,
@@ -215,9 +242,9 @@ impl Store {
         self.shards.len()
     }
 
-    /// Bytes each shard may account for: `limit_bytes / shard_count`.
+    /// Bytes each shard may account for: the limit in force / `shard_count`.
     pub fn shard_budget(&self) -> usize {
-        self.config.limit_bytes / self.shards.len()
+        self.limit_bytes() / self.shards.len()
     }
 
     /// The shard of a key hash: its top `shard_bits` bits (none with one shard), as
@@ -276,7 +303,7 @@ impl Store {
     /// Figures for `stats`, summed over shards.
     pub fn stats(&self) -> StoreStats {
         let mut stats = StoreStats {
-            limit_bytes: self.config.limit_bytes as u64,
+            limit_bytes: self.limit_bytes() as u64,
             ..StoreStats::default()
         };
         for shard in self.each_shard() {

@@ -218,13 +218,20 @@ fn run(limit_bytes: usize, shards: usize, ops: &[Op]) -> Result<(), TestCaseErro
             step,
             op
         );
-        // The tables' size is the hash table's business, not the rules'.
+        // Figures of how room was made (not of what is held) are not modelled, and the
+        // tables' size is the hash table's business, not the rules'.
+        let modelled = StoreStats {
+            direct_reclaims: 0,
+            moves_within_lru: 0,
+            evicted_active: 0,
+            ..stats
+        };
         let model = StoreStats {
             hash_bytes: stats.hash_bytes,
             hash_buckets: stats.hash_buckets,
             ..m.stats_now()
         };
-        prop_assert_eq!(&stats, &model, "step {}: stats after {:?}", step, op);
+        prop_assert_eq!(&modelled, &model, "step {}: stats after {:?}", step, op);
     }
     // Every key, once more: the whole content agrees.
     for k in 0..KEYS {

@@ -204,6 +204,9 @@ impl Store {
             drop(shard);
             return f(None);
         };
+        if !created {
+            shard.count_hit(idx);
+        }
         let mut hit = ItemRef::new(key, shard.item_mut(idx), now, created, read.bump);
         if let Some(exptime) = touch {
             hit.set_exptime(exptime);

@@ -10,7 +10,9 @@
 //! item, put a new one in place of an old one, remove one), the CAS counter, flush and
 //! stats; `shard/lru.rs` the LRU list and a hit's marks; `shard/evict.rs` how a write
 //! makes room. The operations themselves (`read.rs`, `write.rs`, `delete.rs`,
-//! `arith.rs`) add their own `impl Shard` blocks out of these steps.
+//! `arith.rs`) add their own `impl Shard` blocks out of these steps, and
+//! `shard/walk.rs` the walks in slices (crawler, dumps, a lowered budget) and the
+//! per-class figures.
 //!
 //! Invariants:
 //! - every item in the arena is in the table exactly once (under the hash of its key
@@ -49,12 +51,14 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 mod evict;
 mod lru;
+pub(crate) mod walk;
 
 pub use evict::{Evicted, EvictionObserver};
 
 pub(crate) use lru::mark_hit;
 
 use super::arena::{Arena, Moved};
+use super::classes::{class_of_new, ShardClasses};
 #[cfg(doc)]
 use super::item::ACTIVE;
 use super::item::{NewItem, Record, RecordMut, FETCHED, NIL};
@@ -132,6 +136,8 @@ pub(crate) struct Shard {
     counters: Counters,
     /// Told of every eviction (`evict.rs`), if set.
     on_evict: Option<evict::EvictionObserver>,
+    /// Per-class counters and what the crawler last saw (`classes.rs`).
+    classes: Box<ShardClasses>,
 }
 
 impl Shard {
@@ -157,6 +163,7 @@ impl Shard {
             flush_pending: 0,
             counters: Counters::default(),
             on_evict: None,
+            classes: Box::default(),
         }
     }
 
@@ -395,10 +402,14 @@ impl Shard {
             if let (true, Some(idx)) = (remove_old, old) {
                 self.remove(hash, idx);
             }
+            self.count_out_of_memory(&new);
             return Err(StoreResult::OutOfMemory);
         }
         if let Some(idx) = old {
             self.remove(hash, idx);
+        }
+        if self.bytes + footprint > self.budget {
+            self.classes.counters[class_of_new(&new)].direct_reclaims += 1;
         }
         self.make_room(footprint, now);
         while !self.arena.has_room(&new) {
@@ -449,10 +460,29 @@ impl Shard {
             1..=6 => capacity + 1,
             _ => capacity / 7 * 8,
         };
+        for class in self.classes.counters.iter() {
+            stats.crawler_reclaimed += class.crawler_reclaimed;
+            stats.crawler_items_checked += class.crawler_items_checked;
+            stats.evicted_active += class.evicted_active;
+            stats.moves_within_lru += class.moves_within_lru;
+            stats.direct_reclaims += class.direct_reclaims;
+        }
     }
 
     pub(crate) fn reset_stats(&mut self) {
         self.counters = Counters::default();
+        self.classes.reset();
+    }
+
+    /// Counts a write refused for want of room (`outofmemory` of its class).
+    pub(crate) fn count_out_of_memory(&mut self, new: &NewItem<'_>) {
+        self.classes.counters[class_of_new(new)].outofmemory += 1;
+    }
+
+    /// Counts a lookup that found live item `idx` (`hits_to_cold` of its class).
+    #[inline(always)]
+    pub(crate) fn count_hit(&mut self, idx: u32) {
+        self.classes.count_hit(idx);
     }
 
     /// Asserts the invariants in the module header (tests).

@@ -151,6 +151,11 @@ impl Connection {
             Request::StatsDetail(detail) => self.stats_detail(detail),
             Request::Slabs(command) => self.slabs(command),
             Request::Lru(command) => self.lru(command),
+            Request::Crawler(command) => self.crawler_command(command),
+            Request::CacheDump { class, limit } => self.cachedump(class, limit),
+            Request::CacheMemlimit { megabytes, noreply } => {
+                self.cache_memlimit(megabytes, noreply)
+            }
         }
     }
 

@@ -19,9 +19,9 @@ use super::{record_bytes, TRAILER_BYTES};
 /// a write of the same class).
 pub(crate) const SMALL_MAX_BYTES: usize = 512;
 /// The smallest chunk (a header and two bytes).
-const SMALL_MIN_BYTES: usize = 32;
+pub(crate) const SMALL_MIN_BYTES: usize = 32;
 /// Chunk sizes step by this much.
-const SMALL_STEP_BYTES: usize = 4;
+pub(crate) const SMALL_STEP_BYTES: usize = 4;
 /// Number of small size classes; the medium ones come after them.
 pub(crate) const SMALL_CLASSES: usize = (SMALL_MAX_BYTES - SMALL_MIN_BYTES) / SMALL_STEP_BYTES + 1;
 /// The largest medium chunk (a multiple of 16 that fits a u16, see `arena.rs`);
@@ -47,7 +47,7 @@ static MEDIUM_CHUNKS: [u32; MEDIUM_CLASSES] = {
 
 /// Medium chunk sizes: from [`SMALL_MAX_BYTES`] + 16 up, each 1/16 more than the last
 /// rounded up to 16 bytes, the last [`PAGED_MAX_BYTES`]; and how many there are.
-const fn medium_chunks() -> ([u32; 128], usize) {
+pub(crate) const fn medium_chunks() -> ([u32; 128], usize) {
     let mut out = [0u32; 128];
     let mut n = 0;
     let mut chunk = SMALL_MAX_BYTES;

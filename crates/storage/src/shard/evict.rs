@@ -2,9 +2,10 @@
 //! chances and evictions from the tail.
 //!
 //! Owns the eviction policy (memcached's LRU with `ITEM_ACTIVE` second chances), its
-//! counters' updates (`evictions`, `reclaimed`, and their never-fetched shares) and the
-//! report of each eviction to the store's observer, if one is set ([`Evicted`]: the
-//! server's `watch evictions`). Knows nothing of the operation that needs the room.
+//! counters' updates (`evictions`, `reclaimed`, and their never-fetched shares, store-
+//! wide and per class) and the report of each eviction to the store's observer, if one
+//! is set ([`Evicted`]: the server's `watch evictions`). Knows nothing of the operation
+//! that needs the room.
 //!
 //! Invariants (see `shard.rs`): only the walk here reorders the list besides writes; an
 //! item read since it last reached the tail survives one more trip through the list;
@@ -13,6 +14,7 @@
 
 use super::{death, Shard};
 use crate::arena::Moved;
+use crate::classes::class_of_item;
 use crate::item::{ACTIVE, FETCHED, NIL};
 use std::sync::Arc;
 
@@ -42,15 +44,19 @@ pub(crate) const RECLAIM_SEARCH: usize = 50;
 impl Shard {
     /// Removes a dead (expired or flushed) item.
     pub(super) fn reclaim(&mut self, hash: u64, idx: u32) -> Option<Moved> {
+        let class = class_of_item(idx);
         let (fetched, moved) = self.remove(hash, idx);
         self.counters.reclaimed += 1;
         self.counters.expired_unfetched += u64::from(!fetched);
+        let c = &mut self.classes.counters[class];
+        c.reclaimed += 1;
+        c.expired_unfetched += u64::from(!fetched);
         moved
     }
 
     /// Gives tail item `idx` its second chance if it is live and [`ACTIVE`]: clears the
     /// bit and moves it to the head. Returns whether it did.
-    fn second_chance(&mut self, idx: u32, now: u32) -> bool {
+    pub(super) fn second_chance(&mut self, idx: u32, now: u32) -> bool {
         let (flush_cas, flush_before) = (self.flush_cas, self.flush_before);
         let mut item = self.arena.record_mut(idx);
         if !item.get().has(ACTIVE) || death(item.get(), now, flush_cas, flush_before).is_some() {
@@ -58,6 +64,7 @@ impl Shard {
         }
         item.set(ACTIVE, false);
         self.move_to_head(idx);
+        self.classes.counters[class_of_item(idx)].moves_within_lru += 1;
         true
     }
 
@@ -80,9 +87,21 @@ impl Shard {
                     now,
                 });
             }
+            let (class, item) = (class_of_item(idx), self.item(idx));
+            let (exptime, idle, active) = (
+                item.exptime(),
+                now.saturating_sub(item.time()),
+                item.has(ACTIVE),
+            );
             let (fetched, _) = self.remove(hash, idx);
             self.counters.evictions += 1;
             self.counters.evicted_unfetched += u64::from(!fetched);
+            let c = &mut self.classes.counters[class];
+            c.evicted += 1;
+            c.evicted_nonzero += u64::from(exptime != 0);
+            c.evicted_time = idle;
+            c.evicted_unfetched += u64::from(!fetched);
+            c.evicted_active += u64::from(active);
         }
     }
 
@@ -92,9 +111,12 @@ impl Shard {
     /// one [`ACTIVE`] mark, which only a hit sets, so they number at most the hits.
     pub(super) fn make_room(&mut self, need: usize, now: u32) {
         debug_assert!(need <= self.budget);
+        // Over a budget just lowered (`cache_memlimit`), a write only keeps the bytes
+        // from growing: the crawler's slices bring them down to the budget.
+        let ceiling = self.budget.max(self.bytes);
         let mut idx = self.tail;
         let mut looked = 0;
-        while self.bytes + need > self.budget && idx != NIL && looked < RECLAIM_SEARCH {
+        while self.bytes + need > ceiling && idx != NIL && looked < RECLAIM_SEARCH {
             let mut prev = self.arena.record(idx).prev();
             if self.is_dead_at(idx, now) {
                 if let Some(Moved { from, to }) = self.reclaim(self.hash_of(idx), idx) {
@@ -106,7 +128,7 @@ impl Shard {
             idx = prev;
             looked += 1;
         }
-        while self.bytes + need > self.budget {
+        while self.bytes + need > ceiling {
             // An empty shard holds 0 bytes and `need` fits the budget.
             let idx = self.tail;
             if !self.second_chance(idx, now) {

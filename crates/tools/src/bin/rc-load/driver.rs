@@ -96,6 +96,8 @@ pub struct Plan<'a> {
     pub key_digits: usize,
     /// Accept hits for any key (see [`Expect::any_key`]).
     pub any_key: bool,
+    /// Expiration time of every set (`--exptime`; 0: never).
+    pub exptime: u32,
     /// Value bytes; sets send a prefix of it.
     pub values: &'a [u8],
 }
@@ -215,7 +217,7 @@ impl Sender<'_> {
                 op,
                 name,
                 &self.plan.values[..len],
-                opaque,
+                (opaque, self.plan.exptime),
             );
             conn.in_flight.push_back(InFlight {
                 op,

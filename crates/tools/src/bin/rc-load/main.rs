@@ -98,6 +98,10 @@ struct Args {
     /// Seed of the key and value-size choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Expiration time of every set, in seconds (0: never), so expired items pile up
+    /// for the server to reclaim.
+    #[arg(long, default_value_t = 0)]
+    exptime: u32,
 }
 
 fn main() {
@@ -188,6 +192,7 @@ fn run(args: &Args) -> Result<u64, String> {
                 stall_timeout,
                 key_digits,
                 any_key: args.any_key,
+                exptime: args.exptime,
                 values: &values,
             })
             .collect();
@@ -230,6 +235,7 @@ fn run(args: &Args) -> Result<u64, String> {
                 stall_timeout,
                 key_digits,
                 any_key: args.any_key,
+                exptime: args.exptime,
                 values: &values,
             })
             .collect();

@@ -56,17 +56,26 @@ pub struct Expect<'a> {
     pub any_key: bool,
 }
 
-/// Appends one request to `out`.
+/// Appends one request to `out`: a binary request carries `opaque`, a set expires
+/// after `exptime` seconds (0: never).
 #[inline]
-pub fn encode(dialect: Dialect, out: &mut Vec<u8>, op: Op, key: &[u8], value: &[u8], opaque: u32) {
+pub fn encode(
+    dialect: Dialect,
+    out: &mut Vec<u8>,
+    op: Op,
+    key: &[u8],
+    value: &[u8],
+    (opaque, exptime): (u32, u32),
+) {
     match (dialect, op) {
         (Dialect::Text, Op::Get) => text::get(out, [key]),
-        (Dialect::Text, Op::Set) => text::set(out, key, 0, 0, value),
+        (Dialect::Text, Op::Set) => text::set(out, key, 0, i64::from(exptime), value),
         (Dialect::Meta, Op::Get) => meta::command(out, b"mg", key, b"k v"),
-        (Dialect::Meta, Op::Set) => meta::set(out, key, value, b""),
+        (Dialect::Meta, Op::Set) if exptime == 0 => meta::set(out, key, value, b""),
+        (Dialect::Meta, Op::Set) => meta::set(out, key, value, format!("T{exptime}").as_bytes()),
         (Dialect::Binary, Op::Get) => binary::request(out, opcode::GET, opaque, &[], key, &[]),
         (Dialect::Binary, Op::Set) => {
-            let extras = binary::store_extras(0, 0);
+            let extras = binary::store_extras(0, exptime);
             binary::request(out, opcode::SET, opaque, &extras, key, value);
         }
     }
@@ -244,8 +253,8 @@ mod tests {
     #[test]
     fn text_requests_are_memcached_commands() {
         let mut out = Vec::new();
-        encode(Dialect::Text, &mut out, Op::Set, b"k1", b"abc", 0);
-        encode(Dialect::Text, &mut out, Op::Get, b"k1", b"", 0);
+        encode(Dialect::Text, &mut out, Op::Set, b"k1", b"abc", (0, 0));
+        encode(Dialect::Text, &mut out, Op::Get, b"k1", b"", (0, 0));
         assert_eq!(out, b"set k1 0 0 3\r\nabc\r\nget k1\r\n");
     }
 
@@ -300,8 +309,8 @@ mod tests {
     fn meta_answers() {
         let m = Dialect::Meta;
         let mut out = Vec::new();
-        encode(m, &mut out, Op::Set, b"k1", b"abc", 0);
-        encode(m, &mut out, Op::Get, b"k1", b"", 0);
+        encode(m, &mut out, Op::Set, b"k1", b"abc", (0, 0));
+        encode(m, &mut out, Op::Get, b"k1", b"", (0, 0));
         assert_eq!(out, b"ms k1 3\r\nabc\r\nmg k1 k v\r\n");
         assert_eq!(check(m, b"HD\r\n", &set(b"k1")), done(4, Answer::Stored));
         assert_eq!(check(m, b"EN\r\n", &get(b"k1")), done(4, Answer::Miss));
@@ -342,7 +351,7 @@ mod tests {
     fn binary_requests_and_answers() {
         let b = Dialect::Binary;
         let mut out = Vec::new();
-        encode(b, &mut out, Op::Set, b"k1", b"abc", 9);
+        encode(b, &mut out, Op::Set, b"k1", b"abc", (9, 0));
         assert_eq!(out.len(), 24 + 8 + 2 + 3);
         assert_eq!(&out[..2], &[0x80, 0x01]);
         assert_eq!(&out[2..4], &2u16.to_be_bytes());
