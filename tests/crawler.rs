@@ -252,11 +252,25 @@ both_engines! { reference;
 }
 
 both_engines! {
-    /// The script against Debian's memcached and ringcache, side by side.
+    /// The script against Debian's memcached and ringcache, side by side. memcached's
+    /// `lru_crawler disable` stops its crawler thread asynchronously: on a loaded machine
+    /// the next commands can meet the thread still stopping and answer `ERROR an unknown
+    /// error happened` or `failed to start lru crawler thread`. So memcached gets up to
+    /// three fresh runs, and each of its answers that differs is printed.
     fn differential_operator_commands(flavor) {
-        let memcached = Server::memcached(&[]);
         let ringcache = Server::start(flavor, &[]);
-        assert_eq!(run_script(&ringcache), run_script(&memcached), "{flavor} against memcached");
+        let ours = run_script(&ringcache);
+        let mut theirs = Vec::new();
+        for attempt in 1..=3 {
+            let memcached = Server::memcached(&[]);
+            theirs = run_script(&memcached);
+            if theirs == ours {
+                return;
+            }
+            eprintln!("{flavor}: memcached run {attempt} differs: {:?}",
+                theirs.iter().zip(&ours).filter(|(a, b)| a != b).collect::<Vec<_>>());
+        }
+        assert_eq!(ours, theirs, "{flavor} against memcached");
     }
 }
 
