@@ -24,7 +24,9 @@
 //! which meta commands mix with classic ones), unless `-B` forces one; each dialect's
 //! parsing and execution lives in a child module (`text`, `binary`; `meta` runs the
 //! meta commands the text parser hands over; `operator` the operator commands and the
-//! reports every dialect makes to `watch` and `stats detail`).
+//! reports every dialect makes to `watch` and `stats detail`). With `-Y` a connection
+//! starts unauthenticated (`auth`: memcached's authentication `set`, see
+//! `server::auth`) and speaks text once authenticated.
 //!
 //! States: reading requests → (store command over the item limit: swallowing its data
 //! block) → reading requests … → closing (quit or a fatal protocol error: the output is
@@ -45,6 +47,7 @@
 //!
 //! `connection/tests.rs` holds the unit tests of whole sessions.
 
+mod auth;
 mod binary;
 mod meta;
 mod operator;
@@ -52,6 +55,7 @@ mod text;
 
 pub(crate) use operator::conn_peer;
 
+use super::auth::AuthState;
 use super::buffers::INPUT_PRESSURE_BYTES;
 use super::conns::{ConnRecord, ConnState};
 use super::output::Output;
@@ -98,6 +102,9 @@ enum Dialect {
     /// Classic text and meta commands (they mix freely).
     Text,
     Binary,
+    /// `-Y` and not authenticated yet: only an authentication `set` is read
+    /// (`connection/auth.rs`); then `Text`.
+    Unauthenticated(AuthState),
 }
 
 /// One client connection's protocol state.
@@ -130,10 +137,14 @@ pub struct Connection {
 
 impl Connection {
     pub(crate) fn new(server: Arc<Server>, worker: usize, record: ConnRecord) -> Connection {
+        let dialect = match server.auth() {
+            Some(_) => Dialect::Unauthenticated(AuthState::Line),
+            None => Dialect::Undetected,
+        };
         Connection {
             server,
             worker,
-            dialect: Dialect::Undetected,
+            dialect,
             pending: Vec::new(),
             out: Output::new(),
             swallow: 0,
@@ -345,6 +356,7 @@ impl Connection {
             }
             let used = match self.dialect {
                 Dialect::Binary => self.binary_step(rest),
+                Dialect::Unauthenticated(state) => self.auth_step(state, rest),
                 _ => self.text_step(rest, mark),
             };
             match used {
@@ -393,7 +405,7 @@ impl Connection {
             let peeked = match self.dialect {
                 Dialect::Text => self.peek_text(rest),
                 Dialect::Binary => crate::protocol::binary::peek_key(rest),
-                Dialect::Undetected => None,
+                Dialect::Undetected | Dialect::Unauthenticated(_) => None,
             };
             let Some((key, consumed)) = peeked else {
                 return usize::MAX;

@@ -3,7 +3,7 @@
 //! per-worker statistics (`stats`, `stats_report`), the
 //! per-worker connection tables behind `stats conns` (`conns`), the operator's views
 //! and knobs (`watch` log streams, `detail` per-prefix counters, `tunables` the settings
-//! only recorded) and listening-socket setup.
+//! only recorded), listening-socket setup, and `-Y` authentication (`auth`).
 //!
 //! The server makes no syscall of its own: engines (in `io`) feed bytes in and take
 //! bytes out; what it needs of the OS besides (CPU time and socket addresses for
@@ -13,6 +13,7 @@
 //! `run` hands over ([`Server::set_stop`]).
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod buffers;
 pub mod connection;
 pub mod conns;
@@ -86,6 +87,8 @@ pub struct Server {
     /// What the `shutdown` command (`-A`) calls to stop the server (set once at
     /// startup by whoever runs the workers).
     stop: OnceLock<StopFn>,
+    /// The `-Y` credentials (set once at startup, before any connection).
+    auth: OnceLock<auth::AsciiAuth>,
 }
 
 impl std::fmt::Debug for Server {
@@ -127,6 +130,7 @@ impl Server {
             verbosity: AtomicU8::new(config.verbosity),
             engine: OnceLock::new(),
             stop: OnceLock::new(),
+            auth: OnceLock::new(),
             config,
         })
     }
@@ -161,6 +165,16 @@ impl Server {
             self.watch.conn(&peer, None, fd);
         }
         Some(Connection::new(Arc::clone(self), worker, record))
+    }
+
+    /// Turns `-Y` authentication on (once, at startup, before any connection).
+    pub fn set_auth(&self, auth: auth::AsciiAuth) {
+        let _ = self.auth.set(auth);
+    }
+
+    /// The `-Y` credentials, if authentication is on.
+    pub fn auth(&self) -> Option<&auth::AsciiAuth> {
+        self.auth.get()
     }
 
     /// Called when a connection is dropped.
