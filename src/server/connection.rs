@@ -103,8 +103,8 @@ enum Dialect {
     Text,
     Binary,
     /// `-Y` and not authenticated yet: only an authentication `set` is read
-    /// (`connection/auth.rs`); then `Text`.
-    Unauthenticated(AuthState),
+    /// (`connection/auth.rs`, in `auth_state`); then `Text`.
+    Unauthenticated,
 }
 
 /// One client connection's protocol state.
@@ -133,12 +133,14 @@ pub struct Connection {
     watching: Option<Box<operator::Watching>>,
     /// Closing for a fatal protocol error (a `connevents` close says `error`).
     fatal: bool,
+    /// Where an unauthenticated connection is (`-Y`).
+    auth_state: AuthState,
 }
 
 impl Connection {
     pub(crate) fn new(server: Arc<Server>, worker: usize, record: ConnRecord) -> Connection {
         let dialect = match server.auth() {
-            Some(_) => Dialect::Unauthenticated(AuthState::Line),
+            Some(_) => Dialect::Unauthenticated,
             None => Dialect::Undetected,
         };
         Connection {
@@ -155,6 +157,7 @@ impl Connection {
             record,
             watching: None,
             fatal: false,
+            auth_state: AuthState::Line,
         }
     }
 
@@ -356,7 +359,7 @@ impl Connection {
             }
             let used = match self.dialect {
                 Dialect::Binary => self.binary_step(rest),
-                Dialect::Unauthenticated(state) => self.auth_step(state, rest),
+                Dialect::Unauthenticated => self.auth_step(rest),
                 _ => self.text_step(rest, mark),
             };
             match used {
@@ -405,7 +408,7 @@ impl Connection {
             let peeked = match self.dialect {
                 Dialect::Text => self.peek_text(rest),
                 Dialect::Binary => crate::protocol::binary::peek_key(rest),
-                Dialect::Undetected | Dialect::Unauthenticated(_) => None,
+                Dialect::Undetected | Dialect::Unauthenticated => None,
             };
             let Some((key, consumed)) = peeked else {
                 return usize::MAX;

@@ -305,11 +305,11 @@ impl Shard {
             Err(_) => unreachable!("every arena item is in the table"),
         }
         self.unlink(idx);
-        let (fetched, footprint, cas) = {
+        self.forget_cas(idx);
+        let (fetched, footprint) = {
             let item = self.arena.record(idx);
-            (item.has(FETCHED), item.footprint(), item.cas())
+            (item.has(FETCHED), item.footprint())
         };
-        self.given_cas.forget(cas);
         self.bytes -= footprint;
         let moved = self.arena.remove(idx);
         if let Some(Moved { from, to }) = moved {
@@ -375,7 +375,7 @@ impl Shard {
     #[inline(always)]
     fn rewrite(&mut self, idx: u32, new: &NewItem<'_>, now: u32) {
         let cas = self.next_cas();
-        self.given_cas.forget(self.arena.record(idx).cas());
+        self.forget_cas(idx);
         let old_head = self.head;
         let mut item = self.arena.record_mut(idx);
         let links = (item.get().prev(), item.get().next());

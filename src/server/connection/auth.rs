@@ -4,19 +4,18 @@
 //! and `auth_errors`. Nothing here touches the store.
 
 use super::{Connection, Dialect};
-use crate::server::auth::{self, AuthState, Step};
+use crate::server::auth::{self, Step};
 use crate::server::stats::Stat;
 
 impl Connection {
     /// One step of an unauthenticated connection's input: the bytes used, or `None`
     /// to wait for more (or when closing).
-    pub(super) fn auth_step(&mut self, mut state: AuthState, input: &[u8]) -> Option<usize> {
+    pub(super) fn auth_step(&mut self, input: &[u8]) -> Option<usize> {
         let Some(credentials) = self.server.auth() else {
             self.dialect = Dialect::Text;
             return Some(0);
         };
-        let step = auth::step(credentials, &mut state, input);
-        self.dialect = Dialect::Unauthenticated(state);
+        let step = auth::step(credentials, &mut self.auth_state, input);
         match step {
             Step::Incomplete => None,
             Step::Close => {

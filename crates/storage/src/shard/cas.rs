@@ -62,6 +62,7 @@ impl GivenCas {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn len(&self) -> usize {
         self.by_own.len()
     }
