@@ -542,3 +542,17 @@ fn hostile_lines_never_panic_and_never_overrun() {
         }
     }
 }
+
+#[test]
+fn memcached_1_6_45_flags_e_and_x() {
+    let f = flags(b"ms k 1 E7 x c\r\nA\r\n");
+    assert_eq!((f.new_cas, f.remove_value), (7, true));
+    assert_eq!(flags(b"md k x E18446744073709551615\r\n").new_cas, u64::MAX);
+    // `E0` (like no `E`) leaves the choice to the server.
+    assert_eq!(flags(b"mg k E0 N30\r\n").new_cas, 0);
+    assert!(flags(b"ma k x\r\n").remove_value);
+    assert_eq!(flags(b"mg k C5 v\r\n").compare_cas, Some(5));
+    // `ma` names a bad `E` as it names every flag error.
+    assert_eq!(reply(b"ma k E\r\n"), INVALID_OR_DUPLICATE);
+    assert_eq!(refused(b"ms k 1 Ex\r\nA\r\n"), (BAD_TOKEN, 3));
+}

@@ -23,9 +23,10 @@
 //!   incr, decr or invalidation), so the table never outgrows the items held;
 //! - an empty table costs a read path one length check, nothing else.
 //!
-//! Memory: an entry (two u64 and the table's control byte and slack) is not counted
-//! against the shard's budget; at most one per item held, so at most about 40 % over
-//! the budget when every item is a small one written with `E`.
+//! Memory: an entry (two u64, the table's control byte and its slack: about 20 to 40
+//! bytes) is not counted against the shard's budget. There is at most one per item
+//! held, so the overshoot is bounded by the item count, and it is there only for items
+//! written with `E`.
 
 use hashbrown::HashMap;
 
