@@ -127,6 +127,10 @@ struct Args {
     /// Benchmark only: serve canned answers with no store (the network floor).
     #[arg(long = "floor", hide = true)]
     floor: bool,
+    /// ASCII authentication: `user:password` lines; a connection's first command must
+    /// be a `set` whose data is `user password`. Reread on SIGHUP.
+    #[arg(short = 'Y', long = "auth-file")]
+    auth_file: Option<PathBuf>,
 }
 
 /// Where to listen.
@@ -175,6 +179,8 @@ pub struct Config {
     /// The LRU crawler's settings (`-o no_lru_crawler`, `lru_crawler_sleep`,
     /// `lru_crawler_tocrawl`).
     pub crawler: CrawlerSettings,
+    /// `-Y`: the ASCII authentication file (read at startup by `run`).
+    pub auth_file: Option<PathBuf>,
 }
 
 /// The LRU crawler's start-up settings, with memcached's defaults: on, 100 µs between
@@ -264,6 +270,7 @@ impl Config {
         let tcp_port = tcp_port(args.port)?;
         let extended = Extended::parse(&args.extended)?;
         let prefix_delimiter = prefix_delimiter(args.prefix_delimiter.as_deref())?;
+        let protocol = protocol(args.protocol, args.auth_file.is_some())?;
         Ok(Config {
             listen: listen_addrs(&args, tcp_port)?,
             limit_bytes,
@@ -271,7 +278,7 @@ impl Config {
             threads: threads(args.threads)?,
             max_item_bytes,
             backlog: backlog(args.listen_backlog)?,
-            protocol: args.protocol,
+            protocol,
             verbosity: args.verbose,
             user: args.user,
             idle_timeout_secs: extended.idle_timeout_secs,
@@ -288,6 +295,7 @@ impl Config {
             detail_enabled: prefix_delimiter.is_some(),
             watch_enabled: !args.disable_watch,
             crawler: extended.crawler,
+            auth_file: args.auth_file,
         })
     }
 }
@@ -298,6 +306,19 @@ fn prefix_delimiter(text: Option<&str>) -> Result<Option<u8>, String> {
         None => Ok(None),
         Some([first, ..]) => Ok(Some(*first)),
         Some([]) => Err("-D: the prefix delimiter must be one character".into()),
+    }
+}
+
+/// `-B`: with `-Y` connections speak text only (memcached binds them to ascii), and
+/// `-B binary` is refused with memcached's words.
+fn protocol(choice: ProtocolChoice, auth: bool) -> Result<ProtocolChoice, String> {
+    match (choice, auth) {
+        (_, false) => Ok(choice),
+        (ProtocolChoice::Binary, true) => Err(
+            "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens."
+                .to_string(),
+        ),
+        (_, true) => Ok(ProtocolChoice::Ascii),
     }
 }
 

@@ -75,7 +75,11 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
     log_startup(&config, &chosen, &bound.tcp_addrs);
     let pid_file = config.pid_file.clone();
     let idle_timeout_secs = config.idle_timeout_secs;
+    let auth = load_auth(&config)?;
     let server = Server::new(config);
+    if let Some(auth) = auth {
+        server.set_auth(auth);
+    }
     server.set_engine(chosen.name(), chosen.feature_words());
     server
         .conns
@@ -135,6 +139,15 @@ fn prepare_process(config: &mut Config) -> Result<io::Chosen, Failure> {
         );
     }
     Ok(chosen)
+}
+
+/// Reads the `-Y` file, if any: one that cannot be read or is malformed refuses the
+/// start (exit 1, memcached's words).
+fn load_auth(config: &Config) -> Result<Option<server::auth::AsciiAuth>, Failure> {
+    let Some(path) = &config.auth_file else {
+        return Ok(None);
+    };
+    Ok(Some(server::auth::AsciiAuth::load(path)?))
 }
 
 /// Binds every listener, writes the port and pid files, and drops privileges, in
@@ -202,12 +215,13 @@ fn log_startup(config: &Config, chosen: &io::Chosen, tcp_addrs: &[std::net::Sock
 
 /// The main thread keeps the clock and waits for signals until the server stops, taking
 /// each as memcached 1.6.18 does (measured on Debian's): SIGINT/SIGTERM stop, SIGUSR1
-/// stops gracefully (answers pending are still sent), SIGHUP is ignored, SIGUSR2 is not
-/// handled (the process dies of it); SIGPIPE is ignored (`block_stop_signals`).
+/// stops gracefully (answers pending are still sent), SIGHUP rereads the `-Y` file (and
+/// is otherwise ignored), SIGUSR2 is not handled (the process dies of it); SIGPIPE is
+/// ignored (`block_stop_signals`).
 fn wait_for_stop(server: &Server, shutdown: &io::Shutdown) -> Result<(), String> {
     while !shutdown.is_triggered() {
         match io::sys::wait_stop_signal(Duration::from_secs(1)) {
-            Ok(Some(libc::SIGHUP)) => tracing::info!("SIGHUP received: ignored, as memcached"),
+            Ok(Some(libc::SIGHUP)) => reload_auth(server),
             Ok(Some(libc::SIGUSR1)) => {
                 tracing::info!("SIGUSR1 received: stopping gracefully");
                 shutdown.trigger();
@@ -229,6 +243,15 @@ fn wait_for_stop(server: &Server, shutdown: &io::Shutdown) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+/// SIGHUP: memcached rereads the `-Y` file, keeping the old entries if it cannot.
+fn reload_auth(server: &Server) {
+    match server.auth().map(|auth| auth.reload()) {
+        None => tracing::info!("SIGHUP received: ignored, as memcached"),
+        Some(Ok(())) => tracing::info!("SIGHUP received: -Y file reread"),
+        Some(Err(e)) => tracing::warn!("SIGHUP received: {e}; the old entries stay"),
+    }
 }
 
 /// Waits for every worker; the last failure, if any.

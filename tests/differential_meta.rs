@@ -18,9 +18,12 @@
 //! - `me` prints `exp=` as the seconds left;
 //! - `M` takes its argument's first byte as the mode; an empty `M` is a bad mode.
 //!
-//! Not followed yet: 1.6.45's new `E` and `x` flags and its token limit (cases
-//! `mg_E_and_x_are_invalid_flags_in_1_6_18`, `too_many_tokens`), and its `me` with `b`
-//! (`me_base64_and_errors`).
+//! - the new flags: `E` (the CAS of what is written), `mg … C` equal to the item's CAS
+//!   (`HD`, no value), `md … x` (an empty item kept), `ms … MA N` (append vivifies),
+//!   `x` accepted by every command.
+//!
+//! Not followed yet: 1.6.45's token limit (one more token allowed; case
+//! `too_many_tokens`), and its `me` with `b` (`me_base64_and_errors`).
 //!
 //! `DIFF_DUMP=1 cargo test --test differential_meta -- --nocapture` prints every case's
 //! reference reply.
@@ -91,11 +94,18 @@ both_engines! {
 
 /// The meta cases the newest memcached release answers otherwise than 1.6.18 (see
 /// `NEWEST_DIFFERS` in `differential.rs`). ringcache follows 1.6.45 in those that
-/// `META_DEVIATIONS` marks "follows memcached 1.6.45"; the new `E`/`x` flags, the
-/// token limit and `me` with `b` stay as in 1.6.18 for now. This list describes
-/// memcached.
+/// `META_DEVIATIONS` marks "follows memcached 1.6.45"; the token limit and `me` with
+/// `b` stay as in 1.6.18 for now. This list describes memcached.
 const NEWEST_DIFFERS: &[&str] = &[
-    "mg_E_and_x_are_invalid_flags_in_1_6_18",
+    "mg_E_and_x_flags",
+    "ms_E_sets_the_cas",
+    "mg_C_equal_to_the_cas_omits_the_value",
+    "md_x_keeps_an_empty_item",
+    "md_E_gives_the_invalidated_cas",
+    "ma_E_and_x",
+    "mg_N_E_vivifies_with_the_cas",
+    "ms_append_N_vivifies",
+    "E_with_classic_commands_and_flush_all",
     "mg_no_key",
     "too_many_tokens",
     "ms_invalid_mode_swallows_data",

@@ -26,9 +26,10 @@
 //! which meta commands mix with classic ones), unless `-B` forces one; each dialect's
 //! parsing and execution lives in a child module (`text`, `binary`; `meta` runs the
 //! meta commands the text parser hands over; `operator` the operator commands and the
-//! reports every dialect makes to `watch` and `stats detail`).
-//! meta commands the text parser hands over; `admin` the crawler's commands,
-//! `cache_memlimit` and `stats cachedump`, `dump` the key dumps).
+//! reports every dialect makes to `watch` and `stats detail`; `admin` the crawler's
+//! commands, `cache_memlimit` and `stats cachedump`; `dump` the key dumps). With `-Y` a
+//! connection starts unauthenticated (`auth`: memcached's authentication `set`, see
+//! `server::auth`) and speaks text once authenticated.
 //!
 //! States: reading requests → (store command over the item limit: swallowing its data
 //! block) → reading requests … → closing (quit or a fatal protocol error: the output is
@@ -50,6 +51,7 @@
 //! `connection/tests.rs` holds the unit tests of whole sessions.
 
 mod admin;
+mod auth;
 mod binary;
 mod dump;
 mod meta;
@@ -58,6 +60,7 @@ mod text;
 
 pub(crate) use operator::conn_peer;
 
+use super::auth::AuthState;
 use super::buffers::INPUT_PRESSURE_BYTES;
 use super::conns::{ConnRecord, ConnState};
 use super::output::Output;
@@ -104,6 +107,9 @@ enum Dialect {
     /// Classic text and meta commands (they mix freely).
     Text,
     Binary,
+    /// `-Y` and not authenticated yet: only an authentication `set` is read
+    /// (`connection/auth.rs`, in `auth_state`); then `Text`.
+    Unauthenticated,
 }
 
 /// One client connection's protocol state.
@@ -134,14 +140,20 @@ pub struct Connection {
     fatal: bool,
     /// A key dump in progress (`dump.rs`): carried on before the next request.
     dump: Option<Box<dump::Dump>>,
+    /// Where an unauthenticated connection is (`-Y`).
+    auth_state: AuthState,
 }
 
 impl Connection {
     pub(crate) fn new(server: Arc<Server>, worker: usize, record: ConnRecord) -> Connection {
+        let dialect = match server.auth() {
+            Some(_) => Dialect::Unauthenticated,
+            None => Dialect::Undetected,
+        };
         Connection {
             server,
             worker,
-            dialect: Dialect::Undetected,
+            dialect,
             pending: Vec::new(),
             out: Output::new(),
             swallow: 0,
@@ -153,6 +165,7 @@ impl Connection {
             watching: None,
             fatal: false,
             dump: None,
+            auth_state: AuthState::Line,
         }
     }
 
@@ -360,6 +373,7 @@ impl Connection {
             }
             let used = match self.dialect {
                 Dialect::Binary => self.binary_step(rest),
+                Dialect::Unauthenticated => self.auth_step(rest),
                 _ => self.text_step(rest, mark),
             };
             match used {
@@ -408,7 +422,7 @@ impl Connection {
             let peeked = match self.dialect {
                 Dialect::Text => self.peek_text(rest),
                 Dialect::Binary => crate::protocol::binary::peek_key(rest),
-                Dialect::Undetected => None,
+                Dialect::Undetected | Dialect::Unauthenticated => None,
             };
             let Some((key, consumed)) = peeked else {
                 return usize::MAX;

@@ -1,12 +1,10 @@
 //! Engine-agnostic server logic: the shared [`Server`] state, the per-connection state
 //! machine, its output queue, the budget all connections' buffers share (`buffers`),
-//! per-worker statistics (`stats`, `stats_report`), the
+//! per-worker statistics (`stats`, `stats_report`, `stats_classes`), the
 //! per-worker connection tables behind `stats conns` (`conns`), the operator's views
 //! and knobs (`watch` log streams, `detail` per-prefix counters, `tunables` the settings
-//! only recorded) and listening-socket setup.
-//! per-worker statistics (`stats`, `stats_report`, `stats_classes`), the
-//! per-worker connection tables behind `stats conns` (`conns`), the LRU crawler's
-//! thread (`crawler`) and listening-socket setup.
+//! only recorded), the LRU crawler's thread (`crawler`), listening-socket setup, and
+//! `-Y` authentication (`auth`).
 //!
 //! The server makes no syscall of its own: engines (in `io`) feed bytes in and take
 //! bytes out; what it needs of the OS besides (CPU time and socket addresses for
@@ -16,6 +14,7 @@
 //! `run` hands over ([`Server::set_stop`]).
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod buffers;
 pub mod connection;
 pub mod conns;
@@ -93,6 +92,8 @@ pub struct Server {
     /// What the `shutdown` command (`-A`) calls to stop the server (set once at
     /// startup by whoever runs the workers).
     stop: OnceLock<StopFn>,
+    /// The `-Y` credentials (set once at startup, before any connection).
+    auth: OnceLock<auth::AsciiAuth>,
 }
 
 impl std::fmt::Debug for Server {
@@ -135,6 +136,7 @@ impl Server {
             verbosity: AtomicU8::new(config.verbosity),
             engine: OnceLock::new(),
             stop: OnceLock::new(),
+            auth: OnceLock::new(),
             config,
         })
     }
@@ -169,6 +171,16 @@ impl Server {
             self.watch.conn(&peer, None, fd);
         }
         Some(Connection::new(Arc::clone(self), worker, record))
+    }
+
+    /// Turns `-Y` authentication on (once, at startup, before any connection).
+    pub fn set_auth(&self, auth: auth::AsciiAuth) {
+        let _ = self.auth.set(auth);
+    }
+
+    /// The `-Y` credentials, if authentication is on.
+    pub fn auth(&self) -> Option<&auth::AsciiAuth> {
+        self.auth.get()
     }
 
     /// Called when a connection is dropped.

@@ -61,6 +61,9 @@ counters! {
     TouchMisses = "touch_misses",
     StoreTooLarge = "store_too_large",
     StoreNoMemory = "store_no_memory",
+    /// `-Y` authentication attempts, and the failed ones.
+    AuthCmds = "auth_cmds",
+    AuthErrors = "auth_errors",
     BytesRead = "bytes_read",
     BytesWritten = "bytes_written",
     /// Times a listener stopped accepting for a while (out of descriptors, errors).

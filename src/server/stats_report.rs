@@ -29,8 +29,8 @@
 //!   `hash_bytes` their memory; `hash_is_expanding` is 0 (tables grow inline under their
 //!   shard's lock, never in the background);
 //! - `log_*` are the `watch` streams' (`server::watch`);
-//! - 0 for what cannot happen here: `auth_cmds`/`auth_errors` (no SASL, as memcached's
-//!   without `-S`), `malloc_fails` (an allocation failure aborts; the memory limit shows
+//! - `auth_cmds`/`auth_errors` count `-Y` attempts (no SASL);
+//! - 0 for what cannot happen here: `malloc_fails` (an allocation failure aborts; the memory limit shows
 //!   as `store_no_memory`), `unexpected_napi_ids`/`round_robin_fallback` (no NAPI-id
 //!   thread choice), `slab_global_page_pool` (freed pages go back to the allocator, no
 //!   pool holds them), `lrutail_reflocked` (items are only used under their shard's
@@ -148,9 +148,7 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     // Counted by the store, where the lookup meets the dead item.
     stat("get_expired", &store.get_expired);
     stat("get_flushed", &store.get_flushed);
-    counters(stat, &t, Stat::DeleteMisses, Stat::StoreNoMemory);
-    stat("auth_cmds", &0);
-    stat("auth_errors", &0);
+    counters(stat, &t, Stat::DeleteMisses, Stat::AuthErrors);
     counters(stat, &t, Stat::BytesRead, Stat::BytesWritten);
     stat("limit_maxbytes", &store.limit_bytes);
     stat(

@@ -87,7 +87,9 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
         },
     );
     stat("auth_enabled_sasl", &"no");
-    stat("auth_enabled_ascii", &"no");
+    // memcached shows the `-Y` file's path.
+    let auth_file = server.auth().map(|a| a.path().display().to_string());
+    stat("auth_enabled_ascii", &auth_file.as_deref().unwrap_or("no"));
     stat("item_size_max", &c.max_item_bytes);
     stat("maxconns_fast", &"yes");
     stat("hashpower_init", &0);

@@ -40,6 +40,42 @@ HD\r\nCLIENT_ERROR invalid or duplicate flag\r\nHD\r\nVA 1\r\n3\r\n",
         "md_invalid_flag",
         b"HD\r\nHD\r\nCLIENT_ERROR duplicate flag\r\nEN\r\n",
     ),
+    newest(
+        "mg_E_and_x_flags",
+        b"HD\r\nVA 1 c#1\r\nA\r\nHD\r\nVA 1\r\nA\r\n",
+    ),
+    newest(
+        "ms_E_sets_the_cas",
+        b"HD c#1\r\nVA 1 c#1\r\nA\r\nHD c#2\r\nHD c#3\r\nCLIENT_ERROR bad token in command line format\r\nCLIENT_ERROR bad token in command line format\r\nHD c#4\r\nHD c#4\r\nCLIENT_ERROR duplicate flag\r\nEX c0\r\nHD c#5\r\n",
+    ),
+    newest(
+        "mg_C_equal_to_the_cas_omits_the_value",
+        b"HD\r\nHD c#1\r\nVA 1 c#1\r\nA\r\nHD\r\nVA 1\r\nA\r\nHD s1 ka\r\nEN\r\nCLIENT_ERROR bad token in command line format\r\nMN\r\n",
+    ),
+    newest(
+        "md_x_keeps_an_empty_item",
+        b"HD c#1\r\nHD\r\nVA 0 c#1 f0 t-1 s0\r\n\r\nHD\r\nVA 0 c#2 f0 t~30 s0 X W\r\n\r\nVA 0 c#3\r\n\r\nNF\r\nEX\r\nHD ka O9\r\nMN\r\nHD\r\nHD\r\nVA 0 kfoo\r\n\r\n",
+    ),
+    newest(
+        "md_E_gives_the_invalidated_cas",
+        b"HD\r\nHD\r\nVA 1 c#1 X W\r\nA\r\nHD\r\nEN\r\nCLIENT_ERROR bad token in command line format\r\nCLIENT_ERROR bad token in command line format\r\n",
+    ),
+    newest(
+        "ma_E_and_x",
+        b"HD\r\nVA 1 c#1\r\n6\r\nVA 1 c#1\r\n6\r\nVA 2 c#2\r\n10\r\nVA 1\r\n7\r\nCLIENT_ERROR invalid or duplicate flag\r\nCLIENT_ERROR invalid or duplicate flag\r\nMN\r\n",
+    ),
+    newest(
+        "mg_N_E_vivifies_with_the_cas",
+        b"EN\r\nHD c#1 W\r\nHD c#1 Z\r\nCLIENT_ERROR bad token in command line format\r\n",
+    ),
+    newest(
+        "ms_append_N_vivifies",
+        b"HD c#1\r\nVA 1 t~100 f3\r\nz\r\nHD\r\nVA 2 t~100\r\nzy\r\nHD c#2\r\nVA 1 t-1 c#2\r\nz\r\nNS\r\nEN\r\nCLIENT_ERROR bad token in command line format\r\nMN\r\n",
+    ),
+    newest(
+        "E_with_classic_commands_and_flush_all",
+        b"HD\r\n100\r\nVALUE c 0 3 c1\r\n100\r\nEND\r\nHD\r\nSTORED\r\nVALUE d 0 2 c2\r\nab\r\nEND\r\nHD\r\nOK\r\nEN\r\nHD\r\nVA 1 c#3\r\nB\r\nSTORED\r\nVA 1\r\nC\r\n",
+    ),
 ];
 
 fn gen_key_251_mg() -> Vec<u8> {
@@ -69,11 +105,11 @@ fn gen_too_many_tokens() -> Vec<u8> {
     // 20 tokens (command and key included): refused.
     v.extend_from_slice(b"mg a v k c f s t h l O1 q u");
     for _ in 0..7 {
-        v.extend_from_slice(b" x");
+        v.extend_from_slice(b" Z");
     }
-    v.extend_from_slice(b"\r\nma a v k c t O1 q N0 J0 D1 MI x x x x x x x x\r\n");
+    v.extend_from_slice(b"\r\nma a v k c t O1 q N0 J0 D1 MI Z Z Z Z Z Z Z Z\r\n");
     // 19 tokens: served (the unknown flag is then what fails).
-    v.extend_from_slice(b"mg a v k c f s t h l O1 u x x x x x x x\r\n");
+    v.extend_from_slice(b"mg a v k c f s t h l O1 u Z Z Z Z Z Z Z\r\n");
     v
 }
 
@@ -162,10 +198,72 @@ pub const META_CASES: &[Case] = &[
         ],
     ),
     case(
-        "mg_E_and_x_are_invalid_flags_in_1_6_18",
+        "mg_E_and_x_flags",
         &[
             W(b"ms a 1\r\nA\r\n"),
-            W(b"mg a E5 v\r\nmg a x\r\nmg a v\r\n"),
+            W(b"mg a E1000000005 v c\r\nmg a x\r\nmg a v\r\n"),
+        ],
+    ),
+    // ---- memcached 1.6.45's additions (1.6.18: `E` and `x` are invalid flags)
+    case(
+        "ms_E_sets_the_cas",
+        &[
+            W(b"ms a 1 E1000000999 c\r\nA\r\nmg a c v\r\nms a 1 c\r\nB\r\n"),
+            W(b"ms b 1 E0 c\r\nB\r\nms b 1 Eabc\r\nB\r\nms b 1 E-1\r\nB\r\n"),
+            W(b"ms b 1 E18446744073709551615 c\r\nB\r\nmg b c\r\nms b 1 E1000000009 E1000000009\r\nB\r\n"),
+            W(b"ms b 1 C1 E1000000009 c\r\nB\r\nms b 1 E1000000009 q\r\nB\r\nmg b c\r\n"),
+        ],
+    ),
+    case(
+        "mg_C_equal_to_the_cas_omits_the_value",
+        &[
+            W(b"ms a 1 E1000000077\r\nA\r\n"),
+            W(b"mg a C1000000077 v c\r\nmg a C1000000078 v c\r\nmg a C1000000077 v q\r\nmg a C0 v\r\n"),
+            W(b"mg a C1000000077 s k\r\nmg b C1000000077 v\r\nmg a Cx v\r\nmn\r\n"),
+        ],
+    ),
+    case(
+        "md_x_keeps_an_empty_item",
+        &[
+            W(b"ms a 3 F5 T100 c\r\nabc\r\n"),
+            W(b"md a x\r\nmg a v c f t s\r\nmd a x I T30\r\nmg a v c f t s\r\n"),
+            W(b"md a x E1000000042 q\r\nmg a v c\r\nmd b x\r\nmd a x C1\r\nmd a x1 k O9\r\nmn\r\n"),
+            W(b"ms Zm9v 1 b\r\nA\r\nmd Zm9v b x\r\nmg Zm9v b k v\r\n"),
+        ],
+    ),
+    case(
+        "md_E_gives_the_invalidated_cas",
+        &[
+            W(b"ms a 1\r\nA\r\nmd a I E1000001234\r\nmg a c v\r\n"),
+            W(b"md a E1000000005\r\nmg a c\r\nmd a E\r\nmd a Ex\r\n"),
+        ],
+    ),
+    case(
+        "ma_E_and_x",
+        &[
+            W(b"ms n 1\r\n5\r\nma n E1000004321 c v\r\nmg n c v\r\n"),
+            W(b"ma m N0 J10 E1000000055 c v\r\nma n x v\r\nma n x x\r\nma n E\r\nmn\r\n"),
+        ],
+    ),
+    case(
+        "mg_N_E_vivifies_with_the_cas",
+        &[W(b"mg v E1000000005\r\nmg v N0 E1000000066 c\r\nmg v c E1000000007 T30\r\nmg v E\r\n")],
+    ),
+    case(
+        "ms_append_N_vivifies",
+        &[
+            W(b"ms a 1 MA N100 T5 F3 c\r\nz\r\nmg a v t f\r\nms a 1 MA N100\r\ny\r\n"),
+            W(b"mg a v t\r\nms b 1 MP N0 E1000000008 c\r\nz\r\nmg b v t c\r\n"),
+            W(b"ms c 1 MR N50\r\nz\r\nmg c v\r\nms d 1 MA Nx\r\nz\r\nmn\r\n"),
+        ],
+    ),
+    case(
+        "E_with_classic_commands_and_flush_all",
+        &[
+            W(b"ms c 2 E1000000007\r\n99\r\nincr c 1\r\ngets c\r\n"),
+            W(b"ms d 1 E1000000008\r\na\r\nappend d 0 0 1\r\nb\r\ngets d\r\n"),
+            W(b"ms e 1 E1000099999\r\nA\r\nflush_all\r\nmg e v\r\n"),
+            W(b"ms f 1 E1000000001\r\nB\r\nmg f c v\r\ncas f 0 0 1 1000000001\r\nC\r\nmg f v\r\n"),
         ],
     ),
     case(

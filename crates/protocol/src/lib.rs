@@ -28,6 +28,10 @@ pub mod operator;
 mod scan;
 pub mod text;
 
+/// memcached's `safe_strtoul` (a `uint32_t` as C reads it), for the server's `-Y`
+/// authentication line, which no parser here frames.
+pub use ascii::number::safe_strtoul;
+
 /// Longest key memcached accepts.
 pub const KEY_MAX_BYTES: usize = 250;
 

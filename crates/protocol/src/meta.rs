@@ -27,7 +27,7 @@
 //! | `mg`/`ms`/`md`/`ma` without a key | `ERROR` | `CLIENT_ERROR bad command line format` (memcached 1.6.45) |
 //! | key over 250 bytes (before base64 decoding) | `CLIENT_ERROR bad command line format`, nothing swallowed (an `ms` data line is then a command) | same answer; an `ms` block with a readable length is skipped (1.6.45) |
 //! | 20 or more tokens (command and key included) | `mg`: `CLIENT_ERROR options flags are too long`; others: `CLIENT_ERROR options flags too long` | same |
-//! | a flag is a token's first byte; the rest is its argument (`c1` is `c`) | flags: `b c f h k l O P L q s t u v N R T C D F I J M` | same; `E`, `x`, `S` and others are unknown in 1.6.18 |
+//! | a flag is a token's first byte; the rest is its argument (`c1` is `c`) | flags: `b c f h k l O P L q s t u v N R T C D F I J M` | 1.6.45's: those and `E` (a bad argument: `bad token`) and `x`, for every command; `S` and others are unknown |
 //! | unknown flag / repeated flag (or first byte ≥ 0x7f) | `CLIENT_ERROR invalid flag` / `CLIENT_ERROR duplicate flag` (first one met ends the scan) | same |
 //! | bad `N`/`T`/`R`/`C` argument | `CLIENT_ERROR bad token in command line format` | same |
 //! | bad `F` | no message of its own: the last one set, else `CLIENT_ERROR bad command line format` | same |
@@ -52,7 +52,7 @@
 //!
 //! | command | answers | `q` hides | returned flags, in request order |
 //! |---|---|---|---|
-//! | `mg` | hit: `VA <len> <flags>` and the value with `v`, else `HD <flags>`; miss: `EN` | `EN` | hit: `s t c f l h O k`, then ` Z` (a win was sent), ` X` (stale), ` W` (this request won); miss: `O k` |
+//! | `mg` | hit: `VA <len> <flags>` and the value with `v` (1.6.45: not when `C` equals the item's CAS), else `HD <flags>`; miss: `EN` | `EN` | hit: `s t c f l h O k`, then ` Z` (a win was sent), ` X` (stale), ` W` (this request won); miss: `O k` |
 //! | `ms` | `HD`, `NS`, `EX`, `NF` | `HD` | `O k c` (`c0` unless stored) |
 //! | `md` | `HD`, `NF`, `EX` | `HD` | `O k` |
 //! | `ma` | `VA <len>` and the number with `v`, else `HD`; `NF`, `EX` | the answer to an applied delta and (as in 1.6.45; not 1.6.18) to an auto-create | with an item `c t O k`; `NF`/`EX` `O k` |
@@ -184,6 +184,12 @@ pub struct MetaFlags {
     pub opaque_too_long: bool,
     /// `C<cas>`.
     pub compare_cas: Option<u64>,
+    /// `E<cas>` (memcached 1.6.45): the CAS the item a command writes carries; 0 when
+    /// absent (and `E0`): the server's next.
+    pub new_cas: u64,
+    /// `x` (memcached 1.6.45): `md` keeps the item with an empty value; other commands
+    /// accept and ignore it.
+    pub remove_value: bool,
     /// `F<flags>` (0 when absent).
     pub client_flags: u32,
     /// `T<ttl>`: a client exptime.
@@ -211,6 +217,8 @@ impl Default for MetaFlags {
             locked: false,
             opaque_too_long: false,
             compare_cas: None,
+            new_cas: 0,
+            remove_value: false,
             client_flags: 0,
             ttl: None,
             vivify: None,
@@ -506,6 +514,12 @@ fn scan_flags(key: &[u8], tokens: &[u8]) -> Scan {
                 Some(cas) => f.compare_cas = Some(cas),
                 None => bad(Some(BAD_TOKEN)),
             },
+            // memcached 1.6.45's two new flags (1.6.18: invalid).
+            b'E' => match safe_strtoull(arg) {
+                Some(cas) => f.new_cas = cas,
+                None => bad(Some(BAD_TOKEN)),
+            },
+            b'x' => f.remove_value = true,
             // memcached 1.6.45 reads the mode's first byte; an empty `M` is a bad mode
             // (1.6.18 refused any length but one byte).
             b'M' => f.mode = Some(token.get(1).copied().unwrap_or(0)),

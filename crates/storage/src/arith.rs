@@ -32,6 +32,9 @@ pub struct Arith {
     pub cas: u64,
     /// On a miss, create the item holding this value instead of answering `NotFound`.
     pub create: Option<Initial>,
+    /// The CAS the changed (or created) item carries, chosen by the client (meta `E`);
+    /// 0: the shard's next (see `shard/cas.rs`).
+    pub new_cas: u64,
 }
 
 impl Arith {
@@ -43,6 +46,7 @@ impl Arith {
             delta,
             cas: 0,
             create: None,
+            new_cas: 0,
         }
     }
 }
@@ -96,7 +100,12 @@ impl Store {
         match shard.arith(hash, key, now, &a, create) {
             Ok((result, idx)) => {
                 let created = matches!(result, ArithResult::Created(_));
-                let mut item = ItemRef::new(key, shard.item_mut(idx), now, created, false);
+                if a.new_cas != 0 {
+                    shard.choose_cas(idx, a.new_cas);
+                }
+                let chosen = shard.chosen_cas(idx);
+                let mut item = ItemRef::new(key, shard.item_mut(idx), now, created, false)
+                    .with_chosen_cas(chosen);
                 f(result, Some(&mut item))
             }
             Err(refused) => f(refused, None),
@@ -126,7 +135,7 @@ impl Shard {
                     Err(_) => Err(ArithResult::OutOfMemory),
                 }
             }
-            Some(idx) if a.cas != 0 && a.cas != self.item(idx).cas() => Err(ArithResult::Exists),
+            Some(idx) if a.cas != 0 && a.cas != self.item_cas(idx) => Err(ArithResult::Exists),
             Some(idx) => self
                 .arith_at(hash, idx, a.delta, a.incr, now)
                 .map(|(value, idx)| (ArithResult::Value(value), idx)),
@@ -152,6 +161,7 @@ impl Shard {
         let digits = buf.format(value).as_bytes();
         if digits.len() <= item.value().len() {
             let cas = self.next_cas();
+            self.forget_cas(idx);
             let mut item = self.item_mut(idx);
             number::write_in_place(item.value_mut(), digits);
             item.set_cas(cas);

@@ -1,14 +1,19 @@
 //! Deletes: delete (text and binary) and meta `md`, which may mark an item stale
-//! instead of removing it.
+//! instead of removing it, or (`md … x`, memcached 1.6.45) empty its value and keep it.
 //!
 //! Owns the delete options ([`Delete`]) and [`DeleteResult`]. Knows nothing of any
 //! dialect: the connection maps a binary delete's CAS (0 = any) and a meta delete's `C`
 //! (compared even when 0) onto [`Delete::cas`].
 //!
-//! Invariants (on top of the store's): an invalidation hands out a fresh CAS, marks the
-//! item stale and clears its win mark, so the next meta get may win it again.
+//! Invariants (on top of the store's): an invalidation hands out a fresh CAS (or the one
+//! the client chose), marks the item stale and clears its win mark, so the next meta get
+//! may win it again. Removing the value (memcached 1.6.45's `md … x`) replaces the item
+//! with an empty one under the same key: client flags 0, the given exptime or none, not
+//! stale unless it also invalidates, no longer marked as having a base64 key, and the old item's CAS kept unless it invalidates
+//! or the client chose one.
 
-use crate::item::{STALE, WIN_SENT};
+use crate::item::{NewItem, STALE, WIN_SENT};
+
 use crate::shard::Shard;
 use crate::{Store, KEY_MAX_BYTES};
 
@@ -19,8 +24,14 @@ pub struct Delete {
     pub cas: Option<u64>,
     /// Mark the item stale (with a new CAS) instead of removing it.
     pub invalidate: bool,
-    /// With `invalidate`: the new client exptime.
+    /// With `invalidate` or `remove_value`: the new client exptime (with
+    /// `remove_value`, none means no expiry).
     pub exptime: Option<i64>,
+    /// Keep the item with an empty value instead of removing it (meta `md … x`).
+    pub remove_value: bool,
+    /// With `invalidate` or `remove_value`: the CAS the item carries after, chosen by
+    /// the client (meta `E`); 0: as the invariants above say.
+    pub new_cas: u64,
 }
 
 /// Outcome of a delete.
@@ -61,11 +72,15 @@ impl Shard {
         let Some(idx) = self.find_live(hash, key, now) else {
             return DeleteResult::NotFound;
         };
-        if d.cas.is_some_and(|cas| cas != self.item(idx).cas()) {
+        if d.cas.is_some_and(|cas| cas != self.item_cas(idx)) {
             return DeleteResult::Exists;
+        }
+        if d.remove_value {
+            return self.remove_value(hash, key, idx, d, exptime, now);
         }
         if d.invalidate {
             self.invalidate(idx, exptime);
+            self.choose_cas(idx, d.new_cas);
             return DeleteResult::Invalidated;
         }
         self.remove(hash, idx);
@@ -76,6 +91,7 @@ impl Shard {
     /// its win mark.
     fn invalidate(&mut self, idx: u32, exptime: Option<u32>) {
         let cas = self.next_cas();
+        self.forget_cas(idx);
         let mut item = self.item_mut(idx);
         if let Some(exptime) = exptime {
             item.set_exptime(exptime);
@@ -84,5 +100,40 @@ impl Shard {
         // The next meta get may win the right to recache it.
         item.set(WIN_SENT, false);
         item.set_cas(cas);
+    }
+}
+
+impl Shard {
+    /// `md … x`: live item `idx` under `key` becomes an empty item (see the module
+    /// header); invalidated too with `d.invalidate`.
+    #[cold]
+    fn remove_value(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        idx: u32,
+        d: &Delete,
+        exptime: Option<u32>,
+        now: u32,
+    ) -> DeleteResult {
+        let old_cas = self.item_cas(idx);
+        // Not marked base64 (memcached 1.6.45's new item is not).
+        let mut empty = NewItem::new(key, b"", 0, exptime.unwrap_or(0));
+        empty.set(STALE, d.invalidate);
+        // An empty item is smaller than any budget: `put` cannot refuse it.
+        let Ok(idx) = self.put(hash, false, Some(idx), empty, now) else {
+            return DeleteResult::NotFound;
+        };
+        let cas = match (d.new_cas, d.invalidate) {
+            (0, true) => 0,
+            (0, false) => old_cas,
+            (chosen, _) => chosen,
+        };
+        self.choose_cas(idx, cas);
+        if d.invalidate {
+            DeleteResult::Invalidated
+        } else {
+            DeleteResult::Deleted
+        }
     }
 }

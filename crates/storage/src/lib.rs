@@ -10,10 +10,10 @@
 //!
 //! | operation | options | outcome |
 //! |---|---|---|
-//! | [`Store::get`] (and [`Store::touch`]) | [`Read`]: touch, bump or peek, vivify | the hit, as [`ItemRef`], to a closure |
-//! | [`Store::write`] | [`Write`]: [`WriteMode`], CAS to compare, invalidate, base64 key, what a refusal removes | [`StoreResult`] and the new CAS |
-//! | [`Store::delete`] | [`Delete`]: CAS to compare, invalidate | [`DeleteResult`] |
-//! | [`Store::arith`] | [`Arith`]: incr or decr, CAS to compare, an [`Initial`] item to create | [`ArithResult`], and the item to a closure |
+//! | [`Store::get`] (and [`Store::touch`]) | [`Read`]: touch, bump or peek, vivify (with a chosen CAS) | the hit, as [`ItemRef`], to a closure |
+//! | [`Store::write`] | [`Write`]: [`WriteMode`], CAS to compare, a chosen new CAS, invalidate, base64 key, what a refusal removes, append that vivifies | [`StoreResult`] and the new CAS |
+//! | [`Store::delete`] | [`Delete`]: CAS to compare, invalidate, keep the item with an empty value, a chosen new CAS | [`DeleteResult`] |
+//! | [`Store::arith`] | [`Arith`]: incr or decr, CAS to compare, an [`Initial`] item to create, a chosen new CAS | [`ArithResult`], and the item to a closure |
 //! | [`Store::flush_all`] | a delay | — |
 //!
 //! Besides, [`Store::observe_evictions`] sets what is told of each evicted item
@@ -41,7 +41,8 @@
 //! append, prepend, cas), `delete.rs`, `arith.rs` (incr/decr; `arith/number.rs` holds
 //! memcached's number rules), and `flush_all` and `stats` here. By concern: `shard.rs`
 //! (one shard's table, flush state and counters; `shard/lru.rs` its LRU list and hit
-//! marks, `shard/evict.rs` how a write makes room), `item.rs` (one item record;
+//! marks, `shard/evict.rs` how a write makes room, `shard/cas.rs` CAS values clients
+//! chose), `item.rs` (one item record;
 //! `item/class.rs` size classes and what an item costs), `arena.rs` (a shard's records
 //! in size-classed pages), `clock.rs` (time and memcached's expiry conversion),
 //! `classes.rs` (the size classes operators see, grouped from the arena's, and their
@@ -66,7 +67,9 @@
 //! - every successful write gets a CAS value never handed out before in this process,
 //!   without a store-wide atomic: each shard counts its own, with its index in the low
 //!   bits; a CAS handed back is the one the written item carries, read under the lock
-//!   that wrote it;
+//!   that wrote it. A client may choose the CAS clients see instead (meta `E`,
+//!   memcached 1.6.45): the item keeps its own for write order (`flush_all`), and the
+//!   chosen one is an alias beside it (`shard/cas.rs`), not necessarily unique;
 //! - an expired or flushed item is never returned; it is removed lazily when met;
 //! - a shard lock is held for one operation on one shard, never two at once;
 //! - keys longer than [`KEY_MAX_BYTES`] (which the parsers refuse) are never stored: a

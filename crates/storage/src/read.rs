@@ -32,6 +32,9 @@ pub struct Read {
     /// On a miss, create an empty item (flags 0, no expiry) and hand it over, marked
     /// [`ItemRef::created`] (meta `N`).
     pub vivify: bool,
+    /// The CAS an item made by vivify carries, chosen by the client (meta `E`); 0: the
+    /// shard's next. A hit keeps its CAS.
+    pub new_cas: u64,
 }
 
 impl Read {
@@ -40,6 +43,7 @@ impl Read {
         touch: None,
         bump: true,
         vivify: false,
+        new_cas: 0,
     };
 
     /// A read that leaves no mark: `me`, `mg … u`.
@@ -47,6 +51,7 @@ impl Read {
         touch: None,
         bump: false,
         vivify: false,
+        new_cas: 0,
     };
 
     /// A read that sets the expiration time first: gat, gats, touch.
@@ -69,6 +74,8 @@ pub struct ItemRef<'a> {
     created: bool,
     /// Whether the store bumps the item after the caller.
     bump: bool,
+    /// The CAS a client chose for the item (meta `E`, see `shard/cas.rs`).
+    chosen_cas: Option<u64>,
 }
 
 impl<'a> ItemRef<'a> {
@@ -87,7 +94,15 @@ impl<'a> ItemRef<'a> {
             now,
             created,
             bump,
+            chosen_cas: None,
         }
+    }
+
+    /// The same, carrying the CAS a client chose for the item.
+    #[inline(always)]
+    pub(crate) fn with_chosen_cas(mut self, chosen: Option<u64>) -> ItemRef<'a> {
+        self.chosen_cas = chosen;
+        self
     }
 }
 
@@ -110,7 +125,10 @@ impl ItemRef<'_> {
 
     #[inline]
     pub fn cas(&self) -> u64 {
-        self.item.get().cas()
+        match self.chosen_cas {
+            Some(cas) => cas,
+            None => self.item.get().cas(),
+        }
     }
 
     /// Relative expiry time (see `Clock::realtime`); 0 = never.
@@ -204,10 +222,15 @@ impl Store {
             drop(shard);
             return f(None);
         };
+        if created && read.new_cas != 0 {
+            shard.choose_cas(idx, read.new_cas);
+        }
         if !created {
             shard.count_hit(idx);
         }
-        let mut hit = ItemRef::new(key, shard.item_mut(idx), now, created, read.bump);
+        let chosen = shard.chosen_cas(idx);
+        let mut hit =
+            ItemRef::new(key, shard.item_mut(idx), now, created, read.bump).with_chosen_cas(chosen);
         if let Some(exptime) = touch {
             hit.set_exptime(exptime);
         }

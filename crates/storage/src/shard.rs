@@ -9,10 +9,11 @@
 //! This file holds the table and the steps every operation is made of (find a live
 //! item, put a new one in place of an old one, remove one), the CAS counter, flush and
 //! stats; `shard/lru.rs` the LRU list and a hit's marks; `shard/evict.rs` how a write
-//! makes room. The operations themselves (`read.rs`, `write.rs`, `delete.rs`,
-//! `arith.rs`) add their own `impl Shard` blocks out of these steps, and
-//! `shard/walk.rs` the walks in slices (crawler, dumps, a lowered budget) and the
-//! per-class figures.
+//! makes room; `shard/cas.rs` the CAS values clients chose (meta `E`), kept as aliases
+//! of items' own CAS values, which alone take part in the invariants below. The
+//! operations themselves (`read.rs`, `write.rs`, `delete.rs`, `arith.rs`) add their own
+//! `impl Shard` blocks out of these steps, and `shard/walk.rs` the walks in slices
+//! (crawler, dumps, a lowered budget) and the per-class figures.
 //!
 //! Invariants:
 //! - every item in the arena is in the table exactly once (under the hash of its key
@@ -49,6 +50,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
+mod cas;
 mod evict;
 mod lru;
 pub(crate) mod walk;
@@ -63,6 +65,7 @@ use super::classes::{class_of_new, ShardClasses};
 use super::item::ACTIVE;
 use super::item::{NewItem, Record, RecordMut, FETCHED, NIL};
 use super::{StoreResult, StoreStats};
+use cas::GivenCas;
 
 /// Why an item is dead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +136,8 @@ pub(crate) struct Shard {
     /// A delayed flush not yet due: becomes `flush_before` in the second before this
     /// one (0: none).
     flush_pending: u32,
+    /// CAS values clients chose (meta `E`), by the own CAS of the item (`shard/cas.rs`).
+    given_cas: GivenCas,
     counters: Counters,
     /// Told of every eviction (`evict.rs`), if set.
     on_evict: Option<evict::EvictionObserver>,
@@ -161,6 +166,7 @@ impl Shard {
             flush_cas: 0,
             flush_before: 0,
             flush_pending: 0,
+            given_cas: GivenCas::default(),
             counters: Counters::default(),
             on_evict: None,
             classes: Box::default(),
@@ -306,6 +312,7 @@ impl Shard {
             Err(_) => unreachable!("every arena item is in the table"),
         }
         self.unlink(idx);
+        self.forget_cas(idx);
         let (fetched, footprint) = {
             let item = self.arena.record(idx);
             (item.has(FETCHED), item.footprint())
@@ -375,6 +382,7 @@ impl Shard {
     #[inline(always)]
     fn rewrite(&mut self, idx: u32, new: &NewItem<'_>, now: u32) {
         let cas = self.next_cas();
+        self.forget_cas(idx);
         let old_head = self.head;
         let mut item = self.arena.record_mut(idx);
         let links = (item.get().prev(), item.get().next());
@@ -514,5 +522,10 @@ impl Shard {
         }
         assert_eq!(self.tail, prev);
         assert_eq!(count, held);
+        assert!(self.given_cas.len() <= held);
+        for own in self.given_cas.owns() {
+            let owner = self.arena.ids().find(|&i| self.item(i).cas() == own);
+            assert!(owner.is_some(), "chosen CAS of a gone item {own}");
+        }
     }
 }

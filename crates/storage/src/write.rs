@@ -11,7 +11,9 @@
 //! - a write hands back the CAS its item carries, read under the lock that wrote it,
 //!   and 0 when it stored nothing;
 //! - append and prepend keep the item's flags and exptime and drop its state bits (an
-//!   appended key is no longer marked base64, as in memcached);
+//!   appended key is no longer marked base64, as in memcached); with
+//!   [`Write::vivify`] one that finds no item stores the value as a set would, with
+//!   the vivify exptime (memcached 1.6.45's `ms … MA N<ttl>`);
 //! - a stale store (an invalidating cas with a CAS below the item's) keeps the old
 //!   item's exptime and win mark, as memcached does;
 //! - a refused write changes nothing, except that a set (or any write with
@@ -78,6 +80,12 @@ pub struct Write {
     /// An `Add` that finds the item counts as an access and marks it active (meta
     /// set, as memcached's `do_item_update`); otherwise it leaves the item alone.
     pub add_is_access: bool,
+    /// The CAS the stored item carries, chosen by the client (meta `E`); 0: the
+    /// shard's next (see `shard/cas.rs`).
+    pub new_cas: u64,
+    /// An `Append` or `Prepend` that finds no item stores the value as a new item
+    /// with this client exptime (meta `N`, memcached 1.6.45) instead of `NotStored`.
+    pub vivify: Option<i64>,
 }
 
 impl Write {
@@ -93,6 +101,8 @@ impl Write {
             key_binary: false,
             refusal_removes: false,
             add_is_access: false,
+            new_cas: 0,
+            vivify: None,
         }
     }
 
@@ -122,24 +132,32 @@ impl Store {
             return (StoreResult::TooLarge, 0);
         }
         let now = self.clock.now();
-        let exptime = self.clock.realtime(w.exptime);
+        let exptime = match (w.mode, w.vivify) {
+            (WriteMode::Append | WriteMode::Prepend, Some(vivify)) => vivify,
+            _ => w.exptime,
+        };
+        let exptime = self.clock.realtime(exptime);
         // Copied into the shard's arena under the lock: no allocation per item.
         let mut new = NewItem::new(key, value, w.flags, exptime);
         new.set(KEY_BINARY, w.key_binary);
         let (hash, mut shard) = self.shard(key);
-        let result = shard.write(hash, new, w, now, max_item_bytes);
-        let cas = if result == StoreResult::Stored {
-            shard.last_cas()
-        } else {
-            0
-        };
-        (result, cas)
+        match shard.write(hash, new, w, now, max_item_bytes) {
+            Ok(idx) => {
+                if w.new_cas != 0 {
+                    shard.choose_cas(idx, w.new_cas);
+                    return (StoreResult::Stored, w.new_cas);
+                }
+                (StoreResult::Stored, shard.last_cas())
+            }
+            Err(refused) => (refused, 0),
+        }
     }
 }
 
 impl Shard {
     /// set/add/replace/cas store `new`; append/prepend add `new`'s value to the live
     /// item's, keeping its flags and exptime. `max_item_bytes` bounds the joined value.
+    /// The stored item's index, or why nothing was stored.
     #[inline]
     fn write(
         &mut self,
@@ -148,7 +166,7 @@ impl Shard {
         w: &Write,
         now: u32,
         max_item_bytes: usize,
-    ) -> StoreResult {
+    ) -> Result<u32, StoreResult> {
         use WriteMode::*;
         self.advance(now);
         let old = self.find_live(hash, new.key, now);
@@ -160,32 +178,30 @@ impl Shard {
                     // (do_item_update): here, it is marked active.
                     self.mark_active(idx);
                 }
-                return StoreResult::NotStored;
+                return Err(StoreResult::NotStored);
             }
-            (Replace | Append | Prepend, None) => return StoreResult::NotStored,
-            (Cas, None) => return StoreResult::NotFound,
+            (Append | Prepend, None) if w.vivify.is_some() => new,
+            (Replace | Append | Prepend, None) => return Err(StoreResult::NotStored),
+            (Cas, None) => return Err(StoreResult::NotFound),
             (Cas, Some(idx)) => match self.compare_cas(idx, new, w) {
                 Some(new) => new,
-                None => return StoreResult::Exists,
+                None => return Err(StoreResult::Exists),
             },
             (Append | Prepend, Some(idx)) => {
-                if w.cas != 0 && w.cas != self.item(idx).cas() {
-                    return StoreResult::Exists;
+                if w.cas != 0 && w.cas != self.item_cas(idx) {
+                    return Err(StoreResult::Exists);
                 }
                 match self.joined(idx, w.mode, &new, max_item_bytes) {
                     Some(value) => {
                         joined = value;
                         self.joined_item(idx, new, &joined)
                     }
-                    None => return StoreResult::NotStored,
+                    None => return Err(StoreResult::NotStored),
                 }
             }
             (Set | Add, _) | (Replace, Some(_)) => new,
         };
-        match self.put(hash, w.removes_on_refusal(), old, new, now) {
-            Ok(_) => StoreResult::Stored,
-            Err(refused) => refused,
-        }
+        self.put(hash, w.removes_on_refusal(), old, new, now)
     }
 
     /// A `Cas` write of `new` over live item `idx`: `new` if the CAS matches; with
@@ -193,10 +209,10 @@ impl Shard {
     /// with the item's exptime and win mark; otherwise `None` (`Exists`).
     #[inline]
     fn compare_cas<'a>(&self, idx: u32, new: NewItem<'a>, w: &Write) -> Option<NewItem<'a>> {
-        let current = self.item(idx);
-        if current.cas() == w.cas {
+        let current = self.item_cas(idx);
+        if current == w.cas {
             Some(new)
-        } else if w.invalidate && w.cas != 0 && w.cas < current.cas() {
+        } else if w.invalidate && w.cas != 0 && w.cas < current {
             Some(self.stale_item(idx, new))
         } else {
             None

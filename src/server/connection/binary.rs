@@ -287,6 +287,7 @@ impl Connection {
                 value: initial,
                 exptime: i64::from(exptime),
             }),
+            ..crate::storage::Arith::new(incr, delta)
         };
         let (hit, miss) = if incr {
             (Stat::IncrHits, Stat::IncrMisses)

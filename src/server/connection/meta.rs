@@ -24,9 +24,17 @@
 //!   equal; missing `NS`) and is ignored by add; with `I` a CAS below the item's stores
 //!   the value stale, keeping TTL and win; `b` keys are remembered, so `k` returns them
 //!   base64 (append/prepend forget it, as memcached's new item does). Every store
-//!   replaces the item's metadata (fresh, not stale, no win).
+//!   replaces the item's metadata (fresh, not stale, no win). `N` (1.6.45) makes an
+//!   append or prepend that misses store the value, with `F` and `N`'s TTL.
 //! - `md`: `C` must equal (even 0); `I` marks stale with a new CAS, clears the win and
-//!   applies `T`; `T` without `I` is ignored.
+//!   applies `T`; `T` without `I` or `x` is ignored. `x` (1.6.45) keeps the item with
+//!   an empty value, client flags 0, `T`'s TTL or none, its CAS (a new one with `I`),
+//!   not stale unless `I` (answered and counted as a delete).
+//! - `E` (1.6.45): the CAS of what the command writes: `ms`'s item, `md`'s
+//!   invalidated or emptied item, `ma`'s changed or created item, `mg`'s vivified
+//!   item (a hit keeps its CAS); `E0` is no choice. The store keeps it beside the
+//!   item (`storage` `shard/cas.rs`). `mg … C` (1.6.45) equal to the item's CAS
+//!   answers `HD` without the value, as if `v` were absent.
 //! - `ma`: `D` delta (1), `M` mode, `C` compares unless 0, `N` creates a missing item
 //!   with `J` (0) and that TTL (no delta applied; `q` hides it too, as in memcached
 //!   1.6.45), `T` sets the TTL.
@@ -117,6 +125,7 @@ impl Connection {
             touch: None,
             bump: !f.no_bump,
             vivify: times.vivify.is_some(),
+            new_cas: f.new_cas,
         };
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = meta.key.bytes(&mut buf);
@@ -176,6 +185,8 @@ impl Connection {
             key_binary: f.base64,
             refusal_removes: true,
             add_is_access: true,
+            new_cas: f.new_cas,
+            vivify: f.vivify.map(i64::from),
             ..Write::new(match (mode, f.compare_cas) {
                 (StoreMode::Set | StoreMode::Replace, Some(_)) => WriteMode::Cas,
                 _ => super::write_mode(mode),
@@ -214,6 +225,8 @@ impl Connection {
             cas: f.compare_cas,
             invalidate: f.invalidate,
             exptime: f.ttl.map(i64::from),
+            remove_value: f.remove_value,
+            new_cas: f.new_cas,
         };
         let peeked = self.peek_for_watch(key);
         let result = self.server.store.delete(key, delete);
@@ -259,6 +272,7 @@ impl Connection {
                 value: f.initial,
                 exptime: 0,
             }),
+            new_cas: f.new_cas,
         };
         let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
         let key = meta.key.bytes(&mut buf);
@@ -350,14 +364,17 @@ impl HitContext<'_> {
     fn answer(&self, item: &mut ItemRef<'_>, out: &mut BytesMut) -> Got {
         let f = &self.meta.flags;
         let len = item.value().len();
-        if f.value && len >= super::text::SEGMENT_MIN_BYTES && !self.buffers.has_room(len) {
+        // memcached 1.6.45: a `C` equal to the item's CAS means the client holds this
+        // value already: `HD`, no value.
+        let value = f.value && f.compare_cas != Some(item.cas());
+        if value && len >= super::text::SEGMENT_MIN_BYTES && !self.buffers.has_room(len) {
             if f.locked {
                 item.skip_bump();
             }
             return Got::NoMemory;
         }
         let start = out.len();
-        if f.value {
+        if value {
             encode::value_code(out, len);
         } else {
             encode::code(out, b"HD");
@@ -381,7 +398,7 @@ impl HitContext<'_> {
             item.mark_win_sent();
         }
         encode::end(out);
-        if f.value {
+        if value {
             out.put_slice(item.value());
             encode::end(out);
         }

@@ -158,8 +158,13 @@ fn base64_keys() {
 fn flag_errors() {
     let cases: &[(&[u8], &str)] = &[
         (b"mg k Z\r\n", INVALID_FLAG),
-        (b"mg k E5\r\n", INVALID_FLAG),
-        (b"mg k x\r\n", INVALID_FLAG),
+        (b"mg k S\r\n", INVALID_FLAG),
+        (b"mg k E\r\n", BAD_TOKEN),
+        (b"mg k E-1\r\n", BAD_TOKEN),
+        (b"mg k Eabc\r\n", BAD_TOKEN),
+        (b"mg k E18446744073709551616\r\n", BAD_TOKEN),
+        (b"mg k E1 E2\r\n", DUPLICATE_FLAG),
+        (b"mg k x x\r\n", DUPLICATE_FLAG),
         (b"mg k \t\r\n", INVALID_FLAG),
         (b"mg k v v\r\n", DUPLICATE_FLAG),
         (b"mg k O1 O2\r\n", DUPLICATE_FLAG),
@@ -427,9 +432,10 @@ fn the_text_parser_hands_meta_lines_over() {
 #[test]
 fn any_split_parses_the_same() {
     let stream: &[u8] = b"mg foo s v t k O1\r\nms bar 5 T10 c\r\nhello\r\nmd foo q\r\n\
-ma n N0 J5 v\r\nmn\r\nme foo\r\nms k 2 Z\r\nab\r\nms k 2\r\nabc\r\n";
+ma n N0 J5 v\r\nmn\r\nme foo\r\nms k 2 Z\r\nab\r\nms k 2\r\nabc\r\n\
+ms k 1 E7 MA N0\r\nz\r\nmd k x E8 I\r\nmg k C8 v E\r\n";
     let whole = parse_all(stream, stream.len());
-    assert_eq!(whole.len(), 9);
+    assert_eq!(whole.len(), 12);
     for step in [1, 2, 3, 5, 7, 11] {
         assert_eq!(parse_all(stream, step), whole, "step {step}");
     }
@@ -535,4 +541,18 @@ fn hostile_lines_never_panic_and_never_overrun() {
             }
         }
     }
+}
+
+#[test]
+fn memcached_1_6_45_flags_e_and_x() {
+    let f = flags(b"ms k 1 E7 x c\r\nA\r\n");
+    assert_eq!((f.new_cas, f.remove_value), (7, true));
+    assert_eq!(flags(b"md k x E18446744073709551615\r\n").new_cas, u64::MAX);
+    // `E0` (like no `E`) leaves the choice to the server.
+    assert_eq!(flags(b"mg k E0 N30\r\n").new_cas, 0);
+    assert!(flags(b"ma k x\r\n").remove_value);
+    assert_eq!(flags(b"mg k C5 v\r\n").compare_cas, Some(5));
+    // `ma` names a bad `E` as it names every flag error.
+    assert_eq!(reply(b"ma k E\r\n"), INVALID_OR_DUPLICATE);
+    assert_eq!(refused(b"ms k 1 Ex\r\nA\r\n"), (BAD_TOKEN, 3));
 }

@@ -152,6 +152,7 @@ fn arith_vivify_and_compare() {
         delta: 1,
         cas: 0,
         create: None,
+        new_cas: 0,
     };
     assert_eq!(ma(&s, "n", incr), (ArithResult::NotFound, None));
     let create = Arith {
@@ -181,6 +182,7 @@ fn arith_vivify_and_compare() {
         delta: 95,
         cas: new_cas,
         create: None,
+        new_cas: 0,
     };
     assert_eq!(ma(&s, "n", decr).1.unwrap().1, "5  ");
     ms(&s, "t", "text", MS);

@@ -36,6 +36,7 @@ fn delete_and_invalidate() {
         cas: Some(cas),
         invalidate: true,
         exptime: Some(30),
+        ..Delete::default()
     };
     assert_eq!(s.delete(b"k", invalidate), DeleteResult::Invalidated);
     let (value, new_cas, exptime, _, stale, win, _) = mg(&s, "k", Read::PEEK).unwrap();

@@ -1,5 +1,6 @@
 //! Unit tests of the store's public behaviour, with a manual clock: one file per
-//! operation (`read.rs`, `write.rs`, `delete.rs`, `arith.rs`) or concern (`expiry.rs`
+//! operation (`read.rs`, `write.rs`, `delete.rs`, `arith.rs`) or concern (`chosen_cas.rs`
+//! for meta `E`, `md … x` and `ms … MA N`, `expiry.rs`
 //! for expiry and `flush_all`, `eviction.rs`, `store.rs` for store-wide behaviour).
 //!
 //! Each test names the memcached rule it pins down; shard internals (LRU order, the
@@ -8,6 +9,7 @@
 //! a meta set's rules in [`MS`]), so a test reads as the command it stands for.
 
 mod arith;
+mod chosen_cas;
 mod delete;
 mod eviction;
 mod expiry;

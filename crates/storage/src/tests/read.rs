@@ -73,6 +73,7 @@ fn vivify_creates_an_empty_accounted_item_once() {
         touch: None,
         bump: true,
         vivify: true,
+        new_cas: 0,
     };
     s.get(b"v", vivify, |i| {
         let i = i.unwrap();
