@@ -98,10 +98,14 @@ impl Store {
         });
         let (hash, mut shard) = self.shard(key);
         match shard.arith(hash, key, now, &a, create) {
-            Ok((result, idx)) => {
+            Ok((result, mut idx)) => {
                 let created = matches!(result, ArithResult::Created(_));
                 if a.new_cas != 0 {
-                    shard.choose_cas(idx, a.new_cas);
+                    let Some(kept) = shard.choose_cas(idx, a.new_cas, now) else {
+                        drop(shard);
+                        return f(ArithResult::OutOfMemory, None);
+                    };
+                    idx = kept;
                 }
                 let chosen = shard.chosen_cas(idx);
                 let mut item = ItemRef::new(key, shard.item_mut(idx), now, created, false)

@@ -80,8 +80,11 @@ impl Shard {
         }
         if d.invalidate {
             self.invalidate(idx, exptime);
-            self.choose_cas(idx, d.new_cas);
-            return DeleteResult::Invalidated;
+            // An item that cannot keep its chosen CAS is gone: deleted, not invalidated.
+            return match self.choose_cas(idx, d.new_cas, now) {
+                Some(_) => DeleteResult::Invalidated,
+                None => DeleteResult::Deleted,
+            };
         }
         self.remove(hash, idx);
         DeleteResult::Deleted
@@ -129,7 +132,9 @@ impl Shard {
             (0, false) => old_cas,
             (chosen, _) => chosen,
         };
-        self.choose_cas(idx, cas);
+        if self.choose_cas(idx, cas, now).is_none() {
+            return DeleteResult::Deleted;
+        }
         if d.invalidate {
             DeleteResult::Invalidated
         } else {

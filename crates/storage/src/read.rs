@@ -218,12 +218,16 @@ impl Store {
         let now = self.clock.now();
         let touch = read.touch.map(|exptime| self.clock.realtime(exptime));
         let (hash, mut shard) = self.shard(key);
-        let Some((idx, created)) = shard.find_to_read(hash, key, now, read.vivify) else {
+        let Some((mut idx, created)) = shard.find_to_read(hash, key, now, read.vivify) else {
             drop(shard);
             return f(None);
         };
         if created && read.new_cas != 0 {
-            shard.choose_cas(idx, read.new_cas);
+            let Some(kept) = shard.choose_cas(idx, read.new_cas, now) else {
+                drop(shard);
+                return f(None);
+            };
+            idx = kept;
         }
         if !created {
             shard.count_hit(idx);

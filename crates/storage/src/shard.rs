@@ -290,7 +290,7 @@ impl Shard {
         // counts as older (memcached), as does one whose `now` was read a moment before
         // another thread brought that flush into force.
         let footprint = item.footprint();
-        debug_assert!(self.bytes + footprint <= self.budget);
+        debug_assert!(self.held() + footprint <= self.budget.max(self.held()));
         let idx = self.arena.insert(item, cas, now);
         let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
         self.table.insert_unique(self.slot_hash(hash), idx, |&i| {
@@ -416,7 +416,7 @@ impl Shard {
         if let Some(idx) = old {
             self.remove(hash, idx);
         }
-        if self.bytes + footprint > self.budget {
+        if self.held() + footprint > self.budget {
             self.classes.counters[class_of_new(&new)].direct_reclaims += 1;
         }
         self.make_room(footprint, now);
@@ -487,6 +487,12 @@ impl Shard {
         self.classes.counters[class_of_new(new)].outofmemory += 1;
     }
 
+    /// The bytes the shard holds against its budget: its items' and its alias table's.
+    #[inline(always)]
+    pub(crate) fn held(&self) -> usize {
+        self.bytes + self.given_cas.bytes()
+    }
+
     /// Counts a lookup that found live item `idx` (`hits_to_cold` of its class).
     #[inline(always)]
     pub(crate) fn count_hit(&mut self, idx: u32) {
@@ -497,9 +503,9 @@ impl Shard {
     #[cfg(test)]
     pub(crate) fn check(&self) {
         assert!(
-            self.bytes <= self.budget,
+            self.held() <= self.budget,
             "{} > {}",
-            self.bytes,
+            self.held(),
             self.budget
         );
         let sum: usize = self.arena.ids().map(|i| self.item(i).footprint()).sum();

@@ -144,8 +144,10 @@ impl Store {
         match shard.write(hash, new, w, now, max_item_bytes) {
             Ok(idx) => {
                 if w.new_cas != 0 {
-                    shard.choose_cas(idx, w.new_cas);
-                    return (StoreResult::Stored, w.new_cas);
+                    return match shard.choose_cas(idx, w.new_cas, now) {
+                        Some(_) => (StoreResult::Stored, w.new_cas),
+                        None => (StoreResult::OutOfMemory, 0),
+                    };
                 }
                 (StoreResult::Stored, shard.last_cas())
             }

@@ -21,16 +21,18 @@
 //! - every key of the table is the own CAS of an item in this shard: the entry goes
 //!   when that CAS does (the item removed, rewritten in place, or given a new CAS by an
 //!   incr, decr or invalidation), so the table never outgrows the items held;
-//! - an empty table costs a read path one length check, nothing else.
-//!
-//! Memory: an entry (two u64, the table's control byte and its slack: about 20 to 40
-//! bytes) is not counted against the shard's budget. There is at most one per item
-//! held, so the overshoot is bounded by the item count, and it is there only for items
-//! written with `E`.
+//! - an empty table costs a read path one length check, nothing else, and holds no
+//!   memory;
+//! - the table's allocation counts against the shard's budget (`Shard::held`): taking
+//!   an alias evicts other items until it fits, as a write does; only an item that
+//!   cannot fit beside its alias even alone is itself removed (memcached's out of
+//!   memory, which also drops the item); a table left mostly empty by removals shrinks,
+//!   so evicting items frees its room too.
 
 use hashbrown::HashMap;
 
 use super::Shard;
+use crate::arena::Moved;
 
 /// A shard's chosen CAS values, by the own CAS of the item that carries each.
 #[derive(Debug, Default)]
@@ -55,12 +57,29 @@ impl GivenCas {
         }
     }
 
-    /// Drops the alias of an own CAS that is going away.
+    /// Drops the alias of an own CAS that is going away; a table three quarters empty
+    /// shrinks to twice what it holds, an empty one frees its memory.
     #[inline(always)]
     pub(crate) fn forget(&mut self, own: u64) {
-        if !self.by_own.is_empty() {
-            self.by_own.remove(&own);
+        if !self.by_own.is_empty() && self.by_own.remove(&own).is_some() {
+            self.shrink();
         }
+    }
+
+    #[cold]
+    fn shrink(&mut self) {
+        let len = self.by_own.len();
+        if len == 0 {
+            self.by_own = HashMap::new();
+        } else if len * 4 < self.by_own.capacity() {
+            self.by_own.shrink_to(len * 2);
+        }
+    }
+
+    /// The bytes the table holds (counted against the shard's budget).
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.by_own.allocation_size()
     }
 
     #[inline(always)]
@@ -99,13 +118,34 @@ impl Shard {
         }
     }
 
-    /// Makes `cas` the CAS clients see for live item `idx` (0: its own, as generated).
-    pub(crate) fn choose_cas(&mut self, idx: u32, cas: u64) {
+    /// Makes `cas` the CAS clients see for live item `idx` (0: its own, as generated),
+    /// then evicts other items while the shard holds more than its budget (or than it
+    /// held before, over a budget just lowered). Returns `idx`'s id after those
+    /// evictions (a removal moves the arena's last record into the freed id), or `None`
+    /// if the item itself had to go: alone in the shard, it and its alias did not fit.
+    #[must_use]
+    pub(crate) fn choose_cas(&mut self, mut idx: u32, cas: u64, now: u32) -> Option<u32> {
         let own = self.item(idx).cas();
         if cas == 0 || cas == own {
             self.given_cas.forget(own);
-        } else {
-            self.given_cas.by_own.insert(own, cas);
+            return Some(idx);
         }
+        let ceiling = self.budget.max(self.held());
+        self.given_cas.by_own.insert(own, cas);
+        if self.held() > ceiling {
+            self.move_to_head(idx);
+            while self.held() > ceiling && self.tail != idx {
+                if let Some(Moved { from, to }) = self.evict_tail(now) {
+                    if from == idx {
+                        idx = to;
+                    }
+                }
+            }
+            if self.held() > ceiling {
+                self.evict_tail(now);
+                return None;
+            }
+        }
+        Some(idx)
     }
 }

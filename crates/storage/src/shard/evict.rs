@@ -68,13 +68,14 @@ impl Shard {
         true
     }
 
-    /// Removes the least recently used item (reclaimed if dead, else evicted).
-    pub(super) fn evict_tail(&mut self, now: u32) {
+    /// Removes the least recently used item (reclaimed if dead, else evicted); returns
+    /// the record that moved into its id.
+    pub(super) fn evict_tail(&mut self, now: u32) -> Option<Moved> {
         // Never NIL: callers only evict from a shard that holds items.
         let idx = self.tail;
         let hash = self.hash_of(idx);
         if self.is_dead_at(idx, now) {
-            self.reclaim(hash, idx);
+            self.reclaim(hash, idx)
         } else {
             if let Some(observe) = &self.on_evict {
                 let item = self.arena.record(idx);
@@ -93,7 +94,7 @@ impl Shard {
                 now.saturating_sub(item.time()),
                 item.has(ACTIVE),
             );
-            let (fetched, _) = self.remove(hash, idx);
+            let (fetched, moved) = self.remove(hash, idx);
             self.counters.evictions += 1;
             self.counters.evicted_unfetched += u64::from(!fetched);
             let c = &mut self.classes.counters[class];
@@ -102,6 +103,7 @@ impl Shard {
             c.evicted_time = idle;
             c.evicted_unfetched += u64::from(!fetched);
             c.evicted_active += u64::from(active);
+            moved
         }
     }
 
@@ -113,10 +115,10 @@ impl Shard {
         debug_assert!(need <= self.budget);
         // Over a budget just lowered (`cache_memlimit`), a write only keeps the bytes
         // from growing: the crawler's slices bring them down to the budget.
-        let ceiling = self.budget.max(self.bytes);
+        let ceiling = self.budget.max(self.held());
         let mut idx = self.tail;
         let mut looked = 0;
-        while self.bytes + need > ceiling && idx != NIL && looked < RECLAIM_SEARCH {
+        while self.held() + need > ceiling && idx != NIL && looked < RECLAIM_SEARCH {
             let mut prev = self.arena.record(idx).prev();
             if self.is_dead_at(idx, now) {
                 if let Some(Moved { from, to }) = self.reclaim(self.hash_of(idx), idx) {
@@ -128,8 +130,9 @@ impl Shard {
             idx = prev;
             looked += 1;
         }
-        while self.bytes + need > ceiling {
-            // An empty shard holds 0 bytes and `need` fits the budget.
+        while self.held() + need > ceiling {
+            // An empty shard holds 0 bytes (no item, so no alias) and `need` fits the
+            // budget.
             let idx = self.tail;
             if !self.second_chance(idx, now) {
                 self.evict_tail(now);

@@ -213,7 +213,7 @@ impl Shard {
 
     /// Whether the shard holds more than its budget (a lowered one).
     pub(crate) fn over_budget(&self) -> bool {
-        self.bytes > self.budget
+        self.held() > self.budget
     }
 
     /// One slice of bringing the bytes down to a lowered budget, the way a write makes

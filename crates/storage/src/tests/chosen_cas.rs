@@ -206,3 +206,50 @@ fn append_with_vivify_creates_the_missing_item() {
     assert_eq!(s.write(b"b", b"z", &plain).0, StoreResult::NotStored);
     check(&s);
 }
+
+#[test]
+fn chosen_cas_values_count_against_the_budget() {
+    // 64 KiB, one shard: thousands of small items, each written with a chosen CAS.
+    let s = store_with(64 * 1024, 1);
+    for i in 0..20_000u64 {
+        let key = format!("k{i}");
+        assert_eq!(
+            ms(&s, &key, "v", chosen(WriteMode::Set, 1_000_000 + i)).0,
+            StoreResult::Stored
+        );
+        if i % 997 == 0 {
+            // The items' bytes and the alias table's together stay within the budget.
+            check(&s);
+        }
+    }
+    let stats = s.stats();
+    assert!(stats.evictions > 0);
+    // The alias table takes room: fewer items fit than with generated CAS values.
+    let plain = store_with(64 * 1024, 1);
+    for i in 0..20_000u64 {
+        ms(&plain, &format!("k{i}"), "v", MS);
+    }
+    assert!(stats.curr_items < plain.stats().curr_items);
+    // The newest ones are still there, with the CAS their writer chose.
+    assert_eq!(cas_of(&s, b"k19999"), Some(1_019_999));
+    // Writing them over with generated CAS values frees the table.
+    for i in 0..20_000u64 {
+        ms(&s, &format!("k{i}"), "v", MS);
+    }
+    check(&s);
+    assert_eq!(s.stats().curr_items, plain.stats().curr_items);
+}
+
+#[test]
+fn an_item_that_cannot_keep_its_chosen_cas_beside_it_is_dropped() {
+    // One item filling the whole shard: no room for an alias table beside it.
+    let s = store_with(item_footprint(1, 4000), 1);
+    let value = "x".repeat(4000);
+    assert_eq!(ms(&s, "a", &value, MS).0, StoreResult::Stored);
+    assert_eq!(
+        ms(&s, "a", &value, chosen(WriteMode::Set, 77)),
+        (StoreResult::OutOfMemory, 0)
+    );
+    assert_eq!(cas_of(&s, b"a"), None);
+    check(&s);
+}
