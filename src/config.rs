@@ -121,6 +121,9 @@ struct Args {
     /// Disable the `watch` command (live logging).
     #[arg(short = 'W', long = "disable-watch")]
     disable_watch: bool,
+    /// Disable `stats cachedump` and `lru_crawler metadump|mgdump`.
+    #[arg(short = 'X', long = "disable-dumping")]
+    disable_dumping: bool,
     /// I/O engine: io_uring if the kernel allows it (auto), io_uring or fail, or epoll.
     #[arg(long = "io-engine", value_enum, default_value_t = IoEngine::Auto)]
     io_engine: IoEngine,
@@ -176,6 +179,8 @@ pub struct Config {
     pub detail_enabled: bool,
     /// `watch` allowed (`-W` turns it off).
     pub watch_enabled: bool,
+    /// Key dumps allowed (`-X` turns them off).
+    pub dump_enabled: bool,
     /// The LRU crawler's settings (`-o no_lru_crawler`, `lru_crawler_sleep`,
     /// `lru_crawler_tocrawl`).
     pub crawler: CrawlerSettings,
@@ -294,6 +299,7 @@ impl Config {
             prefix_delimiter: prefix_delimiter.unwrap_or(b':'),
             detail_enabled: prefix_delimiter.is_some(),
             watch_enabled: !args.disable_watch,
+            dump_enabled: !args.disable_dumping,
             crawler: extended.crawler,
             auth_file: args.auth_file,
         })

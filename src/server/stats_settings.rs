@@ -20,8 +20,9 @@
 //! bytes), `worker_logbuf_size` (workers write `watch` lines straight into the watchers'
 //! queues), `read_buf_mem_limit` (see `ringcache_conn_buffer_limit_mb`), `ext_*` and
 //! `slab_automove_freeratio` (no extstore), `ssl_keyformat`, `ssl_wbuf_size`,
-//! `ssl_min_version` (no TLS). The slab geometry (`growth_factor`, `chunk_size`,
-//! `slab_chunk_max`) and `dump_enabled` are not printed yet. The crawler's settings
+//! `ssl_min_version` (no TLS). The slab geometry is the store's size classes':
+//! `growth_factor` the most consecutive classes' chunks grow by, `chunk_size` the
+//! smallest chunk, `slab_chunk_max` the largest paged one. The crawler's settings
 //! (`lru_crawler`, `lru_crawler_sleep`, `lru_crawler_tocrawl`) come from
 //! `server::crawler`.
 
@@ -73,6 +74,11 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
         &format_args!("{:o}", unix.as_ref().map_or(0o700, |u| u.1)),
     );
     stat("shutdown_command", &yes_no(c.shutdown_command));
+    stat(
+        "growth_factor",
+        &format_args!("{:.2}", crate::storage::GROWTH_FACTOR),
+    );
+    stat("chunk_size", &crate::storage::smallest_chunk());
     stat("num_threads", &c.threads);
     stat("stat_key_prefix", &char::from(server.detail.delimiter()));
     stat("detail_enabled", &yes_no(server.detail_enabled()));
@@ -100,11 +106,13 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
         &format_args!("{:.2}", tunables.slab_automove_ratio()),
     );
     stat("slab_automove_window", &30);
+    stat("slab_chunk_max", &crate::storage::largest_paged_chunk());
     stat("lru_crawler", &yes_no(server.crawler.enabled()));
     stat("lru_crawler_sleep", &server.crawler.sleep_micros());
     stat("lru_crawler_tocrawl", &server.crawler.tocrawl());
     stat("tail_repair_time", &0);
     stat("flush_enabled", &yes_no(c.flush_enabled));
+    stat("dump_enabled", &yes_no(c.dump_enabled));
     stat("hash_algorithm", &"foldhash");
     stat("lru_maintainer_thread", &"no");
     stat("lru_segmented", &"no");

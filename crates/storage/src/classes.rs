@@ -73,6 +73,22 @@ pub const fn class_count() -> usize {
     CLASSES
 }
 
+/// The class geometry as `stats settings` names memcached's: the factor consecutive
+/// classes' chunks grow by at most (`growth_factor`), the smallest chunk
+/// (`chunk_size`) and the largest paged one (`slab_chunk_max`: larger records take an
+/// allocation each, as memcached chains chunks past it).
+pub const GROWTH_FACTOR: f64 = 1.25;
+
+/// The smallest chunk (class 1's).
+pub const fn smallest_chunk() -> usize {
+    paged_chunk(0)
+}
+
+/// The largest paged chunk.
+pub const fn largest_paged_chunk() -> usize {
+    paged_chunk(PAGED_CLASSES - 1)
+}
+
 /// The class id of arena class `arena_class` (the top bits of an item id).
 #[inline(always)]
 pub(crate) fn class_of_arena(arena_class: usize) -> usize {

@@ -92,7 +92,10 @@ mod tests;
 mod write;
 
 pub use arith::{Arith, ArithResult, Initial};
-pub use classes::{class_count, ClassCounters, ClassReport, ClassSet, ClassStats, CLASS_ID_MAX};
+pub use classes::{
+    class_count, largest_paged_chunk, smallest_chunk, ClassCounters, ClassReport, ClassSet,
+    ClassStats, CLASS_ID_MAX, GROWTH_FACTOR,
+};
 pub use clock::Clock;
 pub use crawler::{CrawlPass, DumpItem, Walk};
 pub use delete::{Delete, DeleteResult};

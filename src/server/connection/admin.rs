@@ -12,6 +12,7 @@
 //! | … with an empty one (`,`) | `NOTSTARTED no items to crawl` |
 //! | `crawl hash` | `ERROR an unknown error happened` (memcached walks the hash table for dumps only) |
 //! | `crawl <classes>` | `OK`, or `BUSY currently processing crawler request` while a pass runs |
+//! | `metadump`, `mgdump`, `stats cachedump` with `-X` | `ERROR metadump not allowed`, `ERROR key dump not allowed` (1.6.45), `CLIENT_ERROR stats cachedump not allowed` |
 //! | `metadump`, `mgdump`, `stats cachedump` | the dump (`dump.rs`); never `BUSY`: dumps run per connection, not on the crawler |
 //! | `stats cachedump` of a class id over 63 | `CLIENT_ERROR Illegal slab id` |
 //! | `cache_memlimit <mb>` | `OK` (nothing with `noreply`); below shards × an item of `-I`, items larger than a shard's share are then refused with `SERVER_ERROR out of memory storing object` (a WARN line says so) |
@@ -30,6 +31,9 @@ const BUSY: &str = "BUSY currently processing crawler request";
 const ALREADY_ON: &str = "ERROR failed to start lru crawler thread";
 const ILLEGAL_CLASS: &str = "CLIENT_ERROR Illegal slab id";
 const OK: &str = "OK";
+const METADUMP_OFF: &str = "ERROR metadump not allowed";
+const MGDUMP_OFF: &str = "ERROR key dump not allowed";
+const CACHEDUMP_OFF: &str = "CLIENT_ERROR stats cachedump not allowed";
 
 /// The store's class set of a list the parser checked; `None` for a bad or empty one
 /// (with memcached's answer).
@@ -78,6 +82,8 @@ impl Connection {
                     Err(CrawlRefused::Disabled) => CRAWLER_DISABLED,
                 },
             },
+            CrawlerCommand::MetaDump(_) if !self.server.config.dump_enabled => METADUMP_OFF,
+            CrawlerCommand::MgDump(_) if !self.server.config.dump_enabled => MGDUMP_OFF,
             CrawlerCommand::MetaDump(classes) | CrawlerCommand::MgDump(classes) => {
                 match class_set(classes) {
                     Err(reply) => reply,
@@ -99,6 +105,9 @@ impl Connection {
     /// `stats cachedump <class> <limit>`.
     #[cold]
     pub(super) fn cachedump(&mut self, class: u32, limit: u32) {
+        if !self.server.config.dump_enabled {
+            return self.line(CACHEDUMP_OFF);
+        }
         if class > CLASS_ID_MAX {
             return self.line(ILLEGAL_CLASS);
         }
