@@ -278,3 +278,28 @@ both_engines! {
         drop(watchers);
     }
 }
+
+both_engines! {
+    /// A line's `clsid` is the size class `stats items` counts the item in.
+    fn clsid_is_the_items_size_class(flavor) {
+        let server = Server::start(flavor, &[]);
+        let mut w = watcher(&server, "mutations");
+        let mut c = server.connect();
+        for (key, len) in [("small", 10), ("large", 5000)] {
+            let mut request = format!("set {key} 0 0 {len}\r\n").into_bytes();
+            request.extend(value_for(1, len));
+            request.extend(b"\r\n");
+            c.roundtrip(&request, b"STORED\r\n");
+            let line = lines(&mut w, 1).remove(0);
+            let class = line
+                .split(' ')
+                .find_map(|word| word.strip_prefix("clsid="))
+                .unwrap_or_else(|| panic!("{line}"))
+                .to_string();
+            c.send(b"stats items\r\n");
+            let items = String::from_utf8(c.read_until("stats items", |b| b.ends_with(b"END\r\n").then_some(b.len()))).unwrap();
+            assert!(items.contains(&format!("STAT items:{class}:number 1\r\n")), "{flavor} {key}: clsid={class}\n{items}");
+            c.roundtrip(format!("delete {key}\r\n").as_bytes(), b"DELETED\r\n");
+        }
+    }
+}

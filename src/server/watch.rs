@@ -271,13 +271,13 @@ impl Watch {
 }
 
 /// What the store calls for each eviction: an `evictions` line while someone watches.
-/// The item's class id is 1, as for every line (see `connection/operator.rs`).
+/// The item's class id is the size class the store kept it in.
 pub fn eviction_observer(watch: Arc<Watch>) -> EvictionObserver {
     Arc::new(move |e: &Evicted<'_>| {
         if watch.wants(WatchKinds::EVICTIONS) {
             let ttl = (e.exptime != 0).then(|| e.exptime.saturating_sub(e.now));
             let shape = ItemShape {
-                class: 1,
+                class: crate::storage::class_id_of(e.key.len(), e.value_len),
                 size: e.value_len,
             };
             let idle = e.now.saturating_sub(e.last_access);

@@ -111,6 +111,12 @@ pub(crate) fn class_of_new(new: &NewItem<'_>) -> usize {
     class_of_arena(item::class_of(new.record_bytes()))
 }
 
+/// The class id an item with this key and value length is stored in (what `watch`
+/// lines print as `clsid`).
+pub fn class_id_of(key_len: usize, value_len: usize) -> u32 {
+    class_of_arena(item::class_of(item::record_bytes(key_len, value_len))) as u32
+}
+
 /// The arena classes of class `id` (empty for an id past [`class_count`]).
 pub(crate) fn arena_classes(id: usize) -> std::ops::Range<usize> {
     let start = CLASS_OF_ARENA.iter().position(|&c| usize::from(c) == id);

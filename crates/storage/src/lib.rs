@@ -93,8 +93,8 @@ mod write;
 
 pub use arith::{Arith, ArithResult, Initial};
 pub use classes::{
-    class_count, largest_paged_chunk, smallest_chunk, ClassCounters, ClassReport, ClassSet,
-    ClassStats, CLASS_ID_MAX, GROWTH_FACTOR,
+    class_count, class_id_of, largest_paged_chunk, smallest_chunk, ClassCounters, ClassReport,
+    ClassSet, ClassStats, CLASS_ID_MAX, GROWTH_FACTOR,
 };
 pub use clock::Clock;
 pub use crawler::{CrawlPass, DumpItem, Walk};

@@ -29,9 +29,8 @@
 //! (`server::watch`) into its output while the output is under [`WATCH_OUTPUT_MARK`];
 //! a watcher that does not read leaves its queue full and loses lines, never blocks.
 //!
-//! What a line says of an item: its size is the value's length; its class id is 1,
-//! as `stats items` reports every item in class 1 (the size-class grouping is the
-//! crawler work's). Lookups a command makes without reading the item (touch, incr/decr,
+//! What a line says of an item: its size is the value's length; its class id is the
+//! size class the store keeps it in (the ids of `stats items`). Lookups a command makes without reading the item (touch, incr/decr,
 //! delete) peek at it for their line only while a watcher wants it.
 
 use super::Connection;
@@ -386,11 +385,11 @@ impl Connection {
     }
 }
 
-/// What a log line says of an item with this key and value length (see the module
-/// header: class 1 for every item).
-fn shape(_key: &[u8], value_len: usize) -> ItemShape {
+/// What a log line says of an item with this key and value length: the size class
+/// the store keeps it in.
+fn shape(key: &[u8], value_len: usize) -> ItemShape {
     ItemShape {
-        class: 1,
+        class: crate::storage::class_id_of(key.len(), value_len),
         size: value_len,
     }
 }
