@@ -1,6 +1,7 @@
 //! Classic text commands: parse one request, run it against the store, answer in text.
 
 use super::Connection;
+use crate::protocol::meta::MetaRequest;
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write};
@@ -53,7 +54,7 @@ impl Connection {
         }
     }
 
-    /// The key the plain get or set at the front of `input` will look up (see
+    /// The key the plain get or set (text or meta) at the front of `input` will look up (see
     /// `Connection::prefetch_batch`; a plain get has exactly one), and its length;
     /// `None` for any other request.
     pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
@@ -64,6 +65,9 @@ impl Connection {
         match request {
             Request::Get { keys, .. } => Some((keys.iter().next()?, consumed)),
             Request::Store { key, .. } => Some((key, consumed)),
+            Request::Meta(MetaRequest::Get(meta) | MetaRequest::Set { meta, .. }) => {
+                Some((meta.key.token, consumed))
+            }
             _ => None,
         }
     }

@@ -1,6 +1,9 @@
-//! The two lines a cache reads most, in their plain spelling, read without the general
-//! tokenizer: `get <key>` / `gets <key>` and `set <key> <flags> <exptime> <bytes>
-//! [noreply]` with its data block.
+//! The lines a cache reads most, in their plain spelling, read without the general
+//! tokenizer: `get <key>` / `gets <key>`, `set <key> <flags> <exptime> <bytes>
+//! [noreply]` with its data block, and their meta forms `mg <key> <flags>` and
+//! `ms <key> <datalen> <flags>` with its data block, when every flag is one of
+//! [`MG_FLAGS`] / [`MS_FLAGS`] (`ms` also takes `T<ttl>` and `F<flags>` of plain
+//! digits).
 //!
 //! Owns nothing of the protocol's rules: [`parse`] either returns exactly what the
 //! general parser (`line` + `Command`) returns for the same input, or `None`, and then
@@ -9,15 +12,24 @@
 //! [`KEY_MAX_BYTES`], a second key, a number that is not 1 to 9 plain decimal digits
 //! (signs, whitespace and 32-bit truncation are the general parser's), doubled spaces,
 //! a sixth token other than `noreply`, an item over the size limit, a data block not
-//! ended by `\r\n`, and a line that has not fully arrived. A test compares the two
-//! parsers on mutations of these lines.
+//! ended by `\r\n`, a meta flag not in the lists (or given twice), and a line that has
+//! not fully arrived. A test compares the two parsers on mutations of these lines.
 //!
 //! Why: the general parser tokenizes the whole line, keeps up to 23 token spans and
 //! matches the command against every name; for the common `get` and `set` that was
 //! about 400 instructions a request, a third of the server's user-space work at
-//! pipeline depth 16.
+//! pipeline depth 16. A plain `mg <key> k v` through the general parser (framing,
+//! tokenizing, then the meta parser's own pass over the flags) cost twice a `get`.
 
+use crate::meta::{Meta, MetaFlags, MetaKey, MetaRequest};
 use crate::{scan, Keys, Limits, ParseError, Parsed, Request, StoreMode, KEY_MAX_BYTES};
+
+/// The `mg` flags read here: one letter each, no argument (`b`, whose key must be
+/// decoded, and every flag with an argument are the general parser's).
+const MG_FLAGS: &[u8] = b"kvstcfquhl";
+
+/// The `ms` flags read here without an argument (besides `T` and `F` with digits).
+const MS_FLAGS: &[u8] = b"kcsq";
 
 /// Most digits a number read here may have: 9 digits fit every field (flags `u32`,
 /// exptime and bytes `i32`) with no truncation or range rule to apply.
@@ -34,7 +46,131 @@ pub(super) fn parse<'a>(
         b"get " => get(input, 4, false),
         b"gets" if input.get(4) == Some(&b' ') => get(input, 5, true),
         b"set " => set(input, limits),
+        [b'm', b'g', b' ', _] => meta_get(input),
+        [b'm', b's', b' ', _] => meta_set(input, limits),
         _ => None,
+    }
+}
+
+/// `mg <key>( <flag>)*\r\n`, every flag one of [`MG_FLAGS`], none twice.
+#[inline(always)]
+fn meta_get(input: &[u8]) -> Option<Result<Parsed<'_>, ParseError>> {
+    let (token, at) = key(input, 3)?;
+    let mut flags = MetaFlags::default();
+    let (flag_tokens, consumed) = meta_flags(input, at, |flag, _| {
+        if !MG_FLAGS.contains(&flag) {
+            return false;
+        }
+        match flag {
+            b'v' => flags.value = true,
+            b'q' => flags.quiet = true,
+            b'u' => flags.no_bump = true,
+            b'h' | b'l' => flags.locked = true,
+            _ => {}
+        }
+        true
+    })?;
+    Some(Ok(Parsed {
+        request: Request::Meta(MetaRequest::Get(Meta {
+            key: MetaKey {
+                token,
+                base64: false,
+            },
+            flag_tokens,
+            flags,
+        })),
+        consumed,
+    }))
+}
+
+/// `ms <key> <datalen>( <flag>)*\r\n<data>\r\n`, every flag one of [`MS_FLAGS`] or
+/// `T`/`F` with plain digits, none twice.
+#[inline(always)]
+fn meta_set<'a>(input: &'a [u8], limits: &Limits) -> Option<Result<Parsed<'a>, ParseError>> {
+    let (token, at) = key(input, 3)?;
+    let at = space(input, at)?;
+    let (vlen, at) = number(input, at)?;
+    let mut flags = MetaFlags::default();
+    let (flag_tokens, line_len) = meta_flags(input, at, |flag, arg| match (flag, arg) {
+        (b'T' | b'F', Some(value)) => {
+            if flag == b'T' {
+                flags.locked = true;
+                flags.ttl = Some(value as i32);
+            } else {
+                flags.client_flags = value;
+            }
+            true
+        }
+        (_, None) if MS_FLAGS.contains(&flag) => {
+            flags.quiet |= flag == b'q';
+            true
+        }
+        _ => false,
+    })?;
+    let vlen = vlen as usize;
+    if limits.too_large(token.len(), vlen, flags.client_flags) {
+        return None;
+    }
+    let end = line_len + vlen + 2;
+    let Some(block) = input.get(line_len..end) else {
+        return Some(Err(ParseError::Incomplete));
+    };
+    let (value, terminator) = block.split_at(vlen);
+    if terminator != b"\r\n" {
+        return None;
+    }
+    Some(Ok(Parsed {
+        request: Request::Meta(MetaRequest::Set {
+            meta: Meta {
+                key: MetaKey {
+                    token,
+                    base64: false,
+                },
+                flag_tokens,
+                flags,
+            },
+            mode: StoreMode::Set,
+            value,
+        }),
+        consumed: end,
+    }))
+}
+
+/// The meta flags from `at` (each ` <letter>[digits]`) to the line's end: `take` says
+/// whether it reads a flag (with its digits, if any); a flag given twice, or one
+/// `take` refuses, leaves the line to the general parser. Returns the flag tokens
+/// (what the general parser's `flag_tokens` is) and the line's length.
+#[inline(always)]
+fn meta_flags(
+    input: &[u8],
+    mut at: usize,
+    mut take: impl FnMut(u8, Option<u32>) -> bool,
+) -> Option<(&[u8], usize)> {
+    let start = at + 1;
+    let mut seen = 0u64;
+    loop {
+        if input.get(at)? != &b' ' {
+            let consumed = line_end(input, at)?;
+            return Some((input.get(start..at).unwrap_or_default(), consumed));
+        }
+        let flag = *input.get(at + 1)?;
+        let bit = 1u64 << (flag & 63);
+        if !flag.is_ascii_alphabetic() || seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
+        at += 2;
+        let arg = match input.get(at) {
+            Some(b'0'..=b'9') => {
+                let (value, end) = number(input, at)?;
+                at = end;
+                Some(value)
+            }
+            _ => None,
+        };
+        if !take(flag, arg) {
+            return None;
+        }
     }
 }
 
@@ -185,6 +321,12 @@ mod tests {
             b"set k 4294 999999999 0 noreply\n\r\n",
             b"set k 1 2 5\r\nab",
             b"get \x80\x7f\r\n",
+            b"mg key:0001 k v\r\n",
+            b"mg k\r\n",
+            b"mg k s v f t c q u h l\n",
+            b"ms k 3\r\nabc\r\n",
+            b"ms k 3 T60 F5 q k c s\r\nabc\r\n",
+            b"ms k 3\r\nab",
         ] {
             assert!(agrees(input), "{:?}", String::from_utf8_lossy(input));
         }
@@ -208,6 +350,18 @@ mod tests {
             b"set k 0 0 2000\r\n",
             b"set k 0 0 3 \r\nabc\r\n",
             b"sets k\r\n",
+            b"mg k v v\r\n",
+            b"mg k b\r\n",
+            b"mg k O123\r\n",
+            b"mg k T30 v\r\n",
+            b"mg k  v\r\n",
+            b"mg k v \r\n",
+            b"mg k vv\r\n",
+            b"ms k 3 I\r\nabc\r\n",
+            b"ms k 3 T-1\r\nabc\r\n",
+            b"ms k 3 MA\r\nabc\r\n",
+            b"ms k 3\r\nabcd\r\n",
+            b"ms k 2000\r\n",
         ] {
             assert!(
                 parse(input, &limits()).is_none(),
@@ -240,7 +394,11 @@ mod tests {
     /// many of them.
     #[test]
     fn agrees_with_the_general_parser_on_mutations() {
-        let templates: [&[u8]; 6] = [
+        let templates: [&[u8]; 10] = [
+            b"mg key:0001 k v\r\n",
+            b"mg k s v f t c q\r\n",
+            b"ms k 3 T60 F7 q\r\nabc\r\n",
+            b"ms key 10 c k\r\n0123456789\r\nmg key v\r\n",
             b"get key:0001\r\n",
             b"gets k\n",
             b"set k 0 0 3\r\nabc\r\n",
@@ -248,7 +406,7 @@ mod tests {
             b"set k 4294967 0 1\nx\r\nget k\r\n",
             b"get k\r\nset k 0 0 1\r\nx\r\n",
         ];
-        let alphabet = b" \r\n\0\t0919+-anoreplyk\x80\xff";
+        let alphabet = b" \r\n\0\t0919+-anoreplykvstcfqhlbTFOIMmgs\x80\xff";
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = move || {
             state ^= state << 13;
