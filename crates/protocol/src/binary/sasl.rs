@@ -123,6 +123,10 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Option<SaslParsed<'
     }
     let data_len = body - key;
     let key_end = HEADER_BYTES + key;
+    // memcached reads nothing of a packet before its extras and key are in.
+    if input.len() < key_end {
+        return Err(ParseError::Incomplete);
+    }
     if key > MECH_MAX_BYTES {
         return parsed(SaslCommand::MechTooLong, key_end, data_len);
     }
@@ -258,6 +262,7 @@ mod tests {
         );
         // Not fatal: a long mechanism and too much data are swallowed.
         let long = packet(0x21, b"", &[b'P'; 33], b"data", 0);
+        assert_eq!(command(&long[..56]), Err(ParseError::Incomplete));
         assert_eq!(
             command(&long[..57]),
             Ok(Some((SaslCommand::MechTooLong, 57, 4)))
