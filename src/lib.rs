@@ -207,7 +207,7 @@ fn bind_listeners(
         config.threads,
         config.backlog,
     )?);
-    warn_on_wildcard(&bound.tcp_addrs);
+    warn_on_wildcard(&bound.tcp_addrs, config.auth_file.is_some() || config.sasl);
     Ok(bound)
 }
 
@@ -350,12 +350,19 @@ fn drop_privileges(config: &Config) -> Result<(), String> {
     }
 }
 
-/// One WARN line per wildcard address (0.0.0.0, ::), naming the port really bound.
-fn warn_on_wildcard(bound: &[std::net::SocketAddr]) {
+/// One WARN line per wildcard address (0.0.0.0, ::), naming the port really bound;
+/// with `-Y` or `-S` it says the passwords are sent in clear instead.
+fn warn_on_wildcard(bound: &[std::net::SocketAddr], authenticated: bool) {
     for addr in bound.iter().filter(|a| a.ip().is_unspecified()) {
-        tracing::warn!(
-            "listening on {addr}: the memcached protocol has no authentication, anyone who can reach this port can read and write the cache"
-        );
+        if authenticated {
+            tracing::warn!(
+                "listening on {addr}: -Y and -S passwords cross the network in clear (no TLS), anyone on the path can read them"
+            );
+        } else {
+            tracing::warn!(
+                "listening on {addr}: the memcached protocol has no authentication, anyone who can reach this port can read and write the cache"
+            );
+        }
     }
 }
 
