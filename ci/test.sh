@@ -11,6 +11,10 @@ command -v memccapable >/dev/null 2>&1 || missing+=(libmemcached-tools)  # also 
 # tests/clients.rs: Debian's python3 (not the first python3 on PATH) with pymemcache, twemproxy.
 /usr/bin/python3 -c 'import pymemcache' >/dev/null 2>&1 || missing+=(python3-pymemcache)
 command -v nutcracker >/dev/null 2>&1 || [ -x /usr/sbin/nutcracker ] || missing+=(nutcracker)
+# tests/sasl.rs: saslpasswd2 writes the reference memcached's users into a Cyrus sasldb
+# (Debian's memcached ignores MEMCACHED_SASL_PWDB); python3-binary-memcached is a SASL client.
+command -v saslpasswd2 >/dev/null 2>&1 || [ -x /usr/sbin/saslpasswd2 ] || missing+=(sasl2-bin)
+/usr/bin/python3 -c 'import bmemcached' >/dev/null 2>&1 || missing+=(python3-binary-memcached)
 # tests/deploy.rs: systemd-analyze verify on contrib/ringcache.service, strace for its
 # SystemCallFilter=.
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)

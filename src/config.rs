@@ -86,9 +86,9 @@ struct Args {
         allow_negative_numbers = true
     )]
     listen_backlog: i64,
-    /// Protocols a connection may speak.
-    #[arg(short = 'B', long = "protocol", value_enum, default_value_t = ProtocolChoice::Auto)]
-    protocol: ProtocolChoice,
+    /// Protocols a connection may speak [default: auto; binary with -S, ascii with -Y].
+    #[arg(short = 'B', long = "protocol", value_enum)]
+    protocol: Option<ProtocolChoice>,
     /// Verbose. Without it: warnings, errors and the one startup line (engine, threads,
     /// addresses); -v: also signals and shutdown; -vv: connections and commands; -vvv:
     /// protocol detail.
@@ -134,6 +134,10 @@ struct Args {
     /// be a `set` whose data is `user password`. Reread on SIGHUP.
     #[arg(short = 'Y', long = "auth-file")]
     auth_file: Option<PathBuf>,
+    /// SASL PLAIN authentication for the binary protocol (only binary is spoken); users
+    /// from the `user:password` file named by MEMCACHED_SASL_PWDB. Reread on SIGHUP.
+    #[arg(short = 'S', long = "enable-sasl")]
+    enable_sasl: bool,
 }
 
 /// Where to listen.
@@ -186,6 +190,9 @@ pub struct Config {
     pub crawler: CrawlerSettings,
     /// `-Y`: the ASCII authentication file (read at startup by `run`).
     pub auth_file: Option<PathBuf>,
+    /// `-S`: SASL authentication for binary connections (the password file, named by
+    /// `MEMCACHED_SASL_PWDB`, is read at startup by `run`).
+    pub sasl: bool,
 }
 
 /// The LRU crawler's start-up settings, with memcached's defaults: on, 100 µs between
@@ -258,6 +265,10 @@ impl Config {
 
     /// Checks every flag and builds the configuration, one named step per flag group.
     fn validate(args: Args) -> Result<Config, String> {
+        let protocol = protocol(args.protocol, args.enable_sasl, args.auth_file.is_some())?;
+        if args.enable_sasl && args.udp_port != 0 {
+            return Err("ERROR: Cannot enable UDP while using binary SASL authentication.".into());
+        }
         if args.udp_port != 0 {
             return Err(format!(
                 "-U {}: UDP is not supported by ringcache; use -U 0",
@@ -275,7 +286,6 @@ impl Config {
         let tcp_port = tcp_port(args.port)?;
         let extended = Extended::parse(&args.extended)?;
         let prefix_delimiter = prefix_delimiter(args.prefix_delimiter.as_deref())?;
-        let protocol = protocol(args.protocol, args.auth_file.is_some())?;
         Ok(Config {
             listen: listen_addrs(&args, tcp_port)?,
             limit_bytes,
@@ -302,6 +312,7 @@ impl Config {
             dump_enabled: !args.disable_dumping,
             crawler: extended.crawler,
             auth_file: args.auth_file,
+            sasl: args.enable_sasl,
         })
     }
 }
@@ -315,17 +326,33 @@ fn prefix_delimiter(text: Option<&str>) -> Result<Option<u8>, String> {
     }
 }
 
-/// `-B`: with `-Y` connections speak text only (memcached binds them to ascii), and
-/// `-B binary` is refused with memcached's words.
-fn protocol(choice: ProtocolChoice, auth: bool) -> Result<ProtocolChoice, String> {
-    match (choice, auth) {
-        (_, false) => Ok(choice),
-        (ProtocolChoice::Binary, true) => Err(
-            "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens."
-                .to_string(),
-        ),
-        (_, true) => Ok(ProtocolChoice::Ascii),
+/// `-B` in memcached 1.6.18's order: `-S` binds connections to binary (a `-B` other
+/// than `binary` is refused); then `-Y` binds them to ascii (`-B binary` is refused),
+/// so with both and no `-B` connections speak ascii and SASL is never reached.
+fn protocol(
+    choice: Option<ProtocolChoice>,
+    sasl: bool,
+    auth: bool,
+) -> Result<ProtocolChoice, String> {
+    let mut bound = choice;
+    if sasl {
+        match choice {
+            None | Some(ProtocolChoice::Binary) => bound = Some(ProtocolChoice::Binary),
+            Some(_) => {
+                return Err("ERROR: You cannot allow the ASCII protocol while using SASL.".into())
+            }
+        }
     }
+    if auth {
+        return match choice {
+            Some(ProtocolChoice::Binary) => Err(
+                "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens."
+                    .to_string(),
+            ),
+            _ => Ok(ProtocolChoice::Ascii),
+        };
+    }
+    Ok(bound.unwrap_or(ProtocolChoice::Auto))
 }
 
 /// `-m` in bytes.
@@ -603,6 +630,34 @@ mod tests {
         assert_eq!(c.max_connections, 7);
         assert_eq!(c.max_item_bytes, 512 << 10);
         assert_eq!(parse(&["-p", "0", "-p", "5"]).unwrap().tcp_port, 5);
+    }
+
+    /// What Debian's memcached 1.6.18 does with each combination (its exit 64 lines).
+    #[test]
+    fn sasl_binds_binary_and_meets_ascii_auth_as_memcached() {
+        use ProtocolChoice::{Ascii, Auto, Binary};
+        let bound = |args: &[&str]| parse(args).map(|c| (c.protocol, c.sasl));
+        assert_eq!(bound(&[]), Ok((Auto, false)));
+        assert_eq!(bound(&["-S"]), Ok((Binary, true)));
+        assert_eq!(
+            bound(&["--enable-sasl", "-B", "binary"]),
+            Ok((Binary, true))
+        );
+        assert_eq!(bound(&["-S", "-Y", "f"]), Ok((Ascii, true)));
+        assert_eq!(bound(&["-Y", "f", "-B", "auto"]), Ok((Ascii, false)));
+        let ascii = "ERROR: You cannot allow the ASCII protocol while using SASL.";
+        assert_eq!(bound(&["-S", "-B", "ascii"]), Err(ascii.into()));
+        assert_eq!(bound(&["-S", "-B", "auto"]), Err(ascii.into()));
+        let binary =
+            "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.";
+        assert_eq!(
+            bound(&["-S", "-Y", "f", "-B", "binary"]),
+            Err(binary.into())
+        );
+        assert_eq!(
+            bound(&["-S", "-U", "11211"]),
+            Err("ERROR: Cannot enable UDP while using binary SASL authentication.".into())
+        );
     }
 
     #[test]

@@ -76,9 +76,13 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
     let pid_file = config.pid_file.clone();
     let idle_timeout_secs = config.idle_timeout_secs;
     let auth = load_auth(&config)?;
+    let sasl = load_sasl(&config)?;
     let server = Server::new(config);
     if let Some(auth) = auth {
         server.set_auth(auth);
+    }
+    if let Some(passwords) = sasl {
+        server.set_sasl(passwords);
     }
     server.set_engine(chosen.name(), chosen.feature_words());
     server
@@ -150,6 +154,25 @@ fn load_auth(config: &Config) -> Result<Option<server::auth::AsciiAuth>, Failure
     Ok(Some(server::auth::AsciiAuth::load(path)?))
 }
 
+/// Reads the `-S` password file named by `MEMCACHED_SASL_PWDB`: without the variable,
+/// or with a file that cannot be read, the start is refused (exit 1). memcached would
+/// fall back to Cyrus's sasldb, which ringcache does not have.
+fn load_sasl(config: &Config) -> Result<Option<server::sasl::SaslPasswords>, Failure> {
+    if !config.sasl {
+        return Ok(None);
+    }
+    let var = server::sasl::PWDB_ENV;
+    let Some(path) = std::env::var_os(var) else {
+        return Err(format!(
+            "-S: {var} is not set; name a file of user:password lines in it (ringcache has no Cyrus sasldb)"
+        )
+        .into());
+    };
+    Ok(Some(server::sasl::SaslPasswords::load(
+        std::path::Path::new(&path),
+    )?))
+}
+
 /// Binds every listener, writes the port and pid files, and drops privileges, in
 /// memcached's order: TCP ports (maybe below 1024) and the pid file (maybe in a
 /// directory only root can write) as root, the unix socket after dropping privileges,
@@ -184,7 +207,7 @@ fn bind_listeners(
         config.threads,
         config.backlog,
     )?);
-    warn_on_wildcard(&bound.tcp_addrs);
+    warn_on_wildcard(&bound.tcp_addrs, config.auth_file.is_some() || config.sasl);
     Ok(bound)
 }
 
@@ -245,12 +268,22 @@ fn wait_for_stop(server: &Server, shutdown: &io::Shutdown) -> Result<(), String>
     Ok(())
 }
 
-/// SIGHUP: memcached rereads the `-Y` file, keeping the old entries if it cannot.
+/// SIGHUP: memcached rereads the `-Y` file, keeping the old entries if it cannot;
+/// ringcache rereads the `-S` password file too (memcached reads that one at every
+/// authentication).
 fn reload_auth(server: &Server) {
-    match server.auth().map(|auth| auth.reload()) {
-        None => tracing::info!("SIGHUP received: ignored, as memcached"),
-        Some(Ok(())) => tracing::info!("SIGHUP received: -Y file reread"),
-        Some(Err(e)) => tracing::warn!("SIGHUP received: {e}; the old entries stay"),
+    let ascii = server.auth().map(|auth| ("-Y file", auth.reload()));
+    let sasl = server
+        .sasl()
+        .map(|pwdb| ("-S password file", pwdb.reload()));
+    if ascii.is_none() && sasl.is_none() {
+        tracing::info!("SIGHUP received: ignored, as memcached");
+    }
+    for (what, result) in ascii.into_iter().chain(sasl) {
+        match result {
+            Ok(()) => tracing::info!("SIGHUP received: {what} reread"),
+            Err(e) => tracing::warn!("SIGHUP received: {e}; the old entries stay"),
+        }
     }
 }
 
@@ -317,12 +350,19 @@ fn drop_privileges(config: &Config) -> Result<(), String> {
     }
 }
 
-/// One WARN line per wildcard address (0.0.0.0, ::), naming the port really bound.
-fn warn_on_wildcard(bound: &[std::net::SocketAddr]) {
+/// One WARN line per wildcard address (0.0.0.0, ::), naming the port really bound;
+/// with `-Y` or `-S` it says the passwords are sent in clear instead.
+fn warn_on_wildcard(bound: &[std::net::SocketAddr], authenticated: bool) {
     for addr in bound.iter().filter(|a| a.ip().is_unspecified()) {
-        tracing::warn!(
-            "listening on {addr}: the memcached protocol has no authentication, anyone who can reach this port can read and write the cache"
-        );
+        if authenticated {
+            tracing::warn!(
+                "listening on {addr}: -Y and -S passwords cross the network in clear (no TLS), anyone on the path can read them"
+            );
+        } else {
+            tracing::warn!(
+                "listening on {addr}: the memcached protocol has no authentication, anyone who can reach this port can read and write the cache"
+            );
+        }
     }
 }
 

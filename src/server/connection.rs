@@ -29,7 +29,8 @@
 //! reports every dialect makes to `watch` and `stats detail`; `admin` the crawler's
 //! commands, `cache_memlimit` and `stats cachedump`; `dump` the key dumps). With `-Y` a
 //! connection starts unauthenticated (`auth`: memcached's authentication `set`, see
-//! `server::auth`) and speaks text once authenticated.
+//! `server::auth`) and speaks text once authenticated. With `-S` (and no `-Y`) it
+//! speaks binary, every packet through `sasl` first (SASL PLAIN, see `server::sasl`).
 //!
 //! States: reading requests → (store command over the item limit: swallowing its data
 //! block) → reading requests … → closing (quit or a fatal protocol error: the output is
@@ -56,6 +57,7 @@ mod binary;
 mod dump;
 mod meta;
 mod operator;
+mod sasl;
 mod text;
 
 pub(crate) use operator::conn_peer;
@@ -64,6 +66,7 @@ use super::auth::AuthState;
 use super::buffers::INPUT_PRESSURE_BYTES;
 use super::conns::{ConnRecord, ConnState};
 use super::output::Output;
+use super::sasl::SaslState;
 use super::stats::{Stat, WorkerStats};
 use super::Server;
 use crate::config::ProtocolChoice;
@@ -110,6 +113,9 @@ enum Dialect {
     /// `-Y` and not authenticated yet: only an authentication `set` is read
     /// (`connection/auth.rs`, in `auth_state`); then `Text`.
     Unauthenticated,
+    /// `-S`: binary, every packet through the SASL gate first (`connection/sasl.rs`,
+    /// its state in `sasl`).
+    Sasl,
 }
 
 /// One client connection's protocol state.
@@ -142,13 +148,19 @@ pub struct Connection {
     dump: Option<Box<dump::Dump>>,
     /// Where an unauthenticated connection is (`-Y`).
     auth_state: AuthState,
+    /// Its SASL authentication and exchange (`-S`).
+    sasl: SaslState,
 }
 
 impl Connection {
     pub(crate) fn new(server: Arc<Server>, worker: usize, record: ConnRecord) -> Connection {
-        let dialect = match server.auth() {
-            Some(_) => Dialect::Unauthenticated,
-            None => Dialect::Undetected,
+        // With both -Y and -S, memcached binds connections to ASCII: -Y wins.
+        let dialect = if server.auth().is_some() {
+            Dialect::Unauthenticated
+        } else if server.sasl().is_some() {
+            Dialect::Sasl
+        } else {
+            Dialect::Undetected
         };
         Connection {
             server,
@@ -166,6 +178,7 @@ impl Connection {
             fatal: false,
             dump: None,
             auth_state: AuthState::Line,
+            sasl: SaslState::default(),
         }
     }
 
@@ -374,6 +387,7 @@ impl Connection {
             let used = match self.dialect {
                 Dialect::Binary => self.binary_step(rest),
                 Dialect::Unauthenticated => self.auth_step(rest),
+                Dialect::Sasl => self.sasl_step(rest),
                 _ => self.text_step(rest, mark),
             };
             match used {
@@ -422,7 +436,10 @@ impl Connection {
             let peeked = match self.dialect {
                 Dialect::Text => self.peek_text(rest),
                 Dialect::Binary => crate::protocol::binary::peek_key(rest),
-                Dialect::Undetected | Dialect::Unauthenticated => None,
+                Dialect::Sasl if self.sasl.authenticated() => {
+                    crate::protocol::binary::peek_key(rest)
+                }
+                Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => None,
             };
             let Some((key, consumed)) = peeked else {
                 return usize::MAX;

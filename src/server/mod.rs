@@ -3,8 +3,8 @@
 //! per-worker statistics (`stats`, `stats_report`, `stats_classes`), the
 //! per-worker connection tables behind `stats conns` (`conns`), the operator's views
 //! and knobs (`watch` log streams, `detail` per-prefix counters, `tunables` the settings
-//! only recorded), the LRU crawler's thread (`crawler`), listening-socket setup, and
-//! `-Y` authentication (`auth`).
+//! only recorded), the LRU crawler's thread (`crawler`), listening-socket setup,
+//! `-Y` authentication (`auth`) and `-S` SASL authentication (`sasl`).
 //!
 //! The server makes no syscall of its own: engines (in `io`) feed bytes in and take
 //! bytes out; what it needs of the OS besides (CPU time and socket addresses for
@@ -23,6 +23,7 @@ pub mod detail;
 pub mod floor;
 pub mod listener;
 pub mod output;
+pub mod sasl;
 pub mod stats;
 mod stats_classes;
 mod stats_report;
@@ -94,6 +95,8 @@ pub struct Server {
     stop: OnceLock<StopFn>,
     /// The `-Y` credentials (set once at startup, before any connection).
     auth: OnceLock<auth::AsciiAuth>,
+    /// The `-S` password file (set once at startup, before any connection).
+    sasl: OnceLock<sasl::SaslPasswords>,
 }
 
 impl std::fmt::Debug for Server {
@@ -137,6 +140,7 @@ impl Server {
             engine: OnceLock::new(),
             stop: OnceLock::new(),
             auth: OnceLock::new(),
+            sasl: OnceLock::new(),
             config,
         })
     }
@@ -181,6 +185,16 @@ impl Server {
     /// The `-Y` credentials, if authentication is on.
     pub fn auth(&self) -> Option<&auth::AsciiAuth> {
         self.auth.get()
+    }
+
+    /// Turns `-S` SASL authentication on (once, at startup, before any connection).
+    pub fn set_sasl(&self, passwords: sasl::SaslPasswords) {
+        let _ = self.sasl.set(passwords);
+    }
+
+    /// The `-S` password file, if SASL is on.
+    pub fn sasl(&self) -> Option<&sasl::SaslPasswords> {
+        self.sasl.get()
     }
 
     /// Called when a connection is dropped.

@@ -61,7 +61,7 @@ counters! {
     TouchMisses = "touch_misses",
     StoreTooLarge = "store_too_large",
     StoreNoMemory = "store_no_memory",
-    /// `-Y` authentication attempts, and the failed ones.
+    /// `-Y` authentication attempts and `-S` SASL outcomes, and the failed ones.
     AuthCmds = "auth_cmds",
     AuthErrors = "auth_errors",
     BytesRead = "bytes_read",

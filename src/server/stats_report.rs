@@ -29,7 +29,8 @@
 //!   `hash_bytes` their memory; `hash_is_expanding` is 0 (tables grow inline under their
 //!   shard's lock, never in the background);
 //! - `log_*` are the `watch` streams' (`server::watch`);
-//! - `auth_cmds`/`auth_errors` count `-Y` attempts (no SASL);
+//! - `auth_cmds`/`auth_errors` count `-Y` attempts and `-S` SASL_AUTH/SASL_STEP
+//!   outcomes (a PLAIN "continue" counts in neither, as in memcached);
 //! - 0 for what cannot happen here: `malloc_fails` (an allocation failure aborts; the memory limit shows
 //!   as `store_no_memory`), `unexpected_napi_ids`/`round_robin_fallback` (no NAPI-id
 //!   thread choice), `slab_global_page_pool` (freed pages go back to the allocator, no

@@ -92,7 +92,8 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
             ProtocolChoice::Binary => "binary",
         },
     );
-    stat("auth_enabled_sasl", &"no");
+    let sasl = if c.sasl { "yes" } else { "no" };
+    stat("auth_enabled_sasl", &sasl);
     // memcached shows the `-Y` file's path.
     let auth_file = server.auth().map(|a| a.path().display().to_string());
     stat("auth_enabled_ascii", &auth_file.as_deref().unwrap_or("no"));

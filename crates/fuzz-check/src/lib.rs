@@ -6,7 +6,8 @@
 //! invariant breaks. The targets in `fuzz/fuzz_targets/` are one-line calls of these.
 //! Uses only `ringcache`'s public API (the parsers, `Config`, `Server`, `Connection`).
 //!
-//! Parser checks ([`check_text`], [`check_meta`], [`check_binary`]), for every input:
+//! Parser checks ([`check_text`], [`check_meta`], [`check_binary`], [`check_sasl`]: the
+//! binary framing of a `-S` connection, SASL packets first), for every input:
 //! - no panic; `consumed` never exceeds the input and is never 0 for a request or a
 //!   refusal (a connection would loop);
 //! - a request or refusal parses the same from exactly its `consumed` bytes (it never
@@ -71,6 +72,13 @@ pub fn check_meta(data: &[u8]) {
 pub fn check_binary(data: &[u8]) {
     let limits = limits_for(data);
     check_parser(data, &|input| binary_step(input, &limits));
+}
+
+/// The binary protocol as a `-S` connection frames it: `binary::sasl::parse` first,
+/// `binary::parse` for whatever is not a SASL packet.
+pub fn check_sasl(data: &[u8]) {
+    let limits = limits_for(data);
+    check_parser(data, &|input| sasl_step(input, &limits));
 }
 
 /// The connection state machine over a small real store.
@@ -266,6 +274,28 @@ fn binary_step(input: &[u8], limits: &Limits) -> Step {
             consumed,
             swallow,
         },
+        Err(binary::ParseError::Incomplete) => Step::Incomplete,
+        Err(e) => Step::Stop(format!("{e:?}")),
+    }
+}
+
+fn sasl_step(input: &[u8], limits: &Limits) -> Step {
+    match binary::sasl::parse(input, limits) {
+        Ok(Some(parsed)) => {
+            if let binary::sasl::SaslCommand::Auth { data, .. } = parsed.command {
+                // The PLAIN split never panics and keeps every byte but its two NULs.
+                if let Some(p) = binary::sasl::plain(data) {
+                    let kept = p.authzid.len() + p.authcid.len() + p.password.len();
+                    assert_eq!(kept + 2, data.len(), "PLAIN split lost bytes");
+                }
+            }
+            Step::Used {
+                event: format!("{:?}", parsed.command),
+                consumed: parsed.consumed,
+                swallow: parsed.swallow,
+            }
+        }
+        Ok(None) => binary_step(input, limits),
         Err(binary::ParseError::Incomplete) => Step::Incomplete,
         Err(e) => Step::Stop(format!("{e:?}")),
     }

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 4] = [
+const TARGETS: [(&str, Check); 5] = [
     ("text", ringcache_fuzz_check::check_text),
     ("meta", ringcache_fuzz_check::check_meta),
     ("binary", ringcache_fuzz_check::check_binary),
+    ("sasl", ringcache_fuzz_check::check_sasl),
     ("connection", ringcache_fuzz_check::check_connection),
 ];
 
@@ -67,6 +68,11 @@ fn meta_corpus() {
 #[test]
 fn binary_corpus() {
     replay_corpus("binary");
+}
+
+#[test]
+fn sasl_corpus() {
+    replay_corpus("sasl");
 }
 
 #[test]

@@ -29,7 +29,7 @@
 //! | `key_len` > 250, any opcode | 0x04 `Invalid arguments`, closed | [`ParseError::Fatal`] |
 //! | lengths outside the opcode's rule (table below) | 0x04 `Invalid arguments`, closed | [`ParseError::Fatal`] |
 //! | unassigned opcode (0x1f, 0x25, 0x3d, 0xff), VERBOSITY 0x1b | 0x81 `Unknown command`, body swallowed; a value-only body stays in sync, but extras or a key are skipped twice and memcached 1.6.18 loses sync | [`Command::Unknown`]: the body is skipped once |
-//! | SASL_LIST_MECHS 0x20 with an empty body; SASL_AUTH/STEP 0x21/0x22 with a key and no extras | 0x81 `Unknown command` (no SASL), connection lives | [`Command::Unknown`] |
+//! | SASL_LIST_MECHS 0x20 with an empty body; SASL_AUTH/STEP 0x21/0x22 with a key and no extras | 0x81 `Unknown command` (no SASL), connection lives | [`Command::Unknown`] (with `-S` the connection reads them with [`sasl::parse`] first) |
 //! | SASL ops with other lengths | 0x04, closed | [`ParseError::Fatal`] |
 //! | SET/ADD/REPLACE/APPEND/PREPEND value over `-I` (memcached's item arithmetic; non-zero flags cost 4 more bytes) | 0x03 `Too large.` (quiet or not), value swallowed; SET/SETQ also unlink the old value; no stats counted | [`Command::TooLarge`] |
 //! | TOUCH/GAT*/STAT with bytes after the key | memcached reads the extra bytes as the next header (loses sync) | answered, extra bytes swallowed |
@@ -79,6 +79,7 @@
 use super::{Limits, StatsGroup, StoreMode, KEY_MAX_BYTES};
 
 pub mod response;
+pub mod sasl;
 #[cfg(test)]
 mod tests;
 

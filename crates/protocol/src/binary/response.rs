@@ -25,6 +25,8 @@ pub enum Status {
     /// memcached's answer to a refused command too (FLUSH under `-F`), not only to a
     /// failed authentication.
     AuthError = 0x0020,
+    /// SASL: the mechanism wants another step (SASL_STEP); no error text.
+    AuthContinue = 0x0021,
     UnknownCommand = 0x0081,
     OutOfMemory = 0x0082,
 }
@@ -41,6 +43,7 @@ impl Status {
             Status::NotStored => "Not stored.",
             Status::NonNumeric => "Non-numeric server-side value for incr or decr",
             Status::AuthError => "Auth failure.",
+            Status::AuthContinue => "",
             Status::UnknownCommand => "Unknown command",
             Status::OutOfMemory => "Out of memory",
         }
@@ -162,6 +165,7 @@ mod tests {
                 "Non-numeric server-side value for incr or decr",
             ),
             (Status::AuthError, 0x20, "Auth failure."),
+            (Status::AuthContinue, 0x21, ""),
             (Status::UnknownCommand, 0x81, "Unknown command"),
             (Status::OutOfMemory, 0x82, "Out of memory"),
         ];
