@@ -14,6 +14,12 @@
 //! benchmark's own key formatting, about 60 instructions per operation. Count mode
 //! never starts criterion, whose start-up forks a child that valgrind reports with a
 //! second `Collected : 0` line (misread as "nothing counted" before).
+//!
+//! Lock contention: `STORE_BENCH_CONTENTION=1 target/release/deps/store-HASH --bench`
+//! runs gets (and sets) on two threads at once whose keys all live in one shard, then
+//! in two different shards, and prints per mode the operations per second and the
+//! share of shard-lock acquisitions that found the lock held
+//! (`StoreStats::lock_waits`, `stats`' `ringcache_shard_lock_waits`).
 #![forbid(unsafe_code)]
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
@@ -216,12 +222,84 @@ fn benches(c: &mut Criterion) {
     });
 }
 
+/// Keys (numbers for [`key`]) that live in shard `shard` of `store`, `count` of them.
+fn keys_in_shard(store: &Store, shard: usize, count: usize) -> Vec<u64> {
+    let mut buf = [0; 16];
+    (0..)
+        .filter(|&n| store.shard_of(key(&mut buf, n)) == shard)
+        .take(count)
+        .collect()
+}
+
+/// Contention mode: two threads, each over its own keys, in one shard or in two;
+/// prints ops/s and lock waits per acquisition for gets and for sets.
+fn contention_mode() {
+    const OPS: usize = 2_000_000;
+    const PER_THREAD_KEYS: usize = 1000;
+    let value = [b'v'; VALUE_BYTES];
+    println!("| operation | shards used | ops/s (2 threads) | lock waits per operation |");
+    println!("|---|---|---:|---:|");
+    for (name, is_set) in [("get", false), ("set", true)] {
+        for (label, shards) in [
+            ("one (same shard)", [0, 0]),
+            ("two (different shards)", [0, 1]),
+        ] {
+            let s = store(1 << 30);
+            let keys: Vec<Vec<u64>> = shards
+                .iter()
+                .enumerate()
+                .map(|(t, &shard)| {
+                    // Two threads in one shard get disjoint keys of it.
+                    let all = keys_in_shard(&s, shard, 2 * PER_THREAD_KEYS);
+                    all[t * PER_THREAD_KEYS..(t + 1) * PER_THREAD_KEYS].to_vec()
+                })
+                .collect();
+            for list in &keys {
+                for &n in list {
+                    set(&s, n, &value);
+                }
+            }
+            let before = s.stats().lock_waits;
+            let barrier = Barrier::new(2);
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for list in &keys {
+                    let (s, barrier, value) = (&s, &barrier, &value);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        for i in 0..OPS {
+                            let n = list[i % list.len()];
+                            if is_set {
+                                black_box(set(s, n, value));
+                            } else {
+                                black_box(get(s, n));
+                            }
+                        }
+                    });
+                }
+            });
+            let elapsed = start.elapsed().as_secs_f64();
+            let waits = s.stats().lock_waits - before;
+            let ops = (2 * OPS) as f64;
+            println!(
+                "| {name} | {label} | {:.0} | {:.4} |",
+                ops / elapsed,
+                waits as f64 / ops
+            );
+        }
+    }
+}
+
 criterion_group!(store_benches, benches);
 
 /// `criterion_main!`, with callgrind mode first so that criterion never starts in it.
 fn main() {
     if let Ok(name) = std::env::var("STORE_BENCH_COUNT") {
         count_mode(&name);
+        return;
+    }
+    if std::env::var_os("STORE_BENCH_CONTENTION").is_some() {
+        contention_mode();
         return;
     }
     store_benches();

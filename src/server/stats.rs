@@ -109,8 +109,11 @@ impl Stat {
     }
 }
 
-/// One worker's counters. Written only by that worker's thread.
+/// One worker's counters. Written only by that worker's thread; aligned to two cache
+/// lines so that no line holds two workers' counters (the workers' stats sit side by
+/// side in one slice).
 #[derive(Debug)]
+#[repr(align(128))]
 pub struct WorkerStats {
     counters: [AtomicU64; Stat::COUNT],
 }

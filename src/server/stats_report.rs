@@ -201,6 +201,7 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("ringcache_conn_buffer_bytes", &server.buffers.used_bytes());
     stat("ringcache_conn_buffer_limit", &server.buffers.limit_bytes());
     counters(stat, &t, Stat::ConnBufferPauses, Stat::ConnBufferRefusals);
+    stat("ringcache_shard_lock_waits", &store.lock_waits);
 }
 
 /// Listening addresses: memcached has one listening socket per address, ringcache's

@@ -18,7 +18,6 @@
 //!   larger than one shard's share.
 
 use std::sync::atomic::Ordering;
-use std::sync::PoisonError;
 
 use super::classes::{class_count, ClassReport, ClassSet};
 use super::shard::walk::{CrawlTally, ShardCursor};
@@ -191,9 +190,7 @@ impl Store {
     }
 
     fn lock_shard(&self, index: usize) -> std::sync::MutexGuard<'_, super::shard::Shard> {
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shards[index].lock()
     }
 }
 

@@ -229,6 +229,7 @@ fn run(limit_bytes: usize, shards: usize, ops: &[Op]) -> Result<(), TestCaseErro
         let model = StoreStats {
             hash_bytes: stats.hash_bytes,
             hash_buckets: stats.hash_buckets,
+            lock_waits: stats.lock_waits,
             ..m.stats_now()
         };
         prop_assert_eq!(&modelled, &model, "step {}: stats after {:?}", step, op);

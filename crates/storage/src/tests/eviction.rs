@@ -4,7 +4,7 @@
 use super::*;
 
 fn active(s: &Store) -> Vec<String> {
-    let keys = s.shards[0].lock().unwrap().active_keys();
+    let keys = s.shards[0].lock().active_keys();
     keys.into_iter()
         .map(|k| String::from_utf8(k).unwrap())
         .collect()

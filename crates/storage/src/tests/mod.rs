@@ -106,13 +106,13 @@ fn value_of(s: &Store, key: &[u8]) -> Option<Vec<u8>> {
 
 pub(super) fn check(s: &Store) {
     for shard in s.shards.iter() {
-        shard.lock().unwrap().check();
+        shard.lock().check();
     }
 }
 
 fn lru(s: &Store) -> Vec<String> {
     assert_eq!(s.shard_count(), 1);
-    let keys = s.shards[0].lock().unwrap().lru_keys();
+    let keys = s.shards[0].lock().lru_keys();
     keys.into_iter()
         .map(|k| String::from_utf8(k).unwrap())
         .collect()

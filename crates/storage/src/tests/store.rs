@@ -175,3 +175,23 @@ fn hash_table_figures_follow_the_tables() {
     assert!(stats.hash_buckets >= 1000, "{stats:?}");
     assert!(stats.hash_bytes >= stats.hash_buckets * 4, "{stats:?}");
 }
+
+#[test]
+fn a_thread_that_finds_a_shard_locked_counts_a_wait() {
+    let s = store_with(MB, 1);
+    set(&s, "k", "v");
+    assert_eq!(s.lock_waits(), 0);
+    std::thread::scope(|scope| {
+        // The get's closure runs under the shard lock: it holds it until the other
+        // thread has found it held (and counted so) before blocking on it.
+        s.get(b"k", Read::GET, |_| {
+            scope.spawn(|| set(&s, "k", "w"));
+            while s.lock_waits() == 0 {
+                std::thread::yield_now();
+            }
+        });
+    });
+    assert_eq!(s.lock_waits(), 1);
+    assert_eq!(get(&s, "k").as_deref(), Some("w"));
+    assert_eq!(s.stats().lock_waits, 1);
+}
