@@ -76,9 +76,13 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
     let pid_file = config.pid_file.clone();
     let idle_timeout_secs = config.idle_timeout_secs;
     let auth = load_auth(&config)?;
+    let tls = load_tls(&config, &bound.tcp_addrs)?;
     let server = Server::new(config);
     if let Some(auth) = auth {
         server.set_auth(auth);
+    }
+    if let Some(tls) = tls {
+        server.set_tls(tls);
     }
     server.set_engine(chosen.name(), chosen.feature_words());
     server
@@ -148,6 +152,30 @@ fn load_auth(config: &Config) -> Result<Option<server::auth::AsciiAuth>, Failure
         return Ok(None);
     };
     Ok(Some(server::auth::AsciiAuth::load(path)?))
+}
+
+/// Reads the `-Z` certificate, key and CA files, if TLS is on: one that cannot be read
+/// or does not fit refuses the start (exit 64, memcached's words). `tcp_addrs` are the
+/// bound TCP addresses, in `config.listen`'s order (the `notls:` ones serve plaintext).
+fn load_tls(
+    config: &Config,
+    tcp_addrs: &[std::net::SocketAddr],
+) -> Result<Option<server::tls::Tls>, Failure> {
+    if !config.tls.enabled {
+        return Ok(None);
+    }
+    let wanted = config.listen.iter().filter_map(|a| match a {
+        ListenAddr::Tcp(addr) => Some(addr),
+        ListenAddr::Unix { .. } => None,
+    });
+    let plain = wanted
+        .zip(tcp_addrs)
+        .filter(|(wanted, _)| config.notls.contains(wanted))
+        .map(|(_, bound)| *bound)
+        .collect();
+    server::tls::Tls::load(config.tls.clone(), plain)
+        .map(Some)
+        .map_err(|why| Failure { why, status: 64 })
 }
 
 /// Binds every listener, writes the port and pid files, and drops privileges, in
@@ -221,7 +249,7 @@ fn log_startup(config: &Config, chosen: &io::Chosen, tcp_addrs: &[std::net::Sock
 fn wait_for_stop(server: &Server, shutdown: &io::Shutdown) -> Result<(), String> {
     while !shutdown.is_triggered() {
         match io::sys::wait_stop_signal(Duration::from_secs(1)) {
-            Ok(Some(libc::SIGHUP)) => reload_auth(server),
+            Ok(Some(libc::SIGHUP)) => reload_on_hup(server),
             Ok(Some(libc::SIGUSR1)) => {
                 tracing::info!("SIGUSR1 received: stopping gracefully");
                 shutdown.trigger();
@@ -245,12 +273,22 @@ fn wait_for_stop(server: &Server, shutdown: &io::Shutdown) -> Result<(), String>
     Ok(())
 }
 
-/// SIGHUP: memcached rereads the `-Y` file, keeping the old entries if it cannot.
-fn reload_auth(server: &Server) {
+/// SIGHUP: memcached rereads the `-Y` file, keeping the old entries if it cannot, and
+/// (since 1.6.40) the TLS certificates, keeping those in force if it cannot. Without
+/// either it is ignored.
+fn reload_on_hup(server: &Server) {
     match server.auth().map(|auth| auth.reload()) {
-        None => tracing::info!("SIGHUP received: ignored, as memcached"),
+        None => {}
         Some(Ok(())) => tracing::info!("SIGHUP received: -Y file reread"),
         Some(Err(e)) => tracing::warn!("SIGHUP received: {e}; the old entries stay"),
+    }
+    match server.tls().map(|tls| tls.refresh()) {
+        None => {}
+        Some(Ok(())) => tracing::info!("SIGHUP received: TLS certificates reloaded"),
+        Some(Err(e)) => tracing::warn!("SIGHUP received: {e}; the certificates in force stay"),
+    }
+    if server.auth().is_none() && server.tls().is_none() {
+        tracing::info!("SIGHUP received: ignored, as memcached");
     }
 }
 

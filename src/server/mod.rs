@@ -3,8 +3,8 @@
 //! per-worker statistics (`stats`, `stats_report`, `stats_classes`), the
 //! per-worker connection tables behind `stats conns` (`conns`), the operator's views
 //! and knobs (`watch` log streams, `detail` per-prefix counters, `tunables` the settings
-//! only recorded), the LRU crawler's thread (`crawler`), listening-socket setup, and
-//! `-Y` authentication (`auth`).
+//! only recorded), the LRU crawler's thread (`crawler`), listening-socket setup,
+//! `-Y` authentication (`auth`), and TLS (`tls`: rustls inside the connection).
 //!
 //! The server makes no syscall of its own: engines (in `io`) feed bytes in and take
 //! bytes out; what it needs of the OS besides (CPU time and socket addresses for
@@ -27,6 +27,7 @@ pub mod stats;
 mod stats_classes;
 mod stats_report;
 mod stats_settings;
+pub mod tls;
 pub mod tunables;
 pub mod watch;
 
@@ -94,6 +95,8 @@ pub struct Server {
     stop: OnceLock<StopFn>,
     /// The `-Y` credentials (set once at startup, before any connection).
     auth: OnceLock<auth::AsciiAuth>,
+    /// TLS (`-Z`; set once at startup, before any connection).
+    tls: OnceLock<tls::Tls>,
 }
 
 impl std::fmt::Debug for Server {
@@ -137,6 +140,7 @@ impl Server {
             engine: OnceLock::new(),
             stop: OnceLock::new(),
             auth: OnceLock::new(),
+            tls: OnceLock::new(),
             config,
         })
     }
@@ -170,7 +174,38 @@ impl Server {
             let peer = connection::conn_peer(fd);
             self.watch.conn(&peer, None, fd);
         }
-        Some(Connection::new(Arc::clone(self), worker, record))
+        let mut conn = Connection::new(Arc::clone(self), worker, record);
+        if let Some(tls) = self.tls() {
+            if self.speaks_tls(tls, fd) {
+                conn.start_tls(tls);
+            }
+        }
+        Some(conn)
+    }
+
+    /// Whether the connection on socket `fd` speaks TLS: not on a unix socket, nor on
+    /// a `notls:` listener (its local address tells, asked only when there are some).
+    fn speaks_tls(&self, tls: &tls::Tls, fd: RawFd) -> bool {
+        let unix = self
+            .config
+            .listen
+            .iter()
+            .any(|a| matches!(a, crate::config::ListenAddr::Unix { .. }));
+        !unix
+            && tls.applies(|| match crate::os::socket_addrs(fd).1 {
+                Some(crate::os::SocketName::Inet(addr)) => Some(addr),
+                _ => None,
+            })
+    }
+
+    /// Turns TLS on (once, at startup, before any connection).
+    pub fn set_tls(&self, tls: tls::Tls) {
+        let _ = self.tls.set(tls);
+    }
+
+    /// The TLS state, if `-Z` is on.
+    pub fn tls(&self) -> Option<&tls::Tls> {
+        self.tls.get()
     }
 
     /// Turns `-Y` authentication on (once, at startup, before any connection).
