@@ -31,6 +31,13 @@
 //! connection starts unauthenticated (`auth`: memcached's authentication `set`, see
 //! `server::auth`) and speaks text once authenticated.
 //!
+//! TLS (`-Z`): a connection may hold a `server::tls::session::TlsSession`. Then
+//! [`Connection::on_input`] gets records, which the session decrypts before the
+//! plaintext takes the usual path, and [`Connection::output`] returns the session's
+//! output, sealing the pending answers into records first (only when the records
+//! before them are all sent, so the mark keeps bounding the plaintext). A client that
+//! breaks TLS gets the alert and is closed (`ssl_handshake_errors`/`ssl_proto_errors`).
+//!
 //! States: reading requests → (store command over the item limit: swallowing its data
 //! block) → reading requests … → closing (quit or a fatal protocol error: the output is
 //! still sent, input is ignored). After `watch`: a log stream for good (input is
