@@ -409,6 +409,18 @@ both_engines! {
             assert_eq!(c.roundtrip(b"incr k 1\r\n", b"\r\n"), want.as_bytes(), "update {i}");
         }
         assert_eq!(c.stats()["ssl_proto_errors"], "0");
+
+        // `close_notify` and 14 KB after it in one write: the bytes are dropped,
+        // and the worker goes on serving (another client on it is answered).
+        let mut other = TlsClient::connect(server.addr(), &rustls_config(&certs));
+        c.stream.conn.send_close_notify();
+        let mut records = Vec::new();
+        c.stream.conn.write_tls(&mut records).expect("close_notify");
+        // More than rustls reads per call (4 KiB), so some stay after it stops reading.
+        records.extend_from_slice(&b"get k\r\n".repeat(2000));
+        c.stream.sock.write_all(&records).expect("write");
+        assert_eq!(other.roundtrip(b"get k\r\n", b"END\r\n"), b"VALUE k 0 2\r\n50\r\nEND\r\n");
+        assert_eq!(other.stats()["ssl_proto_errors"], "0");
     }
 }
 

@@ -82,9 +82,15 @@ impl TlsSession {
         while !input.is_empty() {
             let handshaking = self.conn.is_handshaking();
             let broke = |why: String| Broken { handshaking, why };
-            if let Err(e) = self.conn.read_tls(&mut input) {
-                self.broken = true;
-                return (plain, Some(broke(e.to_string())));
+            match self.conn.read_tls(&mut input) {
+                // The peer sent `close_notify`: rustls reads nothing more, so what
+                // follows it is dropped (its FIN ends the connection).
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    self.broken = true;
+                    return (plain, Some(broke(e.to_string())));
+                }
             }
             let state = match self.conn.process_new_packets() {
                 Ok(state) => state,
