@@ -19,6 +19,8 @@ command -v saslpasswd2 >/dev/null 2>&1 || [ -x /usr/sbin/saslpasswd2 ] || missin
 # SystemCallFilter=.
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
+# tests/tls.rs: openssl makes each test's certificates.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

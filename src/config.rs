@@ -57,7 +57,8 @@ struct Args {
     #[arg(short = 'a', long = "unix-mask", default_value = "700")]
     unix_mask: String,
     /// Interfaces to listen on: comma-separated `host`, `host:port` or `[v6]:port`; may
-    /// repeat. A host name means every address it resolves to; `*` means 0.0.0.0.
+    /// repeat. A host name means every address it resolves to; `*` means 0.0.0.0. With
+    /// -Z, `notls:<addr>` listens without TLS.
     #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
     listen: Vec<String>,
     /// Item memory in megabytes (an `m` suffix is allowed).
@@ -99,7 +100,9 @@ struct Args {
     user: Option<String>,
     /// Extended options, comma-separated key=value; may repeat: idle_timeout=SECS,
     /// conn_buffer_limit_mb=MB, no_lru_crawler, lru_crawler_sleep=MICROS,
-    /// lru_crawler_tocrawl=N. Other memcached options are ignored with a warning.
+    /// lru_crawler_tocrawl=N, and with -Z ssl_chain_cert=FILE, ssl_key=FILE,
+    /// ssl_ca_cert=FILE, ssl_verify_mode=0..3, ssl_min_version=0..3, ssl_ciphers=LIST,
+    /// ssl_session_cache, ssl_keyformat=1, ssl_wbuf_size=KB. Other memcached options are ignored with a warning.
     #[arg(short = 'o', long = "extended")]
     extended: Vec<String>,
     /// Write the process id to this file (removed at exit).
@@ -138,6 +141,10 @@ struct Args {
     /// from the `user:password` file named by MEMCACHED_SASL_PWDB. Reread on SIGHUP.
     #[arg(short = 'S', long = "enable-sasl")]
     enable_sasl: bool,
+    /// TLS on every TCP listener but those given as `-l notls:<addr>` (needs `-o
+    /// ssl_chain_cert=FILE,ssl_key=FILE`; more `ssl_*` options as memcached's).
+    #[arg(short = 'Z', long = "enable-ssl")]
+    enable_ssl: bool,
 }
 
 /// Where to listen.
@@ -193,6 +200,10 @@ pub struct Config {
     /// `-S`: SASL authentication for binary connections (the password file, named by
     /// `MEMCACHED_SASL_PWDB`, is read at startup by `run`).
     pub sasl: bool,
+    /// `-Z` and the `-o ssl_*` options (the files are read at startup by `run`).
+    pub tls: crate::server::tls::TlsSettings,
+    /// The `-l notls:` addresses (as given; among `listen`): plaintext under `-Z`.
+    pub notls: Vec<SocketAddr>,
 }
 
 /// The LRU crawler's start-up settings, with memcached's defaults: on, 100 µs between
@@ -286,8 +297,17 @@ impl Config {
         let tcp_port = tcp_port(args.port)?;
         let extended = Extended::parse(&args.extended)?;
         let prefix_delimiter = prefix_delimiter(args.prefix_delimiter.as_deref())?;
+        let mut tls = extended.tls;
+        tls.enabled = args.enable_ssl;
+        tls.check()?;
+        let (listen, notls) = listen_addrs(&args, tcp_port)?;
+        if !notls.is_empty() && !tls.enabled {
+            return Err("-l notls:…: 'notls' option is valid only when SSL is enabled (-Z)".into());
+        }
         Ok(Config {
-            listen: listen_addrs(&args, tcp_port)?,
+            listen,
+            notls,
+            tls,
             limit_bytes,
             max_connections: conn_limit(args.conn_limit)?,
             threads: threads(args.threads)?,
@@ -402,32 +422,43 @@ fn tcp_port(value: i32) -> Result<u16, String> {
 }
 
 /// Where to listen: the `-s` unix socket (which turns TCP off, as memcached), else every
-/// address of every `-l` entry, each once.
-fn listen_addrs(args: &Args, port: u16) -> Result<Vec<ListenAddr>, String> {
+/// address of every `-l` entry, each once; and the addresses of the `notls:` entries.
+fn listen_addrs(args: &Args, port: u16) -> Result<(Vec<ListenAddr>, Vec<SocketAddr>), String> {
     if let Some(path) = &args.unix_socket {
         let mask = u32::from_str_radix(&args.unix_mask, 8)
             .ok()
             .filter(|m| *m <= 0o777)
             .ok_or_else(|| format!("-a {}: not an octal mask", args.unix_mask))?;
-        return Ok(vec![ListenAddr::Unix {
+        let unix = ListenAddr::Unix {
             path: path.clone(),
             mask,
-        }]);
+        };
+        return Ok((vec![unix], Vec::new()));
     }
     let mut addrs = Vec::new();
+    let (mut notls, mut secure) = (Vec::new(), Vec::new());
     for entry in args.listen.iter().flat_map(|l| l.split(',')) {
-        for addr in parse_listen(entry.trim(), port)? {
+        let (plain, entry) = match entry.trim().strip_prefix("notls:") {
+            Some(rest) => (true, rest),
+            None => (false, entry.trim()),
+        };
+        for addr in parse_listen(entry, port)? {
+            if plain { &mut notls } else { &mut secure }.push(addr);
             let addr = ListenAddr::Tcp(addr);
             if !addrs.contains(&addr) {
                 addrs.push(addr);
             }
         }
     }
-    Ok(addrs)
+    if let Some(both) = notls.iter().find(|a| secure.contains(a)) {
+        return Err(format!("-l {both}: given both with and without notls:"));
+    }
+    Ok((addrs, notls))
 }
 
 /// The `-o` options ringcache understands; the others are kept to be warned about.
 struct Extended {
+    tls: crate::server::tls::TlsSettings,
     idle_timeout_secs: u32,
     conn_buffer_limit_mb: usize,
     crawler: CrawlerSettings,
@@ -437,6 +468,7 @@ struct Extended {
 impl Extended {
     fn parse(options: &[String]) -> Result<Extended, String> {
         let mut extended = Extended {
+            tls: Default::default(),
             idle_timeout_secs: 0,
             conn_buffer_limit_mb: crate::server::buffers::DEFAULT_LIMIT_MB,
             crawler: CrawlerSettings::default(),
@@ -444,7 +476,7 @@ impl Extended {
         };
         for opt in options.iter().flat_map(|o| o.split(',')) {
             let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
-            if extended.crawler.option(key, value)? {
+            if extended.crawler.option(key, value)? || extended.tls.option(key, value)? {
                 continue;
             }
             match key {

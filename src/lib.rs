@@ -77,12 +77,16 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
     let idle_timeout_secs = config.idle_timeout_secs;
     let auth = load_auth(&config)?;
     let sasl = load_sasl(&config)?;
+    let tls = load_tls(&config, &bound.tcp_addrs)?;
     let server = Server::new(config);
     if let Some(auth) = auth {
         server.set_auth(auth);
     }
     if let Some(passwords) = sasl {
         server.set_sasl(passwords);
+    }
+    if let Some(tls) = tls {
+        server.set_tls(tls);
     }
     server.set_engine(chosen.name(), chosen.feature_words());
     server
@@ -173,6 +177,30 @@ fn load_sasl(config: &Config) -> Result<Option<server::sasl::SaslPasswords>, Fai
     )?))
 }
 
+/// Reads the `-Z` certificate, key and CA files, if TLS is on: one that cannot be read
+/// or does not fit refuses the start (exit 64, memcached's words). `tcp_addrs` are the
+/// bound TCP addresses, in `config.listen`'s order (the `notls:` ones serve plaintext).
+fn load_tls(
+    config: &Config,
+    tcp_addrs: &[std::net::SocketAddr],
+) -> Result<Option<server::tls::Tls>, Failure> {
+    if !config.tls.enabled {
+        return Ok(None);
+    }
+    let wanted = config.listen.iter().filter_map(|a| match a {
+        ListenAddr::Tcp(addr) => Some(addr),
+        ListenAddr::Unix { .. } => None,
+    });
+    let plain = wanted
+        .zip(tcp_addrs)
+        .filter(|(wanted, _)| config.notls.contains(wanted))
+        .map(|(_, bound)| *bound)
+        .collect();
+    server::tls::Tls::load(config.tls.clone(), plain)
+        .map(Some)
+        .map_err(|why| Failure { why, status: 64 })
+}
+
 /// Binds every listener, writes the port and pid files, and drops privileges, in
 /// memcached's order: TCP ports (maybe below 1024) and the pid file (maybe in a
 /// directory only root can write) as root, the unix socket after dropping privileges,
@@ -244,7 +272,7 @@ fn log_startup(config: &Config, chosen: &io::Chosen, tcp_addrs: &[std::net::Sock
 fn wait_for_stop(server: &Server, shutdown: &io::Shutdown) -> Result<(), String> {
     while !shutdown.is_triggered() {
         match io::sys::wait_stop_signal(Duration::from_secs(1)) {
-            Ok(Some(libc::SIGHUP)) => reload_auth(server),
+            Ok(Some(libc::SIGHUP)) => reload_on_hup(server),
             Ok(Some(libc::SIGUSR1)) => {
                 tracing::info!("SIGUSR1 received: stopping gracefully");
                 shutdown.trigger();
@@ -268,22 +296,28 @@ fn wait_for_stop(server: &Server, shutdown: &io::Shutdown) -> Result<(), String>
     Ok(())
 }
 
-/// SIGHUP: memcached rereads the `-Y` file, keeping the old entries if it cannot;
-/// ringcache rereads the `-S` password file too (memcached reads that one at every
-/// authentication).
-fn reload_auth(server: &Server) {
+/// SIGHUP: memcached rereads the `-Y` file, keeping the old entries if it cannot, and
+/// (since 1.6.40) the TLS certificates, keeping those in force if it cannot; ringcache
+/// rereads the `-S` password file too (memcached reads that one at every
+/// authentication). Without any of them it is ignored.
+fn reload_on_hup(server: &Server) {
     let ascii = server.auth().map(|auth| ("-Y file", auth.reload()));
     let sasl = server
         .sasl()
         .map(|pwdb| ("-S password file", pwdb.reload()));
-    if ascii.is_none() && sasl.is_none() {
-        tracing::info!("SIGHUP received: ignored, as memcached");
-    }
     for (what, result) in ascii.into_iter().chain(sasl) {
         match result {
             Ok(()) => tracing::info!("SIGHUP received: {what} reread"),
             Err(e) => tracing::warn!("SIGHUP received: {e}; the old entries stay"),
         }
+    }
+    match server.tls().map(|tls| tls.refresh()) {
+        None => {}
+        Some(Ok(())) => tracing::info!("SIGHUP received: TLS certificates reloaded"),
+        Some(Err(e)) => tracing::warn!("SIGHUP received: {e}; the certificates in force stay"),
+    }
+    if server.auth().is_none() && server.sasl().is_none() && server.tls().is_none() {
+        tracing::info!("SIGHUP received: ignored, as memcached");
     }
 }
 

@@ -32,6 +32,13 @@
 //! `server::auth`) and speaks text once authenticated. With `-S` (and no `-Y`) it
 //! speaks binary, every packet through `sasl` first (SASL PLAIN, see `server::sasl`).
 //!
+//! TLS (`-Z`): a connection may hold a `server::tls::session::TlsSession`. Then
+//! [`Connection::on_input`] gets records, which the session decrypts before the
+//! plaintext takes the usual path, and [`Connection::output`] returns the session's
+//! output, sealing the pending answers into records first (only when the records
+//! before them are all sent, so the mark keeps bounding the plaintext). A client that
+//! breaks TLS gets the alert and is closed (`ssl_handshake_errors`/`ssl_proto_errors`).
+//!
 //! States: reading requests → (store command over the item limit: swallowing its data
 //! block) → reading requests … → closing (quit or a fatal protocol error: the output is
 //! still sent, input is ignored). After `watch`: a log stream for good (input is
@@ -68,6 +75,8 @@ use super::conns::{ConnRecord, ConnState};
 use super::output::Output;
 use super::sasl::SaslState;
 use super::stats::{Stat, WorkerStats};
+use super::tls::session::{Broken, TlsSession};
+use super::tls::Tls;
 use super::Server;
 use crate::config::ProtocolChoice;
 use crate::protocol::StoreMode;
@@ -150,6 +159,8 @@ pub struct Connection {
     auth_state: AuthState,
     /// Its SASL authentication and exchange (`-S`).
     sasl: SaslState,
+    /// TLS (`-Z`): records in and out around the plaintext (`server::tls::session`).
+    tls: Option<Box<TlsSession>>,
 }
 
 impl Connection {
@@ -179,6 +190,19 @@ impl Connection {
             dump: None,
             auth_state: AuthState::Line,
             sasl: SaslState::default(),
+            tls: None,
+        }
+    }
+
+    /// Speaks TLS from the first byte (`-Z`, on a listener without `notls:`). A session
+    /// that cannot start (never with a configuration that loaded) closes the connection.
+    pub(crate) fn start_tls(&mut self, tls: &Tls) {
+        match TlsSession::new(tls.config()) {
+            Ok(session) => self.tls = Some(Box::new(session)),
+            Err(e) => {
+                tracing::warn!("connection {}: cannot start TLS: {e}", self.record.fd());
+                self.closing = true;
+            }
         }
     }
 
@@ -212,8 +236,48 @@ impl Connection {
         }
     }
 
-    /// Executes the requests in `input`; keeps what it cannot execute yet.
+    /// Executes the requests in `input` (records, over TLS); keeps what it cannot
+    /// execute yet.
     pub fn on_input(&mut self, input: &[u8]) {
+        let Some(tls) = self.tls.as_mut() else {
+            return self.receive(input);
+        };
+        let (plain, broken) = tls.open(input);
+        if !plain.is_empty() {
+            self.receive(&plain);
+        }
+        if let Some(tls) = self.tls.as_mut() {
+            tls.restore(plain);
+        }
+        if let Some(broken) = broken {
+            self.tls_broken(broken);
+        }
+    }
+
+    /// The client broke TLS: its alert goes out, then the connection closes.
+    #[cold]
+    fn tls_broken(&mut self, broken: Broken) {
+        if let Some(tls) = self.server.tls() {
+            tls.count_error(broken.handshaking);
+        }
+        let when = if broken.handshaking {
+            "handshake"
+        } else {
+            "session"
+        };
+        tracing::debug!(
+            "connection {}: TLS {when} failed: {}",
+            self.record.fd(),
+            broken.why
+        );
+        self.fatal = true;
+        self.closing = true;
+        self.pending = Vec::new();
+        self.charge();
+    }
+
+    /// Executes the plaintext requests in `input`; keeps what it cannot execute yet.
+    fn receive(&mut self, input: &[u8]) {
         self.stats().add(Stat::BytesRead, input.len() as u64);
         crate::logging::bytes_in(self.record.fd(), input.len());
         if self.closing {
@@ -279,7 +343,8 @@ impl Connection {
     /// Reports what this connection holds to the shared budget.
     #[inline]
     fn charge(&mut self) {
-        let held = self.out.footprint() + self.pending.capacity();
+        let tls = self.tls.as_ref().map_or(0, |t| t.footprint());
+        let held = self.out.footprint() + self.pending.capacity() + tls;
         self.server.buffers.charge(&mut self.charged, held);
     }
 
@@ -309,8 +374,12 @@ impl Connection {
         self.charge();
     }
 
+    /// What the engine sends: the answers, or over TLS the records sealed from them.
     pub fn output(&mut self) -> &mut Output {
-        &mut self.out
+        match self.tls.as_mut() {
+            None => &mut self.out,
+            Some(tls) => tls.seal(&mut self.out, self.closing),
+        }
     }
 
     /// False while the output is over its mark, while requests kept at the mark wait

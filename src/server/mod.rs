@@ -4,7 +4,8 @@
 //! per-worker connection tables behind `stats conns` (`conns`), the operator's views
 //! and knobs (`watch` log streams, `detail` per-prefix counters, `tunables` the settings
 //! only recorded), the LRU crawler's thread (`crawler`), listening-socket setup,
-//! `-Y` authentication (`auth`) and `-S` SASL authentication (`sasl`).
+//! `-Y` authentication (`auth`), `-S` SASL authentication (`sasl`), and TLS (`tls`:
+//! rustls inside the connection).
 //!
 //! The server makes no syscall of its own: engines (in `io`) feed bytes in and take
 //! bytes out; what it needs of the OS besides (CPU time and socket addresses for
@@ -28,6 +29,7 @@ pub mod stats;
 mod stats_classes;
 mod stats_report;
 mod stats_settings;
+pub mod tls;
 pub mod tunables;
 pub mod watch;
 
@@ -97,6 +99,8 @@ pub struct Server {
     auth: OnceLock<auth::AsciiAuth>,
     /// The `-S` password file (set once at startup, before any connection).
     sasl: OnceLock<sasl::SaslPasswords>,
+    /// TLS (`-Z`; set once at startup, before any connection).
+    tls: OnceLock<tls::Tls>,
 }
 
 impl std::fmt::Debug for Server {
@@ -141,6 +145,7 @@ impl Server {
             stop: OnceLock::new(),
             auth: OnceLock::new(),
             sasl: OnceLock::new(),
+            tls: OnceLock::new(),
             config,
         })
     }
@@ -174,7 +179,38 @@ impl Server {
             let peer = connection::conn_peer(fd);
             self.watch.conn(&peer, None, fd);
         }
-        Some(Connection::new(Arc::clone(self), worker, record))
+        let mut conn = Connection::new(Arc::clone(self), worker, record);
+        if let Some(tls) = self.tls() {
+            if self.speaks_tls(tls, fd) {
+                conn.start_tls(tls);
+            }
+        }
+        Some(conn)
+    }
+
+    /// Whether the connection on socket `fd` speaks TLS: not on a unix socket, nor on
+    /// a `notls:` listener (its local address tells, asked only when there are some).
+    fn speaks_tls(&self, tls: &tls::Tls, fd: RawFd) -> bool {
+        let unix = self
+            .config
+            .listen
+            .iter()
+            .any(|a| matches!(a, crate::config::ListenAddr::Unix { .. }));
+        !unix
+            && tls.applies(|| match crate::os::socket_addrs(fd).1 {
+                Some(crate::os::SocketName::Inet(addr)) => Some(addr),
+                _ => None,
+            })
+    }
+
+    /// Turns TLS on (once, at startup, before any connection).
+    pub fn set_tls(&self, tls: tls::Tls) {
+        let _ = self.tls.set(tls);
+    }
+
+    /// The TLS state, if `-Z` is on.
+    pub fn tls(&self) -> Option<&tls::Tls> {
+        self.tls.get()
     }
 
     /// Turns `-Y` authentication on (once, at startup, before any connection).

@@ -178,6 +178,9 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("log_watcher_skipped", &watch.watcher_skipped);
     stat("log_watcher_sent", &watch.watcher_sent);
     stat("log_watchers", &watch.watchers);
+    if let Some(tls) = server.tls() {
+        tls.stats(stat);
+    }
     stat("unexpected_napi_ids", &0);
     stat("round_robin_fallback", &0);
     stat("bytes", &store.bytes);

@@ -12,15 +12,15 @@
 //! (`slab_automove_window`, `temporary_ttl`, `hashpower_init` 0, `tail_repair_time` 0).
 //! `hash_algorithm` is the store's (`foldhash`); `oldest` is the last `flush_all`'s
 //! time in ringcache's clock (seconds since start: memcached's clock starts earlier, so
-//! the numbers differ); TLS is off (`ssl_enabled no` and the `ssl_*` values that say
-//! "none"), as are NAPI ids and memory files.
+//! the numbers differ); the `ssl_*` lines come from `server::tls` (with `-Z` all of
+//! 1.6.18's; without it the ones that say "none"); NAPI ids and memory files are off.
 //!
 //! Left out, because ringcache has no such setting: `num_threads_per_udp` (no UDP),
 //! `reqs_per_event` (no `-R`: the engines bound input per connection per turn in
 //! bytes), `worker_logbuf_size` (workers write `watch` lines straight into the watchers'
 //! queues), `read_buf_mem_limit` (see `ringcache_conn_buffer_limit_mb`), `ext_*` and
-//! `slab_automove_freeratio` (no extstore), `ssl_keyformat`, `ssl_wbuf_size`,
-//! `ssl_min_version` (no TLS). The slab geometry is the store's size classes':
+//! `slab_automove_freeratio` (no extstore); without `-Z`, `ssl_keyformat`,
+//! `ssl_wbuf_size` and `ssl_min_version`. The slab geometry is the store's size classes':
 //! `growth_factor` the most consecutive classes' chunks grow by, `chunk_size` the
 //! smallest chunk, `slab_chunk_max` the largest paged one. The crawler's settings
 //! (`lru_crawler`, `lru_crawler_sleep`, `lru_crawler_tocrawl`) come from
@@ -131,14 +131,7 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
     stat("watcher_logbuf_size", &WATCHER_QUEUE_BYTES);
     stat("track_sizes", &"no");
     stat("inline_ascii_response", &"no");
-    stat("ssl_enabled", &"no");
-    stat("ssl_chain_cert", &"(null)");
-    stat("ssl_key", &"(null)");
-    stat("ssl_verify_mode", &0);
-    stat("ssl_ciphers", &"NULL");
-    stat("ssl_ca_cert", &"NULL");
-    stat("ssl_session_cache", &"no");
-    stat("ssl_kernel_tls", &"no");
+    super::tls::settings_stats(server.tls(), stat);
     stat("num_napi_ids", &"(null)");
     stat("memory_file", &"(null)");
     stat(

@@ -369,6 +369,16 @@ impl Server {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// Every TCP port the server wrote to its port file, in its listeners' order (the
+    /// first is [`Server::port`]).
+    pub fn tcp_ports(&self) -> Vec<u16> {
+        fs::read_to_string(self.dir.0.join("port"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(": ")?.1.trim().parse().ok())
+            .collect()
+    }
+
     /// What the server printed on stdout and stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.0.join("log")).unwrap_or_default()

@@ -251,6 +251,10 @@ pub enum Request<'a> {
     Meta(meta::MetaRequest<'a>),
     /// `shutdown [graceful]` (refused unless the server runs with `-A`).
     Shutdown(operator::Shutdown),
+    /// `refresh_certs [noreply]`: reload the TLS certificates (`-Z`).
+    RefreshCerts {
+        noreply: bool,
+    },
     /// `watch [kind …]`: `kinds` is `None` when a word names no kind (memcached checks
     /// `-W` and pipelined answers before it says `ERROR` for that).
     Watch {

@@ -49,6 +49,7 @@
 //! | no `\n` within 2048 bytes, line not `get `/`gets ` after ≤ 100 spaces | connection closed, no answer | `Fatal { reply: None }` as soon as 2049 bytes lack a `\n` |
 //! | no `\n` within 2048 bytes, `get `/`gets ` line | keeps reading, no limit (a 4 MB get works) | keeps reading up to [`GET_LINE_MAX_BYTES`], then `Fatal` with `SERVER_ERROR out of memory reading request` (memcached's answer when its read buffer cannot grow) |
 //! | `quit` (any arguments) | closes | `Request::Quit` |
+//! | `refresh_certs` (any arguments; `noreply` last silences `OK` only) | reloads the TLS certificates: `OK`, or memcached's error line | `Request::RefreshCerts` |
 //! | `version` (any arguments) | `VERSION 1.6.18` | `Request::Version` |
 //!
 //! Numbers (memcached's `safe_strto*`, see `ascii::number`): leading whitespace and `+`/`-`
@@ -187,6 +188,9 @@ impl<'a> Command<'_, 'a> {
             b"version" => self.done(Request::Version),
             b"quit" => self.done(Request::Quit),
             b"shutdown" => self.shutdown(),
+            b"refresh_certs" => self.done(Request::RefreshCerts {
+                noreply: self.tokens.noreply(),
+            }),
             b"watch" => self.watch(),
             b"slabs" => self.slabs(),
             b"lru" => self.lru(),

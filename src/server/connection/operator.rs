@@ -78,6 +78,22 @@ impl Connection {
         }
     }
 
+    /// `refresh_certs`: rereads the TLS certificate, key and CA files (`OK`, silenced
+    /// by `noreply`), or memcached's error line, never silenced.
+    pub(super) fn refresh_certs(&mut self, noreply: bool) {
+        let refreshed = match self.server.tls() {
+            None => Err("Error TLS not enabled".to_string()),
+            Some(tls) => tls.refresh(),
+        };
+        match refreshed {
+            Ok(()) => self.reply_unless(noreply, Response::Ok),
+            Err(e) => {
+                tracing::warn!("refresh_certs: {e}; the certificates in force stay");
+                self.line(&e);
+            }
+        }
+    }
+
     /// `watch [kinds]`: refusals in memcached's order, then the connection streams.
     pub(super) fn watch(&mut self, kinds: Option<WatchKinds>, noreply: bool) {
         let refuse = |conn: &mut Connection, reply| {

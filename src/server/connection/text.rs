@@ -151,6 +151,7 @@ impl Connection {
             Request::Quit => self.closing = true,
             Request::Meta(request) => self.meta(request),
             Request::Shutdown(mode) => self.shutdown(mode),
+            Request::RefreshCerts { noreply } => self.refresh_certs(noreply),
             Request::Watch { kinds, noreply } => self.watch(kinds, noreply),
             Request::StatsDetail(detail) => self.stats_detail(detail),
             Request::Slabs(command) => self.slabs(command),

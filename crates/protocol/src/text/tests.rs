@@ -603,6 +603,14 @@ fn stats_version_quit() {
     assert_eq!(request(b"version foo bar\r\n"), Request::Version);
     assert_eq!(request(b"quit\r\n"), Request::Quit);
     assert_eq!(request(b"quit x y\n"), Request::Quit);
+    assert_eq!(
+        request(b"refresh_certs\r\n"),
+        Request::RefreshCerts { noreply: false }
+    );
+    assert_eq!(
+        request(b"refresh_certs noreply\r\n"),
+        Request::RefreshCerts { noreply: true }
+    );
     assert_eq!(refused(b"stats\t\r\n"), ERROR);
 }
 
