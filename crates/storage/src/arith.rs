@@ -171,6 +171,8 @@ impl Shard {
             item.set_cas(cas);
             item.set_time(now);
             self.move_to_head(idx);
+            // A write of a held key counts as an access (`shard.rs`).
+            self.mark_active(idx);
             Ok((value, idx))
         } else {
             // The key is copied out: removing the old item may move records.
