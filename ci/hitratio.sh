@@ -9,9 +9,12 @@
 #   scan                         zipf0.99, and during the measured run a second client
 #                                writes SCAN one-time keys (uniform over 10^9 keys, sets
 #                                only): a burst that passes through the cache once
+# A third server, `unbounded`, is ringcache with `-m 2048`, which never evicts here: its
+# misses are the gets of keys not set yet, the floor no eviction policy goes below.
 # Reported per server and workload: the get miss ratio of the measured run (the Zipf
-# client's only), that ratio divided by each memcached build's, `curr_items` and RSS
-# (smaps_rollup) at the end. Lower miss ratios are better.
+# client's only), that ratio divided by each memcached build's, the same for the misses
+# above the floor (what a policy can act on), `curr_items` and RSS (smaps_rollup) at
+# the end. Lower miss ratios are better.
 #
 # Usage: ci/hitratio.sh [--memory MB] [--requests N] [--keys N] [--scan N]
 #                       [--workloads zipf0.8,zipf0.99,zipf1.2,scan] [--memcached PATH]...
@@ -69,13 +72,14 @@ mkdir -p "$OUT"
 ln -sfn "$STAMP" target/hitratio/latest
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
-SERVERS=("${MC_LABELS[@]}" ringcache)
+SERVERS=("${MC_LABELS[@]}" ringcache unbounded)
 
 server_cmd() {
     local common=(-U 0 -t 1 -m "$MEMORY" -l 127.0.0.1)
     case "$1" in
         memcached-*) memcached_cmd "$1" "${common[@]}" ;;
         ringcache) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll ;;
+        unbounded) echo "$RINGCACHE" -p 0 -U 0 -t 1 -m 2048 -l 127.0.0.1 --io-engine epoll ;;
     esac
 }
 
@@ -113,6 +117,12 @@ run_one() {
         FAILED=1
     fi
     items=$(stat_value "$SERVER_PORT" curr_items)
+    if [ "$server" = unbounded ] && [ "$(stat_value "$SERVER_PORT" evictions)" != 0 ]; then
+        echo "ci/hitratio.sh: $workload: the unbounded server evicted: no floor" >&2
+        FAILED=1
+        cleanup
+        return 0
+    fi
     rss=$(rss_bytes "$SERVER_PID")
     cleanup
     if [ -z "$json" ] || [ "${json:0:1}" != "{" ]; then
@@ -148,15 +158,20 @@ miss = {}
 for r in rows:
     gets = r["load"].get("gets") or 0
     miss[(r["server"], r["workload"])] = (r["load"].get("misses", 0) / gets) if gets else None
-head = "| workload | server | get miss ratio | " + " | ".join(f"vs {m}" for m in mcs) + " | curr_items | RSS MiB |"
-table = [head, "|---|---|---:|" + "---:|" * len(mcs) + "---:|---:|"]
+head = ("| workload | server | get miss ratio | " + " | ".join(f"vs {m}" for m in mcs)
+        + " | " + " | ".join(f"above floor vs {m}" for m in mcs) + " | curr_items | RSS MiB |")
+table = [head, "|---|---|---:|" + "---:|" * (2 * len(mcs)) + "---:|---:|"]
 for r in rows:
-    m = miss[(r["server"], r["workload"])]
-    vs = []
+    w = r["workload"]
+    m = miss[(r["server"], w)]
+    floor = miss.get(("unbounded", w))
+    vs, above = [], []
     for mc in mcs:
-        base = miss.get((mc, r["workload"]))
+        base = miss.get((mc, w))
         vs.append(f"{m / base:.3f}" if m is not None and base else "n/a")
-    table.append(f"| {r['workload']} | {r['server']} | {m:.4f} | " + " | ".join(vs)
+        ok = m is not None and base is not None and floor is not None and base > floor
+        above.append(f"{(m - floor) / (base - floor):.3f}" if ok else "n/a")
+    table.append(f"| {w} | {r['server']} | {m:.4f} | " + " | ".join(vs + above)
                  + f" | {r['items']:,} | {r['rss'] / 1048576:.1f} |")
 report = "\n".join([
     "# Hit ratio at equal memory",
@@ -166,6 +181,8 @@ report = "\n".join([
     f"4 connections × pipeline 16, {requests} requests warm-up (seed 1) then {requests} measured (seed 2)",
     f"- scan: zipf0.99 while a second client sets {scan} one-time keys (uniform over 10^9)",
     "- vs: this server's miss ratio divided by that memcached's on the same workload (below 1 is fewer misses)",
+    "- unbounded: ringcache with `-m 2048` (no eviction): its misses are gets of keys not set yet, the floor; "
+    "above floor: (miss ratio - floor) / (that memcached's - floor), the misses an eviction policy can act on",
     "",
 ] + table) + "\n"
 open(os.path.join(out, "report.md"), "w").write(report)

@@ -95,7 +95,8 @@ both_engines! {
             }
         }
         // memcached's per-size-class LRUs may evict a few recent items (its reference run
-        // tolerates that); ringcache's LRU must keep all of the newest.
+        // tolerates that); ringcache, with no reads to spare older items, evicts in write
+        // order and must keep all of the newest.
         let tolerated = if flavor.is_memcached() { (CONNS * NEWEST_CHECKED / 5) as usize } else { 0 };
         assert!(
             missing.len() <= tolerated,

@@ -12,8 +12,8 @@
 //! 0 and `number_cold` is `number`, `hits_to_cold` every hit (as memcached's flat LRU
 //! mode counts them); `tailrepairs` and `lrutail_reflocked` are 0 (no reference counts
 //! to leak or to find locked); `free_chunks_end` is 0 (a page is never carved up
-//! lazily). `moves_within_lru` counts second chances (an item read since it last passed
-//! the tail, moved to the head instead of evicted), memcached's bump within an LRU.
+//! lazily). `moves_within_lru` counts the items the eviction hand spared (read since it
+//! last passed them: their mark cleared, left in place), memcached's bump within an LRU.
 //! `age` is the seconds since the oldest access of a live item of the class as the
 //! crawler's last pass found it (0 before any pass). `mem_requested` is what the items
 //! count against the memory limit (their footprints: the sum over classes is

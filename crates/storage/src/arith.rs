@@ -10,7 +10,8 @@
 //! - a CAS is compared before the value is read as a number (`Exists` before
 //!   `NonNumeric`); 0 compares nothing;
 //! - a result that fits the old value's length is written in place (padded with
-//!   spaces) and moves the item to the head with a fresh CAS; a longer one replaces the
+//!   spaces) and moves the item to the head with a fresh CAS, marked as accessed; a
+//!   longer one replaces the
 //!   item, keeping its flags and exptime;
 //! - an item created from an [`Initial`] is an ordinary item (flags 0, the value as
 //!   decimal text, no delta applied), never marked as having a base64 key.
@@ -171,6 +172,8 @@ impl Shard {
             item.set_cas(cas);
             item.set_time(now);
             self.move_to_head(idx);
+            // A write of a held key counts as an access (`shard.rs`).
+            self.mark_active(idx);
             Ok((value, idx))
         } else {
             // The key is copied out: removing the old item may move records.

@@ -190,8 +190,8 @@ pub struct ClassCounters {
     /// Seconds between the last access of the last item evicted and its eviction.
     pub evicted_time: u32,
     pub evicted_unfetched: u64,
-    /// Evicted items that had been read since they last passed the LRU tail (only when
-    /// a class runs out of ids; the second chance saves them otherwise).
+    /// Evicted items that had been read since the eviction hand last passed them (only
+    /// after the hand spared `HAND_SEARCH` in a row, or when a class runs out of ids).
     pub evicted_active: u64,
     /// Writes refused: the item could not fit in its shard's budget.
     pub outofmemory: u64,
@@ -202,8 +202,8 @@ pub struct ClassCounters {
     pub expired_unfetched: u64,
     pub crawler_reclaimed: u64,
     pub crawler_items_checked: u64,
-    /// Items read since they last passed the tail, moved to the head instead of being
-    /// evicted (memcached's bump within an LRU).
+    /// Items read since the eviction hand last passed them, spared by it (their mark
+    /// cleared, left in place; memcached counts its bumps within an LRU here).
     pub moves_within_lru: u64,
     /// Writes that had to remove items (evict or reclaim) to make room themselves.
     pub direct_reclaims: u64,

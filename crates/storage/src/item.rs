@@ -4,7 +4,7 @@
 //! value), [`NewItem`] (an item not yet stored, borrowing its bytes), and the views
 //! [`Record`] and [`RecordMut`] over a stored record; `item/class.rs` owns the size
 //! classes records are stored in and [`footprint`], the bytes an item counts against
-//! the memory limit. Knows nothing of tables, LRU policy or time beyond comparing
+//! the memory limit. Knows nothing of tables, eviction policy or time beyond comparing
 //! relative seconds.
 //!
 //! Record layout (little-endian): `prev` u32, `next` u32, `cas` u64, `exptime` u32,
@@ -24,7 +24,7 @@
 //!   class), which glibc serves with `mmap` once the server has fixed its threshold
 //!   there (`io::sys::fix_mmap_threshold`), so freeing it returns it to the system and
 //!   no record is ever a heap hole of its own size;
-//! - `prev`/`next` are item ids of the neighbours in the shard's LRU list, or [`NIL`];
+//! - `prev`/`next` are item ids of the neighbours in the shard's list, or [`NIL`];
 //! - [`footprint`] is a function of key and value length only, so a shard can account
 //!   for an item from its lengths alone, and it never under-counts the real cost: the
 //!   chunk (or the allocation as glibc rounds it), the share of unused chunk capacity
@@ -34,7 +34,7 @@
 /// Zero bytes enough for any padding (see [`padding`]).
 pub(crate) const ZEROS_BYTES: usize = 4096;
 
-/// "No item" in the LRU links.
+/// "No item" in the list links.
 pub(crate) const NIL: u32 = u32::MAX;
 
 /// State bit: read by a get since it was written (memcached's `ITEM_FETCHED`).
@@ -46,8 +46,8 @@ pub(crate) const WIN_SENT: u8 = 1 << 2;
 /// State bit: the key was sent base64-encoded (`ms … b`), so meta answers encode it
 /// again (`ITEM_KEY_BINARY`).
 pub(crate) const KEY_BINARY: u8 = 1 << 3;
-/// State bit: read since it last passed the LRU tail (memcached's `ITEM_ACTIVE`): the
-/// eviction walk gives it a second chance, moving it to the head instead of evicting it.
+/// State bit: read (or written over) since the eviction hand last passed it (memcached's
+/// `ITEM_ACTIVE`, SIEVE's visited bit): the hand spares it, clearing the bit.
 /// A hit only sets this bit; it never moves the item in the list (see `shard.rs`).
 pub(crate) const ACTIVE: u8 = 1 << 4;
 const STATE_MASK: u8 = 0x1f;

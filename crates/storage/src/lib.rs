@@ -1,4 +1,4 @@
-//! The cache itself: a sharded, memory-bounded hash store with LRU eviction, memcached
+//! The cache itself: a sharded, memory-bounded hash store with SIEVE eviction, memcached
 //! expiry rules and store-wide unique CAS values.
 //!
 //! Knows nothing of sockets or protocol text: callers pass keys, values and numbers, and
@@ -24,12 +24,12 @@
 //! is a [`WriteMode::Cas`] write; a meta set answers with the CAS a classic set ignores).
 //!
 //! Layout: `config.shards` rounded up to a power of two shards, each a `Mutex<Shard>`
-//! (`shard.rs`: table, LRU list, counters), halved while one shard's budget could not
+//! (`shard.rs`: table, list, counters), halved while one shard's budget could not
 //! hold the largest item the store must take (see [`shard_count`]); a key is hashed
 //! once, its top bits pick the shard and the same hash finds its table slot.
 //!
 //! Why fewer shards rather than budgets that borrow from each other: each shard stays
-//! a plain LRU under its own lock with a fixed budget, so the bound stays hard and no
+//! a plain cache under its own lock with a fixed budget, so the bound stays hard and no
 //! operation ever needs a second lock. The cost is lock sharing when `-I` is large next
 //! to `-m`. The server asks for 8 shards per worker; with the default `-I 1m` a shard
 //! needs a little over 1 MiB, so at `-t 2` (16 shards) nothing changes from `-m 32`
@@ -40,8 +40,8 @@
 //! Files, by operation: `read.rs` (get, touch), `write.rs` (set, add, replace,
 //! append, prepend, cas), `delete.rs`, `arith.rs` (incr/decr; `arith/number.rs` holds
 //! memcached's number rules), and `flush_all` and `stats` here. By concern: `shard.rs`
-//! (one shard's table, flush state and counters; `shard/lru.rs` its LRU list and hit
-//! marks, `shard/evict.rs` how a write makes room, `shard/cas.rs` CAS values clients
+//! (one shard's table, flush state and counters; `shard/lru.rs` its list and hit
+//! marks, `shard/evict.rs` how a write makes room (the SIEVE hand), `shard/cas.rs` CAS values clients
 //! chose), `item.rs` (one item record;
 //! `item/class.rs` size classes and what an item costs), `arena.rs` (a shard's records
 //! in size-classed pages), `clock.rs` (time and memcached's expiry conversion),
@@ -56,7 +56,8 @@
 //! - the bytes a shard accounts for never exceed its budget (`limit_bytes / shards`),
 //!   except after the limit was lowered at run time (`cache_memlimit`): then writes
 //!   never raise them and the crawler's slices bring them down to it;
-//!   a write that does not fit evicts from that shard's LRU tail, expired items first;
+//!   a write that does not fit evicts from that shard (expired items near the tail
+//!   first, then what the SIEVE hand finds unread: `shard/evict.rs`);
 //!   an item larger than the whole budget is refused before anything is evicted;
 //! - a shard's budget holds any one item within `max_item_bytes` and half of
 //!   `limit_bytes` (memcached's bound on `-I`), so such an item is never refused
@@ -161,10 +162,10 @@ pub struct StoreStats {
     pub crawler_reclaimed: u64,
     /// Items the crawler checked.
     pub crawler_items_checked: u64,
-    /// Evictions of items read since they last passed the LRU tail.
+    /// Evictions of items read since the eviction hand last passed them (the hand
+    /// spares at most `HAND_SEARCH` in a row, `shard/evict.rs`).
     pub evicted_active: u64,
-    /// Second chances: items read since they last passed the tail, moved to the head
-    /// instead of being evicted.
+    /// Items the eviction hand spared, clearing their read mark (they stay in place).
     pub moves_within_lru: u64,
     /// Writes that removed items themselves to make room.
     pub direct_reclaims: u64,
@@ -366,7 +367,7 @@ impl Store {
     }
 
     /// The index of the shard that holds `key` (the model test keeps one budget and one
-    /// LRU list per shard; the store benchmark picks keys of one shard or of two).
+    /// list per shard; the store benchmark picks keys of one shard or of two).
     pub fn shard_of(&self, key: &[u8]) -> usize {
         self.shard_index(key_hash(&self.hasher, key))
     }

@@ -1,10 +1,11 @@
 //! Model-based property tests (proptest): random sequences of every store operation
 //! (set/add/replace/append/prepend/cas, get/gat, touch, incr/decr, delete, `flush_all`
 //! now and delayed) and clock advances run on a [`Store`] with a manual clock and on
-//! [`Model`], a plain restatement of the rules: a map of items, one LRU list (with
-//! second chance: a hit marks an item active, a write that needs room moves active
-//! tail items to the head) and one byte count per shard, the clock, and the flush
-//! state.
+//! [`Model`], a plain restatement of the rules: a map of items, one list in write order
+//! with its SIEVE hand (a hit, or a write of a held key, marks an item active; a write
+//! that needs room moves the hand from the tail towards the head, clearing marks and
+//! evicting the first unmarked item) and one byte count per shard, the clock, and the
+//! flush state.
 //!
 //! After every operation the two must agree on the operation's result (values, flags,
 //! hits and misses, every `StoreResult`/`ArithResult`) and on every figure of
@@ -16,8 +17,8 @@
 //!
 //! The model (`model_tests/model.rs`) reads the store only through its crate API plus
 //! one test accessor, [`Store::shard_of`] (which shard a key lives in, since each shard
-//! has its own budget and LRU), so it survives a change of item layout; it mirrors one
-//! policy constant of `shard/evict.rs`, `RECLAIM_SEARCH`. The store is called as the
+//! has its own budget and list), so it survives a change of item layout; it mirrors the
+//! policy constants of `shard/evict.rs`, `RECLAIM_SEARCH` and `HAND_SEARCH`. The store is called as the
 //! classic commands call it (`tests/mod.rs`'s helpers).
 //!
 //! Runs are deterministic (a fixed seed, explicit case counts); set

@@ -1,15 +1,15 @@
-//! One shard: a hash table of item ids, an arena of item records, and an LRU list with
-//! second chance (memcached's `ITEM_ACTIVE`).
+//! One shard: a hash table of item ids, an arena of item records, and a list in write
+//! order that the SIEVE hand walks to evict (a hit only marks an item [`ACTIVE`]).
 //!
-//! Owns everything one shard lock protects: the items, their LRU order, the bytes they
+//! Owns everything one shard lock protects: the items, their order, the bytes they
 //! account for, the shard's CAS counter, its flush barriers and its counters. Knows
 //! nothing of other shards, locks or the clock: callers pass the key's hash and the
 //! current relative time.
 //!
 //! This file holds the table and the steps every operation is made of (find a live
 //! item, put a new one in place of an old one, remove one), the CAS counter, flush and
-//! stats; `shard/lru.rs` the LRU list and a hit's marks; `shard/evict.rs` how a write
-//! makes room; `shard/cas.rs` the CAS values clients chose (meta `E`), kept as aliases
+//! stats; `shard/lru.rs` the list and a hit's marks; `shard/evict.rs` how a write
+//! makes room (the SIEVE hand); `shard/cas.rs` the CAS values clients chose (meta `E`), kept as aliases
 //! of items' own CAS values, which alone take part in the invariants below. The
 //! operations themselves (`read.rs`, `write.rs`, `delete.rs`, `arith.rs`) add their own
 //! `impl Shard` blocks out of these steps, and `shard/walk.rs` the walks in slices
@@ -17,11 +17,12 @@
 //!
 //! Invariants:
 //! - every item in the arena is in the table exactly once (under the hash of its key
-//!   rotated left by the shard bits, see [`Shard::slot_hash`]) and in the LRU list
-//!   exactly once; the list runs from `head` (most recent) to `tail` (least recent);
+//!   rotated left by the shard bits, see [`Shard::slot_hash`]) and in the list exactly
+//!   once; the list runs from `head` (last written) to `tail` (written longest ago);
+//!   `hand` is [`NIL`] (at the tail) or an item of the list;
 //! - removing an item may move another record of its size class to a new id (see
-//!   `arena.rs`): [`Shard::remove`] repoints that record's table slot and LRU
-//!   neighbours, and says so, so that a caller walking ids can follow the move;
+//!   `arena.rs`): [`Shard::remove`] repoints that record's table slot, list
+//!   neighbours and the hand, and says so, so that a caller walking ids can follow the move;
 //! - `bytes` is the sum of the items' footprints and never exceeds `budget`;
 //! - CAS values are `(counter << shard_bits) | shard_index`, with a counter that only
 //!   grows, so they are unique across shards and increase within one;
@@ -33,18 +34,21 @@
 //!   `realtime(delay)`, so items written in the second it comes due count as older
 //!   (memcached's `oldest_live = realtime(delay) - 1`, `time <= oldest_live`): `flush_all
 //!   1` is in force at once, and flushes the rest of its second's writes too;
-//! - every write links its item at the head (an in-place incr/decr moves it there);
-//!   a hit (and a touch, and a meta add that finds the item) only sets the item's
-//!   [`ACTIVE`] bit and never moves it, so a hit writes one record and touches no
+//! - every write links its item at the head (an in-place incr/decr moves it there), and
+//!   a write of a key held live counts as an access of it: the new item starts
+//!   [`ACTIVE`]. A hit (and a touch, and a meta add that finds the item) only sets the
+//!   item's [`ACTIVE`] bit and never moves it, so a hit writes one record and touches no
 //!   neighbour;
-//! - a write that needs room reclaims dead items among the [`RECLAIM_SEARCH`](evict::RECLAIM_SEARCH) nearest
-//!   the tail first; then, from the tail, an [`ACTIVE`] item loses the bit and moves
-//!   to the head and any other is evicted; nothing else reorders the list. So an item
-//!   read since it last reached the tail always survives one more trip through the
-//!   list: an item is evicted only after a shard budget's worth of other items was
-//!   written or read since its own last write or read (what `rc-soak`'s guarded keys
-//!   check). A write's moves are bounded in total, not each: every move spends an
-//!   [`ACTIVE`] mark that a hit set.
+//! - a write that needs room reclaims dead items among the [`RECLAIM_SEARCH`](evict::RECLAIM_SEARCH)
+//!   nearest the tail first; then the hand (`evict.rs`) walks from where it stopped
+//!   towards the head, wrapping to the tail: an [`ACTIVE`] item loses the bit and stays
+//!   in place, the first other item is evicted. Nothing but writes reorders the list.
+//!   So an item read (or written) since the hand last passed it survives the hand's next
+//!   pass, unless the hand meets more than [`HAND_SEARCH`](evict::HAND_SEARCH) marked
+//!   items in a row (what `rc-soak`'s guarded keys rely on: read every round, they are
+//!   never evicted while the hand takes more than a round to go once round the shard).
+//!   One eviction looks at [`HAND_SEARCH`](evict::HAND_SEARCH) + 1 items at most; every
+//!   item spared spends an [`ACTIVE`] mark that a hit or write set.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -55,15 +59,15 @@ mod evict;
 mod lru;
 pub(crate) mod walk;
 
+#[cfg(test)]
+pub(crate) use evict::HAND_SEARCH;
 pub use evict::{Evicted, EvictionObserver};
 
 pub(crate) use lru::mark_hit;
 
 use super::arena::{Arena, Moved};
 use super::classes::{class_of_new, ShardClasses};
-#[cfg(doc)]
-use super::item::ACTIVE;
-use super::item::{NewItem, Record, RecordMut, FETCHED, NIL};
+use super::item::{NewItem, Record, RecordMut, ACTIVE, FETCHED, NIL};
 use super::{StoreResult, StoreStats};
 use cas::GivenCas;
 
@@ -115,10 +119,12 @@ struct Counters {
 pub(crate) struct Shard {
     table: HashTable<u32>,
     arena: Arena,
-    /// Most recently used item, or [`NIL`].
+    /// Last written item, or [`NIL`].
     head: u32,
-    /// Least recently used item, or [`NIL`].
+    /// Item written longest ago, or [`NIL`].
     tail: u32,
+    /// The item the eviction hand looks at next, or [`NIL`]: the tail (`evict.rs`).
+    hand: u32,
     bytes: usize,
     budget: usize,
     /// The store's hasher (same seed), to rehash keys when the table grows.
@@ -157,6 +163,7 @@ impl Shard {
             arena: Arena::new(),
             head: NIL,
             tail: NIL,
+            hand: NIL,
             bytes: 0,
             budget,
             hasher,
@@ -325,8 +332,8 @@ impl Shard {
         (fetched, moved)
     }
 
-    /// The record of id `from` now sits at `to`: repoints its table slot and its LRU
-    /// neighbours (its own links moved with it).
+    /// The record of id `from` now sits at `to`: repoints its table slot, its list
+    /// neighbours (its own links moved with it) and the hand.
     fn repoint(&mut self, from: u32, to: u32) {
         let hash = self.slot_hash(self.hash_of(to));
         match self.table.find_mut(hash, |&i| i == from) {
@@ -337,6 +344,9 @@ impl Shard {
             let item = self.arena.record(to);
             (item.prev(), item.next())
         };
+        if self.hand == from {
+            self.hand = to;
+        }
         if prev == NIL {
             self.head = to;
         } else {
@@ -352,7 +362,9 @@ impl Shard {
     /// Stores `new` in place of live item `old` (if any), making room for it; returns
     /// its index. A record of `old`'s small size class is rewritten in place (same id,
     /// same footprint, moved to the head with a fresh CAS) instead of removed and
-    /// inserted. A `new` larger than the whole budget is `OutOfMemory`, and then, with
+    /// inserted. Either way the new item starts [`ACTIVE`] if `old` is given (a write
+    /// of a held key counts as an access). A `new` larger than the whole budget is
+    /// `OutOfMemory`, and then, with
     /// `remove_old` (a set: memcached leaves no stale value behind), `old` is removed.
     #[inline]
     pub(crate) fn put(
@@ -376,9 +388,9 @@ impl Shard {
     }
 
     /// Rewrites live item `idx` in place with `new` of the same small size class:
-    /// nothing to evict, no table or arena change; only the record, its place in the
-    /// list and the counters. The record is located once for its rewrite and its own
-    /// links.
+    /// nothing to evict, no table or arena change; only the record (marked [`ACTIVE`]),
+    /// its place in the list and the counters. The record is located once for its
+    /// rewrite and its own links.
     #[inline(always)]
     fn rewrite(&mut self, idx: u32, new: &NewItem<'_>, now: u32) {
         let cas = self.next_cas();
@@ -388,8 +400,10 @@ impl Shard {
         let links = (item.get().prev(), item.get().next());
         if old_head == idx {
             item.overwrite(new, cas, now, links);
+            item.set(ACTIVE, true);
         } else {
             item.overwrite(new, cas, now, (NIL, old_head));
+            item.set(ACTIVE, true);
             self.relink_to_head(idx, old_head, links);
         }
         self.counters.total_items += 1;
@@ -416,6 +430,7 @@ impl Shard {
         if let Some(idx) = old {
             self.remove(hash, idx);
         }
+        let held = old.is_some();
         if self.held() + footprint > self.budget {
             self.classes.counters[class_of_new(&new)].direct_reclaims += 1;
         }
@@ -423,9 +438,13 @@ impl Shard {
         while !self.arena.has_room(&new) {
             // Its size class is out of ids (2^25 - 1 records in one shard): evicting
             // from the tail reaches a record of that class eventually.
-            self.evict_tail(now);
+            self.evict(self.tail, now);
         }
-        Ok(self.insert(hash, &new, now))
+        let idx = self.insert(hash, &new, now);
+        if held {
+            self.mark_active(idx);
+        }
+        Ok(idx)
     }
 
     /// `flush_all`, memcached's rule: `at` is `realtime(delay)` (`None` for no delay or
@@ -528,6 +547,14 @@ impl Shard {
         }
         assert_eq!(self.tail, prev);
         assert_eq!(count, held);
+        if self.hand != NIL {
+            let (mut idx, mut found) = (self.head, false);
+            while idx != NIL && !found {
+                found = idx == self.hand;
+                idx = self.item(idx).next();
+            }
+            assert!(found, "the hand is off the list");
+        }
         assert!(self.given_cas.len() <= held);
         for own in self.given_cas.owns() {
             let owner = self.arena.ids().find(|&i| self.item(i).cas() == own);

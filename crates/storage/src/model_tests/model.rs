@@ -1,13 +1,16 @@
 //! The model of `model_tests.rs`: the store's rules restated plainly, with no
 //! sharing of code or data structures with the store (a map of items, one `Vec` per
-//! shard for its LRU list, one byte count per shard, the clock and the flush state).
+//! shard for its list in write order and the key its eviction hand is on, one byte
+//! count per shard, the clock and the flush state).
 
 use super::*;
 use std::collections::{BTreeMap, HashMap};
 
-/// `shard.rs`: how many items at the LRU tail a write that does not fit inspects for
-/// dead ones before it evicts live items.
+/// `shard/evict.rs`: how many items at the tail a write that does not fit inspects for
+/// dead ones before the hand evicts live items.
 const RECLAIM_SEARCH: usize = 50;
+/// `shard/evict.rs`: how many active items in a row the hand spares in one eviction.
+const HAND_SEARCH: usize = 256;
 /// memcached's limit between relative and absolute exptimes (30 days).
 pub(super) const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
 
@@ -23,7 +26,7 @@ pub(super) struct MItem {
     /// The write that made this value (a store, or an incr/decr): a store-wide count.
     pub(super) write: u64,
     pub(super) fetched: bool,
-    /// Read (or touched) since it was written or last moved from the tail to the head.
+    /// Read, touched or written over since the hand last passed it.
     pub(super) active: bool,
     pub(super) shard: usize,
 }
@@ -31,8 +34,10 @@ pub(super) struct MItem {
 /// The rules of the store, restated plainly.
 pub(super) struct Model {
     pub(super) items: HashMap<Vec<u8>, MItem>,
-    /// Per shard: keys from most to least recently used.
+    /// Per shard: keys from last written to written longest ago.
     pub(super) lru: Vec<Vec<Vec<u8>>>,
+    /// Per shard: the key the eviction hand looks at next (`None`: the tail).
+    pub(super) hand: Vec<Option<Vec<u8>>>,
     pub(super) bytes: Vec<usize>,
     pub(super) budget: usize,
     pub(super) now: u32,
@@ -61,6 +66,7 @@ impl Model {
         Model {
             items: HashMap::new(),
             lru: vec![Vec::new(); shards],
+            hand: vec![None; shards],
             bytes: vec![0; shards],
             budget: store.shard_budget(),
             now: store.clock().now(),
@@ -122,11 +128,22 @@ impl Model {
         item_footprint(key.len(), item.value.len())
     }
 
+    /// Moves the hand of `shard` off `key`, which is leaving its place at `at`, to its
+    /// neighbour towards the head (or back to the tail).
+    fn hand_off(&mut self, shard: usize, key: &[u8], at: usize) {
+        if self.hand[shard].as_deref() == Some(key) {
+            self.hand[shard] = at.checked_sub(1).map(|i| self.lru[shard][i].clone());
+        }
+    }
+
     pub(super) fn unlink(&mut self, key: &[u8]) -> MItem {
         let item = self.items.remove(key).expect("unlink of a held key");
-        let list = &mut self.lru[item.shard];
-        let at = list.iter().position(|k| k == key).expect("held key in LRU");
-        list.remove(at);
+        let at = self.lru[item.shard]
+            .iter()
+            .position(|k| k == key)
+            .expect("held key in the list");
+        self.hand_off(item.shard, key, at);
+        self.lru[item.shard].remove(at);
         self.bytes[item.shard] -= Model::footprint(key, &item);
         item
     }
@@ -140,8 +157,12 @@ impl Model {
     /// Moves `key` to the head of its list.
     pub(super) fn move_to_head(&mut self, key: &[u8]) {
         let shard = self.items[key].shard;
+        let at = self.lru[shard]
+            .iter()
+            .position(|k| k == key)
+            .expect("held key in the list");
+        self.hand_off(shard, key, at);
         let list = &mut self.lru[shard];
-        let at = list.iter().position(|k| k == key).expect("held key in LRU");
         let k = list.remove(at);
         list.insert(0, k);
     }
@@ -165,9 +186,11 @@ impl Model {
         }
     }
 
-    /// Dead items among the `RECLAIM_SEARCH` least recent first; then, from the tail,
-    /// until `need` more bytes fit: an active live item loses its mark and moves to the
-    /// head, any other is evicted (reclaimed if dead).
+    /// Dead items among the `RECLAIM_SEARCH` nearest the tail first; then, until `need`
+    /// more bytes fit, the hand walks from its key towards the head, wrapping to the
+    /// tail: an active live item loses its mark and stays (at most `HAND_SEARCH` in a
+    /// row), the first other item is evicted (reclaimed if dead) and the hand goes on
+    /// to its neighbour towards the head.
     pub(super) fn make_room(&mut self, shard: usize, need: usize) {
         let fits = |m: &Model| m.bytes[shard] + need <= m.budget;
         let tail: Vec<Vec<u8>> = self.lru[shard]
@@ -185,20 +208,31 @@ impl Model {
             }
         }
         while !fits(self) {
-            let key = self.lru[shard]
-                .last()
-                .expect("room in an empty shard")
-                .clone();
-            let item = &self.items[&key];
-            if self.is_dead(item) {
-                self.reclaim(&key);
-            } else if item.active {
-                self.items.get_mut(&key).expect("held").active = false;
-                self.move_to_head(&key);
-            } else {
-                let item = self.unlink(&key);
-                self.stats.evictions += 1;
-                self.stats.evicted_unfetched += u64::from(!item.fetched);
+            let list = &self.lru[shard];
+            assert!(!list.is_empty(), "room in an empty shard");
+            let mut at = match &self.hand[shard] {
+                Some(k) => list.iter().position(|x| x == k).expect("hand on the list"),
+                None => list.len() - 1,
+            };
+            let mut spared = 0;
+            loop {
+                let key = self.lru[shard][at].clone();
+                let item = &self.items[&key];
+                if !self.is_dead(item) && item.active && spared < HAND_SEARCH {
+                    self.items.get_mut(&key).expect("held").active = false;
+                    spared += 1;
+                    at = at.checked_sub(1).unwrap_or(self.lru[shard].len() - 1);
+                    continue;
+                }
+                self.hand[shard] = Some(key.clone());
+                if self.is_dead(item) {
+                    self.reclaim(&key);
+                } else {
+                    let item = self.unlink(&key);
+                    self.stats.evictions += 1;
+                    self.stats.evicted_unfetched += u64::from(!item.fetched);
+                }
+                break;
             }
         }
     }
@@ -210,6 +244,7 @@ impl Model {
         flags: u32,
         exptime: u32,
         shard: usize,
+        active: bool,
     ) {
         self.writes += 1;
         let item = MItem {
@@ -219,7 +254,7 @@ impl Model {
             time: self.now,
             write: self.writes,
             fetched: false,
-            active: false,
+            active,
             shard,
         };
         self.bytes[shard] += Model::footprint(key, &item);
@@ -230,7 +265,8 @@ impl Model {
     }
 
     /// Replaces `old` (if live) with a new item, making room; `OutOfMemory` when it
-    /// cannot fit even in an empty shard (a set then drops the old item).
+    /// cannot fit even in an empty shard (a set then drops the old item). The new item
+    /// is active if `old` was held (a write of a held key is an access).
     pub(super) fn put(
         &mut self,
         mode: WriteMode,
@@ -250,7 +286,7 @@ impl Model {
             self.unlink(key);
         }
         self.make_room(shard, need);
-        self.insert(key, new.0, new.1, new.2, shard);
+        self.insert(key, new.0, new.1, new.2, shard, old);
         StoreResult::Stored
     }
 
@@ -361,6 +397,7 @@ impl Model {
             let (writes, time) = (self.writes, self.now);
             let item = self.items.get_mut(key).expect("live");
             (item.value, item.write, item.time) = (value, writes, time);
+            item.active = true;
             self.move_to_head(key);
         } else {
             let (flags, exptime, shard) = (item.flags, item.exptime, item.shard);
@@ -370,7 +407,7 @@ impl Model {
             }
             self.unlink(key);
             self.make_room(shard, need);
-            self.insert(key, digits, flags, exptime, shard);
+            self.insert(key, digits, flags, exptime, shard, true);
         }
         ArithResult::Value(n)
     }

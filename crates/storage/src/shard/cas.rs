@@ -133,16 +133,15 @@ impl Shard {
         let ceiling = self.budget.max(self.held());
         self.given_cas.by_own.insert(own, cas);
         if self.held() > ceiling {
-            self.move_to_head(idx);
-            while self.held() > ceiling && self.tail != idx {
-                if let Some(Moved { from, to }) = self.evict_tail(now) {
+            while self.held() > ceiling && self.table.len() > 1 {
+                if let Some(Moved { from, to }) = self.evict_at_hand(idx, now) {
                     if from == idx {
                         idx = to;
                     }
                 }
             }
             if self.held() > ceiling {
-                self.evict_tail(now);
+                self.evict(idx, now);
                 return None;
             }
         }

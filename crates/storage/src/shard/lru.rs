@@ -1,13 +1,16 @@
-//! One shard's LRU list, and the marks a read leaves on an item.
+//! One shard's list, and the marks a read leaves on an item.
 //!
-//! Owns the list's links (`head`, `tail`, each record's `prev`/`next`) and the
-//! [`ACTIVE`] / [`FETCHED`] marks of a hit. Knows nothing of the table, budgets or
-//! eviction (`evict.rs` walks the list from the tail).
+//! Owns the list's links (`head`, `tail`, each record's `prev`/`next`), keeps the
+//! eviction hand (`hand`) off items that leave their place, and sets the [`ACTIVE`] /
+//! [`FETCHED`] marks of a hit. Knows nothing of the table, budgets or eviction
+//! (`evict.rs` moves the hand).
 //!
 //! Invariants (see `shard.rs` for the whole list): every item is in the list exactly
-//! once, from `head` (most recent) to `tail` (least recent); a write links its item at
-//! the head; a hit only sets marks and never moves the item, so it writes one record and
-//! touches no neighbour.
+//! once, from `head` (last written) to `tail` (written longest ago); a write links its
+//! item at the head; a hit only sets marks and never moves the item, so it writes one
+//! record and touches no neighbour; an item that leaves its place (removed, or moved to
+//! the head by a write) while the hand is on it hands the hand to its neighbour towards
+//! the head ([`NIL`]: back to the tail), where the hand would have gone next.
 
 use super::Shard;
 use crate::item::{RecordMut, ACTIVE, FETCHED, NIL};
@@ -29,6 +32,9 @@ impl Shard {
             let item = self.arena.record(idx);
             (item.prev(), item.next())
         };
+        if self.hand == idx {
+            self.hand = prev;
+        }
         if prev == NIL {
             self.head = next;
         } else {
@@ -78,6 +84,9 @@ impl Shard {
     pub(super) fn relink_to_head(&mut self, idx: u32, old_head: u32, (prev, next): (u32, u32)) {
         // Not the head: it has a predecessor, and the list has a head.
         debug_assert!(prev != NIL && old_head != NIL && old_head != idx);
+        if self.hand == idx {
+            self.hand = prev;
+        }
         self.arena.record_mut(prev).set_next(next);
         if next == NIL {
             self.tail = prev;
@@ -88,10 +97,16 @@ impl Shard {
         self.head = idx;
     }
 
-    /// Counts an access that is not a read (a meta add that finds the item): marks it
-    /// [`ACTIVE`] only.
+    /// Counts an access that is not a read (a meta add that finds the item, a write of a
+    /// held key): marks it [`ACTIVE`] only.
     pub(crate) fn mark_active(&mut self, idx: u32) {
         self.arena.record_mut(idx).set(ACTIVE, true);
+    }
+
+    /// The key the hand is on (`None`: the hand is back at the tail) (tests).
+    #[cfg(test)]
+    pub(crate) fn hand_key(&self) -> Option<Vec<u8>> {
+        (self.hand != NIL).then(|| self.item(self.hand).key().to_vec())
     }
 
     /// Keys whose [`ACTIVE`] bit is set, in list order (tests).
@@ -109,7 +124,7 @@ impl Shard {
         keys
     }
 
-    /// Keys in list order, head (last written or given a second chance) to tail (tests).
+    /// Keys in list order, head (last written) to tail (tests).
     #[cfg(test)]
     pub(crate) fn lru_keys(&self) -> Vec<Vec<u8>> {
         let mut keys = Vec::new();

@@ -216,18 +216,16 @@ impl Shard {
         self.held() > self.budget
     }
 
-    /// One slice of bringing the bytes down to a lowered budget, the way a write makes
-    /// room (dead items first, then second chances and evictions from the tail), at
-    /// most `max_items` steps; returns true when the shard is within its budget.
+    /// One slice of bringing the bytes down to a lowered budget by the hand's
+    /// evictions (`evict.rs`), at most `max_items` of them; returns true when the shard
+    /// is within its budget.
     pub(crate) fn evict_slice(&mut self, now: u32, max_items: usize) -> bool {
         self.advance(now);
         for _ in 0..max_items {
             if !self.over_budget() || self.tail == NIL {
                 return true;
             }
-            if !self.second_chance(self.tail, now) {
-                self.evict_tail(now);
-            }
+            self.evict_at_hand(NIL, now);
         }
         !self.over_budget()
     }

@@ -3,21 +3,25 @@
 //!
 //! # The guarded keys
 //!
-//! ringcache splits `-m` evenly over its shards and evicts from a shard's strict LRU
-//! list, where every write and every hit moves an item to the head. A guarded key K
-//! last moved to the head at moment E (its set or a hit applied) can only be evicted
-//! when its shard has to make room while K is at the tail, i.e. when everything else
-//! in the shard was written or hit after E and, with the incoming write, exceeds the
-//! shard's budget. So if the bytes of all items written or hit after E (over the whole
-//! store, whatever shard they hashed to) stay at or below `budget - cost(K)`, K cannot
-//! have been evicted and a miss is an error. The global `-m` is not the right bound:
+//! ringcache splits `-m` evenly over its shards and evicts within a shard by SIEVE: a
+//! hand walks the shard's items, sparing (and unmarking) those read or written since it
+//! last passed them and evicting the first unmarked one. A guarded key K last read or
+//! set at moment E is marked from E on, so it can only be evicted after the hand has
+//! passed it once (clearing the mark) and then gone a whole lap round its shard, every
+//! other item in the lap evicted to make room for a write or spared for a read. The
+//! check takes such a lap to need more than `budget - cost(K)` bytes written or hit
+//! after E (over the whole store, whatever shard they hashed to): if the bytes written
+//! or hit since E stay at or below that, a miss of K is an error. It is a bound on the
+//! common case, not a proof: a lap also spares items whose marks date from before E,
+//! so a shard whose items were nearly all read just before E could lose K sooner (as
+//! under the LRU with second chances before). The global `-m` is not the right bound:
 //! one shard's budget is `-m / shards`, and keys hash to shards at random.
 //!
-//! Every thread adds an upper bound of what each request may move to the head (a
-//! set's item cost; a get's cost at the largest version it could return) to
+//! Every thread adds an upper bound of what each request may write or mark (a set's
+//! item cost; a get's cost at the largest version it could return) to
 //! `touch_sent` before sending it and to `touch_acked` after its answer. For K, the
 //! guard thread keeps `baseline = touch_acked` read before sending the request that
-//! last moved K (everything counted there was applied before E). When a get of K
+//! last set or read K (everything counted there was applied before E). When a get of K
 //! misses, `touch_sent` read after the answer bounds everything applied between E and
 //! that get, so `touch_sent - baseline` is an upper bound of the bytes that could
 //! have pushed K out. The guard reads all its keys in one multi-get per round, so on an
@@ -194,7 +198,7 @@ impl Churn {
         }
     }
 
-    /// The most a hit on data key `n` can move to the LRU head.
+    /// The most a hit on data key `n` can mark (its cost at its largest version).
     fn get_cost(&self, n: usize) -> u64 {
         match self.next_version[n] {
             0 => 0,
@@ -519,7 +523,7 @@ pub struct Guard {
     keys: Vec<String>,
     state: Vec<KeyState>,
     next_version: Vec<u32>,
-    /// `touch_acked` before the request that last moved each key to the LRU head.
+    /// `touch_acked` before the request that last set or read each key.
     baseline: Vec<u64>,
     tally: Tally,
 }
