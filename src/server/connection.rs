@@ -142,6 +142,9 @@ pub struct Connection {
     dump: Option<Box<dump::Dump>>,
     /// Where an unauthenticated connection is (`-Y`).
     auth_state: AuthState,
+    /// A worker's UDP endpoint (`server::udp`): not a client, so not counted in
+    /// `curr_connections`.
+    udp: bool,
 }
 
 impl Connection {
@@ -166,7 +169,33 @@ impl Connection {
             fatal: false,
             dump: None,
             auth_state: AuthState::Line,
+            udp: false,
         }
+    }
+
+    /// A worker's UDP endpoint: a connection every datagram runs through
+    /// (`server::udp`), not counted as a client.
+    pub(crate) fn new_udp(server: Arc<Server>, worker: usize, record: ConnRecord) -> Connection {
+        let mut conn = Connection::new(server, worker, record);
+        conn.udp = true;
+        conn
+    }
+
+    /// A datagram ended: what it left unexecuted (an incomplete request, the rest of a
+    /// refused value, a dump or get stopped part-way) is dropped, as memcached drops
+    /// what a datagram leaves, so the next datagram starts a new request, whose first
+    /// byte picks its dialect again (memcached's UDP connection serves text and
+    /// binary datagrams alike).
+    pub(crate) fn end_datagram(&mut self) {
+        if self.dialect != Dialect::Unauthenticated {
+            self.dialect = Dialect::Undetected;
+        }
+        self.pending.clear();
+        self.resume_get.clear();
+        self.swallow = 0;
+        self.stalled = false;
+        self.dump = None;
+        self.charge();
     }
 
     /// The CAS value a client is shown for an item whose CAS is `cas`.
@@ -447,7 +476,9 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.on_close();
         self.server.buffers.charge(&mut self.charged, 0);
-        self.server.closed();
+        if !self.udp {
+            self.server.closed();
+        }
     }
 }
 

@@ -28,6 +28,7 @@ mod stats_classes;
 mod stats_report;
 mod stats_settings;
 pub mod tunables;
+pub mod udp;
 pub mod watch;
 
 use crate::config::Config;
@@ -171,6 +172,13 @@ impl Server {
             self.watch.conn(&peer, None, fd);
         }
         Some(Connection::new(Arc::clone(self), worker, record))
+    }
+
+    /// Worker `worker`'s endpoint for the UDP socket `fd` (`-U`): listed in `stats
+    /// conns`, not counted as a client.
+    pub fn udp_connection(self: &Arc<Server>, worker: usize, fd: RawFd) -> Connection {
+        let record = self.conns.register(worker, fd, self.store.clock().now());
+        Connection::new_udp(Arc::clone(self), worker, record)
     }
 
     /// Turns `-Y` authentication on (once, at startup, before any connection).
