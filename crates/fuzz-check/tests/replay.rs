@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 4] = [
+const TARGETS: [(&str, Check); 5] = [
     ("text", ringcache_fuzz_check::check_text),
     ("meta", ringcache_fuzz_check::check_meta),
     ("binary", ringcache_fuzz_check::check_binary),
     ("connection", ringcache_fuzz_check::check_connection),
+    ("udp", ringcache_fuzz_check::check_udp),
 ];
 
 /// `fuzz/` at the repository root (this crate is `crates/fuzz-check`).
@@ -72,6 +73,11 @@ fn binary_corpus() {
 #[test]
 fn connection_corpus() {
     replay_corpus("connection");
+}
+
+#[test]
+fn udp_corpus() {
+    replay_corpus("udp");
 }
 
 /// Every crash once found stays fixed. A target may have no crash saved (none found),
