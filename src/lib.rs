@@ -194,6 +194,11 @@ fn bind_listeners(
         config.backlog,
     )?);
     warn_on_wildcard(&bound.tcp_addrs);
+    for addr in config.udp_listen.iter().filter(|a| a.ip().is_unspecified()) {
+        tracing::warn!(
+            "UDP on {addr}: a spoofed request makes the server send a victim answers far larger than the request (the 2018 memcached reflection attacks); keep UDP on a private network"
+        );
+    }
     Ok(bound)
 }
 
