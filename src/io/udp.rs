@@ -4,18 +4,21 @@
 //! [`UdpSocketPump::pump`] runs when the socket is readable (epoll: the socket is in
 //! the epoll set, level-triggered; io_uring: a single-shot poll the worker re-arms
 //! after each pump, which completes at once while datagrams wait). It receives up to
-//! [`RECV_BATCH`] datagrams per call, hands each to the service's [`Datagrams`]
-//! handler (`server::udp`: framing and the connection state machine), and sends every
-//! answer datagram of the batch, each to the peer its request came from, in
-//! `sendmmsg` calls of up to [`SEND_BATCH`]. Fairness: at most
+//! [`RECV_BATCH`] datagrams per call, hands each to the service's [`DatagramHandler`]
+//! (`server::udp`: framing and the connection state machine), and sends every answer
+//! datagram of the batch, each to the peer its request came from, in `sendmmsg` calls
+//! of up to [`SEND_BATCH`]; sooner, once [`SEND_AT_BYTES`] of answers are held, so a
+//! batch of large answers pins no more than that plus one. Fairness: at most
 //! [`DATAGRAMS_PER_PUMP`] datagrams per pump, then the worker serves its TCP
 //! connections; whatever is still queued keeps the socket readable, so the next turn
 //! comes back to it.
 //!
 //! A send the socket has no room for (`EAGAIN`: the send buffer is full) drops that
-//! datagram and the rest of the batch's answers, as memcached does: UDP makes no
-//! promise, and a worker never waits on a client. A datagram the kernel refuses for
-//! another reason (an unreachable peer) is dropped alone.
+//! datagram and the rest of what is held: UDP makes no promise, and a worker never
+//! waits on one client's answers (memcached's UDP connection waits for room instead,
+//! so an answer larger than the send buffer, `net.core.wmem_max` at most, may lose
+//! its tail here and not there). A datagram the kernel refuses for another reason (an
+//! unreachable peer) is dropped alone.
 //!
 //! Owns: the socket, the receive buffers (`RECV_BATCH` × [`MAX_REQUEST_BYTES`], one
 //! allocation per socket for the worker's life), the peers' addresses of the batch.
@@ -33,6 +36,9 @@ pub const RECV_BATCH: usize = 16;
 pub const SEND_BATCH: usize = 64;
 /// Datagrams one pump handles before the worker's other work gets its turn.
 pub const DATAGRAMS_PER_PUMP: usize = 256;
+/// Answer bytes held before they are sent, even mid-batch: what a batch of large
+/// answers may pin is this plus one answer.
+pub const SEND_AT_BYTES: usize = 256 * 1024;
 
 /// What the engine's UDP socket hands its datagrams to (the service's side,
 /// `server::udp::UdpConn` for the cache).
@@ -91,10 +97,11 @@ impl<H: DatagramHandler> UdpSocketPump<H> {
                     .on_datagram(&self.bufs[start..start + len], &mut self.out);
                 self.dest
                     .extend(std::iter::repeat_n(i, self.out.len() - before));
+                if self.out.bytes_len() >= SEND_AT_BYTES {
+                    self.send_answers();
+                }
             }
             self.send_answers();
-            self.out.clear();
-            self.dest.clear();
             handled += n;
         }
         Ok(true)
@@ -147,8 +154,15 @@ impl<H: DatagramHandler> UdpSocketPump<H> {
         }
     }
 
-    /// Sends the batch's answers, each to its peer; drops what the socket refuses.
+    /// Sends the answers held, each to its peer, and forgets them; drops what the
+    /// socket refuses.
     fn send_answers(&mut self) {
+        self.send_held();
+        self.out.clear();
+        self.dest.clear();
+    }
+
+    fn send_held(&mut self) {
         let total = self.out.len();
         let mut next = 0;
         while next < total {

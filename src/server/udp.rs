@@ -26,8 +26,10 @@
 //! in one buffer per endpoint, bounded by [`UdpConn::answer_limit`]: the largest item
 //! plus one output mark. An answer past it (a multi-key get of many large values, a
 //! key dump) is replaced by memcached's `SERVER_ERROR out of memory writing get
-//! response` and the rest of the datagram is dropped. Nothing is allocated per
-//! datagram once the buffers have grown.
+//! response` and the rest of the datagram is dropped. The engine sends a batch's
+//! answers once they pass a few hundred KiB (`io::udp`), so a worker holds at most
+//! about one such answer twice over. Nothing is allocated per datagram once the
+//! buffers have grown.
 //!
 //! Must not know: sockets or addresses (the engine receives, sends and pairs each
 //! answer with its peer: `io::udp`).
@@ -99,6 +101,11 @@ impl Datagrams {
 
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
+    }
+
+    /// Bytes held, headers included.
+    pub fn bytes_len(&self) -> usize {
+        self.bytes.len()
     }
 
     /// Datagram `i`.
