@@ -47,7 +47,7 @@ struct Args {
         allow_negative_numbers = true
     )]
     port: i32,
-    /// UDP port; UDP is not supported, so only 0 is accepted.
+    /// UDP port (0: off, the default): the `-l` addresses' hosts on this port.
     #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
     udp_port: u16,
     /// Unix socket path to listen on (disables TCP, as memcached does).
@@ -158,6 +158,11 @@ pub enum ListenAddr {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: Vec<ListenAddr>,
+    /// The UDP sockets' addresses (`-U`): each TCP address's host on the UDP port;
+    /// empty when `-U` is 0 or only a unix socket is served.
+    pub udp_listen: Vec<SocketAddr>,
+    /// The `-U` port, for `stats settings`.
+    pub udp_port: u16,
     pub limit_bytes: usize,
     pub max_connections: u32,
     pub threads: usize,
@@ -280,11 +285,10 @@ impl Config {
         if args.enable_sasl && args.udp_port != 0 {
             return Err("ERROR: Cannot enable UDP while using binary SASL authentication.".into());
         }
-        if args.udp_port != 0 {
-            return Err(format!(
-                "-U {}: UDP is not supported by ringcache; use -U 0",
-                args.udp_port
-            ));
+        if args.udp_port != 0 && args.auth_file.is_some() {
+            return Err(
+                "Cannot use UDP with ascii authentication enabled (-U 0 to disable)".to_string(),
+            );
         }
         let limit_bytes = memory_limit(&args.memory_limit)?;
         let max_item_bytes = parse_item_size(&args.max_item_size)?;
@@ -305,7 +309,9 @@ impl Config {
             return Err("-l notls:…: 'notls' option is valid only when SSL is enabled (-Z)".into());
         }
         Ok(Config {
+            udp_listen: udp_addrs(&listen, args.udp_port),
             listen,
+            udp_port: args.udp_port,
             notls,
             tls,
             limit_bytes,
@@ -454,6 +460,24 @@ fn listen_addrs(args: &Args, port: u16) -> Result<(Vec<ListenAddr>, Vec<SocketAd
         return Err(format!("-l {both}: given both with and without notls:"));
     }
     Ok((addrs, notls))
+}
+
+/// `-U`: the hosts of the TCP addresses on `port` (memcached binds UDP on the same
+/// interfaces); none when `port` is 0.
+fn udp_addrs(listen: &[ListenAddr], port: u16) -> Vec<SocketAddr> {
+    let mut addrs = Vec::new();
+    if port == 0 {
+        return addrs;
+    }
+    for a in listen {
+        if let ListenAddr::Tcp(sa) = a {
+            let udp = SocketAddr::new(sa.ip(), port);
+            if !addrs.contains(&udp) {
+                addrs.push(udp);
+            }
+        }
+    }
+    addrs
 }
 
 /// The `-o` options ringcache understands; the others are kept to be warned about.
@@ -626,7 +650,7 @@ mod tests {
             &["-l", "fooble"],
             &["-I", "100"],
             &["-m", "0"],
-            &["-U", "11211"],
+            &["-U", "11211", "-Y", "/dev/null"],
             &["-I", "2g"],
             &["-m", "1", "-I", "1m"],
             &["-o", "idle_timeout=x"],
@@ -644,6 +668,17 @@ mod tests {
             assert!(!why.contains('\n'), "{bad:?}: {why}");
             assert!(!why.is_empty());
         }
+    }
+
+    #[test]
+    fn udp_listens_on_the_tcp_hosts() {
+        let c = parse(&["-U", "0"]).unwrap();
+        assert!(c.udp_listen.is_empty());
+        let c = parse(&["-U", "9999", "-l", "127.0.0.1:7000,127.0.0.2"]).unwrap();
+        let want: Vec<SocketAddr> = ["127.0.0.1:9999", "127.0.0.2:9999"]
+            .map(|a| a.parse().unwrap())
+            .to_vec();
+        assert_eq!((c.udp_port, c.udp_listen), (9999, want));
     }
 
     #[test]

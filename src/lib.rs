@@ -96,7 +96,12 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
         Arc::new(io::Shutdown::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
     let stop = Arc::clone(&shutdown);
     server.set_stop(move || stop.trigger());
-    let (per_worker, idle) = (bound.per_worker, idle_timeout_secs);
+    let per_worker: Vec<_> = bound
+        .per_worker
+        .into_iter()
+        .zip(bound.udp_per_worker)
+        .collect();
+    let idle = idle_timeout_secs;
     // The crawler walks the store (the no-store floor has none).
     let crawler = if server.config.floor {
         None
@@ -215,12 +220,16 @@ fn bind_listeners(
         .cloned()
         .partition(|a| matches!(a, ListenAddr::Tcp(_)));
     let mut bound = server::listener::bind_all(&tcp, config.threads, config.backlog)?;
+    bound.udp_per_worker = server::listener::bind_udp(&config.udp_listen, config.threads)?;
     // memcached writes no port file when `-s` turns TCP off.
     if let (Ok(path), false) = (
         std::env::var("MEMCACHED_PORT_FILENAME"),
         bound.tcp_addrs.is_empty(),
     ) {
-        server::listener::write_port_file(path.as_ref(), &bound.tcp_addrs)
+        let udp: Vec<_> = bound.udp_per_worker.first().map_or(Vec::new(), |list| {
+            list.iter().filter_map(|s| s.local_addr().ok()).collect()
+        });
+        server::listener::write_port_file(path.as_ref(), &bound.tcp_addrs, &udp)
             .map_err(|e| format!("cannot write MEMCACHED_PORT_FILENAME {path}: {e}"))?;
         written.push(path.into());
     }
@@ -236,6 +245,11 @@ fn bind_listeners(
         config.backlog,
     )?);
     warn_on_wildcard(&bound.tcp_addrs, config.auth_file.is_some() || config.sasl);
+    for addr in config.udp_listen.iter().filter(|a| a.ip().is_unspecified()) {
+        tracing::warn!(
+            "UDP on {addr}: a spoofed request makes the server send a victim answers far larger than the request (the 2018 memcached reflection attacks); keep UDP on a private network"
+        );
+    }
     Ok(bound)
 }
 
@@ -251,6 +265,7 @@ fn log_startup(config: &Config, chosen: &io::Chosen, tcp_addrs: &[std::net::Sock
             ListenAddr::Unix { path, .. } => Some(format!("unix:{}", path.display())),
         })
         .chain(tcp_addrs.iter().map(|a| a.to_string()))
+        .chain(config.udp_listen.iter().map(|a| format!("udp:{a}")))
         .collect();
     tracing::info!(
         target: logging::STARTUP,
@@ -340,15 +355,16 @@ type Worker = std::thread::JoinHandle<std::io::Result<()>>;
 fn spawn_workers<S: io::Service>(
     chosen: &io::Chosen,
     service: Arc<S>,
-    per_worker: Vec<Vec<io::Listener>>,
+    per_worker: Vec<(Vec<io::Listener>, Vec<std::net::UdpSocket>)>,
     shutdown: &Arc<io::Shutdown>,
     idle_timeout_secs: u32,
 ) -> Result<Vec<Worker>, String> {
     let mut workers = Vec::new();
-    for (index, listeners) in per_worker.into_iter().enumerate() {
+    for (index, (listeners, udp)) in per_worker.into_iter().enumerate() {
         let setup = io::WorkerSetup {
             index,
             listeners,
+            udp,
             shutdown: Arc::clone(shutdown),
             idle_timeout_secs,
         };

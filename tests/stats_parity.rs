@@ -38,7 +38,6 @@ const GENERAL_CRAWLER: &[&str] = &[];
 
 /// `stats settings` fields memcached prints and ringcache leaves out, and why.
 const SETTINGS_LEFT_OUT: &[(&str, &str)] = &[
-    ("num_threads_per_udp", "no UDP"),
     (
         "reqs_per_event",
         "no -R: input is bounded per connection per turn in bytes",
@@ -81,6 +80,7 @@ const SETTINGS_EQUAL: &[&str] = &[
     "shutdown_command",
     "growth_factor",
     "num_threads",
+    "num_threads_per_udp",
     "stat_key_prefix",
     "detail_enabled",
     "cas_enabled",

@@ -30,12 +30,17 @@
 //! pending since the last byte read or written: a connection still receiving a long
 //! answer is not idle, nor is a stream.
 //!
+//! UDP sockets (`-U`) are in the set level-triggered, each pumped by its
+//! [`UdpSocketPump`] (`io/udp.rs`: `recvmmsg`/`sendmmsg` batches) when readable; one
+//! that stopped for its budget is still readable, so the next wait reports it again.
+//!
 //! Streams (`Conn::is_streaming`, a `watch` log) are noted when a pump leaves them
 //! streaming, kept on a list, and asked for output every [`STREAM_INTERVAL`] (the
 //! `epoll_wait` timeout shortens to it while the list is not empty), then pumped.
 
 use super::accept::{AcceptErrors, ACCEPT_PAUSE};
 use super::sys::syscall;
+use super::udp::UdpSocketPump;
 use super::{
     Conn, EngineEvent, Listener, Service, WorkerSetup, REJECT_REPLY, SHUTDOWN_GRACE_SECS,
     STREAM_INTERVAL,
@@ -69,6 +74,7 @@ const MAX_IOVECS: usize = 64;
 /// Tokens at and above this are not connections.
 const SHUTDOWN_TOKEN: u64 = u64::MAX;
 const LISTENER_TOKEN_BASE: u64 = u64::MAX - 1024;
+const UDP_TOKEN_BASE: u64 = u64::MAX - 2048;
 
 /// A connected socket of either family.
 #[derive(Debug)]
@@ -242,6 +248,8 @@ struct Reactor<S: Service> {
     /// [`STREAM_INTERVAL`]; a closed slot's stale entry is dropped at the next poll.
     streams: Vec<usize>,
     next_stream_poll: Instant,
+    /// The worker's UDP sockets (`-U`).
+    udp: Vec<UdpSocketPump<S::Udp>>,
 }
 
 impl<S: Service> Reactor<S> {
@@ -260,6 +268,16 @@ impl<S: Service> Reactor<S> {
             epoll.add(l.fd(), libc::EPOLLIN as u32, LISTENER_TOKEN_BASE + i as u64)?;
         }
         epoll.add(setup.shutdown.fd(), libc::EPOLLIN as u32, SHUTDOWN_TOKEN)?;
+        let udp: Vec<_> = std::mem::take(&mut setup.udp)
+            .into_iter()
+            .map(|socket| {
+                let handler = service.open_udp(setup.index, socket.as_raw_fd());
+                UdpSocketPump::new(socket, handler)
+            })
+            .collect();
+        for (i, u) in udp.iter().enumerate() {
+            epoll.add(u.fd(), libc::EPOLLIN as u32, UDP_TOKEN_BASE + i as u64)?;
+        }
         Ok(Reactor {
             service,
             epoll,
@@ -272,6 +290,7 @@ impl<S: Service> Reactor<S> {
             now: Instant::now(),
             streams: Vec::new(),
             next_stream_poll: Instant::now(),
+            udp,
         })
     }
 
@@ -291,6 +310,8 @@ impl<S: Service> Reactor<S> {
                     self.begin_shutdown();
                 } else if token >= LISTENER_TOKEN_BASE {
                     self.accept((token - LISTENER_TOKEN_BASE) as usize);
+                } else if token >= UDP_TOKEN_BASE {
+                    self.pump_udp((token - UDP_TOKEN_BASE) as usize);
                 } else {
                     self.on_event(token as usize, bits);
                 }
@@ -376,8 +397,19 @@ impl<S: Service> Reactor<S> {
             }
         }
         self.epoll.delete(self.setup.shutdown.fd());
+        // Closing a UDP socket takes it out of the epoll set.
+        self.udp.clear();
         // Connections with nothing left to send go now; the rest get the grace period.
         self.conns.retain(|_, e| !e.conn_output_empty());
+    }
+
+    /// Receives and answers what UDP socket `index` holds (up to its budget).
+    fn pump_udp(&mut self, index: usize) {
+        if let Some(udp) = self.udp.get_mut(index) {
+            if let Err(e) = udp.pump() {
+                tracing::warn!("UDP socket of worker {}: {e}", self.setup.index);
+            }
+        }
     }
 
     /// Takes listener `index` out of the epoll set for [`ACCEPT_PAUSE`].

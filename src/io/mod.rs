@@ -48,6 +48,10 @@
 //!   log) produces output without input; call [`Conn::stream`] on it at least every
 //!   [`STREAM_INTERVAL`] and send what it produced, as for any output. Engines notice
 //!   the change after they fed it input; a connection never stops streaming;
+//! - serve each UDP socket it is given (`-U`, [`WorkerSetup::udp`]) through a
+//!   [`udp::UdpSocketPump`] over the handler [`Service::open_udp`] returns: pump it
+//!   whenever the socket is readable, and come back to it next turn when the pump
+//!   stopped for its budget;
 //! - on [`Shutdown`]: stop accepting, finish pending sends (bounded by a grace period),
 //!   close everything and return `Ok(())`.
 //!
@@ -65,12 +69,14 @@
 pub mod accept;
 pub mod epoll;
 pub mod sys;
+pub mod udp;
 pub mod uring;
 
 use crate::server::connection::Connection;
 use crate::server::floor::FloorConn;
 use crate::server::output::Output;
 use crate::server::stats::Stat;
+use crate::server::udp::{Datagrams, UdpConn};
 use crate::server::Server;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -97,6 +103,11 @@ pub struct Rejected;
 /// What engines serve: one value per server, shared by all workers.
 pub trait Service: Send + Sync + 'static {
     type Conn: Conn;
+    /// What a worker's UDP socket hands its datagrams to.
+    type Udp: udp::DatagramHandler;
+
+    /// Worker `worker`'s handler for its UDP socket `fd` (`-U`), made once at start.
+    fn open_udp(&self, worker: usize, fd: RawFd) -> Self::Udp;
 
     /// A connection was accepted by worker `worker` on socket `fd`. The returned `Conn`
     /// is dropped when the socket is closed (that is how the service counts open
@@ -169,6 +180,8 @@ pub struct WorkerSetup {
     pub index: usize,
     /// This worker's own listening sockets (non-blocking).
     pub listeners: Vec<Listener>,
+    /// This worker's own UDP sockets (non-blocking; empty without `-U`).
+    pub udp: Vec<std::net::UdpSocket>,
     /// Set when SIGINT/SIGTERM arrives.
     pub shutdown: Arc<Shutdown>,
     /// Close connections idle this long (0: never).
@@ -259,6 +272,11 @@ pub struct Memcache(pub Arc<Server>);
 
 impl Service for Memcache {
     type Conn = Connection;
+    type Udp = UdpConn;
+
+    fn open_udp(&self, worker: usize, fd: RawFd) -> UdpConn {
+        UdpConn::new(&self.0, worker, fd)
+    }
 
     fn open(&self, worker: usize, fd: RawFd) -> Result<Connection, Rejected> {
         Server::accept(&self.0, worker, fd).ok_or(Rejected)
@@ -281,6 +299,12 @@ impl Service for Memcache {
             EngineEvent::SendStarted => stats.incr(Stat::SendsInFlight),
             EngineEvent::SendDone => stats.decr(Stat::SendsInFlight),
         }
+    }
+}
+
+impl udp::DatagramHandler for UdpConn {
+    fn on_datagram(&mut self, datagram: &[u8], out: &mut Datagrams) {
+        UdpConn::on_datagram(self, datagram, out)
     }
 }
 
@@ -321,6 +345,11 @@ pub struct Floor;
 
 impl Service for Floor {
     type Conn = FloorConn;
+    type Udp = udp::DropDatagrams;
+
+    fn open_udp(&self, _worker: usize, _fd: RawFd) -> udp::DropDatagrams {
+        udp::DropDatagrams
+    }
 
     fn open(&self, _worker: usize, _fd: RawFd) -> Result<FloorConn, Rejected> {
         Ok(FloorConn::new())

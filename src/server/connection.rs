@@ -161,6 +161,9 @@ pub struct Connection {
     sasl: SaslState,
     /// TLS (`-Z`): records in and out around the plaintext (`server::tls::session`).
     tls: Option<Box<TlsSession>>,
+    /// A worker's UDP endpoint (`server::udp`): not a client, so not counted in
+    /// `curr_connections`.
+    udp: bool,
 }
 
 impl Connection {
@@ -191,6 +194,7 @@ impl Connection {
             auth_state: AuthState::Line,
             sasl: SaslState::default(),
             tls: None,
+            udp: false,
         }
     }
 
@@ -204,6 +208,31 @@ impl Connection {
                 self.closing = true;
             }
         }
+    }
+
+    /// A worker's UDP endpoint: a connection every datagram runs through
+    /// (`server::udp`), not counted as a client.
+    pub(crate) fn new_udp(server: Arc<Server>, worker: usize, record: ConnRecord) -> Connection {
+        let mut conn = Connection::new(server, worker, record);
+        conn.udp = true;
+        conn
+    }
+
+    /// A datagram ended: what it left unexecuted (an incomplete request, the rest of a
+    /// refused value, a dump or get stopped part-way) is dropped, as memcached drops
+    /// what a datagram leaves, so the next datagram starts a new request, whose first
+    /// byte picks its dialect again (memcached's UDP connection serves text and
+    /// binary datagrams alike).
+    pub(crate) fn end_datagram(&mut self) {
+        if self.dialect != Dialect::Unauthenticated {
+            self.dialect = Dialect::Undetected;
+        }
+        self.pending.clear();
+        self.resume_get.clear();
+        self.swallow = 0;
+        self.stalled = false;
+        self.dump = None;
+        self.charge();
     }
 
     /// The CAS value a client is shown for an item whose CAS is `cas`.
@@ -533,7 +562,9 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.on_close();
         self.server.buffers.charge(&mut self.charged, 0);
-        self.server.closed();
+        if !self.udp {
+            self.server.closed();
+        }
     }
 }
 

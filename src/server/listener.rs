@@ -6,6 +6,10 @@
 //! `IPV6_V6ONLY` so v4 and v6 can share a port. A unix socket cannot be shared by
 //! `SO_REUSEPORT`, so its one socket is duplicated to every worker; a stale socket file
 //! is replaced, the file gets exactly the `-a` mode, and it stays at exit (as memcached's).
+//! UDP (`-U`, [`bind_udp`]): every worker gets its own socket per address too
+//! (`SO_REUSEPORT`, the kernel spreads datagrams by source), non-blocking, with
+//! buffers of [`UDP_BUFFER_BYTES`] asked for (memcached raises the send buffer as far
+//! as the system lets it).
 //! Startup only: nothing here runs per request.
 //!
 //! # Exclusive addresses
@@ -18,11 +22,12 @@
 //! socket, of any user, reuseport or not, listens there. The probe is closed before the
 //! group binds, so only a start racing ours within that instant could slip in. Port 0
 //! needs no probe (the kernel hands out a free port). For a unix path, a socket file is
-//! removed as stale only when nothing accepts a connection on it.
+//! removed as stale only when nothing accepts a connection on it. A UDP address is
+//! probed the same way, by a socket with no reuse option at all (UDP has no TIME_WAIT).
 
 use crate::config::ListenAddr;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -51,6 +56,9 @@ pub struct Bound {
     /// `per_worker[w]` is worker `w`'s list.
     pub per_worker: Vec<Vec<Listener>>,
     pub tcp_addrs: Vec<SocketAddr>,
+    /// `udp_per_worker[w]` is worker `w`'s UDP sockets ([`bind_udp`]; empty without
+    /// `-U`).
+    pub udp_per_worker: Vec<Vec<UdpSocket>>,
 }
 
 /// Why an address could not be bound: one line naming it, and whether it is in use.
@@ -111,6 +119,7 @@ pub fn bind_all(addrs: &[ListenAddr], workers: usize, backlog: i32) -> Result<Bo
         }
     }
     Ok(Bound {
+        udp_per_worker: (0..per_worker.len()).map(|_| Vec::new()).collect(),
         per_worker,
         tcp_addrs,
     })
@@ -123,6 +132,9 @@ impl Bound {
             list.extend(more);
         }
         self.tcp_addrs.extend(other.tcp_addrs);
+        for (list, more) in self.udp_per_worker.iter_mut().zip(other.udp_per_worker) {
+            list.extend(more);
+        }
     }
 }
 
@@ -187,14 +199,65 @@ fn bind_unix(path: &Path, mask: u32, backlog: i32) -> std::io::Result<UnixListen
     Ok(socket.into())
 }
 
+/// The receive and send buffer sizes asked of each UDP socket (the kernel caps them at
+/// `net.core.rmem_max` / `wmem_max`).
+pub const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Binds a UDP socket per worker on every address; `per_worker[w]` is worker `w`'s
+/// list. Errors name the address and the cause, as for TCP.
+pub fn bind_udp(addrs: &[SocketAddr], workers: usize) -> Result<Vec<Vec<UdpSocket>>, BindError> {
+    let mut per_worker: Vec<Vec<UdpSocket>> = (0..workers).map(|_| Vec::new()).collect();
+    for &wanted in addrs {
+        let udp_error = |e| {
+            let mut err = describe(&wanted, e);
+            err.why = format!("UDP: {}", err.why);
+            err
+        };
+        let mut at = wanted;
+        if at.port() != 0 {
+            let probe = Socket::new(Domain::for_address(at), Type::DGRAM, Some(Protocol::UDP))
+                .and_then(|s| {
+                    if at.is_ipv6() {
+                        s.set_only_v6(true)?;
+                    }
+                    s.bind(&at.into())
+                });
+            probe.map_err(udp_error)?;
+        }
+        for list in per_worker.iter_mut() {
+            let socket = bind_one_udp(at).map_err(udp_error)?;
+            at = socket.local_addr().map_err(udp_error)?;
+            list.push(socket);
+        }
+    }
+    Ok(per_worker)
+}
+
+fn bind_one_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    // Best effort: a smaller buffer only drops datagrams sooner under load.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 /// Writes the bound ports to `path` the way memcached does for `MEMCACHED_PORT_FILENAME`
-/// (`TCP INET: <port>` lines, `TCP INET6:` for v6), through a temporary file renamed
-/// into place so a reader never sees half a file.
-pub fn write_port_file(path: &Path, addrs: &[SocketAddr]) -> std::io::Result<()> {
+/// (`TCP INET: <port>` lines, `TCP INET6:` for v6, then a `UDP INET: <port>` line per
+/// UDP address), through a temporary file renamed into place so a reader never sees
+/// half a file.
+pub fn write_port_file(path: &Path, tcp: &[SocketAddr], udp: &[SocketAddr]) -> std::io::Result<()> {
     let mut text = String::new();
-    for a in addrs {
-        let family = if a.is_ipv6() { "INET6" } else { "INET" };
-        text.push_str(&format!("TCP {family}: {}\n", a.port()));
+    for (proto, addrs) in [("TCP", tcp), ("UDP", udp)] {
+        for a in addrs {
+            let family = if a.is_ipv6() { "INET6" } else { "INET" };
+            text.push_str(&format!("{proto} {family}: {}\n", a.port()));
+        }
     }
     let tmp = path.with_extension("lck");
     std::fs::write(&tmp, text)?;
@@ -228,6 +291,17 @@ mod tests {
         let err = bind_all(&[ListenAddr::Tcp(addr)], 1, 16).unwrap_err();
         assert!(err.why.contains(&addr.to_string()), "{err:?}");
         assert!(err.in_use);
+    }
+
+    #[test]
+    fn udp_binds_per_worker_and_refuses_a_taken_port() {
+        let bound = bind_udp(&["127.0.0.1:0".parse().unwrap()], 2).unwrap();
+        let port = bound[0][0].local_addr().unwrap().port();
+        assert_eq!(bound[1][0].local_addr().unwrap().port(), port);
+        let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = bind_udp(&[addr], 1).unwrap_err();
+        assert!(err.in_use && err.why.contains(&addr.to_string()), "{err:?}");
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod stats_report;
 mod stats_settings;
 pub mod tls;
 pub mod tunables;
+pub mod udp;
 pub mod watch;
 
 use crate::config::Config;
@@ -211,6 +212,13 @@ impl Server {
     /// The TLS state, if `-Z` is on.
     pub fn tls(&self) -> Option<&tls::Tls> {
         self.tls.get()
+    }
+
+    /// Worker `worker`'s endpoint for the UDP socket `fd` (`-U`): listed in `stats
+    /// conns`, not counted as a client.
+    pub fn udp_connection(self: &Arc<Server>, worker: usize, fd: RawFd) -> Connection {
+        let record = self.conns.register(worker, fd, self.store.clock().now());
+        Connection::new_udp(Arc::clone(self), worker, record)
     }
 
     /// Turns `-Y` authentication on (once, at startup, before any connection).

@@ -15,7 +15,7 @@
 //! the numbers differ); the `ssl_*` lines come from `server::tls` (with `-Z` all of
 //! 1.6.18's; without it the ones that say "none"); NAPI ids and memory files are off.
 //!
-//! Left out, because ringcache has no such setting: `num_threads_per_udp` (no UDP),
+//! Left out, because ringcache has no such setting:
 //! `reqs_per_event` (no `-R`: the engines bound input per connection per turn in
 //! bytes), `worker_logbuf_size` (workers write `watch` lines straight into the watchers'
 //! queues), `read_buf_mem_limit` (see `ringcache_conn_buffer_limit_mb`), `ext_*` and
@@ -53,7 +53,7 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
     stat("maxbytes", &server.store.limit_bytes());
     stat("maxconns", &c.max_connections);
     stat("tcpport", &tcp_port(server));
-    stat("udpport", &0);
+    stat("udpport", &c.udp_port);
     stat(
         "inter",
         &if tcp.is_empty() {
@@ -80,6 +80,8 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
     );
     stat("chunk_size", &crate::storage::smallest_chunk());
     stat("num_threads", &c.threads);
+    // Every worker serves its own UDP sockets.
+    stat("num_threads_per_udp", &c.threads);
     stat("stat_key_prefix", &char::from(server.detail.delimiter()));
     stat("detail_enabled", &yes_no(server.detail_enabled()));
     stat("cas_enabled", &yes_no(c.cas_enabled));

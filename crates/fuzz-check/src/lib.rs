@@ -29,7 +29,14 @@
 //! drained, and the bytes it keeps equal to what the parser leaves unparsed. A
 //! connection that turned into a `watch` stream is polled as an engine polls it and
 //! keeps nothing (it drops whatever follows its `watch`).
+//!
+//! UDP check ([`check_udp`], `udp.rs`): memcached's datagram framing around the same
+//! connection: dropped datagrams unanswered, every answer one well-numbered sequence of
+//! datagrams no larger than memcached's, output bounded, the store within its limit.
 #![forbid(unsafe_code)]
+
+mod udp;
+pub use udp::{check_udp, datagrams};
 
 use ringcache::config::Config;
 use ringcache::protocol::meta::MetaRequest;

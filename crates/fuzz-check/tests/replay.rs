@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 5] = [
+const TARGETS: [(&str, Check); 6] = [
     ("text", ringcache_fuzz_check::check_text),
     ("meta", ringcache_fuzz_check::check_meta),
     ("binary", ringcache_fuzz_check::check_binary),
     ("sasl", ringcache_fuzz_check::check_sasl),
     ("connection", ringcache_fuzz_check::check_connection),
+    ("udp", ringcache_fuzz_check::check_udp),
 ];
 
 /// `fuzz/` at the repository root (this crate is `crates/fuzz-check`).
@@ -78,6 +79,11 @@ fn sasl_corpus() {
 #[test]
 fn connection_corpus() {
     replay_corpus("connection");
+}
+
+#[test]
+fn udp_corpus() {
+    replay_corpus("udp");
 }
 
 /// Every crash once found stays fixed. A target may have no crash saved (none found),

@@ -37,6 +37,8 @@ pub enum Kind {
     /// The worker's stream poll ([`crate::io::STREAM_INTERVAL`]), armed while it has
     /// streaming connections.
     StreamTick = 9,
+    /// The poll on the worker's UDP socket `index` (`-U`), re-armed after each pump.
+    Udp = 10,
 }
 
 impl Kind {
@@ -51,6 +53,7 @@ impl Kind {
             7 => Kind::Shutdown,
             8 => Kind::Reject,
             9 => Kind::StreamTick,
+            10 => Kind::Udp,
             _ => return None,
         })
     }

@@ -6,7 +6,8 @@
 //! in one syscall); accepting; the one-second tick (idle timeout, re-arming listeners
 //! that [`AcceptErrors`] paused, shutdown grace); the stream poll (a timer of
 //! [`STREAM_INTERVAL`] armed while some connection streams: each is asked for its
-//! output and serviced); the shutdown sequence.
+//! output and serviced); the UDP sockets (`-U`: a single-shot poll per socket, re-armed
+//! after each `io/udp.rs` pump of `recvmmsg`/`sendmmsg` batches); the shutdown sequence.
 //!
 //! Fairness: a turn handles the completions present when it starts, in arrival order,
 //! so the input one turn feeds is bounded by the provided-buffer ring (multishot recv,
@@ -29,6 +30,7 @@ use super::buffers::BufRing;
 use super::ops::{self, Kind, Token, GEN_MASK};
 use super::{ring, Features};
 use crate::io::accept::AcceptErrors;
+use crate::io::udp::UdpSocketPump;
 use crate::io::{
     EngineEvent, Listener, Service, Shutdown, WorkerSetup, SHUTDOWN_GRACE_SECS, STREAM_INTERVAL,
 };
@@ -120,6 +122,8 @@ pub(super) struct Worker<S: Service> {
     stream_timer_armed: bool,
     idle_timeout_secs: u64,
     shutdown: Arc<Shutdown>,
+    /// The worker's UDP sockets (`-U`), each with a poll in flight while serving.
+    udp: Vec<UdpSocketPump<S::Udp>>,
 }
 
 impl<S: Service> Worker<S> {
@@ -145,6 +149,14 @@ impl<S: Service> Worker<S> {
                 Err(e) => tracing::warn!("io_uring buffer ring: {e}; single-shot recv"),
             }
         }
+        let udp = setup
+            .udp
+            .into_iter()
+            .map(|socket| {
+                let handler = service.open_udp(setup.index, socket.as_raw_fd());
+                UdpSocketPump::new(socket, handler)
+            })
+            .collect();
         let listeners = setup
             .listeners
             .into_iter()
@@ -179,6 +191,7 @@ impl<S: Service> Worker<S> {
             stream_timer_armed: false,
             idle_timeout_secs: u64::from(setup.idle_timeout_secs),
             shutdown: setup.shutdown,
+            udp,
         })
     }
 
@@ -188,6 +201,9 @@ impl<S: Service> Worker<S> {
         }
         self.arm_timer();
         self.arm_shutdown_poll();
+        for i in 0..self.udp.len() {
+            self.arm_udp(i);
+        }
         loop {
             self.flush()?;
             if self.stopping.is_some() && self.sqes.inflight == 0 {
@@ -280,7 +296,29 @@ impl<S: Service> Worker<S> {
             Kind::Timer => self.on_tick(res),
             Kind::StreamTick => self.on_stream_tick(),
             Kind::Shutdown => self.on_shutdown(res),
+            Kind::Udp => self.on_udp(token.index as usize),
         }
+    }
+
+    /// Polls UDP socket `i` for a datagram (single-shot: a poll armed while datagrams
+    /// wait completes at once, so the socket is served level-triggered).
+    fn arm_udp(&mut self, i: usize) {
+        let entry = opcode::PollAdd::new(types::Fd(self.udp[i].fd()), libc::POLLIN as u32)
+            .build()
+            .user_data(Token::new(Kind::Udp, 0, i).encode());
+        self.sqes.push(entry);
+    }
+
+    /// UDP socket `i` is readable (or its poll was cancelled at shutdown): receive and
+    /// answer up to the pump's budget, then poll again.
+    fn on_udp(&mut self, i: usize) {
+        if self.stopping.is_some() {
+            return;
+        }
+        if let Err(e) = self.udp[i].pump() {
+            tracing::warn!("UDP socket of worker {}: {e}", self.index);
+        }
+        self.arm_udp(i);
     }
 
     fn arm_accept(&mut self, i: usize) {
@@ -427,6 +465,9 @@ impl<S: Service> Worker<S> {
             if l.armed {
                 self.sqes.push(ops::cancel(Token::new(Kind::Accept, 0, i)));
             }
+        }
+        for i in 0..self.udp.len() {
+            self.sqes.push(ops::cancel(Token::new(Kind::Udp, 0, i)));
         }
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {

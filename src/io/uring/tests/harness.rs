@@ -66,6 +66,11 @@ struct LineService {
 
 impl Service for LineService {
     type Conn = LineConn;
+    type Udp = crate::io::udp::DropDatagrams;
+
+    fn open_udp(&self, _worker: usize, _fd: std::os::fd::RawFd) -> Self::Udp {
+        crate::io::udp::DropDatagrams
+    }
 
     fn open(&self, _worker: usize, _fd: std::os::fd::RawFd) -> Result<LineConn, Rejected> {
         let mut state = self.counters.state.lock().unwrap();
@@ -222,6 +227,7 @@ impl Server {
         let setup = WorkerSetup {
             index: 0,
             listeners: vec![Listener::Tcp(tcp), Listener::Unix(unix_listener)],
+            udp: Vec::new(),
             shutdown: shutdown.clone(),
             idle_timeout_secs: opts.idle_timeout_secs,
         };
