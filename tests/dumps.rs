@@ -227,17 +227,6 @@ both_engines! {
     }
 }
 
-/// Resident memory of process `pid`, from `/proc/PID/smaps_rollup`.
-fn rss_bytes(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps_rollup");
-    let kib: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Rss:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("Rss line");
-    kib * 1024
-}
-
 /// Keys of 200 bytes: a metadump of [`BIG_KEYS`] of them is ~26 MB of lines.
 const BIG_KEYS: usize = 100_000;
 
@@ -267,7 +256,7 @@ both_engines! {
     fn a_big_metadump_streams_while_others_are_served(flavor) {
         let server = Server::start(flavor, &["-m", "64"]);
         fill_big(&server);
-        let rss_before = rss_bytes(server.pid());
+        let rss_before = server.rss_bytes();
         let stop = Arc::new(AtomicBool::new(false));
         let (gets, slowest_us) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let mut other = server.connect();
@@ -294,7 +283,7 @@ both_engines! {
             tail.extend_from_slice(conn.buffered());
             tail.drain(..tail.len().saturating_sub(5));
             conn.clear_buffered();
-            max_rss = max_rss.max(rss_bytes(server.pid()));
+            max_rss = max_rss.max(server.rss_bytes());
             if tail == b"END\r\n" {
                 break;
             }
@@ -324,7 +313,7 @@ both_engines! {
     fn a_metadump_nobody_reads_pins_bounded_memory(flavor) {
         let server = Server::start(flavor, &["-m", "64"]);
         fill_big(&server);
-        let rss_before = rss_bytes(server.pid());
+        let rss_before = server.rss_bytes();
         let mut hog = server.connect();
         hog.set_recv_buffer(4096);
         hog.send(b"lru_crawler metadump all\r\n");
@@ -343,7 +332,7 @@ both_engines! {
         };
         assert!(filled, "{flavor}: the hog's output never filled: {stats:?}");
         assert!(stat_u64(&stats, "ringcache_conn_buffer_bytes") < 4 << 20, "{stats:?}");
-        let grown = rss_bytes(server.pid()).saturating_sub(rss_before);
+        let grown = server.rss_bytes().saturating_sub(rss_before);
         assert!(grown < 12 << 20, "{flavor}: memory grew by {grown} bytes for a 26 MB dump");
         assert_eq!(conn.version(), "VERSION 1.6.18");
         assert_eq!(conn.get(&big_key(3)), Some(b"valuevvv".to_vec()));

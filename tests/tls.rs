@@ -450,17 +450,6 @@ both_engines! {
     }
 }
 
-/// Resident memory of `pid` in bytes, from `/proc/PID/smaps_rollup`.
-fn rss_bytes(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps_rollup");
-    let kib: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Rss:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("an Rss line");
-    kib * 1024
-}
-
 /// Half-open handshakes held at once in the hostile test.
 const HALF_OPEN: usize = 1000;
 
@@ -485,7 +474,7 @@ both_engines! {
         client_session(&config).write_tls(&mut hello).expect("a ClientHello");
         let mut good = TlsClient::connect(server.addr(), &config);
         assert_eq!(good.roundtrip(b"set k 0 0 1\r\nv\r\n", b"\r\n"), b"STORED\r\n");
-        let before = rss_bytes(server.pid());
+        let before = server.rss_bytes();
 
         let mut held = Vec::new();
         for i in 0..HALF_OPEN {
@@ -509,7 +498,7 @@ both_engines! {
             assert!(Instant::now() < deadline, "only {curr} connections accepted");
             std::thread::sleep(POLL_INTERVAL);
         }
-        let grown = rss_bytes(server.pid()).saturating_sub(before);
+        let grown = server.rss_bytes().saturating_sub(before);
         eprintln!(
             "{HALF_OPEN} half-open handshakes: RSS +{} KiB ({} bytes each)",
             grown / 1024,

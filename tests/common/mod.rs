@@ -384,21 +384,17 @@ impl Server {
         fs::read_to_string(self.dir.0.join("log")).unwrap_or_default()
     }
 
-    /// Resident set size, from `/proc/PID/status` (`VmRSS`).
+    /// Resident set size, from `/proc/PID/smaps_rollup` (`Rss:`; `VmRSS` in
+    /// `/proc/PID/status` was once seen far below the truth on this kernel).
     pub fn rss_bytes(&self) -> u64 {
-        let status =
-            fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_else(|e| {
-                panic!(
-                    "{} (pid {}) has no /proc status: {e}",
-                    self.flavor,
-                    self.pid()
-                )
-            });
-        let kib: u64 = status
+        let path = format!("/proc/{}/smaps_rollup", self.pid());
+        let text = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{} (pid {}): {path}: {e}", self.flavor, self.pid()));
+        let kib: u64 = text
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix("Rss:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmRSS in /proc/{}/status", self.pid()));
+            .unwrap_or_else(|| panic!("no Rss line in {path}"));
         kib * 1024
     }
 
