@@ -41,22 +41,28 @@ impl Connection {
                 self.binary_dispatch(request);
                 Some(consumed)
             }
-            Err(ParseError::Incomplete) => None,
-            Err(ParseError::BadMagic) => {
-                self.closing = true;
-                None
-            }
-            Err(ParseError::Fatal {
+            Err(e) => self.binary_refused(e),
+        }
+    }
+
+    /// What a binary packet the parser refused does: nothing yet (incomplete), or the
+    /// connection closes (bad magic; a fatal error, answered first). Returns the bytes
+    /// used: none.
+    pub(super) fn binary_refused(&mut self, e: ParseError) -> Option<usize> {
+        match e {
+            ParseError::Incomplete => {}
+            ParseError::BadMagic => self.closing = true,
+            ParseError::Fatal {
                 opcode,
                 opaque,
                 status,
-            }) => {
+            } => {
                 self.binary_error(ReplyTo { opcode, opaque }, status);
                 self.closing = true;
                 self.fatal = true;
-                None
             }
         }
+        None
     }
 
     fn binary_ok(&mut self, to: ReplyTo, cas: u64) {

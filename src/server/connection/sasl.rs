@@ -13,7 +13,7 @@
 use super::Connection;
 use crate::protocol::binary::response::{self, ReplyTo, Status};
 use crate::protocol::binary::sasl::{self, SaslCommand, SaslParsed};
-use crate::protocol::binary::{opcode, Header, ParseError, HEADER_BYTES};
+use crate::protocol::binary::{opcode, Header, HEADER_BYTES};
 use crate::server::sasl::{Outcome, MECHANISMS};
 use crate::server::stats::Stat;
 use std::sync::Arc;
@@ -48,21 +48,7 @@ impl Connection {
                 self.fatal = true;
                 Some(head)
             }
-            Err(ParseError::Incomplete) => None,
-            Err(ParseError::BadMagic) => {
-                self.closing = true;
-                None
-            }
-            Err(ParseError::Fatal {
-                opcode,
-                opaque,
-                status,
-            }) => {
-                response::put_error(self.out.buf(), ReplyTo { opcode, opaque }, status);
-                self.closing = true;
-                self.fatal = true;
-                None
-            }
+            Err(e) => self.binary_refused(e),
         }
     }
 
