@@ -39,6 +39,10 @@
 #   t2    as p16 with -t 2 (every server still pinned to CPU 0 alone, so its ops/s
 #         compare directly with p16's: asking for a second worker must cost nothing;
 #         ringcache starts one worker per allowed CPU, memcached starts two threads)
+#   tls   as p1 over TLS (rc-load --tls; servers started with -Z and a certificate
+#         the script makes with openssl): ringcache and the memcached builds that
+#         have -Z; no floor. Adds p1 to the run, for the plaintext twin of each row
+#   tls16 as p16 over TLS; adds p16 to the run likewise
 #
 # Exit status: 0 when every run completed without protocol errors, 1 otherwise, 2 on
 # a usage error or a missing tool.
@@ -79,14 +83,22 @@ case "$REPS" in ''|*[!0-9]*|0) echo "ci/bench.sh: --reps needs a positive intege
 case "$DURATION" in ''|*[!0-9.]*) echo "ci/bench.sh: --duration needs seconds" >&2; exit 2 ;; esac
 IFS=, read -r -a CONFIG_LIST <<<"$CONFIGS"
 for c in "${CONFIG_LIST[@]}"; do
-    case "$c" in p1|p16|meta|bin16|v1k|c500|bin|t2) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
+    case "$c" in p1|p16|meta|bin16|v1k|c500|bin|t2|tls|tls16) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
+done
+# A TLS config's ratio to plaintext is against its twin in the same repetition.
+for twin in tls:p1 tls16:p16; do
+    if [[ ",$CONFIGS," == *,${twin%%:*},* && ",$CONFIGS," != *,${twin##*:},* ]]; then
+        CONFIG_LIST+=("${twin##*:}")
+        CONFIGS="$CONFIGS,${twin##*:}"
+        echo "ci/bench.sh: config ${twin%%:*} adds ${twin##*:}, its plaintext twin"
+    fi
 done
 
 case "$TOOL" in
     rc-load) ;;
     memtier)
-        if [[ ",$CONFIGS," == *,meta,* ]]; then
-            echo "ci/bench.sh: --tool memtier has no meta protocol: drop config meta" >&2
+        if [[ ",$CONFIGS," =~ ,(meta|tls|tls16), ]]; then
+            echo "ci/bench.sh: --tool memtier: configs meta, tls and tls16 need rc-load" >&2
             exit 2
         fi
         if ! command -v memtier_benchmark >/dev/null 2>&1; then
@@ -160,6 +172,9 @@ if "$RINGCACHE" --help 2>/dev/null | grep -q -- --floor ||
     if [[ ",$CONFIGS," =~ ,(bin|bin16|meta), ]]; then
         NOTES+=("floor rows skip configs bin, bin16 and meta: the floor responder speaks only the classic text protocol")
     fi
+    if [[ ",$CONFIGS," =~ ,(tls|tls16), ]]; then
+        NOTES+=("floor rows skip configs tls and tls16: the floor has no TLS")
+    fi
 else
     NOTES+=("floor-uring/floor-epoll skipped: target/release/ringcache has no --floor (no-op responder) mode yet")
 fi
@@ -179,9 +194,29 @@ if [ -n "$ONLY_SERVERS" ]; then
 fi
 declare -A BROKEN=()   # server -> why it could not start
 
+# TLS: a self-signed certificate for 127.0.0.1 (rc-load --tls accepts any), and which
+# memcached builds have -Z (Debian's has; a build without OpenSSL has not).
+declare -A HAS_TLS=()
+if [[ ",$CONFIGS," =~ ,(tls|tls16), ]]; then
+    command -v openssl >/dev/null 2>&1 || { echo "ci/bench.sh: configs tls, tls16 need openssl (apt-get install openssl)" >&2; exit 2; }
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$RUN/tls-key.pem" -out "$RUN/tls-cert.pem" >/dev/null 2>&1 ||
+        { echo "ci/bench.sh: openssl req could not make a certificate" >&2; exit 2; }
+    for label in "${MC_LABELS[@]}"; do
+        if "${MC_BIN[$label]}" -h 2>/dev/null | grep -q -- --enable-ssl; then
+            HAS_TLS[$label]=1
+        else
+            NOTES+=("$label skips configs tls and tls16: this build has no TLS (-Z)")
+        fi
+    done
+fi
+
 # The command line of server $1 (its port comes from MEMCACHED_PORT_FILENAME).
 server_cmd() {
     local common=(-U 0 -t "$THREADS" -m 1024 -l 127.0.0.1)
+    [ "$TLS" = 1 ] &&
+        common+=(-Z -o "ssl_chain_cert=$RUN/tls-cert.pem,ssl_key=$RUN/tls-key.pem")
     case "$1" in
         memcached-*) memcached_cmd "$1" "${common[@]}" ;;
         ringcache-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring ;;
@@ -211,9 +246,9 @@ cpu_ticks() {
     echo $((${12} + ${13}))
 }
 
-# Sets CONNS PIPELINE VALUE PROTO for config $1.
+# Sets CONNS PIPELINE VALUE PROTO THREADS TLS for config $1.
 config_params() {
-    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text THREADS=1
+    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text THREADS=1 TLS=0
     case "$1" in
         p16) PIPELINE=16 ;;
         meta) PIPELINE=16 PROTO=meta ;;
@@ -222,6 +257,8 @@ config_params() {
         c500) CONNS=500 ;;
         bin) PROTO=binary ;;
         t2) PIPELINE=16 THREADS=2 ;;
+        tls) TLS=1 ;;
+        tls16) PIPELINE=16 TLS=1 ;;
     esac
 }
 
@@ -234,6 +271,7 @@ load_cmd() {
             --pipeline "$PIPELINE" --value-size "$VALUE" --keys "$KEYS" --ratio 1:10 --quiet)
         # The floor answers every get with one canned item.
         [[ "$server" == floor-* ]] && LOAD+=(--any-key)
+        [ "$TLS" = 1 ] && LOAD+=(--tls)
         if [ "$phase" = prefill ]; then
             LOAD+=(--prefill --requests 0)
         else
@@ -328,9 +366,14 @@ echo "ci/bench.sh: tool $TOOL, $REPS repetition(s) of ${CONFIG_LIST[*]}, ${DURAT
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "ci/bench.sh: load average $LOAD_BEFORE (other work on this machine skews the results)"
 
-# Whether server $1 runs config $2 (the floor speaks only classic text).
+# Whether server $1 runs config $2 (the floor speaks only classic text, with no TLS;
+# a memcached build without -Z has no TLS).
 runs_config() {
-    ! [[ "$1" == floor-* && "$2" =~ ^(bin|bin16|meta)$ ]]
+    if [[ "$2" == tls || "$2" == tls16 ]]; then
+        [[ "$1" == ringcache-* || -n "${HAS_TLS[$1]:-}" ]]
+    else
+        ! [[ "$1" == floor-* && "$2" =~ ^(bin|bin16|meta)$ ]]
+    fi
 }
 TOTAL=0
 for config in "${CONFIG_LIST[@]}"; do
@@ -498,7 +541,8 @@ header = [
     "- pinning: server on CPU 0 (`taskset -c 0`, `-t 1` except t2), load on CPU 1; each server alone, prefilled; each ringcache engine runs next to its floor, in an order reversed every other repetition",
     "- configs: 1:10 set:get, 100k keys, uniform; p1 = 50 conns, pipeline 1, 32 B values, text; "
     "p16 = pipeline 16; meta = p16 over meta (mg/ms); bin16 = p16 over binary; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol; "
-    "t2 = p16 with `-t 2`, server on CPU 0 (memcached runs two threads there; ringcache starts one worker per allowed CPU, so one)",
+    "t2 = p16 with `-t 2`, server on CPU 0 (memcached runs two threads there; ringcache starts one worker per allowed CPU, so one); "
+    "tls = p1 over TLS, tls16 = p16 over TLS (`-Z`, self-signed P-256 certificate; rc-load --tls, rustls, TLS 1.3)",
     "- vs floor: ops per server-CPU-s of ringcache divided by the floor's on the same engine, same repetition",
     f"- memcached builds: {', '.join(mcs)} (newest first); each ratio column names the one it is against",
     "- ratios: median over repetitions of (server / that memcached in the same repetition); with 4 or more repetitions the ops/CPU-s ratios also show the quartiles of the per-repetition ratios in brackets",
@@ -513,7 +557,26 @@ if "t2" in configs and "p16" in configs:
     for server in servers:
         if runs.get((server, "t2")):
             threads.append(f"| {server} | {fmt(paired_ratio(server, 't2', 'ops_s', base_server=server, base_config='p16'), '.2f')} |")
-report = "\n".join(header + [""] + table + legend + threads) + "\n"
+# TLS: ringcache over TLS against its own plaintext twin (same repetition), and
+# against memcached -Z; both per server-CPU-second.
+tls = []
+tls_mcs = [m for m in mcs if runs.get((m, "tls")) or runs.get((m, "tls16"))]
+if any(c in configs for c in ("tls", "tls16")):
+    cols = [f"tls vs {m} -Z" for m in tls_mcs] + [f"tls16 vs {m} -Z" for m in tls_mcs]
+    tls = ["", "ops per server-CPU-s over TLS ÷ the same server's plaintext (tls vs p1, tls16 vs p16, same repetition), "
+           "and ÷ memcached's over TLS (same config and repetition):", "",
+           "| server | tls ÷ p1 | tls16 ÷ p16 | " + " | ".join(cols) + (" |" if cols else ""),
+           "|---|---:|---:|" + "---:|" * len(cols)]
+    for server in servers:
+        if not (runs.get((server, "tls")) or runs.get((server, "tls16"))):
+            continue
+        cells = [fmt(paired_ratio(server, c, "ops_cpu", base_server=server, base_config=p), ".2f")
+                 for c, p in (("tls", "p1"), ("tls16", "p16"))]
+        for c in ("tls", "tls16"):
+            cells += [("1.00" if server == m else fmt(paired_ratio(server, c, "ops_cpu", m), ".2f"))
+                      for m in tls_mcs]
+        tls.append(f"| {server} | " + " | ".join(cells) + " |")
+report = "\n".join(header + [""] + table + legend + threads + tls) + "\n"
 open(os.path.join(out, "report.md"), "w").write(report)
 print(report)
 
@@ -536,10 +599,14 @@ if plt is not None and chart and mcs:
                    "floor-uring": "#9ecae1", "floor-epoll": "#a1d99b"})
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     width = 0.8 / max(len(present), 1)
+    # Each config's bars are against the newest memcached that ran it (builds with no
+    # TLS skip tls and tls16).
+    cfg_base = {c: next((m for m in mcs if runs.get((m, c))), base) for c in cfgs}
     for si, s in enumerate(present):
         xs, ratio, p99 = [], [], []
         for ci, cfg in enumerate(cfgs):
-            r = paired_ratio(s, cfg, "ops_cpu", base) if s != base else 1.0
+            b = cfg_base[cfg]
+            r = paired_ratio(s, cfg, "ops_cpu", b) if s != b else 1.0
             v = next((c for c in chart if c[0] == cfg and c[1] == s), None)
             if v is None:
                 continue
@@ -555,8 +622,15 @@ if plt is not None and chart and mcs:
         ax.set_xticklabels(cfgs)
         ax.grid(axis="y", alpha=0.3)
     left.axhline(1.0, color="black", linewidth=0.8)
+    if max((b.get_height() for b in left.patches), default=0) > 6:
+        # One config far ahead (memcached 1.6.18 barely pipelines: tls16) would flatten
+        # the others' bars on a linear axis.
+        left.set_yscale("log")
     left.set_ylabel(f"ops per server-CPU-second, × {base}")
-    left.set_title(f"throughput per CPU, × {base} (higher is better)")
+    other = sorted({b for b in cfg_base.values() if b != base})
+    left.set_title(f"throughput per CPU, × {base} (higher is better)"
+                   + "".join(f"\n{', '.join(c for c in cfgs if cfg_base[c] == o)}: × {o}" for o in other),
+                   fontsize=10 if other else None)
     right.set_yscale("log")
     lows = [c[3] for c in chart if c[3]]
     if lows:

@@ -14,6 +14,10 @@
 //! file), with the process helpers they share (start as a user, talk, stop) kept in one
 //! place rather than split across files that would each need them.
 
+#[allow(unused_macros)] // only rc_load is used here
+mod common;
+
+use common::rc_load;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -716,34 +720,6 @@ fn allowed_syscalls(filter: &str) -> Vec<String> {
         seen.push(name);
     }
     out
-}
-
-/// rc-load for this test's profile. It is in the `ringcache-tools` package, whose
-/// binaries Cargo does not build for this package's tests, so this builds it (a no-op
-/// when it is up to date) into the target directory this test runs from.
-fn rc_load() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    // <target>/<profile>/deps/deploy-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("<target>/<profile>");
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev",
-        Some(name) => name,
-        None => panic!("no profile directory above {}", exe.display()),
-    };
-    let target_dir = profile_dir.parent().expect("<target>");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "--quiet", "--profile", profile, "--bin", "rc-load"])
-        .arg("--manifest-path")
-        .arg(root().join("crates/tools/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", target_dir)
-        .status()
-        .expect("run cargo");
-    assert!(built.success(), "cargo build rc-load: {built}");
-    profile_dir.join("rc-load")
 }
 
 /// Every system call ringcache makes, started with the unit's flags and put under

@@ -11,7 +11,8 @@
 //! `refresh_certs` and SIGHUP serve new files to new connections; KeyUpdates mid-session;
 //! 1,000 half-open handshakes and 100 garbage "ClientHellos" while another client is
 //! served, counted in `ssl_handshake_errors`, with the server's memory bounded; the
-//! startup refusals.
+//! startup refusals; and `rc-load --tls` (the benchmark's TLS client) checks every
+//! answer of a pipelined load, with and without the test CA.
 
 #[macro_use]
 mod common;
@@ -256,6 +257,34 @@ impl TlsClient {
             .filter_map(|l| l.split_once(' '))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+}
+
+both_engines! {
+    /// `rc-load --tls` (ci/bench.sh's tls configs) does one handshake per connection
+    /// and gets every answer of a pipelined load right, checking the certificate
+    /// against the test CA or (plain `--tls`) accepting it.
+    fn rc_load_over_tls_gets_every_answer_right(flavor) {
+        let certs = Certs::new();
+        let server = start(flavor, &certs.args(""));
+        let ca = certs.path("ca.pem");
+        for tls in [vec!["--tls-ca", ca.as_str()], vec!["--tls"]] {
+            let out = Command::new(rc_load())
+                .arg("--server")
+                .arg(server.addr().to_string())
+                .args(tls)
+                .args(["--conns", "4", "--pipeline", "8", "--keys", "1000", "--prefill"])
+                .args(["--requests", "5000", "--json", "--quiet"])
+                .output()
+                .expect("run rc-load");
+            let json = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "rc-load: {out:?}");
+            for field in ["\"tls_handshakes\":4,", "\"ops\":5000,", "\"errors\":0,"] {
+                assert!(json.contains(field), "{field} missing from {json}");
+            }
+            // --prefill set every key, so every get hit.
+            assert!(json.contains("\"misses\":0,"), "{json}");
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! - `sys.rs` holds the few raw libc calls (signals, socket options, rlimit, probe).
 //! - [`both_engines!`] turns one test body into one `#[test]` per ringcache engine, plus
 //!   (on request) an ignored reference run against memcached that checks the test itself.
+//! - [`rc_load`] builds the load generator (`ringcache-tools`) for tests that drive it.
 //!
 //! Ports are learnt from `MEMCACHED_PORT_FILENAME` (`TCP INET: <port>` lines), which
 //! both servers write through a temp file renamed into place once they listen. memcached
@@ -547,4 +548,32 @@ pub fn set_cork(stream: &std::net::TcpStream, on: bool) {
 /// Whether the tests run as root.
 pub fn is_root() -> bool {
     sys::is_root()
+}
+
+/// rc-load for this test's profile. It is in the `ringcache-tools` package, whose
+/// binaries Cargo does not build for this package's tests, so this builds it (a no-op
+/// when it is up to date) into the target directory this test runs from.
+pub fn rc_load() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // <target>/<profile>/deps/<test>-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("<target>/<profile>");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => panic!("no profile directory above {}", exe.display()),
+    };
+    let target_dir = profile_dir.parent().expect("<target>");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--quiet", "--profile", profile, "--bin", "rc-load"])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/tools/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir)
+        .status()
+        .expect("run cargo");
+    assert!(built.success(), "cargo build rc-load: {built}");
+    profile_dir.join("rc-load")
 }

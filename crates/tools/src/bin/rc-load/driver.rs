@@ -10,6 +10,11 @@
 //! Latency is from the moment a request is queued for sending (just before the `write`)
 //! to the moment its answer has been read; one clock read per wake-up per connection.
 //!
+//! With `--tls` a connection carries a rustls client session: reads pull every record
+//! the socket holds through it (until `EAGAIN`, as a record may span reads) and
+//! checks the plaintext as it comes; writes move the output into the session and its
+//! records to the socket. The plaintext path is a branch on an `Option`, nothing more.
+//!
 //! A connection whose answers cannot be parsed, or that the server closed, is dropped:
 //! its requests in flight count as errors and the others go on.
 
@@ -19,6 +24,7 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use ringcache_client::{DecodeError, Decoded, Dialect};
+use rustls::ClientConnection;
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +49,8 @@ struct InFlight {
 /// One connection and its buffers.
 pub struct Conn {
     stream: TcpStream,
+    /// The TLS session, with `--tls`.
+    tls: Option<Box<ClientConnection>>,
     input: Vec<u8>,
     /// Unconsumed input is `input[start..end]`.
     start: usize,
@@ -56,11 +64,16 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: std::net::TcpStream) -> std::io::Result<Conn> {
+    /// `stream` is connected (and `tls`, if any, has done its handshake on it).
+    pub fn new(
+        stream: std::net::TcpStream,
+        tls: Option<ClientConnection>,
+    ) -> std::io::Result<Conn> {
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
         Ok(Conn {
             stream: TcpStream::from_std(stream),
+            tls: tls.map(Box::new),
             input: vec![0; READ_BUFFER_BYTES],
             start: 0,
             end: 0,
@@ -381,19 +394,28 @@ fn drop_conn(conn: &mut Conn, tally: &mut Tally, why: String) {
     let _ = conn.stream.shutdown(std::net::Shutdown::Both);
 }
 
+/// Makes room at the end of the input buffer if it is full.
+fn make_room(conn: &mut Conn) {
+    if conn.end == conn.input.len() {
+        if conn.start > 0 {
+            conn.input.copy_within(conn.start..conn.end, 0);
+            conn.end -= conn.start;
+            conn.start = 0;
+        } else {
+            let len = conn.input.len();
+            conn.input.resize(len * 2, 0);
+        }
+    }
+}
+
 /// Reads what is there and checks every complete answer.
 fn read_answers(plan: &Plan<'_>, conn: &mut Conn, now: Instant, tally: &mut Tally) {
+    if let Some(tls) = conn.tls.take() {
+        read_answers_tls(plan, conn, tls, now, tally);
+        return;
+    }
     loop {
-        if conn.end == conn.input.len() {
-            if conn.start > 0 {
-                conn.input.copy_within(conn.start..conn.end, 0);
-                conn.end -= conn.start;
-                conn.start = 0;
-            } else {
-                let len = conn.input.len();
-                conn.input.resize(len * 2, 0);
-            }
-        }
+        make_room(conn);
         let room = conn.input.len() - conn.end;
         let n = match conn.stream.read(&mut conn.input[conn.end..]) {
             Ok(0) => {
@@ -417,6 +439,60 @@ fn read_answers(plan: &Plan<'_>, conn: &mut Conn, now: Instant, tally: &mut Tall
             return;
         }
     }
+}
+
+/// [`read_answers`] through the TLS session `tls`, which goes back into `conn` unless
+/// the connection is dropped.
+fn read_answers_tls(
+    plan: &Plan<'_>,
+    conn: &mut Conn,
+    mut tls: Box<ClientConnection>,
+    now: Instant,
+    tally: &mut Tally,
+) {
+    loop {
+        let (drained, closed) = match tls.read_tls(&mut conn.stream) {
+            Ok(0) => (false, true),
+            Ok(_) => (false, false),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => (true, false),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                drop_conn(conn, tally, format!("read failed: {e}"));
+                return;
+            }
+        };
+        if let Err(e) = tls.process_new_packets() {
+            drop_conn(conn, tally, format!("TLS error: {e}"));
+            return;
+        }
+        let mut clean_close = false;
+        loop {
+            make_room(conn);
+            match tls.reader().read(&mut conn.input[conn.end..]) {
+                Ok(0) => {
+                    clean_close = true;
+                    break;
+                }
+                Ok(n) => conn.end += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    drop_conn(conn, tally, format!("TLS read failed: {e}"));
+                    return;
+                }
+            }
+        }
+        if !check_answers(plan, conn, now, tally) {
+            return;
+        }
+        if closed || clean_close {
+            drop_conn(conn, tally, "server closed the connection".to_string());
+            return;
+        }
+        if drained {
+            break;
+        }
+    }
+    conn.tls = Some(tls);
 }
 
 /// Checks the complete answers in the input buffer; false if the connection broke.
@@ -480,19 +556,48 @@ fn check_answers(plan: &Plan<'_>, conn: &mut Conn, now: Instant, tally: &mut Tal
 
 /// Writes pending output; asks for `WRITABLE` only while some is left.
 fn flush(poll: &Poll, conn: &mut Conn, token: Token, tally: &mut Tally) {
-    while conn.written < conn.output.len() {
-        match conn.stream.write(&conn.output[conn.written..]) {
-            Ok(n) => conn.written += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                drop_conn(conn, tally, format!("write failed: {e}"));
-                return;
+    let mut tls_pending = false;
+    if let Some(tls) = conn.tls.as_mut() {
+        loop {
+            if conn.written < conn.output.len() {
+                // Takes what fits under the session's buffer limit.
+                match tls.writer().write(&conn.output[conn.written..]) {
+                    Ok(n) => conn.written += n,
+                    Err(e) => {
+                        drop_conn(conn, tally, format!("TLS write failed: {e}"));
+                        return;
+                    }
+                }
+            }
+            if !tls.wants_write() {
+                break;
+            }
+            match tls.write_tls(&mut conn.stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    drop_conn(conn, tally, format!("write failed: {e}"));
+                    return;
+                }
+            }
+        }
+        tls_pending = tls.wants_write();
+    } else {
+        while conn.written < conn.output.len() {
+            match conn.stream.write(&conn.output[conn.written..]) {
+                Ok(n) => conn.written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    drop_conn(conn, tally, format!("write failed: {e}"));
+                    return;
+                }
             }
         }
     }
-    let pending = conn.written < conn.output.len();
-    if !pending {
+    let pending = tls_pending || conn.written < conn.output.len();
+    if conn.written == conn.output.len() {
         conn.output.clear();
         conn.written = 0;
     }

@@ -8,17 +8,22 @@
 //! request, which has to stay well below the server's for the comparison to mean
 //! anything when both share a small machine.
 //!
+//! `--tls` speaks the same protocol through a rustls client session per connection
+//! (handshakes timed at connect, reported as handshakes per second); with no
+//! `--tls-ca` it accepts any server certificate, as a benchmark client may.
+//!
 //! Design: a single-threaded event loop by default (`--threads N` for more), epoll
 //! through mio, so no `unsafe` here. Any protocol error fails the run (exit 1).
 //!
 //! Modules: `workload` (mix, keys, values), `protocol` (the requests and what their
 //! answers mean in the three dialects, over `ringcache-client`), `driver` (the event
-//! loop), `report` (text, JSON, CPU time).
+//! loop), `report` (text, JSON, CPU time), `tls` (the rustls client side).
 #![forbid(unsafe_code)]
 
 mod driver;
 mod protocol;
 mod report;
+mod tls;
 mod workload;
 
 use clap::Parser;
@@ -28,6 +33,7 @@ use report::{CpuTime, Phase, Settings};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workload::{KeyPattern, Mix, Ratio, ValueSize, Zipf};
 
@@ -102,6 +108,14 @@ struct Args {
     /// for the server to reclaim.
     #[arg(long, default_value_t = 0)]
     exptime: u32,
+    /// Speak TLS (rustls). Without --tls-ca any server certificate is accepted: this
+    /// is a benchmark client, not a secure one.
+    #[arg(long)]
+    tls: bool,
+    /// PEM file of the CA certificates to check the server's certificate against
+    /// (implies --tls; the server's name is the host part of --server).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<String>,
 }
 
 fn main() {
@@ -155,9 +169,20 @@ fn run(args: &Args) -> Result<u64, String> {
             PatternArg::Zipf => format!("zipf({})", args.zipf_exponent),
         },
         value_size: args.value_size.to_string(),
+        handshakes: None,
     };
+    let mut settings = settings;
 
-    let mut groups = connect(&args.server, args.conns, threads)?;
+    let tls = if args.tls || args.tls_ca.is_some() {
+        Some(tls::client_config(args.tls_ca.as_deref())?)
+    } else {
+        None
+    };
+    let connect_started = Instant::now();
+    let mut groups = connect(&args.server, args.conns, threads, tls.as_ref())?;
+    if tls.is_some() {
+        settings.handshakes = Some((args.conns, connect_started.elapsed()));
+    }
     let ticks = report::clock_ticks_per_sec();
     let values = workload::value_bytes(args.value_size.max);
     let key_digits = workload::key_digits(args.keys);
@@ -270,7 +295,13 @@ fn run(args: &Args) -> Result<u64, String> {
 }
 
 /// Opens `conns` connections and deals them round robin into `threads` groups.
-fn connect(server: &str, conns: usize, threads: usize) -> Result<Vec<Vec<Conn>>, String> {
+/// With `tls`, each does its handshake before the next connects.
+fn connect(
+    server: &str,
+    conns: usize,
+    threads: usize,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Vec<Vec<Conn>>, String> {
     let addr: SocketAddr = server
         .to_socket_addrs()
         .map_err(|e| format!("--server {server}: {e}"))?
@@ -278,13 +309,23 @@ fn connect(server: &str, conns: usize, threads: usize) -> Result<Vec<Vec<Conn>>,
         .ok_or_else(|| format!("--server {server}: no address"))?;
     let mut groups: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
     for i in 0..conns {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| {
-            format!(
-                "cannot connect to {addr} (connection {}): {e} (is the server running?)",
-                i + 1
-            )
-        })?;
-        let conn = Conn::new(stream).map_err(|e| format!("cannot set up connection: {e}"))?;
+        let mut stream =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| {
+                format!(
+                    "cannot connect to {addr} (connection {}): {e} (is the server running?)",
+                    i + 1
+                )
+            })?;
+        let session = match tls {
+            Some(config) => {
+                let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Some(tls::handshake(config, host, &mut stream)?)
+            }
+            None => None,
+        };
+        let conn =
+            Conn::new(stream, session).map_err(|e| format!("cannot set up connection: {e}"))?;
         groups[i % threads].push(conn);
     }
     Ok(groups)

@@ -64,6 +64,8 @@ pub struct Settings {
     pub keys: u64,
     pub key_pattern: String,
     pub value_size: String,
+    /// With `--tls`: handshakes done at connect, and the time connecting took.
+    pub handshakes: Option<(usize, Duration)>,
 }
 
 /// A finished phase: what the threads counted, and the CPU it cost this process.
@@ -119,6 +121,14 @@ pub fn text(settings: &Settings, prefill: Option<&Phase>, measured: Option<&Phas
         s.key_pattern,
         s.value_size
     );
+    if let Some((count, took)) = s.handshakes {
+        let _ = writeln!(
+            out,
+            "tls       {count} handshakes in {:.3} s ({:.0}/s, one after another)",
+            took.as_secs_f64(),
+            count as f64 / took.as_secs_f64().max(1e-9)
+        );
+    }
     if let Some(p) = prefill {
         let _ = writeln!(
             out,
@@ -181,6 +191,14 @@ pub fn json(settings: &Settings, prefill: Option<&Phase>, measured: Option<&Phas
         ("threads", s.threads as f64),
         ("keys", s.keys as f64),
     ];
+    if let Some((count, took)) = s.handshakes {
+        nums.push(("tls_handshakes", count as f64));
+        nums.push(("tls_handshake_secs", took.as_secs_f64()));
+        nums.push((
+            "tls_handshakes_per_sec",
+            count as f64 / took.as_secs_f64().max(1e-9),
+        ));
+    }
     if let Some(p) = prefill {
         nums.push(("prefill_ops", p.tally.completed as f64));
         nums.push(("prefill_secs", p.tally.elapsed.as_secs_f64()));
@@ -262,6 +280,7 @@ mod tests {
             keys: 10,
             key_pattern: "uniform".into(),
             value_size: "32".into(),
+            handshakes: None,
         };
         let line = json(&settings, None, None);
         assert!(!line.contains('\n'));
