@@ -310,6 +310,16 @@ fn changes(server: &Server) -> Vec<Vec<(&'static str, String)>> {
     );
     c.send(b"version\r\n");
     c.read_until("the script", |b| memfind(b, b"VERSION ").map(|at| at + 16));
+    // memcached's logger thread counts a watcher a moment after its `OK` (under load
+    // it was seen at 0 here): wait for the count, which no other value depends on.
+    let watching = wait_until(IO_TIMEOUT, || {
+        stat_u64(&listing(&mut probe, "").1, "log_watchers") == 1
+    });
+    assert!(
+        watching,
+        "{}: the watcher is never counted",
+        server.flavor()
+    );
     let after = pick(&listing(&mut probe, "").1);
     drop((extra, watcher, c));
     let settled = wait_until(IO_TIMEOUT, || {
