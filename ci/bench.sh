@@ -43,6 +43,9 @@
 #         the script makes with openssl): ringcache and the memcached builds that
 #         have -Z; no floor. Adds p1 to the run, for the plaintext twin of each row
 #   tls16 as p16 over TLS; adds p16 to the run likewise
+#   tlshs the TLS handshake rate: 4 clients each looping connect, full handshake (no
+#         resumption), one `version`, close (rc-load --tls --reconnect); ops per
+#         server-CPU-second are handshakes per second per server core
 #
 # Exit status: 0 when every run completed without protocol errors, 1 otherwise, 2 on
 # a usage error or a missing tool.
@@ -83,7 +86,7 @@ case "$REPS" in ''|*[!0-9]*|0) echo "ci/bench.sh: --reps needs a positive intege
 case "$DURATION" in ''|*[!0-9.]*) echo "ci/bench.sh: --duration needs seconds" >&2; exit 2 ;; esac
 IFS=, read -r -a CONFIG_LIST <<<"$CONFIGS"
 for c in "${CONFIG_LIST[@]}"; do
-    case "$c" in p1|p16|meta|bin16|v1k|c500|bin|t2|tls|tls16) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
+    case "$c" in p1|p16|meta|bin16|v1k|c500|bin|t2|tls|tls16|tlshs) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
 done
 # A TLS config's ratio to plaintext is against its twin in the same repetition.
 for twin in tls:p1 tls16:p16; do
@@ -97,8 +100,8 @@ done
 case "$TOOL" in
     rc-load) ;;
     memtier)
-        if [[ ",$CONFIGS," =~ ,(meta|tls|tls16), ]]; then
-            echo "ci/bench.sh: --tool memtier: configs meta, tls and tls16 need rc-load" >&2
+        if [[ ",$CONFIGS," =~ ,(meta|tls|tls16|tlshs), ]]; then
+            echo "ci/bench.sh: --tool memtier: configs meta, tls, tls16 and tlshs need rc-load" >&2
             exit 2
         fi
         if ! command -v memtier_benchmark >/dev/null 2>&1; then
@@ -172,8 +175,8 @@ if "$RINGCACHE" --help 2>/dev/null | grep -q -- --floor ||
     if [[ ",$CONFIGS," =~ ,(bin|bin16|meta), ]]; then
         NOTES+=("floor rows skip configs bin, bin16 and meta: the floor responder speaks only the classic text protocol")
     fi
-    if [[ ",$CONFIGS," =~ ,(tls|tls16), ]]; then
-        NOTES+=("floor rows skip configs tls and tls16: the floor has no TLS")
+    if [[ ",$CONFIGS," =~ ,(tls|tls16|tlshs), ]]; then
+        NOTES+=("floor rows skip configs tls, tls16 and tlshs: the floor has no TLS")
     fi
 else
     NOTES+=("floor-uring/floor-epoll skipped: target/release/ringcache has no --floor (no-op responder) mode yet")
@@ -197,8 +200,8 @@ declare -A BROKEN=()   # server -> why it could not start
 # TLS: a self-signed certificate for 127.0.0.1 (rc-load --tls accepts any), and which
 # memcached builds have -Z (Debian's has; a build without OpenSSL has not).
 declare -A HAS_TLS=()
-if [[ ",$CONFIGS," =~ ,(tls|tls16), ]]; then
-    command -v openssl >/dev/null 2>&1 || { echo "ci/bench.sh: configs tls, tls16 need openssl (apt-get install openssl)" >&2; exit 2; }
+if [[ ",$CONFIGS," =~ ,(tls|tls16|tlshs), ]]; then
+    command -v openssl >/dev/null 2>&1 || { echo "ci/bench.sh: configs tls, tls16, tlshs need openssl (apt-get install openssl)" >&2; exit 2; }
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
         -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
         -keyout "$RUN/tls-key.pem" -out "$RUN/tls-cert.pem" >/dev/null 2>&1 ||
@@ -207,7 +210,7 @@ if [[ ",$CONFIGS," =~ ,(tls|tls16), ]]; then
         if "${MC_BIN[$label]}" -h 2>/dev/null | grep -q -- --enable-ssl; then
             HAS_TLS[$label]=1
         else
-            NOTES+=("$label skips configs tls and tls16: this build has no TLS (-Z)")
+            NOTES+=("$label skips configs tls, tls16 and tlshs: this build has no TLS (-Z)")
         fi
     done
 fi
@@ -248,7 +251,7 @@ cpu_ticks() {
 
 # Sets CONNS PIPELINE VALUE PROTO THREADS TLS for config $1.
 config_params() {
-    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text THREADS=1 TLS=0
+    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text THREADS=1 TLS=0 RECONNECT=0
     case "$1" in
         p16) PIPELINE=16 ;;
         meta) PIPELINE=16 PROTO=meta ;;
@@ -259,6 +262,7 @@ config_params() {
         t2) PIPELINE=16 THREADS=2 ;;
         tls) TLS=1 ;;
         tls16) PIPELINE=16 TLS=1 ;;
+        tlshs) CONNS=4 TLS=1 RECONNECT=1 ;;
     esac
 }
 
@@ -272,6 +276,7 @@ load_cmd() {
         # The floor answers every get with one canned item.
         [[ "$server" == floor-* ]] && LOAD+=(--any-key)
         [ "$TLS" = 1 ] && LOAD+=(--tls)
+        [ "$RECONNECT" = 1 ] && LOAD+=(--reconnect)
         if [ "$phase" = prefill ]; then
             LOAD+=(--prefill --requests 0)
         else
@@ -369,7 +374,7 @@ echo "ci/bench.sh: load average $LOAD_BEFORE (other work on this machine skews t
 # Whether server $1 runs config $2 (the floor speaks only classic text, with no TLS;
 # a memcached build without -Z has no TLS).
 runs_config() {
-    if [[ "$2" == tls || "$2" == tls16 ]]; then
+    if [[ "$2" == tls || "$2" == tls16 || "$2" == tlshs ]]; then
         [[ "$1" == ringcache-* || -n "${HAS_TLS[$1]:-}" ]]
     else
         ! [[ "$1" == floor-* && "$2" =~ ^(bin|bin16|meta)$ ]]
@@ -542,7 +547,8 @@ header = [
     "- configs: 1:10 set:get, 100k keys, uniform; p1 = 50 conns, pipeline 1, 32 B values, text; "
     "p16 = pipeline 16; meta = p16 over meta (mg/ms); bin16 = p16 over binary; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol; "
     "t2 = p16 with `-t 2`, server on CPU 0 (memcached runs two threads there; ringcache starts one worker per allowed CPU, so one); "
-    "tls = p1 over TLS, tls16 = p16 over TLS (`-Z`, self-signed P-256 certificate; rc-load --tls, rustls, TLS 1.3)",
+    "tls = p1 over TLS, tls16 = p16 over TLS (`-Z`, self-signed P-256 certificate; rc-load --tls, rustls, TLS 1.3); "
+    "tlshs = TLS handshakes: 4 clients each looping connect, full handshake, `version`, close (ops = handshakes, so ops per server-CPU-s = handshakes per second per server core)",
     "- vs floor: ops per server-CPU-s of ringcache divided by the floor's on the same engine, same repetition",
     f"- memcached builds: {', '.join(mcs)} (newest first); each ratio column names the one it is against",
     "- ratios: median over repetitions of (server / that memcached in the same repetition); with 4 or more repetitions the ops/CPU-s ratios also show the quartiles of the per-repetition ratios in brackets",
@@ -560,7 +566,7 @@ if "t2" in configs and "p16" in configs:
 # TLS: ringcache over TLS against its own plaintext twin (same repetition), and
 # against memcached -Z; both per server-CPU-second.
 tls = []
-tls_mcs = [m for m in mcs if runs.get((m, "tls")) or runs.get((m, "tls16"))]
+tls_mcs = [m for m in mcs if runs.get((m, "tls")) or runs.get((m, "tls16")) or runs.get((m, "tlshs"))]
 if any(c in configs for c in ("tls", "tls16")):
     cols = [f"tls vs {m} -Z" for m in tls_mcs] + [f"tls16 vs {m} -Z" for m in tls_mcs]
     tls = ["", "ops per server-CPU-s over TLS ÷ the same server's plaintext (tls vs p1, tls16 vs p16, same repetition), "
@@ -576,7 +582,20 @@ if any(c in configs for c in ("tls", "tls16")):
             cells += [("1.00" if server == m else fmt(paired_ratio(server, c, "ops_cpu", m), ".2f"))
                       for m in tls_mcs]
         tls.append(f"| {server} | " + " | ".join(cells) + " |")
-report = "\n".join(header + [""] + table + legend + threads + tls) + "\n"
+# Handshakes: full TLS handshakes per second, and per second of one server core.
+handshakes = []
+if "tlshs" in configs:
+    handshakes = ["", "TLS handshakes (config tlshs: connect, full handshake, one `version`, close):", "",
+                  "| server | handshakes/s | handshakes per server-CPU-s (per core) | ÷ " + " | ÷ ".join(f"{m} -Z" for m in tls_mcs) + " |",
+                  "|---|---:|---:|" + "---:|" * len(tls_mcs)]
+    for server in servers:
+        ok = [r for r in runs.get((server, "tlshs"), []) if r["ok"]]
+        if not ok:
+            continue
+        cells = [fmt(median([r["ops_s"] for r in ok]), ",.0f"), fmt(median([r["ops_cpu"] for r in ok]), ",.0f")]
+        cells += [("1.00" if server == m else fmt(paired_ratio(server, "tlshs", "ops_cpu", m), ".2f")) for m in tls_mcs]
+        handshakes.append(f"| {server} | " + " | ".join(cells) + " |")
+report = "\n".join(header + [""] + table + legend + threads + tls + handshakes) + "\n"
 open(os.path.join(out, "report.md"), "w").write(report)
 print(report)
 
@@ -600,7 +619,7 @@ if plt is not None and chart and mcs:
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     width = 0.8 / max(len(present), 1)
     # Each config's bars are against the newest memcached that ran it (builds with no
-    # TLS skip tls and tls16).
+    # TLS skip tls, tls16 and tlshs).
     cfg_base = {c: next((m for m in mcs if runs.get((m, c))), base) for c in cfgs}
     for si, s in enumerate(present):
         xs, ratio, p99 = [], [], []

@@ -201,9 +201,30 @@ fn load_tls(
         .filter(|(wanted, _)| config.notls.contains(wanted))
         .map(|(_, bound)| *bound)
         .collect();
-    server::tls::Tls::load(config.tls.clone(), plain)
-        .map(Some)
-        .map_err(|why| Failure { why, status: 64 })
+    let tls = server::tls::Tls::load(config.tls.clone(), plain)
+        .map_err(|why| Failure { why, status: 64 })?;
+    if config.tls.kernel_tls {
+        report_kernel_tls(io::sys::kernel_tls_probe());
+    }
+    Ok(Some(tls))
+}
+
+/// `-o ssl_kernel_tls`: memcached asks OpenSSL for kernel TLS, which keeps a session in
+/// userspace wherever the kernel cannot take it, and starts either way. ringcache starts
+/// too, serves every session in userspace (the hand-off to the kernel is not built:
+/// no machine it is tested on has a kernel that takes TLS), and says so once, with the
+/// kernel's own answer.
+fn report_kernel_tls(probe: std::io::Result<()>) {
+    match probe {
+        Err(e) => tracing::warn!(
+            "-o ssl_kernel_tls: the kernel refuses TLS offload (setsockopt TCP_ULP \"tls\": {e}); \
+             sessions stay in userspace (rustls), counted in ringcache_ktls_fallbacks"
+        ),
+        Ok(()) => tracing::warn!(
+            "-o ssl_kernel_tls: the kernel offers TLS offload, but ringcache does not hand \
+             sessions to it yet; they stay in userspace (rustls), counted in ringcache_ktls_fallbacks"
+        ),
+    }
 }
 
 /// Binds every listener, writes the port and pid files, and drops privileges, in

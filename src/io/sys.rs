@@ -252,3 +252,30 @@ pub fn allowed_cpus() -> Option<usize> {
     let count = unsafe { libc::CPU_COUNT(&set) };
     usize::try_from(count).ok().filter(|&n| n > 0)
 }
+
+/// Whether the kernel takes TLS offload: attaches the `tls` upper-layer protocol to
+/// the server side of a loopback connection made for the purpose (the kernel takes it
+/// only on an established TCP socket). `Err` is the kernel's refusal (`ENOENT` when it
+/// was built without `CONFIG_TLS` or the `tls` module is not loaded).
+pub fn kernel_tls_probe() -> io::Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (server, _) = listener.accept()?;
+    let name = b"tls";
+    // SAFETY: `server` is an open socket for the whole call; the option value is
+    // `name`'s bytes, valid for `name.len()` bytes, which the kernel only reads.
+    let rc = unsafe {
+        libc::setsockopt(
+            server.as_raw_fd(),
+            libc::SOL_TCP,
+            libc::TCP_ULP,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

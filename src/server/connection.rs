@@ -272,6 +272,11 @@ impl Connection {
             return self.receive(input);
         };
         let (plain, broken) = tls.open(input);
+        if tls.newly_established() {
+            if let Some(shared) = self.server.tls() {
+                shared.count_established();
+            }
+        }
         if !plain.is_empty() {
             self.receive(&plain);
         }

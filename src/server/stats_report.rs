@@ -205,6 +205,9 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("ringcache_conn_buffer_limit", &server.buffers.limit_bytes());
     counters(stat, &t, Stat::ConnBufferPauses, Stat::ConnBufferRefusals);
     stat("ringcache_shard_lock_waits", &store.lock_waits);
+    if let Some(tls) = server.tls() {
+        stat("ringcache_ktls_fallbacks", &tls.kernel_fallbacks());
+    }
 }
 
 /// Listening addresses: memcached has one listening socket per address, ringcache's

@@ -27,7 +27,10 @@
 //! common version or suite), `ssl_proto_errors` (ringcache's own: a TLS error after
 //! the handshake, such as a record that does not decrypt), `ssl_new_sessions`
 //! (sessions put into the session cache; printed only with `ssl_session_cache`, as
-//! memcached).
+//! memcached), and `ringcache_ktls_fallbacks` (with `ssl_kernel_tls`: sessions whose
+//! handshake completed and stayed in userspace, which is every one, since the hand-off
+//! to the kernel's TLS is not built; the start-up log says what the kernel answered
+//! when asked for it, on this project's machines that it cannot: `CONFIG_TLS` unset).
 
 pub(crate) mod session;
 pub mod settings;
@@ -68,6 +71,8 @@ pub struct Tls {
     handshake_errors: AtomicU64,
     proto_errors: AtomicU64,
     new_sessions: Arc<AtomicU64>,
+    /// Sessions kept in userspace although `ssl_kernel_tls` asked for the kernel.
+    kernel_fallbacks: AtomicU64,
 }
 
 impl Tls {
@@ -94,6 +99,7 @@ impl Tls {
             handshake_errors: AtomicU64::new(0),
             proto_errors: AtomicU64::new(0),
             new_sessions,
+            kernel_fallbacks: AtomicU64::new(0),
         })
     }
 
@@ -135,6 +141,19 @@ impl Tls {
             &self.proto_errors
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection's handshake completed: with `ssl_kernel_tls`, its session is one
+    /// more kept in userspace.
+    pub(crate) fn count_established(&self) {
+        if self.settings.kernel_tls {
+            self.kernel_fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sessions kept in userspace although `ssl_kernel_tls` asked for the kernel.
+    pub fn kernel_fallbacks(&self) -> u64 {
+        self.kernel_fallbacks.load(Ordering::Relaxed)
     }
 
     pub fn handshake_errors(&self) -> u64 {
@@ -193,7 +212,7 @@ pub(super) fn settings_stats(tls: Option<&Tls>, stat: &mut StatFn<'_>) {
     stat("ssl_ca_cert", &path(&s.ca_cert, "NULL"));
     stat("ssl_wbuf_size", &s.wbuf_bytes);
     stat("ssl_session_cache", &yes_no(s.session_cache));
-    stat("ssl_kernel_tls", &"no");
+    stat("ssl_kernel_tls", &yes_no(s.kernel_tls));
     stat("ssl_min_version", &s.min_version_name());
 }
 

@@ -57,6 +57,8 @@ pub struct TlsSession {
     broken: bool,
     /// `close_notify` was queued.
     notified: bool,
+    /// The handshake completed and [`TlsSession::newly_established`] said so.
+    established: bool,
 }
 
 impl TlsSession {
@@ -67,6 +69,7 @@ impl TlsSession {
             plain: Vec::new(),
             broken: false,
             notified: false,
+            established: false,
         })
     }
 
@@ -111,6 +114,15 @@ impl TlsSession {
             }
         }
         (plain, None)
+    }
+
+    /// Whether the handshake has completed since the last call: true once per session.
+    pub fn newly_established(&mut self) -> bool {
+        if self.established || self.broken || self.conn.is_handshaking() {
+            return false;
+        }
+        self.established = true;
+        true
     }
 
     /// Takes back the plaintext buffer [`TlsSession::open`] lent out.

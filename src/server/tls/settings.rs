@@ -13,7 +13,7 @@
 //! | `ssl_session_cache` | server-side session cache (TLS 1.2 ids, TLS 1.3 tickets); off: no resumption |
 //! | `ssl_keyformat=1` | PEM only (memcached's 1); another value is refused |
 //! | `ssl_wbuf_size=KB` | recorded for `stats settings` (records are sized by rustls) |
-//! | `ssl_kernel_tls` | refused: kTLS is not there yet |
+//! | `ssl_kernel_tls` | accepted (`stats settings` says `yes`); sessions stay in userspace, as OpenSSL keeps them where the kernel cannot take them: the startup log says why, `ringcache_ktls_fallbacks` counts them (see `super`) |
 //!
 //! Knows no sockets and no rustls: `super` turns these into a rustls configuration.
 
@@ -69,6 +69,8 @@ pub struct TlsSettings {
     pub session_cache: bool,
     /// `ssl_wbuf_size` in bytes (memcached's default 16 KiB).
     pub wbuf_bytes: usize,
+    /// `ssl_kernel_tls`: hand sessions to the kernel where it can take them.
+    pub kernel_tls: bool,
 }
 
 impl Default for TlsSettings {
@@ -83,6 +85,7 @@ impl Default for TlsSettings {
             ciphers: None,
             session_cache: false,
             wbuf_bytes: 16 * 1024,
+            kernel_tls: false,
         }
     }
 }
@@ -138,12 +141,7 @@ impl TlsSettings {
                     })?;
                 self.wbuf_bytes = kb * 1024;
             }
-            "ssl_kernel_tls" => {
-                return Err(
-                    "-o ssl_kernel_tls: kernel TLS is not supported by ringcache yet (TLS runs in userspace with rustls); drop the option"
-                        .to_string(),
-                )
-            }
+            "ssl_kernel_tls" => self.kernel_tls = true,
             _ => return Ok(false),
         }
         Ok(true)
@@ -257,13 +255,14 @@ mod tests {
             ("ssl_min_version", "5"),
             ("ssl_keyformat", "2"),
             ("ssl_wbuf_size", "x"),
-            ("ssl_kernel_tls", ""),
         ] {
             let mut s = TlsSettings::default();
             assert!(s.option(k, v).is_err(), "{k}={v} refused");
         }
         let mut s = TlsSettings::default();
         assert_eq!(s.option("idle_timeout", "3"), Ok(false));
+        assert_eq!(s.option("ssl_kernel_tls", ""), Ok(true));
+        assert!(s.kernel_tls);
     }
 
     #[test]

@@ -10,17 +10,20 @@
 //!
 //! `--tls` speaks the same protocol through a rustls client session per connection
 //! (handshakes timed at connect, reported as handshakes per second); with no
-//! `--tls-ca` it accepts any server certificate, as a benchmark client may.
+//! `--tls-ca` it accepts any server certificate, as a benchmark client may. With
+//! `--reconnect` it measures the handshake rate instead (`handshakes`).
 //!
 //! Design: a single-threaded event loop by default (`--threads N` for more), epoll
 //! through mio, so no `unsafe` here. Any protocol error fails the run (exit 1).
 //!
 //! Modules: `workload` (mix, keys, values), `protocol` (the requests and what their
 //! answers mean in the three dialects, over `ringcache-client`), `driver` (the event
-//! loop), `report` (text, JSON, CPU time), `tls` (the rustls client side).
+//! loop), `report` (text, JSON, CPU time), `tls` (the rustls client side), `handshakes`
+//! (the `--reconnect` loops).
 #![forbid(unsafe_code)]
 
 mod driver;
+mod handshakes;
 mod protocol;
 mod report;
 mod tls;
@@ -116,6 +119,11 @@ struct Args {
     /// (implies --tls; the server's name is the host part of --server).
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<String>,
+    /// With --tls: measure the handshake rate instead of a load. Each of --conns
+    /// threads loops: connect, a full handshake (no resumption), one `version` over
+    /// TLS, close. One op is one such cycle.
+    #[arg(long)]
+    reconnect: bool,
 }
 
 fn main() {
@@ -178,6 +186,29 @@ fn run(args: &Args) -> Result<u64, String> {
     } else {
         None
     };
+    if args.reconnect {
+        let Some(config) = tls.as_ref() else {
+            return Err("--reconnect measures TLS handshakes: give --tls or --tls-ca".into());
+        };
+        let addr = resolve(&args.server)?;
+        let duration = match args.requests {
+            Some(_) => None,
+            None => Some(Duration::from_secs_f64(args.duration.unwrap_or(10.0))),
+        };
+        let ticks = report::clock_ticks_per_sec();
+        let measured = handshakes::run(
+            addr,
+            tls_host(&args.server),
+            config,
+            args.conns,
+            duration,
+            args.requests,
+            ticks,
+        );
+        settings.threads = args.conns;
+        settings.ratio = "0:1 (version)".into();
+        return Ok(finish(args, &settings, None, Some(&measured)));
+    }
     let connect_started = Instant::now();
     let mut groups = connect(&args.server, args.conns, threads, tls.as_ref())?;
     if tls.is_some() {
@@ -274,13 +305,20 @@ fn run(args: &Args) -> Result<u64, String> {
         ))
     };
 
-    let text = report::text(&settings, prefill.as_ref(), measured.as_ref());
+    Ok(finish(args, &settings, prefill.as_ref(), measured.as_ref()))
+}
+
+/// Prints the report; returns the error count.
+fn finish(
+    args: &Args,
+    settings: &Settings,
+    prefill: Option<&Phase>,
+    measured: Option<&Phase>,
+) -> u64 {
+    let text = report::text(settings, prefill, measured);
     if args.json {
         eprint!("{text}");
-        println!(
-            "{}",
-            report::json(&settings, prefill.as_ref(), measured.as_ref())
-        );
+        println!("{}", report::json(settings, prefill, measured));
     } else {
         print!("{text}");
     }
@@ -291,7 +329,22 @@ fn run(args: &Args) -> Result<u64, String> {
             eprintln!("rc-load: error: {note}");
         }
     }
-    Ok(errors)
+    errors
+}
+
+/// The first address `server` names.
+fn resolve(server: &str) -> Result<SocketAddr, String> {
+    server
+        .to_socket_addrs()
+        .map_err(|e| format!("--server {server}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--server {server}: no address"))
+}
+
+/// The host part of `server`, sent as SNI (and checked with `--tls-ca`).
+fn tls_host(server: &str) -> &str {
+    let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// Opens `conns` connections and deals them round robin into `threads` groups.
@@ -302,11 +355,7 @@ fn connect(
     threads: usize,
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<Vec<Vec<Conn>>, String> {
-    let addr: SocketAddr = server
-        .to_socket_addrs()
-        .map_err(|e| format!("--server {server}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("--server {server}: no address"))?;
+    let addr = resolve(server)?;
     let mut groups: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
     for i in 0..conns {
         let mut stream =
@@ -317,11 +366,7 @@ fn connect(
                 )
             })?;
         let session = match tls {
-            Some(config) => {
-                let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                Some(tls::handshake(config, host, &mut stream)?)
-            }
+            Some(config) => Some(tls::handshake(config, tls_host(server), &mut stream)?),
             None => None,
         };
         let conn =
