@@ -121,8 +121,9 @@ pub enum MetaRequest<'a> {
     Debug(MetaKey<'a>),
 }
 
-/// Room for a decoded key.
-pub type KeyBuf = [u8; KEY_MAX_BYTES];
+/// Room for a decoded key, made (and zeroed) only for a base64 key: most keys are
+/// their token, and zeroing 250 bytes per request showed in the meta profile.
+pub type KeyBuf = Option<[u8; KEY_MAX_BYTES]>;
 
 /// A meta request's key as sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,11 +135,13 @@ pub struct MetaKey<'a> {
 }
 
 impl MetaKey<'_> {
-    /// The key's bytes: the token itself, or its decoding written into `buf`.
+    /// The key's bytes: the token itself, or its decoding written into `buf` (start
+    /// it `None`).
     pub fn bytes<'b>(&'b self, buf: &'b mut KeyBuf) -> &'b [u8] {
         if !self.base64 {
             return self.token;
         }
+        let buf = buf.insert([0; KEY_MAX_BYTES]);
         // Checked while parsing; an undecodable token is the empty key, which misses.
         let len = base64::decode(self.token, buf).unwrap_or(0);
         &buf[..len]

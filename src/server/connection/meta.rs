@@ -55,7 +55,7 @@ use crate::protocol::meta::encode::{self, DebugInfo};
 use crate::protocol::meta::{
     KeyBuf, Meta, MetaKey, MetaRequest, OPAQUE_MAX_BYTES, OPAQUE_TOO_LONG,
 };
-use crate::protocol::{encode::reply_line, Response, StoreMode, KEY_MAX_BYTES};
+use crate::protocol::{encode::reply_line, Response, StoreMode};
 use crate::server::buffers::ConnBuffers;
 use crate::server::stats::Stat;
 use crate::storage::{
@@ -88,7 +88,7 @@ impl Connection {
             MetaRequest::Get(meta) => self.meta_get(&meta),
             MetaRequest::Set { meta, mode, value } => self.meta_set(&meta, mode, value),
             MetaRequest::SetTooLarge { key, swallow } => {
-                let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
+                let mut buf: KeyBuf = None;
                 self.server
                     .store
                     .delete(key.bytes(&mut buf), Delete::default());
@@ -127,7 +127,7 @@ impl Connection {
             vivify: times.vivify.is_some(),
             new_cas: f.new_cas,
         };
-        let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
+        let mut buf: KeyBuf = None;
         let key = meta.key.bytes(&mut buf);
         let hit = HitContext {
             meta,
@@ -173,7 +173,7 @@ impl Connection {
 
     fn meta_set(&mut self, meta: &Meta<'_>, mode: StoreMode, value: &[u8]) {
         let f = &meta.flags;
-        let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
+        let mut buf: KeyBuf = None;
         let key = meta.key.bytes(&mut buf);
         // `C` makes set and replace a cas, guards append and prepend, and is ignored by
         // add.
@@ -219,7 +219,7 @@ impl Connection {
 
     fn meta_delete(&mut self, meta: &Meta<'_>) {
         let f = &meta.flags;
-        let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
+        let mut buf: KeyBuf = None;
         let key = meta.key.bytes(&mut buf);
         let delete = Delete {
             cas: f.compare_cas,
@@ -274,7 +274,7 @@ impl Connection {
             }),
             new_cas: f.new_cas,
         };
-        let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
+        let mut buf: KeyBuf = None;
         let key = meta.key.bytes(&mut buf);
         let cas_on = self.server.config.cas_enabled;
         let peeked = self.peek_for_watch(key);
@@ -318,7 +318,7 @@ impl Connection {
     }
 
     fn meta_debug(&mut self, key: MetaKey<'_>) {
-        let mut buf: KeyBuf = [0; KEY_MAX_BYTES];
+        let mut buf: KeyBuf = None;
         let key = key.bytes(&mut buf);
         let out = self.out.buf();
         self.server.store.get(key, Read::PEEK, |item| match item {

@@ -54,7 +54,7 @@ fn flags(input: &[u8]) -> MetaFlags {
 }
 
 fn key(m: &MetaKey<'_>) -> Vec<u8> {
-    let mut buf = [0; KEY_MAX_BYTES];
+    let mut buf = None;
     m.bytes(&mut buf).to_vec()
 }
 
