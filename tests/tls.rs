@@ -373,33 +373,9 @@ both_engines! {
         assert_eq!(with, ["ok VERSION 1.6.18"]);
         let without = python("try", server.port(), &certs, false);
         assert!(without[0].starts_with("refused"), "{without:?}");
-        let stats = python_stats(&server, &certs);
-        assert_eq!(stats, "ssl_handshake_errors 1");
+        let stats = python("handshake_errors", server.port(), &certs, true);
+        assert_eq!(stats, ["ssl_handshake_errors 1"]);
     }
-}
-
-/// `ssl_handshake_errors` read by a client with a certificate.
-fn python_stats(server: &Server, certs: &Certs) -> String {
-    let mut cmd = Command::new("/usr/bin/python3");
-    let script = "import socket,ssl,sys\n\
-        ctx=ssl.create_default_context(cafile=sys.argv[2]); ctx.load_cert_chain(sys.argv[3],sys.argv[4])\n\
-        s=ctx.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=10),server_hostname='127.0.0.1')\n\
-        s.sendall(b'stats\\r\\n'); b=b''\n\
-        while not b.endswith(b'END\\r\\n'): b+=s.recv(65536)\n\
-        print([l[5:] for l in b.decode().split('\\r\\n') if 'ssl_handshake_errors' in l][0])";
-    cmd.arg("-c")
-        .arg(script)
-        .arg(server.port().to_string())
-        .arg(certs.path("ca.pem"))
-        .arg(certs.path("client.pem"))
-        .arg(certs.path("client.key"));
-    let out = cmd.output().expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 both_engines! {

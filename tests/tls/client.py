@@ -6,6 +6,7 @@
 #   pymemcache  set/get/delete through pymemcache's tls_context: what get returned
 #   peer_cert   the hex DER certificate the server presented
 #   try         one `version` round trip: `ok <answer>` or `refused <why>`
+#   handshake_errors  the `stats` line `ssl_handshake_errors <n>`
 import socket
 import ssl
 import struct
@@ -118,5 +119,10 @@ elif mode == "try":
         print("ok " + read_until(s, b"\r\n").decode().strip())
     except (ssl.SSLError, OSError, EOFError) as e:
         print("refused " + str(e))
+elif mode == "handshake_errors":
+    s = connect()
+    s.sendall(b"stats\r\n")
+    lines = read_until(s, b"END\r\n").decode().split("\r\n")
+    print([l[5:] for l in lines if l.startswith("STAT ssl_handshake_errors ")][0])
 else:
     sys.exit("unknown mode " + mode)
