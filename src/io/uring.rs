@@ -17,7 +17,7 @@
 //! following the engine contract in `io/mod.rs`.
 //!
 //! Invariants: every buffer, iovec and header the kernel may touch is owned by an op
-//! record (or the worker's buffer ring) that outlives the op's last completion; a
+//! record (or a buffer ring: the worker's, or a UDP socket's) that outlives the op's last completion; a
 //! connection's descriptor is closed only after all of its ops completed, and its slot
 //! is freed only then, so no completion ever reaches a reused slot's new connection.
 
