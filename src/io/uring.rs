@@ -17,9 +17,10 @@
 //! following the engine contract in `io/mod.rs`.
 //!
 //! Invariants: every buffer, iovec and header the kernel may touch is owned by an op
-//! record (or a buffer ring: the worker's, or a UDP socket's) that outlives the op's last completion; a
-//! connection's descriptor is closed only after all of its ops completed, and its slot
-//! is freed only then, so no completion ever reaches a reused slot's new connection.
+//! record (or a buffer ring: the worker's, or a UDP socket's) that outlives the op's
+//! last completion; a connection's descriptor is closed only after all of its ops
+//! completed, and its slot is freed only then, so no completion ever reaches a reused
+//! slot's new connection.
 
 mod buffers;
 mod ops;
