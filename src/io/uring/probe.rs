@@ -161,9 +161,13 @@ fn recv_once(ring: &mut IoUring, bufs: &mut BufRing) -> io::Result<Option<bool>>
 /// it (else leaked).
 fn try_multishot_recvmsg(ring: &mut IoUring) -> io::Result<bool> {
     let bufs = ManuallyDrop::new(BufRing::new(2, 256)?);
-    // SAFETY: if registration fails `bufs` is leaked (ManuallyDrop); otherwise it is
-    // freed below only after the group was unregistered with no op in flight.
-    unsafe { bufs.register(&ring.submitter(), PROBE_BGID) }?;
+    // SAFETY: if registration fails `bufs` is dropped unregistered; otherwise it is
+    // freed below only after the group was unregistered with no op in flight, and
+    // leaked otherwise.
+    if let Err(e) = unsafe { bufs.register(&ring.submitter(), PROBE_BGID) } {
+        drop(ManuallyDrop::into_inner(bufs));
+        return Err(e);
+    }
     // SAFETY: msghdr is plain data; all zeroes is a valid, empty header.
     let mut msg: ManuallyDrop<Box<libc::msghdr>> =
         ManuallyDrop::new(Box::new(unsafe { std::mem::zeroed() }));

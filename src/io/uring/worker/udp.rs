@@ -58,7 +58,9 @@ use crate::server::udp::MAX_REQUEST_BYTES;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 /// Provided buffers per UDP socket (a power of two): the most datagrams one socket
-/// feeds a turn. 64 × 64 KiB: 4 MiB per worker and UDP socket.
+/// feeds a turn. 64 × 64 KiB: 4 MiB of address space per worker and UDP socket,
+/// allocated zeroed, so resident only where datagrams were written (one page per
+/// buffer for small requests).
 pub(in crate::io::uring) const UDP_BUF_COUNT: u16 = 64;
 /// The name field the kernel reserves in each buffer: room for an IPv6 peer.
 const NAME_BYTES: usize = size_of::<libc::sockaddr_in6>();
