@@ -46,6 +46,10 @@
 #   tlshs the TLS handshake rate: 4 clients each looping connect, full handshake (no
 #         resumption), one `version`, close (rc-load --tls --reconnect); ops per
 #         server-CPU-second are handshakes per second per server core
+#   udp   gets only over UDP (rc-load --udp: memcached's 8-byte frame header, 50
+#         sockets with one get in flight each, a request unanswered within 1 s counted
+#         as lost, not as an error), keys preloaded over TCP; servers started with
+#         -U PORT (a free UDP port below 32768); no floor (it answers no UDP)
 #
 # Exit status: 0 when every run completed without protocol errors, 1 otherwise, 2 on
 # a usage error or a missing tool.
@@ -86,7 +90,7 @@ case "$REPS" in ''|*[!0-9]*|0) echo "ci/bench.sh: --reps needs a positive intege
 case "$DURATION" in ''|*[!0-9.]*) echo "ci/bench.sh: --duration needs seconds" >&2; exit 2 ;; esac
 IFS=, read -r -a CONFIG_LIST <<<"$CONFIGS"
 for c in "${CONFIG_LIST[@]}"; do
-    case "$c" in p1|p16|meta|bin16|v1k|c500|bin|t2|tls|tls16|tlshs) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
+    case "$c" in p1|p16|meta|bin16|v1k|c500|bin|t2|tls|tls16|tlshs|udp) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
 done
 # A TLS config's ratio to plaintext is against its twin in the same repetition.
 for twin in tls:p1 tls16:p16; do
@@ -100,8 +104,8 @@ done
 case "$TOOL" in
     rc-load) ;;
     memtier)
-        if [[ ",$CONFIGS," =~ ,(meta|tls|tls16|tlshs), ]]; then
-            echo "ci/bench.sh: --tool memtier: configs meta, tls, tls16 and tlshs need rc-load" >&2
+        if [[ ",$CONFIGS," =~ ,(meta|tls|tls16|tlshs|udp), ]]; then
+            echo "ci/bench.sh: --tool memtier: configs meta, tls, tls16, tlshs and udp need rc-load" >&2
             exit 2
         fi
         if ! command -v memtier_benchmark >/dev/null 2>&1; then
@@ -178,6 +182,9 @@ if "$RINGCACHE" --help 2>/dev/null | grep -q -- --floor ||
     if [[ ",$CONFIGS," =~ ,(tls|tls16|tlshs), ]]; then
         NOTES+=("floor rows skip configs tls, tls16 and tlshs: the floor has no TLS")
     fi
+    if [[ ",$CONFIGS," == *,udp,* ]]; then
+        NOTES+=("floor rows skip config udp: the floor drops every datagram")
+    fi
 else
     NOTES+=("floor-uring/floor-epoll skipped: target/release/ringcache has no --floor (no-op responder) mode yet")
 fi
@@ -215,9 +222,30 @@ if [[ ",$CONFIGS," =~ ,(tls|tls16|tlshs), ]]; then
     done
 fi
 
-# The command line of server $1 (its port comes from MEMCACHED_PORT_FILENAME).
+# A UDP port below 32768 that nothing holds now (config udp), in UDP_PORT.
+free_udp_port() {
+    UDP_PORT=$("$PYTHON" - <<'PY'
+import random, socket
+for _ in range(1000):
+    port = random.randrange(20000, 32000)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
+)
+    [ -n "$UDP_PORT" ]
+}
+
+# The command line of server $1 (its TCP port comes from MEMCACHED_PORT_FILENAME; its
+# UDP port, config udp, is UDP_PORT).
 server_cmd() {
-    local common=(-U 0 -t "$THREADS" -m 1024 -l 127.0.0.1)
+    local common=(-U "${UDP_PORT:-0}" -t "$THREADS" -m 1024 -l 127.0.0.1)
     [ "$TLS" = 1 ] &&
         common+=(-Z -o "ssl_chain_cert=$RUN/tls-cert.pem,ssl_key=$RUN/tls-key.pem")
     case "$1" in
@@ -249,9 +277,9 @@ cpu_ticks() {
     echo $((${12} + ${13}))
 }
 
-# Sets CONNS PIPELINE VALUE PROTO THREADS TLS for config $1.
+# Sets CONNS PIPELINE VALUE PROTO THREADS TLS RECONNECT UDP for config $1.
 config_params() {
-    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text THREADS=1 TLS=0 RECONNECT=0
+    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text THREADS=1 TLS=0 RECONNECT=0 UDP=0
     case "$1" in
         p16) PIPELINE=16 ;;
         meta) PIPELINE=16 PROTO=meta ;;
@@ -263,6 +291,7 @@ config_params() {
         tls) TLS=1 ;;
         tls16) PIPELINE=16 TLS=1 ;;
         tlshs) CONNS=4 TLS=1 RECONNECT=1 ;;
+        udp) UDP=1 ;;
     esac
 }
 
@@ -272,7 +301,13 @@ load_cmd() {
     local phase="$1" port="$2" server="$3"
     if [ "$TOOL" = rc-load ]; then
         LOAD=("$RCLOAD" --server "127.0.0.1:$port" --protocol "$PROTO" --conns "$CONNS"
-            --pipeline "$PIPELINE" --value-size "$VALUE" --keys "$KEYS" --ratio 1:10 --quiet)
+            --pipeline "$PIPELINE" --value-size "$VALUE" --keys "$KEYS" --quiet)
+        # Config udp measures gets only, over UDP; its keys are set over TCP.
+        if [ "$UDP" = 1 ] && [ "$phase" = measure ]; then
+            LOAD+=(--ratio 0:1 --udp --udp-port "$UDP_PORT")
+        else
+            LOAD+=(--ratio 1:10)
+        fi
         # The floor answers every get with one canned item.
         [[ "$server" == floor-* ]] && LOAD+=(--any-key)
         [ "$TLS" = 1 ] && LOAD+=(--tls)
@@ -302,6 +337,12 @@ FAILED=0
 run_one() {
     local rep="$1" server="$2" config="$3" log="$RUN/load.log" c0 c1 t0 t1 status=0 json
     config_params "$config"
+    UDP_PORT=""
+    if [ "$UDP" = 1 ] && ! free_udp_port; then
+        echo "ci/bench.sh: no free UDP port below 32768 for $server" >&2
+        FAILED=1
+        return 0
+    fi
     if ! start_server "$server"; then
         echo "ci/bench.sh: $server did not start: ${BROKEN[$server]}" >&2
         return 0
@@ -371,11 +412,13 @@ echo "ci/bench.sh: tool $TOOL, $REPS repetition(s) of ${CONFIG_LIST[*]}, ${DURAT
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "ci/bench.sh: load average $LOAD_BEFORE (other work on this machine skews the results)"
 
-# Whether server $1 runs config $2 (the floor speaks only classic text, with no TLS;
-# a memcached build without -Z has no TLS).
+# Whether server $1 runs config $2 (the floor speaks only classic text, with no TLS
+# and no UDP; a memcached build without -Z has no TLS).
 runs_config() {
     if [[ "$2" == tls || "$2" == tls16 || "$2" == tlshs ]]; then
         [[ "$1" == ringcache-* || -n "${HAS_TLS[$1]:-}" ]]
+    elif [ "$2" = udp ]; then
+        [[ "$1" != floor-* ]]
     else
         ! [[ "$1" == floor-* && "$2" =~ ^(bin|bin16|meta)$ ]]
     fi
@@ -461,6 +504,7 @@ for r in rows:
         "cpu_s_s": cpu / r["wall_secs"] if r["wall_secs"] > 0 else None,
         "ops_cpu": ops / cpu if cpu > 0 else None,
         "load_us": load.get("load_cpu_us_per_request"),
+        "timed_out": load.get("timed_out") or 0,
         # CPU seconds per second the load generator used (None for memtier).
         "load_s_s": ((load.get("load_cpu_user_secs") or 0) + (load.get("load_cpu_system_secs") or 0))
                     / load["secs"] if load.get("secs") and "load_cpu_user_secs" in load else None,
@@ -548,7 +592,8 @@ header = [
     "p16 = pipeline 16; meta = p16 over meta (mg/ms); bin16 = p16 over binary; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol; "
     "t2 = p16 with `-t 2`, server on CPU 0 (memcached runs two threads there; ringcache starts one worker per allowed CPU, so one); "
     "tls = p1 over TLS, tls16 = p16 over TLS (`-Z`, self-signed P-256 certificate; rc-load --tls, rustls, TLS 1.3); "
-    "tlshs = TLS handshakes: 4 clients each looping connect, full handshake, `version`, close (ops = handshakes, so ops per server-CPU-s = handshakes per second per server core)",
+    "tlshs = TLS handshakes: 4 clients each looping connect, full handshake, `version`, close (ops = handshakes, so ops per server-CPU-s = handshakes per second per server core); "
+    "udp = gets only over UDP (`-U PORT`; rc-load --udp: 50 sockets, one get in flight each, a get unanswered within 1 s counted as lost), keys set over TCP first",
     "- vs floor: ops per server-CPU-s of ringcache divided by the floor's on the same engine, same repetition",
     f"- memcached builds: {', '.join(mcs)} (newest first); each ratio column names the one it is against",
     "- ratios: median over repetitions of (server / that memcached in the same repetition); with 4 or more repetitions the ops/CPU-s ratios also show the quartiles of the per-repetition ratios in brackets",
@@ -595,7 +640,17 @@ if "tlshs" in configs:
         cells = [fmt(median([r["ops_s"] for r in ok]), ",.0f"), fmt(median([r["ops_cpu"] for r in ok]), ",.0f")]
         cells += [("1.00" if server == m else fmt(paired_ratio(server, "tlshs", "ops_cpu", m), ".2f")) for m in tls_mcs]
         handshakes.append(f"| {server} | " + " | ".join(cells) + " |")
-report = "\n".join(header + [""] + table + legend + threads + tls + handshakes) + "\n"
+# UDP: gets lost (unanswered within rc-load's timeout), over every repetition.
+udp = []
+if "udp" in configs:
+    udp = ["", "| server | udp gets lost (timed out), all repetitions | of answered |", "|---|---:|---:|"]
+    for server in servers:
+        rs = runs.get((server, "udp"))
+        if rs:
+            lost = sum(r["timed_out"] for r in rs)
+            answered = sum(r["ops_s"] for r in rs) * float(duration)
+            udp.append(f"| {server} | {lost} | {fmt(lost / answered if answered else None, '.2e')} |")
+report = "\n".join(header + [""] + table + legend + threads + tls + handshakes + udp) + "\n"
 open(os.path.join(out, "report.md"), "w").write(report)
 print(report)
 

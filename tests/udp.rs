@@ -13,6 +13,11 @@
 //!   claiming 65,535 parts, 10,000 garbage datagrams; the server still answers TCP and
 //!   UDP clients afterwards and its memory stays bounded.
 //! - `stats_over_udp`: `stats` spans two datagrams; `stats settings` names the port.
+//! - `a_flood_past_the_udp_buffer_ring`: on io_uring the UDP receive mode `stats`
+//!   names is multishot recvmsg (kernel 6.1 and up), and bursts of datagrams run its
+//!   buffer ring dry until ENOBUFS is counted (only that path counts it); TCP is
+//!   answered between the bursts and a later UDP client afterwards (the receive was
+//!   re-armed). io_uring's poll fallback is tested in `src/io/uring/tests/udp.rs`.
 //!
 //! Silence is asserted without sleeping: after the datagram that must get no answer,
 //! the same socket sends a `version` under another request id, and the first datagram
@@ -538,5 +543,80 @@ both_engines! {
         let mut u = Udp::new(format!("127.0.0.1:{port}").parse().unwrap());
         let answer = u.request(b"version\r\n");
         assert!(answer[0][8..].starts_with(b"VERSION "), "{flavor}: {text}");
+    }
+}
+
+/// The UDP receive mode io_uring runs, as `stats` names it: `udp_multishot_recvmsg`
+/// (multishot recvmsg over a buffer ring) or `udp_poll` (the poll + `recvmmsg`
+/// fallback); `None` on epoll.
+fn uring_udp_mode(server: &Server) -> Option<String> {
+    let stats = server.connect().stats();
+    let words = stats.get("ringcache_uring_features")?;
+    let mode = words.split(',').find(|w| w.starts_with("udp_"));
+    Some(
+        mode.unwrap_or_else(|| panic!("no UDP mode in {words}"))
+            .to_string(),
+    )
+}
+
+/// The kernel's (major, minor) release.
+fn kernel_release() -> (u32, u32) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    (v.next().unwrap_or(0), v.next().unwrap_or(0))
+}
+
+both_engines! {
+    /// More datagrams than the io_uring worker's UDP buffer ring holds (64), in bursts
+    /// from a socket that never reads its answers, until the multishot recvmsg has
+    /// ended with ENOBUFS (`ringcache_udp_recv_enobufs`, which only that path counts:
+    /// the proof it is the one in use); a TCP client is answered between the bursts,
+    /// and afterwards a new UDP client is answered (the receive was re-armed). On
+    /// epoll, and on io_uring's poll fallback, the same flood must be survived alike.
+    fn a_flood_past_the_udp_buffer_ring(flavor) {
+        let (mut server, addr) = start(flavor, &["-t", "1"]);
+        server.connect().set("before", b"kept");
+        let mode = uring_udp_mode(&server);
+        if kernel_release() >= (6, 1) && mode.is_some() {
+            assert_eq!(mode.as_deref(), Some("udp_multishot_recvmsg"), "{flavor}");
+        }
+        let multishot = mode.as_deref() == Some("udp_multishot_recvmsg");
+        if mode.is_some() && !multishot {
+            eprintln!("{flavor}: multishot recvmsg not in use ({mode:?}): ENOBUFS not asserted");
+        }
+        let mut tcp = server.connect();
+        let flood = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let request = frame(1, 0, 1, b"get before\r\n");
+        let deadline = Instant::now() + IO_TIMEOUT;
+        let mut bursts = 0;
+        loop {
+            for _ in 0..2_000 {
+                // A full socket buffer is the kernel dropping the flood: fine.
+                let _ = flood.send_to(&request, addr);
+            }
+            bursts += 1;
+            tcp.roundtrip(b"version\r\n", b"VERSION 1.6.18\r\n");
+            let stats = tcp.stats();
+            let enobufs = match mode {
+                Some(_) => stat_u64(&stats, "ringcache_udp_recv_enobufs"),
+                None => 0,
+            };
+            if !multishot {
+                assert_eq!(enobufs, 0, "{flavor}: ENOBUFS without multishot recvmsg");
+                if bursts == 10 {
+                    break;
+                }
+            } else if enobufs > 0 && bursts >= 10 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{flavor}: {bursts} bursts of 2,000 datagrams and no ENOBUFS"
+            );
+        }
+        assert_serves(&server, addr, flavor, "after the flood");
+        server.assert_alive();
     }
 }

@@ -51,7 +51,9 @@
 //! - serve each UDP socket it is given (`-U`, [`WorkerSetup::udp`]) through a
 //!   [`udp::UdpSocketPump`] over the handler [`Service::open_udp`] returns: pump it
 //!   whenever the socket is readable, and come back to it next turn when the pump
-//!   stopped for its budget;
+//!   stopped for its budget (io_uring with multishot recvmsg receives the datagrams
+//!   itself, a bounded number per turn, hands each to the pump with its peer, and has
+//!   the pump send the turn's answers at its end);
 //! - on [`Shutdown`]: stop accepting, finish pending sends (bounded by a grace period),
 //!   close everything and return `Ok(())`.
 //!
@@ -132,6 +134,8 @@ pub enum EngineEvent {
     ConnYielded,
     /// A multishot receive ended with ENOBUFS: the provided-buffer ring ran dry.
     RecvNoBufs,
+    /// A UDP socket's multishot recvmsg ended with ENOBUFS: its buffer ring ran dry.
+    UdpRecvNoBufs,
     /// A send was submitted to the kernel.
     SendStarted,
     /// A send's completion arrived.
@@ -204,7 +208,7 @@ impl Chosen {
     }
 
     /// The features in use as `stats` shows them: comma-separated words, no spaces
-    /// (`defer_taskrun,multishot_accept,multishot_recv,buf_ring`); empty for epoll.
+    /// (`defer_taskrun,multishot_accept,multishot_recv,buf_ring,udp_multishot_recvmsg`); empty for epoll.
     pub fn feature_words(&self) -> String {
         match self {
             Chosen::Uring(f) => [
@@ -218,6 +222,11 @@ impl Chosen {
                     "multishot_recv,buf_ring"
                 } else {
                     "recv"
+                },
+                if f.multishot_recvmsg_in_use() {
+                    "udp_multishot_recvmsg"
+                } else {
+                    "udp_poll"
                 },
             ]
             .join(","),
@@ -296,6 +305,7 @@ impl Service for Memcache {
             }
             EngineEvent::ConnYielded => stats.incr(Stat::ConnYields),
             EngineEvent::RecvNoBufs => stats.incr(Stat::RecvNoBufs),
+            EngineEvent::UdpRecvNoBufs => stats.incr(Stat::UdpRecvNoBufs),
             EngineEvent::SendStarted => stats.incr(Stat::SendsInFlight),
             EngineEvent::SendDone => stats.decr(Stat::SendsInFlight),
         }

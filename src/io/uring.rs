@@ -4,19 +4,23 @@
 //! The rooms below:
 //! - `ring`: ring creation, setup flags tried best first;
 //! - `probe`: can io_uring run here, which optional features work;
-//! - `buffers`: the provided-buffer ring multishot receives draw from;
+//! - `buffers`: the provided-buffer rings multishot receives draw from (one per worker
+//!   for its connections, one per UDP socket);
 //! - `ops`: `user_data` tokens (kind, generation, slot) and the send op record;
 //! - `worker`: the event loop (submit, wait, dispatch completions, accept, timer, stop);
 //! - `worker/conn`: one connection's slot (receive, send, backpressure, close), a
-//!   child of `worker` (the worker's connection handling), not its peer.
+//!   child of `worker` (the worker's connection handling), not its peer;
+//! - `worker/udp`: the worker's UDP sockets (`-U`): multishot recvmsg over a buffer
+//!   ring per socket, or the poll + `recvmmsg` fallback, answers by `sendmmsg`.
 //!
 //! Must not know: protocols. It moves bytes between sockets and [`Conn`](super::Conn)s,
 //! following the engine contract in `io/mod.rs`.
 //!
 //! Invariants: every buffer, iovec and header the kernel may touch is owned by an op
-//! record (or the worker's buffer ring) that outlives the op's last completion; a
-//! connection's descriptor is closed only after all of its ops completed, and its slot
-//! is freed only then, so no completion ever reaches a reused slot's new connection.
+//! record (or a buffer ring: the worker's, or a UDP socket's) that outlives the op's
+//! last completion; a connection's descriptor is closed only after all of its ops
+//! completed, and its slot is freed only then, so no completion ever reaches a reused
+//! slot's new connection.
 
 mod buffers;
 mod ops;
@@ -44,6 +48,9 @@ pub struct Features {
     pub multishot_recv: bool,
     /// Provided-buffer rings (5.19).
     pub buf_ring: bool,
+    /// One recvmsg op keeps receiving datagrams, with their peers' addresses, into
+    /// provided buffers (6.0): the UDP sockets' receive path (`-U`).
+    pub multishot_recvmsg: bool,
 }
 
 impl Features {
@@ -51,6 +58,12 @@ impl Features {
     /// into a buffer per connection).
     pub fn multishot_recv_in_use(&self) -> bool {
         self.multishot_recv && self.buf_ring
+    }
+
+    /// Whether UDP sockets receive with multishot recvmsg over a buffer ring of their
+    /// own (else a single-shot poll, re-armed after each `recvmmsg` pump).
+    pub fn multishot_recvmsg_in_use(&self) -> bool {
+        self.multishot_recvmsg && self.buf_ring
     }
 }
 
@@ -66,7 +79,12 @@ impl fmt::Display for Features {
         } else {
             "single-shot recv"
         };
-        write!(f, "{}, {accept}, {recv}", self.taskrun)
+        let udp = if self.multishot_recvmsg_in_use() {
+            "udp multishot recvmsg"
+        } else {
+            "udp poll"
+        };
+        write!(f, "{}, {accept}, {recv}, {udp}", self.taskrun)
     }
 }
 

@@ -77,6 +77,9 @@ counters! {
     PausedListeners = "ringcache_paused_listeners",
     /// Multishot receives ended by ENOBUFS: the provided-buffer ring ran dry.
     RecvNoBufs = "ringcache_recv_enobufs",
+    /// UDP sockets' multishot recvmsg ended by ENOBUFS: the socket's buffer ring ran
+    /// dry (datagrams wait in the socket until the receive is re-armed).
+    UdpRecvNoBufs = "ringcache_udp_recv_enobufs",
     /// Sends submitted and not completed yet (a gauge).
     SendsInFlight = "ringcache_sends_in_flight",
     /// Times a connection paused at the lower output mark: connection buffers were over

@@ -37,7 +37,8 @@ pub enum Kind {
     /// The worker's stream poll ([`crate::io::STREAM_INTERVAL`]), armed while it has
     /// streaming connections.
     StreamTick = 9,
-    /// The poll on the worker's UDP socket `index` (`-U`), re-armed after each pump.
+    /// The receive of the worker's UDP socket `index` (`-U`): its multishot recvmsg, or
+    /// its poll, re-armed after each pump.
     Udp = 10,
 }
 

@@ -3,7 +3,7 @@
 //! Owns: reading `kernel.io_uring_disabled`, turning a refused `io_uring_setup` into a
 //! reason a user can act on, the opcode check, and small live tests of the optional
 //! features (a provided-buffer ring, a multishot recv on a socketpair, a multishot
-//! accept on an abstract unix socket) — a kernel version says less than a try; and one
+//! recvmsg on a loopback UDP socket, a multishot accept on an abstract unix socket) — a kernel version says less than a try; and one
 //! build of every worker's full-size ring, which older kernels charge to the
 //! locked-memory limit.
 //!
@@ -88,6 +88,12 @@ pub fn probe(workers: usize) -> Result<Features, String> {
                 }
             }
         }
+        if features.buf_ring && ops.is_supported(opcode::RecvMsg::CODE) {
+            features.multishot_recvmsg = try_multishot_recvmsg(&mut ring).unwrap_or_else(|e| {
+                tracing::debug!("io_uring probe: multishot recvmsg failed ({e})");
+                false
+            });
+        }
     }
     // Kernels before 5.12 charge ring memory to RLIMIT_MEMLOCK (64 KiB by default): an
     // 8-entry ring fits where the workers' rings do not. Build them all once here, so
@@ -150,6 +156,67 @@ fn recv_once(ring: &mut IoUring, bufs: &mut BufRing) -> io::Result<Option<bool>>
     Ok(Some(first.result() == 1 && armed))
 }
 
+/// A multishot recvmsg over a buffer ring delivers a waiting UDP datagram with its
+/// sender's address and stays armed. The buffer ring is freed only once no op can use
+/// it (else leaked).
+fn try_multishot_recvmsg(ring: &mut IoUring) -> io::Result<bool> {
+    let bufs = ManuallyDrop::new(BufRing::new(2, 256)?);
+    // SAFETY: if registration fails `bufs` is dropped unregistered; otherwise it is
+    // freed below only after the group was unregistered with no op in flight, and
+    // leaked otherwise.
+    if let Err(e) = unsafe { bufs.register(&ring.submitter(), PROBE_BGID) } {
+        drop(ManuallyDrop::into_inner(bufs));
+        return Err(e);
+    }
+    // SAFETY: msghdr is plain data; all zeroes is a valid, empty header.
+    let mut msg: ManuallyDrop<Box<libc::msghdr>> =
+        ManuallyDrop::new(Box::new(unsafe { std::mem::zeroed() }));
+    msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    let outcome = recvmsg_once(ring, &bufs, &msg);
+    if matches!(outcome, Ok(Some(_))) && ring.submitter().unregister_buf_ring(PROBE_BGID).is_ok() {
+        drop(ManuallyDrop::into_inner(bufs));
+        drop(ManuallyDrop::into_inner(msg));
+    }
+    Ok(outcome?.unwrap_or(false))
+}
+
+/// `Ok(None)`: the recvmsg did not finish in time and may still use `bufs` and `msg`.
+fn recvmsg_once(
+    ring: &mut IoUring,
+    bufs: &BufRing,
+    msg: &libc::msghdr,
+) -> io::Result<Option<bool>> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    socket.send_to(b"x", socket.local_addr()?)?;
+    let recv = opcode::RecvMsgMulti::new(types::Fd(socket.as_raw_fd()), msg, PROBE_BGID)
+        .build()
+        .user_data(5);
+    push(ring, &recv)?;
+    let Some(first) = wait_for(ring, |c| c.user_data() == 5) else {
+        return Ok(None);
+    };
+    let mut got = false;
+    if let (Some(bid), Ok(len)) = (
+        cqueue::buffer_select(first.flags()),
+        usize::try_from(first.result()),
+    ) {
+        // SAFETY: the completion handed buffer `bid` to us with `len` bytes, and it is
+        // never given back (the ring is unregistered or leaked next).
+        let filled = unsafe { bufs.filled(bid, len) };
+        got = types::RecvMsgOut::parse(filled, msg).is_ok_and(|out| {
+            out.payload_data() == b"x" && out.name_data().len() == size_of::<libc::sockaddr_in>()
+        });
+    }
+    let armed = cqueue::more(first.flags());
+    if armed {
+        push(ring, &opcode::AsyncCancel::new(5).build().user_data(6))?;
+        if wait_for(ring, |c| c.user_data() == 5 && !cqueue::more(c.flags())).is_none() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(got && armed))
+}
+
 /// A multishot accept takes a waiting connection and stays armed.
 fn try_multishot_accept(ring: &mut IoUring) -> io::Result<bool> {
     use std::os::linux::net::SocketAddrExt;
@@ -182,8 +249,8 @@ fn try_multishot_accept(ring: &mut IoUring) -> io::Result<bool> {
 }
 
 fn push(ring: &mut IoUring, entry: &squeue::Entry) -> io::Result<()> {
-    // SAFETY: the probe's entries point at nothing, or at a buffer ring that stays
-    // alive until their completion (or is leaked).
+    // SAFETY: the probe's entries point at nothing, or at a buffer ring (and a
+    // recvmsg's msghdr) that stays alive until their completion (or is leaked).
     unsafe { ring.submission().push(entry) }
         .map_err(|_| io::Error::other("probe ring unexpectedly full"))
 }

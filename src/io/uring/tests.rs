@@ -8,6 +8,7 @@
 
 mod bench;
 mod harness;
+mod udp;
 
 use super::worker::{BUF_BYTES, BUF_COUNT};
 use super::TaskRun;
@@ -32,9 +33,10 @@ fn probe_reports_features() {
     if (major, minor) >= (6, 1) {
         assert_eq!(f.taskrun, TaskRun::Defer, "{f}");
         assert!(f.multishot_accept && f.multishot_recv && f.buf_ring, "{f}");
+        assert!(f.multishot_recvmsg, "{f}");
         assert_eq!(
             f.to_string(),
-            "defer_taskrun, multishot accept, multishot recv, buf ring"
+            "defer_taskrun, multishot accept, multishot recv, buf ring, udp multishot recvmsg"
         );
     }
 }

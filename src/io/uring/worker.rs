@@ -6,8 +6,9 @@
 //! in one syscall); accepting; the one-second tick (idle timeout, re-arming listeners
 //! that [`AcceptErrors`] paused, shutdown grace); the stream poll (a timer of
 //! [`STREAM_INTERVAL`] armed while some connection streams: each is asked for its
-//! output and serviced); the UDP sockets (`-U`: a single-shot poll per socket, re-armed
-//! after each `io/udp.rs` pump of `recvmmsg`/`sendmmsg` batches); the shutdown sequence.
+//! output and serviced); the UDP sockets (`-U`, its child `udp`: multishot recvmsg per
+//! socket, answers sent at the end of each turn; or a single-shot poll re-armed after
+//! each `io/udp.rs` pump of `recvmmsg`/`sendmmsg` batches); the shutdown sequence.
 //!
 //! Fairness: a turn handles the completions present when it starts, in arrival order,
 //! so the input one turn feeds is bounded by the provided-buffer ring (multishot recv,
@@ -17,7 +18,7 @@
 //! connections' completions in that batch are served in it.
 //!
 //! Must not know: protocols. Per-connection logic lives in its child module `conn`
-//! (`worker/conn.rs`).
+//! (`worker/conn.rs`), the UDP sockets' in `udp` (`worker/udp.rs`).
 //!
 //! Invariants: `Sqes::inflight` counts ops queued or submitted whose last completion
 //! has not arrived; the loop ends only when stopping and it is zero. The ring is the
@@ -25,6 +26,10 @@
 //! ops in flight (an error), that memory is leaked instead of freed.
 
 mod conn;
+mod udp;
+
+#[cfg(test)]
+pub(super) use udp::UDP_BUF_COUNT;
 
 use super::buffers::BufRing;
 use super::ops::{self, Kind, Token, GEN_MASK};
@@ -41,6 +46,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use udp::UdpSocket;
 
 /// Submission queue entries per ring: room for a batch touching many connections.
 pub(super) const RING_ENTRIES: u32 = 4096;
@@ -122,8 +128,9 @@ pub(super) struct Worker<S: Service> {
     stream_timer_armed: bool,
     idle_timeout_secs: u64,
     shutdown: Arc<Shutdown>,
-    /// The worker's UDP sockets (`-U`), each with a poll in flight while serving.
-    udp: Vec<UdpSocketPump<S::Udp>>,
+    /// The worker's UDP sockets (`-U`), each with a receive in flight while serving
+    /// (declared after `ring`: their buffer rings must outlive it).
+    udp: Vec<UdpSocket<S::Udp>>,
 }
 
 impl<S: Service> Worker<S> {
@@ -152,9 +159,11 @@ impl<S: Service> Worker<S> {
         let udp = setup
             .udp
             .into_iter()
-            .map(|socket| {
+            .enumerate()
+            .map(|(i, socket)| {
                 let handler = service.open_udp(setup.index, socket.as_raw_fd());
-                UdpSocketPump::new(socket, handler)
+                let pump = UdpSocketPump::new(socket, handler);
+                UdpSocket::new(pump, &ring, i, features.multishot_recvmsg_in_use())
             })
             .collect();
         let listeners = setup
@@ -217,6 +226,7 @@ impl<S: Service> Worker<S> {
             }
             cqes.clear();
             self.cqes = cqes;
+            self.end_udp_turn();
             self.service_dirty();
             if self.stopping.is_some()
                 && self.conns.is_empty()
@@ -247,7 +257,8 @@ impl<S: Service> Worker<S> {
                 // op's last completion: a connection's boxed `SendRecord` (not cleared or
                 // dropped while its send is in flight), a slot's boxed `recv_buf` (the
                 // slot is freed only after its recv completed), the registered buffer
-                // ring (see `new`), the boxed timespecs in `self.timer` and
+                // ring (see `new`), a UDP socket's registered buffer ring and boxed
+                // msghdr (`worker/udp.rs`), the boxed timespecs in `self.timer` and
                 // `self.stream_timer`, or the static `REJECT_REPLY`.
                 match unsafe { sq.push_multiple(&self.sqes.pending[done..done + n]) } {
                     Ok(()) => n,
@@ -296,29 +307,8 @@ impl<S: Service> Worker<S> {
             Kind::Timer => self.on_tick(res),
             Kind::StreamTick => self.on_stream_tick(),
             Kind::Shutdown => self.on_shutdown(res),
-            Kind::Udp => self.on_udp(token.index as usize),
+            Kind::Udp => self.on_udp(token.index as usize, res, flags),
         }
-    }
-
-    /// Polls UDP socket `i` for a datagram (single-shot: a poll armed while datagrams
-    /// wait completes at once, so the socket is served level-triggered).
-    fn arm_udp(&mut self, i: usize) {
-        let entry = opcode::PollAdd::new(types::Fd(self.udp[i].fd()), libc::POLLIN as u32)
-            .build()
-            .user_data(Token::new(Kind::Udp, 0, i).encode());
-        self.sqes.push(entry);
-    }
-
-    /// UDP socket `i` is readable (or its poll was cancelled at shutdown): receive and
-    /// answer up to the pump's budget, then poll again.
-    fn on_udp(&mut self, i: usize) {
-        if self.stopping.is_some() {
-            return;
-        }
-        if let Err(e) = self.udp[i].pump() {
-            tracing::warn!("UDP socket of worker {}: {e}", self.index);
-        }
-        self.arm_udp(i);
     }
 
     fn arm_accept(&mut self, i: usize) {
@@ -484,6 +474,7 @@ impl<S: Service> Drop for Worker<S> {
             // leak them rather than free memory it can touch.
             std::mem::forget(self.bufs.take());
             std::mem::forget(std::mem::take(&mut self.conns));
+            std::mem::forget(std::mem::take(&mut self.udp));
         }
     }
 }

@@ -5,7 +5,9 @@
 //! wanting input) while its output is over `mark` bytes and keeps the rest of its
 //! input; `Counters` records open connections (Conn drops), the most input any
 //! connection kept, and whether backpressure happened, behind a condition variable
-//! the tests wait on with a deadline.
+//! the tests wait on with a deadline. Its UDP handler (`Opts::udp`) answers each
+//! datagram with itself behind an 8-byte frame header; `Counters` also counts the
+//! UDP receives ended by ENOBUFS.
 
 use super::super::{probe, run_worker, Features, TaskRun};
 use crate::io::{Conn, Listener, Rejected, Service, Shutdown, WorkerSetup};
@@ -26,6 +28,7 @@ pub(super) struct State {
     pub(super) open: usize,
     pub(super) max_kept: usize,
     pub(super) backpressured: bool,
+    pub(super) udp_enobufs: u64,
 }
 
 #[derive(Default)]
@@ -66,10 +69,16 @@ struct LineService {
 
 impl Service for LineService {
     type Conn = LineConn;
-    type Udp = crate::io::udp::DropDatagrams;
+    type Udp = EchoDatagrams;
 
     fn open_udp(&self, _worker: usize, _fd: std::os::fd::RawFd) -> Self::Udp {
-        crate::io::udp::DropDatagrams
+        EchoDatagrams
+    }
+
+    fn engine_event(&self, _worker: usize, event: crate::io::EngineEvent) {
+        if event == crate::io::EngineEvent::UdpRecvNoBufs {
+            self.counters.update(|s| s.udp_enobufs += 1);
+        }
     }
 
     fn open(&self, _worker: usize, _fd: std::os::fd::RawFd) -> Result<LineConn, Rejected> {
@@ -88,6 +97,15 @@ impl Service for LineService {
             counters: self.counters.clone(),
             big: self.big.clone(),
         })
+    }
+}
+
+/// Answers a datagram with itself, behind a frame header of request id 0.
+pub(super) struct EchoDatagrams;
+
+impl crate::io::udp::DatagramHandler for EchoDatagrams {
+    fn on_datagram(&mut self, datagram: &[u8], out: &mut crate::server::udp::Datagrams) {
+        crate::server::udp::frame(0, datagram, out);
     }
 }
 
@@ -181,6 +199,8 @@ pub(super) struct Opts {
     pub(super) mark: usize,
     pub(super) idle_timeout_secs: u32,
     pub(super) big_bytes: usize,
+    /// Give the worker a UDP socket on 127.0.0.1.
+    pub(super) udp: bool,
 }
 
 impl Opts {
@@ -191,12 +211,15 @@ impl Opts {
             mark: 64 * 1024,
             idle_timeout_secs: 0,
             big_bytes: 16,
+            udp: false,
         }
     }
 }
 
 pub(super) struct Server {
     pub(super) addr: SocketAddr,
+    /// The UDP socket's address (`Opts::udp`).
+    pub(super) udp_addr: Option<SocketAddr>,
     pub(super) unix: std::path::PathBuf,
     pub(super) shutdown: Arc<Shutdown>,
     done: mpsc::Receiver<io::Result<()>>,
@@ -224,10 +247,20 @@ impl Server {
             counters: counters.clone(),
             big: Bytes::from(vec![b'x'; opts.big_bytes]),
         });
+        let udp: Vec<_> = opts
+            .udp
+            .then(|| {
+                let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket.set_nonblocking(true).unwrap();
+                socket
+            })
+            .into_iter()
+            .collect();
+        let udp_addr = udp.first().map(|s| s.local_addr().unwrap());
         let setup = WorkerSetup {
             index: 0,
             listeners: vec![Listener::Tcp(tcp), Listener::Unix(unix_listener)],
-            udp: Vec::new(),
+            udp,
             shutdown: shutdown.clone(),
             idle_timeout_secs: opts.idle_timeout_secs,
         };
@@ -238,6 +271,7 @@ impl Server {
         });
         Server {
             addr,
+            udp_addr,
             unix,
             shutdown,
             done,
@@ -291,6 +325,7 @@ pub(super) fn all_modes(test: &str) -> Vec<Features> {
         multishot_accept: false,
         multishot_recv: false,
         buf_ring: false,
+        multishot_recvmsg: false,
     };
     vec![best, fallback]
 }

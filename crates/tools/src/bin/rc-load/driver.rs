@@ -134,6 +134,9 @@ pub struct Tally {
     /// Requests lost with a connection that broke, closed or did not answer in time.
     pub lost: u64,
     pub conns_dropped: u64,
+    /// `--udp` requests given up after `--udp-timeout` (a datagram lost): reported,
+    /// not errors.
+    pub timed_out: u64,
     /// The first few error descriptions.
     pub error_notes: Vec<String>,
     /// Latency in nanoseconds.
@@ -153,6 +156,7 @@ impl Tally {
             wrong: 0,
             lost: 0,
             conns_dropped: 0,
+            timed_out: 0,
             error_notes: Vec::new(),
             // 1 ns to 100 s at 3 significant digits.
             latency: Histogram::new_with_bounds(1, 100_000_000_000, 3)
@@ -174,6 +178,7 @@ impl Tally {
         self.wrong += other.wrong;
         self.lost += other.lost;
         self.conns_dropped += other.conns_dropped;
+        self.timed_out += other.timed_out;
         for note in &other.error_notes {
             if self.error_notes.len() < ERRORS_KEPT {
                 self.error_notes.push(note.clone());

@@ -13,13 +13,17 @@
 //! `--tls-ca` it accepts any server certificate, as a benchmark client may. With
 //! `--reconnect` it measures the handshake rate instead (`handshakes`).
 //!
+//! `--udp` measures text gets over UDP instead (memcached's 8-byte frame header, a
+//! bounded number in flight per socket, a timeout per request that counts it as lost
+//! rather than failing the run); `--prefill` still sets the keys over TCP first.
+//!
 //! Design: a single-threaded event loop by default (`--threads N` for more), epoll
 //! through mio, so no `unsafe` here. Any protocol error fails the run (exit 1).
 //!
 //! Modules: `workload` (mix, keys, values), `protocol` (the requests and what their
 //! answers mean in the three dialects, over `ringcache-client`), `driver` (the event
 //! loop), `report` (text, JSON, CPU time), `tls` (the rustls client side), `handshakes`
-//! (the `--reconnect` loops).
+//! (the `--reconnect` loops), `udp` (the `--udp` measured phase).
 #![forbid(unsafe_code)]
 
 mod driver;
@@ -27,6 +31,7 @@ mod handshakes;
 mod protocol;
 mod report;
 mod tls;
+mod udp;
 mod workload;
 
 use clap::Parser;
@@ -124,6 +129,17 @@ struct Args {
     /// TLS, close. One op is one such cycle.
     #[arg(long)]
     reconnect: bool,
+    /// Measure text gets over UDP (memcached's frame header), from --conns UDP sockets
+    /// with --pipeline requests in flight each; keys are set over TCP (--prefill).
+    /// Needs --protocol text and a ratio of 0:N.
+    #[arg(long)]
+    udp: bool,
+    /// Seconds a UDP request waits for its answer before it counts as lost.
+    #[arg(long, default_value_t = 1.0)]
+    udp_timeout: f64,
+    /// The server's UDP port (default: the port of --server, as `-p N -U N` serves).
+    #[arg(long)]
+    udp_port: Option<u16>,
 }
 
 fn main() {
@@ -155,6 +171,19 @@ fn run(args: &Args) -> Result<u64, String> {
     if !(args.timeout > 0.0 && args.timeout < 1e6) {
         return Err("--timeout: expected a positive number of seconds".into());
     }
+    if args.udp
+        && (args.protocol != Protocol::Text
+            || args.ratio.sets != 0
+            || args.tls
+            || args.tls_ca.is_some())
+    {
+        return Err(
+            "--udp sends text gets only: use --protocol text, --ratio 0:1, no --tls".into(),
+        );
+    }
+    if !(args.udp_timeout > 0.0 && args.udp_timeout < 1e6) {
+        return Err("--udp-timeout: expected a positive number of seconds".into());
+    }
     let stall_timeout = Duration::from_secs_f64(args.timeout);
     let threads = args.threads.min(args.conns);
     let pattern = match args.key_pattern {
@@ -166,7 +195,11 @@ fn run(args: &Args) -> Result<u64, String> {
     };
     let settings = Settings {
         server: args.server.clone(),
-        protocol: args.protocol.dialect().name(),
+        protocol: if args.udp {
+            "text over udp"
+        } else {
+            args.protocol.dialect().name()
+        },
         conns: args.conns,
         pipeline: args.pipeline,
         threads,
@@ -266,6 +299,45 @@ fn run(args: &Args) -> Result<u64, String> {
     let prefill_failed = prefill.as_ref().is_some_and(|p| p.tally.errors() > 0);
     let measured = if requests == Some(0) || prefill_failed {
         None
+    } else if args.udp {
+        let mut addr: SocketAddr = args
+            .server
+            .to_socket_addrs()
+            .map_err(|e| format!("--server {}: {e}", args.server))?
+            .next()
+            .ok_or_else(|| format!("--server {}: no address", args.server))?;
+        if let Some(port) = args.udp_port {
+            addr.set_port(port);
+        }
+        let mut sockets: Vec<Vec<udp::Endpoint>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, e) in udp::open(addr, args.conns)?.into_iter().enumerate() {
+            sockets[i % threads].push(e);
+        }
+        let deadline = duration.map(|d| Instant::now() + d);
+        let plans = split(requests.unwrap_or(u64::MAX / 2), &groups)
+            .into_iter()
+            .enumerate()
+            .map(|(t, (lo, hi))| udp::Plan {
+                mix: Mix::new(
+                    args.ratio,
+                    args.keys,
+                    pattern.clone(),
+                    args.value_size,
+                    args.seed.wrapping_add(t as u64),
+                ),
+                pipeline: args.pipeline,
+                budget: if requests.is_some() {
+                    hi - lo
+                } else {
+                    u64::MAX
+                },
+                deadline,
+                timeout: Duration::from_secs_f64(args.udp_timeout),
+                key_digits,
+                any_key: args.any_key,
+            })
+            .collect();
+        Some(udp::measure(&mut sockets, plans, ticks))
     } else {
         let budgets = split(requests.unwrap_or(u64::MAX / 2), &groups);
         let deadline = duration.map(|d| Instant::now() + d);

@@ -153,6 +153,14 @@ pub fn text(settings: &Settings, prefill: Option<&Phase>, measured: Option<&Phas
             t.sets,
             t.errors()
         );
+        if t.timed_out > 0 {
+            let _ = writeln!(
+                out,
+                "  lost: {} UDP requests unanswered in time ({:.3} % of those sent)",
+                t.timed_out,
+                100.0 * t.timed_out as f64 / (t.completed + t.timed_out).max(1) as f64
+            );
+        }
         let _ = writeln!(
             out,
             "  latency us: p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}",
@@ -218,6 +226,7 @@ pub fn json(settings: &Settings, prefill: Option<&Phase>, measured: Option<&Phas
         ("sets", t.sets as f64),
         ("hits", t.hits as f64),
         ("misses", t.misses as f64),
+        ("timed_out", t.timed_out as f64),
         (
             "errors",
             t.errors() as f64 + prefill.map_or(0.0, |p| p.tally.errors() as f64),
