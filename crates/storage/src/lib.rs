@@ -88,6 +88,7 @@ mod item;
 mod model_tests;
 mod read;
 mod shard;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -103,14 +104,16 @@ pub use delete::{Delete, DeleteResult};
 pub use item::MMAP_THRESHOLD_BYTES;
 pub use read::{ItemRef, Read};
 pub use shard::{Evicted, EvictionObserver};
+pub use snapshot::{
+    not_clean_header, Restored, Saved, SnapshotError, SnapshotSource, END_MAGIC, FORMAT_VERSION,
+    HEADER_BYTES as SNAPSHOT_HEADER_BYTES, MAGIC as SNAPSHOT_MAGIC,
+};
 pub use write::{StoreResult, Write, WriteMode};
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
-use hashbrown::DefaultHashBuilder;
-
-use shard::{key_hash, Shard};
+use shard::{key_hash, KeyHasher, Shard};
 
 /// Longest key the store holds (memcached's 250). The parsers refuse longer keys
 /// before they get here; the store checks again so it never depends on them.
@@ -209,13 +212,26 @@ pub fn shard_count(config: &StoreConfig) -> usize {
 pub struct Store {
     config: StoreConfig,
     clock: Clock,
-    /// One per process and store, randomly seeded; shared (cloned) by every shard.
-    hasher: DefaultHashBuilder,
+    /// One per store, randomly seeded (or with the seed of a snapshot restored); shared
+    /// (cloned) by every shard.
+    hasher: KeyHasher,
+    /// `hasher`'s seed, which a snapshot saves.
+    hash_seed: u64,
     /// log2 of the shard count.
     shard_bits: u32,
     shards: Box<[ShardSlot]>,
     /// The memory limit in force: `config.limit_bytes` until `set_limit_bytes`.
     limit_bytes: AtomicUsize,
+    /// What a restore from a snapshot put back (`snapshot.rs`), if this store was
+    /// restored.
+    restored: Option<Restored>,
+}
+
+/// A random 64-bit seed for the key hasher: std's randomly keyed SipHash of a constant
+/// (the process's random keys, a new pair per call).
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
 }
 
 /// A shard behind its lock, alone on its cache lines (two, against the adjacent-line
@@ -260,10 +276,15 @@ impl ShardSlot {
 impl Store {
     /// A store with `config`, reading time from `clock`.
     pub fn new(config: StoreConfig, clock: Clock) -> Store {
+        Store::with_seed(config, clock, random_seed())
+    }
+
+    /// [`Store::new`] with the key hasher's seed given (a restore takes the saved one).
+    fn with_seed(config: StoreConfig, clock: Clock, hash_seed: u64) -> Store {
         let count = shard_count(&config);
         let shard_bits = count.trailing_zeros();
         let budget = config.limit_bytes / count;
-        let hasher = DefaultHashBuilder::default();
+        let hasher = KeyHasher::with_seed(hash_seed);
         let shards = (0..count)
             .map(|i| ShardSlot {
                 shard: Mutex::new(Shard::new(i, shard_bits, budget, hasher.clone())),
@@ -275,8 +296,10 @@ impl Store {
             config,
             clock,
             hasher,
+            hash_seed,
             shard_bits,
             shards,
+            restored: None,
         }
     }
 
