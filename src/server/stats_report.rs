@@ -205,6 +205,10 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     stat("ringcache_conn_buffer_limit", &server.buffers.limit_bytes());
     counters(stat, &t, Stat::ConnBufferPauses, Stat::ConnBufferRefusals);
     stat("ringcache_shard_lock_waits", &store.lock_waits);
+    // The restart from the `-e` memory file (memcached has no stat for it).
+    let restored = server.store.restored().unwrap_or_default();
+    stat("ringcache_restarted_items", &restored.items);
+    stat("ringcache_restart_load_us", &restored.load_us);
 }
 
 /// Listening addresses: memcached has one listening socket per address, ringcache's
