@@ -16,7 +16,8 @@
 //!   (a build whose hash function differs would put keys in other shards), the
 //!   wall-clock second of the stop, and a CRC-32 of the header;
 //! - one section per shard, in shard order: the shard's index, its CAS counter, its
-//!   delayed `flush_all` not yet due (wall-clock second; 0: none); then its live items
+//!   delayed `flush_all` not yet due (wall-clock second; 0: none), the items it held
+//!   (live or dead, the room a restore reserves in its table); then its live items
 //!   tail to head, each [`ITEM_HEAD_BYTES`] (key length, state bits, value length,
 //!   client flags, own CAS, exptime and last access as wall-clock seconds (exptime 0:
 //!   never)), the chosen CAS (meta `E`) if the state byte says so, the key, the value;
@@ -59,8 +60,9 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_BYTES: usize = 80;
 /// Bytes of an item before its chosen CAS, key and value.
 pub const ITEM_HEAD_BYTES: usize = 34;
-/// Bytes of a section before its items: index, CAS counter, pending flush.
-const SECTION_HEAD_BYTES: usize = 20;
+/// Bytes of a section before its items: index, CAS counter, pending flush, the items
+/// the shard held (live or dead: room to reserve).
+const SECTION_HEAD_BYTES: usize = 28;
 /// Bytes of a section after its items: item count, CRC-32.
 const SECTION_TAIL_BYTES: usize = 12;
 /// Bytes of one directory entry: offset, length.
@@ -354,6 +356,7 @@ impl Store {
             w.put(&(index as u32).to_le_bytes())?;
             w.put(&state.cas_counter.to_le_bytes())?;
             w.put(&pending.to_le_bytes())?;
+            w.put(&(shard.held_items() as u64).to_le_bytes())?;
             let mut items = 0u64;
             let mut failed = Ok(());
             shard.save_items(now, |item| {
@@ -494,6 +497,7 @@ impl Store {
         }
         let cas_counter = u64_at(&head, 4);
         let pending_unix = u64_at(&head, 12);
+        let held = u64_at(&head, 20);
         let clock = self.clock();
         let (now, started, unix_now) = (clock.now(), clock.started_unix(), clock.unix_now());
         // A delayed flush due by now killed every item saved (all written before it).
@@ -502,6 +506,10 @@ impl Store {
         let mask = (1u64 << self.shard_bits) - 1;
         let max_item = self.config.max_item_bytes;
         let mut shard = self.shards[index].lock();
+        // Room for what the shard held, if the section can hold that many items.
+        let fits =
+            (len - (SECTION_HEAD_BYTES + SECTION_TAIL_BYTES) as u64) / ITEM_HEAD_BYTES as u64;
+        shard.reserve(held.min(fits) as usize);
         let (mut count, mut restored, mut expired) = (0u64, 0u64, 0u64);
         let mut buf = Vec::new();
         while r.read < items_end {

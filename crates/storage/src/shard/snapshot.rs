@@ -66,6 +66,20 @@ impl Shard {
         }
     }
 
+    /// Items held, live or dead: at least what [`Shard::save_items`] will find.
+    pub(crate) fn held_items(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Makes the table room for `items` more, so a restore does not rehash it as it
+    /// grows.
+    pub(crate) fn reserve(&mut self, items: usize) {
+        let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
+        self.table.reserve(items, |&i| {
+            super::key_hash(hasher, arena.record(i).key()).rotate_left(bits)
+        });
+    }
+
     /// Calls `each` with every item live at `now`, tail (written longest ago) to head.
     pub(crate) fn save_items(&mut self, now: u32, mut each: impl FnMut(&SavedItem<'_>)) {
         self.advance(now);
