@@ -26,7 +26,9 @@
 //! Layout: `config.shards` rounded up to a power of two shards, each a `Mutex<Shard>`
 //! (`shard.rs`: table, list, counters), halved while one shard's budget could not
 //! hold the largest item the store must take (see [`shard_count`]); a key is hashed
-//! once, its top bits pick the shard and the same hash finds its table slot.
+//! once, its top bits pick the shard and the same hash finds its table slot. The hash
+//! is foldhash seeded per store (randomly, or with a snapshot's seed on a restore, so
+//! every restored key lands in the shard it was saved from).
 //!
 //! Why fewer shards rather than budgets that borrow from each other: each shard stays
 //! a plain cache under its own lock with a fixed budget, so the bound stays hard and no
@@ -47,7 +49,9 @@
 //! in size-classed pages), `clock.rs` (time and memcached's expiry conversion),
 //! `classes.rs` (the size classes operators see, grouped from the arena's, and their
 //! per-class counters), `crawler.rs` (work in bounded slices: crawler passes, key dumps,
-//! evicting down to a lowered limit; `shard/walk.rs` one shard's side of it). Tests:
+//! evicting down to a lowered limit; `shard/walk.rs` one shard's side of it),
+//! `snapshot.rs` (restartable memory: [`Store::save`] and [`Store::restore`], the file
+//! format and its checks; `shard/snapshot.rs` one shard's side). Tests:
 //! `tests/` the unit tests of the public behaviour, one file per operation or concern;
 //! `model_tests.rs` (+ `model_tests/model.rs`) the model-based property tests
 //! (proptest) against a plain restatement of the rules.

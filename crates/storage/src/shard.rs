@@ -12,7 +12,9 @@
 //! makes room (the SIEVE hand); `shard/cas.rs` the CAS values clients chose (meta `E`), kept as aliases
 //! of items' own CAS values, which alone take part in the invariants below. The
 //! operations themselves (`read.rs`, `write.rs`, `delete.rs`, `arith.rs`) add their own
-//! `impl Shard` blocks out of these steps, and `shard/walk.rs` the walks in slices
+//! `impl Shard` blocks out of these steps, `shard/snapshot.rs` a snapshot's read-out
+//! and restore of the items (through `link_new`, the step writes use), and
+//! `shard/walk.rs` the walks in slices
 //! (crawler, dumps, a lowered budget) and the per-class figures.
 //!
 //! Invariants:

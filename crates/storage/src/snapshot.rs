@@ -72,7 +72,7 @@ const TRAILER_BYTES: usize = 20;
 /// Item state byte: a chosen CAS follows the fixed part.
 const CHOSEN_CAS: u8 = 0x80;
 /// The key whose hash the header records, to tell a build that hashes differently.
-const PROBE_KEY: &[u8] = b"ringcache snapshot probe";
+const PROBE_KEY: &[u8] = b"snapshot hash probe";
 
 /// Where a restore reads a snapshot: its length and readers of byte ranges (a file
 /// opened once per range, or a slice in memory).
@@ -188,7 +188,7 @@ impl Header {
 
     fn decode(h: &[u8; HEADER_BYTES]) -> Result<Header, SnapshotError> {
         if h[0..8] != MAGIC {
-            return Err(corrupt("bad magic (not a ringcache memory file)"));
+            return Err(corrupt("bad magic (not a memory file of this store)"));
         }
         if crc32fast::hash(&h[..76]) != u32_at(h, 76) {
             return Err(corrupt("header checksum"));
