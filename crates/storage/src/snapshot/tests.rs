@@ -290,13 +290,26 @@ fn a_changed_hash_function_is_refused() {
     refused(&bytes, config(64 * MB, 4), true, "hash");
 }
 
-#[test]
-fn every_flipped_byte_is_refused() {
+/// A small store (2 shards, six items, TTLs and flags) and its snapshot, for the
+/// byte-by-byte damage tests.
+fn small() -> (Store, Vec<u8>) {
     let s = Store::new(config(64 * MB, 2), Clock::manual());
     for i in 0..6u32 {
-        set(&s, format!("k{i}").as_bytes(), b"value", i, 1000);
+        set(
+            &s,
+            format!("k{i}").as_bytes(),
+            b"value",
+            i,
+            i64::from(i % 2) * 1000,
+        );
     }
     let bytes = saved(&s);
+    (s, bytes)
+}
+
+#[test]
+fn every_flipped_byte_is_refused() {
+    let (s, bytes) = small();
     for at in 0..bytes.len() {
         for bit in [0x01, 0x80] {
             let mut bad = bytes.clone();
@@ -310,11 +323,7 @@ fn every_flipped_byte_is_refused() {
 
 #[test]
 fn every_truncation_is_refused() {
-    let s = Store::new(config(64 * MB, 2), Clock::manual());
-    for i in 0..6u32 {
-        set(&s, format!("k{i}").as_bytes(), b"value", i, 0);
-    }
-    let bytes = saved(&s);
+    let (s, bytes) = small();
     for len in 0..bytes.len() {
         let (r, result) = Store::restore(s.config().clone(), Clock::manual(), &bytes[..len], true);
         assert!(result.is_err(), "cut at {len} went unnoticed");
