@@ -141,6 +141,11 @@ struct Args {
     /// from the `user:password` file named by MEMCACHED_SASL_PWDB. Reread on SIGHUP.
     #[arg(short = 'S', long = "enable-sasl")]
     enable_sasl: bool,
+    /// Restartable memory: a graceful stop (SIGUSR1, SIGTERM, SIGINT) writes every live
+    /// item to this file (keep it on tmpfs), and the next start with the same -m, -I,
+    /// -t and -C serves them again. A crash or another setting starts cold.
+    #[arg(short = 'e', long = "memory-file")]
+    memory_file: Option<PathBuf>,
     /// TLS on every TCP listener but those given as `-l notls:<addr>` (needs `-o
     /// ssl_chain_cert=FILE,ssl_key=FILE`; more `ssl_*` options as memcached's).
     #[arg(short = 'Z', long = "enable-ssl")]
@@ -209,6 +214,9 @@ pub struct Config {
     pub tls: crate::server::tls::TlsSettings,
     /// The `-l notls:` addresses (as given; among `listen`): plaintext under `-Z`.
     pub notls: Vec<SocketAddr>,
+    /// `-e`: the memory file a graceful stop saves the items to and the next start
+    /// restores them from (`src/restart.rs`).
+    pub memory_file: Option<PathBuf>,
 }
 
 /// The LRU crawler's start-up settings, with memcached's defaults: on, 100 µs between
@@ -339,6 +347,7 @@ impl Config {
             crawler: extended.crawler,
             auth_file: args.auth_file,
             sasl: args.enable_sasl,
+            memory_file: args.memory_file,
         })
     }
 }

@@ -7,7 +7,8 @@
 //! (the engine-agnostic connection state machine, stats, listeners, the LRU crawler's
 //! thread), [`io`] (the engines and syscall wrappers, the only module with `unsafe`),
 //! [`os`] (the few OS
-//! calls the server makes, a safe leaf), and [`run`], which wires them. The pure
+//! calls the server makes, a safe leaf), [`restart`] (the `-e` memory file: restored
+//! before serving, saved after a graceful stop), and [`run`], which wires them. The pure
 //! parsers and encoders ([`protocol`], crate `ringcache-protocol`) and the store
 //! ([`storage`], crate `ringcache-storage`) are crates of their own, re-exported here
 //! under their old module names.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod io;
 pub mod logging;
 pub mod os;
+pub mod restart;
 pub mod server;
 
 pub use ringcache_protocol as protocol;
@@ -53,8 +55,8 @@ impl From<server::listener::BindError> for Failure {
     }
 }
 
-/// Runs the server until SIGINT, SIGTERM or SIGUSR1. `Err` is a one-line startup or
-/// runtime failure.
+/// Runs the server until SIGINT, SIGTERM or SIGUSR1 (each a graceful stop that saves
+/// the `-e` memory file). `Err` is a one-line startup or runtime failure.
 pub fn run(config: Config) -> Result<(), Failure> {
     let mut written = Vec::new();
     let result = serve(config, &mut written);
@@ -78,7 +80,12 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
     let auth = load_auth(&config)?;
     let sasl = load_sasl(&config)?;
     let tls = load_tls(&config, &bound.tcp_addrs)?;
-    let server = Server::new(config);
+    // Restored (or not) and marked used before any worker serves.
+    let store = restart::load(&config);
+    if let Some(path) = &config.memory_file {
+        restart::mark_used(path)?;
+    }
+    let server = Server::with_store(config, store);
     if let Some(auth) = auth {
         server.set_auth(auth);
     }
@@ -123,6 +130,10 @@ fn serve(mut config: Config, written: &mut Vec<std::path::PathBuf>) -> Result<()
         let _ = crawler.join();
     }
     let joined = join_workers(workers);
+    // A graceful stop (a signal, `shutdown`) saves the items; a failed worker does not.
+    if let (Some(path), Ok(()), Ok(())) = (&server.config.memory_file, &waited, &joined) {
+        restart::save(&server.store, path, server.config.cas_enabled);
+    }
     if let Some(path) = pid_file {
         let _ = std::fs::remove_file(path);
     }

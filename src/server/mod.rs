@@ -64,6 +64,15 @@ pub const DETAIL: u16 = 1 << 15;
 /// What stops the server (see [`Server::set_stop`]).
 type StopFn = Box<dyn Fn() + Send + Sync>;
 
+/// The store's configuration for `config`: `-m`, `-I`, and 8 shards per worker.
+pub fn store_config(config: &Config) -> StoreConfig {
+    StoreConfig {
+        limit_bytes: config.limit_bytes,
+        max_item_bytes: config.max_item_bytes,
+        shards: (config.threads * 8).next_power_of_two().max(8),
+    }
+}
+
 /// State shared by every worker: the store, the configuration, the counters.
 pub struct Server {
     pub store: Store,
@@ -114,15 +123,13 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     pub fn new(config: Config) -> Arc<Server> {
-        let shards = (config.threads * 8).next_power_of_two().max(8);
-        let store = Store::new(
-            StoreConfig {
-                limit_bytes: config.limit_bytes,
-                max_item_bytes: config.max_item_bytes,
-                shards,
-            },
-            Clock::new(),
-        );
+        let store = Store::new(store_config(&config), Clock::new());
+        Server::with_store(config, store)
+    }
+
+    /// A server around `store` (one restored from a memory file, `-e`), made with
+    /// [`store_config`] of `config`.
+    pub fn with_store(config: Config, store: Store) -> Arc<Server> {
         let watch = Arc::new(Watch::default());
         store.observe_evictions(watch::eviction_observer(Arc::clone(&watch)));
         Arc::new(Server {

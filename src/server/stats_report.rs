@@ -208,6 +208,10 @@ fn general(server: &Server, stat: &mut StatFn<'_>) {
     if let Some(tls) = server.tls() {
         stat("ringcache_ktls_fallbacks", &tls.kernel_fallbacks());
     }
+    // The restart from the `-e` memory file (memcached has no stat for it).
+    let restored = server.store.restored().unwrap_or_default();
+    stat("ringcache_restarted_items", &restored.items);
+    stat("ringcache_restart_load_us", &restored.load_us);
 }
 
 /// Listening addresses: memcached has one listening socket per address, ringcache's

@@ -135,7 +135,10 @@ pub(super) fn settings(server: &Server, stat: &mut StatFn<'_>) {
     stat("inline_ascii_response", &"no");
     super::tls::settings_stats(server.tls(), stat);
     stat("num_napi_ids", &"(null)");
-    stat("memory_file", &"(null)");
+    match &c.memory_file {
+        Some(path) => stat("memory_file", &path.display()),
+        None => stat("memory_file", &"(null)"),
+    }
     stat(
         "ringcache_conn_buffer_limit_mb",
         &(c.conn_buffer_limit_bytes >> 20),

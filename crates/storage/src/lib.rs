@@ -26,7 +26,9 @@
 //! Layout: `config.shards` rounded up to a power of two shards, each a `Mutex<Shard>`
 //! (`shard.rs`: table, list, counters), halved while one shard's budget could not
 //! hold the largest item the store must take (see [`shard_count`]); a key is hashed
-//! once, its top bits pick the shard and the same hash finds its table slot.
+//! once, its top bits pick the shard and the same hash finds its table slot. The hash
+//! is foldhash seeded per store (randomly, or with a snapshot's seed on a restore, so
+//! every restored key lands in the shard it was saved from).
 //!
 //! Why fewer shards rather than budgets that borrow from each other: each shard stays
 //! a plain cache under its own lock with a fixed budget, so the bound stays hard and no
@@ -47,7 +49,9 @@
 //! in size-classed pages), `clock.rs` (time and memcached's expiry conversion),
 //! `classes.rs` (the size classes operators see, grouped from the arena's, and their
 //! per-class counters), `crawler.rs` (work in bounded slices: crawler passes, key dumps,
-//! evicting down to a lowered limit; `shard/walk.rs` one shard's side of it). Tests:
+//! evicting down to a lowered limit; `shard/walk.rs` one shard's side of it),
+//! `snapshot.rs` (restartable memory: [`Store::save`] and [`Store::restore`], the file
+//! format and its checks; `shard/snapshot.rs` one shard's side). Tests:
 //! `tests/` the unit tests of the public behaviour, one file per operation or concern;
 //! `model_tests.rs` (+ `model_tests/model.rs`) the model-based property tests
 //! (proptest) against a plain restatement of the rules.
@@ -88,6 +92,7 @@ mod item;
 mod model_tests;
 mod read;
 mod shard;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -103,14 +108,16 @@ pub use delete::{Delete, DeleteResult};
 pub use item::MMAP_THRESHOLD_BYTES;
 pub use read::{ItemRef, Read};
 pub use shard::{Evicted, EvictionObserver};
+pub use snapshot::{
+    not_clean_header, Restored, Saved, SnapshotError, SnapshotSource, END_MAGIC, FORMAT_VERSION,
+    HEADER_BYTES as SNAPSHOT_HEADER_BYTES, MAGIC as SNAPSHOT_MAGIC,
+};
 pub use write::{StoreResult, Write, WriteMode};
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
-use hashbrown::DefaultHashBuilder;
-
-use shard::{key_hash, Shard};
+use shard::{key_hash, KeyHasher, Shard};
 
 /// Longest key the store holds (memcached's 250). The parsers refuse longer keys
 /// before they get here; the store checks again so it never depends on them.
@@ -209,13 +216,26 @@ pub fn shard_count(config: &StoreConfig) -> usize {
 pub struct Store {
     config: StoreConfig,
     clock: Clock,
-    /// One per process and store, randomly seeded; shared (cloned) by every shard.
-    hasher: DefaultHashBuilder,
+    /// One per store, randomly seeded (or with the seed of a snapshot restored); shared
+    /// (cloned) by every shard.
+    hasher: KeyHasher,
+    /// `hasher`'s seed, which a snapshot saves.
+    hash_seed: u64,
     /// log2 of the shard count.
     shard_bits: u32,
     shards: Box<[ShardSlot]>,
     /// The memory limit in force: `config.limit_bytes` until `set_limit_bytes`.
     limit_bytes: AtomicUsize,
+    /// What a restore from a snapshot put back (`snapshot.rs`), if this store was
+    /// restored.
+    restored: Option<Restored>,
+}
+
+/// A random 64-bit seed for the key hasher: std's randomly keyed SipHash of a constant
+/// (the process's random keys, a new pair per call).
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
 }
 
 /// A shard behind its lock, alone on its cache lines (two, against the adjacent-line
@@ -260,10 +280,15 @@ impl ShardSlot {
 impl Store {
     /// A store with `config`, reading time from `clock`.
     pub fn new(config: StoreConfig, clock: Clock) -> Store {
+        Store::with_seed(config, clock, random_seed())
+    }
+
+    /// [`Store::new`] with the key hasher's seed given (a restore takes the saved one).
+    fn with_seed(config: StoreConfig, clock: Clock, hash_seed: u64) -> Store {
         let count = shard_count(&config);
         let shard_bits = count.trailing_zeros();
         let budget = config.limit_bytes / count;
-        let hasher = DefaultHashBuilder::default();
+        let hasher = KeyHasher::with_seed(hash_seed);
         let shards = (0..count)
             .map(|i| ShardSlot {
                 shard: Mutex::new(Shard::new(i, shard_bits, budget, hasher.clone())),
@@ -275,8 +300,10 @@ impl Store {
             config,
             clock,
             hasher,
+            hash_seed,
             shard_bits,
             shards,
+            restored: None,
         }
     }
 

@@ -12,7 +12,9 @@
 //! makes room (the SIEVE hand); `shard/cas.rs` the CAS values clients chose (meta `E`), kept as aliases
 //! of items' own CAS values, which alone take part in the invariants below. The
 //! operations themselves (`read.rs`, `write.rs`, `delete.rs`, `arith.rs`) add their own
-//! `impl Shard` blocks out of these steps, and `shard/walk.rs` the walks in slices
+//! `impl Shard` blocks out of these steps, `shard/snapshot.rs` a snapshot's read-out
+//! and restore of the items (through `link_new`, the step writes use), and
+//! `shard/walk.rs` the walks in slices
 //! (crawler, dumps, a lowered budget) and the per-class figures.
 //!
 //! Invariants:
@@ -52,11 +54,16 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::HashTable;
+
+/// The key hasher: foldhash with a per-store seed, kept so a restart from a snapshot
+/// (`snapshot.rs`) puts every key in the shard it was saved from.
+pub(crate) type KeyHasher = foldhash::fast::FixedState;
 
 mod cas;
 mod evict;
 mod lru;
+mod snapshot;
 pub(crate) mod walk;
 
 #[cfg(test)]
@@ -64,6 +71,7 @@ pub(crate) use evict::HAND_SEARCH;
 pub use evict::{Evicted, EvictionObserver};
 
 pub(crate) use lru::mark_hit;
+pub(crate) use snapshot::{Restore, SavedItem, ShardState};
 
 use super::arena::{Arena, Moved};
 use super::classes::{class_of_new, ShardClasses};
@@ -96,7 +104,7 @@ fn death(item: Record<'_>, now: u32, flush_cas: u64, flush_before: u32) -> Optio
 /// bytes alone, without the length prefix `Hash for [u8]` would add (foldhash mixes
 /// the length into its seed itself), which saves a multiply per key.
 #[inline]
-pub(crate) fn key_hash(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
+pub(crate) fn key_hash(hasher: &KeyHasher, key: &[u8]) -> u64 {
     let mut h = hasher.build_hasher();
     h.write(key);
     h.finish()
@@ -128,7 +136,7 @@ pub(crate) struct Shard {
     bytes: usize,
     budget: usize,
     /// The store's hasher (same seed), to rehash keys when the table grows.
-    hasher: DefaultHashBuilder,
+    hasher: KeyHasher,
     /// log2 of the shard count: the key hash bits that chose this shard.
     shard_bits: u32,
     /// This shard's index: the low bits of its CAS values.
@@ -152,12 +160,7 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new(
-        index: usize,
-        shard_bits: u32,
-        budget: usize,
-        hasher: DefaultHashBuilder,
-    ) -> Shard {
+    pub(crate) fn new(index: usize, shard_bits: u32, budget: usize, hasher: KeyHasher) -> Shard {
         Shard {
             table: HashTable::new(),
             arena: Arena::new(),
@@ -296,16 +299,23 @@ impl Shard {
         // Not raised to `flush_before`: a write in the second a delayed flush comes due
         // counts as older (memcached), as does one whose `now` was read a moment before
         // another thread brought that flush into force.
+        let idx = self.link_new(hash, item, cas, now);
+        self.counters.total_items += 1;
+        idx
+    }
+
+    /// Stores `item` with `cas` and `time` and links it in at the head: the step a write
+    /// and a restored item (`shard/snapshot.rs`) share. The caller made room for it.
+    fn link_new(&mut self, hash: u64, item: &NewItem<'_>, cas: u64, time: u32) -> u32 {
         let footprint = item.footprint();
         debug_assert!(self.held() + footprint <= self.budget.max(self.held()));
-        let idx = self.arena.insert(item, cas, now);
+        let idx = self.arena.insert(item, cas, time);
         let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
         self.table.insert_unique(self.slot_hash(hash), idx, |&i| {
             key_hash(hasher, arena.record(i).key()).rotate_left(bits)
         });
         self.link_head(idx);
         self.bytes += footprint;
-        self.counters.total_items += 1;
         idx
     }
 
