@@ -361,8 +361,20 @@ both_engines! {
     }
 }
 
-/// The crawler thread's voluntary context switches so far (from `/proc`).
+/// The crawler thread's voluntary context switches so far (from `/proc`). The thread
+/// may start a moment after the port file is written (the listeners are bound first,
+/// as memcached binds them before dropping privileges): it is waited for.
 fn crawler_wakeups(server: &Server) -> u64 {
+    let mut found = None;
+    let seen = wait_until(IO_TIMEOUT, || {
+        found = crawler_switches(server);
+        found.is_some()
+    });
+    assert!(seen, "no crawler thread in /proc/{}/task", server.pid());
+    found.expect("seen")
+}
+
+fn crawler_switches(server: &Server) -> Option<u64> {
     let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).expect("/proc tasks");
     for task in tasks {
         let path = task.expect("task entry").path();
@@ -372,11 +384,10 @@ fn crawler_wakeups(server: &Server) -> u64 {
             return status
                 .lines()
                 .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("voluntary_ctxt_switches");
+                .and_then(|v| v.trim().parse().ok());
         }
     }
-    panic!("no crawler thread in /proc/{}/task", server.pid());
+    None
 }
 
 both_engines! {
