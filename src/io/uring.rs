@@ -29,7 +29,7 @@ mod tests;
 
 pub use ring::TaskRun;
 
-use super::{Service, WorkerSetup};
+use super::{Service, UringOptions, WorkerSetup};
 use std::fmt;
 use std::sync::Arc;
 
@@ -44,6 +44,12 @@ pub struct Features {
     pub multishot_recv: bool,
     /// Provided-buffer rings (5.19).
     pub buf_ring: bool,
+    /// Multishot receives take a bundle of provided buffers per completion
+    /// (`IORING_RECVSEND_BUNDLE`, 6.10), asked for and supported.
+    pub recv_bundle: bool,
+    /// Sends of at least this many bytes use `SEND_ZC`/`SENDMSG_ZC` (6.0/6.1), asked
+    /// for and supported; 0: never.
+    pub send_zc_min_bytes: usize,
 }
 
 impl Features {
@@ -51,6 +57,11 @@ impl Features {
     /// into a buffer per connection).
     pub fn multishot_recv_in_use(&self) -> bool {
         self.multishot_recv && self.buf_ring
+    }
+
+    /// Whether multishot receives take bundles.
+    pub fn recv_bundle_in_use(&self) -> bool {
+        self.recv_bundle && self.multishot_recv_in_use()
     }
 }
 
@@ -66,14 +77,22 @@ impl fmt::Display for Features {
         } else {
             "single-shot recv"
         };
-        write!(f, "{}, {accept}, {recv}", self.taskrun)
+        write!(f, "{}, {accept}, {recv}", self.taskrun)?;
+        if self.recv_bundle_in_use() {
+            f.write_str(", recv bundle")?;
+        }
+        if self.send_zc_min_bytes > 0 {
+            f.write_str(", send zc")?;
+        }
+        Ok(())
     }
 }
 
 /// Checks that io_uring can be used here by `workers` workers: ring creation at the
-/// workers' size and every opcode the engine needs. `Err` says why not.
-pub fn probe(workers: usize) -> Result<Features, String> {
-    probe::probe(workers)
+/// workers' size and every opcode the engine needs; of the optional features in
+/// `wanted`, keeps those the kernel has. `Err` says why io_uring cannot be used.
+pub fn probe(workers: usize, wanted: UringOptions) -> Result<Features, String> {
+    probe::probe(workers, wanted)
 }
 
 /// Runs one proactor worker until shutdown.

@@ -154,20 +154,39 @@ impl SendRecord {
     ///
     /// The entry points into this record: it must stay in place (it is boxed) and
     /// untouched until the op's completion arrives.
-    pub fn entry(&mut self, fd: RawFd, token: Token) -> squeue::Entry {
+    ///
+    /// With `zc_min_bytes` > 0, a send of at least that many bytes is zero-copy
+    /// (`SEND_ZC`/`SENDMSG_ZC`): its result completion comes with `more` set and a
+    /// notification follows once the kernel let go of the bytes; the record must stay
+    /// untouched until then.
+    pub fn entry(&mut self, fd: RawFd, token: Token, zc_min_bytes: usize) -> squeue::Entry {
         let left = &self.iov[self.first..];
         let n = left.len().min(MAX_IOVECS);
+        let zc =
+            zc_min_bytes > 0 && left[..n].iter().map(|v| v.iov_len).sum::<usize>() >= zc_min_bytes;
+        let fd = types::Fd(fd);
         let entry = if n == 1 {
-            let len = left[0].iov_len.min(u32::MAX as usize) as u32;
-            opcode::Send::new(types::Fd(fd), left[0].iov_base as *const u8, len)
-                .flags(SEND_FLAGS)
-                .build()
+            let (buf, len) = (
+                left[0].iov_base as *const u8,
+                left[0].iov_len.min(u32::MAX as usize) as u32,
+            );
+            if zc {
+                opcode::SendZc::new(fd, buf, len).flags(SEND_FLAGS).build()
+            } else {
+                opcode::Send::new(fd, buf, len).flags(SEND_FLAGS).build()
+            }
         } else {
             self.msg.msg_iov = left.as_ptr() as *mut libc::iovec;
             self.msg.msg_iovlen = n as _;
-            opcode::SendMsg::new(types::Fd(fd), &self.msg)
-                .flags(SEND_FLAGS as u32)
-                .build()
+            if zc {
+                opcode::SendMsgZc::new(fd, &self.msg)
+                    .flags(SEND_FLAGS as u32)
+                    .build()
+            } else {
+                opcode::SendMsg::new(fd, &self.msg)
+                    .flags(SEND_FLAGS as u32)
+                    .build()
+            }
         };
         entry.user_data(token.encode())
     }

@@ -3,7 +3,9 @@
 //! Owns: reading `kernel.io_uring_disabled`, turning a refused `io_uring_setup` into a
 //! reason a user can act on, the opcode check, and small live tests of the optional
 //! features (a provided-buffer ring, a multishot recv on a socketpair, a multishot
-//! accept on an abstract unix socket) — a kernel version says less than a try; and one
+//! accept on an abstract unix socket) — a kernel version says less than a try; the
+//! feature flags and opcodes of the features an operator may ask for (receive bundles,
+//! zero-copy send); and one
 //! build of every worker's full-size ring, which older kernels charge to the
 //! locked-memory limit.
 //!
@@ -15,7 +17,7 @@
 use super::buffers::BufRing;
 use super::ring::{self, TaskRun};
 use super::worker::RING_ENTRIES;
-use super::Features;
+use super::{Features, UringOptions};
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use std::io::{self, Write};
 use std::mem::ManuallyDrop;
@@ -40,7 +42,7 @@ const TRY_FOR: Duration = Duration::from_secs(1);
 
 const PROBE_BGID: u16 = 0;
 
-pub fn probe(workers: usize) -> Result<Features, String> {
+pub fn probe(workers: usize, wanted: UringOptions) -> Result<Features, String> {
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .ok()
         .and_then(|s| s.trim().parse::<u8>().ok());
@@ -87,6 +89,18 @@ pub fn probe(workers: usize) -> Result<Features, String> {
                     Err(e) => tracing::debug!("io_uring probe: multishot recv failed ({e})"),
                 }
             }
+        }
+    }
+    // Bundles are a flag of the multishot recv the engine already uses: the kernel
+    // advertises them (6.10) as a feature bit. Reading a bundle relies on completions
+    // arriving in the order buffers were taken, which DEFER_TASKRUN guarantees.
+    features.recv_bundle =
+        wanted.bundle && taskrun == TaskRun::Defer && ring.params().is_feature_recvsend_bundle();
+    if wanted.send_zc_min_bytes > 0 {
+        if ops.is_supported(opcode::SendZc::CODE) && ops.is_supported(opcode::SendMsgZc::CODE) {
+            features.send_zc_min_bytes = wanted.send_zc_min_bytes;
+        } else {
+            tracing::warn!("-o uring_send_zc: the kernel lacks SEND_ZC/SENDMSG_ZC; copying sends");
         }
     }
     // Kernels before 5.12 charge ring memory to RLIMIT_MEMLOCK (64 KiB by default): an
