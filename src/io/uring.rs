@@ -1,6 +1,10 @@
 //! The io_uring proactor: one ring per worker thread, completions drive connections.
 //!
-//! Owns: the startup [`probe`] and what it found ([`Features`]), and [`run_worker`].
+//! Owns: the startup [`probe`] and what it found ([`Features`]: the setup flags, the
+//! accept and receive modes, and the optional features an operator asked for, receive
+//! bundles and zero-copy send, where the kernel has them), and [`run_worker`]. Why the
+//! optional features are off by default, and why others were not adopted: measured in
+//! `docs/uring-features.md`.
 //! The rooms below:
 //! - `ring`: ring creation, setup flags tried best first;
 //! - `probe`: can io_uring run here, which optional features work;

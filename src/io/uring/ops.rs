@@ -2,12 +2,14 @@
 //!
 //! Owns: the `user_data` encoding ([`Token`]: op kind, connection generation, slot
 //! index) and [`SendRecord`], which owns everything a send or sendmsg SQE points at
-//! (the segments taken from a connection's `Output`, their iovec array and the msghdr).
+//! (the segments taken from a connection's `Output`, their iovec array and the msghdr),
+//! copying or, at or above the `-o uring_send_zc` size, zero-copy.
 //!
 //! Must not know: connections, the `Service`, the ring. It builds SQEs; it never submits.
 //!
 //! Invariants: a `SendRecord` lives in a `Box` (stable address) and is not cleared,
-//! refilled or dropped while its SQE is in flight, so every pointer the kernel holds
+//! refilled or dropped while its SQE is in flight (for a zero-copy send: until its
+//! notification, which may come after its result), so every pointer the kernel holds
 //! stays valid until the completion arrives. `Token::decode(Token::encode(t)) == t`.
 
 use bytes::Bytes;

@@ -32,9 +32,14 @@ fn probe_reports_features() {
     if (major, minor) >= (6, 1) {
         assert_eq!(f.taskrun, TaskRun::Defer, "{f}");
         assert!(f.multishot_accept && f.multishot_recv && f.buf_ring, "{f}");
+        let bundle = if (major, minor) >= (6, 10) {
+            ", recv bundle"
+        } else {
+            ""
+        };
         assert_eq!(
             f.to_string(),
-            "defer_taskrun, multishot accept, multishot recv, buf ring"
+            format!("defer_taskrun, multishot accept, multishot recv, buf ring{bundle}")
         );
     }
     // Asked-for features are used only where the kernel has them; off when not asked.

@@ -11,7 +11,8 @@
 //!
 //! Fairness: a turn handles the completions present when it starts, in arrival order,
 //! so the input one turn feeds is bounded by the provided-buffer ring (multishot recv,
-//! `BUF_COUNT` × `BUF_BYTES` across all connections) or by one `RECV_BYTES` receive per
+//! `BUF_COUNT` × `BUF_BYTES` across all connections; with receive bundles one
+//! completion may take most of it) or by one `RECV_BYTES` receive per
 //! connection (single-shot, re-armed only when serviced); a client writing faster
 //! than its requests execute cannot hold the loop past one batch, and the other
 //! connections' completions in that batch are served in it.

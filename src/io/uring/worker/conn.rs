@@ -12,7 +12,8 @@
 //!
 //! Invariants:
 //! - at most one receive and one send in flight per slot; the send record and receive
-//!   buffer are boxed and not touched while their op is in flight;
+//!   buffer are boxed and not touched while their op is in flight (a zero-copy send is
+//!   in flight until its notification: its result is kept until then);
 //! - every received byte goes to `Conn::on_input` in order, even after receiving was
 //!   cancelled for backpressure; nothing is fed once the slot is closing;
 //! - a receive of 0 bytes (the peer's FIN) is a half-close: receiving stops, every
