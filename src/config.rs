@@ -495,8 +495,9 @@ struct Extended {
 
 /// The optional io_uring features an operator can turn on or off (each is still used
 /// only where the startup probe finds it works). The defaults are what measured best
-/// (docs/uring-features.md): bundles on (they win on bulk input), zero-copy send off
-/// (it lost on loopback at every value size).
+/// (docs/uring-features.md): both off. Uncapped bundles won on bulk input but let
+/// flooding connections starve a quiet one; capped ones lost. Zero-copy send lost on
+/// loopback at every value size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UringOptions {
     /// Multishot receives take bundles of provided buffers (`-o uring_bundle=0|1`).
@@ -509,7 +510,7 @@ pub struct UringOptions {
 impl Default for UringOptions {
     fn default() -> UringOptions {
         UringOptions {
-            bundle: true,
+            bundle: false,
             send_zc_min_bytes: 0,
         }
     }

@@ -109,6 +109,32 @@ pub fn close(fd: RawFd) -> squeue::Entry {
         .user_data(Token::new(Kind::Close, 0, 0).encode())
 }
 
+/// `IORING_RECV_MULTISHOT` and `IORING_RECVSEND_BUNDLE`, the recv flags (in the SQE's
+/// `ioprio`) of a multishot bundle receive.
+const RECV_MULTISHOT: u16 = 1 << 1;
+const RECVSEND_BUNDLE: u16 = 1 << 4;
+
+/// Most bytes one bundle takes: without a cap one completion takes as many buffers
+/// as the socket holds bytes, so a few connections flooding requests could hold the
+/// whole buffer ring, and a quiet connection's receive would find none for seconds
+/// (tests/hostile_engine.rs). 16 KiB, four buffers, keeps most of the bulk-input gain
+/// (docs/uring-features.md).
+pub const BUNDLE_MAX_BYTES: u32 = 16 * 1024;
+
+/// The multishot receive on `fd` from buffer group `bgid`: one buffer per completion,
+/// or with `bundle` a bundle of at most [`BUNDLE_MAX_BYTES`].
+pub fn recv_multishot(fd: RawFd, bgid: u16, bundle: bool) -> squeue::Entry {
+    if bundle {
+        opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), BUNDLE_MAX_BYTES)
+            .ioprio(RECV_MULTISHOT | RECVSEND_BUNDLE)
+            .buf_group(bgid)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
+    } else {
+        opcode::RecvMulti::new(types::Fd(fd), bgid).build()
+    }
+}
+
 /// Most iovecs one sendmsg takes (the kernel's `UIO_MAXIOV`); more go in the next send.
 const MAX_IOVECS: usize = 1024;
 

@@ -15,6 +15,7 @@
 //! (an op that did not finish in time leaks its buffer ring instead).
 
 use super::buffers::BufRing;
+use super::ops;
 use super::ring::{self, TaskRun};
 use super::worker::RING_ENTRIES;
 use super::{Features, UringOptions};
@@ -84,7 +85,7 @@ pub fn probe(workers: usize, wanted: UringOptions) -> Result<Features, String> {
             // no op in flight, and leaks it otherwise.
             if unsafe { bufs.register(&ring.submitter(), PROBE_BGID) }.is_ok() {
                 features.buf_ring = true;
-                match try_multishot_recv(&mut ring, bufs) {
+                match try_multishot_recv(&mut ring, bufs, false) {
                     Ok(yes) => features.multishot_recv = yes,
                     Err(e) => tracing::debug!("io_uring probe: multishot recv failed ({e})"),
                 }
@@ -92,10 +93,27 @@ pub fn probe(workers: usize, wanted: UringOptions) -> Result<Features, String> {
         }
     }
     // Bundles are a flag of the multishot recv the engine already uses: the kernel
-    // advertises them (6.10) as a feature bit. Reading a bundle relies on completions
-    // arriving in the order buffers were taken, which DEFER_TASKRUN guarantees.
-    features.recv_bundle =
-        wanted.bundle && taskrun == TaskRun::Defer && ring.params().is_feature_recvsend_bundle();
+    // advertises them (6.10) as a feature bit, but the byte cap the engine puts on a
+    // bundle needs a newer kernel (older ones refuse a length on a multishot recv), so
+    // the capped receive is tried live. Reading a bundle relies on completions arriving
+    // in the order buffers were taken, which DEFER_TASKRUN guarantees.
+    if wanted.bundle
+        && features.multishot_recv
+        && taskrun == TaskRun::Defer
+        && ring.params().is_feature_recvsend_bundle()
+    {
+        // Buffers as large as the cap: a bundle that empties the ring ends the
+        // multishot, so the ring must keep some after the one the byte lands in.
+        if let Ok(bufs) = BufRing::new(4, ops::BUNDLE_MAX_BYTES as usize) {
+            // SAFETY: as for the first buffer ring above.
+            if unsafe { bufs.register(&ring.submitter(), PROBE_BGID) }.is_ok() {
+                match try_multishot_recv(&mut ring, bufs, true) {
+                    Ok(yes) => features.recv_bundle = yes,
+                    Err(e) => tracing::debug!("io_uring probe: bundle recv failed ({e})"),
+                }
+            }
+        }
+    }
     if wanted.send_zc_min_bytes > 0 {
         if ops.is_supported(opcode::SendZc::CODE) && ops.is_supported(opcode::SendMsgZc::CODE) {
             features.send_zc_min_bytes = wanted.send_zc_min_bytes;
@@ -129,11 +147,12 @@ fn setup_error(e: &io::Error, disabled: Option<u8>) -> String {
     format!("io_uring_setup: {e}{hint}")
 }
 
-/// A multishot recv delivers a byte already waiting and stays armed. `bufs` is
-/// registered as [`PROBE_BGID`]; it is freed only once no op can use it (else leaked).
-fn try_multishot_recv(ring: &mut IoUring, bufs: BufRing) -> io::Result<bool> {
+/// A multishot recv (with `bundle`, a capped bundle recv) delivers a byte already
+/// waiting and stays armed. `bufs` is registered as [`PROBE_BGID`]; it is freed only
+/// once no op can use it (else leaked).
+fn try_multishot_recv(ring: &mut IoUring, bufs: BufRing, bundle: bool) -> io::Result<bool> {
     let mut bufs = ManuallyDrop::new(bufs);
-    let outcome = recv_once(ring, &mut bufs);
+    let outcome = recv_once(ring, &mut bufs, bundle);
     if matches!(outcome, Ok(Some(_))) && ring.submitter().unregister_buf_ring(PROBE_BGID).is_ok() {
         drop(ManuallyDrop::into_inner(bufs));
     }
@@ -141,12 +160,10 @@ fn try_multishot_recv(ring: &mut IoUring, bufs: BufRing) -> io::Result<bool> {
 }
 
 /// `Ok(None)`: the recv did not finish in time and may still use `bufs`.
-fn recv_once(ring: &mut IoUring, bufs: &mut BufRing) -> io::Result<Option<bool>> {
+fn recv_once(ring: &mut IoUring, bufs: &mut BufRing, bundle: bool) -> io::Result<Option<bool>> {
     let (a, b) = UnixStream::pair()?;
     (&b).write_all(b"x")?;
-    let recv = opcode::RecvMulti::new(types::Fd(a.as_raw_fd()), PROBE_BGID)
-        .build()
-        .user_data(1);
+    let recv = ops::recv_multishot(a.as_raw_fd(), PROBE_BGID, bundle).user_data(1);
     push(ring, &recv)?;
     let Some(first) = wait_for(ring, |c| c.user_data() == 1) else {
         return Ok(None);

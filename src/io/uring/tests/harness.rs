@@ -288,7 +288,7 @@ pub(super) fn features_with(test: &str, wanted: UringOptions) -> Option<Features
 }
 
 /// The probed features (the defaults), the optional paths the defaults leave out
-/// (receive bundles off, every send zero-copy: whichever this kernel has), and the
+/// (receive bundles, every send zero-copy: whichever this kernel has), and the
 /// fallbacks an older kernel would get.
 pub(super) fn all_modes(test: &str) -> Vec<Features> {
     let Some(best) = features(test) else {

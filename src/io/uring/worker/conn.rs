@@ -284,8 +284,7 @@ impl<S: Service> Worker<S> {
             // A receive buffer of its own exactly when there is no buffer ring.
             let entry = match slot.recv_buf.as_mut() {
                 Some(buf) => opcode::Recv::new(fd, buf.as_mut_ptr(), buf.len() as u32).build(),
-                None if self.recv_bundle => opcode::RecvMultiBundle::new(fd, BGID).build(),
-                None => opcode::RecvMulti::new(fd, BGID).build(),
+                None => ops::recv_multishot(fd.0, BGID, self.recv_bundle),
             };
             slot.recv_armed = true;
             slot.recv_cancelled = false;
