@@ -498,22 +498,13 @@ struct Extended {
 /// (docs/uring-features.md): both off. Uncapped bundles won on bulk input but let
 /// flooding connections starve a quiet one; capped ones lost. Zero-copy send lost on
 /// loopback at every value size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UringOptions {
     /// Multishot receives take bundles of provided buffers (`-o uring_bundle=0|1`).
     pub bundle: bool,
     /// Sends of at least this many bytes go out zero-copy (`SEND_ZC`); 0: never
     /// (`-o uring_send_zc=BYTES`).
     pub send_zc_min_bytes: usize,
-}
-
-impl Default for UringOptions {
-    fn default() -> UringOptions {
-        UringOptions {
-            bundle: false,
-            send_zc_min_bytes: 0,
-        }
-    }
 }
 
 impl Extended {
