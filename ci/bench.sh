@@ -27,6 +27,9 @@
 #               ../shared/reference/memcached-1.6.45 (the newest release). Each is
 #               labelled by its -V version, and every ratio column names the version
 #               it is against, newest first.
+#   env RINGCACHE_ARGS: extra arguments for every ringcache and floor run (split on
+#               spaces), e.g. RINGCACHE_ARGS="-o uring_bundle=0" for an A/B of an
+#               io_uring feature (docs/uring-features.md)
 #
 # Configurations (1:10 set:get, 100k keys, uniform):
 #   p1    50 connections, pipeline 1, 32-byte values, text protocol
@@ -250,10 +253,10 @@ server_cmd() {
         common+=(-Z -o "ssl_chain_cert=$RUN/tls-cert.pem,ssl_key=$RUN/tls-key.pem")
     case "$1" in
         memcached-*) memcached_cmd "$1" "${common[@]}" ;;
-        ringcache-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring ;;
-        ringcache-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll ;;
-        floor-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring --floor ;;
-        floor-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll --floor ;;
+        ringcache-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring ${RINGCACHE_ARGS:-} ;;
+        ringcache-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll ${RINGCACHE_ARGS:-} ;;
+        floor-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring --floor ${RINGCACHE_ARGS:-} ;;
+        floor-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll --floor ${RINGCACHE_ARGS:-} ;;
     esac
 }
 

@@ -99,7 +99,7 @@ struct Args {
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
     /// Extended options, comma-separated key=value; may repeat: idle_timeout=SECS,
-    /// conn_buffer_limit_mb=MB, no_lru_crawler, lru_crawler_sleep=MICROS,
+    /// conn_buffer_limit_mb=MB, uring_bundle=0|1, uring_send_zc=BYTES, no_lru_crawler, lru_crawler_sleep=MICROS,
     /// lru_crawler_tocrawl=N, and with -Z ssl_chain_cert=FILE, ssl_key=FILE,
     /// ssl_ca_cert=FILE, ssl_verify_mode=0..3, ssl_min_version=0..3, ssl_ciphers=LIST,
     /// ssl_session_cache, ssl_keyformat=1, ssl_wbuf_size=KB. Other memcached options are ignored with a warning.
@@ -182,6 +182,8 @@ pub struct Config {
     pub conn_buffer_limit_bytes: usize,
     pub pid_file: Option<PathBuf>,
     pub io_engine: IoEngine,
+    /// The optional io_uring features asked for (`-o uring_bundle`, `uring_send_zc`).
+    pub uring: UringOptions,
     /// `-o` options that were not understood (warned about at startup).
     pub ignored_options: Vec<String>,
     /// The `-p` port, for `stats settings`.
@@ -334,6 +336,7 @@ impl Config {
             conn_buffer_limit_bytes: extended.conn_buffer_limit_mb << 20,
             pid_file: args.pid_file,
             io_engine: args.io_engine,
+            uring: extended.uring,
             ignored_options: extended.ignored,
             tcp_port,
             floor: args.floor,
@@ -495,7 +498,22 @@ struct Extended {
     idle_timeout_secs: u32,
     conn_buffer_limit_mb: usize,
     crawler: CrawlerSettings,
+    uring: UringOptions,
     ignored: Vec<String>,
+}
+
+/// The optional io_uring features an operator can turn on or off (each is still used
+/// only where the startup probe finds it works). The defaults are what measured best
+/// (docs/uring-features.md): both off. Uncapped bundles won on bulk input but let
+/// flooding connections starve a quiet one; capped ones lost. Zero-copy send lost on
+/// loopback at every value size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UringOptions {
+    /// Multishot receives take bundles of provided buffers (`-o uring_bundle=0|1`).
+    pub bundle: bool,
+    /// Sends of at least this many bytes go out zero-copy (`SEND_ZC`); 0: never
+    /// (`-o uring_send_zc=BYTES`).
+    pub send_zc_min_bytes: usize,
 }
 
 impl Extended {
@@ -505,6 +523,7 @@ impl Extended {
             idle_timeout_secs: 0,
             conn_buffer_limit_mb: crate::server::buffers::DEFAULT_LIMIT_MB,
             crawler: CrawlerSettings::default(),
+            uring: UringOptions::default(),
             ignored: Vec::new(),
         };
         for opt in options.iter().flat_map(|o| o.split(',')) {
@@ -526,6 +545,18 @@ impl Extended {
                         .ok_or_else(|| {
                             format!("-o conn_buffer_limit_mb={value}: not a number of megabytes from 1 to 1048576")
                         })?;
+                }
+                "uring_bundle" => {
+                    extended.uring.bundle = match value {
+                        "0" => false,
+                        "1" => true,
+                        _ => return Err(format!("-o uring_bundle={value}: not 0 or 1")),
+                    };
+                }
+                "uring_send_zc" => {
+                    extended.uring.send_zc_min_bytes = value.parse().map_err(|_| {
+                        format!("-o uring_send_zc={value}: not a number of bytes (0: off)")
+                    })?;
                 }
                 "" => {}
                 _ => extended.ignored.push(opt.to_string()),
@@ -740,6 +771,24 @@ mod tests {
     fn memory_limit_takes_an_m_suffix() {
         assert_eq!(parse(&["-m", "512m"]).unwrap().limit_bytes, 512 << 20);
         assert_eq!(parse(&["-m", "512M"]).unwrap().limit_bytes, 512 << 20);
+    }
+
+    #[test]
+    fn uring_feature_options() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.uring, UringOptions::default());
+        let c = parse(&["-o", "uring_bundle=0,uring_send_zc=16384"]).unwrap();
+        assert_eq!(
+            c.uring,
+            UringOptions {
+                bundle: false,
+                send_zc_min_bytes: 16384
+            }
+        );
+        assert!(c.ignored_options.is_empty());
+        for bad in ["uring_bundle=2", "uring_bundle=", "uring_send_zc=big"] {
+            parse(&["-o", bad]).expect_err(bad);
+        }
     }
 
     #[test]

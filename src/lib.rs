@@ -148,7 +148,7 @@ fn prepare_process(config: &mut Config) -> Result<io::Chosen, Failure> {
     io::sys::limit_malloc_arenas(1);
     io::sys::fix_mmap_threshold(storage::MMAP_THRESHOLD_BYTES);
     config.threads = workers_for(config.threads, io::sys::allowed_cpus());
-    let chosen = io::choose(config.io_engine, config.threads)?;
+    let chosen = io::choose(config.io_engine, config.uring, config.threads)?;
     io::sys::block_stop_signals().map_err(|e| format!("cannot block signals: {e}"))?;
     for opt in &config.ignored_options {
         tracing::warn!("-o {opt}: unknown or unsupported option, ignored");

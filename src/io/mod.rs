@@ -83,7 +83,7 @@ use crate::server::Server;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
-pub use crate::config::IoEngine;
+pub use crate::config::{IoEngine, UringOptions};
 pub use crate::server::listener::Listener;
 pub use sys::Shutdown;
 
@@ -208,30 +208,44 @@ impl Chosen {
     }
 
     /// The features in use as `stats` shows them: comma-separated words, no spaces
-    /// (`defer_taskrun,multishot_accept,multishot_recv,buf_ring,udp_multishot_recvmsg`); empty for epoll.
+    /// (`defer_taskrun,multishot_accept,multishot_recv,buf_ring,recv_bundle,udp_multishot_recvmsg`);
+    /// empty for epoll. The UDP receive mode comes last.
     pub fn feature_words(&self) -> String {
-        match self {
-            Chosen::Uring(f) => [
-                f.taskrun.to_string().replace(' ', "_").as_str(),
-                if f.multishot_accept {
-                    "multishot_accept"
-                } else {
-                    "accept"
-                },
-                if f.multishot_recv_in_use() {
-                    "multishot_recv,buf_ring"
-                } else {
-                    "recv"
-                },
-                if f.multishot_recvmsg_in_use() {
-                    "udp_multishot_recvmsg"
-                } else {
-                    "udp_poll"
-                },
-            ]
-            .join(","),
-            Chosen::Epoll => String::new(),
+        let Chosen::Uring(f) = self else {
+            return String::new();
+        };
+        let mut words = vec![f.taskrun.to_string().replace(' ', "_")];
+        words.push(
+            if f.multishot_accept {
+                "multishot_accept"
+            } else {
+                "accept"
+            }
+            .into(),
+        );
+        words.push(
+            if f.multishot_recv_in_use() {
+                "multishot_recv,buf_ring"
+            } else {
+                "recv"
+            }
+            .into(),
+        );
+        if f.recv_bundle_in_use() {
+            words.push("recv_bundle".into());
         }
+        if f.send_zc_min_bytes > 0 {
+            words.push("send_zc".into());
+        }
+        words.push(
+            if f.multishot_recvmsg_in_use() {
+                "udp_multishot_recvmsg"
+            } else {
+                "udp_poll"
+            }
+            .into(),
+        );
+        words.join(",")
     }
 }
 
@@ -247,13 +261,13 @@ impl std::fmt::Display for Chosen {
 
 /// Picks the engine once at startup, for `workers` workers. `Err` (only for `Uring`)
 /// carries the reason io_uring cannot be used.
-pub fn choose(wanted: IoEngine, workers: usize) -> Result<Chosen, String> {
+pub fn choose(wanted: IoEngine, uring: UringOptions, workers: usize) -> Result<Chosen, String> {
     match wanted {
         IoEngine::Epoll => Ok(Chosen::Epoll),
-        IoEngine::Uring => uring::probe(workers)
+        IoEngine::Uring => uring::probe(workers, uring)
             .map(Chosen::Uring)
             .map_err(|why| format!("--io-engine uring: io_uring is not usable here: {why}")),
-        IoEngine::Auto => match uring::probe(workers) {
+        IoEngine::Auto => match uring::probe(workers, uring) {
             Ok(features) => Ok(Chosen::Uring(features)),
             Err(why) => {
                 tracing::warn!("io_uring is not usable ({why}); using epoll");

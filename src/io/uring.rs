@@ -1,6 +1,10 @@
 //! The io_uring proactor: one ring per worker thread, completions drive connections.
 //!
-//! Owns: the startup [`probe`] and what it found ([`Features`]), and [`run_worker`].
+//! Owns: the startup [`probe`] and what it found ([`Features`]: the setup flags, the
+//! accept and receive modes, and the optional features an operator asked for, receive
+//! bundles and zero-copy send, where the kernel has them), and [`run_worker`]. Why the
+//! optional features are off by default, and why others were not adopted: measured in
+//! `docs/uring-features.md`.
 //! The rooms below:
 //! - `ring`: ring creation, setup flags tried best first;
 //! - `probe`: can io_uring run here, which optional features work;
@@ -33,7 +37,7 @@ mod tests;
 
 pub use ring::TaskRun;
 
-use super::{Service, WorkerSetup};
+use super::{Service, UringOptions, WorkerSetup};
 use std::fmt;
 use std::sync::Arc;
 
@@ -51,6 +55,12 @@ pub struct Features {
     /// One recvmsg op keeps receiving datagrams, with their peers' addresses, into
     /// provided buffers (6.0): the UDP sockets' receive path (`-U`).
     pub multishot_recvmsg: bool,
+    /// Multishot receives take a bundle of provided buffers per completion
+    /// (`IORING_RECVSEND_BUNDLE`, 6.10), asked for and supported.
+    pub recv_bundle: bool,
+    /// Sends of at least this many bytes use `SEND_ZC`/`SENDMSG_ZC` (6.0/6.1), asked
+    /// for and supported; 0: never.
+    pub send_zc_min_bytes: usize,
 }
 
 impl Features {
@@ -64,6 +74,11 @@ impl Features {
     /// own (else a single-shot poll, re-armed after each `recvmmsg` pump).
     pub fn multishot_recvmsg_in_use(&self) -> bool {
         self.multishot_recvmsg && self.buf_ring
+    }
+
+    /// Whether multishot receives take bundles.
+    pub fn recv_bundle_in_use(&self) -> bool {
+        self.recv_bundle && self.multishot_recv_in_use()
     }
 }
 
@@ -84,14 +99,22 @@ impl fmt::Display for Features {
         } else {
             "udp poll"
         };
-        write!(f, "{}, {accept}, {recv}, {udp}", self.taskrun)
+        write!(f, "{}, {accept}, {recv}", self.taskrun)?;
+        if self.recv_bundle_in_use() {
+            f.write_str(", recv bundle")?;
+        }
+        if self.send_zc_min_bytes > 0 {
+            f.write_str(", send zc")?;
+        }
+        write!(f, ", {udp}")
     }
 }
 
 /// Checks that io_uring can be used here by `workers` workers: ring creation at the
-/// workers' size and every opcode the engine needs. `Err` says why not.
-pub fn probe(workers: usize) -> Result<Features, String> {
-    probe::probe(workers)
+/// workers' size and every opcode the engine needs; of the optional features in
+/// `wanted`, keeps those the kernel has. `Err` says why io_uring cannot be used.
+pub fn probe(workers: usize, wanted: UringOptions) -> Result<Features, String> {
+    probe::probe(workers, wanted)
 }
 
 /// Runs one proactor worker until shutdown.

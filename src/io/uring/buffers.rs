@@ -7,10 +7,17 @@
 //! Must not know: connections or what the bytes mean. The worker asks for the bytes of
 //! a buffer the kernel handed it and gives the buffer back at once.
 //!
+//! Bundles (`IORING_RECVSEND_BUNDLE`): one completion names only the first buffer; the
+//! kernel filled it and the ones after it in ring order, each whole but the last. So the
+//! ring remembers which id it put at each position ([`BufRing::bundle`] reads them).
+//!
 //! Invariants: every buffer id is either on the ring (the kernel may write into it) or
 //! handed out by exactly one completion and not yet recycled (only we read it); no id is
 //! ever put on the ring twice. The memory outlives the registration: the owner drops
 //! the ring (or unregisters the group) with no receive in flight before dropping this.
+//! A bundle is read before any buffer the kernel took after it is recycled: the owner
+//! handles completions in the order the kernel posted them (one thread, DEFER_TASKRUN),
+//! so the positions of a bundle are not overwritten until it was handled.
 
 use io_uring::types::BufRingEntry;
 use io_uring::Submitter;
@@ -31,6 +38,10 @@ pub struct BufRing {
     buf_bytes: usize,
     /// Our copy of the tail: how many entries we have ever published (wrapping).
     tail: u16,
+    /// The id put at each ring position (position `& (count - 1)`).
+    bid_at: Box<[u16]>,
+    /// The position (wrapping, unmasked) each id was last put at.
+    pos_of: Box<[u16]>,
 }
 
 impl BufRing {
@@ -70,6 +81,8 @@ impl BufRing {
             count,
             buf_bytes,
             tail: 0,
+            bid_at: vec![0; usize::from(count)].into_boxed_slice(),
+            pos_of: vec![0; usize::from(count)].into_boxed_slice(),
         };
         for bid in 0..count {
             ring.put(bid);
@@ -119,10 +132,45 @@ impl BufRing {
         unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(start), len) }
     }
 
+    /// The ids of the buffers a completion filled with `len` bytes, `first` being the
+    /// one it names: `first` alone unless `len` is more than one buffer holds (a
+    /// bundle), then the ids after it in ring order.
+    pub fn bundle(&self, first: u16, len: usize) -> impl Iterator<Item = u16> + '_ {
+        assert!(first < self.count, "bad buffer id {first}");
+        let n = len
+            .div_ceil(self.buf_bytes)
+            .clamp(1, usize::from(self.count));
+        let start = self.pos_of[usize::from(first)];
+        (0..n as u16).map(move |i| {
+            let pos = start.wrapping_add(i) & (self.count - 1);
+            self.bid_at[usize::from(pos)]
+        })
+    }
+
+    /// The size of every buffer.
+    pub fn buf_bytes(&self) -> usize {
+        self.buf_bytes
+    }
+
     /// Gives buffer `bid`, handed out by a completion, back to the kernel.
     pub fn recycle(&mut self, bid: u16) {
         assert!(bid < self.count, "bad buffer id {bid}");
         self.put(bid);
+        self.publish();
+    }
+
+    /// Gives back every buffer a completion of `len` bytes handed out, `first` first
+    /// (see [`BufRing::bundle`]), publishing them once.
+    pub fn recycle_bundle(&mut self, first: u16, len: usize) {
+        let n = self.bundle(first, len).count() as u16;
+        let start = self.pos_of[usize::from(first)];
+        for i in 0..n {
+            // Read before `put` writes: the bundle's positions are behind the tail by
+            // at least its length and at most `count`, so `put` overwrites a position
+            // of it only once that position was read.
+            let bid = self.bid_at[usize::from(start.wrapping_add(i) & (self.count - 1))];
+            self.put(bid);
+        }
         self.publish();
     }
 
@@ -142,6 +190,8 @@ impl BufRing {
         entry.set_addr(addr as u64);
         entry.set_len(self.buf_bytes as u32);
         entry.set_bid(bid);
+        self.bid_at[slot] = bid;
+        self.pos_of[usize::from(bid)] = self.tail;
         self.tail = self.tail.wrapping_add(1);
     }
 

@@ -2,12 +2,14 @@
 //!
 //! Owns: the `user_data` encoding ([`Token`]: op kind, connection generation, slot
 //! index) and [`SendRecord`], which owns everything a send or sendmsg SQE points at
-//! (the segments taken from a connection's `Output`, their iovec array and the msghdr).
+//! (the segments taken from a connection's `Output`, their iovec array and the msghdr),
+//! copying or, at or above the `-o uring_send_zc` size, zero-copy.
 //!
 //! Must not know: connections, the `Service`, the ring. It builds SQEs; it never submits.
 //!
 //! Invariants: a `SendRecord` lives in a `Box` (stable address) and is not cleared,
-//! refilled or dropped while its SQE is in flight, so every pointer the kernel holds
+//! refilled or dropped while its SQE is in flight (for a zero-copy send: until its
+//! notification, which may come after its result), so every pointer the kernel holds
 //! stays valid until the completion arrives. `Token::decode(Token::encode(t)) == t`.
 
 use bytes::Bytes;
@@ -108,6 +110,32 @@ pub fn close(fd: RawFd) -> squeue::Entry {
         .user_data(Token::new(Kind::Close, 0, 0).encode())
 }
 
+/// `IORING_RECV_MULTISHOT` and `IORING_RECVSEND_BUNDLE`, the recv flags (in the SQE's
+/// `ioprio`) of a multishot bundle receive.
+const RECV_MULTISHOT: u16 = 1 << 1;
+const RECVSEND_BUNDLE: u16 = 1 << 4;
+
+/// Most bytes one bundle takes: without a cap one completion takes as many buffers
+/// as the socket holds bytes, so a few connections flooding requests could hold the
+/// whole buffer ring, and a quiet connection's receive would find none for seconds
+/// (tests/hostile_engine.rs). 16 KiB, four buffers, keeps most of the bulk-input gain
+/// (docs/uring-features.md).
+pub const BUNDLE_MAX_BYTES: u32 = 16 * 1024;
+
+/// The multishot receive on `fd` from buffer group `bgid`: one buffer per completion,
+/// or with `bundle` a bundle of at most [`BUNDLE_MAX_BYTES`].
+pub fn recv_multishot(fd: RawFd, bgid: u16, bundle: bool) -> squeue::Entry {
+    if bundle {
+        opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), BUNDLE_MAX_BYTES)
+            .ioprio(RECV_MULTISHOT | RECVSEND_BUNDLE)
+            .buf_group(bgid)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
+    } else {
+        opcode::RecvMulti::new(types::Fd(fd), bgid).build()
+    }
+}
+
 /// Most iovecs one sendmsg takes (the kernel's `UIO_MAXIOV`); more go in the next send.
 const MAX_IOVECS: usize = 1024;
 
@@ -155,20 +183,39 @@ impl SendRecord {
     ///
     /// The entry points into this record: it must stay in place (it is boxed) and
     /// untouched until the op's completion arrives.
-    pub fn entry(&mut self, fd: RawFd, token: Token) -> squeue::Entry {
+    ///
+    /// With `zc_min_bytes` > 0, a send of at least that many bytes is zero-copy
+    /// (`SEND_ZC`/`SENDMSG_ZC`): its result completion comes with `more` set and a
+    /// notification follows once the kernel let go of the bytes; the record must stay
+    /// untouched until then.
+    pub fn entry(&mut self, fd: RawFd, token: Token, zc_min_bytes: usize) -> squeue::Entry {
         let left = &self.iov[self.first..];
         let n = left.len().min(MAX_IOVECS);
+        let zc =
+            zc_min_bytes > 0 && left[..n].iter().map(|v| v.iov_len).sum::<usize>() >= zc_min_bytes;
+        let fd = types::Fd(fd);
         let entry = if n == 1 {
-            let len = left[0].iov_len.min(u32::MAX as usize) as u32;
-            opcode::Send::new(types::Fd(fd), left[0].iov_base as *const u8, len)
-                .flags(SEND_FLAGS)
-                .build()
+            let (buf, len) = (
+                left[0].iov_base as *const u8,
+                left[0].iov_len.min(u32::MAX as usize) as u32,
+            );
+            if zc {
+                opcode::SendZc::new(fd, buf, len).flags(SEND_FLAGS).build()
+            } else {
+                opcode::Send::new(fd, buf, len).flags(SEND_FLAGS).build()
+            }
         } else {
             self.msg.msg_iov = left.as_ptr() as *mut libc::iovec;
             self.msg.msg_iovlen = n as _;
-            opcode::SendMsg::new(types::Fd(fd), &self.msg)
-                .flags(SEND_FLAGS as u32)
-                .build()
+            if zc {
+                opcode::SendMsgZc::new(fd, &self.msg)
+                    .flags(SEND_FLAGS as u32)
+                    .build()
+            } else {
+                opcode::SendMsg::new(fd, &self.msg)
+                    .flags(SEND_FLAGS as u32)
+                    .build()
+            }
         };
         entry.user_data(token.encode())
     }

@@ -3,7 +3,9 @@
 //! Owns: reading `kernel.io_uring_disabled`, turning a refused `io_uring_setup` into a
 //! reason a user can act on, the opcode check, and small live tests of the optional
 //! features (a provided-buffer ring, a multishot recv on a socketpair, a multishot
-//! recvmsg on a loopback UDP socket, a multishot accept on an abstract unix socket) — a kernel version says less than a try; and one
+//! recvmsg on a loopback UDP socket, a multishot accept on an abstract unix socket) — a
+//! kernel version says less than a try; the feature flags and opcodes of the features
+//! an operator may ask for (receive bundles, zero-copy send); and one
 //! build of every worker's full-size ring, which older kernels charge to the
 //! locked-memory limit.
 //!
@@ -13,9 +15,10 @@
 //! (an op that did not finish in time leaks its buffer ring instead).
 
 use super::buffers::BufRing;
+use super::ops;
 use super::ring::{self, TaskRun};
 use super::worker::RING_ENTRIES;
-use super::Features;
+use super::{Features, UringOptions};
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use std::io::{self, Write};
 use std::mem::ManuallyDrop;
@@ -40,7 +43,7 @@ const TRY_FOR: Duration = Duration::from_secs(1);
 
 const PROBE_BGID: u16 = 0;
 
-pub fn probe(workers: usize) -> Result<Features, String> {
+pub fn probe(workers: usize, wanted: UringOptions) -> Result<Features, String> {
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .ok()
         .and_then(|s| s.trim().parse::<u8>().ok());
@@ -82,7 +85,7 @@ pub fn probe(workers: usize) -> Result<Features, String> {
             // no op in flight, and leaks it otherwise.
             if unsafe { bufs.register(&ring.submitter(), PROBE_BGID) }.is_ok() {
                 features.buf_ring = true;
-                match try_multishot_recv(&mut ring, bufs) {
+                match try_multishot_recv(&mut ring, bufs, false) {
                     Ok(yes) => features.multishot_recv = yes,
                     Err(e) => tracing::debug!("io_uring probe: multishot recv failed ({e})"),
                 }
@@ -93,6 +96,35 @@ pub fn probe(workers: usize) -> Result<Features, String> {
                 tracing::debug!("io_uring probe: multishot recvmsg failed ({e})");
                 false
             });
+        }
+    }
+    // Bundles are a flag of the multishot recv the engine already uses: the kernel
+    // advertises them (6.10) as a feature bit, but the byte cap the engine puts on a
+    // bundle needs a newer kernel (older ones refuse a length on a multishot recv), so
+    // the capped receive is tried live. Reading a bundle relies on completions arriving
+    // in the order buffers were taken, which DEFER_TASKRUN guarantees.
+    if wanted.bundle
+        && features.multishot_recv
+        && taskrun == TaskRun::Defer
+        && ring.params().is_feature_recvsend_bundle()
+    {
+        // Buffers as large as the cap: a bundle that empties the ring ends the
+        // multishot, so the ring must keep some after the one the byte lands in.
+        if let Ok(bufs) = BufRing::new(4, ops::BUNDLE_MAX_BYTES as usize) {
+            // SAFETY: as for the first buffer ring above.
+            if unsafe { bufs.register(&ring.submitter(), PROBE_BGID) }.is_ok() {
+                match try_multishot_recv(&mut ring, bufs, true) {
+                    Ok(yes) => features.recv_bundle = yes,
+                    Err(e) => tracing::debug!("io_uring probe: bundle recv failed ({e})"),
+                }
+            }
+        }
+    }
+    if wanted.send_zc_min_bytes > 0 {
+        if ops.is_supported(opcode::SendZc::CODE) && ops.is_supported(opcode::SendMsgZc::CODE) {
+            features.send_zc_min_bytes = wanted.send_zc_min_bytes;
+        } else {
+            tracing::warn!("-o uring_send_zc: the kernel lacks SEND_ZC/SENDMSG_ZC; copying sends");
         }
     }
     // Kernels before 5.12 charge ring memory to RLIMIT_MEMLOCK (64 KiB by default): an
@@ -121,11 +153,12 @@ fn setup_error(e: &io::Error, disabled: Option<u8>) -> String {
     format!("io_uring_setup: {e}{hint}")
 }
 
-/// A multishot recv delivers a byte already waiting and stays armed. `bufs` is
-/// registered as [`PROBE_BGID`]; it is freed only once no op can use it (else leaked).
-fn try_multishot_recv(ring: &mut IoUring, bufs: BufRing) -> io::Result<bool> {
+/// A multishot recv (with `bundle`, a capped bundle recv) delivers a byte already
+/// waiting and stays armed. `bufs` is registered as [`PROBE_BGID`]; it is freed only
+/// once no op can use it (else leaked).
+fn try_multishot_recv(ring: &mut IoUring, bufs: BufRing, bundle: bool) -> io::Result<bool> {
     let mut bufs = ManuallyDrop::new(bufs);
-    let outcome = recv_once(ring, &mut bufs);
+    let outcome = recv_once(ring, &mut bufs, bundle);
     if matches!(outcome, Ok(Some(_))) && ring.submitter().unregister_buf_ring(PROBE_BGID).is_ok() {
         drop(ManuallyDrop::into_inner(bufs));
     }
@@ -133,12 +166,10 @@ fn try_multishot_recv(ring: &mut IoUring, bufs: BufRing) -> io::Result<bool> {
 }
 
 /// `Ok(None)`: the recv did not finish in time and may still use `bufs`.
-fn recv_once(ring: &mut IoUring, bufs: &mut BufRing) -> io::Result<Option<bool>> {
+fn recv_once(ring: &mut IoUring, bufs: &mut BufRing, bundle: bool) -> io::Result<Option<bool>> {
     let (a, b) = UnixStream::pair()?;
     (&b).write_all(b"x")?;
-    let recv = opcode::RecvMulti::new(types::Fd(a.as_raw_fd()), PROBE_BGID)
-        .build()
-        .user_data(1);
+    let recv = ops::recv_multishot(a.as_raw_fd(), PROBE_BGID, bundle).user_data(1);
     push(ring, &recv)?;
     let Some(first) = wait_for(ring, |c| c.user_data() == 1) else {
         return Ok(None);

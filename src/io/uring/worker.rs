@@ -12,7 +12,8 @@
 //!
 //! Fairness: a turn handles the completions present when it starts, in arrival order,
 //! so the input one turn feeds is bounded by the provided-buffer ring (multishot recv,
-//! `BUF_COUNT` × `BUF_BYTES` across all connections) or by one `RECV_BYTES` receive per
+//! `BUF_COUNT` × `BUF_BYTES` across all connections; with receive bundles one
+//! completion may take most of it) or by one `RECV_BYTES` receive per
 //! connection (single-shot, re-armed only when serviced); a client writing faster
 //! than its requests execute cannot hold the loop past one batch, and the other
 //! connections' completions in that batch are served in it.
@@ -118,6 +119,10 @@ pub(super) struct Worker<S: Service> {
     next_gen: u32,
     listeners: Vec<ListenerSlot>,
     multishot_accept: bool,
+    /// Multishot receives take bundles of buffers (`Features::recv_bundle_in_use`).
+    recv_bundle: bool,
+    /// Sends of at least this many bytes go zero-copy (0: never).
+    send_zc_min_bytes: usize,
     cqes: Vec<cqueue::Entry>,
     timer: Box<types::Timespec>,
     timer_armed: bool,
@@ -191,6 +196,8 @@ impl<S: Service> Worker<S> {
             next_gen: 0,
             listeners,
             multishot_accept: features.multishot_accept,
+            recv_bundle: features.recv_bundle_in_use(),
+            send_zc_min_bytes: features.send_zc_min_bytes,
             cqes: Vec::new(),
             timer: Box::new(types::Timespec::from(Duration::from_secs(1))),
             timer_armed: false,
@@ -301,7 +308,7 @@ impl<S: Service> Worker<S> {
         match token.kind {
             Kind::Accept => self.on_accept(token.index as usize, res, flags),
             Kind::Recv => self.on_recv(token, res, flags),
-            Kind::Send => self.on_send(token, res),
+            Kind::Send => self.on_send(token, res, flags),
             Kind::Reject => self.sqes.push(ops::close(token.index as RawFd)),
             Kind::Cancel | Kind::Close => {}
             Kind::Timer => self.on_tick(res),

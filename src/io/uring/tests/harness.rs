@@ -10,7 +10,7 @@
 //! UDP receives ended by ENOBUFS.
 
 use super::super::{probe, run_worker, Features, TaskRun};
-use crate::io::{Conn, Listener, Rejected, Service, Shutdown, WorkerSetup};
+use crate::io::{Conn, Listener, Rejected, Service, Shutdown, UringOptions, WorkerSetup};
 use crate::server::output::Output;
 use bytes::Bytes;
 use std::io::{self, BufRead, Read};
@@ -304,9 +304,15 @@ impl Server {
     }
 }
 
-/// The probed features, or `None` (saying why) where io_uring is not usable.
+/// The probed features with the default options, or `None` (saying why) where
+/// io_uring is not usable.
 pub(super) fn features(test: &str) -> Option<Features> {
-    match probe(1) {
+    features_with(test, UringOptions::default())
+}
+
+/// The probed features with `wanted` options.
+pub(super) fn features_with(test: &str, wanted: UringOptions) -> Option<Features> {
+    match probe(1, wanted) {
         Ok(f) => Some(f),
         Err(why) => {
             eprintln!("{test}: SKIPPED: io_uring is not usable here: {why}");
@@ -315,19 +321,29 @@ pub(super) fn features(test: &str) -> Option<Features> {
     }
 }
 
-/// The probed features and the fallbacks an older kernel would get.
+/// The probed features (the defaults), the optional paths the defaults leave out
+/// (receive bundles, every send zero-copy: whichever this kernel has), and the
+/// fallbacks an older kernel would get.
 pub(super) fn all_modes(test: &str) -> Vec<Features> {
     let Some(best) = features(test) else {
         return Vec::new();
     };
-    let fallback = Features {
-        taskrun: TaskRun::Plain,
-        multishot_accept: false,
-        multishot_recv: false,
-        buf_ring: false,
-        multishot_recvmsg: false,
+    let defaults = UringOptions::default();
+    let others = UringOptions {
+        bundle: !defaults.bundle,
+        send_zc_min_bytes: if defaults.send_zc_min_bytes == 0 {
+            1
+        } else {
+            0
+        },
     };
-    vec![best, fallback]
+    let mut modes = vec![best];
+    modes.extend(features_with(test, others).filter(|f| !modes.contains(f)));
+    modes.push(Features {
+        taskrun: TaskRun::Plain,
+        ..Features::default()
+    });
+    modes
 }
 
 pub(super) fn read_line(r: &mut impl BufRead) -> String {

@@ -12,7 +12,8 @@
 //!
 //! Invariants:
 //! - at most one receive and one send in flight per slot; the send record and receive
-//!   buffer are boxed and not touched while their op is in flight;
+//!   buffer are boxed and not touched while their op is in flight (a zero-copy send is
+//!   in flight until its notification: its result is kept until then);
 //! - every received byte goes to `Conn::on_input` in order, even after receiving was
 //!   cancelled for backpressure; nothing is fed once the slot is closing;
 //! - a receive of 0 bytes (the peer's FIN) is a half-close: receiving stops, every
@@ -42,6 +43,9 @@ pub(super) struct Slot<C> {
     recv_cancelled: bool,
     sending: bool,
     send_cancelled: bool,
+    /// A zero-copy send's result, kept until its notification (the kernel let go of
+    /// the bytes) arrives; the send counts as in flight until then.
+    zc_result: Option<i32>,
     dirty: bool,
     /// On the worker's stream list (`Conn::is_streaming`).
     streaming: bool,
@@ -83,6 +87,7 @@ impl<S: Service> Worker<S> {
                     recv_cancelled: false,
                     sending: false,
                     send_cancelled: false,
+                    zc_result: None,
                     dirty: false,
                     streaming: false,
                     last_active_tick: self.tick,
@@ -130,14 +135,24 @@ impl<S: Service> Worker<S> {
             }
             match (res, slot.conn.as_mut()) {
                 (n, Some(conn)) if n > 0 => {
-                    let data = match (bid, &self.bufs, &slot.recv_buf) {
-                        // SAFETY: this completion handed buffer `bid` to us with `n`
-                        // bytes in it; it is recycled below, after `data`'s last use.
-                        (Some(bid), Some(bufs), _) => unsafe { bufs.filled(bid, n as usize) },
-                        (None, _, Some(buf)) => &buf[..n as usize],
-                        _ => &[],
-                    };
-                    conn.on_input(data);
+                    let n = n as usize;
+                    match (bid, &self.bufs, &slot.recv_buf) {
+                        (Some(first), Some(bufs), _) => {
+                            // One buffer, or a bundle: `first` and the ones after it.
+                            let mut left = n;
+                            for bid in bufs.bundle(first, n) {
+                                let len = left.min(bufs.buf_bytes());
+                                // SAFETY: this completion handed buffer `bid` to us
+                                // with `len` bytes in it (a bundle fills its buffers
+                                // whole but the last); the bundle is recycled below,
+                                // after this slice's last use.
+                                conn.on_input(unsafe { bufs.filled(bid, len) });
+                                left -= len;
+                            }
+                        }
+                        (None, _, Some(buf)) => conn.on_input(&buf[..n]),
+                        _ => {}
+                    }
                     slot.last_active_tick = self.tick;
                 }
                 // A half-close, not a vanished peer: what was received this batch
@@ -151,18 +166,29 @@ impl<S: Service> Worker<S> {
             self.mark_dirty(key);
         }
         if let (Some(bid), Some(bufs)) = (bid, self.bufs.as_mut()) {
-            bufs.recycle(bid);
+            bufs.recycle_bundle(bid, res.max(0) as usize);
         }
         if vanished {
             self.begin_close(key, true);
         }
     }
 
-    /// A send completed: resubmit what is left, or let the connection go on.
-    pub(super) fn on_send(&mut self, token: Token, res: i32) {
+    /// A send completed: resubmit what is left, or let the connection go on. A
+    /// zero-copy send completes twice: its result (`more` set), then its notification,
+    /// and only the notification ends it.
+    pub(super) fn on_send(&mut self, token: Token, res: i32, flags: u32) {
         let key = token.index as usize;
         let Some(slot) = self.conns.get_mut(key).filter(|s| s.gen == token.gen) else {
             return;
+        };
+        if cqueue::more(flags) {
+            slot.zc_result = Some(res);
+            return;
+        }
+        let res = if cqueue::notif(flags) {
+            slot.zc_result.take().unwrap_or(res)
+        } else {
+            res
         };
         slot.sending = false;
         self.service.engine_event(self.index, EngineEvent::SendDone);
@@ -179,7 +205,9 @@ impl<S: Service> Worker<S> {
             return self.begin_close(key, true);
         }
         if !slot.send.advance(res as usize) {
-            let entry = slot.send.entry(slot.fd.as_raw_fd(), token);
+            let entry = slot
+                .send
+                .entry(slot.fd.as_raw_fd(), token, self.send_zc_min_bytes);
             slot.sending = true;
             self.service
                 .engine_event(self.index, EngineEvent::SendStarted);
@@ -208,6 +236,7 @@ impl<S: Service> Worker<S> {
 
     fn service(&mut self, key: usize) {
         let stopping = self.stopping.is_some();
+        let zc_min = self.send_zc_min_bytes;
         let Some(slot) = self.conns.get_mut(key) else {
             return;
         };
@@ -225,9 +254,11 @@ impl<S: Service> Worker<S> {
                 conn.resume();
             }
             if slot.send.load(|segs| conn.output().take(segs)) {
-                let entry = slot
-                    .send
-                    .entry(slot.fd.as_raw_fd(), Token::new(Kind::Send, gen, key));
+                let entry = slot.send.entry(
+                    slot.fd.as_raw_fd(),
+                    Token::new(Kind::Send, gen, key),
+                    zc_min,
+                );
                 slot.sending = true;
                 self.service
                     .engine_event(self.index, EngineEvent::SendStarted);
@@ -253,7 +284,7 @@ impl<S: Service> Worker<S> {
             // A receive buffer of its own exactly when there is no buffer ring.
             let entry = match slot.recv_buf.as_mut() {
                 Some(buf) => opcode::Recv::new(fd, buf.as_mut_ptr(), buf.len() as u32).build(),
-                None => opcode::RecvMulti::new(fd, BGID).build(),
+                None => ops::recv_multishot(fd.0, BGID, self.recv_bundle),
             };
             slot.recv_armed = true;
             slot.recv_cancelled = false;
