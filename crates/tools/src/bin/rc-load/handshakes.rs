@@ -46,15 +46,9 @@ pub fn run(
             .map(|h| h.join().unwrap_or_else(|_| lost("a load thread panicked")))
             .collect()
     });
-    let mut tally = Tally::new();
-    for t in &tallies {
-        tally.merge(t);
-    }
-    tally.elapsed = started.elapsed();
-    let cpu = CpuTime::of("self", ticks)
-        .unwrap_or_default()
-        .since(cpu_before);
-    Phase { tally, cpu }
+    let mut phase = Phase::merged(&tallies, cpu_before, ticks);
+    phase.tally.elapsed = started.elapsed();
+    phase
 }
 
 /// One thread's loop.

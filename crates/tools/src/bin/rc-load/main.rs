@@ -527,14 +527,7 @@ fn run_phase(
             .map(|h| h.join().unwrap_or_else(|_| panic_tally()))
             .collect::<Vec<Tally>>()
     });
-    let cpu = CpuTime::of("self", ticks)
-        .unwrap_or_default()
-        .since(cpu_before);
-    let mut tally = Tally::new();
-    for t in &tallies {
-        tally.merge(t);
-    }
-    Phase { tally, cpu }
+    Phase::merged(&tallies, cpu_before, ticks)
 }
 
 /// The tally of a load thread that panicked: one error, so the run fails.

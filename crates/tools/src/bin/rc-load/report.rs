@@ -75,6 +75,16 @@ pub struct Phase {
 }
 
 impl Phase {
+    /// The load threads' tallies merged, with this process's CPU time since `before`.
+    pub fn merged(tallies: &[Tally], before: CpuTime, ticks: u64) -> Phase {
+        let cpu = CpuTime::of("self", ticks).unwrap_or_default().since(before);
+        let mut tally = Tally::new();
+        for t in tallies {
+            tally.merge(t);
+        }
+        Phase { tally, cpu }
+    }
+
     pub fn ops_per_sec(&self) -> f64 {
         let secs = self.tally.elapsed.as_secs_f64();
         if secs > 0.0 {

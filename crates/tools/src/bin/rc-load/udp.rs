@@ -243,14 +243,7 @@ pub fn measure(groups: &mut [Vec<Endpoint>], plans: Vec<Plan>, ticks: u64) -> Ph
             })
             .collect()
     });
-    let cpu = CpuTime::of("self", ticks)
-        .unwrap_or_default()
-        .since(cpu_before);
-    let mut tally = Tally::new();
-    for t in &tallies {
-        tally.merge(t);
-    }
-    Phase { tally, cpu }
+    Phase::merged(&tallies, cpu_before, ticks)
 }
 
 /// Sends requests on `e` until its pipeline is full or nothing may be sent.
