@@ -631,6 +631,11 @@ fn systemd_unit_has_the_promised_hardening() {
         ("ExecStart", "/usr/local/bin/ringcache $RINGCACHE_OPTS"),
         ("Restart", "on-failure"),
         ("RestartPreventExitStatus", "64"),
+        // `-e /run/ringcache/memory` must outlive `systemctl restart`, and the stop
+        // needs time to save it.
+        ("RuntimeDirectory", "ringcache"),
+        ("RuntimeDirectoryPreserve", "restart"),
+        ("TimeoutStopSec", "60"),
     ] {
         assert_eq!(unit_value(&unit, key), want, "{key}=");
     }
