@@ -1,22 +1,41 @@
 //! The network floor: a responder with no store that answers every text `get` with one
-//! canned 32-byte hit and every storage command with `STORED`.
+//! canned hit and every storage command with `STORED`.
 //!
 //! `ringcache --floor` serves it on either engine so a benchmark can show what any
 //! server pays the kernel for the same traffic, and how close the real server runs to
 //! that. It parses only enough to stay in step (line ends, the `<bytes>` of storage
 //! commands); it is not a cache and never a production mode.
+//!
+//! The hit's value is as long as the last value the connection stored (32 bytes before
+//! its first storage command), so a load of 1 KiB values gets 1 KiB answers: the floor
+//! moves the bytes a real server moves, copied into the output as a real server copies
+//! them out of its store.
 
 use super::output::Output;
 
-/// The canned hit (key `k`, 32-byte value).
-const HIT: &[u8] = b"VALUE k 0 32\r\n01234567890123456789012345678901\r\nEND\r\n";
+/// Value bytes of the hit before the connection stores anything.
+const FIRST_VALUE_BYTES: usize = 32;
+
+/// The canned hit for a value of `value_bytes` (key `k`, flags 0).
+fn hit(value_bytes: usize) -> Vec<u8> {
+    let mut hit = format!("VALUE k 0 {value_bytes}\r\n").into_bytes();
+    hit.extend((0..value_bytes).map(|i| b'0' + (i % 10) as u8));
+    hit.extend_from_slice(b"\r\nEND\r\n");
+    hit
+}
 
 /// Bytes of input kept at most while waiting for a line end.
 const MAX_LINE_BYTES: usize = 4096;
 
+/// The longest value the hit takes the length of (memcached's default `-I`).
+const MAX_HIT_VALUE_BYTES: usize = 1 << 20;
+
 /// One floor connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FloorConn {
+    /// The answer to a get: a value as long as the last one stored.
+    hit: Vec<u8>,
+    hit_value_bytes: usize,
     pending: Vec<u8>,
     out: Output,
     /// Data-block bytes still to skip.
@@ -24,9 +43,22 @@ pub struct FloorConn {
     closing: bool,
 }
 
+impl Default for FloorConn {
+    fn default() -> FloorConn {
+        FloorConn::new()
+    }
+}
+
 impl FloorConn {
     pub fn new() -> FloorConn {
-        FloorConn::default()
+        FloorConn {
+            hit: hit(FIRST_VALUE_BYTES),
+            hit_value_bytes: FIRST_VALUE_BYTES,
+            pending: Vec::new(),
+            out: Output::default(),
+            skip: 0,
+            closing: false,
+        }
     }
 
     pub fn on_input(&mut self, input: &[u8]) {
@@ -62,12 +94,16 @@ impl FloorConn {
             let line = &input[pos..pos + nl];
             pos += nl + 1;
             if line.starts_with(b"get") {
-                self.out.extend(HIT);
+                self.out.extend(&self.hit);
             } else if line.starts_with(b"quit") {
                 self.closing = true;
                 return pos;
             } else if let Some(bytes) = storage_bytes(line) {
-                self.skip = bytes + 2;
+                self.skip = bytes.saturating_add(2);
+                if bytes != self.hit_value_bytes && bytes <= MAX_HIT_VALUE_BYTES {
+                    self.hit = hit(bytes);
+                    self.hit_value_bytes = bytes;
+                }
                 self.out.extend(b"STORED\r\n");
             } else {
                 self.out.extend(b"ERROR\r\n");
@@ -116,12 +152,37 @@ mod tests {
         let input = b"set a 0 0 5\r\nhello\r\nget a\r\nbogus\r\n";
         let mut whole = FloorConn::new();
         whole.on_input(input);
-        let expected = [&b"STORED\r\n"[..], HIT, b"ERROR\r\n"].concat();
+        let expected = [&b"STORED\r\n"[..], &hit(5), b"ERROR\r\n"].concat();
         assert_eq!(out(&mut whole), expected);
         let mut split = FloorConn::new();
         for b in input.chunks(1) {
             split.on_input(b);
         }
         assert_eq!(out(&mut split), expected);
+    }
+
+    #[test]
+    fn the_hit_is_as_long_as_the_last_value_stored() {
+        let mut c = FloorConn::new();
+        c.on_input(b"get a\r\n");
+        let first = out(&mut c);
+        assert_eq!(first, hit(32));
+        assert!(first.starts_with(b"VALUE k 0 32\r\n") && first.ends_with(b"\r\nEND\r\n"));
+        assert_eq!(
+            first.len(),
+            "VALUE k 0 32\r\n".len() + 32 + "\r\nEND\r\n".len()
+        );
+        let mut c = FloorConn::new();
+        let value = vec![b'x'; 1024];
+        let input = [&b"set a 0 0 1024\r\n"[..], &value, b"\r\nget a\r\n"].concat();
+        c.on_input(&input);
+        let answer = out(&mut c);
+        assert_eq!(answer, [&b"STORED\r\n"[..], &hit(1024)].concat());
+        assert!(answer.windows(16).any(|w| w == b"VALUE k 0 1024\r\n"));
+        // A length past the largest item leaves the hit alone, and stays in step.
+        let mut c = FloorConn::new();
+        c.on_input(b"set a 0 0 99999999999\r\n");
+        assert_eq!(out(&mut c), b"STORED\r\n");
+        assert_eq!(c.hit_value_bytes, 32);
     }
 }
