@@ -98,6 +98,7 @@
 //! data block.
 
 use super::{Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KEY_MAX_BYTES};
+use crate::meta::Meta;
 
 mod admin;
 mod fast;
@@ -134,6 +135,17 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseEr
 #[inline]
 pub fn parse_plain<'a>(input: &'a [u8], limits: &Limits) -> Option<Result<Parsed<'a>, ParseError>> {
     fast::parse(input, limits)
+}
+
+/// [`parse`] of a plain `mg <key> <flags>` line (see `fast`), or `None` for any other
+/// input: the meta get [`parse`] returns, and the bytes it uses, without the `Parsed`
+/// around it (the largest request, a copy per request in the meta profile).
+#[inline]
+pub fn parse_plain_meta_get(input: &[u8]) -> Option<(Meta<'_>, usize)> {
+    match input.first_chunk::<3>()? {
+        b"mg " => fast::plain_meta_get(input),
+        _ => None,
+    }
 }
 
 /// [`parse`] for every line: frame, tokenize, dispatch on the command name.

@@ -16,6 +16,10 @@ impl Connection {
     /// closing). A multi-key get that stops at the output mark `mark` part-way uses the
     /// bytes up to its next key and leaves its command in `resume_get`.
     pub(super) fn text_step(&mut self, input: &[u8], mark: usize) -> Option<usize> {
+        if let Some((meta, consumed)) = text::parse_plain_meta_get(input) {
+            self.meta_get(&meta);
+            return Some(consumed);
+        }
         match text::parse(input, &self.server.limits) {
             Ok(Parsed {
                 request:

@@ -26,14 +26,41 @@ use crate::{scan, Keys, Limits, ParseError, Parsed, Request, StoreMode, KEY_MAX_
 
 /// The `mg` flags read here: one letter each, no argument (`b`, whose key must be
 /// decoded, and every flag with an argument are the general parser's).
-const MG_FLAGS: &[u8] = b"kvstcfquhl";
+const MG_FLAGS: u64 = letters(b"kvstcfquhl");
 
 /// The `ms` flags read here without an argument (besides `T` and `F` with digits).
-const MS_FLAGS: &[u8] = b"kcsq";
+const MS_FLAGS: u64 = letters(b"kcsq");
+
+/// `T` and `F`, the `ms` flags read here with plain digits.
+const MS_NUMBER_FLAGS: u64 = letters(b"TF");
 
 /// Most digits a number read here may have: 9 digits fit every field (flags `u32`,
 /// exptime and bytes `i32`) with no truncation or range rule to apply.
 const MAX_DIGITS: usize = 9;
+
+/// The set of `flags` (ASCII letters) as bits: the low six bits of a byte from 0x40 to
+/// 0x7f tell it apart from the others there (`A`–`Z` are 1–26, `a`–`z` 33–58), so one
+/// test of a word says whether a flag is in a set, or was already seen.
+const fn letters(flags: &[u8]) -> u64 {
+    let mut set = 0;
+    let mut i = 0;
+    while i < flags.len() {
+        set |= letter(flags[i]);
+        i += 1;
+    }
+    set
+}
+
+/// The bit of `flag` in a set of [`letters`]; bit 0 (which no letter has) for a byte
+/// outside 0x41–0x7f, where no flag's neighbours are (digits, spaces, line ends).
+#[inline(always)]
+const fn letter(flag: u8) -> u64 {
+    if flag & 0xc0 == 0x40 {
+        1 << (flag & 63)
+    } else {
+        1
+    }
+}
 
 /// The request at the front of `input` if it is a plain `get`, `gets` or `set`;
 /// `None` to leave it to the general parser.
@@ -55,32 +82,48 @@ pub(super) fn parse<'a>(
 /// `mg <key>( <flag>)*\r\n`, every flag one of [`MG_FLAGS`], none twice.
 #[inline(always)]
 fn meta_get(input: &[u8]) -> Option<Result<Parsed<'_>, ParseError>> {
-    let (token, at) = key(input, 3)?;
-    let mut flags = MetaFlags::default();
-    let (flag_tokens, consumed) = meta_flags(input, at, |flag, _| {
-        if !MG_FLAGS.contains(&flag) {
-            return false;
-        }
-        match flag {
-            b'v' => flags.value = true,
-            b'q' => flags.quiet = true,
-            b'u' => flags.no_bump = true,
-            b'h' | b'l' => flags.locked = true,
-            _ => {}
-        }
-        true
-    })?;
+    let (meta, consumed) = plain_meta_get(input)?;
     Some(Ok(Parsed {
-        request: Request::Meta(MetaRequest::Get(Meta {
-            key: MetaKey {
-                token,
-                base64: false,
-            },
-            flag_tokens,
-            flags,
-        })),
+        request: Request::Meta(MetaRequest::Get(meta)),
         consumed,
     }))
+}
+
+/// The request of [`meta_get`] itself, at the front of `input` (which starts `mg `),
+/// and the bytes its line takes.
+#[inline(always)]
+pub(super) fn plain_meta_get(input: &[u8]) -> Option<(Meta<'_>, usize)> {
+    let (token, mut at) = key(input, 3)?;
+    let start = at + 1;
+    // Each flag is ` <letter>`, the line ends after the last. A flag given twice, or
+    // any byte but the listed letters, is told after the loop.
+    let (mut seen, mut twice) = (0u64, 0u64);
+    while input.get(at)? == &b' ' {
+        let bit = letter(*input.get(at + 1)?);
+        twice |= seen & bit;
+        seen |= bit;
+        at += 2;
+    }
+    if twice != 0 || seen & !MG_FLAGS != 0 {
+        return None;
+    }
+    let consumed = line_end(input, at)?;
+    let flags = MetaFlags {
+        value: seen & const { letters(b"v") } != 0,
+        quiet: seen & const { letters(b"q") } != 0,
+        no_bump: seen & const { letters(b"u") } != 0,
+        locked: seen & const { letters(b"hl") } != 0,
+        ..MetaFlags::default()
+    };
+    let meta = Meta {
+        key: MetaKey {
+            token,
+            base64: false,
+        },
+        flag_tokens: input.get(start..at).unwrap_or_default(),
+        flags,
+    };
+    Some((meta, consumed))
 }
 
 /// `ms <key> <datalen>( <flag>)*\r\n<data>\r\n`, every flag one of [`MS_FLAGS`] or
@@ -92,20 +135,13 @@ fn meta_set<'a>(input: &'a [u8], limits: &Limits) -> Option<Result<Parsed<'a>, P
     let (vlen, at) = number(input, at)?;
     let mut flags = MetaFlags::default();
     let (flag_tokens, line_len) = meta_flags(input, at, |flag, arg| match (flag, arg) {
-        (b'T' | b'F', Some(value)) => {
-            if flag == b'T' {
-                flags.locked = true;
-                flags.ttl = Some(value as i32);
-            } else {
-                flags.client_flags = value;
-            }
-            true
+        (b'T', Some(ttl)) => {
+            flags.locked = true;
+            flags.ttl = Some(ttl as i32);
         }
-        (_, None) if MS_FLAGS.contains(&flag) => {
-            flags.quiet |= flag == b'q';
-            true
-        }
-        _ => false,
+        (b'F', Some(client_flags)) => flags.client_flags = client_flags,
+        (b'q', None) => flags.quiet = true,
+        _ => {}
     })?;
     let vlen = vlen as usize;
     if limits.too_large(token.len(), vlen, flags.client_flags) {
@@ -136,42 +172,40 @@ fn meta_set<'a>(input: &'a [u8], limits: &Limits) -> Option<Result<Parsed<'a>, P
     }))
 }
 
-/// The meta flags from `at` (each ` <letter>[digits]`) to the line's end: `take` says
-/// whether it reads a flag (with its digits, if any); a flag given twice, or one
-/// `take` refuses, leaves the line to the general parser. Returns the flag tokens
-/// (what the general parser's `flag_tokens` is) and the line's length.
+/// The `ms` flags from `at` (each ` <letter>[digits]`) to the line's end: [`MS_FLAGS`]
+/// without digits, [`MS_NUMBER_FLAGS`] with them, none twice, each passed to `take`
+/// (with its number, if any); any other flag leaves the line to the general parser.
+/// Returns the flag tokens (what the general parser's `flag_tokens` is) and the line's
+/// length.
 #[inline(always)]
 fn meta_flags(
     input: &[u8],
     mut at: usize,
-    mut take: impl FnMut(u8, Option<u32>) -> bool,
+    mut take: impl FnMut(u8, Option<u32>),
 ) -> Option<(&[u8], usize)> {
     let start = at + 1;
     let mut seen = 0u64;
-    loop {
-        if input.get(at)? != &b' ' {
-            let consumed = line_end(input, at)?;
-            return Some((input.get(start..at).unwrap_or_default(), consumed));
-        }
+    while input.get(at)? == &b' ' {
         let flag = *input.get(at + 1)?;
-        let bit = 1u64 << (flag & 63);
-        if !flag.is_ascii_alphabetic() || seen & bit != 0 {
+        let bit = letter(flag);
+        if bit & !seen & !1 == 0 {
             return None;
         }
         seen |= bit;
         at += 2;
         let arg = match input.get(at) {
-            Some(b'0'..=b'9') => {
+            Some(b'0'..=b'9') if bit & MS_NUMBER_FLAGS != 0 => {
                 let (value, end) = number(input, at)?;
                 at = end;
                 Some(value)
             }
-            _ => None,
+            _ if bit & MS_FLAGS != 0 => None,
+            _ => return None,
         };
-        if !take(flag, arg) {
-            return None;
-        }
+        take(flag, arg);
     }
+    let consumed = line_end(input, at)?;
+    Some((input.get(start..at).unwrap_or_default(), consumed))
 }
 
 /// `get <key>\r\n`, the key starting at `start`.
