@@ -283,10 +283,24 @@ impl<'a> Words<'a> {
 impl<'a> Iterator for Words<'a> {
     type Item = &'a [u8];
 
-    /// Tokens are short (a flag is often one letter): a byte loop finds their end
-    /// sooner than `memchr` sets up.
+    /// Tokens are short: a one-letter token followed by a single space (most flags
+    /// clients send) is read at once, any other by a byte loop (which finds its end
+    /// sooner than `memchr` sets up).
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
+        match self.line {
+            [] => return None,
+            [b' ', ..] => {}
+            [flag] | [flag, b' '] => {
+                self.line = &[];
+                return Some(std::slice::from_ref(flag));
+            }
+            [flag, b' ', rest @ ..] => {
+                self.line = rest;
+                return Some(std::slice::from_ref(flag));
+            }
+            _ => {}
+        }
         let line = self.line;
         let mut start = 0;
         while start < line.len() && line[start] == b' ' {

@@ -55,12 +55,20 @@ const fn letters(flags: &[u8]) -> u64 {
 /// outside 0x41–0x7f, where no flag's neighbours are (digits, spaces, line ends).
 #[inline(always)]
 const fn letter(flag: u8) -> u64 {
-    if flag & 0xc0 == 0x40 {
-        1 << (flag & 63)
-    } else {
-        1
-    }
+    LETTER_BITS[flag as usize]
 }
+
+/// [`letter`] of every byte, looked up (one load per flag read, where computing it took
+/// a handful of instructions).
+const LETTER_BITS: [u64; 256] = {
+    let mut bits = [1; 256];
+    let mut byte = 0x40;
+    while byte < 0x80 {
+        bits[byte] = 1 << (byte & 63);
+        byte += 1;
+    }
+    bits
+};
 
 /// The request at the front of `input` if it is a plain `get`, `gets` or `set`;
 /// `None` to leave it to the general parser.
