@@ -1,7 +1,6 @@
 //! Classic text commands: parse one request, run it against the store, answer in text.
 
 use super::Connection;
-use crate::protocol::meta::MetaRequest;
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write};
@@ -60,20 +59,10 @@ impl Connection {
 
     /// The key the plain get or set (text or meta) at the front of `input` will look up (see
     /// `Connection::prefetch_batch`; a plain get has exactly one), and its length;
-    /// `None` for any other request.
+    /// `None` for any other request (`protocol::text::peek_plain`).
+    #[inline]
     pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
-        let Ok(Parsed { request, consumed }) = text::parse_plain(input, &self.server.limits)?
-        else {
-            return None;
-        };
-        match request {
-            Request::Get { keys, .. } => Some((keys.iter().next()?, consumed)),
-            Request::Store { key, .. } => Some((key, consumed)),
-            Request::Meta(MetaRequest::Get(meta) | MetaRequest::Set { meta, .. }) => {
-                Some((meta.key.token, consumed))
-            }
-            _ => None,
-        }
+        text::peek_plain(input, &self.server.limits)
     }
 
     pub(super) fn reply(&mut self, response: Response<'_>) {

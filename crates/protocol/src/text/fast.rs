@@ -87,6 +87,32 @@ pub(super) fn parse<'a>(
     }
 }
 
+/// For the look-ahead: the key of the request at the front of `input` and the bytes the
+/// request takes, if [`parse`] reads it, or if it is an `mg <key>` line whose flags are
+/// all one byte (` <byte>` pairs, which it skips without reading them: whatever they
+/// are, such a line is the key's lookup or a refusal, and the line is its length). A
+/// hint only: `None` where neither holds.
+#[inline(always)]
+pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<(&'a [u8], usize)> {
+    if let [b'm', b'g', b' ', _] = input.first_chunk::<4>()? {
+        let (key, mut at) = key(input, 3)?;
+        while input.get(at)? == &b' ' && input.get(at + 1)? > &b' ' {
+            at += 2;
+        }
+        return Some((key, line_end(input, at)?));
+    }
+    let Ok(Parsed { request, consumed }) = parse(input, limits)? else {
+        return None;
+    };
+    let key = match request {
+        Request::Get { keys, .. } => keys.iter().next()?,
+        Request::Store { key, .. } => key,
+        Request::Meta(MetaRequest::Set { meta, .. }) => meta.key.token,
+        _ => return None,
+    };
+    Some((key, consumed))
+}
+
 /// `mg <key>( <flag>)*\r\n`, every flag one of [`MG_FLAGS`], none twice.
 #[inline(always)]
 fn meta_get(input: &[u8]) -> Option<Result<Parsed<'_>, ParseError>> {
