@@ -53,7 +53,7 @@ use super::text::{NON_NUMERIC, NO_MEMORY, TOO_LARGE};
 use super::{shown_cas, Connection};
 use crate::protocol::meta::encode::{self, DebugInfo, Line};
 use crate::protocol::meta::{
-    KeyBuf, Meta, MetaKey, MetaRequest, OPAQUE_MAX_BYTES, OPAQUE_TOO_LONG,
+    KeyBuf, Meta, MetaFlags, MetaKey, MetaRequest, OPAQUE_MAX_BYTES, OPAQUE_TOO_LONG,
 };
 use crate::protocol::{encode::reply_line, Response, StoreMode};
 use crate::server::buffers::ConnBuffers;
@@ -117,19 +117,21 @@ impl Connection {
     /// with those known absent, as a text get does (the flags are still walked in
     /// order).
     pub(super) fn meta_get(&mut self, meta: &Meta<'_>) {
-        let f = &meta.flags;
-        let plain = f.ttl.is_none()
-            && f.vivify.is_none()
-            && f.recache.is_none()
-            && f.compare_cas.is_none()
-            && f.new_cas == 0
-            && !f.base64
-            && !f.no_bump
-            && !f.opaque_too_long;
-        if plain {
+        if is_plain(&meta.flags) {
             self.meta_get_as::<true>(meta)
         } else {
             self.meta_get_as::<false>(meta)
+        }
+    }
+
+    /// Runs a meta get read by the plain line's parser
+    /// (`protocol::text::parse_plain_meta_get`), whose flags are plain but for `u`.
+    pub(super) fn meta_get_plain(&mut self, meta: &Meta<'_>) {
+        if meta.flags.no_bump {
+            self.meta_get_as::<false>(meta)
+        } else {
+            debug_assert!(is_plain(&meta.flags));
+            self.meta_get_as::<true>(meta)
         }
     }
 
@@ -373,6 +375,19 @@ impl Connection {
             None => out.put_slice(b"EN\r\n"),
         });
     }
+}
+
+/// Whether a meta get's flags are plain: none of `T`, `N`, `R`, `C`, `E`, `b`, `u`,
+/// and no opaque too long (see [`Connection::meta_get`]).
+fn is_plain(f: &MetaFlags) -> bool {
+    f.ttl.is_none()
+        && f.vivify.is_none()
+        && f.recache.is_none()
+        && f.compare_cas.is_none()
+        && f.new_cas == 0
+        && !f.base64
+        && !f.no_bump
+        && !f.opaque_too_long
 }
 
 /// The relative times a meta get's flags set (`T`, `N`) or compare (`R`), made once

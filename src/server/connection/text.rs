@@ -16,7 +16,7 @@ impl Connection {
     /// bytes up to its next key and leaves its command in `resume_get`.
     pub(super) fn text_step(&mut self, input: &[u8], mark: usize) -> Option<usize> {
         if let Some((meta, consumed)) = text::parse_plain_meta_get(input) {
-            self.meta_get(&meta);
+            self.meta_get_plain(&meta);
             return Some(consumed);
         }
         match text::parse(input, &self.server.limits) {
