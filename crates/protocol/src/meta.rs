@@ -20,6 +20,10 @@
 //!   stay small and allocation-free;
 //! - errors are never silenced: `q` hides only the success answers of the executor.
 //!
+//! Plain `mg`/`ms` lines (one-letter flags, plain digits) are usually read by
+//! `text/fast.rs`, which gives exactly what [`parse_line`] gives or leaves the line
+//! here; [`Meta::tokens`] reads a one-letter flag at once.
+//!
 //! # memcached 1.6.18's behaviour, verified against the real server
 //!
 //! | input | memcached | here |

@@ -3,23 +3,30 @@
 //! [noreply]` with its data block, and their meta forms `mg <key> <flags>` and
 //! `ms <key> <datalen> <flags>` with its data block, when every flag is one of
 //! [`MG_FLAGS`] / [`MS_FLAGS`] (`ms` also takes `T<ttl>` and `F<flags>` of plain
-//! digits).
+//! digits). Three ways in: [`parse`] (the parser's first try), [`plain_meta_get`] (the
+//! `mg` line's request alone, which the connection runs without a `Parsed` around it)
+//! and [`peek`] (the look-ahead's key and length).
 //!
 //! Owns nothing of the protocol's rules: [`parse`] either returns exactly what the
 //! general parser (`line` + `Command`) returns for the same input, or `None`, and then
-//! the general parser decides. It says `None` for anything it does not read in one
-//! straight pass: a key with a byte at or below `' '` in it or over
-//! [`KEY_MAX_BYTES`], a second key, a number that is not 1 to 9 plain decimal digits
-//! (signs, whitespace and 32-bit truncation are the general parser's), doubled spaces,
-//! a sixth token other than `noreply`, an item over the size limit, a data block not
-//! ended by `\r\n`, a meta flag not in the lists (or given twice), and a line that has
-//! not fully arrived. A test compares the two parsers on mutations of these lines.
+//! the general parser decides; [`plain_meta_get`] is [`parse`]'s `mg` request. It says
+//! `None` for anything it does not read in one straight pass: a key with a byte at or
+//! below `' '` in it or over [`KEY_MAX_BYTES`], a second key, a number that is not 1
+//! to 9 plain decimal digits (signs, whitespace and 32-bit truncation are the general
+//! parser's), doubled spaces, a sixth token other than `noreply`, an item over the size
+//! limit, a data block not ended by `\r\n`, a meta flag not in the lists (or given
+//! twice), and a line that has not fully arrived. [`peek`] is a hint: what [`parse`]
+//! reads, and also an `mg` line of other one-byte flags (see there). Tests
+//! (`fast/tests.rs`) compare all three with the general parser on mutations of plain
+//! lines, on hostile lines and on generated meta lines (proptest).
 //!
 //! Why: the general parser tokenizes the whole line, keeps up to 23 token spans and
 //! matches the command against every name; for the common `get` and `set` that was
 //! about 400 instructions a request, a third of the server's user-space work at
 //! pipeline depth 16. A plain `mg <key> k v` through the general parser (framing,
 //! tokenizing, then the meta parser's own pass over the flags) cost twice a `get`.
+//! Meta flags are read as bits of one word ([`letters`]): each flag one table load, a
+//! repeat or a flag not in the list told once after the loop.
 
 use crate::meta::{Meta, MetaFlags, MetaKey, MetaRequest};
 use crate::{scan, Keys, Limits, ParseError, Parsed, Request, StoreMode, KEY_MAX_BYTES};
