@@ -157,23 +157,22 @@ proptest! {
         flags in any::<u32>(),
         cas in any::<u64>(),
     ) {
-        use protocol::meta::encode;
+        use protocol::meta::encode::{self, Line};
         let mut stream = Vec::new();
-        if hit {
-            encode::value_code(&mut stream, value.len());
+        let mut line = if hit {
+            Line::value(&mut stream, value.len())
         } else {
-            encode::code(&mut stream, b"HD");
-        }
-        encode::number(&mut stream, b'f', flags);
-        encode::key(&mut stream, &key, false);
-        encode::number(&mut stream, b'c', cas);
-        encode::end(&mut stream);
+            Line::code(&mut stream, b"HD")
+        };
+        line.number(b'f', u64::from(flags));
+        line.key(&key, false);
+        line.number(b'c', cas);
+        line.end();
         if hit {
             stream.extend_from_slice(&value);
-            stream.extend_from_slice(b"\r\n");
+            encode::end(&mut stream);
         }
-        encode::code(&mut stream, b"EN");
-        encode::end(&mut stream);
+        Line::code(&mut stream, b"EN").end();
         let first = meta::decode(&stream).unwrap();
         let f = match first.response {
             meta::Response::Value { flags, data } if hit => {

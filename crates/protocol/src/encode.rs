@@ -92,9 +92,10 @@ pub fn value_header(key: &[u8], flags: u32, len: usize, cas: Option<u64>, out: &
 }
 
 /// Writes the decimal digits of `n` into `buf` from `at` on; returns where they end.
-/// One- and two-digit numbers (flags 0, short values) skip the digit count.
+/// One- and two-digit numbers (flags 0, short values) skip the digit count. (Meta
+/// answer lines are written with it too: `meta::encode::Line`.)
 #[inline(always)]
-fn decimal(buf: &mut [u8; 64], at: usize, n: u64) -> usize {
+pub(crate) fn decimal(buf: &mut [u8; 64], at: usize, n: u64) -> usize {
     if n < 10 {
         buf[at] = b'0' + n as u8;
         return at + 1;

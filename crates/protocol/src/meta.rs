@@ -20,6 +20,10 @@
 //!   stay small and allocation-free;
 //! - errors are never silenced: `q` hides only the success answers of the executor.
 //!
+//! Plain `mg`/`ms` lines (one-letter flags, plain digits) are usually read by
+//! `text/fast.rs`, which gives exactly what [`parse_line`] gives or leaves the line
+//! here; [`Meta::tokens`] reads a one-letter flag at once.
+//!
 //! # memcached 1.6.18's behaviour, verified against the real server
 //!
 //! | input | memcached | here |
@@ -159,10 +163,11 @@ pub struct Meta<'a> {
 
 impl<'a> Meta<'a> {
     /// The flag tokens in request order; each one's first byte is its flag.
+    #[inline]
     pub fn tokens(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.flag_tokens
-            .split(|&b| b == b' ')
-            .filter(|t| !t.is_empty())
+        Words {
+            line: self.flag_tokens,
+        }
     }
 }
 
@@ -272,6 +277,7 @@ struct Words<'a> {
 
 impl<'a> Words<'a> {
     /// The unread rest of the line, leading spaces skipped.
+    #[inline]
     fn rest(&self) -> &'a [u8] {
         let start = self.line.iter().position(|&b| b != b' ');
         &self.line[start.unwrap_or(self.line.len())..]
@@ -281,14 +287,38 @@ impl<'a> Words<'a> {
 impl<'a> Iterator for Words<'a> {
     type Item = &'a [u8];
 
+    /// Tokens are short: a one-letter token followed by a single space (most flags
+    /// clients send) is read at once, any other by a byte loop (which finds its end
+    /// sooner than `memchr` sets up).
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
-        let rest = self.rest();
-        if rest.is_empty() {
+        match self.line {
+            [] => return None,
+            [b' ', ..] => {}
+            [flag] | [flag, b' '] => {
+                self.line = &[];
+                return Some(std::slice::from_ref(flag));
+            }
+            [flag, b' ', rest @ ..] => {
+                self.line = rest;
+                return Some(std::slice::from_ref(flag));
+            }
+            _ => {}
+        }
+        let line = self.line;
+        let mut start = 0;
+        while start < line.len() && line[start] == b' ' {
+            start += 1;
+        }
+        if start == line.len() {
             return None;
         }
-        let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
-        self.line = &rest[end..];
-        Some(&rest[..end])
+        let mut end = start + 1;
+        while end < line.len() && line[end] != b' ' {
+            end += 1;
+        }
+        self.line = &line[end..];
+        Some(&line[start..end])
     }
 }
 

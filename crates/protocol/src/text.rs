@@ -98,6 +98,7 @@
 //! data block.
 
 use super::{Keys, Limits, ParseError, Parsed, Request, StatsGroup, StoreMode, KEY_MAX_BYTES};
+use crate::meta::Meta;
 
 mod admin;
 mod fast;
@@ -129,11 +130,25 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseEr
     }
 }
 
-/// [`parse`] of a plain `get <key>`, `gets <key>` or `set` (see `fast`), or `None` for
-/// any other input, without trying the general parser: a cheap look ahead.
+/// For a look-ahead: the key the request at the front of `input` will look up and the
+/// bytes it takes, if it is a plain `get <key>`, `gets <key>`, `set`, `ms` or `mg`
+/// line (see `fast`), without trying the general parser; `None` for any other input. A
+/// hint: an `mg` line of one-byte flags is read this way even where the parser then
+/// refuses it.
 #[inline]
-pub fn parse_plain<'a>(input: &'a [u8], limits: &Limits) -> Option<Result<Parsed<'a>, ParseError>> {
-    fast::parse(input, limits)
+pub fn peek_plain<'a>(input: &'a [u8], limits: &Limits) -> Option<(&'a [u8], usize)> {
+    fast::peek(input, limits)
+}
+
+/// [`parse`] of a plain `mg <key> <flags>` line (see `fast`), or `None` for any other
+/// input: the meta get [`parse`] returns, and the bytes it uses, without the `Parsed`
+/// around it (the largest request, a copy per request in the meta profile).
+#[inline]
+pub fn parse_plain_meta_get(input: &[u8]) -> Option<(Meta<'_>, usize)> {
+    match input.first_chunk::<3>()? {
+        b"mg " => fast::plain_meta_get(input),
+        _ => None,
+    }
 }
 
 /// [`parse`] for every line: frame, tokenize, dispatch on the command name.

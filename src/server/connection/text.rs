@@ -1,7 +1,6 @@
 //! Classic text commands: parse one request, run it against the store, answer in text.
 
 use super::Connection;
-use crate::protocol::meta::MetaRequest;
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write};
@@ -16,6 +15,10 @@ impl Connection {
     /// closing). A multi-key get that stops at the output mark `mark` part-way uses the
     /// bytes up to its next key and leaves its command in `resume_get`.
     pub(super) fn text_step(&mut self, input: &[u8], mark: usize) -> Option<usize> {
+        if let Some((meta, consumed)) = text::parse_plain_meta_get(input) {
+            self.meta_get_plain(&meta);
+            return Some(consumed);
+        }
         match text::parse(input, &self.server.limits) {
             Ok(Parsed {
                 request:
@@ -56,20 +59,10 @@ impl Connection {
 
     /// The key the plain get or set (text or meta) at the front of `input` will look up (see
     /// `Connection::prefetch_batch`; a plain get has exactly one), and its length;
-    /// `None` for any other request.
+    /// `None` for any other request (`protocol::text::peek_plain`).
+    #[inline]
     pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
-        let Ok(Parsed { request, consumed }) = text::parse_plain(input, &self.server.limits)?
-        else {
-            return None;
-        };
-        match request {
-            Request::Get { keys, .. } => Some((keys.iter().next()?, consumed)),
-            Request::Store { key, .. } => Some((key, consumed)),
-            Request::Meta(MetaRequest::Get(meta) | MetaRequest::Set { meta, .. }) => {
-                Some((meta.key.token, consumed))
-            }
-            _ => None,
-        }
+        text::peek_plain(input, &self.server.limits)
     }
 
     pub(super) fn reply(&mut self, response: Response<'_>) {

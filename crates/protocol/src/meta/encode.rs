@@ -6,8 +6,10 @@
 //! decides which pieces an answer has and in what order; this module only writes them.
 //! Knows nothing of the store or the connection.
 //!
-//! Invariants: nothing allocates (numbers through `itoa`, keys through a stack buffer);
-//! every answer the executor builds from these ends with [`end`].
+//! Invariants: nothing allocates (an answer line gathers in a stack buffer, [`Line`];
+//! the `me` line's numbers go through `itoa`, base64 keys through a stack buffer); an
+//! answer line is written only by [`Line::end`], and a value's data block is followed
+//! by [`end`].
 
 use super::base64;
 use bytes::BufMut;
@@ -21,53 +23,140 @@ const ITEM_HEADER_BYTES: usize = 48 + 8;
 const SLAB_CHUNK_MIN_BYTES: usize = 96;
 const SLAB_CHUNK_MAX_BYTES: usize = 512 * 1024;
 
-/// Appends a two-letter code (`HD`, `EN`, `NF` …).
-pub fn code(out: &mut impl BufMut, code: &[u8; 2]) {
-    out.put_slice(code);
+/// Bytes of an answer line gathered before they are appended (see [`Line`]).
+const LINE_BUF_BYTES: usize = 64;
+
+/// Most bytes one number piece takes: ` c` and the 20 digits of a `u64` (`VA ` and a
+/// length take fewer).
+const NUMBER_MAX_BYTES: usize = 22;
+
+/// One answer line being written: its code (`HD`, `EN` … or `VA <len>`), its returned
+/// flags (` c<cas>`, ` k<key>`, ` O<opaque>` …) in the order the executor writes them,
+/// and its end. Pieces gather in a stack buffer and are appended to `out` together when
+/// it fills and at the line's end (digits written in place, no `itoa` copy): appends
+/// check capacity and copy, and one per piece was the meta answer's largest cost in
+/// the profile. A line whose end is never written leaves its gathered pieces unwritten,
+/// so the executor can drop an answer it gives up on.
+pub struct Line<'o, B: BufMut> {
+    out: &'o mut B,
+    buf: [u8; LINE_BUF_BYTES],
+    len: usize,
 }
 
-/// Appends `VA <len>`, the code of an answer that carries a value.
-pub fn value_code(out: &mut impl BufMut, len: usize) {
-    out.put_slice(b"VA ");
-    out.put_slice(itoa::Buffer::new().format(len).as_bytes());
-}
-
-/// Appends ` <flag><n>` (` c123`, ` s5`).
-pub fn number(out: &mut impl BufMut, flag: u8, n: impl itoa::Integer) {
-    out.put_slice(&[b' ', flag]);
-    out.put_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
-/// Appends ` <flag>` (` W`, ` X`, ` Z`).
-pub fn mark(out: &mut impl BufMut, flag: u8) {
-    out.put_slice(&[b' ', flag]);
-}
-
-/// Appends ` t<seconds left>`: `-1` for an item that never expires, else its relative
-/// exptime minus now as an unsigned 32-bit number (memcached's arithmetic, which wraps
-/// for an exptime already past, such as `T-1`'s).
-pub fn ttl(out: &mut impl BufMut, exptime: u32, now: u32) {
-    if exptime == 0 {
-        out.put_slice(b" t-1");
-    } else {
-        number(out, b't', exptime.wrapping_sub(now));
+impl<'o, B: BufMut> Line<'o, B> {
+    /// A line starting with a two-letter code (`HD`, `EN`, `NF` …).
+    #[inline(always)]
+    pub fn code(out: &'o mut B, code: &[u8; 2]) -> Line<'o, B> {
+        let mut line = Line::new(out);
+        line.put(code);
+        line
     }
-}
 
-/// Appends an opaque token as sent (` O123`).
-pub fn opaque(out: &mut impl BufMut, token: &[u8]) {
-    out.put_slice(b" ");
-    out.put_slice(token);
-}
+    /// A line starting with `VA <len>`, the code of an answer that carries a value.
+    #[inline(always)]
+    pub fn value(out: &'o mut B, len: usize) -> Line<'o, B> {
+        let mut line = Line::new(out);
+        line.value_code(len);
+        line
+    }
 
-/// Appends ` k<key>`, or ` k<base64 key> b` for a binary key.
-pub fn key(out: &mut impl BufMut, key: &[u8], binary: bool) {
-    out.put_slice(b" k");
-    if binary {
-        put_base64(out, key);
-        out.put_slice(b" b");
-    } else {
-        out.put_slice(key);
+    /// An empty line: its code comes next ([`Line::put_code`], [`Line::value_code`]).
+    #[inline(always)]
+    pub fn new(out: &'o mut B) -> Line<'o, B> {
+        Line {
+            out,
+            buf: [0; LINE_BUF_BYTES],
+            len: 0,
+        }
+    }
+
+    /// The two-letter code of an empty line.
+    #[inline(always)]
+    pub fn put_code(&mut self, code: &[u8; 2]) {
+        self.put(code);
+    }
+
+    /// `VA <len>`, the code of an empty line whose answer carries a value.
+    #[inline(always)]
+    pub fn value_code(&mut self, len: usize) {
+        self.put(b"VA ");
+        self.len = crate::encode::decimal(&mut self.buf, self.len, len as u64);
+    }
+
+    /// Appends what is gathered.
+    #[inline]
+    fn flush(&mut self) {
+        self.out.put_slice(&self.buf[..self.len]);
+        self.len = 0;
+    }
+
+    /// Gathers `bytes`, or appends them after what is gathered when they do not fit.
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() <= LINE_BUF_BYTES {
+            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            self.flush();
+            self.out.put_slice(bytes);
+        }
+    }
+
+    /// ` <flag><n>` (` c123`, ` s5`).
+    #[inline]
+    pub fn number(&mut self, flag: u8, n: u64) {
+        if self.len + NUMBER_MAX_BYTES > LINE_BUF_BYTES {
+            self.flush();
+        }
+        self.buf[self.len] = b' ';
+        self.buf[self.len + 1] = flag;
+        self.len = crate::encode::decimal(&mut self.buf, self.len + 2, n);
+    }
+
+    /// ` <flag>` (` W`, ` X`, ` Z`).
+    #[inline]
+    pub fn mark(&mut self, flag: u8) {
+        self.put(&[b' ', flag]);
+    }
+
+    /// ` t<seconds left>`: `-1` for an item that never expires, else its relative
+    /// exptime minus now as an unsigned 32-bit number (memcached's arithmetic, which
+    /// wraps for an exptime already past, such as `T-1`'s).
+    #[inline]
+    pub fn ttl(&mut self, exptime: u32, now: u32) {
+        if exptime == 0 {
+            self.put(b" t-1");
+        } else {
+            self.number(b't', u64::from(exptime.wrapping_sub(now)));
+        }
+    }
+
+    /// An opaque token as sent (` O123`).
+    #[inline]
+    pub fn opaque(&mut self, token: &[u8]) {
+        self.put(b" ");
+        self.put(token);
+    }
+
+    /// ` k<key>`, or ` k<base64 key> b` for a binary key.
+    #[inline(always)]
+    pub fn key(&mut self, key: &[u8], binary: bool) {
+        self.put(b" k");
+        if binary {
+            self.flush();
+            put_base64(self.out, key);
+            self.put(b" b");
+        } else {
+            self.put(key);
+        }
+    }
+
+    /// Ends the line (`\r\n`) and appends it. (By reference: a line is 80 bytes, and
+    /// moving it in cost more than ending it.)
+    #[inline]
+    pub fn end(&mut self) {
+        self.put(b"\r\n");
+        self.flush();
     }
 }
 
@@ -77,7 +166,8 @@ fn put_base64(out: &mut impl BufMut, key: &[u8]) {
     out.put_slice(&buf[..len]);
 }
 
-/// Ends an answer line.
+/// Ends an answer line, or a value's data block.
+#[inline]
 pub fn end(out: &mut impl BufMut) {
     out.put_slice(b"\r\n");
 }
@@ -202,20 +292,81 @@ mod tests {
     fn pieces() {
         assert_eq!(
             line(|o| {
-                value_code(o, 3);
-                number(o, b's', 3u32);
-                ttl(o, 0, 10);
-                ttl(o, 40, 10);
-                key(o, b"foo", false);
-                key(o, b"foo", true);
-                opaque(o, b"O123");
-                mark(o, b'W');
-                end(o);
+                let mut l = Line::value(o, 3);
+                l.number(b's', 3);
+                l.ttl(0, 10);
+                l.ttl(40, 10);
+                l.key(b"foo", false);
+                l.key(b"foo", true);
+                l.opaque(b"O123");
+                l.mark(b'W');
+                l.end();
             }),
             "VA 3 s3 t-1 t30 kfoo kZm9v b O123 W\r\n"
         );
         // Measured: `mg k T-1 t` (exptime 1) at relative time 263.
-        assert_eq!(line(|o| ttl(o, 1, 263)), " t4294967034");
+        assert_eq!(
+            line(|o| {
+                let mut l = Line::code(o, b"HD");
+                l.ttl(1, 263);
+                l.end();
+            }),
+            "HD t4294967034\r\n"
+        );
+        assert_eq!(line(|o| Line::code(o, b"EN").end()), "EN\r\n");
+        assert_eq!(line(|o| Line::value(o, 0).end()), "VA 0\r\n");
+        // A line that is never ended writes nothing of what it gathered.
+        assert_eq!(line(|o| Line::code(o, b"HD").mark(b'W')), "");
+    }
+
+    /// Lines longer than the gathering buffer, in every arrangement of long and short
+    /// pieces, come out as the pieces written one by one would.
+    #[test]
+    fn long_lines_match_the_pieces() {
+        let key = [b'k'; 250];
+        let opaque = [&b"O"[..], &[b'9'; 31]].concat();
+        let long_opaque = [&b"O"[..], &[b'7'; 90]].concat();
+        for order in 0..64usize {
+            let mut expected = b"VA 123456".to_vec();
+            let got = line(|o| {
+                let mut l = Line::value(o, 123_456);
+                for step in 0..6 {
+                    match (order >> step) & 1 | (step % 3) << 1 {
+                        0 => {
+                            l.number(b'c', u64::MAX);
+                            expected.extend(format!(" c{}", u64::MAX).bytes());
+                        }
+                        1 => {
+                            l.key(&key[..(step * 50 + 1)], false);
+                            expected.extend(b" k");
+                            expected.extend(&key[..(step * 50 + 1)]);
+                        }
+                        2 => {
+                            l.opaque(&opaque);
+                            expected.push(b' ');
+                            expected.extend(&opaque);
+                        }
+                        3 => {
+                            l.key(b"\x00\xff", true);
+                            expected.extend(b" kAP8= b");
+                        }
+                        4 => {
+                            l.ttl(0, 5);
+                            l.mark(b'Z');
+                            expected.extend(b" t-1 Z");
+                        }
+                        _ => {
+                            l.opaque(&long_opaque);
+                            expected.push(b' ');
+                            expected.extend(&long_opaque);
+                        }
+                    }
+                }
+                l.end();
+            });
+            expected.extend(b"\r\n");
+            assert_eq!(got.as_bytes(), expected, "order {order}");
+        }
     }
 
     #[test]

@@ -556,3 +556,35 @@ fn memcached_1_6_45_flags_e_and_x() {
     assert_eq!(reply(b"ma k E\r\n"), INVALID_OR_DUPLICATE);
     assert_eq!(refused(b"ms k 1 Ex\r\nA\r\n"), (BAD_TOKEN, 3));
 }
+
+/// The flag tokens (`Meta::tokens`, `Words`) are the line split at spaces, empty pieces
+/// dropped, on every arrangement of short tokens and spaces (the one-letter shortcut
+/// and the byte loop alike), and the general parser's `rest` after them is unchanged.
+#[test]
+fn tokens_are_the_line_split_at_spaces() {
+    let alphabet = b" kvO1\t";
+    for len in 0..=7u32 {
+        for n in 0..(alphabet.len() as u64).pow(len) {
+            let mut digits = n;
+            let line: Vec<u8> = (0..len)
+                .map(|_| {
+                    let b = alphabet[(digits % alphabet.len() as u64) as usize];
+                    digits /= alphabet.len() as u64;
+                    b
+                })
+                .collect();
+            let expected: Vec<&[u8]> = line
+                .split(|&b| b == b' ')
+                .filter(|t| !t.is_empty())
+                .collect();
+            let got: Vec<&[u8]> = Words { line: &line }.collect();
+            assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(&line));
+            let mut words = Words { line: &line };
+            if words.next().is_some() {
+                let rest = expected[1..].to_vec();
+                let again: Vec<&[u8]> = Words { line: words.rest() }.collect();
+                assert_eq!(again, rest, "{:?}", String::from_utf8_lossy(&line));
+            }
+        }
+    }
+}

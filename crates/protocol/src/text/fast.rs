@@ -3,37 +3,79 @@
 //! [noreply]` with its data block, and their meta forms `mg <key> <flags>` and
 //! `ms <key> <datalen> <flags>` with its data block, when every flag is one of
 //! [`MG_FLAGS`] / [`MS_FLAGS`] (`ms` also takes `T<ttl>` and `F<flags>` of plain
-//! digits).
+//! digits). Three ways in: [`parse`] (the parser's first try), [`plain_meta_get`] (the
+//! `mg` line's request alone, which the connection runs without a `Parsed` around it)
+//! and [`peek`] (the look-ahead's key and length).
 //!
 //! Owns nothing of the protocol's rules: [`parse`] either returns exactly what the
 //! general parser (`line` + `Command`) returns for the same input, or `None`, and then
-//! the general parser decides. It says `None` for anything it does not read in one
-//! straight pass: a key with a byte at or below `' '` in it or over
-//! [`KEY_MAX_BYTES`], a second key, a number that is not 1 to 9 plain decimal digits
-//! (signs, whitespace and 32-bit truncation are the general parser's), doubled spaces,
-//! a sixth token other than `noreply`, an item over the size limit, a data block not
-//! ended by `\r\n`, a meta flag not in the lists (or given twice), and a line that has
-//! not fully arrived. A test compares the two parsers on mutations of these lines.
+//! the general parser decides; [`plain_meta_get`] is [`parse`]'s `mg` request. It says
+//! `None` for anything it does not read in one straight pass: a key with a byte at or
+//! below `' '` in it or over [`KEY_MAX_BYTES`], a second key, a number that is not 1
+//! to 9 plain decimal digits (signs, whitespace and 32-bit truncation are the general
+//! parser's), doubled spaces, a sixth token other than `noreply`, an item over the size
+//! limit, a data block not ended by `\r\n`, a meta flag not in the lists (or given
+//! twice), and a line that has not fully arrived. [`peek`] is a hint: what [`parse`]
+//! reads, and also an `mg` line of other one-byte flags (see there). Tests
+//! (`fast/tests.rs`) compare all three with the general parser on mutations of plain
+//! lines, on hostile lines and on generated meta lines (proptest).
 //!
 //! Why: the general parser tokenizes the whole line, keeps up to 23 token spans and
 //! matches the command against every name; for the common `get` and `set` that was
 //! about 400 instructions a request, a third of the server's user-space work at
 //! pipeline depth 16. A plain `mg <key> k v` through the general parser (framing,
 //! tokenizing, then the meta parser's own pass over the flags) cost twice a `get`.
+//! Meta flags are read as bits of one word ([`letters`]): each flag one table load, a
+//! repeat or a flag not in the list told once after the loop.
 
 use crate::meta::{Meta, MetaFlags, MetaKey, MetaRequest};
 use crate::{scan, Keys, Limits, ParseError, Parsed, Request, StoreMode, KEY_MAX_BYTES};
 
 /// The `mg` flags read here: one letter each, no argument (`b`, whose key must be
 /// decoded, and every flag with an argument are the general parser's).
-const MG_FLAGS: &[u8] = b"kvstcfquhl";
+const MG_FLAGS: u64 = letters(b"kvstcfquhl");
 
 /// The `ms` flags read here without an argument (besides `T` and `F` with digits).
-const MS_FLAGS: &[u8] = b"kcsq";
+const MS_FLAGS: u64 = letters(b"kcsq");
+
+/// `T` and `F`, the `ms` flags read here with plain digits.
+const MS_NUMBER_FLAGS: u64 = letters(b"TF");
 
 /// Most digits a number read here may have: 9 digits fit every field (flags `u32`,
 /// exptime and bytes `i32`) with no truncation or range rule to apply.
 const MAX_DIGITS: usize = 9;
+
+/// The set of `flags` (ASCII letters) as bits: the low six bits of a byte from 0x40 to
+/// 0x7f tell it apart from the others there (`A`–`Z` are 1–26, `a`–`z` 33–58), so one
+/// test of a word says whether a flag is in a set, or was already seen.
+const fn letters(flags: &[u8]) -> u64 {
+    let mut set = 0;
+    let mut i = 0;
+    while i < flags.len() {
+        set |= letter(flags[i]);
+        i += 1;
+    }
+    set
+}
+
+/// The bit of `flag` in a set of [`letters`]; bit 0 (which no letter has) for a byte
+/// outside 0x41–0x7f, where no flag's neighbours are (digits, spaces, line ends).
+#[inline(always)]
+const fn letter(flag: u8) -> u64 {
+    LETTER_BITS[flag as usize]
+}
+
+/// [`letter`] of every byte, looked up (one load per flag read, where computing it took
+/// a handful of instructions).
+const LETTER_BITS: [u64; 256] = {
+    let mut bits = [1; 256];
+    let mut byte = 0x40;
+    while byte < 0x80 {
+        bits[byte] = 1 << (byte & 63);
+        byte += 1;
+    }
+    bits
+};
 
 /// The request at the front of `input` if it is a plain `get`, `gets` or `set`;
 /// `None` to leave it to the general parser.
@@ -52,35 +94,77 @@ pub(super) fn parse<'a>(
     }
 }
 
+/// For the look-ahead: the key of the request at the front of `input` and the bytes the
+/// request takes, if [`parse`] reads it, or if it is an `mg <key>` line whose flags are
+/// all one byte (` <byte>` pairs, which it skips without reading them: whatever they
+/// are, such a line is the key's lookup or a refusal, and the line is its length). A
+/// hint only: `None` where neither holds.
+#[inline(always)]
+pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<(&'a [u8], usize)> {
+    if let [b'm', b'g', b' ', _] = input.first_chunk::<4>()? {
+        let (key, mut at) = key(input, 3)?;
+        while input.get(at)? == &b' ' && input.get(at + 1)? > &b' ' {
+            at += 2;
+        }
+        return Some((key, line_end(input, at)?));
+    }
+    let Ok(Parsed { request, consumed }) = parse(input, limits)? else {
+        return None;
+    };
+    let key = match request {
+        Request::Get { keys, .. } => keys.iter().next()?,
+        Request::Store { key, .. } => key,
+        Request::Meta(MetaRequest::Set { meta, .. }) => meta.key.token,
+        _ => return None,
+    };
+    Some((key, consumed))
+}
+
 /// `mg <key>( <flag>)*\r\n`, every flag one of [`MG_FLAGS`], none twice.
 #[inline(always)]
 fn meta_get(input: &[u8]) -> Option<Result<Parsed<'_>, ParseError>> {
-    let (token, at) = key(input, 3)?;
-    let mut flags = MetaFlags::default();
-    let (flag_tokens, consumed) = meta_flags(input, at, |flag, _| {
-        if !MG_FLAGS.contains(&flag) {
-            return false;
-        }
-        match flag {
-            b'v' => flags.value = true,
-            b'q' => flags.quiet = true,
-            b'u' => flags.no_bump = true,
-            b'h' | b'l' => flags.locked = true,
-            _ => {}
-        }
-        true
-    })?;
+    let (meta, consumed) = plain_meta_get(input)?;
     Some(Ok(Parsed {
-        request: Request::Meta(MetaRequest::Get(Meta {
-            key: MetaKey {
-                token,
-                base64: false,
-            },
-            flag_tokens,
-            flags,
-        })),
+        request: Request::Meta(MetaRequest::Get(meta)),
         consumed,
     }))
+}
+
+/// The request of [`meta_get`] itself, at the front of `input` (which starts `mg `),
+/// and the bytes its line takes.
+#[inline(always)]
+pub(super) fn plain_meta_get(input: &[u8]) -> Option<(Meta<'_>, usize)> {
+    let (token, mut at) = key(input, 3)?;
+    let start = at + 1;
+    // Each flag is ` <letter>`, the line ends after the last. A flag given twice, or
+    // any byte but the listed letters, is told after the loop.
+    let (mut seen, mut twice) = (0u64, 0u64);
+    while input.get(at)? == &b' ' {
+        let bit = letter(*input.get(at + 1)?);
+        twice |= seen & bit;
+        seen |= bit;
+        at += 2;
+    }
+    if twice != 0 || seen & !MG_FLAGS != 0 {
+        return None;
+    }
+    let consumed = line_end(input, at)?;
+    let flags = MetaFlags {
+        value: seen & const { letters(b"v") } != 0,
+        quiet: seen & const { letters(b"q") } != 0,
+        no_bump: seen & const { letters(b"u") } != 0,
+        locked: seen & const { letters(b"hl") } != 0,
+        ..MetaFlags::default()
+    };
+    let meta = Meta {
+        key: MetaKey {
+            token,
+            base64: false,
+        },
+        flag_tokens: input.get(start..at).unwrap_or_default(),
+        flags,
+    };
+    Some((meta, consumed))
 }
 
 /// `ms <key> <datalen>( <flag>)*\r\n<data>\r\n`, every flag one of [`MS_FLAGS`] or
@@ -92,20 +176,13 @@ fn meta_set<'a>(input: &'a [u8], limits: &Limits) -> Option<Result<Parsed<'a>, P
     let (vlen, at) = number(input, at)?;
     let mut flags = MetaFlags::default();
     let (flag_tokens, line_len) = meta_flags(input, at, |flag, arg| match (flag, arg) {
-        (b'T' | b'F', Some(value)) => {
-            if flag == b'T' {
-                flags.locked = true;
-                flags.ttl = Some(value as i32);
-            } else {
-                flags.client_flags = value;
-            }
-            true
+        (b'T', Some(ttl)) => {
+            flags.locked = true;
+            flags.ttl = Some(ttl as i32);
         }
-        (_, None) if MS_FLAGS.contains(&flag) => {
-            flags.quiet |= flag == b'q';
-            true
-        }
-        _ => false,
+        (b'F', Some(client_flags)) => flags.client_flags = client_flags,
+        (b'q', None) => flags.quiet = true,
+        _ => {}
     })?;
     let vlen = vlen as usize;
     if limits.too_large(token.len(), vlen, flags.client_flags) {
@@ -136,42 +213,40 @@ fn meta_set<'a>(input: &'a [u8], limits: &Limits) -> Option<Result<Parsed<'a>, P
     }))
 }
 
-/// The meta flags from `at` (each ` <letter>[digits]`) to the line's end: `take` says
-/// whether it reads a flag (with its digits, if any); a flag given twice, or one
-/// `take` refuses, leaves the line to the general parser. Returns the flag tokens
-/// (what the general parser's `flag_tokens` is) and the line's length.
+/// The `ms` flags from `at` (each ` <letter>[digits]`) to the line's end: [`MS_FLAGS`]
+/// without digits, [`MS_NUMBER_FLAGS`] with them, none twice, each passed to `take`
+/// (with its number, if any); any other flag leaves the line to the general parser.
+/// Returns the flag tokens (what the general parser's `flag_tokens` is) and the line's
+/// length.
 #[inline(always)]
 fn meta_flags(
     input: &[u8],
     mut at: usize,
-    mut take: impl FnMut(u8, Option<u32>) -> bool,
+    mut take: impl FnMut(u8, Option<u32>),
 ) -> Option<(&[u8], usize)> {
     let start = at + 1;
     let mut seen = 0u64;
-    loop {
-        if input.get(at)? != &b' ' {
-            let consumed = line_end(input, at)?;
-            return Some((input.get(start..at).unwrap_or_default(), consumed));
-        }
+    while input.get(at)? == &b' ' {
         let flag = *input.get(at + 1)?;
-        let bit = 1u64 << (flag & 63);
-        if !flag.is_ascii_alphabetic() || seen & bit != 0 {
+        let bit = letter(flag);
+        if bit & !seen & !1 == 0 {
             return None;
         }
         seen |= bit;
         at += 2;
         let arg = match input.get(at) {
-            Some(b'0'..=b'9') => {
+            Some(b'0'..=b'9') if bit & MS_NUMBER_FLAGS != 0 => {
                 let (value, end) = number(input, at)?;
                 at = end;
                 Some(value)
             }
-            _ => None,
+            _ if bit & MS_FLAGS != 0 => None,
+            _ => return None,
         };
-        if !take(flag, arg) {
-            return None;
-        }
+        take(flag, arg);
     }
+    let consumed = line_end(input, at)?;
+    Some((input.get(start..at).unwrap_or_default(), consumed))
 }
 
 /// `get <key>\r\n`, the key starting at `start`.
@@ -285,154 +360,4 @@ fn line_end(input: &[u8], at: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits() -> Limits {
-        Limits {
-            max_item_bytes: 1024,
-        }
-    }
-
-    /// Every input the fast path reads gets the general parser's answer.
-    fn agrees(input: &[u8]) -> bool {
-        let limits = limits();
-        match parse(input, &limits) {
-            Some(fast) => {
-                assert_eq!(
-                    fast,
-                    super::super::parse_general(input, &limits),
-                    "{:?}",
-                    String::from_utf8_lossy(input)
-                );
-                true
-            }
-            None => false,
-        }
-    }
-
-    #[test]
-    fn plain_lines_take_the_fast_path() {
-        for input in [
-            &b"get key:0001\r\n"[..],
-            b"get k\n",
-            b"gets k\r\nget j\r\n",
-            b"set k 0 0 3\r\nabc\r\n",
-            b"set k 4294 999999999 0 noreply\n\r\n",
-            b"set k 1 2 5\r\nab",
-            b"get \x80\x7f\r\n",
-            b"mg key:0001 k v\r\n",
-            b"mg k\r\n",
-            b"mg k s v f t c q u h l\n",
-            b"ms k 3\r\nabc\r\n",
-            b"ms k 3 T60 F5 q k c s\r\nabc\r\n",
-            b"ms k 3\r\nab",
-        ] {
-            assert!(agrees(input), "{:?}", String::from_utf8_lossy(input));
-        }
-    }
-
-    #[test]
-    fn anything_else_is_left_to_the_general_parser() {
-        for input in [
-            &b"get a b\r\n"[..],
-            b"get  a\r\n",
-            b"get a\r",
-            b"get a",
-            b"get a\0\r\n",
-            b"get a\tb\r\n",
-            b"get \r\n",
-            b"gets\r\n",
-            b"set k 0 0 +3\r\nabc\r\n",
-            b"set k 0 0 1234567890\r\n",
-            b"set k 0 0 3 junk\r\nabc\r\n",
-            b"set k 0 0 3\r\nabcd\r\n",
-            b"set k 0 0 2000\r\n",
-            b"set k 0 0 3 \r\nabc\r\n",
-            b"sets k\r\n",
-            b"mg k v v\r\n",
-            b"mg k b\r\n",
-            b"mg k O123\r\n",
-            b"mg k T30 v\r\n",
-            b"mg k  v\r\n",
-            b"mg k v \r\n",
-            b"mg k vv\r\n",
-            b"ms k 3 I\r\nabc\r\n",
-            b"ms k 3 T-1\r\nabc\r\n",
-            b"ms k 3 MA\r\nabc\r\n",
-            b"ms k 3\r\nabcd\r\n",
-            b"ms k 2000\r\n",
-        ] {
-            assert!(
-                parse(input, &limits()).is_none(),
-                "{:?}",
-                String::from_utf8_lossy(input)
-            );
-        }
-        let long_key = [&b"get "[..], &[b'k'; KEY_MAX_BYTES + 1], b"\r\n"].concat();
-        assert!(parse(&long_key, &limits()).is_none());
-        let max_key = [&b"get "[..], &[b'k'; KEY_MAX_BYTES], b"\r\n"].concat();
-        assert!(agrees(&max_key));
-    }
-
-    /// A single-key `Keys` (what this path makes) equals the general parser's list of
-    /// the same key and iterates to exactly that key.
-    #[test]
-    fn one_key_equals_a_list_of_it() {
-        let one = Keys::one(b"k:1");
-        assert!(one.is_one() && !Keys::list(b"k:1").is_one());
-        assert_eq!(one, Keys::list(b"k:1"));
-        assert_eq!(one, Keys::list(b"  k:1 "));
-        assert_ne!(one, Keys::list(b"k:1 k:1"));
-        assert_eq!(one.iter().collect::<Vec<_>>(), [b"k:1"]);
-        let many: Vec<&[u8]> = Keys::list(b" a  bb ccc").iter().collect();
-        assert_eq!(many, [&b"a"[..], b"bb", b"ccc"]);
-    }
-
-    /// Seeded mutations (substitutions, insertions, deletions, cuts) of plain lines: the
-    /// fast path must agree with the general parser on every one it reads, and read
-    /// many of them.
-    #[test]
-    fn agrees_with_the_general_parser_on_mutations() {
-        let templates: [&[u8]; 10] = [
-            b"mg key:0001 k v\r\n",
-            b"mg k s v f t c q\r\n",
-            b"ms k 3 T60 F7 q\r\nabc\r\n",
-            b"ms key 10 c k\r\n0123456789\r\nmg key v\r\n",
-            b"get key:0001\r\n",
-            b"gets k\n",
-            b"set k 0 0 3\r\nabc\r\n",
-            b"set key 12 345 10 noreply\r\n0123456789\r\n",
-            b"set k 4294967 0 1\nx\r\nget k\r\n",
-            b"get k\r\nset k 0 0 1\r\nx\r\n",
-        ];
-        let alphabet = b" \r\n\0\t0919+-anoreplykvstcfqhlbTFOIMmgs\x80\xff";
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut read = 0;
-        for round in 0..100_000 {
-            let mut input = templates[round % templates.len()].to_vec();
-            for _ in 0..(next() % 3) {
-                let at = (next() as usize) % (input.len() + 1);
-                let byte = alphabet[(next() as usize) % alphabet.len()];
-                match next() % 4 {
-                    0 if at < input.len() => input[at] = byte,
-                    1 => input.insert(at, byte),
-                    2 if at < input.len() => {
-                        input.remove(at);
-                    }
-                    _ => input.truncate(at),
-                }
-            }
-            if agrees(&input) {
-                read += 1;
-            }
-        }
-        assert!(read > 20_000, "only {read} inputs took the fast path");
-    }
-}
+mod tests;

@@ -345,3 +345,48 @@ fn any_split_gives_the_same_answers() {
         assert_eq!(split, whole, "chunk {size}");
     }
 }
+
+/// A plain meta get (no `T N R C E b u`, run by the copy compiled with them absent) and
+/// the same get with `C0` (which compares with no item's CAS, so it changes nothing but
+/// the copy that runs it) answer alike and count alike: on hits, misses, stale items,
+/// items whose win was sent, with every returned flag the fast path reads, in orders,
+/// `q` and long keys; and through the plain line's parser as through the general one.
+#[test]
+fn plain_gets_answer_as_the_general_path() {
+    let setup = "ms foo 3 F7\r\nbar\r\nms old 2\r\nzz\r\nmd old I q\r\nms won 1\r\nw\r\n\
+md won I q\r\nmg won\r\n";
+    let key = "k".repeat(250);
+    let flag_sets = [
+        "",
+        "v",
+        "k v",
+        "v k",
+        "s v t f c k h l",
+        "l h k c f t v s",
+        "q",
+        "k q",
+        "v q u",
+        "h",
+        "O123 k v",
+        "k O1 q",
+    ];
+    for flags in flag_sets {
+        for key in ["foo", "old", "won", "nope", &key] {
+            let plain = server(&[]);
+            let general = server(&[]);
+            run(&plain, setup);
+            run(&general, setup);
+            let line = format!("mg {key} {flags}\r\nmg {key} {flags}\r\n");
+            let with_c0 = format!("mg {key} {flags} C0\r\nmg {key} {flags} C0\r\n");
+            assert_eq!(
+                run(&plain, &line),
+                run(&general, &with_c0),
+                "mg {key} {flags}"
+            );
+            let (p, g) = (plain.stats.totals(), general.stats.totals());
+            for stat in [Stat::CmdGet, Stat::GetHits, Stat::GetMisses, Stat::CmdTouch] {
+                assert_eq!(p.get(stat), g.get(stat), "mg {key} {flags}: {stat:?}");
+            }
+        }
+    }
+}
