@@ -537,25 +537,20 @@ impl Connection {
     /// [`PREFETCH_AHEAD`] when it read that far, else `usize::MAX` (the input ends, or
     /// a request it does not read comes first: looking again would find the same).
     fn prefetch_batch(&self, input: &[u8]) -> usize {
-        let mut keys: [&[u8]; PREFETCH_AHEAD] = [&[]; PREFETCH_AHEAD];
-        let mut count = 0;
-        let mut at = 0;
+        // Nothing is set up before the first peek: at pipeline depth 1 the input here
+        // is empty, and this is all the look-ahead costs.
+        let Some((first, mut at)) = self.peek_key(input) else {
+            return usize::MAX;
+        };
+        if at == input.len() {
+            return usize::MAX;
+        }
+        let mut keys = [first; PREFETCH_AHEAD];
+        let mut count = 1;
         while count < PREFETCH_AHEAD {
-            let rest = &input[at..];
-            let peeked = match self.dialect {
-                Dialect::Text => self.peek_text(rest),
-                Dialect::Binary => crate::protocol::binary::peek_key(rest),
-                Dialect::Sasl if self.sasl.authenticated() => {
-                    crate::protocol::binary::peek_key(rest)
-                }
-                Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => None,
-            };
-            let Some((key, consumed)) = peeked else {
+            let Some((key, consumed)) = self.peek_key(&input[at..]) else {
                 break;
             };
-            if at == 0 && consumed == input.len() {
-                return usize::MAX;
-            }
             keys[count] = key;
             count += 1;
             at += consumed;
@@ -569,6 +564,18 @@ impl Connection {
             PREFETCH_AHEAD
         } else {
             usize::MAX
+        }
+    }
+
+    /// The key of the plain get or set at the front of `input` and the bytes the
+    /// request takes, if it is one the look-ahead reads.
+    #[inline]
+    fn peek_key<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
+        match self.dialect {
+            Dialect::Text => self.peek_text(input),
+            Dialect::Binary => crate::protocol::binary::peek_key(input),
+            Dialect::Sasl if self.sasl.authenticated() => crate::protocol::binary::peek_key(input),
+            Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => None,
         }
     }
 
