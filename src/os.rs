@@ -70,13 +70,22 @@ fn socket_name(addr: &SockaddrStorage) -> Option<SocketName> {
 /// program can see changes. A no-op off x86_64.
 #[inline(always)]
 pub fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if let (Some(first), Some(last)) = (bytes.first(), bytes.last()) {
-        safe_arch::prefetch_t0(first);
-        safe_arch::prefetch_t0(last);
+    if let Some(first) = bytes.first() {
+        prefetch_value(first);
     }
+    if let Some(last) = bytes.last() {
+        prefetch_value(last);
+    }
+}
+
+/// Asks the CPU to start loading the cache line that holds `value` (a table slot the
+/// look-ahead names without reading it). A hint, as [`prefetch`].
+#[inline(always)]
+pub fn prefetch_value<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    safe_arch::prefetch_t0(value);
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
+    let _ = value;
 }
 
 #[cfg(test)]
@@ -132,5 +141,6 @@ mod tests {
         prefetch(&[]);
         prefetch(b"x");
         prefetch(&vec![0u8; 4096]);
+        prefetch_value(&7u32);
     }
 }

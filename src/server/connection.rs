@@ -80,7 +80,7 @@ use super::tls::Tls;
 use super::Server;
 use crate::config::ProtocolChoice;
 use crate::protocol::StoreMode;
-use crate::storage::{StoreResult, WriteMode};
+use crate::storage::{StoreResult, WriteMode, SPAN_BATCH};
 use std::sync::Arc;
 
 /// The store's write mode for a parsed store command: the one place the wire's
@@ -518,8 +518,8 @@ impl Connection {
 }
 
 /// Requests [`Connection::prefetch_batch`] reads ahead: a pipelined batch as deep as
-/// memtier's or rc-load's `--pipeline 16`.
-const PREFETCH_AHEAD: usize = 16;
+/// memtier's or rc-load's `--pipeline 16` (the store's [`SPAN_BATCH`]).
+const PREFETCH_AHEAD: usize = SPAN_BATCH;
 
 impl Connection {
     /// Before a batch of plain gets and sets runs (text: `get`, `gets`, `set` in their
@@ -527,33 +527,56 @@ impl Connection {
     /// records they will read, up to [`PREFETCH_AHEAD`] requests: the batch's memory
     /// waits then overlap instead of coming one after another. With 100k keys a get's
     /// first read of its record was two thirds of the store's time at pipeline depth
-    /// 16. A lone request (pipeline depth 1) costs one peek here and no lookup.
+    /// 16. The keys are gathered first and handed to the store together
+    /// ([`Store::record_spans`](crate::storage::Store::record_spans)), which names
+    /// every key's table slot before it reads any, so the slots' misses overlap too
+    /// (measured: docs/uring-features.md, "p16 after session 9"). A lone request
+    /// (pipeline depth 1) costs one peek here and no lookup.
     ///
     /// Returns how many requests may run before the next look-ahead is worth doing:
     /// [`PREFETCH_AHEAD`] when it read that far, else `usize::MAX` (the input ends, or
     /// a request it does not read comes first: looking again would find the same).
     fn prefetch_batch(&self, input: &[u8]) -> usize {
-        let mut at = 0;
-        for _ in 0..PREFETCH_AHEAD {
-            let rest = &input[at..];
-            let peeked = match self.dialect {
-                Dialect::Text => self.peek_text(rest),
-                Dialect::Binary => crate::protocol::binary::peek_key(rest),
-                Dialect::Sasl if self.sasl.authenticated() => {
-                    crate::protocol::binary::peek_key(rest)
-                }
-                Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => None,
+        // Nothing is set up before the first peek: at pipeline depth 1 the input here
+        // is empty, and this is all the look-ahead costs.
+        let Some((first, mut at)) = self.peek_key(input) else {
+            return usize::MAX;
+        };
+        if at == input.len() {
+            return usize::MAX;
+        }
+        let mut keys = [first; PREFETCH_AHEAD];
+        let mut count = 1;
+        while count < PREFETCH_AHEAD {
+            let Some((key, consumed)) = self.peek_key(&input[at..]) else {
+                break;
             };
-            let Some((key, consumed)) = peeked else {
-                return usize::MAX;
-            };
-            if at == 0 && consumed == input.len() {
-                return usize::MAX;
-            }
-            self.prefetch_key(key);
+            keys[count] = key;
+            count += 1;
             at += consumed;
         }
-        PREFETCH_AHEAD
+        self.server
+            .store
+            .record_spans(&keys[..count], crate::os::prefetch_value, |_, bytes| {
+                crate::os::prefetch(bytes)
+            });
+        if count == PREFETCH_AHEAD {
+            PREFETCH_AHEAD
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// The key of the plain get or set at the front of `input` and the bytes the
+    /// request takes, if it is one the look-ahead reads.
+    #[inline]
+    fn peek_key<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
+        match self.dialect {
+            Dialect::Text => self.peek_text(input),
+            Dialect::Binary => crate::protocol::binary::peek_key(input),
+            Dialect::Sasl if self.sasl.authenticated() => crate::protocol::binary::peek_key(input),
+            Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => None,
+        }
     }
 
     /// Starts loading the record `key` probably lives in (its first and last byte).

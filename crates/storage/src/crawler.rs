@@ -189,7 +189,7 @@ impl Store {
         self.clock.started_unix() + u64::from(rel)
     }
 
-    fn lock_shard(&self, index: usize) -> std::sync::MutexGuard<'_, super::shard::Shard> {
+    fn lock_shard(&self, index: usize) -> super::ShardGuard<'_> {
         self.shards[index].lock()
     }
 }

@@ -23,8 +23,8 @@
 //! The connection maps each dialect's requests onto these (e.g. a binary set with a CAS
 //! is a [`WriteMode::Cas`] write; a meta set answers with the CAS a classic set ignores).
 //!
-//! Layout: `config.shards` rounded up to a power of two shards, each a `Mutex<Shard>`
-//! (`shard.rs`: table, list, counters), halved while one shard's budget could not
+//! Layout: `config.shards` rounded up to a power of two shards, each a `Shard`
+//! (`shard.rs`: table, list, counters) behind its own spin lock (`ShardSlot`), halved while one shard's budget could not
 //! hold the largest item the store must take (see [`shard_count`]); a key is hashed
 //! once, its top bits pick the shard and the same hash finds its table slot. The hash
 //! is foldhash seeded per store (randomly, or with a snapshot's seed on a restore, so
@@ -115,13 +115,27 @@ pub use snapshot::{
 pub use write::{StoreResult, Write, WriteMode};
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::Arc;
 
 use shard::{key_hash, KeyHasher, Shard};
 
 /// Longest key the store holds (memcached's 250). The parsers refuse longer keys
 /// before they get here; the store checks again so it never depends on them.
 pub const KEY_MAX_BYTES: usize = 250;
+
+/// The indices of the bits set in `set`, lowest first.
+#[inline(always)]
+fn bits(mut set: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = set.trailing_zeros() as usize;
+        set &= set.wrapping_sub(1);
+        (i < 32).then_some(i)
+    })
+}
+
+/// The most keys one [`Store::record_spans`] reads ahead (more are ignored): a
+/// pipelined batch as deep as memtier's or rc-load's `--pipeline 16`.
+pub const SPAN_BATCH: usize = 16;
 
 /// Whether an item with this key, value and client flags is over `max_item_bytes`, by
 /// memcached's arithmetic: its item header (48 bytes), CAS (8), the client flags unless
@@ -238,40 +252,58 @@ fn random_seed() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
 }
 
+/// A shard's lock: a spin lock (the `spin` crate). Its lock is the one
+/// compare-and-swap `std::sync::Mutex` also takes; its unlock is a plain release
+/// store where std's is a second locked instruction (a swap, to learn whether to wake
+/// a sleeper), which waits for every load and store before it: at pipeline depth 16
+/// the unlocks were a quarter of the look-ahead's and the gets' lock-held time (perf,
+/// docs/uring-features.md, "p16 after session 9"). A lock is held for one operation
+/// (or one bounded slice) on one shard, so a waiter spins a little, then yields.
+type ShardLock = spin::mutex::SpinMutex<Shard>;
+/// A locked shard (unlocked when dropped, a panic's unwinding included: there is no
+/// poisoning, and a shard is consistent again before any caller's closure runs).
+pub(crate) type ShardGuard<'a> = spin::mutex::SpinMutexGuard<'a, Shard>;
+
+/// Failed tries of a held shard lock spent spinning before a waiter yields its CPU
+/// between tries (a holder may have been preempted, or be copying a large value).
+const SPINS_BEFORE_YIELD: u32 = 128;
+
 /// A shard behind its lock, alone on its cache lines (two, against the adjacent-line
 /// prefetcher): the lock word one thread swaps must not share a line with the
 /// neighbouring shard's fields another thread writes under its own lock.
 #[repr(align(128))]
 struct ShardSlot {
-    shard: Mutex<Shard>,
+    shard: ShardLock,
     /// Acquisitions that found the lock held (`StoreStats::lock_waits`).
     waits: AtomicU64,
 }
 
 impl ShardSlot {
-    /// Locks the shard, counting a wait when another thread holds it. Trying first
-    /// costs nothing: an uncontended `lock` is the same one compare-and-swap.
+    /// Locks the shard, counting a wait when another thread holds it.
     #[inline(always)]
-    fn lock(&self) -> MutexGuard<'_, Shard> {
+    fn lock(&self) -> ShardGuard<'_> {
         match self.shard.try_lock() {
-            Ok(guard) => guard,
-            Err(_) => self.lock_slow(),
+            Some(guard) => guard,
+            None => self.lock_slow(),
         }
     }
 
-    /// [`ShardSlot::lock`] when the first try failed: the lock was held (a wait) or
-    /// poisoned.
+    /// [`ShardSlot::lock`] when the first try failed (a wait): spins a little, then
+    /// yields between tries.
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self) -> MutexGuard<'_, Shard> {
-        match self.shard.try_lock() {
-            Ok(guard) => guard,
-            // A panic while a shard is locked can only come from a caller's closure in
-            // `get` or `arith`, after the shard is consistent again: keep serving.
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => {
-                self.waits.fetch_add(1, Ordering::Relaxed);
-                self.shard.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_slow(&self) -> ShardGuard<'_> {
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        let mut tries = 0u32;
+        loop {
+            if let Some(guard) = self.shard.try_lock() {
+                return guard;
+            }
+            if tries < SPINS_BEFORE_YIELD {
+                tries += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
         }
     }
@@ -291,7 +323,7 @@ impl Store {
         let hasher = KeyHasher::with_seed(hash_seed);
         let shards = (0..count)
             .map(|i| ShardSlot {
-                shard: Mutex::new(Shard::new(i, shard_bits, budget, hasher.clone())),
+                shard: ShardLock::new(Shard::new(i, shard_bits, budget, hasher.clone())),
                 waits: AtomicU64::new(0),
             })
             .collect();
@@ -335,13 +367,13 @@ impl Store {
 
     /// The key's hash and its shard, locked. The shard is taken from the top bits.
     #[inline(always)]
-    fn shard(&self, key: &[u8]) -> (u64, MutexGuard<'_, Shard>) {
+    fn shard(&self, key: &[u8]) -> (u64, ShardGuard<'_>) {
         let hash = key_hash(&self.hasher, key);
         let index = self.shard_index(hash);
         (hash, self.shards[index].lock())
     }
 
-    fn each_shard(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
+    fn each_shard(&self) -> impl Iterator<Item = ShardGuard<'_>> {
         self.shards.iter().map(ShardSlot::lock)
     }
 
@@ -356,6 +388,71 @@ impl Store {
         }
         let (hash, shard) = self.shard(key);
         shard.first_candidate(hash).map(hint)
+    }
+
+    /// [`Store::record_span`] for a pipelined batch: for each of the first
+    /// [`SPAN_BATCH`] keys (keys over [`KEY_MAX_BYTES`] are skipped), `slot` runs on
+    /// the table slot its lookup reads first (named, not read), then `record(i,
+    /// bytes)` on the bytes of the record key `i`'s slot names, as `record_span` would
+    /// (`None` there: no call here). Both under the shard lock, for prefetch hints.
+    ///
+    /// Why two passes: one lookup's table slot is a cache miss, and reading it before
+    /// naming the record made the batch's slot misses come one after another (the
+    /// next key's lock waits for the load before it). Here every slot is asked for
+    /// first, so their misses overlap, and read in the second pass, once they are
+    /// (nearly) in. The keys are grouped by shard, so each pass takes each shard's
+    /// lock once for all of its keys; one lock at a time, held for at most
+    /// [`SPAN_BATCH`] probes.
+    #[inline]
+    pub fn record_spans(
+        &self,
+        keys: &[&[u8]],
+        mut slot: impl FnMut(&u32),
+        mut record: impl FnMut(usize, &[u8]),
+    ) {
+        let keys = &keys[..keys.len().min(SPAN_BATCH)];
+        let mut hashes = [0u64; SPAN_BATCH];
+        let mut shard_of = [0usize; SPAN_BATCH];
+        // Bit i: key i still to group.
+        let mut left = 0u32;
+        for (i, key) in keys.iter().enumerate() {
+            if key.len() <= KEY_MAX_BYTES {
+                hashes[i] = key_hash(&self.hasher, key);
+                shard_of[i] = self.shard_index(hashes[i]);
+                left |= 1 << i;
+            }
+        }
+        // The batch's keys by shard: (shard, its keys as bits).
+        let mut groups = [(0usize, 0u32); SPAN_BATCH];
+        let mut count = 0;
+        while left != 0 {
+            let index = shard_of[left.trailing_zeros() as usize];
+            let mut group = 0u32;
+            for (i, &of) in shard_of[..keys.len()].iter().enumerate() {
+                group |= u32::from(of == index) << i;
+            }
+            group &= left;
+            left &= !group;
+            groups[count] = (index, group);
+            count += 1;
+        }
+        let groups = &groups[..count];
+        for &(index, group) in groups {
+            let shard = self.shards[index].lock();
+            for i in bits(group) {
+                if let Some(table_slot) = shard.first_slot(hashes[i]) {
+                    slot(table_slot);
+                }
+            }
+        }
+        for &(index, group) in groups {
+            let shard = self.shards[index].lock();
+            for i in bits(group) {
+                if let Some(bytes) = shard.first_candidate(hashes[i]) {
+                    record(i, bytes);
+                }
+            }
+        }
     }
 
     /// Invalidates every item stored before now + `delay_secs` (0: now), memcached's

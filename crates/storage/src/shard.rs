@@ -259,6 +259,13 @@ impl Shard {
         Some(self.arena.record_bytes(idx))
     }
 
+    /// The table slot `first_candidate` reads (see `Store::record_spans`): found from
+    /// the control bytes alone, so the slot itself is not read.
+    #[inline]
+    pub(crate) fn first_slot(&self, hash: u64) -> Option<&u32> {
+        self.table.find(self.slot_hash(hash), |_| true)
+    }
+
     /// The live item under `key`, removing a dead one met on the way. The record is
     /// located once: whether it is dead is read where its key was compared. (The
     /// table's candidates are walked here rather than through `HashTable::find`, whose

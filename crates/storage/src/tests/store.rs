@@ -163,6 +163,73 @@ fn record_span_names_the_record_a_lookup_reads() {
     assert!(span(&[b'k'; KEY_MAX_BYTES + 1]).is_none());
 }
 
+/// The batch look-ahead names, for each key, what the one-key look-ahead names (the
+/// same record bytes, in place), across shards and with keys missing; a key over
+/// [`KEY_MAX_BYTES`] names nothing, and keys past [`SPAN_BATCH`] are not read. Every
+/// record named comes after its table slot was named.
+#[test]
+fn record_spans_name_what_record_span_names_for_each_key() {
+    let s = store_with(64 * MB, 8);
+    let stored: Vec<String> = (0..40).map(|i| format!("key:{i:07}")).collect();
+    for key in &stored {
+        assert_eq!(
+            set(&s, key, &format!("value of {key}")),
+            StoreResult::Stored
+        );
+    }
+    let long = vec![b'k'; KEY_MAX_BYTES + 1];
+    let mut batch: Vec<&[u8]> = Vec::new();
+    for (i, key) in stored.iter().take(12).enumerate() {
+        batch.push(key.as_bytes());
+        if i % 4 == 0 {
+            batch.push(b"never-stored");
+        }
+    }
+    batch.push(&long);
+    assert_eq!(batch.len(), SPAN_BATCH);
+    let shards: HashSet<usize> = batch.iter().map(|k| s.shard_of(k)).collect();
+    assert!(shards.len() > 2, "the batch spans shards: {shards:?}");
+
+    let span = |key: &[u8]| s.record_span(key, |r| r.as_ptr_range());
+    let mut slots = 0;
+    let mut named = vec![None; batch.len()];
+    s.record_spans(
+        &batch,
+        |_| slots += 1,
+        |i, bytes| {
+            assert!(named[i].is_none(), "key {i} named twice");
+            named[i] = Some(bytes.as_ptr_range());
+        },
+    );
+    for (i, key) in batch.iter().enumerate() {
+        assert_eq!(
+            named[i],
+            span(key),
+            "key {i}: {:?}",
+            String::from_utf8_lossy(key)
+        );
+    }
+    assert!(
+        named.last().unwrap().is_none(),
+        "a key over the limit names nothing"
+    );
+    let found = named.iter().flatten().count();
+    assert!(found >= 12, "every stored key names its record: {found}");
+    assert!(
+        slots >= found,
+        "a record is named after its slot: {slots} < {found}"
+    );
+
+    // Past SPAN_BATCH keys the rest is not read.
+    let many: Vec<&[u8]> = stored.iter().map(|k| k.as_bytes()).collect();
+    let mut seen = Vec::new();
+    s.record_spans(&many, |_| {}, |i, _| seen.push(i));
+    seen.sort_unstable();
+    assert_eq!(seen, (0..SPAN_BATCH).collect::<Vec<_>>());
+    // And an empty batch reads nothing.
+    s.record_spans(&[], |_| panic!("no key"), |_, _| panic!("no key"));
+}
+
 #[test]
 fn hash_table_figures_follow_the_tables() {
     let s = store();
