@@ -2,14 +2,15 @@
 //!
 //! Owns the request and response vocabulary shared by every dialect, and the parsers and
 //! encoders of each dialect (`text` for classic ASCII, `meta` for the meta commands
-//! that mix with it, `binary`), `ascii`, the line framing and number rules `text` and
-//! `meta` share (so `meta` never imports `text`), `scan`, the word-at-a-time byte
-//! searches the text parsers share, and `operator`, the vocabulary of the operator
-//! commands (`shutdown`, `watch`, `stats detail`, `slabs`, `lru`). It knows nothing of sockets, connections or the store: a parser turns
-//! searches the text parsers share, and `dump`, the lines of the key dumps
-//! (`lru_crawler metadump|mgdump`, `stats cachedump`). It knows nothing of sockets, connections or the store: a parser turns
-//! bytes into a [`Request`] that borrows from the input, an encoder appends a
-//! [`Response`] to a buffer.
+//! that mix with it, `binary`); `ascii`, the line framing and number rules `text` and
+//! `meta` share (so `meta` never imports `text`); `scan`, the word-at-a-time byte
+//! searches the text parsers share; `operator`, the vocabulary of the operator commands
+//! (`shutdown`, `watch`, `stats detail`, `slabs`, `lru`); `dump`, the lines of the key
+//! dumps (`lru_crawler metadump|mgdump`, `stats cachedump`); and `size_hint`, how long a
+//! request whose header has arrived will be (for sizing the buffer that collects it).
+//! It knows nothing of sockets, connections or the store: a parser turns bytes into a
+//! [`Request`] that borrows from the input, an encoder appends a [`Response`] to a
+//! buffer.
 //!
 //! Invariants:
 //! - parsers are incremental: [`ParseError::Incomplete`] means "call again with more
@@ -26,6 +27,7 @@ pub mod encode;
 pub mod meta;
 pub mod operator;
 mod scan;
+pub mod size_hint;
 pub mod text;
 
 /// memcached's `safe_strtoul` (a `uint32_t` as C reads it), for the server's `-Y`

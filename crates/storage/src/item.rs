@@ -416,19 +416,27 @@ impl<'a> RecordMut<'a> {
 
     /// Overwrites this record with `new`, stored with `cas` and `time` and linked
     /// between `prev` and `next`, in place. The record must be of `new`'s small size
-    /// class (never medium or large) (its padding, the rest of the chunk, is under 4 bytes) and already hold
-    /// `new`'s key (a write over the item under the same key), which is therefore not
-    /// copied again.
+    /// class (its padding, the rest of the chunk, is under 4 bytes), or a medium or
+    /// large record of exactly `new`'s length (its padding and trailer then stay), and
+    /// already hold `new`'s key (a write over the item under the same key), which is
+    /// therefore not copied again.
     #[inline(always)]
     pub(crate) fn overwrite(&mut self, new: &NewItem<'_>, cas: u64, time: u32, links: (u32, u32)) {
         let value_start = new.key.len();
         let value_end = value_start + new.value.len();
         let pad = self.body.len() - value_end;
         debug_assert_eq!(self.get().key(), new.key);
-        debug_assert!(pad < TRAILER_BYTES && HEADER_BYTES + self.body.len() <= SMALL_MAX_BYTES);
         *self.head = new.header(cas, time, pad);
         self.set_prev(links.0);
         self.set_next(links.1);
+        if pad >= TRAILER_BYTES {
+            // A record over the small sizes, rewritten by one of exactly its length:
+            // its padding and trailer stay as they are.
+            debug_assert_eq!(self.get().value().len(), new.value.len());
+            copy_bytes(&mut self.body[value_start..value_end], new.value);
+            return;
+        }
+        debug_assert!(HEADER_BYTES + self.body.len() <= SMALL_MAX_BYTES);
         // Zero the padding, the last `pad` (at most 3) bytes: as the last three bytes
         // before the value is copied, when they are all value or padding.
         match self.body.last_chunk_mut::<3>() {

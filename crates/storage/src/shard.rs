@@ -314,15 +314,13 @@ impl Shard {
     /// Stores `item` with `cas` and `time` and links it in at the head: the step a write
     /// and a restored item (`shard/snapshot.rs`) share. The caller made room for it.
     fn link_new(&mut self, hash: u64, item: &NewItem<'_>, cas: u64, time: u32) -> u32 {
-        let footprint = item.footprint();
-        debug_assert!(self.held() + footprint <= self.budget.max(self.held()));
         let idx = self.arena.insert(item, cas, time);
         let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
         self.table.insert_unique(self.slot_hash(hash), idx, |&i| {
             key_hash(hasher, arena.record(i).key()).rotate_left(bits)
         });
         self.link_head(idx);
-        self.bytes += footprint;
+        self.bytes += item.footprint();
         idx
     }
 
@@ -377,9 +375,9 @@ impl Shard {
     }
 
     /// Stores `new` in place of live item `old` (if any), making room for it; returns
-    /// its index. A record of `old`'s small size class is rewritten in place (same id,
-    /// same footprint, moved to the head with a fresh CAS) instead of removed and
-    /// inserted. Either way the new item starts [`ACTIVE`] if `old` is given (a write
+    /// its index. A record of `old`'s small size class, or of exactly `old`'s length
+    /// when that is over the small sizes, is rewritten in place (same id, same
+    /// footprint, moved to the head with a fresh CAS) instead of removed and inserted. Either way the new item starts [`ACTIVE`] if `old` is given (a write
     /// of a held key counts as an access). A `new` larger than the whole budget is
     /// `OutOfMemory`, and then, with
     /// `remove_old` (a set: memcached leaves no stale value behind), `old` is removed.
@@ -394,9 +392,9 @@ impl Shard {
     ) -> Result<u32, StoreResult> {
         match old {
             Some(idx) if self.arena.fits_in_place(idx, &new) => {
-                // Same chunk, same footprint (a small item's footprint is its
-                // class's), which `old` already accounts for within the budget, so
-                // never `OutOfMemory`.
+                // Same chunk or allocation, same footprint (a small item's footprint
+                // is its class's, a larger one's its length's), which `old` already
+                // accounts for within the budget, so never `OutOfMemory`.
                 self.rewrite(idx, &new, now);
                 Ok(idx)
             }
@@ -404,7 +402,7 @@ impl Shard {
         }
     }
 
-    /// Rewrites live item `idx` in place with `new` of the same small size class:
+    /// Rewrites live item `idx` in place with `new` that fits it (`Arena::fits_in_place`):
     /// nothing to evict, no table or arena change; only the record (marked [`ACTIVE`]),
     /// its place in the list and the counters. The record is located once for its
     /// rewrite and its own links.
@@ -451,7 +449,11 @@ impl Shard {
         if self.held() + footprint > self.budget {
             self.classes.counters[class_of_new(&new)].direct_reclaims += 1;
         }
+        // Over a budget just lowered (`cache_memlimit`) the write may not grow what is
+        // held (see `make_room`), else it fits the budget.
+        let ceiling = self.budget.max(self.held());
         self.make_room(footprint, now);
+        debug_assert!(self.held() + footprint <= ceiling);
         while !self.arena.has_room(&new) {
             // Its size class is out of ids (2^25 - 1 records in one shard): evicting
             // from the tail reaches a record of that class eventually.

@@ -366,3 +366,66 @@ fn too_large_removes_the_key_in_every_mode() {
     assert!(mg(&s, "k", Read::PEEK).is_none());
     check(&s);
 }
+
+#[test]
+fn a_larger_record_rewritten_by_one_of_its_length_stays_where_it_is() {
+    let s = store();
+    // A medium record (paged) and a large one (an allocation of its own).
+    for len in [5_000usize, 100_000] {
+        let key = format!("big{len}");
+        let at = |s: &Store| {
+            s.get(key.as_bytes(), Read::GET, |i| {
+                i.unwrap().value().as_ptr() as usize
+            })
+        };
+        write(
+            &s,
+            WriteMode::Set,
+            key.as_bytes(),
+            1,
+            0,
+            0,
+            &vec![b'a'; len],
+        );
+        let (first, cas0) = (at(&s), cas_of(&s, key.as_bytes()).unwrap());
+        // Same length, other bytes, flags and exptime: rewritten in place.
+        write(
+            &s,
+            WriteMode::Set,
+            key.as_bytes(),
+            2,
+            100,
+            0,
+            &vec![b'b'; len],
+        );
+        assert_eq!(at(&s), first, "{len}: rewritten in place");
+        assert_eq!(value_of(&s, key.as_bytes()).unwrap(), vec![b'b'; len]);
+        let (_, flags, cas1) = gets(&s, &key).unwrap();
+        assert_eq!(flags, 2);
+        assert!(cas1 > cas0, "{len}: a fresh CAS");
+        s.clock().advance(100);
+        assert_eq!(get(&s, &key), None, "{len}: the new exptime holds");
+        // Another length: a new record, the right bytes.
+        write(
+            &s,
+            WriteMode::Set,
+            key.as_bytes(),
+            3,
+            0,
+            0,
+            &vec![b'c'; len + 1],
+        );
+        assert_eq!(value_of(&s, key.as_bytes()).unwrap(), vec![b'c'; len + 1]);
+        write(
+            &s,
+            WriteMode::Set,
+            key.as_bytes(),
+            3,
+            0,
+            0,
+            &vec![b'd'; len + 1],
+        );
+        assert_eq!(value_of(&s, key.as_bytes()).unwrap(), vec![b'd'; len + 1]);
+        check(&s);
+    }
+}
