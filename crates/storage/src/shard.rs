@@ -377,10 +377,11 @@ impl Shard {
     /// Stores `new` in place of live item `old` (if any), making room for it; returns
     /// its index. A record of `old`'s small size class, or of exactly `old`'s length
     /// when that is over the small sizes, is rewritten in place (same id, same
-    /// footprint, moved to the head with a fresh CAS) instead of removed and inserted. Either way the new item starts [`ACTIVE`] if `old` is given (a write
-    /// of a held key counts as an access). A `new` larger than the whole budget is
-    /// `OutOfMemory`, and then, with
-    /// `remove_old` (a set: memcached leaves no stale value behind), `old` is removed.
+    /// footprint, moved to the head with a fresh CAS) instead of removed and inserted.
+    /// Either way the new item starts [`ACTIVE`] if `old` is given (a write of a held
+    /// key counts as an access). A `new` larger than the whole budget is `OutOfMemory`,
+    /// and then, with `remove_old` (a set: memcached leaves no stale value behind),
+    /// `old` is removed.
     #[inline]
     pub(crate) fn put(
         &mut self,
