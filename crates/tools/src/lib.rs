@@ -1,8 +1,10 @@
 //! `ringcache-tools`: the binaries `rc-load` (the benchmark load generator,
-//! `src/bin/rc-load/`) and `rc-soak` (the soak driver, `src/bin/rc-soak/`). Both speak
-//! to a server through `ringcache-client`; this library holds the one other thing they
-//! share, [`Rng`], the deterministic generator that picks their keys, operations and
-//! sizes (the same seed gives the same run).
+//! `src/bin/rc-load/`), `rc-soak` (the soak driver, `src/bin/rc-soak/`) and
+//! `rc-evict-sim` (rc-load's stream replayed against eviction policies in memory,
+//! `src/bin/rc-evict-sim/`). The first two speak to a server through
+//! `ringcache-client`; this library holds the one other thing they share, [`Rng`], the
+//! deterministic generator that picks their keys, operations and sizes (the same seed
+//! gives the same run).
 #![forbid(unsafe_code)]
 
 /// splitmix64's finaliser: a 64-bit mix in which neighbouring inputs diverge at once.
