@@ -25,9 +25,10 @@
 //!   `time_in_listen_disabled_us` the time listeners spent paused; `conn_yields` counts
 //!   the epoll engine's read-budget yields (io_uring's completion batches never yield a
 //!   connection);
-//! - `hash_power_level` is log2 of the buckets of all shards' tables together,
-//!   `hash_bytes` their memory; `hash_is_expanding` is 0 (tables grow inline under their
-//!   shard's lock, never in the background);
+//! - `hash_power_level` is log2 of the id slots of all shards' tables together (12 to
+//!   a 64-byte bucket; one item each, as memcached's buckets hold about one at its
+//!   load), `hash_bytes` their memory; `hash_is_expanding` is 0 (tables grow inline
+//!   under their shard's lock, never in the background);
 //! - `log_*` are the `watch` streams' (`server::watch`);
 //! - `auth_cmds`/`auth_errors` count `-Y` attempts and `-S` SASL_AUTH/SASL_STEP
 //!   outcomes (a PLAIN "continue" counts in neither, as in memcached);

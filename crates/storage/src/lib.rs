@@ -194,7 +194,7 @@ pub struct StoreStats {
     pub limit_bytes: u64,
     /// Bytes the shards' hash tables hold.
     pub hash_bytes: u64,
-    /// Buckets of the shards' hash tables together.
+    /// Id slots of the shards' hash tables together (12 to a 64-byte bucket).
     pub hash_buckets: u64,
     /// Lock acquisitions that found the shard's lock held by another thread and waited
     /// (never reset: a measure of contention since start).
@@ -392,13 +392,14 @@ impl Store {
 
     /// [`Store::record_span`] for a pipelined batch: for each of the first
     /// [`SPAN_BATCH`] keys (keys over [`KEY_MAX_BYTES`] are skipped), `slot` runs on
-    /// the table slot its lookup reads first (named, not read), then `record(i,
-    /// bytes)` on the bytes of the record key `i`'s slot names, as `record_span` would
-    /// (`None` there: no call here). Both under the shard lock, for prefetch hints.
+    /// an id in the table bucket its lookup reads first (named, not read), then
+    /// `record(i, bytes)` on the bytes of the record key `i`'s bucket names first, as
+    /// `record_span` would (`None` there: no call here). Both under the shard lock, for
+    /// prefetch hints.
     ///
-    /// Why two passes: one lookup's table slot is a cache miss, and reading it before
-    /// naming the record made the batch's slot misses come one after another (the
-    /// next key's lock waits for the load before it). Here every slot is asked for
+    /// Why two passes: one lookup's table bucket is a cache miss, and reading it before
+    /// naming the record made the batch's bucket misses come one after another (the
+    /// next key's lock waits for the load before it). Here every bucket is asked for
     /// first, so their misses overlap, and read in the second pass, once they are
     /// (nearly) in. The keys are grouped by shard, so each pass takes each shard's
     /// lock once for all of its keys; one lock at a time, held for at most

@@ -6,9 +6,10 @@
 //! nothing of other shards, locks or the clock: callers pass the key's hash and the
 //! current relative time.
 //!
-//! This file holds the table and the steps every operation is made of (find a live
-//! item, put a new one in place of an old one, remove one), the CAS counter, flush and
-//! stats; `shard/lru.rs` the list and a hit's marks; `shard/evict.rs` how a write
+//! This file holds the steps every operation is made of (find a live item, put a new
+//! one in place of an old one, remove one), the CAS counter, flush and stats;
+//! `shard/table.rs` the hash table of ids (64-byte buckets of 12 ids and their tags,
+//! grown by 5/4); `shard/lru.rs` the list and a hit's marks; `shard/evict.rs` how a write
 //! makes room (the SIEVE hand); `shard/cas.rs` the CAS values clients chose (meta `E`), kept as aliases
 //! of items' own CAS values, which alone take part in the invariants below. The
 //! operations themselves (`read.rs`, `write.rs`, `delete.rs`, `arith.rs`) add their own
@@ -19,7 +20,8 @@
 //!
 //! Invariants:
 //! - every item in the arena is in the table exactly once (under the hash of its key
-//!   rotated left by the shard bits, see [`Shard::slot_hash`]) and in the list exactly
+//!   rotated left by the shard bits, see [`Shard::slot_hash`]; the table's own
+//!   invariants are in `shard/table.rs`) and in the list exactly
 //!   once; the list runs from `head` (last written) to `tail` (written longest ago);
 //!   `hand` is [`NIL`] (at the tail) or an item of the list;
 //! - removing an item may move another record of its size class to a new id (see
@@ -54,8 +56,6 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use hashbrown::HashTable;
-
 /// The key hasher: foldhash with a per-store seed, kept so a restart from a snapshot
 /// (`snapshot.rs`) puts every key in the shard it was saved from.
 pub(crate) type KeyHasher = foldhash::fast::FixedState;
@@ -64,6 +64,7 @@ mod cas;
 mod evict;
 mod lru;
 mod snapshot;
+mod table;
 pub(crate) mod walk;
 
 #[cfg(test)]
@@ -78,6 +79,7 @@ use super::classes::{class_of_new, ShardClasses};
 use super::item::{NewItem, Record, RecordMut, ACTIVE, FETCHED, NIL};
 use super::{StoreResult, StoreStats};
 use cas::GivenCas;
+use table::Table;
 
 /// Why an item is dead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +127,7 @@ struct Counters {
 }
 
 pub(crate) struct Shard {
-    table: HashTable<u32>,
+    table: Table,
     arena: Arena,
     /// Last written item, or [`NIL`].
     head: u32,
@@ -162,7 +164,7 @@ pub(crate) struct Shard {
 impl Shard {
     pub(crate) fn new(index: usize, shard_bits: u32, budget: usize, hasher: KeyHasher) -> Shard {
         Shard {
-            table: HashTable::new(),
+            table: Table::new(),
             arena: Arena::new(),
             head: NIL,
             tail: NIL,
@@ -190,7 +192,7 @@ impl Shard {
 
     /// The table's hash for a key hash. The shard was chosen by the top bits, which are
     /// therefore the same for every key here; rotating them away gives the table's
-    /// control bytes (the top 7 bits) their full entropy.
+    /// tags (the top 8 bits) and home buckets (bits 24..56) their full entropy.
     fn slot_hash(&self, hash: u64) -> u64 {
         hash.rotate_left(self.shard_bits)
     }
@@ -251,29 +253,27 @@ impl Shard {
         self.death_at(idx, now).is_some()
     }
 
-    /// The bytes of the first record whose table slot matches `hash` (see
+    /// The bytes of the first record whose tag in the table matches `hash` (see
     /// `Store::record_span`): no key comparison, so the record itself is not read.
     #[inline]
     pub(crate) fn first_candidate(&self, hash: u64) -> Option<&[u8]> {
-        let &idx = self.table.iter_hash(self.slot_hash(hash)).next()?;
+        let idx = self.table.candidates(self.slot_hash(hash)).next()?;
         Some(self.arena.record_bytes(idx))
     }
 
-    /// The table slot `first_candidate` reads (see `Store::record_spans`): found from
-    /// the control bytes alone, so the slot itself is not read.
+    /// An id in the table bucket `first_candidate` reads (see `Store::record_spans`):
+    /// found from the hash alone, so the bucket itself is not read.
     #[inline]
     pub(crate) fn first_slot(&self, hash: u64) -> Option<&u32> {
-        self.table.find(self.slot_hash(hash), |_| true)
+        self.table.home_line(self.slot_hash(hash))
     }
 
     /// The live item under `key`, removing a dead one met on the way. The record is
-    /// located once: whether it is dead is read where its key was compared. (The
-    /// table's candidates are walked here rather than through `HashTable::find`, whose
-    /// comparison closure is called through `dyn FnMut` and is not inlined.)
+    /// located once: whether it is dead is read where its key was compared.
     #[inline(always)]
     pub(crate) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
         let mut found = None;
-        for &i in self.table.iter_hash(self.slot_hash(hash)) {
+        for i in self.table.candidates(self.slot_hash(hash)) {
             let item = self.arena.record(i);
             if item.key_is(key) {
                 found = Some((i, death(item, now, self.flush_cas, self.flush_before)));
@@ -316,7 +316,7 @@ impl Shard {
     fn link_new(&mut self, hash: u64, item: &NewItem<'_>, cas: u64, time: u32) -> u32 {
         let idx = self.arena.insert(item, cas, time);
         let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
-        self.table.insert_unique(self.slot_hash(hash), idx, |&i| {
+        self.table.insert_unique(self.slot_hash(hash), idx, |i| {
             key_hash(hasher, arena.record(i).key()).rotate_left(bits)
         });
         self.link_head(idx);
@@ -327,11 +327,8 @@ impl Shard {
     /// Takes item `idx` (whose key hashes to `hash`) out of the table, list and arena;
     /// returns whether it had been fetched, and the record that moved into its id.
     pub(crate) fn remove(&mut self, hash: u64, idx: u32) -> (bool, Option<Moved>) {
-        match self.table.find_entry(self.slot_hash(hash), |&i| i == idx) {
-            Ok(entry) => {
-                entry.remove();
-            }
-            Err(_) => unreachable!("every arena item is in the table"),
+        if !self.table.remove(self.slot_hash(hash), idx) {
+            unreachable!("every arena item is in the table");
         }
         self.unlink(idx);
         self.forget_cas(idx);
@@ -351,9 +348,8 @@ impl Shard {
     /// neighbours (its own links moved with it) and the hand.
     fn repoint(&mut self, from: u32, to: u32) {
         let hash = self.slot_hash(self.hash_of(to));
-        match self.table.find_mut(hash, |&i| i == from) {
-            Some(slot) => *slot = to,
-            None => unreachable!("every arena item is in the table"),
+        if !self.table.repoint(hash, from, to) {
+            unreachable!("every arena item is in the table");
         }
         let (prev, next) = {
             let item = self.arena.record(to);
@@ -499,14 +495,8 @@ impl Shard {
         stats.expired_unfetched += c.expired_unfetched;
         stats.get_flushed += c.get_flushed;
         stats.get_expired += c.get_expired;
-        stats.hash_bytes += self.table.allocation_size() as u64;
-        // hashbrown's buckets from its capacity (7/8 of them, all but one when small).
-        let capacity = self.table.capacity() as u64;
-        stats.hash_buckets += match capacity {
-            0 => 0,
-            1..=6 => capacity + 1,
-            _ => capacity / 7 * 8,
-        };
+        stats.hash_bytes += self.table.allocation_bytes() as u64;
+        stats.hash_buckets += self.table.slots() as u64;
         for class in self.classes.counters.iter() {
             stats.crawler_reclaimed += class.crawler_reclaimed;
             stats.crawler_items_checked += class.crawler_items_checked;
@@ -551,6 +541,7 @@ impl Shard {
         assert_eq!(self.bytes, sum);
         let held = self.arena.ids().count();
         assert_eq!(self.table.len(), held);
+        self.table.check(|i| self.slot_hash(self.hash_of(i)));
         self.arena.check();
         let (mut idx, mut prev, mut count) = (self.head, NIL, 0);
         while idx != NIL {
@@ -560,8 +551,8 @@ impl Shard {
             let hash = self.slot_hash(self.hash_of(idx));
             let found = self
                 .table
-                .find(hash, |&i| arena.record(i).key() == item.key());
-            assert_eq!(found, Some(&idx));
+                .find(hash, |i| arena.record(i).key() == item.key());
+            assert_eq!(found, Some(idx));
             assert_eq!(item.cas() & ((1 << self.shard_bits) - 1), self.index);
             (prev, idx, count) = (idx, item.next(), count + 1);
         }

@@ -116,9 +116,10 @@ pub(crate) fn padding<'z>(
     }
 }
 
-/// One table slot: a `u32` item id and a control byte, at most 7/8 full, and right
-/// after the table doubles only half that: (4 + 1) × 8/7 × 2 = 11.4, rounded up.
-const TABLE_SLOT_BYTES: usize = 12;
+/// One table slot: a 64-byte bucket holds 12 ids, at least 7/10 full once past its first
+/// few buckets (it grows by 5/4 at 7/8, see `shard/table.rs`): 64 / (12 × 0.7) = 7.6,
+/// rounded up.
+const TABLE_SLOT_BYTES: usize = 8;
 
 /// What one page costs beyond its chunks: its `Vec` header (24 bytes, twice that while
 /// the page list has spare capacity) and a malloc header and rounding (up to 24 bytes).
@@ -214,20 +215,17 @@ mod tests {
 
     #[test]
     fn footprint_of_a_small_item() {
-        // 30 + 11 + 32 = 73 bytes → a 76-byte chunk; 3 capacity, 2 pages, 12 table.
-        assert_eq!(footprint(11, 32), 76 + 3 + 2 + 12);
+        // 30 + 11 + 32 = 73 bytes → a 76-byte chunk; 3 capacity, 2 pages, 8 table.
+        assert_eq!(footprint(11, 32), 76 + 3 + 2 + 8);
         // 30 + 1 + 5000 + 4 → a 5152-byte chunk (paged 8 to a page); 161 capacity,
-        // 9 pages, 12 table.
+        // 9 pages, 8 table.
         assert_eq!(chunk_bytes(class_of(5031)), 5152);
-        assert_eq!(footprint(1, 5000), 5152 + 161 + 9 + 12);
-        // 30 + 1 + 100 000 + 4 → mapped, 102 400 bytes (25 pages); 32 slot, 12 table.
-        assert_eq!(footprint(1, 100_000), 102_400 + 32 + 12);
+        assert_eq!(footprint(1, 5000), 5152 + 161 + 9 + 8);
+        // 30 + 1 + 100 000 + 4 → mapped, 102 400 bytes (25 pages); 32 slot, 8 table.
+        assert_eq!(footprint(1, 100_000), 102_400 + 32 + 8);
         // Just over the paged classes: a whole mapping at the threshold.
         let len = PAGED_MAX_BYTES - 3;
-        assert_eq!(
-            footprint(1, len - 31),
-            MMAP_THRESHOLD_BYTES + 4096 + 32 + 12
-        );
+        assert_eq!(footprint(1, len - 31), MMAP_THRESHOLD_BYTES + 4096 + 32 + 8);
     }
 
     #[test]

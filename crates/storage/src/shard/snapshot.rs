@@ -75,7 +75,7 @@ impl Shard {
     /// grows.
     pub(crate) fn reserve(&mut self, items: usize) {
         let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
-        self.table.reserve(items, |&i| {
+        self.table.reserve(items, |i| {
             super::key_hash(hasher, arena.record(i).key()).rotate_left(bits)
         });
     }
@@ -123,7 +123,7 @@ impl Shard {
         let arena = &self.arena;
         if self
             .table
-            .find(slot, |&i| arena.record(i).key_is(saved.key))
+            .find(slot, |i| arena.record(i).key_is(saved.key))
             .is_some()
         {
             return Restore::Duplicate;
