@@ -277,7 +277,7 @@ pub fn eviction_observer(watch: Arc<Watch>) -> EvictionObserver {
         if watch.wants(WatchKinds::EVICTIONS) {
             let ttl = (e.exptime != 0).then(|| e.exptime.saturating_sub(e.now));
             let shape = ItemShape {
-                class: crate::storage::class_id_of(e.key.len(), e.value_len),
+                class: e.class,
                 size: e.value_len,
             };
             let idle = e.now.saturating_sub(e.last_access);

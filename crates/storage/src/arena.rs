@@ -13,7 +13,7 @@
 //! so it is mapped and unmapped, never a heap hole.
 //!
 //! What the arena holds beyond the items' footprints is a constant per paged class and
-//! shard: the class record (under 64 bytes, for each of the ~200 classes, used or not)
+//! shard: the class record (under 64 bytes, for each of the 254 paged classes, used or not)
 //! and the last page's bookkeeping; what the heap may hold beyond that is its
 //! fragmentation among pages of at most 64 KiB, bounded in practice by the page
 //! sizes' reuse (a few MiB, measured by `tests/hostile_store.rs`).
@@ -35,7 +35,7 @@
 use super::item::MMAP_THRESHOLD_BYTES;
 use super::item::{
     chunk_bytes, class_of, large_alloc_bytes, padding, NewItem, Record, RecordMut, LARGE_CLASS,
-    NIL, PAGED_CLASSES, PAGE_MAX_BYTES, SMALL_CLASSES, ZEROS_BYTES,
+    NIL, PAGED_CLASSES, PAGE_MAX_BYTES, SMALL_CLASSES, WIDE_CAS_MIN, ZEROS_BYTES,
 };
 
 /// Bits of an id that name the class (8: up to 256 classes).
@@ -282,16 +282,21 @@ impl Arena {
     }
 
     /// Stores `new` with `cas` and `time`, unlinked; returns its id. The caller checked
-    /// [`Arena::has_room`].
+    /// [`Arena::has_room`]. The record's CAS width is `cas`'s, whatever `new` says.
     pub(crate) fn insert(&mut self, new: &NewItem<'_>, cas: u64, time: u32) -> u32 {
+        let new = &NewItem {
+            cas_wide: cas >= WIDE_CAS_MIN,
+            ..*new
+        };
         let len = new.record_bytes();
+        let head = new.header_bytes();
         let class = class_of(len);
         let mut trailer = [0; 4];
         if class == LARGE_CLASS {
             let alloc = large_alloc_bytes(len);
             let header = new.header(cas, time, alloc - len);
             let mut rec = Vec::with_capacity(alloc);
-            rec.extend_from_slice(&header);
+            rec.extend_from_slice(&header[..head]);
             rec.extend_from_slice(new.key);
             rec.extend_from_slice(new.value);
             // The padding may be longer than the zeroes at hand.
@@ -303,14 +308,15 @@ impl Arena {
         let chunk = chunk_bytes(class);
         let header = new.header(cas, time, chunk - len);
         let [zeros, trailer] = padding(len, chunk, &ZEROS, &mut trailer);
-        let index = self.paged[class].push([&header, new.key, new.value, zeros, trailer]);
+        let index = self.paged[class].push([&header[..head], new.key, new.value, zeros, trailer]);
         debug_assert!(index < CLASS_MAX_RECORDS && id(class, index) != NIL);
         id(class, index)
     }
 
-    /// Whether [`RecordMut::overwrite`] can replace record `id` with `new` in place: a
-    /// small record by any of its small class, a larger one (medium or large class) by
-    /// one of exactly its length, whose padding and trailer are then the same. The
+    /// Whether [`RecordMut::overwrite`] can replace record `id` with `new` (its
+    /// `cas_wide` set for the CAS it will have) in place: a small record by any of its
+    /// small class, a larger one (medium or large class) by one of exactly its length
+    /// (header, key and value), whose padding and trailer are then the same. The
     /// latter spares a rewrite of a large value of the same size its allocation: at
     /// 64 KiB values each one was a fresh mapping, about 16 page faults.
     #[inline(always)]
@@ -326,7 +332,7 @@ impl Arena {
     #[inline(never)]
     fn same_length(&self, id: u32, new: &NewItem<'_>) -> bool {
         let old = self.record(id);
-        old.key().len() == new.key.len() && old.value().len() == new.value.len()
+        old.header_bytes() + old.key().len() + old.value().len() == new.record_bytes()
     }
 
     /// Drops record `id`; the class's last record may move into its place.
@@ -444,7 +450,7 @@ mod tests {
             assert!(rec.value() == &value[..], "{} bytes", value.len());
             assert_eq!(
                 rec.footprint(),
-                super::super::item::footprint(key.len(), value.len())
+                super::super::item::footprint(21, key.len(), value.len())
             );
             arena.record_mut(*id).value_mut().fill(7);
             assert!(arena.record(*id).value().iter().all(|&b| b == 7));

@@ -111,7 +111,12 @@ impl Store {
                 let chosen = shard.chosen_cas(idx);
                 let mut item = ItemRef::new(key, shard.item_mut(idx), now, created, false)
                     .with_chosen_cas(chosen);
-                f(result, Some(&mut item))
+                let out = f(result, Some(&mut item));
+                if let Some(exptime) = item.pending_exptime() {
+                    // An expiry its record has no field for (see `shard/relocate.rs`).
+                    let _ = shard.relocate(hash, idx, Some(exptime), None, now);
+                }
+                out
             }
             Err(refused) => f(refused, None),
         }
@@ -164,12 +169,15 @@ impl Shard {
         let value = number::apply(value, delta, incr);
         let mut buf = itoa::Buffer::new();
         let digits = buf.format(value).as_bytes();
-        if digits.len() <= item.value().len() {
+        // In place if the digits fit and the record can hold the new CAS (a narrow one
+        // cannot take a CAS of 2^48 or more, see `item.rs`).
+        if digits.len() <= item.value().len() && item.holds_cas(self.peek_next_cas()) {
             let cas = self.next_cas();
             self.forget_cas(idx);
             let mut item = self.item_mut(idx);
             number::write_in_place(item.value_mut(), digits);
-            item.set_cas(cas);
+            let held = item.set_cas(cas);
+            debug_assert!(held);
             item.set_time(now);
             self.move_to_head(idx);
             // A write of a held key counts as an access (`shard.rs`).
@@ -178,7 +186,8 @@ impl Shard {
         } else {
             // The key is copied out: removing the old item may move records.
             let key = item.key().to_vec();
-            let new = NewItem::new(&key, digits, item.flags(), item.exptime());
+            let mut new = NewItem::new(&key, digits, item.flags(), item.exptime());
+            new.cas_wide = self.next_cas_wide();
             if new.footprint() > self.budget() {
                 self.count_out_of_memory(&new);
                 return Err(ArithResult::OutOfMemory);

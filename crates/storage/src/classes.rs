@@ -2,13 +2,14 @@
 //! `lru_crawler crawl|metadump|mgdump <ids>`, metadump's `cls=` and `stats cachedump
 //! <id>`, and the per-class figures behind them.
 //!
-//! The arena stores records in about 200 chunk sizes (4-byte steps up to 512 bytes,
-//! then steps of 1/16, then the large class of one allocation per record, see
-//! `item.rs`). memcached's tools address at most 63 classes (`memcdump` asks `stats
-//! cachedump 0 0` … `63 0` of a 1.6 server; memcached refuses ids from 64 on), so a
-//! class here groups consecutive arena classes whose chunks are within 25 % of the
-//! group's smallest, as memcached's own classes grow by a factor of 1.25: 31 paged
-//! classes (ids 1–31, chunks of 32 to 65 520 bytes) and the large class after them.
+//! The arena stores records in 254 chunk sizes (2-byte steps up to 256 bytes, 4-byte
+//! steps up to 512, then steps of 1/16) and the large class of one allocation per
+//! record (see `item.rs`). memcached's tools address at most 63 classes (`memcdump`
+//! asks `stats cachedump 0 0` … `63 0` of a 1.6 server; memcached refuses ids from 64
+//! on), so a class here groups consecutive arena classes whose chunks are within 25 %
+//! of the group's smallest, as memcached's own classes grow by a factor of 1.25: 32
+//! paged classes (ids 1–32, chunks of 32 to 65 520 bytes) and the large class after
+//! them.
 //! A class's `chunk_size` is its largest chunk; its pages and chunks are the real ones
 //! of its arena classes.
 //!
@@ -22,9 +23,7 @@
 //! - class ids run from 1 to [`class_count`], at most [`CLASS_ID_MAX`].
 
 use super::arena::Arena;
-use super::item::{
-    self, NewItem, LARGE_CLASS, PAGED_CLASSES, SMALL_CLASSES, SMALL_MIN_BYTES, SMALL_STEP_BYTES,
-};
+use super::item::{self, NewItem, LARGE_CLASS, PAGED_CLASSES, SMALL_CLASSES};
 
 /// The largest class id a command may name (memcached's `MAX_NUMBER_OF_SLAB_CLASSES -
 /// 1`); ids past [`class_count`] name classes that never hold an item.
@@ -36,7 +35,7 @@ pub(crate) const ARENA_CLASSES: usize = LARGE_CLASS + 1;
 /// The chunk of paged arena class `class`, computed at compile time.
 const fn paged_chunk(class: usize) -> usize {
     if class < SMALL_CLASSES {
-        SMALL_MIN_BYTES + class * SMALL_STEP_BYTES
+        item::small_chunk_bytes(class)
     } else {
         item::medium_chunks().0[class - SMALL_CLASSES] as usize
     }
@@ -111,10 +110,14 @@ pub(crate) fn class_of_new(new: &NewItem<'_>) -> usize {
     class_of_arena(item::class_of(new.record_bytes()))
 }
 
-/// The class id an item with this key and value length is stored in (what `watch`
-/// lines print as `clsid`).
+/// The class id an item with this key and value length is stored in when it has no
+/// flags, no expiry and a CAS below 2^48 (what `watch` lines print as `clsid`; an item
+/// with flags or an expiry may sit one class up).
 pub fn class_id_of(key_len: usize, value_len: usize) -> u32 {
-    class_of_arena(item::class_of(item::record_bytes(key_len, value_len))) as u32
+    let header = item::header_bytes(0, 0, false);
+    class_of_arena(item::class_of(item::record_bytes(
+        header, key_len, value_len,
+    ))) as u32
 }
 
 /// The arena classes of class `id` (empty for an id past [`class_count`]).
@@ -348,7 +351,7 @@ mod tests {
 
     #[test]
     fn classes_group_arena_classes_within_a_quarter() {
-        assert_eq!(class_count(), 32);
+        assert_eq!(class_count(), 33);
         let mut seen = 0;
         for id in 1..=class_count() {
             let range = arena_classes(id);

@@ -79,7 +79,10 @@ impl Shard {
             return self.remove_value(hash, key, idx, d, exptime, now);
         }
         if d.invalidate {
-            self.invalidate(idx, exptime);
+            let Some(idx) = self.invalidate(hash, idx, exptime, now) else {
+                // No longer fits the budget once given its expiry.
+                return DeleteResult::Deleted;
+            };
             // An item that cannot keep its chosen CAS is gone: deleted, not invalidated.
             return match self.choose_cas(idx, d.new_cas, now) {
                 Some(_) => DeleteResult::Invalidated,
@@ -90,19 +93,22 @@ impl Shard {
         DeleteResult::Deleted
     }
 
-    /// Marks live item `idx` stale with a fresh CAS (and `exptime`, if given) and clears
-    /// its win mark.
-    fn invalidate(&mut self, idx: u32, exptime: Option<u32>) {
+    /// Marks live item `idx` (whose key hashes to `hash`) stale with a fresh CAS (and
+    /// `exptime`, if given) and clears its win mark; returns its id, which changes if
+    /// its record had no field for the expiry or the CAS (`shard/relocate.rs`), or
+    /// `None` if it could not be kept then.
+    fn invalidate(&mut self, hash: u64, idx: u32, exptime: Option<u32>, now: u32) -> Option<u32> {
         let cas = self.next_cas();
         self.forget_cas(idx);
         let mut item = self.item_mut(idx);
-        if let Some(exptime) = exptime {
-            item.set_exptime(exptime);
-        }
         item.set(STALE, true);
         // The next meta get may win the right to recache it.
         item.set(WIN_SENT, false);
-        item.set_cas(cas);
+        let in_place = exptime.is_none_or(|exptime| item.set_exptime(exptime));
+        if in_place && item.set_cas(cas) {
+            return Some(idx);
+        }
+        self.relocate(hash, idx, exptime, Some(cas), now)
     }
 }
 

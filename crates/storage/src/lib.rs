@@ -67,8 +67,8 @@
 //!   `limit_bytes` (memcached's bound on `-I`), so such an item is never refused
 //!   (unless the limit was lowered at run time below what that needs, see
 //!   `crawler.rs`);
-//! - accounted bytes equal the sum of [`item_footprint`] over the items held (live, or
-//!   dead and not yet met);
+//! - accounted bytes equal the sum of the items' footprints (live, or dead and not yet
+//!   met): [`stored_footprint`] of each, at most [`item_footprint`] of its lengths;
 //! - every successful write gets a CAS value never handed out before in this process,
 //!   without a store-wide atomic: each shard counts its own, with its index in the low
 //!   bits; a CAS handed back is the one the written item carries, read under the lock
@@ -201,10 +201,21 @@ pub struct StoreStats {
     pub lock_waits: u64,
 }
 
-/// Bytes an item with this key and value counts against the memory limit: key and value
-/// plus the real per-item overhead (item record, table slot, allocator rounding).
+/// Bytes an item with this key and value counts against the memory limit at most: key
+/// and value plus the real per-item overhead (item record, table slot, allocator
+/// rounding) with the longest record header (flags, an expiry and a CAS of 2^48 or
+/// more; see [`stored_footprint`] for the exact figure).
 pub fn item_footprint(key_len: usize, value_len: usize) -> usize {
-    item::footprint(key_len, value_len)
+    item::footprint_bound(key_len, value_len)
+}
+
+/// Bytes an item with this key and value, client flags `flags` and an expiry or not
+/// (`exptime`), stored with a CAS below 2^48, counts against the memory limit: the exact
+/// figure behind [`item_footprint`]. An item whose expiry was set once and cleared again
+/// keeps the field (`exptime` true).
+pub fn stored_footprint(key_len: usize, value_len: usize, flags: u32, exptime: bool) -> usize {
+    let header = item::header_bytes(flags, u32::from(exptime), false);
+    item::footprint(header, key_len, value_len)
 }
 
 /// The number of shards a store with `config` has: `config.shards` rounded up to a
@@ -215,7 +226,7 @@ pub fn item_footprint(key_len: usize, value_len: usize) -> usize {
 /// half of `limit_bytes`).
 pub fn shard_count(config: &StoreConfig) -> usize {
     let largest = config.max_item_bytes.min(config.limit_bytes / 2);
-    let need = item::footprint(0, largest);
+    let need = item::footprint_bound(0, largest);
     let mut count = config.shards.max(1).next_power_of_two();
     while count > 1 && config.limit_bytes / count < need {
         count /= 2;

@@ -9,7 +9,7 @@
 //!
 //! After every operation the two must agree on the operation's result (values, flags,
 //! hits and misses, every `StoreResult`/`ArithResult`) and on every figure of
-//! [`Store::stats`]: `bytes` equal to the sum of [`item_footprint`] over the items held
+//! [`Store::stats`]: `bytes` equal to the sum of [`stored_footprint`] over the items held
 //! (live or dead and not yet met), `curr_items`, `total_items`, and the eviction and
 //! reclaim counters, so an item evicted or reclaimed out of order shows at once.
 //! CAS values are learnt from hits: the same write always shows the same CAS, distinct

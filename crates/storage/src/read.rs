@@ -4,7 +4,9 @@
 //! [`ItemRef`], the view of a live item that a caller reads, and changes where the
 //! protocol lets it, under the shard lock: its exptime and its win mark, never anything
 //! that would move it in the list or change what it accounts for (the shard does that,
-//! so the list and the byte count stay exact). Knows nothing of any dialect's syntax or
+//! so the list and the byte count stay exact): an expiry its record has no field for is
+//! kept aside (the caller sees it) and given after the caller ran, by storing the item
+//! anew (`shard/relocate.rs`). Knows nothing of any dialect's syntax or
 //! answers: a meta get walks its flags inside the closure, in request order.
 //!
 //! Invariants (on top of the store's):
@@ -76,6 +78,8 @@ pub struct ItemRef<'a> {
     bump: bool,
     /// The CAS a client chose for the item (meta `E`, see `shard/cas.rs`).
     chosen_cas: Option<u64>,
+    /// An expiry set that the record has no field for: given after the caller ran.
+    pending_exptime: Option<u32>,
 }
 
 impl<'a> ItemRef<'a> {
@@ -95,7 +99,15 @@ impl<'a> ItemRef<'a> {
             created,
             bump,
             chosen_cas: None,
+            pending_exptime: None,
         }
+    }
+
+    /// An expiry set that the record had no field for, to give it by storing it anew
+    /// (`Shard::relocate`) once the caller is done.
+    #[inline(always)]
+    pub(crate) fn pending_exptime(&self) -> Option<u32> {
+        self.pending_exptime
     }
 
     /// The same, carrying the CAS a client chose for the item.
@@ -134,13 +146,21 @@ impl ItemRef<'_> {
     /// Relative expiry time (see `Clock::realtime`); 0 = never.
     #[inline]
     pub fn exptime(&self) -> u32 {
-        self.item.get().exptime()
+        match self.pending_exptime {
+            Some(exptime) => exptime,
+            None => self.item.get().exptime(),
+        }
     }
 
-    /// Sets the relative expiry time (from `Clock::realtime`).
+    /// Sets the relative expiry time (from `Clock::realtime`): in place if the record
+    /// has the field for it, else once the caller is done (see the module header).
     #[inline]
     pub fn set_exptime(&mut self, exptime: u32) {
-        self.item.set_exptime(exptime);
+        self.pending_exptime = if self.item.set_exptime(exptime) {
+            None
+        } else {
+            Some(exptime)
+        };
     }
 
     /// The relative time this operation runs at.
@@ -241,6 +261,9 @@ impl Store {
         let result = f(Some(&mut hit));
         if hit.bump {
             mark_hit(&mut hit.item, now);
+        }
+        if let Some(exptime) = hit.pending_exptime {
+            let _ = shard.relocate(hash, idx, Some(exptime), None, now);
         }
         result
     }

@@ -42,7 +42,9 @@
 //!   a write of a key held live counts as an access of it: the new item starts
 //!   [`ACTIVE`]. A hit (and a touch, and a meta add that finds the item) only sets the
 //!   item's [`ACTIVE`] bit and never moves it, so a hit writes one record and touches no
-//!   neighbour;
+//!   neighbour; except that a change whose record lacks the field for it (an expiry
+//!   given to an item stored without one) stores the item anew at the head
+//!   (`shard/relocate.rs`);
 //! - a write that needs room reclaims dead items among the [`RECLAIM_SEARCH`](evict::RECLAIM_SEARCH)
 //!   nearest the tail first; then the hand (`evict.rs`) walks from where it stopped
 //!   towards the head, wrapping to the tail: an [`ACTIVE`] item loses the bit and stays
@@ -63,6 +65,7 @@ pub(crate) type KeyHasher = foldhash::fast::FixedState;
 mod cas;
 mod evict;
 mod lru;
+mod relocate;
 mod snapshot;
 mod table;
 pub(crate) mod walk;
@@ -90,10 +93,11 @@ enum Death {
 }
 
 /// Whether `item` is dead at `now` given a shard's flush state, and why (flushed
-/// before expired, as memcached counts them).
+/// before expired, as memcached counts them). The CAS is read only after a
+/// `flush_all` (every CAS is at least 1).
 #[inline]
 fn death(item: Record<'_>, now: u32, flush_cas: u64, flush_before: u32) -> Option<Death> {
-    if item.cas() <= flush_cas || item.time() < flush_before {
+    if (flush_cas != 0 && item.cas() <= flush_cas) || item.time() < flush_before {
         Some(Death::Flushed)
     } else if item.is_expired(now) {
         Some(Death::Expired)
@@ -315,6 +319,7 @@ impl Shard {
     /// and a restored item (`shard/snapshot.rs`) share. The caller made room for it.
     fn link_new(&mut self, hash: u64, item: &NewItem<'_>, cas: u64, time: u32) -> u32 {
         let idx = self.arena.insert(item, cas, time);
+        debug_assert_eq!(self.arena.record(idx).footprint(), item.footprint());
         let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
         self.table.insert_unique(self.slot_hash(hash), idx, |i| {
             key_hash(hasher, arena.record(i).key()).rotate_left(bits)
@@ -384,9 +389,10 @@ impl Shard {
         hash: u64,
         remove_old: bool,
         old: Option<u32>,
-        new: NewItem<'_>,
+        mut new: NewItem<'_>,
         now: u32,
     ) -> Result<u32, StoreResult> {
+        new.cas_wide = self.next_cas_wide();
         match old {
             Some(idx) if self.arena.fits_in_place(idx, &new) => {
                 // Same chunk or allocation, same footprint (a small item's footprint

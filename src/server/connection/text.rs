@@ -318,7 +318,8 @@ impl Connection {
             let Some(item) = item else {
                 return false;
             };
-            let cas = with_cas.then_some(super::shown_cas(cas_on, item.cas()));
+            // Read only for gets: a CAS takes a few instructions to assemble.
+            let cas = with_cas.then(|| super::shown_cas(cas_on, item.cas()));
             let value = item.value();
             if value.len() < SEGMENT_MIN_BYTES {
                 encode::value(item.key(), item.flags(), value, cas, out.buf());

@@ -52,7 +52,7 @@ fn a_pass_removes_expired_and_flushed_items_and_counts_them() {
     let stats = s.stats();
     assert_eq!(stats.curr_items, 300);
     let long: usize = (0..300)
-        .map(|i| crate::item_footprint(format!("long:{i}").len(), 100))
+        .map(|i| crate::stored_footprint(format!("long:{i}").len(), 100, 0, false))
         .sum();
     assert_eq!(stats.bytes, long as u64);
     assert_eq!(stats.crawler_reclaimed, 300);
@@ -84,7 +84,7 @@ fn a_pass_over_some_classes_leaves_the_others_and_tocrawl_bounds_it() {
     }
     s.clock().advance(1);
     let small =
-        crate::classes::class_of_new(&crate::item::NewItem::new(b"small:10", &[0; 10], 0, 0));
+        crate::classes::class_of_new(&crate::item::NewItem::new(b"small:10", &[0; 10], 0, 1));
     let mut only_small = ClassSet::empty();
     only_small.insert(small as u32);
     let (pass, _) = crawl(&s, only_small, 30, 7);
@@ -125,7 +125,7 @@ fn a_dump_lists_every_live_item_once_with_its_metadata() {
         assert!(!item.fetched && !item.key_binary);
         assert_eq!(
             item.size,
-            crate::item_footprint(item.key.len(), item.value_len)
+            crate::stored_footprint(item.key.len(), item.value_len, 0, item.exptime != 0)
         );
         classes.insert(item.class);
     }) {}

@@ -1,29 +1,35 @@
 //! Size classes, and what one item costs in memory.
 //!
-//! Owns the chunk sizes records are stored in (small: multiples of 4 bytes up to
+//! Owns the chunk sizes records are stored in (small: 2-byte steps from
+//! [`SMALL_MIN_BYTES`] to [`SMALL_FINE_MAX_BYTES`], then 4-byte steps up to
 //! [`SMALL_MAX_BYTES`]; medium: about 1/16 apart up to [`PAGED_MAX_BYTES`]; large: an
 //! allocation of its own, at least [`MMAP_THRESHOLD_BYTES`]), the padding after a
 //! record in its chunk, and [`footprint`], the bytes an item counts against the memory
-//! limit. Knows nothing of a record's fields beyond its length.
+//! limit. Knows nothing of a record's fields beyond the lengths of its header, key and
+//! value.
 //!
-//! Invariant: [`footprint`] is a function of key and value length only, and never
-//! under-counts the real cost (see `item.rs`).
+//! Invariants: [`footprint`] is a function of header, key and value length, and never
+//! under-counts the real cost (see `item.rs`); [`footprint_bound`], of key and value
+//! length alone, is [`footprint`] with the longest header, never less; every chunk holds
+//! at least [`VIEW_BYTES`](super::VIEW_BYTES).
 
 #[cfg(test)]
-use super::HEADER_BYTES;
-#[cfg(test)]
 use super::ZEROS_BYTES;
-use super::{record_bytes, TRAILER_BYTES};
+use super::{record_bytes, HEADER_MAX_BYTES, TRAILER_BYTES, VIEW_BYTES};
 
 /// Records up to this size live in chunks of a small size class (rewritten in place by
 /// a write of the same class).
 pub(crate) const SMALL_MAX_BYTES: usize = 512;
-/// The smallest chunk (a header and two bytes).
+/// The smallest chunk (the view every record is read through, see `item.rs`).
 pub(crate) const SMALL_MIN_BYTES: usize = 32;
-/// Chunk sizes step by this much.
-pub(crate) const SMALL_STEP_BYTES: usize = 4;
+const _: () = assert!(SMALL_MIN_BYTES >= VIEW_BYTES && VIEW_BYTES >= HEADER_MAX_BYTES);
+/// Small chunk sizes step by 2 bytes up to this one (where a byte is a larger share of
+/// a record), by 4 beyond.
+pub(crate) const SMALL_FINE_MAX_BYTES: usize = 256;
+/// Small classes of 2-byte steps.
+const FINE_CLASSES: usize = (SMALL_FINE_MAX_BYTES - SMALL_MIN_BYTES) / 2 + 1;
 /// Number of small size classes; the medium ones come after them.
-pub(crate) const SMALL_CLASSES: usize = (SMALL_MAX_BYTES - SMALL_MIN_BYTES) / SMALL_STEP_BYTES + 1;
+pub(crate) const SMALL_CLASSES: usize = FINE_CLASSES + (SMALL_MAX_BYTES - SMALL_FINE_MAX_BYTES) / 4;
 /// The largest medium chunk (a multiple of 16 that fits a u16, see `arena.rs`);
 /// records with their trailer up to this size are paged.
 pub(crate) const PAGED_MAX_BYTES: usize = 65_520;
@@ -70,10 +76,21 @@ pub const MMAP_THRESHOLD_BYTES: usize = 68 * 1024;
 /// The size class of a record of `len` bytes.
 #[inline]
 pub(crate) fn class_of(len: usize) -> usize {
-    if len <= SMALL_MAX_BYTES {
-        (len.max(SMALL_MIN_BYTES) - SMALL_MIN_BYTES).div_ceil(SMALL_STEP_BYTES)
+    if len <= SMALL_FINE_MAX_BYTES {
+        (len.max(SMALL_MIN_BYTES) - SMALL_MIN_BYTES).div_ceil(2)
+    } else if len <= SMALL_MAX_BYTES {
+        FINE_CLASSES - 1 + (len - SMALL_FINE_MAX_BYTES).div_ceil(4)
     } else {
         medium_class_of(len + TRAILER_BYTES)
+    }
+}
+
+/// The chunk size of small class `class`.
+pub(crate) const fn small_chunk_bytes(class: usize) -> usize {
+    if class < FINE_CLASSES {
+        SMALL_MIN_BYTES + class * 2
+    } else {
+        SMALL_FINE_MAX_BYTES + (class + 1 - FINE_CLASSES) * 4
     }
 }
 
@@ -86,7 +103,7 @@ fn medium_class_of(len: usize) -> usize {
 pub(crate) fn chunk_bytes(class: usize) -> usize {
     debug_assert!(class < PAGED_CLASSES);
     if class < SMALL_CLASSES {
-        SMALL_MIN_BYTES + class * SMALL_STEP_BYTES
+        small_chunk_bytes(class)
     } else {
         MEDIUM_CHUNKS[class - SMALL_CLASSES] as usize
     }
@@ -99,8 +116,9 @@ pub(crate) fn large_alloc_bytes(len: usize) -> usize {
 }
 
 /// The padding after a record of `len` bytes in `alloc` bytes (a chunk or a large
-/// allocation): zeroes, then the trailer if it is long. `zeros` must hold enough zeroes
-/// (the largest gap, about 4 KiB).
+/// allocation): zeroes, then the trailer if it is long (4 bytes or more: every record
+/// over the small sizes, and a record of under 29 bytes in the smallest chunk). `zeros`
+/// must hold enough zeroes (the largest gap, about 4 KiB).
 pub(crate) fn padding<'z>(
     len: usize,
     alloc: usize,
@@ -108,7 +126,7 @@ pub(crate) fn padding<'z>(
     trailer: &'z mut [u8; TRAILER_BYTES],
 ) -> [&'z [u8]; 2] {
     let pad = alloc - len;
-    if len <= SMALL_MAX_BYTES {
+    if pad < TRAILER_BYTES {
         [&zeros[..pad], &[]]
     } else {
         *trailer = (pad as u32).to_le_bytes();
@@ -158,14 +176,15 @@ pub(crate) fn malloc_chunk_bytes(len: usize) -> usize {
     }
 }
 
-/// Bytes an item with this key and value counts against the memory limit.
+/// Bytes an item with a header of `header` bytes (see `item.rs`), this key and value
+/// counts against the memory limit.
 ///
 /// Paged (small or medium): its chunk, the unused chunk capacity the arena may hold (at
 /// most 1/32 of the class's chunks, see `arena.rs`), page bookkeeping, the table slot.
 /// Large: its allocation (mapped, whole pages), its slot in the large list, the table
 /// slot.
-pub(crate) fn footprint(key_len: usize, value_len: usize) -> usize {
-    let len = record_bytes(key_len, value_len);
+pub(crate) fn footprint(header: usize, key_len: usize, value_len: usize) -> usize {
+    let len = record_bytes(header, key_len, value_len);
     let class = class_of(len);
     if class < PAGED_CLASSES {
         let chunk = chunk_bytes(class);
@@ -175,29 +194,45 @@ pub(crate) fn footprint(key_len: usize, value_len: usize) -> usize {
     }
 }
 
+/// An upper bound of [`footprint`] from key and value length alone: the footprint with
+/// the longest header (flags, an expiry and a wide CAS), for callers that know no more.
+pub(crate) fn footprint_bound(key_len: usize, value_len: usize) -> usize {
+    footprint(HEADER_MAX_BYTES, key_len, value_len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn size_classes() {
-        assert_eq!(SMALL_CLASSES, 121);
-        assert_eq!(class_of(30), 0);
+        assert_eq!(SMALL_CLASSES, 177);
+        assert_eq!(class_of(22), 0);
         assert_eq!(class_of(32), 0);
         assert_eq!(class_of(33), 1);
-        assert_eq!(chunk_bytes(class_of(73)), 76);
+        assert_eq!(class_of(34), 1);
+        assert_eq!(chunk_bytes(class_of(63)), 64);
+        assert_eq!(chunk_bytes(class_of(64)), 64);
+        assert_eq!(chunk_bytes(class_of(65)), 66);
+        assert_eq!(chunk_bytes(class_of(256)), 256);
+        assert_eq!(chunk_bytes(class_of(257)), 260);
         assert_eq!(chunk_bytes(class_of(512)), 512);
+        assert_eq!(class_of(512), SMALL_CLASSES - 1);
         assert_eq!(class_of(513), SMALL_CLASSES);
         assert_eq!(chunk_bytes(class_of(513)), 544);
         assert_eq!(chunk_bytes(class_of(PAGED_MAX_BYTES - 4)), PAGED_MAX_BYTES);
         assert_eq!(class_of(PAGED_MAX_BYTES - 3), LARGE_CLASS);
         const { assert!(PAGED_CLASSES < 255, "class ids fit the id's class bits") };
-        for len in HEADER_BYTES..=SMALL_MAX_BYTES {
+        for len in super::super::FIXED_BYTES + 1..=SMALL_MAX_BYTES {
             let chunk = chunk_bytes(class_of(len));
-            assert!(
-                chunk >= len && chunk - len < SMALL_STEP_BYTES.max(3),
-                "{len}"
-            );
+            let step = if len <= SMALL_FINE_MAX_BYTES { 2 } else { 4 };
+            assert!(chunk >= len.max(SMALL_MIN_BYTES), "{len}");
+            assert!(chunk - len.max(SMALL_MIN_BYTES) < step, "{len}");
+            assert!(chunk >= VIEW_BYTES);
+        }
+        for class in 1..SMALL_CLASSES {
+            assert!(chunk_bytes(class) > chunk_bytes(class - 1));
+            assert_eq!(class_of(chunk_bytes(class)), class);
         }
         // Medium: room for the trailer, at most 1/16 (and 16 bytes) wasted.
         let zeros = [0u8; ZEROS_BYTES];
@@ -215,17 +250,31 @@ mod tests {
 
     #[test]
     fn footprint_of_a_small_item() {
-        // 30 + 11 + 32 = 73 bytes → a 76-byte chunk; 3 capacity, 2 pages, 8 table.
-        assert_eq!(footprint(11, 32), 76 + 3 + 2 + 8);
-        // 30 + 1 + 5000 + 4 → a 5152-byte chunk (paged 8 to a page); 161 capacity,
+        // 21 + 11 + 32 = 64 bytes → a 64-byte chunk; 2 capacity, 2 pages, 8 table.
+        assert_eq!(footprint(21, 11, 32), 64 + 2 + 2 + 8);
+        // With flags and an expiry, 72 bytes.
+        assert_eq!(footprint(29, 11, 32), 72 + 3 + 2 + 8);
+        // The bound: a 31-byte header, 74 bytes.
+        assert_eq!(footprint_bound(11, 32), 74 + 3 + 2 + 8);
+        // 21 + 1 + 5000 + 4 → a 5152-byte chunk (paged 8 to a page); 161 capacity,
         // 9 pages, 8 table.
-        assert_eq!(chunk_bytes(class_of(5031)), 5152);
-        assert_eq!(footprint(1, 5000), 5152 + 161 + 9 + 8);
-        // 30 + 1 + 100 000 + 4 → mapped, 102 400 bytes (25 pages); 32 slot, 8 table.
-        assert_eq!(footprint(1, 100_000), 102_400 + 32 + 8);
+        assert_eq!(chunk_bytes(class_of(5022)), 5152);
+        assert_eq!(footprint(21, 1, 5000), 5152 + 161 + 9 + 8);
+        // 21 + 1 + 100 000 + 4 → mapped, 102 400 bytes (25 pages); 32 slot, 8 table.
+        assert_eq!(footprint(21, 1, 100_000), 102_400 + 32 + 8);
         // Just over the paged classes: a whole mapping at the threshold.
         let len = PAGED_MAX_BYTES - 3;
-        assert_eq!(footprint(1, len - 31), MMAP_THRESHOLD_BYTES + 4096 + 32 + 8);
+        assert_eq!(
+            footprint(21, 1, len - 22),
+            MMAP_THRESHOLD_BYTES + 4096 + 32 + 8
+        );
+        // Monotonic in the record's length, so the bound is one.
+        let mut last = 0;
+        for len in 22..70_000 {
+            let f = footprint(0, 0, len);
+            assert!(f >= last, "{len}");
+            last = f;
+        }
     }
 
     #[test]

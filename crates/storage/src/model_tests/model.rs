@@ -21,6 +21,9 @@ pub(super) struct MItem {
     pub(super) flags: u32,
     /// Relative expiry time; 0 never.
     pub(super) exptime: u32,
+    /// Whether its record has an expiry field: written with an expiry, or touched to
+    /// one since (the field stays when the expiry is cleared again).
+    pub(super) exptime_field: bool,
     /// Relative time of the last write, or of the last access after the first fetch.
     pub(super) time: u32,
     /// The write that made this value (a store, or an incr/decr): a store-wide count.
@@ -125,7 +128,7 @@ impl Model {
     }
 
     pub(super) fn footprint(key: &[u8], item: &MItem) -> usize {
-        item_footprint(key.len(), item.value.len())
+        stored_footprint(key.len(), item.value.len(), item.flags, item.exptime_field)
     }
 
     /// Moves the hand of `shard` off `key`, which is leaving its place at `at`, to its
@@ -251,6 +254,7 @@ impl Model {
             value,
             flags,
             exptime,
+            exptime_field: exptime != 0,
             time: self.now,
             write: self.writes,
             fetched: false,
@@ -275,7 +279,7 @@ impl Model {
         new: (Vec<u8>, u32, u32),
         shard: usize,
     ) -> StoreResult {
-        let need = item_footprint(key.len(), new.0.len());
+        let need = stored_footprint(key.len(), new.0.len(), new.1, new.2 != 0);
         if need > self.budget {
             if mode == WriteMode::Set && old {
                 self.unlink(key);
@@ -362,10 +366,24 @@ impl Model {
         }
         item.fetched = true;
         item.active = true;
-        if let Some(exptime) = touch {
-            item.exptime = exptime;
+        let found = (item.value.clone(), item.flags, item.write);
+        match touch {
+            Some(exptime) if exptime != 0 && !item.exptime_field => {
+                // No field for it: the item is stored anew at the head, as it is.
+                let mut item = self.unlink(key);
+                (item.exptime, item.exptime_field) = (exptime, true);
+                let (shard, need) = (item.shard, Model::footprint(key, &item));
+                if need <= self.budget {
+                    self.make_room(shard, need);
+                    self.bytes[shard] += need;
+                    self.lru[shard].insert(0, key.to_vec());
+                    self.items.insert(key.to_vec(), item);
+                }
+            }
+            Some(exptime) => item.exptime = exptime,
+            None => {}
         }
-        Some((item.value.clone(), item.flags, item.write))
+        Some(found)
     }
 
     pub(super) fn delete(&mut self, key: &[u8]) -> bool {
@@ -401,7 +419,7 @@ impl Model {
             self.move_to_head(key);
         } else {
             let (flags, exptime, shard) = (item.flags, item.exptime, item.shard);
-            let need = item_footprint(key.len(), digits.len());
+            let need = stored_footprint(key.len(), digits.len(), flags, exptime != 0);
             if need > self.budget {
                 return ArithResult::OutOfMemory;
             }

@@ -40,6 +40,8 @@ pub struct Evicted<'a> {
     pub last_access: u32,
     /// The relative time of the eviction.
     pub now: u32,
+    /// The class id it was stored in (see `classes.rs`).
+    pub class: u32,
 }
 
 /// What the store calls for every item it evicts (see [`crate::Store::observe_evictions`]).
@@ -82,6 +84,7 @@ impl Shard {
                 exptime: item.exptime(),
                 last_access: item.time(),
                 now,
+                class: class_of_item(idx) as u32,
             });
         }
         let (class, item) = (class_of_item(idx), self.item(idx));

@@ -115,6 +115,7 @@ impl Shard {
         for bit in SAVED_BITS {
             item.set(bit, saved.bits & bit != 0);
         }
+        item.cas_wide = saved.cas >= crate::item::WIDE_CAS_MIN;
         let footprint = item.footprint();
         if footprint > self.budget {
             return Restore::TooLarge;

@@ -344,3 +344,28 @@ fn an_empty_store_round_trips() {
     assert_eq!(result.unwrap().items, 0);
     assert_eq!(r.shard_count(), 8);
 }
+
+#[test]
+fn cas_values_past_48_bits_round_trip() {
+    // One shard whose CAS values cross 2^48 half-way: narrow and wide records.
+    let s = Store::new(config(64 * MB, 1), Clock::manual());
+    s.shards[0]
+        .lock()
+        .set_cas_counter(crate::item::WIDE_CAS_MIN - 3);
+    let mut want = Vec::new();
+    for i in 0..6u32 {
+        let key = format!("key:{i}");
+        let value = vec![b'v'; 40 + i as usize];
+        let cas = set(&s, key.as_bytes(), &value, i, i64::from(i % 2) * 100);
+        want.push((key, value, i, cas));
+    }
+    assert!(want[1].3 < crate::item::WIDE_CAS_MIN && want[2].3 >= crate::item::WIDE_CAS_MIN);
+    let bytes = saved(&s);
+    let (r, result) = Store::restore(s.config().clone(), Clock::manual(), &bytes[..], true);
+    assert_eq!(result.expect("restores").items, 6);
+    for (key, value, flags, cas) in want {
+        assert_eq!(get(&r, key.as_bytes()), Some((value, flags, cas)), "{key}");
+    }
+    dump(&r);
+    assert_eq!(r.stats().bytes, s.stats().bytes);
+}

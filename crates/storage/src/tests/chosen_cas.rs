@@ -250,7 +250,7 @@ fn chosen_cas_values_count_against_the_budget() {
 #[test]
 fn an_item_that_cannot_keep_its_chosen_cas_beside_it_is_dropped() {
     // One item filling the whole shard: no room for an alias table beside it.
-    let s = store_with(item_footprint(1, 4000), 1);
+    let s = store_with(crate::stored_footprint(1, 4000, 0, false), 1);
     let value = "x".repeat(4000);
     assert_eq!(ms(&s, "a", &value, MS).0, StoreResult::Stored);
     assert_eq!(

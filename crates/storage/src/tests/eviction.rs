@@ -68,7 +68,7 @@ fn every_read_item_is_spared_once() {
     // Every item was read since it was written: one write's hand clears every mark,
     // comes round to the tail again, and the oldest goes; nothing moves.
     let n = 60;
-    let s = store_with(n * item_footprint(3, 10), 1);
+    let s = store_with(n * crate::stored_footprint(3, 10, 0, false), 1);
     let keys: Vec<String> = (0..n).map(|i| format!("k{i:02}")).collect();
     for k in &keys {
         set(&s, k, "0123456789");
@@ -96,7 +96,7 @@ fn one_eviction_spares_at_most_hand_search_read_items() {
     // More read items than the hand spares in one eviction: the one after the first
     // HAND_SEARCH goes although it was read (`evicted_active`).
     let n = HAND_SEARCH + 10;
-    let s = store_with(n * item_footprint(4, 10), 1);
+    let s = store_with(n * crate::stored_footprint(4, 10, 0, false), 1);
     let keys: Vec<String> = (0..n).map(|i| format!("k{i:03}")).collect();
     for k in &keys {
         set(&s, k, "0123456789");
@@ -116,7 +116,11 @@ fn one_eviction_spares_at_most_hand_search_read_items() {
 
 #[test]
 fn expired_reclaimed_before_live_evicted() {
-    let s = lru_store(4);
+    // Room for four items, one of them with an expiry.
+    let s = store_with(
+        3 * crate::stored_footprint(2, 10, 0, false) + crate::stored_footprint(2, 10, 0, true),
+        1,
+    );
     set(&s, "k0", "0123456789");
     write(&s, WriteMode::Set, b"k1", 0, 5, 0, b"0123456789");
     set(&s, "k2", "0123456789");

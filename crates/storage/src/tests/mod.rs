@@ -1,7 +1,8 @@
 //! Unit tests of the store's public behaviour, with a manual clock: one file per
 //! operation (`read.rs`, `write.rs`, `delete.rs`, `arith.rs`) or concern (`chosen_cas.rs`
 //! for meta `E`, `md … x` and `ms … MA N`, `expiry.rs`
-//! for expiry and `flush_all`, `eviction.rs`, `store.rs` for store-wide behaviour).
+//! for expiry and `flush_all`, `eviction.rs`, `layout.rs` for what the record layout
+//! shows through the store, `store.rs` for store-wide behaviour).
 //!
 //! Each test names the memcached rule it pins down; shard internals (LRU order, the
 //! accounting invariants) are checked through `Shard::check` and `Shard::lru_keys`.
@@ -13,6 +14,7 @@ mod chosen_cas;
 mod delete;
 mod eviction;
 mod expiry;
+mod layout;
 mod read;
 mod store;
 mod write;
@@ -120,7 +122,7 @@ fn lru(s: &Store) -> Vec<String> {
 
 /// A single-shard store whose budget holds exactly `n` items of key "kN" and a 10-byte value.
 fn lru_store(n: usize) -> Store {
-    store_with(n * item_footprint(2, 10), 1)
+    store_with(n * crate::stored_footprint(2, 10, 0, false), 1)
 }
 
 /// A meta set (`ms`) with no flags: a set with meta's rules (a refused write removes

@@ -77,8 +77,14 @@ fn stats_and_reset() {
     let stats = s.stats();
     assert_eq!(stats.curr_items, 2);
     assert_eq!(stats.total_items, 3);
-    assert_eq!(stats.bytes as usize, 2 * item_footprint(2, 10));
-    assert_eq!(stats.limit_bytes as usize, 2 * item_footprint(2, 10));
+    assert_eq!(
+        stats.bytes as usize,
+        2 * crate::stored_footprint(2, 10, 0, false)
+    );
+    assert_eq!(
+        stats.limit_bytes as usize,
+        2 * crate::stored_footprint(2, 10, 0, false)
+    );
     assert_eq!(stats.evictions, 1);
     s.reset_stats();
     let reset = s.stats();

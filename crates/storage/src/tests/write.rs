@@ -383,12 +383,13 @@ fn a_larger_record_rewritten_by_one_of_its_length_stays_where_it_is() {
             WriteMode::Set,
             key.as_bytes(),
             1,
-            0,
+            1000,
             0,
             &vec![b'a'; len],
         );
         let (first, cas0) = (at(&s), cas_of(&s, key.as_bytes()).unwrap());
-        // Same length, other bytes, flags and exptime: rewritten in place.
+        // Same length (an expiry and flags both times), other bytes, flags and
+        // exptime: rewritten in place.
         write(
             &s,
             WriteMode::Set,
