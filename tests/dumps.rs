@@ -17,9 +17,23 @@ use std::time::{Duration, Instant};
 type MetaLine = Vec<(String, String)>;
 
 /// Sends `request` and reads a dump ending in `end`.
+///
+/// memcached's crawler also runs on its own (after a start, say), and a dump asked for
+/// meanwhile is answered `BUSY currently processing crawler request`: it is asked for
+/// again until the crawler is free (for 10 s at most). ringcache never answers `BUSY`.
 fn dump(conn: &mut Client, request: &str, end: &[u8]) -> Vec<u8> {
-    conn.send(format!("{request}\r\n").as_bytes());
-    conn.read_until(request, |b| b.ends_with(end).then_some(b.len()))
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        conn.send(format!("{request}\r\n").as_bytes());
+        let reply = conn.read_until(request, |b| {
+            let busy = b.starts_with(b"BUSY ") && b.ends_with(b"\r\n");
+            (busy || b.ends_with(end)).then_some(b.len())
+        });
+        if !reply.starts_with(b"BUSY ") || Instant::now() > deadline {
+            return reply;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
 }
 
 /// `lru_crawler metadump <arg>`, parsed.
@@ -339,9 +353,14 @@ both_engines! {
         // Another dump of one class meanwhile (all keys share one class here).
         let lines = dump(&mut conn, "lru_crawler mgdump all", b"EN\r\n");
         assert_eq!(lines.iter().filter(|&&b| b == b'\n').count(), BIG_KEYS + 2);
+        // The dumping connection leaves too: the tail buffer its dump grew may stay
+        // charged while it lives (an epoll connection keeps a sent tail of up to 64 KiB,
+        // past its 32 KiB allowance), which is not what this test is about.
         drop(hog);
+        drop(conn);
+        let mut probe = server.connect();
         let released = wait_until(Duration::from_secs(10), || {
-            stat_u64(&conn.stats(), "ringcache_conn_buffer_bytes") == 0
+            stat_u64(&probe.stats(), "ringcache_conn_buffer_bytes") == 0
         });
         assert!(released, "{flavor}: the hog's buffers stay charged after it left");
     }

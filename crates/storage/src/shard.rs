@@ -458,7 +458,7 @@ impl Shard {
         self.make_room(footprint, now);
         debug_assert!(self.held() + footprint <= ceiling);
         while !self.arena.has_room(&new) {
-            // Its size class is out of ids (2^25 - 1 records in one shard): evicting
+            // Its size class is out of ids (2^24 - 1 records in one shard): evicting
             // from the tail reaches a record of that class eventually.
             self.evict(self.tail, now);
         }
