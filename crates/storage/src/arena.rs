@@ -383,6 +383,7 @@ impl Arena {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item::FIXED_BYTES;
 
     fn new_item(key: &[u8], value: &[u8]) -> NewItem<'static> {
         let key: &'static [u8] = key.to_vec().leak();
@@ -450,7 +451,7 @@ mod tests {
             assert!(rec.value() == &value[..], "{} bytes", value.len());
             assert_eq!(
                 rec.footprint(),
-                super::super::item::footprint(21, key.len(), value.len())
+                super::super::item::footprint(FIXED_BYTES, key.len(), value.len())
             );
             arena.record_mut(*id).value_mut().fill(7);
             assert!(arena.record(*id).value().iter().all(|&b| b == 7));
