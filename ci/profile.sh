@@ -5,7 +5,8 @@
 #
 # Usage: ci/profile.sh callgrind|strace|perf SERVER [REQUESTS]
 #   SERVER: memcached, ringcache-uring, ringcache-epoll, floor-uring, floor-epoll
-#   env: CONNS (50), PIPELINE (1), KEYS (1000), THREADS (1), PROTOCOL (text; meta, binary)
+#   env: CONNS (50), PIPELINE (1), KEYS (1000), THREADS (1), PROTOCOL (text; meta, binary),
+#        VALUE_SIZE (32)
 #
 # callgrind runs the server twice (prefill only, then prefill + REQUESTS) and reports
 # the difference divided by REQUESTS, so start-up and prefill cancel out; it also
@@ -58,7 +59,7 @@ run() {
     for _ in $(seq 1 600); do [ -s "$d/port" ] && break; sleep 0.1; done
     port=$(awk '/TCP INET/ { print $3; exit }' "$d/port")
     local load=("$BIN/rc-load" --server "127.0.0.1:$port" --conns "${CONNS:-50}"
-        --protocol "${PROTOCOL:-text}" --pipeline "${PIPELINE:-1}" --keys "${KEYS:-1000}" --value-size 32 --ratio 1:10
+        --protocol "${PROTOCOL:-text}" --pipeline "${PIPELINE:-1}" --keys "${KEYS:-1000}" --value-size "${VALUE_SIZE:-32}" --ratio 1:10
         --quiet "${ANY[@]}")
     "${load[@]}" --prefill --requests 0 >/dev/null 2>&1
     if [ "$MODE" = perf ]; then
