@@ -10,7 +10,8 @@
 //! `-m 64` when records over 512 bytes were single allocations). Pages of one chunk
 //! size are reused whole; a record over the largest chunk is its own allocation of at
 //! least the mmap threshold, which the server fixes (`io::sys::fix_mmap_threshold`),
-//! so it is mapped and unmapped, never a heap hole.
+//! so it is mapped and unmapped, never a heap hole. Small classes use 16 KiB pages,
+//! medium ones 64 KiB ([`chunks_per_page`] says why).
 //!
 //! What the arena holds beyond the items' footprints is a constant per paged class and
 //! shard: the class record (under 64 bytes, for each of the 254 paged classes, used or not)
@@ -22,11 +23,12 @@
 //! - each class is dense: its records have indices `0..len`. Removing a record moves the
 //!   class's last record into the hole ([`Arena::remove`] says which id moved where, so
 //!   the shard can repoint its table and LRU links); ids are stable otherwise;
-//! - a paged class keeps its records in pages of `1 << shift` chunks (at most
-//!   [`PAGE_MAX_BYTES`], at least one chunk); only the last page is partly filled, and only it grows or
-//!   shrinks. Its unused capacity is at most 1/32 of the class's chunks (rounded down):
-//!   it grows by 1/64 of them at a time and shrinks when more than 1/32 are unused, so
-//!   a steady mix of writes and removals does not reallocate on every step;
+//! - a paged class keeps its records in pages of [`chunks_per_page`] chunks; only the
+//!   last page is partly filled, and only it grows or shrinks. Its unused capacity is at
+//!   most 1/32 of the class's chunks (rounded down): it grows by 1/32 of them at a time
+//!   (so from 32 full pages on a page is allocated whole) and shrinks to 1/64 unused
+//!   when more than 1/32 are, so a steady mix of writes and removals does not
+//!   reallocate on every step;
 //! - the large class holds one allocation per record (the record and its trailer, at
 //!   least [`MMAP_THRESHOLD_BYTES`]), in a list whose capacity stays at most twice its
 //!   length (plus a few slots).
@@ -34,8 +36,8 @@
 #[cfg(doc)]
 use super::item::MMAP_THRESHOLD_BYTES;
 use super::item::{
-    chunk_bytes, class_of, large_alloc_bytes, padding, NewItem, Record, RecordMut, LARGE_CLASS,
-    NIL, PAGED_CLASSES, PAGE_MAX_BYTES, SMALL_CLASSES, WIDE_CAS_MIN, ZEROS_BYTES,
+    chunk_bytes, chunks_per_page, class_of, large_alloc_bytes, padding, NewItem, Record, RecordMut,
+    LARGE_CLASS, NIL, PAGED_CLASSES, SMALL_CLASSES, WIDE_CAS_MIN, ZEROS_BYTES,
 };
 
 /// Bits of an id that name the class (8: up to 256 classes).
@@ -69,7 +71,7 @@ struct PagedClass {
 
 impl PagedClass {
     fn new(chunk: usize) -> PagedClass {
-        let shift = (PAGE_MAX_BYTES / chunk).max(1).ilog2();
+        let shift = chunks_per_page(chunk).ilog2();
         // `locate` narrows slots and chunk sizes to u16.
         debug_assert!(chunk <= usize::from(u16::MAX) && shift <= 16);
         PagedClass {
@@ -115,8 +117,9 @@ impl PagedClass {
             self.pages.push(Vec::new());
         }
         let chunk = self.chunk;
-        // Grow by 1/64 of the class's chunks (at least one), never past a full page.
-        let step = ((self.len + 1) / 64).max(1) * chunk;
+        // Grow by 1/32 of the class's chunks (at least one), never past a full page: so
+        // from 32 full pages on, each page is allocated whole, never moved by a realloc.
+        let step = ((self.len + 1) / 32).max(1) * chunk;
         let page = self.pages.last_mut().expect("a page was just ensured");
         if page.len() == page.capacity() {
             page.reserve_exact(step.min(page_bytes - page.len()));

@@ -317,7 +317,7 @@ impl ClassReport {
                     chunks_per_page: if large {
                         1
                     } else {
-                        1 << (item::PAGE_MAX_BYTES / chunk).max(1).ilog2()
+                        item::chunks_per_page(chunk)
                     },
                     ..ClassStats::default()
                 }

@@ -131,8 +131,9 @@ mod class;
 
 pub use class::MMAP_THRESHOLD_BYTES;
 pub(crate) use class::{
-    chunk_bytes, class_of, footprint, footprint_bound, large_alloc_bytes, medium_chunks, padding,
-    small_chunk_bytes, LARGE_CLASS, PAGED_CLASSES, PAGE_MAX_BYTES, SMALL_CLASSES, SMALL_MAX_BYTES,
+    chunk_bytes, chunks_per_page, class_of, footprint, footprint_bound, large_alloc_bytes,
+    medium_chunks, padding, small_chunk_bytes, LARGE_CLASS, PAGED_CLASSES, SMALL_CLASSES,
+    SMALL_MAX_BYTES,
 };
 
 /// The record length of an item with a header of `header` bytes.

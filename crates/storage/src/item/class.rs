@@ -69,7 +69,7 @@ pub(crate) const fn medium_chunks() -> ([u32; 128], usize) {
 }
 
 /// Requests at or above this are served by `mmap`, once the server has fixed glibc's
-/// threshold here: above the largest page a paged class allocates (64 KiB, see
+/// threshold here: above the largest page a paged class allocates ([`PAGE_MAX_BYTES`], see
 /// `arena.rs`), so pages stay in the heap and every large record is mapped.
 pub const MMAP_THRESHOLD_BYTES: usize = 68 * 1024;
 
@@ -143,21 +143,41 @@ const TABLE_SLOT_BYTES: usize = 8;
 /// the page list has spare capacity) and a malloc header and rounding (up to 24 bytes).
 const PAGE_OVERHEAD_BYTES: usize = 72;
 
-/// Page bookkeeping per small item: a small class's page holds at least 64 chunks, so
-/// at most 72 / 64 bytes per chunk.
+/// Page bookkeeping per small item, at least: a small class's page holds at least 32
+/// chunks, so at most 72 / 32 bytes per chunk (rounded up by [`page_share_bytes`]).
 const PAGE_SHARE_BYTES: usize = 2;
 
-/// A page's share per chunk of class `chunk` bytes (see `arena.rs`: a page holds the
-/// largest power of two of chunks that fits in 64 KiB, at least one).
+/// A page's share per chunk of class `chunk` bytes (see [`chunks_per_page`]).
 fn page_share_bytes(chunk: usize) -> usize {
-    let chunks_per_page = 1usize << (PAGE_MAX_BYTES / chunk).max(1).ilog2();
     PAGE_OVERHEAD_BYTES
-        .div_ceil(chunks_per_page)
+        .div_ceil(chunks_per_page(chunk))
         .max(PAGE_SHARE_BYTES)
 }
 
-/// A full page of a paged class is at most this big.
+/// A full page of a medium class is at most this big.
 pub(crate) const PAGE_MAX_BYTES: usize = 64 * 1024;
+
+/// A full page of a small class is at most this big. Smaller than a medium class's page
+/// so that a class reaches the size at which the arena allocates its pages whole (32
+/// full pages, see `arena.rs`) at 512 KiB rather than 2 MiB: below it a class's last
+/// page grows by `realloc`, and the blocks that moves leave behind are heap holes no
+/// whole page fits in. With 64 KiB pages those holes were 2.5 B per item at 1,000,000
+/// items of 64-byte records in 8 shards (`ci/memory.sh`; 0.1 B with pages allocated
+/// whole from the first).
+pub(crate) const SMALL_PAGE_BYTES: usize = 16 * 1024;
+
+/// Chunks in a full page of class `chunk` bytes: the largest power of two of them that
+/// fits in its page ([`SMALL_PAGE_BYTES`] for a small class, [`PAGE_MAX_BYTES`] for a
+/// medium one), at least one.
+pub(crate) const fn chunks_per_page(chunk: usize) -> usize {
+    let page = if chunk <= SMALL_MAX_BYTES {
+        SMALL_PAGE_BYTES
+    } else {
+        PAGE_MAX_BYTES
+    };
+    let fit = page / chunk;
+    1 << (if fit > 1 { fit } else { 1 }).ilog2()
+}
 
 /// A large item's own slot in its class's `Vec<Box<[u8]>>`: 16 bytes, and the
 /// arena keeps that list's capacity at most twice its length.
