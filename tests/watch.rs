@@ -285,13 +285,17 @@ both_engines! {
 }
 
 both_engines! {
-    /// A line's `clsid` is the size class `stats items` counts the item in.
+    /// A line's `clsid` is the size class `stats items` counts the item in, also for an
+    /// item whose flags or expiry make its record longer (an 11-byte key and a 32-byte
+    /// value sit one class up with either).
     fn clsid_is_the_items_size_class(flavor) {
         let server = Server::start(flavor, &[]);
         let mut w = watcher(&server, "mutations");
         let mut c = server.connect();
-        for (key, len) in [("small", 10), ("large", 5000)] {
-            let mut request = format!("set {key} 0 0 {len}\r\n").into_bytes();
+        let cases = [("small", 10, 0, 0), ("large", 5000, 0, 0), ("key:0000001", 32, 0, 0),
+            ("key:0000002", 32, 5, 0), ("key:0000003", 32, 0, 1000)];
+        for (key, len, flags, exptime) in cases {
+            let mut request = format!("set {key} {flags} {exptime} {len}\r\n").into_bytes();
             request.extend(value_for(1, len));
             request.extend(b"\r\n");
             c.roundtrip(&request, b"STORED\r\n");

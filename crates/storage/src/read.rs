@@ -135,6 +135,19 @@ impl ItemRef<'_> {
         self.item.get().flags()
     }
 
+    /// The size class the item is stored in, as `stats slabs` numbers it (memcached's
+    /// `clsid`): exact, since it follows the record's own header (flags, expiry and CAS
+    /// width included).
+    pub fn class_id(&self) -> u32 {
+        let record = self.item.get();
+        let len = crate::item::record_bytes(
+            record.header_bytes(),
+            record.key().len(),
+            record.value().len(),
+        );
+        crate::classes::class_of_arena(crate::item::class_of(len)) as u32
+    }
+
     #[inline]
     pub fn cas(&self) -> u64 {
         match self.chosen_cas {

@@ -265,9 +265,9 @@ impl Connection {
     #[cold]
     #[inline(never)]
     fn peek_shape(&self, key: &[u8]) -> Option<ItemShape> {
-        self.server.store.get(key, Read::PEEK, |item| {
-            item.map(|i| shape(key, i.value().len()))
-        })
+        self.server
+            .store
+            .get(key, Read::PEEK, |item| item.map(|i| stored_shape(&i)))
     }
 
     /// Reports a lookup made without a get (touch, incr/decr, delete) to `fetchers`
@@ -373,7 +373,7 @@ impl Connection {
         let stored = (result == StoreResult::Stored)
             .then(|| {
                 self.server.store.get(key, Read::PEEK, |item| {
-                    item.map(|i| (ttl(i.exptime()), shape(key, i.value().len())))
+                    item.map(|i| (ttl(i.exptime()), stored_shape(&i)))
                 })
             })
             .flatten();
@@ -401,8 +401,16 @@ impl Connection {
     }
 }
 
-/// What a log line says of an item with this key and value length: the size class
-/// the store keeps it in.
+/// What a log line says of a stored item: the size class it is in and its value length.
+fn stored_shape(item: &crate::storage::ItemRef<'_>) -> ItemShape {
+    ItemShape {
+        class: item.class_id(),
+        size: item.value().len(),
+    }
+}
+
+/// What a log line says of an item not stored, with this key and value length: the size
+/// class an item of these lengths without flags or expiry is kept in.
 fn shape(key: &[u8], value_len: usize) -> ItemShape {
     ItemShape {
         class: crate::storage::class_id_of(key.len(), value_len),
