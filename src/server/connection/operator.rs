@@ -267,7 +267,7 @@ impl Connection {
     fn peek_shape(&self, key: &[u8]) -> Option<ItemShape> {
         self.server
             .store
-            .get(key, Read::PEEK, |item| item.map(|i| stored_shape(&i)))
+            .get(key, Read::PEEK, |item| item.map(|i| stored_shape(i)))
     }
 
     /// Reports a lookup made without a get (touch, incr/decr, delete) to `fetchers`
@@ -373,7 +373,7 @@ impl Connection {
         let stored = (result == StoreResult::Stored)
             .then(|| {
                 self.server.store.get(key, Read::PEEK, |item| {
-                    item.map(|i| (ttl(i.exptime()), stored_shape(&i)))
+                    item.map(|i| (ttl(i.exptime()), stored_shape(i)))
                 })
             })
             .flatten();
