@@ -34,7 +34,10 @@
 //!   at least [`MMAP_THRESHOLD_BYTES`] (the large class), which glibc serves with `mmap`
 //!   once the server has fixed its threshold there (`io::sys::fix_mmap_threshold`), so
 //!   freeing it returns it to the system and no record is ever a heap hole of its own
-//!   size;
+//!   size. A large record's header is kept apart from its bytes ([`RecordMut::large`]):
+//!   its fields change there, and its bytes, which a send may share
+//!   ([`SharedValue`]), are copied before its key or value changes in place while
+//!   shared;
 //! - the format byte never changes in place: a field is written in place only if the
 //!   record has it ([`RecordMut::set_exptime`], [`RecordMut::set_cas`] say when it has
 //!   not), so a record that needs one more field is stored anew (`shard/relocate.rs`);
@@ -46,7 +49,9 @@
 //!   share of unused chunk capacity the arena may hold (see `arena.rs`), page
 //!   bookkeeping, and the table slot at the table's lowest fill after it grows (see
 //!   `shard/table.rs`). [`footprint_bound`] of key and value length alone (the largest
-//!   header) is never below it.
+//!   header) is never below it. A large record shared with a send counts in the store
+//!   while it holds the item; once removed, in the connection that still sends it
+//!   ([`SharedValue::pinned_bytes`], within the connection's output mark).
 
 use bytes::{Bytes, BytesMut};
 
