@@ -45,14 +45,6 @@ fn wait_pending(flavor: Flavor, writer: &mut Client, what: &str) {
     );
 }
 
-/// The text answer to a get of `key` holding `value`.
-fn text_answer(key: &str, value: &[u8]) -> Vec<u8> {
-    let mut want = format!("VALUE {key} 0 {}\r\n", value.len()).into_bytes();
-    want.extend_from_slice(value);
-    want.extend_from_slice(b"\r\nEND\r\n");
-    want
-}
-
 /// Reads one text get answer of `key`; `None` on a miss.
 fn read_get(c: &mut Client, key: &str) -> Option<Vec<u8>> {
     let reply = c.read_until_end_of_get();
@@ -213,7 +205,7 @@ both_engines! {
         for n in 1..ROUNDS {
             let got = read_get(&mut reader, "k").expect("a hit");
             assert!(
-                versions.iter().any(|v| *v == got),
+                versions.contains(&got),
                 "{flavor}: answer {n} is no whole version ({} bytes)",
                 got.len()
             );
