@@ -132,7 +132,7 @@ impl ItemRef<'_> {
     /// The value shared without a copy, if the item is in the large class (a record
     /// over 64 KiB, see `arena.rs`); `None` for a smaller one, which the caller copies.
     /// It stays intact whatever later happens to the item.
-    #[inline]
+    #[inline(always)]
     pub fn shared_value(&self) -> Option<SharedValue> {
         self.item.shared_value()
     }
