@@ -37,6 +37,8 @@
 #   meta  as p16 over the meta protocol (mg/ms)
 #   bin16 as p16 over the binary protocol
 #   v1k   as p1 with 1 KiB values
+#   v256k as p1 with 256 KiB values over 1,000 keys (250 MiB, within -m 1024): values
+#         of the store's large class, which ringcache sends without a copy
 #   c500  as p1 with 500 connections
 #   bin   as p1 over the binary protocol
 #   t2    as p16 with -t 2 (every server still pinned to CPU 0 alone, so its ops/s
@@ -93,7 +95,7 @@ case "$REPS" in ''|*[!0-9]*|0) echo "ci/bench.sh: --reps needs a positive intege
 case "$DURATION" in ''|*[!0-9.]*) echo "ci/bench.sh: --duration needs seconds" >&2; exit 2 ;; esac
 IFS=, read -r -a CONFIG_LIST <<<"$CONFIGS"
 for c in "${CONFIG_LIST[@]}"; do
-    case "$c" in p1|p16|meta|bin16|v1k|c500|bin|t2|tls|tls16|tlshs|udp) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
+    case "$c" in p1|p16|meta|bin16|v1k|v256k|c500|bin|t2|tls|tls16|tlshs|udp) ;; *) echo "ci/bench.sh: unknown config $c" >&2; exit 2 ;; esac
 done
 # A TLS config's ratio to plaintext is against its twin in the same repetition.
 for twin in tls:p1 tls16:p16; do
@@ -280,14 +282,15 @@ cpu_ticks() {
     echo $((${12} + ${13}))
 }
 
-# Sets CONNS PIPELINE VALUE PROTO THREADS TLS RECONNECT UDP for config $1.
+# Sets CONNS PIPELINE VALUE KEYS PROTO THREADS TLS RECONNECT UDP for config $1.
 config_params() {
-    CONNS=50 PIPELINE=1 VALUE=32 PROTO=text THREADS=1 TLS=0 RECONNECT=0 UDP=0
+    CONNS=50 PIPELINE=1 VALUE=32 KEYS=100000 PROTO=text THREADS=1 TLS=0 RECONNECT=0 UDP=0
     case "$1" in
         p16) PIPELINE=16 ;;
         meta) PIPELINE=16 PROTO=meta ;;
         bin16) PIPELINE=16 PROTO=binary ;;
         v1k) VALUE=1024 ;;
+        v256k) VALUE=262144 KEYS=1000 ;;
         c500) CONNS=500 ;;
         bin) PROTO=binary ;;
         t2) PIPELINE=16 THREADS=2 ;;
@@ -592,7 +595,7 @@ header = [
     f"- load: {tool}; {reps} repetition(s) of {duration} s per server and config, medians shown",
     "- pinning: server on CPU 0 (`taskset -c 0`, `-t 1` except t2), load on CPU 1; each server alone, prefilled; each ringcache engine runs next to its floor, in an order reversed every other repetition",
     "- configs: 1:10 set:get, 100k keys, uniform; p1 = 50 conns, pipeline 1, 32 B values, text; "
-    "p16 = pipeline 16; meta = p16 over meta (mg/ms); bin16 = p16 over binary; v1k = 1 KiB values; c500 = 500 conns; bin = binary protocol; "
+    "p16 = pipeline 16; meta = p16 over meta (mg/ms); bin16 = p16 over binary; v1k = 1 KiB values; v256k = 256 KiB values, 1,000 keys; c500 = 500 conns; bin = binary protocol; "
     "t2 = p16 with `-t 2`, server on CPU 0 (memcached runs two threads there; ringcache starts one worker per allowed CPU, so one); "
     "tls = p1 over TLS, tls16 = p16 over TLS (`-Z`, self-signed P-256 certificate; rc-load --tls, rustls, TLS 1.3); "
     "tlshs = TLS handshakes: 4 clients each looping connect, full handshake, `version`, close (ops = handshakes, so ops per server-CPU-s = handshakes per second per server core); "

@@ -1,10 +1,13 @@
 //! A connection's pending output: answers waiting to be sent, in order.
 //!
-//! Small answers are appended to a growing tail buffer. A large value is copied once,
-//! out of the store (whose lock cannot be held until the send completes), into a
-//! segment of its own allocated at exactly its size ([`Output::push_copy`]), so the tail
-//! never grows to hold it; a segment that is already shared (`bytes::Bytes`) is queued
-//! as it is ([`Output::push_shared`]). An engine sends from
+//! Small answers are appended to a growing tail buffer. A big value of the store's
+//! paged classes is copied once, out of the store (whose lock cannot be held until the
+//! send completes), into a segment of its own allocated at exactly its size
+//! ([`Output::push_copy`]), so the tail never grows to hold it; a segment that is
+//! already shared (`bytes::Bytes`) is queued as it is ([`Output::push_shared`]), and
+//! a value of the store's large class is queued as the store shares it, counted at
+//! the whole allocation it pins ([`Output::push_pinned`]): if the item is removed or
+//! overwritten before the send completes, only this output still holds it. An engine sends from
 //! the front either by borrowing the segments ([`Output::chunks`] + [`Output::advance`],
 //! the reactor's `writev`) or by taking them ([`Output::take`], the proactor, whose send
 //! op owns them until the kernel is done).
@@ -13,7 +16,8 @@
 //! - `len()` is the exact number of bytes not yet handed to an engine;
 //! - `held()` adds the bytes an engine took and has not reported sent
 //!   ([`Output::send_done`]): what the connection still pins, which its high-water
-//!   mark bounds.
+//!   mark bounds. A segment counts what it was allocated with (a pinned value: the
+//!   allocation it keeps alive), from its queueing until the engine is done with it.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -28,17 +32,16 @@ const TAIL_KEEP_BYTES: usize = 4 * TAIL_BYTES;
 
 #[derive(Debug, Default)]
 pub struct Output {
-    /// Frozen segments, sent before `tail`.
-    queue: VecDeque<Bytes>,
+    /// Frozen segments, sent before `tail`, each with the bytes it pins (see
+    /// `queued_alloc`).
+    queue: VecDeque<(Bytes, usize)>,
     /// Where new small answers go.
     tail: BytesMut,
     /// Bytes in `queue`.
     queued_len: usize,
     /// Bytes the segments in `queue` were allocated with: a partly sent segment still
-    /// pins its whole allocation.
+    /// pins its whole allocation, a pinned value its record's.
     queued_alloc: usize,
-    /// Bytes already sent from the front segment.
-    front_sent: usize,
     /// Bytes taken by the engine's send in flight ([`Output::take`]) until
     /// [`Output::send_done`].
     in_flight: usize,
@@ -100,10 +103,25 @@ impl Output {
         self.enqueue(bytes);
     }
 
-    fn enqueue(&mut self, bytes: Bytes) {
+    /// Queues a value the store shares ([`crate::storage::SharedValue`]) without
+    /// copying it, counted as the `pinned_bytes` it keeps allocated (at least its
+    /// length).
+    pub fn push_pinned(&mut self, bytes: Bytes, pinned_bytes: usize) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.freeze_tail();
+        let pinned = pinned_bytes.max(bytes.len());
         self.queued_len += bytes.len();
-        self.queued_alloc += bytes.len();
-        self.queue.push_back(bytes);
+        self.queued_alloc += pinned;
+        self.queue.push_back((bytes, pinned));
+    }
+
+    fn enqueue(&mut self, bytes: Bytes) {
+        let len = bytes.len();
+        self.queued_len += len;
+        self.queued_alloc += len;
+        self.queue.push_back((bytes, len));
     }
 
     /// Queues a copy of `bytes` as its own segment, allocated at exactly its size (a big
@@ -132,7 +150,7 @@ impl Output {
         for seg in self
             .queue
             .iter()
-            .map(|b| &b[..])
+            .map(|(b, _)| &b[..])
             .chain(Some(&self.tail[..]))
         {
             if n == dst.len() {
@@ -160,19 +178,17 @@ impl Output {
             return;
         }
         while n > 0 {
-            let Some(front) = self.queue.front_mut() else {
+            let Some((front, pinned)) = self.queue.front_mut() else {
                 break;
             };
             if n < front.len() {
                 let _ = front.split_to(n);
                 self.queued_len -= n;
-                self.front_sent += n;
                 return;
             }
             n -= front.len();
             self.queued_len -= front.len();
-            self.queued_alloc -= front.len() + self.front_sent;
-            self.front_sent = 0;
+            self.queued_alloc -= *pinned;
             self.queue.pop_front();
         }
         assert!(n <= self.tail.len(), "advanced past the end of the output");
@@ -183,11 +199,10 @@ impl Output {
     /// They count as [`Output::held`] until the engine calls [`Output::send_done`].
     pub fn take(&mut self, into: &mut Vec<Bytes>) {
         self.freeze_tail();
-        into.extend(self.queue.drain(..));
+        into.extend(self.queue.drain(..).map(|(b, _)| b));
         self.in_flight += self.queued_alloc;
         self.queued_len = 0;
         self.queued_alloc = 0;
-        self.front_sent = 0;
     }
 }
 
@@ -223,6 +238,30 @@ mod tests {
         assert_eq!(out.held(), 0);
         let all: Vec<u8> = taken.iter().flat_map(|b| b.iter().copied()).collect();
         assert_eq!(all, b"bc\r\nEND\r\n");
+    }
+
+    #[test]
+    fn a_pinned_value_counts_what_it_pins_until_sent() {
+        let mut out = Output::new();
+        out.extend(b"VALUE k 0 5\r\n");
+        out.push_pinned(Bytes::from_static(b"hello"), 4096);
+        out.extend(b"\r\nEND\r\n");
+        assert_eq!(out.len(), 13 + 5 + 7);
+        assert_eq!(out.held(), 13 + 4096 + 7);
+        assert_eq!(collect(&out), b"VALUE k 0 5\r\nhello\r\nEND\r\n");
+        out.advance(15);
+        assert_eq!(out.held(), 4096 + 7, "a partly sent value pins all of it");
+        out.advance(3);
+        assert_eq!(out.held(), 7);
+        out.push_pinned(Bytes::from_static(b"again"), 8192);
+        let mut taken = Vec::new();
+        out.take(&mut taken);
+        assert_eq!(out.held(), 7 + 8192, "held until the send is done");
+        out.send_done();
+        assert_eq!(out.held(), 0);
+        // Never less than its length.
+        out.push_pinned(Bytes::from_static(b"abc"), 1);
+        assert_eq!(out.held(), 3);
     }
 
     #[test]

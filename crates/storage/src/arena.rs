@@ -31,14 +31,22 @@
 //!   reallocate on every step;
 //! - the large class holds one allocation per record (the record and its trailer, at
 //!   least [`MMAP_THRESHOLD_BYTES`]), in a list whose capacity stays at most twice its
-//!   length (plus a few slots).
+//!   length (plus a few slots). Beside it, each keeps its header apart, where its
+//!   fields (links, state bits, times, CAS) are written in place; the allocation itself
+//!   is a `Bytes` that a get may share with a send ([`RecordMut::shared_value`]): its
+//!   key and value are written only when the store holds the only reference, else a
+//!   copy is made first (`RecordMut::write_large`), so a pending send's bytes never
+//!   change. A shared record outlives its removal by as long as the send holds it:
+//!   then the store no longer counts it, the connection does (the `pinned_bytes` it
+//!   was handed, within its output mark and the connections' shared budget).
 
 #[cfg(doc)]
 use super::item::MMAP_THRESHOLD_BYTES;
 use super::item::{
     chunk_bytes, chunks_per_page, class_of, large_alloc_bytes, padding, NewItem, Record, RecordMut,
-    LARGE_CLASS, NIL, PAGED_CLASSES, SMALL_CLASSES, WIDE_CAS_MIN, ZEROS_BYTES,
+    LARGE_CLASS, NIL, PAGED_CLASSES, SMALL_CLASSES, VIEW_BYTES, WIDE_CAS_MIN, ZEROS_BYTES,
 };
+use bytes::Bytes;
 
 /// Bits of an id that name the class (8: up to 256 classes).
 const CLASS_BITS: u32 = 8;
@@ -169,21 +177,30 @@ impl PagedClass {
     }
 }
 
+/// A record of the large class: its header, apart, and its whole allocation (see the
+/// module header).
+struct LargeRecord {
+    head: [u8; VIEW_BYTES],
+    body: Bytes,
+}
+
 /// Large records are rare: kept off the inlined lookup path.
 #[inline(never)]
-fn large_record(large: &[Box<[u8]>], index: usize) -> &[u8] {
-    &large[index]
+fn large_record(large: &[LargeRecord], index: usize) -> Record<'_> {
+    let rec = &large[index];
+    Record::split(&rec.head, &rec.body)
 }
 
 #[inline(never)]
-fn large_record_mut(large: &mut [Box<[u8]>], index: usize) -> &mut [u8] {
-    &mut large[index]
+fn large_record_mut(large: &mut [LargeRecord], index: usize) -> RecordMut<'_> {
+    let rec = &mut large[index];
+    RecordMut::large(&mut rec.head, &mut rec.body)
 }
 
 /// A shard's records.
 pub(crate) struct Arena {
     paged: Box<[PagedClass; PAGED_CLASSES]>,
-    large: Vec<Box<[u8]>>,
+    large: Vec<LargeRecord>,
 }
 
 /// One class's memory, see [`Arena::class_usage`].
@@ -213,30 +230,36 @@ impl Arena {
     // always inlined, the large class out of line; `paged` is an array, so the class
     // test is its bounds check.
 
-    /// Record `id`'s bytes, uninterpreted.
+    /// Record `id`'s bytes, uninterpreted (for prefetch hints: a large record's header
+    /// there is not kept up to date).
     #[inline(always)]
     pub(crate) fn record_bytes(&self, id: u32) -> &[u8] {
         let (class, index) = split(id);
         if class < PAGED_CLASSES {
             self.paged[class].record(index)
         } else {
-            large_record(&self.large, index)
+            &self.large[index].body
         }
     }
 
     #[inline(always)]
     pub(crate) fn record(&self, id: u32) -> Record<'_> {
-        Record::new(self.record_bytes(id))
+        let (class, index) = split(id);
+        if class < PAGED_CLASSES {
+            Record::new(self.paged[class].record(index))
+        } else {
+            large_record(&self.large, index)
+        }
     }
 
     #[inline(always)]
     pub(crate) fn record_mut(&mut self, id: u32) -> RecordMut<'_> {
         let (class, index) = split(id);
-        RecordMut::new(if class < PAGED_CLASSES {
-            self.paged[class].record_mut(index)
+        if class < PAGED_CLASSES {
+            RecordMut::new(self.paged[class].record_mut(index))
         } else {
             large_record_mut(&mut self.large, index)
-        })
+        }
     }
 
     /// Records held in class `class` (their indices are `0..class_len`).
@@ -267,7 +290,7 @@ impl Arena {
             return ClassUsage {
                 pages: self.large.len(),
                 chunks: self.large.len(),
-                bytes: self.large.iter().map(|r| r.len()).sum(),
+                bytes: self.large.iter().map(|r| r.body.len()).sum(),
             };
         }
         let paged = &self.paged[class];
@@ -305,7 +328,10 @@ impl Arena {
             // The padding may be longer than the zeroes at hand.
             rec.resize(alloc - trailer.len(), 0);
             rec.extend_from_slice(&((alloc - len) as u32).to_le_bytes());
-            self.large.push(rec.into_boxed_slice());
+            let head = *rec.first_chunk().expect("a record holds its header");
+            // At its exact capacity: `Bytes` takes the allocation over as it is.
+            let body = Bytes::from(rec);
+            self.large.push(LargeRecord { head, body });
             return id(class, self.large.len() - 1);
         }
         let chunk = chunk_bytes(class);
@@ -456,9 +482,92 @@ mod tests {
                 rec.footprint(),
                 super::super::item::footprint(FIXED_BYTES, key.len(), value.len())
             );
-            arena.record_mut(*id).value_mut().fill(7);
+            arena.record_mut(*id).with_value_mut(|v| v.fill(7));
             assert!(arena.record(*id).value().iter().all(|&b| b == 7));
         }
+        arena.check();
+    }
+
+    /// A large record shared with a send, then changed every way the store changes a
+    /// record in place: the shared bytes never change; the header's fields are written
+    /// without a copy, the key and value only after one.
+    #[test]
+    fn a_shared_large_record_is_copied_before_its_value_changes() {
+        let mut arena = Arena::new();
+        let old: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let id = arena.insert(&new_item(b"big", &old), 1, 2);
+        assert!(arena.record_mut(id).shared_value().is_some());
+        let mut small = arena.insert(&new_item(b"small", b"v"), 3, 4);
+        assert!(arena.record_mut(small).shared_value().is_none());
+
+        let sent = arena.record_mut(id).shared_value().expect("large");
+        assert_eq!(&sent.value[..], &old[..]);
+        // The record (header, key, value, trailer) and glibc's header, whole pages.
+        let record = FIXED_BYTES + 3 + old.len() + 4;
+        assert!(sent.pinned_bytes >= record + 16);
+        assert!(sent.pinned_bytes <= arena.record(id).footprint());
+        // Header writes: in place, the shared bytes kept (no copy).
+        let before = arena.record(id).value().as_ptr();
+        {
+            let mut rec = arena.record_mut(id);
+            rec.set_prev(7);
+            rec.set_next(8);
+            rec.set_time(9);
+            rec.set(crate::item::FETCHED, true);
+            assert!(rec.set_cas(10));
+        }
+        let rec = arena.record(id);
+        assert_eq!(rec.value().as_ptr(), before, "header writes do not copy");
+        assert_eq!(
+            (rec.prev(), rec.next(), rec.time(), rec.cas()),
+            (7, 8, 9, 10)
+        );
+        assert!(rec.has(crate::item::FETCHED));
+        assert_eq!(rec.value(), &old[..]);
+
+        // An overwrite in place (same length) while shared: copied, the send's intact.
+        let new: Vec<u8> = vec![b'n'; old.len()];
+        arena
+            .record_mut(id)
+            .overwrite(&new_item(b"big", &new), 11, 12, (13, 14));
+        let rec = arena.record(id);
+        assert_ne!(rec.value().as_ptr(), before);
+        assert_eq!(rec.value(), &new[..]);
+        assert_eq!(
+            (rec.prev(), rec.next(), rec.time(), rec.cas()),
+            (13, 14, 12, 11)
+        );
+        assert_eq!(rec.key(), b"big");
+        assert_eq!(&sent.value[..], &old[..], "the pending send's bytes");
+
+        // Not shared now: the next overwrite is in place.
+        let unshared = rec.value().as_ptr();
+        let newer = vec![b'm'; old.len()];
+        arena
+            .record_mut(id)
+            .overwrite(&new_item(b"big", &newer), 15, 16, (NIL, NIL));
+        assert_eq!(arena.record(id).value().as_ptr(), unshared, "no copy");
+        assert_eq!(arena.record(id).value(), &newer[..]);
+
+        // A value write (incr/decr) while shared: copied.
+        let second = arena.record_mut(id).shared_value().expect("large");
+        arena
+            .record_mut(id)
+            .with_value_mut(|v| v[..3].copy_from_slice(b"123"));
+        assert_eq!(&arena.record(id).value()[..4], b"123m");
+        assert_eq!(&second.value[..], &newer[..]);
+        assert_eq!(arena.record(id).cas(), 15, "the header survives the copy");
+
+        // Removed while shared: the send still holds every byte.
+        let third = arena.record_mut(id).shared_value().expect("large");
+        if let Some(Moved { from, to }) = arena.remove(id) {
+            assert_eq!(from, small);
+            small = to;
+        }
+        assert_eq!(&third.value[..3], b"123");
+        assert_eq!(third.value.len(), old.len());
+        assert_eq!(arena.record(small).value(), b"v");
+        drop((sent, second));
         arena.check();
     }
 }

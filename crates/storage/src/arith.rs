@@ -175,7 +175,7 @@ impl Shard {
             let cas = self.next_cas();
             self.forget_cas(idx);
             let mut item = self.item_mut(idx);
-            number::write_in_place(item.value_mut(), digits);
+            item.with_value_mut(|v| number::write_in_place(v, digits));
             let held = item.set_cas(cas);
             debug_assert!(held);
             item.set_time(now);

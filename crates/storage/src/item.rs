@@ -34,7 +34,10 @@
 //!   at least [`MMAP_THRESHOLD_BYTES`] (the large class), which glibc serves with `mmap`
 //!   once the server has fixed its threshold there (`io::sys::fix_mmap_threshold`), so
 //!   freeing it returns it to the system and no record is ever a heap hole of its own
-//!   size;
+//!   size. A large record's header is kept apart from its bytes ([`RecordMut::large`]):
+//!   its fields change there, and its bytes, which a send may share
+//!   ([`SharedValue`]), are copied before its key or value changes in place while
+//!   shared;
 //! - the format byte never changes in place: a field is written in place only if the
 //!   record has it ([`RecordMut::set_exptime`], [`RecordMut::set_cas`] say when it has
 //!   not), so a record that needs one more field is stored anew (`shard/relocate.rs`);
@@ -46,7 +49,11 @@
 //!   share of unused chunk capacity the arena may hold (see `arena.rs`), page
 //!   bookkeeping, and the table slot at the table's lowest fill after it grows (see
 //!   `shard/table.rs`). [`footprint_bound`] of key and value length alone (the largest
-//!   header) is never below it.
+//!   header) is never below it. A large record shared with a send counts in the store
+//!   while it holds the item; once removed, in the connection that still sends it
+//!   ([`SharedValue::pinned_bytes`], within the connection's output mark).
+
+use bytes::{Bytes, BytesMut};
 
 /// Zero bytes enough for any padding (see [`padding`]).
 pub(crate) const ZEROS_BYTES: usize = 4096;
@@ -366,13 +373,20 @@ pub(crate) struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
-    /// The record in `bytes` (a whole chunk or large allocation).
+    /// The record in `bytes` (a whole chunk).
     #[inline(always)]
     pub(crate) fn new(bytes: &'a [u8]) -> Record<'a> {
         let head = bytes
             .first_chunk::<VIEW_BYTES>()
             .expect("a record holds its header");
         Record { head, all: bytes }
+    }
+
+    /// A large record: its header `head`, kept apart, and its bytes `all`, whose own
+    /// first bytes are a header no longer read (see [`RecordMut::large`]).
+    #[inline(always)]
+    pub(crate) fn split(head: &'a [u8; VIEW_BYTES], all: &'a [u8]) -> Record<'a> {
+        Record { head, all }
     }
 
     #[inline(always)]
@@ -505,20 +519,82 @@ impl<'a> Record<'a> {
 /// A stored item under its shard's lock, to change in place.
 #[derive(Debug)]
 pub(crate) struct RecordMut<'a> {
+    /// The whole record (a chunk), or a large record's header.
     all: &'a mut [u8],
+    /// A large record's bytes, which a send may share: written only when this holds
+    /// the only reference, else copied first (see [`RecordMut::large`]).
+    body: Option<&'a mut Bytes>,
 }
 
 impl<'a> RecordMut<'a> {
-    /// The record in `bytes` (a whole chunk or large allocation).
+    /// The record in `bytes` (a whole chunk).
     #[inline(always)]
     pub(crate) fn new(bytes: &'a mut [u8]) -> RecordMut<'a> {
         debug_assert!(bytes.len() >= VIEW_BYTES, "a record holds its header");
-        RecordMut { all: bytes }
+        RecordMut {
+            all: bytes,
+            body: None,
+        }
     }
 
+    /// A large record: its header `head`, which every field write changes in place, and
+    /// its bytes `body` (header, key, value, padding, trailer), which a get may share
+    /// with a send in flight ([`RecordMut::shared_value`]). The header in `body` is
+    /// not read (`head` is); a write of the key or value (an overwrite in place,
+    /// incr/decr) copies `body` first unless it is the only reference, so a pending
+    /// send never sees its bytes change.
+    #[inline(always)]
+    pub(crate) fn large(head: &'a mut [u8; VIEW_BYTES], body: &'a mut Bytes) -> RecordMut<'a> {
+        debug_assert!(body.len() >= VIEW_BYTES, "a record holds its header");
+        RecordMut {
+            all: head,
+            body: Some(body),
+        }
+    }
+
+    /// The record to read. The header is `all`'s start either way, so a read of a
+    /// header field never looks at `body`.
     #[inline(always)]
     pub(crate) fn get(&self) -> Record<'_> {
-        Record::new(self.all)
+        let head = self
+            .all
+            .first_chunk::<VIEW_BYTES>()
+            .expect("a record holds its header");
+        let all: &[u8] = match &self.body {
+            None => self.all,
+            Some(body) => body,
+        };
+        Record::split(head, all)
+    }
+
+    /// The value, shared without a copy, if this is a large record: what the
+    /// connection queues for its send, and the bytes that pins until the send is done
+    /// (the whole allocation, which outlives the item if it is removed meanwhile).
+    ///
+    /// Inlined down to the test of `body`, so that a caller whose hit is small keeps this
+    /// view in registers (an out-of-line call taking `&self` made the get path's
+    /// `ItemRef` live in memory: 25 instructions a get).
+    #[inline(always)]
+    pub(crate) fn shared_value(&self) -> Option<SharedValue> {
+        let body = self.body.as_deref()?;
+        Some(share(body, self.get().value()))
+    }
+
+    /// Runs `f` on this large record as one whole record (its bytes, the header
+    /// copied in), copied first if a send shares them; keeps the header it leaves.
+    #[cold]
+    #[inline(never)]
+    fn write_large<R>(&mut self, f: impl FnOnce(&mut RecordMut<'_>) -> R) -> R {
+        let body = self.body.as_deref_mut().expect("a large record");
+        let mut bytes = match std::mem::take(body).try_into_mut() {
+            Ok(unique) => unique,
+            Err(shared) => BytesMut::from(&shared[..]),
+        };
+        bytes[..VIEW_BYTES].copy_from_slice(self.all);
+        let result = f(&mut RecordMut::new(&mut bytes));
+        self.all.copy_from_slice(&bytes[..VIEW_BYTES]);
+        *body = bytes.freeze();
+        result
     }
 
     #[inline(always)]
@@ -596,6 +672,9 @@ impl<'a> RecordMut<'a> {
     /// therefore copied only if the header's length changes.
     #[inline(always)]
     pub(crate) fn overwrite(&mut self, new: &NewItem<'_>, cas: u64, time: u32, links: (u32, u32)) {
+        if self.body.is_some() {
+            return self.write_large(|rec| rec.overwrite(new, cas, time, links));
+        }
         let old_header = self.get().header_bytes();
         let header = new.header_bytes();
         let key_end = header + new.key.len();
@@ -633,12 +712,36 @@ impl<'a> RecordMut<'a> {
         copy_bytes(&mut self.all[key_end..value_end], new.value);
     }
 
-    pub(crate) fn value_mut(&mut self) -> &mut [u8] {
+    /// Runs `f` on the value, to change in place (a large record's copied first if a
+    /// send shares it).
+    pub(crate) fn with_value_mut<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        if self.body.is_some() {
+            return self.write_large(|rec| rec.with_value_mut(f));
+        }
         let rec = self.get();
         let start = rec.header_bytes() + rec.key_len();
         let end = self.all.len() - pad_of(rec.head, rec.all);
-        &mut self.all[start..end]
+        f(&mut self.all[start..end])
     }
+}
+
+/// `value` (within `body`) shared, see [`RecordMut::shared_value`].
+#[cold]
+#[inline(never)]
+fn share(body: &Bytes, value: &[u8]) -> SharedValue {
+    SharedValue {
+        value: body.slice_ref(value),
+        pinned_bytes: class::large_pinned_bytes(body.len()),
+    }
+}
+
+/// A large item's value shared with the store (see [`RecordMut::shared_value`]).
+#[derive(Clone, Debug)]
+pub struct SharedValue {
+    /// The value's bytes, with no copy.
+    pub value: Bytes,
+    /// What holding `value` keeps allocated: its record's whole allocation.
+    pub pinned_bytes: usize,
 }
 
 #[cfg(test)]
@@ -834,7 +937,7 @@ mod tests {
         rec.set_prev(3);
         rec.set_next(4);
         assert!(rec.set_cas(WIDE_CAS_MIN - 1));
-        rec.value_mut().copy_from_slice(b"VALUE");
+        rec.with_value_mut(|v| v.copy_from_slice(b"VALUE"));
         let r = rec.get();
         assert_eq!((r.prev(), r.next(), r.cas()), (3, 4, WIDE_CAS_MIN - 1));
         assert_eq!(r.value(), b"VALUE");

@@ -105,7 +105,7 @@ pub use classes::{
 pub use clock::Clock;
 pub use crawler::{CrawlPass, DumpItem, Walk};
 pub use delete::{Delete, DeleteResult};
-pub use item::MMAP_THRESHOLD_BYTES;
+pub use item::{SharedValue, MMAP_THRESHOLD_BYTES};
 pub use read::{ItemRef, Read};
 pub use shard::{Evicted, EvictionObserver};
 pub use snapshot::{

@@ -18,7 +18,7 @@
 //! - an item made by vivify is an ordinary item (flags 0, no expiry, accounted,
 //!   evictable), never marked as having a base64 key (memcached's neither).
 
-use crate::item::{NewItem, RecordMut, FETCHED, KEY_BINARY, STALE, WIN_SENT};
+use crate::item::{NewItem, RecordMut, SharedValue, FETCHED, KEY_BINARY, STALE, WIN_SENT};
 use crate::shard::{mark_hit, Shard};
 use crate::{Store, KEY_MAX_BYTES};
 
@@ -127,6 +127,14 @@ impl ItemRef<'_> {
     #[inline]
     pub fn value(&self) -> &[u8] {
         self.item.get().value()
+    }
+
+    /// The value shared without a copy, if the item is in the large class (a record
+    /// over 64 KiB, see `arena.rs`); `None` for a smaller one, which the caller copies.
+    /// It stays intact whatever later happens to the item.
+    #[inline(always)]
+    pub fn shared_value(&self) -> Option<SharedValue> {
+        self.item.shared_value()
     }
 
     /// Client flags.

@@ -239,6 +239,7 @@ impl Shard {
         self.arena.record(idx)
     }
 
+    #[inline(always)]
     pub(crate) fn item_mut(&mut self, idx: u32) -> RecordMut<'_> {
         self.arena.record_mut(idx)
     }

@@ -216,6 +216,7 @@ impl Connection {
         let out = self.out.buf();
         let buffers = &self.server.buffers;
         let mut refused = false;
+        let mut shared = None;
         let read = Read {
             touch: touch.map(i64::from),
             ..Read::GET
@@ -230,14 +231,29 @@ impl Connection {
             let key = if with_key { item.key() } else { &[] };
             let flags = item.flags().to_be_bytes();
             let cas = super::shown_cas(cas_on, item.cas());
-            response::put(out, to, Status::NoError, cas, &flags, key, value);
+            if value.len() >= super::text::SEGMENT_MIN_BYTES {
+                // The store's large class: the value follows without a copy.
+                shared = item.shared_value();
+            }
+            if shared.is_some() {
+                let (extras, status) = (flags.len(), Status::NoError);
+                response::put_header(out, to, status, cas, extras, key.len(), value.len());
+                out.extend_from_slice(&flags);
+                out.extend_from_slice(key);
+            } else {
+                response::put(out, to, Status::NoError, cas, &flags, key, value);
+            }
             true
         });
+        if let Some(shared) = shared {
+            self.out.push_pinned(shared.value, shared.pinned_bytes);
+        }
         if refused {
             // memcached's answer when it has no memory for the answer.
             self.stats().incr(Stat::ConnBufferRefusals);
             return self.binary_error(to, Status::OutOfMemory);
         }
+        let out = self.out.buf();
         if !hit && !quiet {
             if with_key {
                 response::put(out, to, Status::KeyNotFound, 0, &[], key, &[]);

@@ -67,7 +67,8 @@ use crate::protocol::{encode::reply_line, Response, StoreMode};
 use crate::server::buffers::ConnBuffers;
 use crate::server::stats::Stat;
 use crate::storage::{
-    Arith, ArithResult, Delete, DeleteResult, Initial, ItemRef, Read, StoreResult, Write, WriteMode,
+    Arith, ArithResult, Delete, DeleteResult, Initial, ItemRef, Read, SharedValue, StoreResult,
+    Write, WriteMode,
 };
 use bytes::{BufMut, BytesMut};
 
@@ -181,10 +182,16 @@ impl Connection {
             buffers: &self.server.buffers,
         };
         let out = self.out.buf();
+        let mut shared = None;
         let got = self.server.store.get(key, read, |item| match item {
-            Some(item) => hit.answer::<PLAIN>(item, out),
+            Some(item) => hit.answer::<PLAIN>(item, out, &mut shared),
             None => answer_get_miss(meta, key, out),
         });
+        if let Some(shared) = shared {
+            // A value of the store's large class, after its line, without a copy.
+            self.out.push_pinned(shared.value, shared.pinned_bytes);
+            encode::end(self.out.buf());
+        }
         self.observe_get(key, matches!(got, Got::Hit { .. }), false);
         self.count_meta_get(got);
     }
@@ -419,8 +426,16 @@ impl HitContext<'_> {
     /// Writes the answer to a meta get's hit (`VA`/`HD`, its flags in request order,
     /// the win marks, the value), acting on `T`, `N` and `R` where they stand; under
     /// the item's lock. `PLAIN`: see [`Connection::meta_get_as`].
+    ///
+    /// A value of the store's large class is left in `shared`, for the caller to queue
+    /// after the line without a copy, then the value's end.
     #[inline(always)]
-    fn answer<const PLAIN: bool>(&self, item: &mut ItemRef<'_>, out: &mut BytesMut) -> Got {
+    fn answer<const PLAIN: bool>(
+        &self,
+        item: &mut ItemRef<'_>,
+        out: &mut BytesMut,
+        shared: &mut Option<SharedValue>,
+    ) -> Got {
         let f = &self.meta.flags;
         let len = item.value().len();
         // memcached 1.6.45: a `C` equal to the item's CAS means the client holds this
@@ -460,8 +475,13 @@ impl HitContext<'_> {
         }
         line.end();
         if value {
-            out.put_slice(item.value());
-            encode::end(out);
+            if len >= super::text::SEGMENT_MIN_BYTES {
+                *shared = item.shared_value();
+            }
+            if shared.is_none() {
+                out.put_slice(item.value());
+                encode::end(out);
+            }
         }
         Got::Hit { touched }
     }

@@ -325,7 +325,11 @@ impl Connection {
                 encode::value(item.key(), item.flags(), value, cas, out.buf());
             } else if buffers.has_room(value.len()) {
                 encode::value_header(item.key(), item.flags(), value.len(), cas, out.buf());
-                out.push_copy(value);
+                match item.shared_value() {
+                    // The store's large class: no copy (see `server/output.rs`).
+                    Some(shared) => out.push_pinned(shared.value, shared.pinned_bytes),
+                    None => out.push_copy(value),
+                }
                 out.extend(encode::VALUE_TRAILER);
             } else {
                 refused = true;
@@ -371,7 +375,8 @@ fn offset_in(whole: &[u8], part: &[u8]) -> usize {
 /// Values at least this big go into the output as their own exact-size segment rather
 /// than into its growing buffer, which would double past them: a client that pipelines
 /// gets of big values and does not read then pins what it asked for, not twice that
-/// (`tests/hostile.rs`, slow readers).
+/// (`tests/hostile.rs`, slow readers). A value of the store's large class (over 64 KiB)
+/// is that segment without a copy (`ItemRef::shared_value`).
 pub(super) const SEGMENT_MIN_BYTES: usize = 32 * 1024;
 
 /// memcached's answer to a get it cannot allocate the answer for.

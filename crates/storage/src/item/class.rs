@@ -179,9 +179,21 @@ pub(crate) const fn chunks_per_page(chunk: usize) -> usize {
     1 << (if fit > 1 { fit } else { 1 }).ilog2()
 }
 
-/// A large item's own slot in its class's `Vec<Box<[u8]>>`: 16 bytes, and the
-/// arena keeps that list's capacity at most twice its length.
-const LARGE_SLOT_BYTES: usize = 32;
+/// A large item's own slot in its class's list (`arena.rs`, `LargeRecord`: its
+/// header, 32 bytes, and the `Bytes` of its record, 32): 64 bytes, and the arena keeps
+/// that list's capacity at most twice its length.
+const LARGE_SLOT_BYTES: usize = 128;
+
+/// The `bytes` crate's reference count of a large record, allocated the first time a
+/// get shares it (three words, a 32-byte malloc chunk); counted from the start.
+const LARGE_SHARED_BYTES: usize = 32;
+
+/// What a large record of `alloc` bytes (its whole allocation, trailer included) keeps
+/// allocated, wherever it is held (the store, or a send that shares it): its mapping
+/// and its reference count.
+pub(crate) fn large_pinned_bytes(alloc: usize) -> usize {
+    malloc_chunk_bytes(alloc) + LARGE_SHARED_BYTES
+}
 
 /// The chunk glibc malloc hands out for a request of `len` bytes: an 8-byte size header,
 /// 16-byte alignment, 32 bytes at least; whole pages (plus a 16-byte header) for large
@@ -201,8 +213,8 @@ pub(crate) fn malloc_chunk_bytes(len: usize) -> usize {
 ///
 /// Paged (small or medium): its chunk, the unused chunk capacity the arena may hold (at
 /// most 1/32 of the class's chunks, see `arena.rs`), page bookkeeping, the table slot.
-/// Large: its allocation (mapped, whole pages), its slot in the large list, the table
-/// slot.
+/// Large: its allocation (mapped, whole pages) and reference count, its slot in the
+/// large list, the table slot.
 pub(crate) fn footprint(header: usize, key_len: usize, value_len: usize) -> usize {
     let len = record_bytes(header, key_len, value_len);
     let class = class_of(len);
@@ -210,7 +222,7 @@ pub(crate) fn footprint(header: usize, key_len: usize, value_len: usize) -> usiz
         let chunk = chunk_bytes(class);
         chunk + chunk.div_ceil(32) + page_share_bytes(chunk) + TABLE_SLOT_BYTES
     } else {
-        malloc_chunk_bytes(large_alloc_bytes(len)) + LARGE_SLOT_BYTES + TABLE_SLOT_BYTES
+        large_pinned_bytes(large_alloc_bytes(len)) + LARGE_SLOT_BYTES + TABLE_SLOT_BYTES
     }
 }
 
@@ -280,13 +292,14 @@ mod tests {
         // 9 pages, 8 table.
         assert_eq!(chunk_bytes(class_of(5022)), 5152);
         assert_eq!(footprint(21, 1, 5000), 5152 + 161 + 9 + 8);
-        // 21 + 1 + 100 000 + 4 → mapped, 102 400 bytes (25 pages); 32 slot, 8 table.
-        assert_eq!(footprint(21, 1, 100_000), 102_400 + 32 + 8);
+        // 21 + 1 + 100 000 + 4 → mapped, 102 400 bytes (25 pages); 32 reference
+        // count, 128 slot, 8 table.
+        assert_eq!(footprint(21, 1, 100_000), 102_400 + 32 + 128 + 8);
         // Just over the paged classes: a whole mapping at the threshold.
         let len = PAGED_MAX_BYTES - 3;
         assert_eq!(
             footprint(21, 1, len - 22),
-            MMAP_THRESHOLD_BYTES + 4096 + 32 + 8
+            MMAP_THRESHOLD_BYTES + 4096 + 32 + 128 + 8
         );
         // Monotonic in the record's length, so the bound is one.
         let mut last = 0;
