@@ -79,6 +79,7 @@ use super::tls::session::{Broken, TlsSession};
 use super::tls::Tls;
 use super::Server;
 use crate::config::ProtocolChoice;
+use crate::protocol::text::{Peeked, Plain};
 use crate::protocol::StoreMode;
 use crate::storage::{StoreResult, WriteMode, SPAN_BATCH};
 use std::sync::Arc;
@@ -492,9 +493,10 @@ impl Connection {
         // on, the next when that one has run, so a deep pipeline is read ahead all
         // along.
         let mut until_prefetch = 1;
+        let mut ahead = None;
         loop {
             if until_prefetch == 0 && self.swallow == 0 {
-                until_prefetch = self.prefetch_batch(&input[pos..]);
+                until_prefetch = self.prefetch_batch(input, pos, &mut ahead);
             }
             if self.closing {
                 break;
@@ -530,7 +532,15 @@ impl Connection {
                 Dialect::Binary => self.binary_step(rest),
                 Dialect::Unauthenticated => self.auth_step(rest),
                 Dialect::Sasl => self.sasl_step(rest),
-                _ => self.text_step(rest, mark),
+                _ => match ahead
+                    .as_mut()
+                    .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
+                {
+                    Some((plain, consumed)) if !matches!(plain, Plain::Other) => {
+                        self.text_run(rest, plain, consumed, mark)
+                    }
+                    _ => self.text_step(rest, mark),
+                },
             };
             match used {
                 Some(n) => {
@@ -575,24 +585,48 @@ impl Connection {
     /// Returns how many requests may run before the next look-ahead is worth doing:
     /// [`PREFETCH_AHEAD`] when it read that far, else `usize::MAX` (the input ends, or
     /// a request it does not read comes first: looking again would find the same).
-    fn prefetch_batch(&self, input: &[u8]) -> usize {
+    ///
+    /// What it read stays in `ahead`, from `input[pos..]` on: a text get or set there
+    /// then runs as read ([`Ahead::take`]), so a pipelined request is parsed once.
+    fn prefetch_batch<'a>(
+        &self,
+        input: &'a [u8],
+        pos: usize,
+        ahead: &mut Option<Ahead<'a>>,
+    ) -> usize {
         // Nothing is set up before the first peek: at pipeline depth 1 the input here
         // is empty, and this is all the look-ahead costs.
-        let Some((first, mut at)) = self.peek_key(input) else {
+        let rest = input.get(pos..).unwrap_or_default();
+        let Some(first) = self.peek(rest) else {
             return usize::MAX;
         };
-        if at == input.len() {
+        // Only text requests run as read (a binary one is parsed again).
+        let mut ahead = (self.dialect == Dialect::Text).then(|| {
+            let ahead = ahead.get_or_insert_with(Ahead::new);
+            ahead.at = pos;
+            ahead.next = 0;
+            ahead.count = 1;
+            ahead.plain[0] = (first.plain, first.consumed);
+            ahead
+        });
+        let mut at = first.consumed;
+        if at == rest.len() {
+            // One request left: it runs next, so reading its record now gains nothing.
             return usize::MAX;
         }
-        let mut keys = [first; PREFETCH_AHEAD];
+        let mut keys = [first.key; PREFETCH_AHEAD];
         let mut count = 1;
         while count < PREFETCH_AHEAD {
-            let Some((key, consumed)) = self.peek_key(&input[at..]) else {
+            let Some(peeked) = self.peek(&rest[at..]) else {
                 break;
             };
-            keys[count] = key;
+            keys[count] = peeked.key;
+            if let Some(ahead) = ahead.as_mut() {
+                ahead.plain[count] = (peeked.plain, peeked.consumed);
+                ahead.count = count + 1;
+            }
             count += 1;
-            at += consumed;
+            at += peeked.consumed;
         }
         self.server
             .store
@@ -606,14 +640,21 @@ impl Connection {
         }
     }
 
-    /// The key of the plain get or set at the front of `input` and the bytes the
-    /// request takes, if it is one the look-ahead reads.
+    /// What the look-ahead reads of the request at the front of `input` (its key and
+    /// length, and a plain text get or set itself), if it is one it reads.
     #[inline]
-    fn peek_key<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
+    fn peek<'a>(&self, input: &'a [u8]) -> Option<Peeked<'a>> {
+        let binary = |(key, consumed)| Peeked {
+            key,
+            consumed,
+            plain: Plain::Other,
+        };
         match self.dialect {
             Dialect::Text => self.peek_text(input),
-            Dialect::Binary => crate::protocol::binary::peek_key(input),
-            Dialect::Sasl if self.sasl.authenticated() => crate::protocol::binary::peek_key(input),
+            Dialect::Binary => crate::protocol::binary::peek_key(input).map(binary),
+            Dialect::Sasl if self.sasl.authenticated() => {
+                crate::protocol::binary::peek_key(input).map(binary)
+            }
             Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => None,
         }
     }
@@ -622,6 +663,42 @@ impl Connection {
     #[inline]
     pub(super) fn prefetch_key(&self, key: &[u8]) {
         self.server.store.record_span(key, crate::os::prefetch);
+    }
+}
+
+/// The requests one look-ahead read ([`Connection::prefetch_batch`]), in input order
+/// from offset `at`: each as [`Plain`] and its length. [`Ahead::take`] hands out the one
+/// at the offset a request runs from, and only that one, so a request runs as read only
+/// where the look-ahead read exactly it.
+struct Ahead<'a> {
+    /// Where `plain[next]` starts in the input.
+    at: usize,
+    next: usize,
+    count: usize,
+    plain: [(Plain<'a>, usize); PREFETCH_AHEAD],
+}
+
+impl<'a> Ahead<'a> {
+    fn new() -> Ahead<'a> {
+        Ahead {
+            at: 0,
+            next: 0,
+            count: 0,
+            plain: [(Plain::Other, 0); PREFETCH_AHEAD],
+        }
+    }
+
+    /// The request read ahead that starts at input offset `pos`, and its length; the
+    /// next one then starts where it ends.
+    #[inline]
+    fn take(&mut self, pos: usize) -> Option<(Plain<'a>, usize)> {
+        if pos != self.at || self.next >= self.count {
+            return None;
+        }
+        let (plain, consumed) = *self.plain.get(self.next)?;
+        self.next += 1;
+        self.at += consumed;
+        Some((plain, consumed))
     }
 }
 

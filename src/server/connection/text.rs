@@ -1,9 +1,12 @@
 //! Classic text commands: parse one request, run it against the store, answer in text.
 
 use super::Connection;
+use crate::protocol::text::{Peeked, Plain};
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
-use crate::storage::{Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write};
+use crate::storage::{
+    Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write, WriteMode,
+};
 use std::sync::Arc;
 
 /// memcached's answer to `flush_all` under `-F`.
@@ -57,11 +60,52 @@ impl Connection {
         }
     }
 
-    /// The key the plain get or set (text or meta) at the front of `input` will look up (see
-    /// `Connection::prefetch_batch`; a plain get has exactly one), and its length;
-    /// `None` for any other request (`protocol::text::peek_plain`).
+    /// Runs the plain get, set or meta get `plain` the look-ahead read at the front of `input`
+    /// (`consumed` bytes long), as [`Connection::text_step`] runs the request the
+    /// parser returns for the same bytes ([`Plain::request`]), without parsing it
+    /// again. [`Plain::Other`] is not run here: `None`.
     #[inline]
-    pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
+    pub(super) fn text_run(
+        &mut self,
+        input: &[u8],
+        plain: Plain<'_>,
+        consumed: usize,
+        mark: usize,
+    ) -> Option<usize> {
+        match plain {
+            Plain::Get { key, with_cas } => {
+                let stopped = self.get_keys(Keys::one(key), with_cas, None, mark);
+                Some(stopped.map_or(consumed, |next| offset_in(input, next)))
+            }
+            Plain::Set {
+                key,
+                flags,
+                exptime,
+                value,
+                noreply,
+            } => {
+                let write = Write {
+                    flags,
+                    exptime,
+                    ..Write::new(WriteMode::Set)
+                };
+                self.text_store(key, value, &write, noreply);
+                Some(consumed)
+            }
+            Plain::MetaGet(get) => {
+                self.meta_get_plain(&get.meta());
+                Some(consumed)
+            }
+            Plain::Other => None,
+        }
+    }
+
+    /// The key the plain get or set (text or meta) at the front of `input` will look up
+    /// (see `Connection::prefetch_batch`; a plain get has exactly one), its length,
+    /// and a plain text get or set itself; `None` for any other request
+    /// (`protocol::text::peek_plain`).
+    #[inline]
+    pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<Peeked<'a>> {
         text::peek_plain(input, &self.server.limits)
     }
 
