@@ -594,14 +594,43 @@ impl Connection {
         pos: usize,
         ahead: &mut Option<Ahead<'a>>,
     ) -> usize {
+        let rest = input.get(pos..).unwrap_or_default();
+        let binary = |rest| {
+            let (key, consumed) = crate::protocol::binary::peek_key(rest)?;
+            Some(Peeked {
+                key,
+                consumed,
+                plain: Plain::Other,
+            })
+        };
+        match self.dialect {
+            Dialect::Text => {
+                let limits = &self.server.limits;
+                let text = |rest| crate::protocol::text::peek_plain(rest, limits);
+                self.read_ahead(rest, text, Some((pos, ahead)))
+            }
+            // Only text requests run as read (a binary one is parsed again).
+            Dialect::Binary => self.read_ahead(rest, binary, None),
+            Dialect::Sasl if self.sasl.authenticated() => self.read_ahead(rest, binary, None),
+            Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => usize::MAX,
+        }
+    }
+
+    /// [`Connection::prefetch_batch`] with the dialect's `peek`; what it read is kept in
+    /// `keep`'s [`Ahead`] (from input offset `keep`'s `pos`), if given.
+    #[inline(always)]
+    fn read_ahead<'a>(
+        &self,
+        rest: &'a [u8],
+        peek: impl Fn(&'a [u8]) -> Option<Peeked<'a>>,
+        keep: Option<(usize, &mut Option<Ahead<'a>>)>,
+    ) -> usize {
         // Nothing is set up before the first peek: at pipeline depth 1 the input here
         // is empty, and this is all the look-ahead costs.
-        let rest = input.get(pos..).unwrap_or_default();
-        let Some(first) = self.peek(rest) else {
+        let Some(first) = peek(rest) else {
             return usize::MAX;
         };
-        // Only text requests run as read (a binary one is parsed again).
-        let mut ahead = (self.dialect == Dialect::Text).then(|| {
+        let mut ahead = keep.map(|(pos, ahead)| {
             let ahead = ahead.get_or_insert_with(Ahead::new);
             ahead.at = pos;
             ahead.next = 0;
@@ -617,7 +646,7 @@ impl Connection {
         let mut keys = [first.key; PREFETCH_AHEAD];
         let mut count = 1;
         while count < PREFETCH_AHEAD {
-            let Some(peeked) = self.peek(&rest[at..]) else {
+            let Some(peeked) = peek(rest.get(at..).unwrap_or_default()) else {
                 break;
             };
             keys[count] = peeked.key;
@@ -637,25 +666,6 @@ impl Connection {
             PREFETCH_AHEAD
         } else {
             usize::MAX
-        }
-    }
-
-    /// What the look-ahead reads of the request at the front of `input` (its key and
-    /// length, and a plain text get or set itself), if it is one it reads.
-    #[inline]
-    fn peek<'a>(&self, input: &'a [u8]) -> Option<Peeked<'a>> {
-        let binary = |(key, consumed)| Peeked {
-            key,
-            consumed,
-            plain: Plain::Other,
-        };
-        match self.dialect {
-            Dialect::Text => self.peek_text(input),
-            Dialect::Binary => crate::protocol::binary::peek_key(input).map(binary),
-            Dialect::Sasl if self.sasl.authenticated() => {
-                crate::protocol::binary::peek_key(input).map(binary)
-            }
-            Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Classic text commands: parse one request, run it against the store, answer in text.
 
 use super::Connection;
-use crate::protocol::text::{Peeked, Plain};
+use crate::protocol::text::Plain;
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{
@@ -98,15 +98,6 @@ impl Connection {
             }
             Plain::Other => None,
         }
-    }
-
-    /// The key the plain get or set (text or meta) at the front of `input` will look up
-    /// (see `Connection::prefetch_batch`; a plain get has exactly one), its length,
-    /// and a plain text get or set itself; `None` for any other request
-    /// (`protocol::text::peek_plain`).
-    #[inline]
-    pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<Peeked<'a>> {
-        text::peek_plain(input, &self.server.limits)
     }
 
     pub(super) fn reply(&mut self, response: Response<'_>) {
