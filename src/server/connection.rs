@@ -537,7 +537,7 @@ impl Connection {
                     .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
                 {
                     Some((plain, consumed)) if !matches!(plain, Plain::Other) => {
-                        self.text_run(rest, plain, consumed, mark)
+                        self.text_run(plain, consumed)
                     }
                     _ => self.text_step(rest, mark),
                 },

@@ -60,22 +60,16 @@ impl Connection {
         }
     }
 
-    /// Runs the plain get, set or meta get `plain` the look-ahead read at the front of `input`
-    /// (`consumed` bytes long), as [`Connection::text_step`] runs the request the
+    /// Runs the plain get, set or meta get `plain` the look-ahead read at the front of the
+    /// input (`consumed` bytes long), as [`Connection::text_step`] runs the request the
     /// parser returns for the same bytes ([`Plain::request`]), without parsing it
     /// again. [`Plain::Other`] is not run here: `None`.
     #[inline]
-    pub(super) fn text_run(
-        &mut self,
-        input: &[u8],
-        plain: Plain<'_>,
-        consumed: usize,
-        mark: usize,
-    ) -> Option<usize> {
+    pub(super) fn text_run(&mut self, plain: Plain<'_>, consumed: usize) -> Option<usize> {
         match plain {
             Plain::Get { key, with_cas } => {
-                let stopped = self.get_keys(Keys::one(key), with_cas, None, mark);
-                Some(stopped.map_or(consumed, |next| offset_in(input, next)))
+                self.get_one(key, with_cas, None);
+                Some(consumed)
             }
             Plain::Set {
                 key,
@@ -292,13 +286,17 @@ impl Connection {
         touch: Option<i64>,
         mark: usize,
     ) -> Option<&'k [u8]> {
-        if !keys.is_one() {
-            // A multi-key get (never a plain line, so `prefetch_batch` did not read
-            // it): its first records load together.
-            keys.iter()
-                .take(MULTI_GET_PREFETCH)
-                .for_each(|key| self.prefetch_key(key));
+        if keys.is_one() {
+            if let Some(key) = keys.iter().next() {
+                self.get_one(key, with_cas, touch);
+            }
+            return None;
         }
+        // A multi-key get (never a plain line, so `prefetch_batch` did not read it): its
+        // first records load together.
+        keys.iter()
+            .take(MULTI_GET_PREFETCH)
+            .for_each(|key| self.prefetch_key(key));
         let mut left = keys.iter();
         while let Some(key) = left.next() {
             if !self.get(key, with_cas, touch) {
@@ -316,6 +314,16 @@ impl Connection {
         }
         self.out.extend(encode::END);
         None
+    }
+
+    /// [`Connection::get_keys`] of one key: nothing is left to stop before.
+    #[inline(always)]
+    fn get_one(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) {
+        if self.get(key, with_cas, touch) {
+            self.out.extend(encode::END);
+        } else {
+            self.line(GET_NO_MEMORY);
+        }
     }
 
     /// Looks up one key of a get and answers its hit; false when the hit was a big value
@@ -343,7 +351,8 @@ impl Connection {
         } else {
             (Stat::CmdGet, Stat::GetHits, Stat::GetMisses)
         };
-        self.server.stats.worker(self.worker).incr(command);
+        let stats = self.server.stats.worker(self.worker);
+        stats.incr(command);
         let cas_on = self.server.config.cas_enabled;
         let out = &mut self.out;
         let buffers = &self.server.buffers;
@@ -369,10 +378,10 @@ impl Connection {
             true
         });
         if refused {
-            self.stats().incr(Stat::ConnBufferRefusals);
+            stats.incr(Stat::ConnBufferRefusals);
             return false;
         }
-        self.count(hit, hit_stat, miss_stat);
+        stats.incr(if hit { hit_stat } else { miss_stat });
         self.observe_get(key, hit, true);
         true
     }
