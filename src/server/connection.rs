@@ -595,36 +595,39 @@ impl Connection {
         ahead: &mut Option<Ahead<'a>>,
     ) -> usize {
         let rest = input.get(pos..).unwrap_or_default();
-        let binary = |rest| {
-            let (key, consumed) = crate::protocol::binary::peek_key(rest)?;
-            Some(Peeked {
-                key,
-                consumed,
-                plain: Plain::Other,
-            })
-        };
         match self.dialect {
-            Dialect::Text => {
-                let limits = &self.server.limits;
-                let text = |rest| crate::protocol::text::peek_plain(rest, limits);
-                self.read_ahead(rest, text, Some((pos, ahead)))
-            }
+            Dialect::Text => self.read_ahead::<true>(rest, Some((pos, ahead))),
             // Only text requests run as read (a binary one is parsed again).
-            Dialect::Binary => self.read_ahead(rest, binary, None),
-            Dialect::Sasl if self.sasl.authenticated() => self.read_ahead(rest, binary, None),
+            Dialect::Binary => self.read_ahead::<false>(rest, None),
+            Dialect::Sasl if self.sasl.authenticated() => self.read_ahead::<false>(rest, None),
             Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => usize::MAX,
         }
     }
 
-    /// [`Connection::prefetch_batch`] with the dialect's `peek`; what it read is kept in
-    /// `keep`'s [`Ahead`] (from input offset `keep`'s `pos`), if given.
+    /// What the look-ahead reads of the request at the front of `input`, in text
+    /// (`TEXT`) or binary: its key and length, and a plain text get or set itself.
     #[inline(always)]
-    fn read_ahead<'a>(
+    fn peek<'a, const TEXT: bool>(&self, input: &'a [u8]) -> Option<Peeked<'a>> {
+        if TEXT {
+            return crate::protocol::text::peek_plain(input, &self.server.limits);
+        }
+        let (key, consumed) = crate::protocol::binary::peek_key(input)?;
+        Some(Peeked {
+            key,
+            consumed,
+            plain: Plain::Other,
+        })
+    }
+
+    /// [`Connection::prefetch_batch`] in text (`TEXT`) or binary; what it read is kept
+    /// in `keep`'s [`Ahead`] (from input offset `keep`'s `pos`), if given.
+    #[inline(always)]
+    fn read_ahead<'a, const TEXT: bool>(
         &self,
         rest: &'a [u8],
-        peek: impl Fn(&'a [u8]) -> Option<Peeked<'a>>,
         keep: Option<(usize, &mut Option<Ahead<'a>>)>,
     ) -> usize {
+        let peek = |input| self.peek::<TEXT>(input);
         // Nothing is set up before the first peek: at pipeline depth 1 the input here
         // is empty, and this is all the look-ahead costs.
         let Some(first) = peek(rest) else {
