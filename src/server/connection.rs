@@ -74,7 +74,7 @@ use super::buffers::INPUT_PRESSURE_BYTES;
 use super::conns::{ConnRecord, ConnState};
 use super::output::Output;
 use super::sasl::SaslState;
-use super::stats::{Stat, WorkerStats};
+use super::stats::{GetCounts, Stat, WorkerStats};
 use super::tls::session::{Broken, TlsSession};
 use super::tls::Tls;
 use super::Server;
@@ -165,6 +165,9 @@ pub struct Connection {
     /// A worker's UDP endpoint (`server::udp`): not a client, so not counted in
     /// `curr_connections`.
     udp: bool,
+    /// Plain gets counted here while [`Connection::execute`] runs, added to the
+    /// worker's counters when it ends (and before `stats` answers).
+    gets: GetCounts,
 }
 
 impl Connection {
@@ -196,6 +199,7 @@ impl Connection {
             sasl: SaslState::default(),
             tls: None,
             udp: false,
+            gets: GetCounts::default(),
         }
     }
 
@@ -558,7 +562,9 @@ impl Connection {
             }
         }
         let written = self.out.len().saturating_sub(written_before);
-        self.stats().add(Stat::BytesWritten, written as u64);
+        let stats = self.server.stats.worker(self.worker);
+        stats.add_gets(&mut self.gets);
+        stats.add(Stat::BytesWritten, written as u64);
         crate::logging::bytes_out(self.record.fd(), written);
         let state = ConnState::after(self.closing, self.swallow, self.stalled, pos < input.len());
         self.record.note(self.server.store.clock().now(), state);

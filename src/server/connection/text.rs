@@ -166,6 +166,11 @@ impl Connection {
                 self.reply_unless(noreply, Response::Ok);
             }
             Request::Stats(group) => {
+                // The gets counted so far in this read are in the report.
+                self.server
+                    .stats
+                    .worker(self.worker)
+                    .add_gets(&mut self.gets);
                 let server = Arc::clone(&self.server);
                 let asker = self.record.fd();
                 crate::server::stats_report::write(&server, group, asker, &mut |r| self.reply(r));
@@ -352,7 +357,11 @@ impl Connection {
             (Stat::CmdGet, Stat::GetHits, Stat::GetMisses)
         };
         let stats = self.server.stats.worker(self.worker);
-        stats.incr(command);
+        if TOUCH {
+            stats.incr(command);
+        } else {
+            self.gets.gets += 1;
+        }
         let cas_on = self.server.config.cas_enabled;
         let out = &mut self.out;
         let buffers = &self.server.buffers;
@@ -381,7 +390,13 @@ impl Connection {
             stats.incr(Stat::ConnBufferRefusals);
             return false;
         }
-        stats.incr(if hit { hit_stat } else { miss_stat });
+        if TOUCH {
+            stats.incr(if hit { hit_stat } else { miss_stat });
+        } else if hit {
+            self.gets.hits += 1;
+        } else {
+            self.gets.misses += 1;
+        }
         self.observe_get(key, hit, true);
         true
     }
