@@ -20,7 +20,13 @@
 //!
 //! Before a batch runs, `Connection::prefetch_batch` reads ahead over its plain gets and
 //! sets (text or binary) and asks the CPU to load the records they will touch, so the
-//! lookups' cache misses overlap (a hint only: it changes no answer).
+//! lookups' cache misses overlap (a hint only: it changes no answer). A plain text get,
+//! set or `mg` it read is kept (`Ahead`, by input offset) and runs as read, exactly the
+//! request the parser returns for its bytes, so it is parsed once.
+//!
+//! Counters: the plain gets' `cmd_get`, `get_hits` and `get_misses` are counted in the
+//! connection and added to its worker's counters when `execute` ends and before a
+//! `stats` answer (`stats::GetCounts`).
 //!
 //! The dialect is fixed by the first byte (0x80: binary; anything else: text, in
 //! which meta commands mix with classic ones), unless `-B` forces one; each dialect's
@@ -492,10 +498,10 @@ impl Connection {
         self.stalled = false;
         let mark = self.output_mark();
         // Requests run before the next look-ahead (see `prefetch_batch`): the first
-        // request runs at once (reading it ahead would parse it twice and gain nothing,
-        // and at pipeline depth 1 it is all there is), then a window from the second
-        // on, the next when that one has run, so a deep pipeline is read ahead all
-        // along.
+        // request runs at once (reading its record ahead gains nothing, and at pipeline
+        // depth 1 it is all there is), then a window from the second on, the next when
+        // that one has run, so a deep pipeline is read ahead all along. What a
+        // look-ahead read is kept in `ahead`: a text get or set runs from there.
         let mut until_prefetch = 1;
         let mut ahead = None;
         loop {

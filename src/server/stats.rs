@@ -4,7 +4,9 @@
 //! bump is a plain load and store (no locked read-modify-write, no shared cache line
 //! between workers). `stats` reads every worker's counters with relaxed loads; `stats
 //! reset` records a baseline that later reports subtract, so no thread ever writes
-//! another worker's counters.
+//! another worker's counters. A connection counts its plain gets itself ([`GetCounts`])
+//! and adds them to its worker's counters once per read of requests, and before it
+//! answers `stats`: a report never misses a get whose answer a client has.
 //!
 //! Gauges ([`Stat::is_gauge`], e.g. sends in flight) go up and down and are never
 //! reset. The engines report their own figures (ENOBUFS, sends, paused listeners and
