@@ -535,22 +535,25 @@ impl Connection {
                 break;
             }
             let rest = &input[pos..];
-            if self.dialect == Dialect::Undetected {
-                self.dialect = self.detect(rest[0]);
-            }
-            let used = match self.dialect {
-                Dialect::Binary => self.binary_step(rest),
-                Dialect::Unauthenticated => self.auth_step(rest),
-                Dialect::Sasl => self.sasl_step(rest),
-                _ => match ahead
-                    .as_mut()
-                    .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
-                {
-                    Some((plain, consumed)) if !matches!(plain, Plain::Other) => {
-                        self.text_run(plain, consumed)
+            // A request the look-ahead read (text only) runs as read.
+            let used = match ahead
+                .as_mut()
+                .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
+            {
+                Some((plain, consumed)) if !matches!(plain, Plain::Other) => {
+                    self.text_run(plain, consumed)
+                }
+                _ => {
+                    if self.dialect == Dialect::Undetected {
+                        self.dialect = self.detect(rest[0]);
                     }
-                    _ => self.text_step(rest, mark),
-                },
+                    match self.dialect {
+                        Dialect::Binary => self.binary_step(rest),
+                        Dialect::Unauthenticated => self.auth_step(rest),
+                        Dialect::Sasl => self.sasl_step(rest),
+                        _ => self.text_step(rest, mark),
+                    }
+                }
             };
             match used {
                 Some(n) => {
