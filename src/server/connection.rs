@@ -20,7 +20,13 @@
 //!
 //! Before a batch runs, `Connection::prefetch_batch` reads ahead over its plain gets and
 //! sets (text or binary) and asks the CPU to load the records they will touch, so the
-//! lookups' cache misses overlap (a hint only: it changes no answer).
+//! lookups' cache misses overlap (a hint only: it changes no answer). A plain text get,
+//! set or `mg` it read is kept (`Ahead`, by input offset) and runs as read, exactly the
+//! request the parser returns for its bytes, so it is parsed once.
+//!
+//! Counters: the plain gets' `cmd_get`, `get_hits` and `get_misses` are counted in the
+//! connection and added to its worker's counters when `execute` ends and before a
+//! `stats` answer (`stats::GetCounts`).
 //!
 //! The dialect is fixed by the first byte (0x80: binary; anything else: text, in
 //! which meta commands mix with classic ones), unless `-B` forces one; each dialect's
@@ -74,11 +80,12 @@ use super::buffers::INPUT_PRESSURE_BYTES;
 use super::conns::{ConnRecord, ConnState};
 use super::output::Output;
 use super::sasl::SaslState;
-use super::stats::{Stat, WorkerStats};
+use super::stats::{GetCounts, Stat, WorkerStats};
 use super::tls::session::{Broken, TlsSession};
 use super::tls::Tls;
 use super::Server;
 use crate::config::ProtocolChoice;
+use crate::protocol::text::{Peeked, Plain};
 use crate::protocol::StoreMode;
 use crate::storage::{StoreResult, WriteMode, SPAN_BATCH};
 use std::sync::Arc;
@@ -164,6 +171,9 @@ pub struct Connection {
     /// A worker's UDP endpoint (`server::udp`): not a client, so not counted in
     /// `curr_connections`.
     udp: bool,
+    /// Plain gets counted here while [`Connection::execute`] runs, added to the
+    /// worker's counters when it ends (and before `stats` answers).
+    gets: GetCounts,
 }
 
 impl Connection {
@@ -195,6 +205,7 @@ impl Connection {
             sasl: SaslState::default(),
             tls: None,
             udp: false,
+            gets: GetCounts::default(),
         }
     }
 
@@ -487,14 +498,15 @@ impl Connection {
         self.stalled = false;
         let mark = self.output_mark();
         // Requests run before the next look-ahead (see `prefetch_batch`): the first
-        // request runs at once (reading it ahead would parse it twice and gain nothing,
-        // and at pipeline depth 1 it is all there is), then a window from the second
-        // on, the next when that one has run, so a deep pipeline is read ahead all
-        // along.
+        // request runs at once (reading its record ahead gains nothing, and at pipeline
+        // depth 1 it is all there is), then a window from the second on, the next when
+        // that one has run, so a deep pipeline is read ahead all along. What a
+        // look-ahead read is kept in `ahead`: a text get or set runs from there.
         let mut until_prefetch = 1;
+        let mut ahead = None;
         loop {
             if until_prefetch == 0 && self.swallow == 0 {
-                until_prefetch = self.prefetch_batch(&input[pos..]);
+                until_prefetch = self.prefetch_batch(input, pos, &mut ahead);
             }
             if self.closing {
                 break;
@@ -523,14 +535,25 @@ impl Connection {
                 break;
             }
             let rest = &input[pos..];
-            if self.dialect == Dialect::Undetected {
-                self.dialect = self.detect(rest[0]);
-            }
-            let used = match self.dialect {
-                Dialect::Binary => self.binary_step(rest),
-                Dialect::Unauthenticated => self.auth_step(rest),
-                Dialect::Sasl => self.sasl_step(rest),
-                _ => self.text_step(rest, mark),
+            // A request the look-ahead read (text only) runs as read.
+            let used = match ahead
+                .as_mut()
+                .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
+            {
+                Some((plain, consumed)) if !matches!(plain, Plain::Other) => {
+                    self.text_run(plain, consumed)
+                }
+                _ => {
+                    if self.dialect == Dialect::Undetected {
+                        self.dialect = self.detect(rest[0]);
+                    }
+                    match self.dialect {
+                        Dialect::Binary => self.binary_step(rest),
+                        Dialect::Unauthenticated => self.auth_step(rest),
+                        Dialect::Sasl => self.sasl_step(rest),
+                        _ => self.text_step(rest, mark),
+                    }
+                }
             };
             match used {
                 Some(n) => {
@@ -548,7 +571,9 @@ impl Connection {
             }
         }
         let written = self.out.len().saturating_sub(written_before);
-        self.stats().add(Stat::BytesWritten, written as u64);
+        let stats = self.server.stats.worker(self.worker);
+        stats.add_gets(&mut self.gets);
+        stats.add(Stat::BytesWritten, written as u64);
         crate::logging::bytes_out(self.record.fd(), written);
         let state = ConnState::after(self.closing, self.swallow, self.stalled, pos < input.len());
         self.record.note(self.server.store.clock().now(), state);
@@ -575,24 +600,80 @@ impl Connection {
     /// Returns how many requests may run before the next look-ahead is worth doing:
     /// [`PREFETCH_AHEAD`] when it read that far, else `usize::MAX` (the input ends, or
     /// a request it does not read comes first: looking again would find the same).
-    fn prefetch_batch(&self, input: &[u8]) -> usize {
+    ///
+    /// What it read stays in `ahead`, from `input[pos..]` on: a text get or set there
+    /// then runs as read ([`Ahead::take`]), so a pipelined request is parsed once.
+    fn prefetch_batch<'a>(
+        &self,
+        input: &'a [u8],
+        pos: usize,
+        ahead: &mut Option<Ahead<'a>>,
+    ) -> usize {
+        let rest = input.get(pos..).unwrap_or_default();
+        match self.dialect {
+            Dialect::Text => self.read_ahead::<true>(rest, Some((pos, ahead))),
+            // Only text requests run as read (a binary one is parsed again).
+            Dialect::Binary => self.read_ahead::<false>(rest, None),
+            Dialect::Sasl if self.sasl.authenticated() => self.read_ahead::<false>(rest, None),
+            Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => usize::MAX,
+        }
+    }
+
+    /// What the look-ahead reads of the request at the front of `input`, in text
+    /// (`TEXT`) or binary: its key and length, and a plain text get or set itself.
+    #[inline(always)]
+    fn peek<'a, const TEXT: bool>(&self, input: &'a [u8]) -> Option<Peeked<'a>> {
+        if TEXT {
+            return crate::protocol::text::peek_plain(input, &self.server.limits);
+        }
+        let (key, consumed) = crate::protocol::binary::peek_key(input)?;
+        Some(Peeked {
+            key,
+            consumed,
+            plain: Plain::Other,
+        })
+    }
+
+    /// [`Connection::prefetch_batch`] in text (`TEXT`) or binary; what it read is kept
+    /// in `keep`'s [`Ahead`] (from input offset `keep`'s `pos`), if given.
+    #[inline(always)]
+    fn read_ahead<'a, const TEXT: bool>(
+        &self,
+        rest: &'a [u8],
+        keep: Option<(usize, &mut Option<Ahead<'a>>)>,
+    ) -> usize {
+        let peek = |input| self.peek::<TEXT>(input);
         // Nothing is set up before the first peek: at pipeline depth 1 the input here
         // is empty, and this is all the look-ahead costs.
-        let Some((first, mut at)) = self.peek_key(input) else {
+        let Some(first) = peek(rest) else {
             return usize::MAX;
         };
-        if at == input.len() {
+        let mut ahead = keep.map(|(pos, ahead)| {
+            let ahead = ahead.get_or_insert_with(Ahead::new);
+            ahead.at = pos;
+            ahead.next = 0;
+            ahead.count = 1;
+            ahead.plain[0] = (first.plain, first.consumed);
+            ahead
+        });
+        let mut at = first.consumed;
+        if at == rest.len() {
+            // One request left: it runs next, so reading its record now gains nothing.
             return usize::MAX;
         }
-        let mut keys = [first; PREFETCH_AHEAD];
+        let mut keys = [first.key; PREFETCH_AHEAD];
         let mut count = 1;
         while count < PREFETCH_AHEAD {
-            let Some((key, consumed)) = self.peek_key(&input[at..]) else {
+            let Some(peeked) = peek(rest.get(at..).unwrap_or_default()) else {
                 break;
             };
-            keys[count] = key;
+            keys[count] = peeked.key;
+            if let Some(ahead) = ahead.as_mut() {
+                ahead.plain[count] = (peeked.plain, peeked.consumed);
+                ahead.count = count + 1;
+            }
             count += 1;
-            at += consumed;
+            at += peeked.consumed;
         }
         self.server
             .store
@@ -606,22 +687,46 @@ impl Connection {
         }
     }
 
-    /// The key of the plain get or set at the front of `input` and the bytes the
-    /// request takes, if it is one the look-ahead reads.
-    #[inline]
-    fn peek_key<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
-        match self.dialect {
-            Dialect::Text => self.peek_text(input),
-            Dialect::Binary => crate::protocol::binary::peek_key(input),
-            Dialect::Sasl if self.sasl.authenticated() => crate::protocol::binary::peek_key(input),
-            Dialect::Sasl | Dialect::Undetected | Dialect::Unauthenticated => None,
-        }
-    }
-
     /// Starts loading the record `key` probably lives in (its first and last byte).
     #[inline]
     pub(super) fn prefetch_key(&self, key: &[u8]) {
         self.server.store.record_span(key, crate::os::prefetch);
+    }
+}
+
+/// The requests one look-ahead read ([`Connection::prefetch_batch`]), in input order
+/// from offset `at`: each as [`Plain`] and its length. [`Ahead::take`] hands out the one
+/// at the offset a request runs from, and only that one, so a request runs as read only
+/// where the look-ahead read exactly it.
+struct Ahead<'a> {
+    /// Where `plain[next]` starts in the input.
+    at: usize,
+    next: usize,
+    count: usize,
+    plain: [(Plain<'a>, usize); PREFETCH_AHEAD],
+}
+
+impl<'a> Ahead<'a> {
+    fn new() -> Ahead<'a> {
+        Ahead {
+            at: 0,
+            next: 0,
+            count: 0,
+            plain: [(Plain::Other, 0); PREFETCH_AHEAD],
+        }
+    }
+
+    /// The request read ahead that starts at input offset `pos`, and its length; the
+    /// next one then starts where it ends.
+    #[inline]
+    fn take(&mut self, pos: usize) -> Option<(Plain<'a>, usize)> {
+        if pos != self.at || self.next >= self.count {
+            return None;
+        }
+        let (plain, consumed) = *self.plain.get(self.next)?;
+        self.next += 1;
+        self.at += consumed;
+        Some((plain, consumed))
     }
 }
 

@@ -130,14 +130,86 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseEr
     }
 }
 
-/// For a look-ahead: the key the request at the front of `input` will look up and the
-/// bytes it takes, if it is a plain `get <key>`, `gets <key>`, `set`, `ms` or `mg`
-/// line (see `fast`), without trying the general parser; `None` for any other input. A
-/// hint: an `mg` line of one-byte flags is read this way even where the parser then
-/// refuses it.
+/// For a look-ahead: the key the request at the front of `input` will look up, the
+/// bytes it takes and, for a plain `get <key>`, `gets <key>`, `set` or `mg` line, the
+/// request itself, read once (see `fast`), without trying the general parser; `None` for any
+/// input but those and plain `ms` and `mg` lines. The key is a hint: an `mg` line of
+/// one-byte flags is read this way even where the parser then refuses it.
 #[inline]
-pub fn peek_plain<'a>(input: &'a [u8], limits: &Limits) -> Option<(&'a [u8], usize)> {
+pub fn peek_plain<'a>(input: &'a [u8], limits: &Limits) -> Option<Peeked<'a>> {
     fast::peek(input, limits)
+}
+
+/// What [`peek_plain`] read of one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peeked<'a> {
+    /// The key the request looks up first.
+    pub key: &'a [u8],
+    /// The bytes the request takes.
+    pub consumed: usize,
+    /// The request, when it is one the connection may run as read here.
+    pub plain: Plain<'a>,
+}
+
+/// A request [`peek_plain`] read whole: exactly the [`Request`] [`parse`] returns for
+/// the same bytes ([`Plain::request`]), in a smaller form a look-ahead can keep a
+/// batch of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plain<'a> {
+    /// `get <key>` or `gets <key>`: one key, no touch.
+    Get { key: &'a [u8], with_cas: bool },
+    /// `set <key> <flags> <exptime> <bytes>[ noreply]` with its data block.
+    Set {
+        key: &'a [u8],
+        flags: u32,
+        exptime: i64,
+        value: &'a [u8],
+        noreply: bool,
+    },
+    /// `mg <key>( <flag>)*` of the flags the fast path reads (see `fast`).
+    MetaGet(PlainMetaGet<'a>),
+    /// A request only named by its key and length (`ms`, an `mg` of other flags):
+    /// [`parse`] it to run it.
+    Other,
+}
+
+/// A plain `mg` line as [`peek_plain`] read it: [`PlainMetaGet::meta`] is its request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlainMetaGet<'a> {
+    token: &'a [u8],
+    flag_tokens: &'a [u8],
+    /// Its flags, as `fast`'s letter bits.
+    seen: u64,
+}
+
+impl<'a> Plain<'a> {
+    /// The request [`parse`] returns for the same bytes (`None` for [`Plain::Other`]).
+    pub fn request(self) -> Option<Request<'a>> {
+        match self {
+            Plain::Get { key, with_cas } => Some(Request::Get {
+                keys: Keys::one(key),
+                with_cas,
+                touch: None,
+            }),
+            Plain::Set {
+                key,
+                flags,
+                exptime,
+                value,
+                noreply,
+            } => Some(Request::Store {
+                mode: StoreMode::Set,
+                key,
+                flags,
+                exptime,
+                cas: 0,
+                value,
+                noreply,
+            }),
+            Plain::MetaGet(get) => Some(Request::Meta(crate::meta::MetaRequest::Get(get.meta()))),
+            Plain::Other => None,
+        }
+    }
 }
 
 /// [`parse`] of a plain `mg <key> <flags>` line (see `fast`), or `None` for any other

@@ -137,6 +137,10 @@ fn bits(mut set: u32) -> impl Iterator<Item = usize> {
 /// pipelined batch as deep as memtier's or rc-load's `--pipeline 16`.
 pub const SPAN_BATCH: usize = 16;
 
+/// Slots [`Store::record_spans`] sorts a batch's keys into by their shard's index (its
+/// low bits): up to this many shards, one slot is one shard.
+const SHARD_SLOTS: usize = 32;
+
 /// Whether an item with this key, value and client flags is over `max_item_bytes`, by
 /// memcached's arithmetic: its item header (48 bytes), CAS (8), the client flags unless
 /// they are 0 (4), the key and its NUL, and the value with its `\r\n` must fit.
@@ -434,19 +438,33 @@ impl Store {
                 left |= 1 << i;
             }
         }
-        // The batch's keys by shard: (shard, its keys as bits).
+        // The batch's keys by shard: (shard, its keys as bits). They are sorted by the
+        // shard index's low bits first (one pass); only with more shards than
+        // `SHARD_SLOTS` may one slot hold keys of several shards, told apart there.
+        let mut by_slot = [0u32; SHARD_SLOTS];
+        let mut slots = 0u32;
+        for i in bits(left) {
+            let slot = shard_of[i] % SHARD_SLOTS;
+            by_slot[slot] |= 1 << i;
+            slots |= 1 << slot;
+        }
         let mut groups = [(0usize, 0u32); SPAN_BATCH];
         let mut count = 0;
-        while left != 0 {
-            let index = shard_of[left.trailing_zeros() as usize];
-            let mut group = 0u32;
-            for (i, &of) in shard_of[..keys.len()].iter().enumerate() {
-                group |= u32::from(of == index) << i;
+        for slot in bits(slots) {
+            left = by_slot[slot];
+            while left != 0 && count < SPAN_BATCH {
+                let index = shard_of[left.trailing_zeros() as usize];
+                let group = if self.shards.len() <= SHARD_SLOTS {
+                    left
+                } else {
+                    bits(left)
+                        .filter(|&i| shard_of[i] == index)
+                        .fold(0, |group, i| group | 1 << i)
+                };
+                left &= !group;
+                groups[count] = (index, group);
+                count += 1;
             }
-            group &= left;
-            left &= !group;
-            groups[count] = (index, group);
-            count += 1;
         }
         let groups = &groups[..count];
         for &(index, group) in groups {

@@ -258,11 +258,12 @@ impl Shard {
         self.death_at(idx, now).is_some()
     }
 
-    /// The bytes of the first record whose tag in the table matches `hash` (see
-    /// `Store::record_span`): no key comparison, so the record itself is not read.
+    /// The bytes of the first record in `hash`'s home bucket whose tag matches (see
+    /// `Store::record_span`): no key comparison, so the record itself is not read; a key
+    /// that overflowed its home bucket is not looked for (a hint).
     #[inline]
     pub(crate) fn first_candidate(&self, hash: u64) -> Option<&[u8]> {
-        let idx = self.table.candidates(self.slot_hash(hash)).next()?;
+        let idx = self.table.first_at_home(self.slot_hash(hash))?;
         Some(self.arena.record_bytes(idx))
     }
 

@@ -323,3 +323,51 @@ fn stats_detail_counts_per_prefix() {
     conn.on_input(b"stats reset\r\nstats detail dump\r\n");
     assert_eq!(drain(&mut conn), b"RESET\r\nEND\r\n");
 }
+
+/// A pipelined batch the look-ahead reads (plain gets and sets, `mg` and `ms` lines, with
+/// other commands between them) answers as the same requests sent one per read, and a
+/// `stats` in the same read as the gets counts every one of them.
+#[test]
+fn a_batch_read_ahead_answers_as_requests_one_per_read() {
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    for i in 0..40 {
+        let request = match i % 8 {
+            0 => format!("set k{i} {i} 0 2\r\nv{}\r\n", i % 10),
+            1 => format!("get k{}\r\n", i - 1),
+            2 => format!("gets nothing{i}\r\n"),
+            3 => format!("mg k{} v f\r\n", i - 3),
+            4 => format!("ms m{i} 2 T0\r\nab\r\n"),
+            5 => format!("get m{}\r\n", i - 1),
+            6 => "incr k0 1\r\n".to_string(),
+            _ => format!("get k{} k{}\r\n", i - 7, i - 6),
+        };
+        requests.push(request.into_bytes());
+    }
+    requests.push(b"stats\r\n".to_vec());
+    let whole = requests.concat();
+    let one_per_read: Vec<&[u8]> = requests.iter().map(Vec::as_slice).collect();
+    let batched = String::from_utf8(answers(&server(&[]), &[&whole])).unwrap();
+    let single = String::from_utf8(answers(&server(&[]), &one_per_read)).unwrap();
+    let answers_of = |out: &str| {
+        let at = out.find("STAT pid ").expect("the stats answer");
+        let counters: Vec<String> = ["cmd_get", "get_hits", "get_misses"]
+            .iter()
+            .map(|name| {
+                let prefix = format!("STAT {name} ");
+                out.lines()
+                    .find(|l| l.starts_with(&prefix))
+                    .unwrap_or_else(|| panic!("no {name}"))
+                    .to_string()
+            })
+            .collect();
+        (out[..at].to_string(), counters)
+    };
+    let (batched_answers, batched_counts) = answers_of(&batched);
+    let (single_answers, single_counts) = answers_of(&single);
+    assert_eq!(batched_answers, single_answers);
+    assert!(batched_answers.contains("VALUE k8 8 2\r\nv8\r\nEND\r\n"));
+    // Per 8 requests: six keys looked up (get, gets, mg, get, and a get of two), five
+    // cycles.
+    assert_eq!(batched_counts[0], "STAT cmd_get 30");
+    assert_eq!(batched_counts, single_counts);
+}

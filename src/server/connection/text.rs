@@ -1,9 +1,12 @@
 //! Classic text commands: parse one request, run it against the store, answer in text.
 
 use super::Connection;
+use crate::protocol::text::Plain;
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
-use crate::storage::{Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write};
+use crate::storage::{
+    Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write, WriteMode,
+};
 use std::sync::Arc;
 
 /// memcached's answer to `flush_all` under `-F`.
@@ -57,12 +60,38 @@ impl Connection {
         }
     }
 
-    /// The key the plain get or set (text or meta) at the front of `input` will look up (see
-    /// `Connection::prefetch_batch`; a plain get has exactly one), and its length;
-    /// `None` for any other request (`protocol::text::peek_plain`).
+    /// Runs the plain get, set or meta get `plain` the look-ahead read at the front of the
+    /// input (`consumed` bytes long), as [`Connection::text_step`] runs the request the
+    /// parser returns for the same bytes ([`Plain::request`]), without parsing it
+    /// again. [`Plain::Other`] is not run here: `None`.
     #[inline]
-    pub(super) fn peek_text<'a>(&self, input: &'a [u8]) -> Option<(&'a [u8], usize)> {
-        text::peek_plain(input, &self.server.limits)
+    pub(super) fn text_run(&mut self, plain: Plain<'_>, consumed: usize) -> Option<usize> {
+        match plain {
+            Plain::Get { key, with_cas } => {
+                self.get_one(key, with_cas, None);
+                Some(consumed)
+            }
+            Plain::Set {
+                key,
+                flags,
+                exptime,
+                value,
+                noreply,
+            } => {
+                let write = Write {
+                    flags,
+                    exptime,
+                    ..Write::new(WriteMode::Set)
+                };
+                self.text_store(key, value, &write, noreply);
+                Some(consumed)
+            }
+            Plain::MetaGet(get) => {
+                self.meta_get_plain(&get.meta());
+                Some(consumed)
+            }
+            Plain::Other => None,
+        }
     }
 
     pub(super) fn reply(&mut self, response: Response<'_>) {
@@ -137,6 +166,11 @@ impl Connection {
                 self.reply_unless(noreply, Response::Ok);
             }
             Request::Stats(group) => {
+                // The gets counted so far in this read are in the report.
+                self.server
+                    .stats
+                    .worker(self.worker)
+                    .add_gets(&mut self.gets);
                 let server = Arc::clone(&self.server);
                 let asker = self.record.fd();
                 crate::server::stats_report::write(&server, group, asker, &mut |r| self.reply(r));
@@ -257,13 +291,17 @@ impl Connection {
         touch: Option<i64>,
         mark: usize,
     ) -> Option<&'k [u8]> {
-        if !keys.is_one() {
-            // A multi-key get (never a plain line, so `prefetch_batch` did not read
-            // it): its first records load together.
-            keys.iter()
-                .take(MULTI_GET_PREFETCH)
-                .for_each(|key| self.prefetch_key(key));
+        if keys.is_one() {
+            if let Some(key) = keys.iter().next() {
+                self.get_one(key, with_cas, touch);
+            }
+            return None;
         }
+        // A multi-key get (never a plain line, so `prefetch_batch` did not read it): its
+        // first records load together.
+        keys.iter()
+            .take(MULTI_GET_PREFETCH)
+            .for_each(|key| self.prefetch_key(key));
         let mut left = keys.iter();
         while let Some(key) = left.next() {
             if !self.get(key, with_cas, touch) {
@@ -281,6 +319,16 @@ impl Connection {
         }
         self.out.extend(encode::END);
         None
+    }
+
+    /// [`Connection::get_keys`] of one key: nothing is left to stop before.
+    #[inline(always)]
+    fn get_one(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) {
+        if self.get(key, with_cas, touch) {
+            self.out.extend(encode::END);
+        } else {
+            self.line(GET_NO_MEMORY);
+        }
     }
 
     /// Looks up one key of a get and answers its hit; false when the hit was a big value
@@ -308,7 +356,12 @@ impl Connection {
         } else {
             (Stat::CmdGet, Stat::GetHits, Stat::GetMisses)
         };
-        self.server.stats.worker(self.worker).incr(command);
+        let stats = self.server.stats.worker(self.worker);
+        if TOUCH {
+            stats.incr(command);
+        } else {
+            self.gets.gets += 1;
+        }
         let cas_on = self.server.config.cas_enabled;
         let out = &mut self.out;
         let buffers = &self.server.buffers;
@@ -338,10 +391,16 @@ impl Connection {
             true
         });
         if refused {
-            self.stats().incr(Stat::ConnBufferRefusals);
+            stats.incr(Stat::ConnBufferRefusals);
             return false;
         }
-        self.count(hit, hit_stat, miss_stat);
+        if TOUCH {
+            stats.incr(if hit { hit_stat } else { miss_stat });
+        } else if hit {
+            self.gets.hits += 1;
+        } else {
+            self.gets.misses += 1;
+        }
         self.observe_get(key, hit, true);
         true
     }

@@ -5,7 +5,8 @@
 //! [`MG_FLAGS`] / [`MS_FLAGS`] (`ms` also takes `T<ttl>` and `F<flags>` of plain
 //! digits). Three ways in: [`parse`] (the parser's first try), [`plain_meta_get`] (the
 //! `mg` line's request alone, which the connection runs without a `Parsed` around it)
-//! and [`peek`] (the look-ahead's key and length).
+//! and [`peek`] (the look-ahead's key and length, and a plain `get` or `set` itself, in
+//! the compact [`Plain`] form the connection runs without parsing it again).
 //!
 //! Owns nothing of the protocol's rules: [`parse`] either returns exactly what the
 //! general parser (`line` + `Command`) returns for the same input, or `None`, and then
@@ -15,8 +16,9 @@
 //! to 9 plain decimal digits (signs, whitespace and 32-bit truncation are the general
 //! parser's), doubled spaces, a sixth token other than `noreply`, an item over the size
 //! limit, a data block not ended by `\r\n`, a meta flag not in the lists (or given
-//! twice), and a line that has not fully arrived. [`peek`] is a hint: what [`parse`]
-//! reads, and also an `mg` line of other one-byte flags (see there). Tests
+//! twice), and a line that has not fully arrived. [`peek`] reads what [`parse`]
+//! reads (its [`Plain`] request is [`parse`]'s), and also, as a key hint only, an `mg`
+//! line of other one-byte flags (see there). Tests
 //! (`fast/tests.rs`) compare all three with the general parser on mutations of plain
 //! lines, on hostile lines and on generated meta lines (proptest).
 //!
@@ -29,6 +31,7 @@
 //! repeat or a flag not in the list told once after the loop.
 
 use crate::meta::{Meta, MetaFlags, MetaKey, MetaRequest};
+use crate::text::{Peeked, Plain, PlainMetaGet};
 use crate::{scan, Keys, Limits, ParseError, Parsed, Request, StoreMode, KEY_MAX_BYTES};
 
 /// The `mg` flags read here: one letter each, no argument (`b`, whose key must be
@@ -94,30 +97,67 @@ pub(super) fn parse<'a>(
     }
 }
 
-/// For the look-ahead: the key of the request at the front of `input` and the bytes the
-/// request takes, if [`parse`] reads it, or if it is an `mg <key>` line whose flags are
-/// all one byte (` <byte>` pairs, which it skips without reading them: whatever they
-/// are, such a line is the key's lookup or a refusal, and the line is its length). A
-/// hint only: `None` where neither holds.
+/// For the look-ahead: the key of the request at the front of `input`, the bytes the
+/// request takes, and the request itself when it is a plain `get`, `gets` or `set`
+/// or a plain `mg` (so the connection runs it without parsing it again), if [`parse`]
+/// reads it, or if
+/// it is an `mg <key>` line whose flags are all one byte (` <byte>` pairs, which it
+/// skips without reading them: whatever they are, such a line is the key's lookup or a
+/// refusal, and the line is its length). `None` where neither holds.
 #[inline(always)]
-pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<(&'a [u8], usize)> {
+pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<Peeked<'a>> {
     if let [b'm', b'g', b' ', _] = input.first_chunk::<4>()? {
+        if let Some((get, consumed)) = meta_get_line(input) {
+            return Some(Peeked {
+                key: get.token,
+                consumed,
+                plain: Plain::MetaGet(get),
+            });
+        }
         let (key, mut at) = key(input, 3)?;
         while input.get(at)? == &b' ' && input.get(at + 1)? > &b' ' {
             at += 2;
         }
-        return Some((key, line_end(input, at)?));
+        let consumed = line_end(input, at)?;
+        return Some(Peeked {
+            key,
+            consumed,
+            plain: Plain::Other,
+        });
     }
     let Ok(Parsed { request, consumed }) = parse(input, limits)? else {
         return None;
     };
-    let key = match request {
-        Request::Get { keys, .. } => keys.iter().next()?,
-        Request::Store { key, .. } => key,
-        Request::Meta(MetaRequest::Set { meta, .. }) => meta.key.token,
+    let (key, plain) = match request {
+        Request::Get { keys, with_cas, .. } => {
+            let key = keys.iter().next()?;
+            (key, Plain::Get { key, with_cas })
+        }
+        Request::Store {
+            key,
+            flags,
+            exptime,
+            value,
+            noreply,
+            ..
+        } => (
+            key,
+            Plain::Set {
+                key,
+                flags,
+                exptime,
+                value,
+                noreply,
+            },
+        ),
+        Request::Meta(MetaRequest::Set { meta, .. }) => (meta.key.token, Plain::Other),
         _ => return None,
     };
-    Some((key, consumed))
+    Some(Peeked {
+        key,
+        consumed,
+        plain,
+    })
 }
 
 /// `mg <key>( <flag>)*\r\n`, every flag one of [`MG_FLAGS`], none twice.
@@ -134,6 +174,14 @@ fn meta_get(input: &[u8]) -> Option<Result<Parsed<'_>, ParseError>> {
 /// and the bytes its line takes.
 #[inline(always)]
 pub(super) fn plain_meta_get(input: &[u8]) -> Option<(Meta<'_>, usize)> {
+    let (get, consumed) = meta_get_line(input)?;
+    Some((get.meta(), consumed))
+}
+
+/// The line of [`meta_get`] read (its key, flag tokens and flags as [`letters`]), and
+/// its length.
+#[inline(always)]
+fn meta_get_line(input: &[u8]) -> Option<(PlainMetaGet<'_>, usize)> {
     let (token, mut at) = key(input, 3)?;
     let start = at + 1;
     // Each flag is ` <letter>`, the line ends after the last. A flag given twice, or
@@ -149,22 +197,35 @@ pub(super) fn plain_meta_get(input: &[u8]) -> Option<(Meta<'_>, usize)> {
         return None;
     }
     let consumed = line_end(input, at)?;
-    let flags = MetaFlags {
-        value: seen & const { letters(b"v") } != 0,
-        quiet: seen & const { letters(b"q") } != 0,
-        no_bump: seen & const { letters(b"u") } != 0,
-        locked: seen & const { letters(b"hl") } != 0,
-        ..MetaFlags::default()
-    };
-    let meta = Meta {
-        key: MetaKey {
-            token,
-            base64: false,
-        },
+    let get = PlainMetaGet {
+        token,
         flag_tokens: input.get(start..at).unwrap_or_default(),
-        flags,
+        seen,
     };
-    Some((meta, consumed))
+    Some((get, consumed))
+}
+
+impl<'a> PlainMetaGet<'a> {
+    /// The meta get [`parse`] returns for the line this was read from.
+    #[inline(always)]
+    pub fn meta(&self) -> Meta<'a> {
+        let seen = self.seen;
+        let flags = MetaFlags {
+            value: seen & const { letters(b"v") } != 0,
+            quiet: seen & const { letters(b"q") } != 0,
+            no_bump: seen & const { letters(b"u") } != 0,
+            locked: seen & const { letters(b"hl") } != 0,
+            ..MetaFlags::default()
+        };
+        Meta {
+            key: MetaKey {
+                token: self.token,
+                base64: false,
+            },
+            flag_tokens: self.flag_tokens,
+            flags,
+        }
+    }
 }
 
 /// `ms <key> <datalen>( <flag>)*\r\n<data>\r\n`, every flag one of [`MS_FLAGS`] or
@@ -339,7 +400,8 @@ fn number(input: &[u8], at: usize) -> Option<(u32, usize)> {
         if digit > 9 {
             break;
         }
-        value = value * 10 + u32::from(digit);
+        // Wrapping: a tenth digit overflows here, and is refused just below.
+        value = value.wrapping_mul(10).wrapping_add(u32::from(digit));
         i += 1;
         if i - at > MAX_DIGITS {
             return None;

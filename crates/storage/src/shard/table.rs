@@ -198,6 +198,20 @@ impl Table {
         self.candidates(hash).find(|&id| eq(id))
     }
 
+    /// The first id under `hash`'s tag in its home bucket, if any: the first of
+    /// [`Table::candidates`] unless the key overflowed its home bucket (for a hint).
+    #[inline(always)]
+    pub(crate) fn first_at_home(&self, hash: u64) -> Option<u32> {
+        let bucket = self.buckets.get(self.home(hash))?;
+        let tag = tag_of(hash);
+        let low = bucket.matches_low(tag);
+        if low != 0 {
+            return Some(bucket.ids[(low.trailing_zeros() >> 3) as usize & 7]);
+        }
+        let high = bucket.matches_high(tag);
+        (high != 0).then(|| bucket.ids[8 + ((high.trailing_zeros() >> 3) as usize & 3)])
+    }
+
     /// An id in the bucket a lookup of `hash` reads first (`None`: no bucket), to name
     /// that cache line to a prefetch without reading it.
     #[inline(always)]

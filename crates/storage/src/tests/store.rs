@@ -175,7 +175,19 @@ fn record_span_names_the_record_a_lookup_reads() {
 /// record named comes after its table slot was named.
 #[test]
 fn record_spans_name_what_record_span_names_for_each_key() {
-    let s = store_with(64 * MB, 8);
+    record_spans_agree(store_with(64 * MB, 8));
+}
+
+/// The same with more shards than the batch sorts keys into at once (`SHARD_SLOTS`):
+/// keys of two shards whose indices share their low bits are told apart.
+#[test]
+fn record_spans_tell_apart_shards_of_one_slot() {
+    let s = store_with(512 * MB, 128);
+    assert_eq!(s.shard_count(), 128);
+    record_spans_agree(s);
+}
+
+fn record_spans_agree(s: Store) {
     let stored: Vec<String> = (0..40).map(|i| format!("key:{i:07}")).collect();
     for key in &stored {
         assert_eq!(
@@ -183,9 +195,26 @@ fn record_spans_name_what_record_span_names_for_each_key() {
             StoreResult::Stored
         );
     }
+    // Two keys whose shards differ in the bits above the lowest five lead the batch.
+    let mut ordered: Vec<&String> = stored.iter().collect();
+    if s.shard_count() > 32 {
+        let pair = (0..stored.len())
+            .flat_map(|a| (0..stored.len()).map(move |b| (a, b)))
+            .find(|&(a, b)| {
+                let (x, y) = (
+                    s.shard_of(stored[a].as_bytes()),
+                    s.shard_of(stored[b].as_bytes()),
+                );
+                x != y && x % 32 == y % 32
+            })
+            .expect("40 keys in 128 shards: two share a slot");
+        ordered.retain(|k| **k != stored[pair.0] && **k != stored[pair.1]);
+        ordered.insert(0, &stored[pair.1]);
+        ordered.insert(0, &stored[pair.0]);
+    }
     let long = vec![b'k'; KEY_MAX_BYTES + 1];
     let mut batch: Vec<&[u8]> = Vec::new();
-    for (i, key) in stored.iter().take(12).enumerate() {
+    for (i, key) in ordered.iter().take(12).enumerate() {
         batch.push(key.as_bytes());
         if i % 4 == 0 {
             batch.push(b"never-stored");

@@ -25,8 +25,12 @@ fn agrees(input: &[u8]) -> bool {
         let request = Request::Meta(MetaRequest::Get(meta));
         assert_eq!(Ok(Parsed { request, consumed }), general, "{shown:?}");
     }
-    if let Some((key, consumed)) = peek(input, &limits) {
-        peek_agrees(input, key, consumed, &general);
+    if let Some(peeked) = peek(input, &limits) {
+        peek_agrees(input, peeked.key, peeked.consumed, &general);
+        if let Some(request) = peeked.plain.request() {
+            let consumed = peeked.consumed;
+            assert_eq!(Ok(Parsed { request, consumed }), general, "{shown:?}");
+        }
     }
     match parse(input, &limits) {
         Some(fast) => {
