@@ -221,30 +221,35 @@ impl Connection {
             touch: touch.map(i64::from),
             ..Read::GET
         };
-        let hit = self.server.store.get(key, read, |item| {
-            let Some(item) = item else { return false };
-            let value = item.value();
-            if value.len() >= super::text::SEGMENT_MIN_BYTES && !buffers.has_room(value.len()) {
-                refused = true;
-                return false;
-            }
-            let key = if with_key { item.key() } else { &[] };
-            let flags = item.flags().to_be_bytes();
-            let cas = super::shown_cas(cas_on, item.cas());
-            if value.len() >= super::text::SEGMENT_MIN_BYTES {
-                // The store's large class: the value follows without a copy.
-                shared = item.shared_value();
-            }
-            if shared.is_some() {
-                let (extras, status) = (flags.len(), Status::NoError);
-                response::put_header(out, to, status, cas, extras, key.len(), value.len());
-                out.extend_from_slice(&flags);
-                out.extend_from_slice(key);
-            } else {
-                response::put(out, to, Status::NoError, cas, &flags, key, value);
-            }
-            true
-        });
+        let hit = self.server.store.get(
+            key,
+            read,
+            #[inline(always)]
+            |item| {
+                let Some(item) = item else { return false };
+                let value = item.value();
+                if value.len() >= super::text::SEGMENT_MIN_BYTES && !buffers.has_room(value.len()) {
+                    refused = true;
+                    return false;
+                }
+                let key = if with_key { item.key() } else { &[] };
+                let flags = item.flags().to_be_bytes();
+                let cas = super::shown_cas(cas_on, item.cas());
+                if value.len() >= super::text::SEGMENT_MIN_BYTES {
+                    // The store's large class: the value follows without a copy.
+                    shared = item.shared_value();
+                }
+                if shared.is_some() {
+                    let (extras, status) = (flags.len(), Status::NoError);
+                    response::put_header(out, to, status, cas, extras, key.len(), value.len());
+                    out.extend_from_slice(&flags);
+                    out.extend_from_slice(key);
+                } else {
+                    response::put(out, to, Status::NoError, cas, &flags, key, value);
+                }
+                true
+            },
+        );
         if let Some(shared) = shared {
             self.out.push_pinned(shared.value, shared.pinned_bytes);
         }

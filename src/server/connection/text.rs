@@ -367,29 +367,26 @@ impl Connection {
         let buffers = &self.server.buffers;
         let mut refused = false;
         let read = Read { touch, ..Read::GET };
-        let hit = self.server.store.get(key, read, |item| {
-            let Some(item) = item else {
-                return false;
-            };
-            // Read only for gets: a CAS takes a few instructions to assemble.
-            let cas = with_cas.then(|| super::shown_cas(cas_on, item.cas()));
-            let value = item.value();
-            if value.len() < SEGMENT_MIN_BYTES {
-                encode::value(item.key(), item.flags(), value, cas, out.buf());
-            } else if buffers.has_room(value.len()) {
-                encode::value_header(item.key(), item.flags(), value.len(), cas, out.buf());
-                match item.shared_value() {
-                    // The store's large class: no copy (see `server/output.rs`).
-                    Some(shared) => out.push_pinned(shared.value, shared.pinned_bytes),
-                    None => out.push_copy(value),
+        let hit = self.server.store.get(
+            key,
+            read,
+            #[inline(always)]
+            |item| {
+                let Some(item) = item else {
+                    return false;
+                };
+                // Read only for gets: a CAS takes a few instructions to assemble.
+                let cas = with_cas.then(|| super::shown_cas(cas_on, item.cas()));
+                let value = item.value();
+                if value.len() < SEGMENT_MIN_BYTES {
+                    encode::value(item.key(), item.flags(), value, cas, out.buf());
+                } else if !big_value(item, cas, out, buffers) {
+                    refused = true;
+                    return false;
                 }
-                out.extend(encode::VALUE_TRAILER);
-            } else {
-                refused = true;
-                return false;
-            }
-            true
-        });
+                true
+            },
+        );
         if refused {
             stats.incr(Stat::ConnBufferRefusals);
             return false;
@@ -404,6 +401,31 @@ impl Connection {
         self.observe_get(key, hit, true);
         true
     }
+}
+
+/// Queues the answer to a get of a value of [`SEGMENT_MIN_BYTES`] or more, if the
+/// connections' budget has room for it: shared with the store when it is in the large
+/// class (no copy, see `server/output.rs`), else copied once into a segment of its own.
+/// Out of line, so the closure of a small get stays small enough to inline.
+#[cold]
+#[inline(never)]
+fn big_value(
+    item: &crate::storage::ItemRef<'_>,
+    cas: Option<u64>,
+    out: &mut crate::server::output::Output,
+    buffers: &crate::server::buffers::ConnBuffers,
+) -> bool {
+    let value = item.value();
+    if !buffers.has_room(value.len()) {
+        return false;
+    }
+    encode::value_header(item.key(), item.flags(), value.len(), cas, out.buf());
+    match item.shared_value() {
+        Some(shared) => out.push_pinned(shared.value, shared.pinned_bytes),
+        None => out.push_copy(value),
+    }
+    out.extend(encode::VALUE_TRAILER);
+    true
 }
 
 /// Keys of a multi-key get whose records are read ahead before it runs.
