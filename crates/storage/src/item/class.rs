@@ -161,9 +161,9 @@ pub(crate) const PAGE_MAX_BYTES: usize = 64 * 1024;
 /// so that a class reaches the size at which the arena allocates its pages whole (32
 /// full pages, see `arena.rs`) at 512 KiB rather than 2 MiB: below it a class's last
 /// page grows by `realloc`, and the blocks that moves leave behind are heap holes no
-/// whole page fits in. With 64 KiB pages those holes were 2.5 B per item at 1,000,000
-/// items of 64-byte records in 8 shards (`ci/memory.sh`; 0.1 B with pages allocated
-/// whole from the first).
+/// whole page fits in. With 64 KiB pages grown by 1/64 (whole from 4 MiB) those holes
+/// were 2.5 B per item at 1,000,000 items of 64-byte records in 8 shards (the heap's
+/// growth beyond the pages; 0.6 B with every page allocated whole, 0.5 B now).
 pub(crate) const SMALL_PAGE_BYTES: usize = 16 * 1024;
 
 /// Chunks in a full page of class `chunk` bytes: the largest power of two of them that
