@@ -42,8 +42,8 @@ use super::accept::{AcceptErrors, ACCEPT_PAUSE};
 use super::sys::syscall;
 use super::udp::UdpSocketPump;
 use super::{
-    Conn, EngineEvent, Listener, Service, WorkerSetup, REJECT_REPLY, SHUTDOWN_GRACE_SECS,
-    STREAM_INTERVAL,
+    Conn, EngineEvent, Listener, Service, WorkerSetup, PREFETCH_CONNS, REJECT_REPLY,
+    SHUTDOWN_GRACE_SECS, STREAM_INTERVAL,
 };
 use slab::Slab;
 use std::io::{self, IoSlice, Read, Write};
@@ -68,6 +68,10 @@ const READ_BYTES_PER_TURN: usize = 4 * READ_BUF_BYTES;
 const WRITE_BYTES_PER_TURN: usize = 1024 * 1024;
 /// Events taken per `epoll_wait`.
 const MAX_EVENTS: usize = 256;
+/// The buffer the read-ahead of a turn's connections fills ([`Reactor::read_ahead`]).
+const READ_AHEAD_BYTES: usize = 2 * READ_BUF_BYTES;
+/// A connection is read ahead only while this much of that buffer is left.
+const READ_AHEAD_MIN_BYTES: usize = 4 * 1024;
 /// Segments per `writev`.
 const MAX_IOVECS: usize = 64;
 
@@ -135,6 +139,22 @@ struct Entry<C> {
     last_active: Instant,
     /// On the stream list (`Conn::is_streaming`).
     streaming: bool,
+    /// What the read-ahead of this turn read for it, fed first when it is pumped.
+    ahead: Option<ReadAhead>,
+}
+
+/// What [`Reactor::read_ahead`] read from one connection (an end of input or an empty
+/// socket it notes in the entry's flags at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadAhead {
+    /// `len` bytes at `start` of the read-ahead buffer, from a read of at most `cap`.
+    Bytes {
+        start: usize,
+        len: usize,
+        cap: usize,
+    },
+    /// The read failed: the peer is gone.
+    Failed,
 }
 
 /// The epoll instance.
@@ -240,6 +260,9 @@ struct Reactor<S: Service> {
     ready: Vec<usize>,
     setup: WorkerSetup,
     read_buf: Vec<u8>,
+    /// The read-ahead's buffer: each turn's first reads of several connections, kept
+    /// until each is pumped that turn.
+    ahead_buf: Vec<u8>,
     draining_since: Option<Instant>,
     /// The time after the last `epoll_wait`: what `last_active` is stamped with, so a
     /// transfer costs no clock call of its own.
@@ -286,6 +309,7 @@ impl<S: Service> Reactor<S> {
             ready: Vec::new(),
             setup,
             read_buf: vec![0; READ_BUF_BYTES],
+            ahead_buf: vec![0; READ_AHEAD_BYTES],
             draining_since: None,
             now: Instant::now(),
             streams: Vec::new(),
@@ -304,6 +328,7 @@ impl<S: Service> Reactor<S> {
             // Last turn's yielders are served after this turn's events; connections
             // that yield now wait for the next turn.
             std::mem::swap(&mut carried, &mut self.ready);
+            self.read_ahead(&mut events[..n]);
             for ev in &events[..n] {
                 let (token, bits) = (ev.u64, ev.events);
                 if token == SHUTDOWN_TOKEN {
@@ -499,6 +524,7 @@ impl<S: Service> Reactor<S> {
                 queued: false,
                 last_active: self.now,
                 streaming: false,
+                ahead: None,
             });
             let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
             if nonblocking
@@ -512,19 +538,96 @@ impl<S: Service> Reactor<S> {
         }
     }
 
+    /// The look-ahead across connections: when a turn's events name two or more
+    /// connections, each one that would read first when pumped (readable, nothing to
+    /// send, wanting input) reads now, into the read-ahead buffer; the first key of
+    /// each read goes to [`Service::prefetch`], so the lookups of the turn's requests
+    /// wait for memory together instead of one after another. The read is fed to the
+    /// connection first thing when it is pumped this turn, so what it runs and in which
+    /// order is unchanged. The events it handles lose their bits: they are noted here.
+    fn read_ahead(&mut self, events: &mut [libc::epoll_event]) {
+        if self.draining_since.is_some()
+            || events
+                .iter()
+                .filter(|e| e.u64 < UDP_TOKEN_BASE)
+                .nth(1)
+                .is_none()
+        {
+            return;
+        }
+        let mut used = 0;
+        for ev in events.iter_mut() {
+            if ev.u64 >= UDP_TOKEN_BASE || READ_AHEAD_BYTES - used < READ_AHEAD_MIN_BYTES {
+                continue;
+            }
+            let Some(entry) = self.conns.get_mut(ev.u64 as usize) else {
+                continue;
+            };
+            // Noted here, not again when the event is handled: a read below may have
+            // found the socket empty.
+            let bits = ev.events;
+            ev.events = 0;
+            entry.note(bits);
+            if !entry.readable
+                || entry.queued
+                || entry.eof
+                || entry.streaming
+                || entry.ahead.is_some()
+                || !entry.conn.wants_input()
+                || entry.conn.is_closing()
+                || !entry.conn.output().is_empty()
+            {
+                continue;
+            }
+            let cap = (READ_AHEAD_BYTES - used).min(READ_BUF_BYTES);
+            match entry.stream.read(&mut self.ahead_buf[used..used + cap]) {
+                Ok(0) => {
+                    entry.eof = true;
+                    entry.readable = false;
+                }
+                Ok(len) => {
+                    entry.ahead = Some(ReadAhead::Bytes {
+                        start: used,
+                        len,
+                        cap,
+                    });
+                    used += len;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => entry.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => entry.ahead = Some(ReadAhead::Failed),
+            }
+        }
+        let mut keys: [&[u8]; PREFETCH_CONNS] = [&[]; PREFETCH_CONNS];
+        let mut count = 0;
+        for ev in events.iter() {
+            if ev.u64 >= UDP_TOKEN_BASE {
+                continue;
+            }
+            let Some(entry) = self.conns.get(ev.u64 as usize) else {
+                continue;
+            };
+            let Some(ReadAhead::Bytes { start, len, .. }) = entry.ahead else {
+                continue;
+            };
+            if let Some(key) = entry.conn.first_key(&self.ahead_buf[start..start + len]) {
+                keys[count] = key;
+                count += 1;
+                if count == PREFETCH_CONNS {
+                    break;
+                }
+            }
+        }
+        if count >= 2 {
+            self.service.prefetch(&keys[..count]);
+        }
+    }
+
     fn on_event(&mut self, slot: usize, bits: u32) {
         let Some(entry) = self.conns.get_mut(slot) else {
             return;
         };
-        if bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
-            entry.readable = true;
-        }
-        if bits & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
-            entry.hangup = true;
-        }
-        if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
-            entry.writable = true;
-        }
+        entry.note(bits);
         // A queued connection is pumped from the ready list later this turn, once.
         if !entry.queued {
             self.pump(slot);
@@ -538,7 +641,13 @@ impl<S: Service> Reactor<S> {
             return;
         };
         let draining = self.draining_since.is_some();
-        let pumped = pump(entry, &mut self.read_buf, draining, self.now);
+        let pumped = pump(
+            entry,
+            &mut self.read_buf,
+            &self.ahead_buf,
+            draining,
+            self.now,
+        );
         if pumped != Pumped::Close && !entry.streaming && entry.conn.is_streaming() {
             entry.streaming = true;
             self.streams.push(slot);
@@ -584,12 +693,45 @@ impl<C: Conn> Entry<C> {
     fn conn_output_empty(&mut self) -> bool {
         self.conn.output().is_empty()
     }
+
+    /// Notes what an event's `bits` say the socket may do now.
+    fn note(&mut self, bits: u32) {
+        if bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+            self.readable = true;
+        }
+        if bits & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+            self.hangup = true;
+        }
+        if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+            self.writable = true;
+        }
+    }
 }
 
 /// Moves bytes both ways until the socket or the connection can make no more progress,
 /// or the connection read its budget for this turn.
-fn pump<C: Conn>(entry: &mut Entry<C>, buf: &mut [u8], draining: bool, now: Instant) -> Pumped {
+///
+/// What the read-ahead read for it (in `ahead_buf`) is fed first, as its first read.
+fn pump<C: Conn>(
+    entry: &mut Entry<C>,
+    buf: &mut [u8],
+    ahead_buf: &[u8],
+    draining: bool,
+    now: Instant,
+) -> Pumped {
     let (mut read, mut written) = (0, 0);
+    match entry.ahead.take() {
+        None => {}
+        Some(ReadAhead::Failed) => return Pumped::Close,
+        Some(ReadAhead::Bytes { start, len, cap }) => {
+            read += len;
+            entry.last_active = now;
+            entry.conn.on_input(&ahead_buf[start..start + len]);
+            if len < cap && !entry.hangup {
+                entry.readable = false;
+            }
+        }
+    }
     loop {
         if entry.writable && !entry.conn.output().is_empty() {
             match flush(entry) {

@@ -120,6 +120,12 @@ pub trait Service: Send + Sync + 'static {
     /// on that worker's thread.
     #[inline]
     fn engine_event(&self, _worker: usize, _event: EngineEvent) {}
+
+    /// Starts loading what the requests of `keys` (the first keys of several
+    /// connections' receives in one turn, [`Conn::first_key`]) will read, so the memory
+    /// waits of a turn's requests overlap instead of coming one after another. A hint.
+    #[inline]
+    fn prefetch(&self, _keys: &[&[u8]]) {}
 }
 
 /// What an engine reports to its service for `stats`.
@@ -175,7 +181,18 @@ pub trait Conn {
 
     /// Moves what a streaming connection produced since the last call into its output.
     fn stream(&mut self) {}
+
+    /// The key of the request `input` (received, not yet handed to
+    /// [`Conn::on_input`]) starts with, for [`Service::prefetch`]; `None` when there is
+    /// none to name. A hint: it never changes what runs.
+    #[inline]
+    fn first_key<'a>(&self, _input: &'a [u8]) -> Option<&'a [u8]> {
+        None
+    }
 }
+
+/// How many connections' first keys one [`Service::prefetch`] call takes at most.
+pub const PREFETCH_CONNS: usize = 16;
 
 /// Everything a worker needs besides the service.
 #[derive(Debug)]
@@ -324,6 +341,11 @@ impl Service for Memcache {
             EngineEvent::SendDone => stats.decr(Stat::SendsInFlight),
         }
     }
+
+    #[inline]
+    fn prefetch(&self, keys: &[&[u8]]) {
+        crate::server::connection::prefetch_keys(&self.0, keys)
+    }
 }
 
 impl udp::DatagramHandler for UdpConn {
@@ -335,6 +357,11 @@ impl udp::DatagramHandler for UdpConn {
 impl Conn for Connection {
     fn on_input(&mut self, input: &[u8]) {
         Connection::on_input(self, input)
+    }
+
+    #[inline]
+    fn first_key<'a>(&self, input: &'a [u8]) -> Option<&'a [u8]> {
+        Connection::first_key(self, input)
     }
 
     fn resume(&mut self) {

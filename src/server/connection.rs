@@ -66,12 +66,15 @@
 
 mod admin;
 mod auth;
+mod batch;
 mod binary;
 mod dump;
 mod meta;
 mod operator;
 mod sasl;
 mod text;
+
+pub(crate) use batch::prefetch_keys;
 
 pub(crate) use operator::conn_peer;
 

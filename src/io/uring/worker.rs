@@ -228,6 +228,7 @@ impl<S: Service> Worker<S> {
             self.wait()?;
             let mut cqes = std::mem::take(&mut self.cqes);
             cqes.extend(self.ring.completion());
+            self.prefetch_recvs(&cqes);
             for cqe in &cqes {
                 self.complete(cqe);
             }

@@ -26,7 +26,7 @@
 
 use super::super::ops::{self, Kind, SendRecord, Token};
 use super::{Worker, BGID, RECV_BYTES};
-use crate::io::{Conn, EngineEvent, Rejected, Service, REJECT_REPLY};
+use crate::io::{Conn, EngineEvent, Rejected, Service, PREFETCH_CONNS, REJECT_REPLY};
 use io_uring::{cqueue, opcode, types};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 
@@ -117,6 +117,54 @@ impl<S: Service> Worker<S> {
                 slot.dirty = true;
                 self.dirty.push(key);
             }
+        }
+    }
+
+    /// The look-ahead across connections: before a batch of completions runs, the
+    /// first key of each receive in it (up to [`PREFETCH_CONNS`]) goes to
+    /// [`Service::prefetch`], so the lookups of the batch's requests wait for memory
+    /// together. Only with two or more keys: a lone request gains nothing by it.
+    pub(super) fn prefetch_recvs(&self, cqes: &[cqueue::Entry]) {
+        let mut keys: [&[u8]; PREFETCH_CONNS] = [&[]; PREFETCH_CONNS];
+        let mut count = 0;
+        for cqe in cqes {
+            let res = cqe.result();
+            let Some(token) = Token::decode(cqe.user_data()) else {
+                continue;
+            };
+            if token.kind != Kind::Recv || res <= 0 {
+                continue;
+            }
+            let Some(slot) = self.conns.get(token.index as usize) else {
+                continue;
+            };
+            let (Some(conn), true) = (slot.conn.as_ref(), slot.gen == token.gen) else {
+                continue;
+            };
+            let n = res as usize;
+            let input = match (
+                cqueue::buffer_select(cqe.flags()),
+                &self.bufs,
+                &slot.recv_buf,
+            ) {
+                // SAFETY: this completion handed buffer `bid` to us with bytes in it
+                // (its first buffer holds the first `buf_bytes` of them at most); it is
+                // recycled only when the completion runs (`on_recv`), after `keys`,
+                // which borrows it, is dropped at the end of this function.
+                (Some(bid), Some(bufs), _) => unsafe { bufs.filled(bid, n.min(bufs.buf_bytes())) },
+                (None, _, Some(buf)) => &buf[..n.min(buf.len())],
+                _ => continue,
+            };
+            if let Some(key) = conn.first_key(input) {
+                keys[count] = key;
+                count += 1;
+                if count == PREFETCH_CONNS {
+                    break;
+                }
+            }
+        }
+        if count >= 2 {
+            self.service.prefetch(&keys[..count]);
         }
     }
 
