@@ -15,6 +15,14 @@
 //! requests faster than they execute delays the others by at most one budget per
 //! connection, instead of holding the worker for as long as it keeps writing.
 //!
+//! The read-ahead: when one `epoll_wait` names two or more connections, each of them
+//! that would read first when pumped (readable, nothing to send, wanting input) reads
+//! before any is pumped, into a per-worker buffer ([`READ_AHEAD_BYTES`]), and the first
+//! key of each read goes to [`Service::prefetch`], so the turn's lookups wait for memory
+//! together; each connection is then pumped as before, its read-ahead fed first. At
+//! pipeline depth 1 a connection's own look-ahead has nothing to read ahead of; this is
+//! the same idea across connections.
+//!
 //! Listeners are level-triggered. When `accept` runs out of descriptors (or a long run
 //! of errors), the listener leaves the epoll set for [`ACCEPT_PAUSE`] and is put back
 //! after it, while the connections go on being served ([`AcceptErrors`]).
@@ -26,7 +34,9 @@
 //! of backpressure is read again as soon as its output drains; one that stopped
 //! reading because of its budget has `queued` set and its slot on the ready list, and
 //! is pumped again next turn without a new edge (a stale entry left by a closed slot is
-//! skipped, as the slot's new connection is not `queued`). Idle time (`-o idle_timeout`) is time with no output
+//! skipped, as the slot's new connection is not `queued`). A connection's read-ahead
+//! (`ahead`) is fed to it in the same turn, before anything else it reads; an event the
+//! read-ahead handled has its bits noted once, there. Idle time (`-o idle_timeout`) is time with no output
 //! pending since the last byte read or written: a connection still receiving a long
 //! answer is not idle, nor is a stream.
 //!

@@ -18,6 +18,10 @@
 //! than its requests execute cannot hold the loop past one batch, and the other
 //! connections' completions in that batch are served in it.
 //!
+//! Before a turn's completions run, the first key of each receive among them goes to
+//! [`Service::prefetch`] (`Worker::prefetch_recvs`, with two or more), so the turn's
+//! lookups wait for memory together: the look-ahead across connections.
+//!
 //! Must not know: protocols. Per-connection logic lives in its child module `conn`
 //! (`worker/conn.rs`), the UDP sockets' in `udp` (`worker/udp.rs`).
 //!
