@@ -87,12 +87,30 @@ impl CrawlPass {
         self.tally.items
     }
 
+    /// Live items this pass checked so far that have an expiry time field, so may
+    /// expire later (an item written with exptime 0 never does).
+    pub fn may_expire(&self) -> u64 {
+        self.tally.may_expire
+    }
+
     pub fn is_done(&self, store: &Store) -> bool {
         self.walk.is_done(store)
     }
 }
 
 impl Store {
+    /// Whether some item may have died, or may die, since the last call (see
+    /// `Shard::take_expiry_mark`), clearing the marks: the crawler's schedule skips the
+    /// periodic pass after a full pass that found nothing that could die, until this is
+    /// true. Takes each shard's lock once, briefly.
+    pub fn take_expiry_marks(&self) -> bool {
+        let mut marked = false;
+        for index in 0..self.shard_count() {
+            marked |= self.lock_shard(index).take_expiry_mark();
+        }
+        marked
+    }
+
     /// Runs one slice of `pass`: checks up to `max_items` items of one shard under its
     /// lock, removing the dead ones. Returns true when the pass is done.
     pub fn crawl_slice(&self, pass: &mut CrawlPass, max_items: usize) -> bool {

@@ -200,6 +200,13 @@ impl<'a> NewItem<'a> {
         format_of(self.flags, self.exptime, self.cas_wide) | (u8::from(self.keep_exptime) << 1)
     }
 
+    /// Its record will have an exptime field (so it may expire): what the crawler's
+    /// schedule watches for (`Shard::take_expiry_mark`).
+    #[inline(always)]
+    pub(crate) fn has_exptime_field(&self) -> bool {
+        self.format() & HAS_EXPTIME != 0
+    }
+
     #[inline(always)]
     pub(crate) fn header_bytes(&self) -> usize {
         header_len(self.format())

@@ -156,6 +156,9 @@ pub(crate) struct Shard {
     /// A delayed flush not yet due: becomes `flush_before` in the second before this
     /// one (0: none).
     flush_pending: u32,
+    /// A record with an exptime field was written, or a flush asked for, since the
+    /// crawler last took this mark ([`Shard::take_expiry_mark`]).
+    expiry_mark: bool,
     /// CAS values clients chose (meta `E`), by the own CAS of the item (`shard/cas.rs`).
     given_cas: GivenCas,
     counters: Counters,
@@ -182,6 +185,7 @@ impl Shard {
             flush_cas: 0,
             flush_before: 0,
             flush_pending: 0,
+            expiry_mark: false,
             given_cas: GivenCas::default(),
             counters: Counters::default(),
             on_evict: None,
@@ -322,6 +326,7 @@ impl Shard {
     fn link_new(&mut self, hash: u64, item: &NewItem<'_>, cas: u64, time: u32) -> u32 {
         let idx = self.arena.insert(item, cas, time);
         debug_assert_eq!(self.arena.record(idx).footprint(), item.footprint());
+        self.expiry_mark |= item.has_exptime_field();
         let (arena, hasher, bits) = (&self.arena, &self.hasher, self.shard_bits);
         self.table.insert_unique(self.slot_hash(hash), idx, |i| {
             key_hash(hasher, arena.record(i).key()).rotate_left(bits)
@@ -415,6 +420,7 @@ impl Shard {
     fn rewrite(&mut self, idx: u32, new: &NewItem<'_>, now: u32) {
         let cas = self.next_cas();
         self.forget_cas(idx);
+        self.expiry_mark |= new.has_exptime_field();
         let old_head = self.head;
         let mut item = self.arena.record_mut(idx);
         let links = (item.get().prev(), item.get().next());
@@ -479,6 +485,7 @@ impl Shard {
     /// a pending delayed flush is dropped either way, as memcached does.
     pub(crate) fn flush(&mut self, now: u32, at: Option<u32>) {
         self.advance(now);
+        self.expiry_mark = true;
         match at {
             Some(at) if at > now.saturating_add(1) => self.flush_pending = at,
             _ => {
@@ -489,6 +496,16 @@ impl Shard {
                 self.flush_before = at.map_or(0, |at| at.min(now.saturating_add(1)));
             }
         }
+    }
+
+    /// Whether an item here may have died or may die since the last call: a record with
+    /// an exptime field was written, a flush was asked for, or a delayed flush is still
+    /// to come. Clears the mark. A record is born with or without its exptime field and
+    /// an in-place touch only changes an existing field, so every item that can expire
+    /// was either written since the last call or seen by the crawl after it
+    /// ([`CrawlPass::may_expire`](crate::CrawlPass::may_expire)).
+    pub(crate) fn take_expiry_mark(&mut self) -> bool {
+        std::mem::take(&mut self.expiry_mark) || self.flush_pending != 0
     }
 
     /// Adds this shard's figures to `stats`.

@@ -49,6 +49,8 @@ pub(crate) struct CrawlTally {
     pub(crate) reclaimed: u64,
     /// Items checked, in all shards.
     pub(crate) items: u64,
+    /// Live items checked that have an exptime field (so may expire), in all shards.
+    pub(crate) may_expire: u64,
 }
 
 impl CrawlTally {
@@ -59,6 +61,7 @@ impl CrawlTally {
             oldest: vec![0; classes + 1],
             reclaimed: 0,
             items: 0,
+            may_expire: 0,
         }
     }
 
@@ -143,6 +146,7 @@ impl Shard {
             let item = self.arena.record(idx);
             match death(item, now, self.flush_cas, self.flush_before) {
                 None => {
+                    tally.may_expire += u64::from(item.has_exptime_field());
                     let oldest = &mut tally.oldest[class];
                     if *oldest == 0 || item.time() < *oldest {
                         *oldest = item.time().max(1);
