@@ -87,7 +87,7 @@ use super::Server;
 use crate::config::ProtocolChoice;
 use crate::protocol::text::{Peeked, Plain};
 use crate::protocol::StoreMode;
-use crate::storage::{StoreResult, WriteMode, SPAN_BATCH};
+use crate::storage::{KeyHash, StoreResult, WriteMode, SPAN_BATCH};
 use std::sync::Arc;
 
 /// The store's write mode for a parsed store command: the one place the wire's
@@ -540,8 +540,8 @@ impl Connection {
                 .as_mut()
                 .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
             {
-                Some((plain, consumed)) if !matches!(plain, Plain::Other) => {
-                    self.text_run(plain, consumed)
+                Some((plain, consumed, hash)) if !matches!(plain, Plain::Other) => {
+                    self.text_run(plain, consumed, hash)
                 }
                 _ => {
                     if self.dialect == Dialect::Undetected {
@@ -648,6 +648,7 @@ impl Connection {
         let Some(first) = peek(rest) else {
             return usize::MAX;
         };
+        let store = &self.server.store;
         let mut ahead = keep.map(|(pos, ahead)| {
             let ahead = ahead.get_or_insert_with(Ahead::new);
             ahead.at = pos;
@@ -661,25 +662,28 @@ impl Connection {
             // One request left: it runs next, so reading its record now gains nothing.
             return usize::MAX;
         }
-        let mut keys = [first.key; PREFETCH_AHEAD];
+        // Each key is hashed once: for its look-ahead here, and (text) for its lookup.
+        let mut hashes = [store.key_hash(first.key); PREFETCH_AHEAD];
+        if let Some(ahead) = ahead.as_mut() {
+            ahead.hashes[0] = hashes[0];
+        }
         let mut count = 1;
         while count < PREFETCH_AHEAD {
             let Some(peeked) = peek(rest.get(at..).unwrap_or_default()) else {
                 break;
             };
-            keys[count] = peeked.key;
+            hashes[count] = store.key_hash(peeked.key);
             if let Some(ahead) = ahead.as_mut() {
                 ahead.plain[count] = (peeked.plain, peeked.consumed);
+                ahead.hashes[count] = hashes[count];
                 ahead.count = count + 1;
             }
             count += 1;
             at += peeked.consumed;
         }
-        self.server
-            .store
-            .record_spans(&keys[..count], crate::os::prefetch_value, |_, bytes| {
-                crate::os::prefetch(bytes)
-            });
+        store.record_spans_hashed(&hashes[..count], crate::os::prefetch_value, |_, bytes| {
+            crate::os::prefetch(bytes)
+        });
         if count == PREFETCH_AHEAD {
             PREFETCH_AHEAD
         } else {
@@ -695,15 +699,16 @@ impl Connection {
 }
 
 /// The requests one look-ahead read ([`Connection::prefetch_batch`]), in input order
-/// from offset `at`: each as [`Plain`] and its length. [`Ahead::take`] hands out the one
-/// at the offset a request runs from, and only that one, so a request runs as read only
-/// where the look-ahead read exactly it.
+/// from offset `at`: each as [`Plain`], its length and its key's hash in the store.
+/// [`Ahead::take`] hands out the one at the offset a request runs from, and only that
+/// one, so a request runs as read only where the look-ahead read exactly it.
 struct Ahead<'a> {
     /// Where `plain[next]` starts in the input.
     at: usize,
     next: usize,
     count: usize,
     plain: [(Plain<'a>, usize); PREFETCH_AHEAD],
+    hashes: [KeyHash; PREFETCH_AHEAD],
 }
 
 impl<'a> Ahead<'a> {
@@ -713,20 +718,22 @@ impl<'a> Ahead<'a> {
             next: 0,
             count: 0,
             plain: [(Plain::Other, 0); PREFETCH_AHEAD],
+            hashes: [KeyHash::default(); PREFETCH_AHEAD],
         }
     }
 
-    /// The request read ahead that starts at input offset `pos`, and its length; the
-    /// next one then starts where it ends.
+    /// The request read ahead that starts at input offset `pos`, its length and its
+    /// key's hash; the next one then starts where it ends.
     #[inline]
-    fn take(&mut self, pos: usize) -> Option<(Plain<'a>, usize)> {
+    fn take(&mut self, pos: usize) -> Option<(Plain<'a>, usize, KeyHash)> {
         if pos != self.at || self.next >= self.count {
             return None;
         }
         let (plain, consumed) = *self.plain.get(self.next)?;
+        let hash = *self.hashes.get(self.next)?;
         self.next += 1;
         self.at += consumed;
-        Some((plain, consumed))
+        Some((plain, consumed, hash))
     }
 }
 

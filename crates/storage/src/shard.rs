@@ -275,7 +275,9 @@ impl Shard {
     }
 
     /// The live item under `key`, removing a dead one met on the way. The record is
-    /// located once: whether it is dead is read where its key was compared.
+    /// located once: whether it is dead is read where its key was compared. `hash`
+    /// only says where to look (a lookup with the hash of another key misses, see
+    /// `Store::get_hashed`): a dead item met is removed under its own.
     #[inline(always)]
     pub(crate) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
         let mut found = None;
@@ -288,22 +290,22 @@ impl Shard {
         }
         let (idx, dead) = found?;
         if let Some(death) = dead {
-            self.met_dead(hash, idx, death);
+            self.met_dead(idx, death);
             return None;
         }
         Some(idx)
     }
 
     /// A lookup met dead item `idx`: counts it (memcached's `get_flushed` /
-    /// `get_expired`) and reclaims it.
+    /// `get_expired`) and reclaims it, under the hash of its own key.
     #[cold]
     #[inline(never)]
-    fn met_dead(&mut self, hash: u64, idx: u32, death: Death) {
+    fn met_dead(&mut self, idx: u32, death: Death) {
         match death {
             Death::Flushed => self.counters.get_flushed += 1,
             Death::Expired => self.counters.get_expired += 1,
         }
-        self.reclaim(hash, idx);
+        self.reclaim(self.hash_of(idx), idx);
     }
 
     /// Links `item` in at the head with a fresh CAS. The caller made room for it.

@@ -5,7 +5,7 @@ use crate::protocol::text::Plain;
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{
-    Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write, WriteMode,
+    Arith, ArithResult, Delete, DeleteResult, KeyHash, Read, StoreResult, Write, WriteMode,
 };
 use std::sync::Arc;
 
@@ -64,11 +64,18 @@ impl Connection {
     /// input (`consumed` bytes long), as [`Connection::text_step`] runs the request the
     /// parser returns for the same bytes ([`Plain::request`]), without parsing it
     /// again. [`Plain::Other`] is not run here: `None`.
+    /// `hash` is the key's ([`crate::storage::Store::key_hash`], taken by the
+    /// look-ahead): a plain get's lookup does not hash it again.
     #[inline]
-    pub(super) fn text_run(&mut self, plain: Plain<'_>, consumed: usize) -> Option<usize> {
+    pub(super) fn text_run(
+        &mut self,
+        plain: Plain<'_>,
+        consumed: usize,
+        hash: KeyHash,
+    ) -> Option<usize> {
         match plain {
             Plain::Get { key, with_cas } => {
-                self.get_one(key, with_cas, None);
+                self.get_one(key, hash, with_cas, None);
                 Some(consumed)
             }
             Plain::Set {
@@ -293,7 +300,8 @@ impl Connection {
     ) -> Option<&'k [u8]> {
         if keys.is_one() {
             if let Some(key) = keys.iter().next() {
-                self.get_one(key, with_cas, touch);
+                let hash = self.server.store.key_hash(key);
+                self.get_one(key, hash, with_cas, touch);
             }
             return None;
         }
@@ -304,7 +312,8 @@ impl Connection {
             .for_each(|key| self.prefetch_key(key));
         let mut left = keys.iter();
         while let Some(key) = left.next() {
-            if !self.get(key, with_cas, touch) {
+            let hash = self.server.store.key_hash(key);
+            if !self.get(key, hash, with_cas, touch) {
                 // memcached's answer to a get it has no memory for: the rest of the
                 // get is dropped, with no END.
                 self.line(GET_NO_MEMORY);
@@ -321,25 +330,26 @@ impl Connection {
         None
     }
 
-    /// [`Connection::get_keys`] of one key: nothing is left to stop before.
+    /// [`Connection::get_keys`] of one key (whose hash is `hash`): nothing is left to
+    /// stop before.
     #[inline(always)]
-    fn get_one(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) {
-        if self.get(key, with_cas, touch) {
+    fn get_one(&mut self, key: &[u8], hash: KeyHash, with_cas: bool, touch: Option<i64>) {
+        if self.get(key, hash, with_cas, touch) {
             self.out.extend(encode::END);
         } else {
             self.line(GET_NO_MEMORY);
         }
     }
 
-    /// Looks up one key of a get and answers its hit; false when the hit was a big value
-    /// that the shared connection-buffer budget has no room for. memcached 1.6.18 counts
-    /// a gat or gats key as a touch only (`cmd_touch`, `touch_hits`/`touch_misses`), a
-    /// get or gets key as a get.
+    /// Looks up one key of a get (whose hash is `hash`) and answers its hit; false when
+    /// the hit was a big value that the shared connection-buffer budget has no room
+    /// for. memcached 1.6.18 counts a gat or gats key as a touch only (`cmd_touch`,
+    /// `touch_hits`/`touch_misses`), a get or gets key as a get.
     #[inline]
-    fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) -> bool {
+    fn get(&mut self, key: &[u8], hash: KeyHash, with_cas: bool, touch: Option<i64>) -> bool {
         match touch {
-            None => self.get_counted::<false>(key, with_cas, None),
-            Some(_) => self.get_counted::<true>(key, with_cas, touch),
+            None => self.get_counted::<false>(key, hash, with_cas, None),
+            Some(_) => self.get_counted::<true>(key, hash, with_cas, touch),
         }
     }
 
@@ -348,6 +358,7 @@ impl Connection {
     fn get_counted<const TOUCH: bool>(
         &mut self,
         key: &[u8],
+        hash: KeyHash,
         with_cas: bool,
         touch: Option<i64>,
     ) -> bool {
@@ -367,8 +378,9 @@ impl Connection {
         let buffers = &self.server.buffers;
         let mut refused = false;
         let read = Read { touch, ..Read::GET };
-        let hit = self.server.store.get(
+        let hit = self.server.store.get_hashed(
             key,
+            hash,
             read,
             #[inline(always)]
             |item| {
