@@ -56,7 +56,7 @@ pub fn text(response: &Response<'_>, out: &mut impl BufMut) {
 /// gathered in a stack buffer (key and data as fixed-size moves, digits in place) and
 /// appended once: each append checks capacity and calls `memcpy`, and the five of a
 /// header, data and trailer were a tenth of a pipelined get's instructions.
-#[inline]
+#[inline(always)]
 pub fn value(key: &[u8], flags: u32, data: &[u8], cas: Option<u64>, out: &mut impl BufMut) {
     if key.len() <= SHORT_BYTES && data.len() <= SHORT_BYTES {
         return short_value(key, flags, data, cas, out);
