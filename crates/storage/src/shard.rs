@@ -222,8 +222,11 @@ impl Shard {
 
     /// Brings a delayed flush that has come due (in the second before its
     /// `flush_pending`) into force. Every operation calls this first.
+    #[inline(always)]
     pub(crate) fn advance(&mut self, now: u32) {
-        if self.flush_pending != 0 && now.saturating_add(1) >= self.flush_pending {
+        // `now + 1 >= flush_pending`, tested first as `now >= flush_pending - 1` (the
+        // usual no flush pending, 0, wraps to u32::MAX: one compare on every lookup).
+        if now >= self.flush_pending.wrapping_sub(1) && self.flush_pending != 0 {
             self.flush_before = self.flush_pending;
             self.flush_pending = 0;
         }

@@ -5,7 +5,8 @@ use crate::protocol::text::Plain;
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{
-    Arith, ArithResult, Delete, DeleteResult, KeyHash, Read, StoreResult, Write, WriteMode,
+    Arith, ArithResult, Delete, DeleteResult, KeyHash, Read, SharedValue, StoreResult, Write,
+    WriteMode,
 };
 use std::sync::Arc;
 
@@ -367,9 +368,8 @@ impl Connection {
         } else {
             (Stat::CmdGet, Stat::GetHits, Stat::GetMisses)
         };
-        let stats = self.server.stats.worker(self.worker);
         if TOUCH {
-            stats.incr(command);
+            self.stats().incr(command);
         } else {
             self.gets.gets += 1;
         }
@@ -392,7 +392,18 @@ impl Connection {
                 let value = item.value();
                 if value.len() < SEGMENT_MIN_BYTES {
                     encode::value(item.key(), item.flags(), value, cas, out.buf());
-                } else if !big_value(item, cas, out, buffers) {
+                } else if buffers.has_room(value.len()) {
+                    // The item's parts, not the item: a reference to it handed to a call
+                    // kept out of line would keep it in memory on every get's path.
+                    big_value(
+                        item.key(),
+                        item.flags(),
+                        value,
+                        item.shared_value(),
+                        cas,
+                        out,
+                    );
+                } else {
                     refused = true;
                     return false;
                 }
@@ -400,11 +411,11 @@ impl Connection {
             },
         );
         if refused {
-            stats.incr(Stat::ConnBufferRefusals);
+            self.stats().incr(Stat::ConnBufferRefusals);
             return false;
         }
         if TOUCH {
-            stats.incr(if hit { hit_stat } else { miss_stat });
+            self.stats().incr(if hit { hit_stat } else { miss_stat });
         } else if hit {
             self.gets.hits += 1;
         } else {
@@ -415,29 +426,26 @@ impl Connection {
     }
 }
 
-/// Queues the answer to a get of a value of [`SEGMENT_MIN_BYTES`] or more, if the
-/// connections' budget has room for it: shared with the store when it is in the large
-/// class (no copy, see `server/output.rs`), else copied once into a segment of its own.
-/// Out of line, so the closure of a small get stays small enough to inline.
+/// Queues the answer to a get of a value of [`SEGMENT_MIN_BYTES`] or more, which the
+/// connections' budget has room for: shared with the store when it is in the large
+/// class (`shared`: no copy, see `server/output.rs`), else copied once into a segment
+/// of its own. Out of line, so the closure of a small get stays small enough to inline.
 #[cold]
 #[inline(never)]
 fn big_value(
-    item: &crate::storage::ItemRef<'_>,
+    key: &[u8],
+    flags: u32,
+    value: &[u8],
+    shared: Option<SharedValue>,
     cas: Option<u64>,
     out: &mut crate::server::output::Output,
-    buffers: &crate::server::buffers::ConnBuffers,
-) -> bool {
-    let value = item.value();
-    if !buffers.has_room(value.len()) {
-        return false;
-    }
-    encode::value_header(item.key(), item.flags(), value.len(), cas, out.buf());
-    match item.shared_value() {
+) {
+    encode::value_header(key, flags, value.len(), cas, out.buf());
+    match shared {
         Some(shared) => out.push_pinned(shared.value, shared.pinned_bytes),
         None => out.push_copy(value),
     }
     out.extend(encode::VALUE_TRAILER);
-    true
 }
 
 /// Keys of a multi-key get whose records are read ahead before it runs.
