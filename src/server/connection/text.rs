@@ -332,12 +332,14 @@ impl Connection {
     }
 
     /// [`Connection::get_keys`] of one key (whose hash is `hash`): nothing is left to
-    /// stop before.
+    /// stop before, and its `END` is written with its hit.
     #[inline(always)]
     fn get_one(&mut self, key: &[u8], hash: KeyHash, with_cas: bool, touch: Option<i64>) {
-        if self.get(key, hash, with_cas, touch) {
-            self.out.extend(encode::END);
-        } else {
+        let answered = match touch {
+            None => self.get_counted::<false, true>(key, hash, with_cas, None),
+            Some(_) => self.get_counted::<true, true>(key, hash, with_cas, touch),
+        };
+        if !answered {
             self.line(GET_NO_MEMORY);
         }
     }
@@ -349,14 +351,16 @@ impl Connection {
     #[inline]
     fn get(&mut self, key: &[u8], hash: KeyHash, with_cas: bool, touch: Option<i64>) -> bool {
         match touch {
-            None => self.get_counted::<false>(key, hash, with_cas, None),
-            Some(_) => self.get_counted::<true>(key, hash, with_cas, touch),
+            None => self.get_counted::<false, false>(key, hash, with_cas, None),
+            Some(_) => self.get_counted::<true, false>(key, hash, with_cas, touch),
         }
     }
 
-    /// [`Connection::get`], counted as a touch when `TOUCH` (each variant compiled on
-    /// its own, so a plain get pays no test for the other).
-    fn get_counted<const TOUCH: bool>(
+    /// [`Connection::get`], counted as a touch when `TOUCH`, and followed by `END` when
+    /// `END` (a get of one key: a short hit's answer and its `END` are appended at
+    /// once). Each variant is compiled on its own, so a plain get pays no test for the
+    /// others. With `END`, nothing is written when it returns false.
+    fn get_counted<const TOUCH: bool, const END: bool>(
         &mut self,
         key: &[u8],
         hash: KeyHash,
@@ -377,6 +381,8 @@ impl Connection {
         let out = &mut self.out;
         let buffers = &self.server.buffers;
         let mut refused = false;
+        // Whether the answer written carries the `END` (a short hit's, with `END`).
+        let mut ended = false;
         let read = Read { touch, ..Read::GET };
         let hit = self.server.store.get_hashed(
             key,
@@ -391,7 +397,9 @@ impl Connection {
                 let cas = with_cas.then(|| super::shown_cas(cas_on, item.cas()));
                 let value = item.value();
                 if value.len() < SEGMENT_MIN_BYTES {
-                    encode::value(item.key(), item.flags(), value, cas, out.buf());
+                    let tail = if END { encode::END } else { b"" };
+                    encode::value_then(item.key(), item.flags(), value, cas, tail, out.buf());
+                    ended = END;
                 } else if buffers.has_room(value.len()) {
                     // The item's parts, not the item: a reference to it handed to a call
                     // kept out of line would keep it in memory on every get's path.
@@ -413,6 +421,9 @@ impl Connection {
         if refused {
             self.stats().incr(Stat::ConnBufferRefusals);
             return false;
+        }
+        if END && !ended {
+            self.out.extend(encode::END);
         }
         if TOUCH {
             self.stats().incr(if hit { hit_stat } else { miss_stat });
