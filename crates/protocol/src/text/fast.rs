@@ -106,7 +106,21 @@ pub(super) fn parse<'a>(
 /// refusal, and the line is its length). `None` where neither holds.
 #[inline(always)]
 pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<Peeked<'a>> {
-    if let [b'm', b'g', b' ', _] = input.first_chunk::<4>()? {
+    let head = input.first_chunk::<4>()?;
+    if head == b"get " {
+        // The pipelined request read most: [`get`]'s line, told by one compare.
+        let (key, end) = key(input, 4)?;
+        let consumed = line_end(input, end)?;
+        return Some(Peeked {
+            key,
+            consumed,
+            plain: Plain::Get {
+                key,
+                with_cas: false,
+            },
+        });
+    }
+    if let [b'm', b'g', b' ', _] = head {
         if let Some((get, consumed)) = meta_get_line(input) {
             return Some(Peeked {
                 key: get.token,
