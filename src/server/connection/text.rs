@@ -19,6 +19,11 @@ impl Connection {
     /// closing). A multi-key get that stops at the output mark `mark` part-way uses the
     /// bytes up to its next key and leaves its command in `resume_get`.
     pub(super) fn text_step(&mut self, input: &[u8], mark: usize) -> Option<usize> {
+        if let Some((key, consumed)) = text::parse_plain_get(input) {
+            let hash = self.server.store.key_hash(key);
+            self.get_one(key, hash, false, None);
+            return Some(consumed);
+        }
         if let Some((meta, consumed)) = text::parse_plain_meta_get(input) {
             self.meta_get_plain(&meta);
             return Some(consumed);

@@ -108,9 +108,8 @@ pub(super) fn parse<'a>(
 pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<Peeked<'a>> {
     let head = input.first_chunk::<4>()?;
     if head == b"get " {
-        // The pipelined request read most: [`get`]'s line, told by one compare.
-        let (key, end) = key(input, 4)?;
-        let consumed = line_end(input, end)?;
+        // The pipelined request read most, told by one compare.
+        let (key, consumed) = plain_get(input)?;
         return Some(Peeked {
             key,
             consumed,
@@ -322,6 +321,17 @@ fn meta_flags(
     }
     let consumed = line_end(input, at)?;
     Some((input.get(start..at).unwrap_or_default(), consumed))
+}
+
+/// The key of a `get <key>` line at the front of `input` and the bytes the line takes,
+/// if [`parse`] reads it: its [`get`] request, without the `Parsed` around it.
+#[inline(always)]
+pub(super) fn plain_get(input: &[u8]) -> Option<(&[u8], usize)> {
+    if input.first_chunk::<4>()? != b"get " {
+        return None;
+    }
+    let (key, end) = key(input, 4)?;
+    Some((key, line_end(input, end)?))
 }
 
 /// `get <key>\r\n`, the key starting at `start`.
