@@ -107,18 +107,6 @@ pub(super) fn parse<'a>(
 #[inline(always)]
 pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<Peeked<'a>> {
     let head = input.first_chunk::<4>()?;
-    if head == b"get " {
-        // The pipelined request read most, told by one compare.
-        let (key, consumed) = plain_get(input)?;
-        return Some(Peeked {
-            key,
-            consumed,
-            plain: Plain::Get {
-                key,
-                with_cas: false,
-            },
-        });
-    }
     if let [b'm', b'g', b' ', _] = head {
         if let Some((get, consumed)) = meta_get_line(input) {
             return Some(Peeked {
@@ -136,6 +124,18 @@ pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<Peeked<'a>> {
             key,
             consumed,
             plain: Plain::Other,
+        });
+    }
+    if head == b"get " {
+        // The pipelined request read most, told by one compare.
+        let (key, consumed) = plain_get(input)?;
+        return Some(Peeked {
+            key,
+            consumed,
+            plain: Plain::Get {
+                key,
+                with_cas: false,
+            },
         });
     }
     let Ok(Parsed { request, consumed }) = parse(input, limits)? else {
