@@ -681,7 +681,7 @@ impl Connection {
             count += 1;
             at += peeked.consumed;
         }
-        store.record_spans_hashed(&hashes[..count], crate::os::prefetch_value, |_, bytes| {
+        store.record_spans_hashed(&hashes, count, crate::os::prefetch_value, |_, bytes| {
             crate::os::prefetch(bytes)
         });
         if count == PREFETCH_AHEAD {

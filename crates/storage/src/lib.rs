@@ -458,20 +458,19 @@ impl Store {
         self.spans(&hashes, left, slot, record);
     }
 
-    /// [`Store::record_spans`] of keys already hashed ([`Store::key_hash`]): the hashes
-    /// a look-ahead then hands to the lookups ([`Store::get_hashed`]), so each key is
-    /// hashed once. Only the first [`SPAN_BATCH`] are read.
+    /// [`Store::record_spans`] of the first `count` keys of a batch already hashed
+    /// ([`Store::key_hash`]): the hashes a look-ahead then hands to the lookups
+    /// ([`Store::get_hashed`]), so each key is hashed once.
     #[inline]
     pub fn record_spans_hashed(
         &self,
-        hashes: &[KeyHash],
+        hashes: &[KeyHash; SPAN_BATCH],
+        count: usize,
         slot: impl FnMut(&u32),
         record: impl FnMut(usize, &[u8]),
     ) {
-        let mut batch = [KeyHash(0); SPAN_BATCH];
-        let count = hashes.len().min(SPAN_BATCH);
-        batch[..count].copy_from_slice(&hashes[..count]);
-        self.spans(&batch, (1u32 << count) - 1, slot, record);
+        let left = (1u32 << count.min(SPAN_BATCH)) - 1;
+        self.spans(hashes, left, slot, record);
     }
 
     /// [`Store::record_spans`] of the keys whose bits are set in `left`, by hash.
