@@ -557,7 +557,11 @@ impl Connection {
             };
             match used {
                 Some(n) => {
-                    crate::logging::command(self.record.fd(), &rest[..n]);
+                    // `logging::command`'s own test first (its target, so the same
+                    // filter answers): no request pays for a `-vv` line nobody reads.
+                    if tracing::enabled!(target: "ringcache::logging", tracing::Level::DEBUG) {
+                        crate::logging::command(self.record.fd(), &rest[..n]);
+                    }
                     pos += n;
                     until_prefetch = until_prefetch.saturating_sub(1);
                     if !self.resume_get.is_empty() {
