@@ -1,10 +1,11 @@
 //! Response encoders: the bytes memcached writes for each answer.
 //!
-//! Owns the wire spelling of every [`Response`] in the classic text protocol, plus the
-//! pieces a connection needs to write a large value as a segment of its own rather than
-//! through [`Response::Value`]'s single buffer ([`value_header`], then the value, which
-//! the connection copies once out of the store, then [`VALUE_TRAILER`]) and to write the
-//! reply of a refused request ([`reply_line`]). It knows nothing of
+//! Owns the wire spelling of every [`Response`] in the classic text protocol (a hit's
+//! answer also with a tail gathered after it, [`value_then`]: a one-key get's `END`),
+//! plus the pieces a connection needs to write a large value as a segment of its own
+//! rather than through [`Response::Value`]'s single buffer ([`value_header`], then the
+//! value, which the connection copies once out of the store, then [`VALUE_TRAILER`])
+//! and to write the reply of a refused request ([`reply_line`]). It knows nothing of
 //! connections or the store.
 //!
 //! Invariants: every answer ends in `\r\n`; nothing allocates (numbers go through

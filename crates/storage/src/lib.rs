@@ -10,7 +10,7 @@
 //!
 //! | operation | options | outcome |
 //! |---|---|---|
-//! | [`Store::get`] (and [`Store::touch`]) | [`Read`]: touch, bump or peek, vivify (with a chosen CAS) | the hit, as [`ItemRef`], to a closure |
+//! | [`Store::get`] (and [`Store::touch`]; [`Store::get_hashed`] with the key's [`KeyHash`] already taken) | [`Read`]: touch, bump or peek, vivify (with a chosen CAS) | the hit, as [`ItemRef`], to a closure |
 //! | [`Store::write`] | [`Write`]: [`WriteMode`], CAS to compare, a chosen new CAS, invalidate, base64 key, what a refusal removes, append that vivifies | [`StoreResult`] and the new CAS |
 //! | [`Store::delete`] | [`Delete`]: CAS to compare, invalidate, keep the item with an empty value, a chosen new CAS | [`DeleteResult`] |
 //! | [`Store::arith`] | [`Arith`]: incr or decr, CAS to compare, an [`Initial`] item to create, a chosen new CAS | [`ArithResult`], and the item to a closure |

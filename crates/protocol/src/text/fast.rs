@@ -3,10 +3,11 @@
 //! [noreply]` with its data block, and their meta forms `mg <key> <flags>` and
 //! `ms <key> <datalen> <flags>` with its data block, when every flag is one of
 //! [`MG_FLAGS`] / [`MS_FLAGS`] (`ms` also takes `T<ttl>` and `F<flags>` of plain
-//! digits). Three ways in: [`parse`] (the parser's first try), [`plain_meta_get`] (the
-//! `mg` line's request alone, which the connection runs without a `Parsed` around it)
-//! and [`peek`] (the look-ahead's key and length, and a plain `get` or `set` itself, in
-//! the compact [`Plain`] form the connection runs without parsing it again).
+//! digits). Four ways in: [`parse`] (the parser's first try), [`plain_get`] and
+//! [`plain_meta_get`] (a `get <key>` line's key, an `mg` line's request: what the
+//! connection runs without a `Parsed` around it) and [`peek`] (the look-ahead's key and
+//! length, and a plain `get` or `set` itself, in the compact [`Plain`] form the
+//! connection runs without parsing it again).
 //!
 //! Owns nothing of the protocol's rules: [`parse`] either returns exactly what the
 //! general parser (`line` + `Command`) returns for the same input, or `None`, and then
