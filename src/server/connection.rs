@@ -655,23 +655,21 @@ impl Connection {
             return usize::MAX;
         };
         let store = &self.server.store;
+        // Each key is hashed once: for its look-ahead here, and (text) for its lookup.
+        let mut hashes = [store.key_hash(first.key); PREFETCH_AHEAD];
         let mut ahead = keep.map(|(pos, ahead)| {
             let ahead = ahead.get_or_insert_with(Ahead::new);
             ahead.at = pos;
             ahead.next = 0;
             ahead.count = 1;
             ahead.plain[0] = (first.plain, first.consumed);
+            ahead.hashes[0] = hashes[0];
             ahead
         });
         let mut at = first.consumed;
         if at == rest.len() {
             // One request left: it runs next, so reading its record now gains nothing.
             return usize::MAX;
-        }
-        // Each key is hashed once: for its look-ahead here, and (text) for its lookup.
-        let mut hashes = [store.key_hash(first.key); PREFETCH_AHEAD];
-        if let Some(ahead) = ahead.as_mut() {
-            ahead.hashes[0] = hashes[0];
         }
         let mut count = 1;
         while count < PREFETCH_AHEAD {
