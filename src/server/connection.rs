@@ -22,7 +22,9 @@
 //! sets (text or binary) and asks the CPU to load the records they will touch, so the
 //! lookups' cache misses overlap (a hint only: it changes no answer). A plain text get,
 //! set or `mg` it read is kept (`Ahead`, by input offset) and runs as read, exactly the
-//! request the parser returns for its bytes, so it is parsed once.
+//! request the parser returns for its bytes, so it is parsed once; with it the key's
+//! hash in the store, which a plain get's lookup takes (`Store::get_hashed`), so the
+//! key is hashed once too.
 //!
 //! Counters: the plain gets' `cmd_get`, `get_hits` and `get_misses` are counted in the
 //! connection and added to its worker's counters when `execute` ends and before a
@@ -90,7 +92,7 @@ use super::Server;
 use crate::config::ProtocolChoice;
 use crate::protocol::text::{Peeked, Plain};
 use crate::protocol::StoreMode;
-use crate::storage::{StoreResult, WriteMode, SPAN_BATCH};
+use crate::storage::{KeyHash, StoreResult, WriteMode, SPAN_BATCH};
 use std::sync::Arc;
 
 /// The store's write mode for a parsed store command: the one place the wire's
@@ -543,8 +545,8 @@ impl Connection {
                 .as_mut()
                 .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
             {
-                Some((plain, consumed)) if !matches!(plain, Plain::Other) => {
-                    self.text_run(plain, consumed)
+                Some((plain, consumed, hash)) if !matches!(plain, Plain::Other) => {
+                    self.text_run(plain, consumed, hash)
                 }
                 _ => {
                     if self.dialect == Dialect::Undetected {
@@ -560,7 +562,11 @@ impl Connection {
             };
             match used {
                 Some(n) => {
-                    crate::logging::command(self.record.fd(), &rest[..n]);
+                    // `logging::command`'s own test first (its target, so the same
+                    // filter answers): no request pays for a `-vv` line nobody reads.
+                    if tracing::enabled!(target: "ringcache::logging", tracing::Level::DEBUG) {
+                        crate::logging::command(self.record.fd(), &rest[..n]);
+                    }
                     pos += n;
                     until_prefetch = until_prefetch.saturating_sub(1);
                     if !self.resume_get.is_empty() {
@@ -651,12 +657,16 @@ impl Connection {
         let Some(first) = peek(rest) else {
             return usize::MAX;
         };
+        let store = &self.server.store;
+        // Each key is hashed once: for its look-ahead here, and (text) for its lookup.
+        let mut hashes = [store.key_hash(first.key); PREFETCH_AHEAD];
         let mut ahead = keep.map(|(pos, ahead)| {
             let ahead = ahead.get_or_insert_with(Ahead::new);
             ahead.at = pos;
             ahead.next = 0;
             ahead.count = 1;
             ahead.plain[0] = (first.plain, first.consumed);
+            ahead.hashes[0] = hashes[0];
             ahead
         });
         let mut at = first.consumed;
@@ -664,25 +674,23 @@ impl Connection {
             // One request left: it runs next, so reading its record now gains nothing.
             return usize::MAX;
         }
-        let mut keys = [first.key; PREFETCH_AHEAD];
         let mut count = 1;
         while count < PREFETCH_AHEAD {
             let Some(peeked) = peek(rest.get(at..).unwrap_or_default()) else {
                 break;
             };
-            keys[count] = peeked.key;
+            hashes[count] = store.key_hash(peeked.key);
             if let Some(ahead) = ahead.as_mut() {
                 ahead.plain[count] = (peeked.plain, peeked.consumed);
+                ahead.hashes[count] = hashes[count];
                 ahead.count = count + 1;
             }
             count += 1;
             at += peeked.consumed;
         }
-        self.server
-            .store
-            .record_spans(&keys[..count], crate::os::prefetch_value, |_, bytes| {
-                crate::os::prefetch(bytes)
-            });
+        store.record_spans_hashed(&hashes, count, crate::os::prefetch_value, |_, bytes| {
+            crate::os::prefetch(bytes)
+        });
         if count == PREFETCH_AHEAD {
             PREFETCH_AHEAD
         } else {
@@ -698,15 +706,16 @@ impl Connection {
 }
 
 /// The requests one look-ahead read ([`Connection::prefetch_batch`]), in input order
-/// from offset `at`: each as [`Plain`] and its length. [`Ahead::take`] hands out the one
-/// at the offset a request runs from, and only that one, so a request runs as read only
-/// where the look-ahead read exactly it.
+/// from offset `at`: each as [`Plain`], its length and its key's hash in the store.
+/// [`Ahead::take`] hands out the one at the offset a request runs from, and only that
+/// one, so a request runs as read only where the look-ahead read exactly it.
 struct Ahead<'a> {
     /// Where `plain[next]` starts in the input.
     at: usize,
     next: usize,
     count: usize,
     plain: [(Plain<'a>, usize); PREFETCH_AHEAD],
+    hashes: [KeyHash; PREFETCH_AHEAD],
 }
 
 impl<'a> Ahead<'a> {
@@ -716,20 +725,22 @@ impl<'a> Ahead<'a> {
             next: 0,
             count: 0,
             plain: [(Plain::Other, 0); PREFETCH_AHEAD],
+            hashes: [KeyHash::default(); PREFETCH_AHEAD],
         }
     }
 
-    /// The request read ahead that starts at input offset `pos`, and its length; the
-    /// next one then starts where it ends.
+    /// The request read ahead that starts at input offset `pos`, its length and its
+    /// key's hash; the next one then starts where it ends.
     #[inline]
-    fn take(&mut self, pos: usize) -> Option<(Plain<'a>, usize)> {
+    fn take(&mut self, pos: usize) -> Option<(Plain<'a>, usize, KeyHash)> {
         if pos != self.at || self.next >= self.count {
             return None;
         }
         let (plain, consumed) = *self.plain.get(self.next)?;
+        let hash = *self.hashes.get(self.next)?;
         self.next += 1;
         self.at += consumed;
-        Some((plain, consumed))
+        Some((plain, consumed, hash))
     }
 }
 

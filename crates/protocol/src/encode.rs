@@ -1,10 +1,11 @@
 //! Response encoders: the bytes memcached writes for each answer.
 //!
-//! Owns the wire spelling of every [`Response`] in the classic text protocol, plus the
-//! pieces a connection needs to write a large value as a segment of its own rather than
-//! through [`Response::Value`]'s single buffer ([`value_header`], then the value, which
-//! the connection copies once out of the store, then [`VALUE_TRAILER`]) and to write the
-//! reply of a refused request ([`reply_line`]). It knows nothing of
+//! Owns the wire spelling of every [`Response`] in the classic text protocol (a hit's
+//! answer also with a tail gathered after it, [`value_then`]: a one-key get's `END`),
+//! plus the pieces a connection needs to write a large value as a segment of its own
+//! rather than through [`Response::Value`]'s single buffer ([`value_header`], then the
+//! value, which the connection copies once out of the store, then [`VALUE_TRAILER`])
+//! and to write the reply of a refused request ([`reply_line`]). It knows nothing of
 //! connections or the store.
 //!
 //! Invariants: every answer ends in `\r\n`; nothing allocates (numbers go through
@@ -56,26 +57,51 @@ pub fn text(response: &Response<'_>, out: &mut impl BufMut) {
 /// gathered in a stack buffer (key and data as fixed-size moves, digits in place) and
 /// appended once: each append checks capacity and calls `memcpy`, and the five of a
 /// header, data and trailer were a tenth of a pipelined get's instructions.
-#[inline]
+#[inline(always)]
 pub fn value(key: &[u8], flags: u32, data: &[u8], cas: Option<u64>, out: &mut impl BufMut) {
-    if key.len() <= SHORT_BYTES && data.len() <= SHORT_BYTES {
-        return short_value(key, flags, data, cas, out);
+    value_then(key, flags, data, cas, b"", out);
+}
+
+/// [`value`], then `tail` (at most [`TAIL_MAX_BYTES`]: a get of one key appends its
+/// [`END`] here), gathered with a short hit's answer and appended with it at once.
+#[inline(always)]
+pub fn value_then(
+    key: &[u8],
+    flags: u32,
+    data: &[u8],
+    cas: Option<u64>,
+    tail: &[u8],
+    out: &mut impl BufMut,
+) {
+    if key.len() <= SHORT_BYTES && data.len() <= SHORT_BYTES && tail.len() <= TAIL_MAX_BYTES {
+        return short_value(key, flags, data, cas, tail, out);
     }
     value_header(key, flags, data.len(), cas, out);
     out.put_slice(data);
     out.put_slice(VALUE_TRAILER);
+    out.put_slice(tail);
 }
 
 /// Longest key, and longest data, [`value`] gathers on the stack.
 const SHORT_BYTES: usize = 64;
 
-/// Bytes of [`short_value`]'s buffer: `VALUE `, a key, ` <flags> <len> <cas>\r\n` (at
-/// most 1 + 10 + 1 + 20 + 1 + 20 + 2 = 55 bytes), data and `\r\n`.
-const SHORT_VALUE_BYTES: usize = 6 + SHORT_BYTES + 55 + SHORT_BYTES + 2;
+/// Longest tail [`value_then`] gathers with a short answer.
+pub const TAIL_MAX_BYTES: usize = END.len();
 
-/// [`value`] of a key and data of at most [`SHORT_BYTES`] each, appended at once.
+/// Bytes of [`short_value`]'s buffer: `VALUE `, a key, ` <flags> <len> <cas>\r\n` (at
+/// most 1 + 10 + 1 + 20 + 1 + 20 + 2 = 55 bytes), data, `\r\n` and a tail.
+const SHORT_VALUE_BYTES: usize = 6 + SHORT_BYTES + 55 + SHORT_BYTES + 2 + TAIL_MAX_BYTES;
+
+/// [`value_then`] of a key and data of at most [`SHORT_BYTES`] each, appended at once.
 #[inline(always)]
-fn short_value(key: &[u8], flags: u32, data: &[u8], cas: Option<u64>, out: &mut impl BufMut) {
+fn short_value(
+    key: &[u8],
+    flags: u32,
+    data: &[u8],
+    cas: Option<u64>,
+    tail: &[u8],
+    out: &mut impl BufMut,
+) {
     let mut line = [0u8; SHORT_VALUE_BYTES];
     line[..6].copy_from_slice(b"VALUE ");
     let mut at = 6 + key.len().min(SHORT_BYTES);
@@ -93,7 +119,9 @@ fn short_value(key: &[u8], flags: u32, data: &[u8], cas: Option<u64>, out: &mut 
     let end = at + data.len().min(SHORT_BYTES);
     copy_short(&mut line[at..end], data);
     line[end..end + 2].copy_from_slice(VALUE_TRAILER);
-    out.put_slice(&line[..end + 2]);
+    let tail = &tail[..tail.len().min(TAIL_MAX_BYTES)];
+    line[end + 2..end + 2 + tail.len()].copy_from_slice(tail);
+    out.put_slice(&line[..end + 2 + tail.len()]);
 }
 
 /// Copies `src` into `dst` (of the same length, at most 64 bytes) as overlapping
@@ -280,6 +308,12 @@ mod tests {
                     pieces.extend_from_slice(data);
                     pieces.extend_from_slice(VALUE_TRAILER);
                     assert_eq!(whole, pieces, "key {key_len}, data {data_len}, {cas:?}");
+                    // With a tail (a one-key get's END): the same, then the tail.
+                    let tail = [&b""[..], b"E", END][(key_len + i) % 3];
+                    let mut then = Vec::new();
+                    value_then(key, flags, data, cas, tail, &mut then);
+                    pieces.extend_from_slice(tail);
+                    assert_eq!(then, pieces, "key {key_len}, data {data_len}, {tail:?}");
                 }
             }
         }

@@ -223,6 +223,13 @@ pub fn parse_plain_meta_get(input: &[u8]) -> Option<(Meta<'_>, usize)> {
     }
 }
 
+/// The key of a plain `get <key>` line (see `fast`) at the front of `input`, and the
+/// bytes it uses: the one-key get [`parse`] returns, without the `Parsed` around it.
+#[inline]
+pub fn parse_plain_get(input: &[u8]) -> Option<(&[u8], usize)> {
+    fast::plain_get(input)
+}
+
 /// [`parse`] for every line: frame, tokenize, dispatch on the command name.
 fn parse_general<'a>(input: &'a [u8], limits: &Limits) -> Result<Parsed<'a>, ParseError> {
     let (tokens, line_len) = line::split(input)?;

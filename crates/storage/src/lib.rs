@@ -10,7 +10,7 @@
 //!
 //! | operation | options | outcome |
 //! |---|---|---|
-//! | [`Store::get`] (and [`Store::touch`]) | [`Read`]: touch, bump or peek, vivify (with a chosen CAS) | the hit, as [`ItemRef`], to a closure |
+//! | [`Store::get`] (and [`Store::touch`]; [`Store::get_hashed`] with the key's [`KeyHash`] already taken) | [`Read`]: touch, bump or peek, vivify (with a chosen CAS) | the hit, as [`ItemRef`], to a closure |
 //! | [`Store::write`] | [`Write`]: [`WriteMode`], CAS to compare, a chosen new CAS, invalidate, base64 key, what a refusal removes, append that vivifies | [`StoreResult`] and the new CAS |
 //! | [`Store::delete`] | [`Delete`]: CAS to compare, invalidate, keep the item with an empty value, a chosen new CAS | [`DeleteResult`] |
 //! | [`Store::arith`] | [`Arith`]: incr or decr, CAS to compare, an [`Initial`] item to create, a chosen new CAS | [`ArithResult`], and the item to a closure |
@@ -125,7 +125,7 @@ pub const KEY_MAX_BYTES: usize = 250;
 
 /// The indices of the bits set in `set`, lowest first.
 #[inline(always)]
-fn bits(mut set: u32) -> impl Iterator<Item = usize> {
+fn bits(mut set: u32) -> impl Iterator<Item = usize> + Clone {
     std::iter::from_fn(move || {
         let i = set.trailing_zeros() as usize;
         set &= set.wrapping_sub(1);
@@ -152,6 +152,13 @@ pub fn item_too_large(key_len: usize, value_len: usize, flags: u32, max_item_byt
     let flags_len = if flags == 0 { 0 } else { 4 };
     48 + 8 + flags_len + key_len + 1 + value_len.saturating_add(2) > max_item_bytes
 }
+
+/// A key's hash in one store ([`Store::key_hash`]): taken once by a look-ahead, which
+/// names the key's record with it ([`Store::record_spans_hashed`]), and handed to the
+/// lookup that follows ([`Store::get_hashed`]). Only a hint of where the key lives: a
+/// lookup given the hash of another key misses, and changes nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyHash(u64);
 
 /// Configuration of a [`Store`].
 #[derive(Clone, Debug)]
@@ -384,8 +391,20 @@ impl Store {
     #[inline(always)]
     fn shard(&self, key: &[u8]) -> (u64, ShardGuard<'_>) {
         let hash = key_hash(&self.hasher, key);
-        let index = self.shard_index(hash);
-        (hash, self.shards[index].lock())
+        (hash, self.shard_at(hash))
+    }
+
+    /// The shard of key hash `hash`, locked.
+    #[inline(always)]
+    fn shard_at(&self, hash: u64) -> ShardGuard<'_> {
+        self.shards[self.shard_index(hash)].lock()
+    }
+
+    /// The hash of `key` in this store, for [`Store::record_spans_hashed`] and
+    /// [`Store::get_hashed`].
+    #[inline(always)]
+    pub fn key_hash(&self, key: &[u8]) -> KeyHash {
+        KeyHash(key_hash(&self.hasher, key))
     }
 
     fn each_shard(&self) -> impl Iterator<Item = ShardGuard<'_>> {
@@ -423,62 +442,111 @@ impl Store {
     pub fn record_spans(
         &self,
         keys: &[&[u8]],
-        mut slot: impl FnMut(&u32),
-        mut record: impl FnMut(usize, &[u8]),
+        slot: impl FnMut(&u32),
+        record: impl FnMut(usize, &[u8]),
     ) {
         let keys = &keys[..keys.len().min(SPAN_BATCH)];
-        let mut hashes = [0u64; SPAN_BATCH];
-        let mut shard_of = [0usize; SPAN_BATCH];
-        // Bit i: key i still to group.
+        let mut hashes = [KeyHash(0); SPAN_BATCH];
+        // Bit i: key i to read ahead.
         let mut left = 0u32;
         for (i, key) in keys.iter().enumerate() {
             if key.len() <= KEY_MAX_BYTES {
-                hashes[i] = key_hash(&self.hasher, key);
-                shard_of[i] = self.shard_index(hashes[i]);
+                hashes[i] = self.key_hash(key);
                 left |= 1 << i;
             }
         }
+        self.spans(&hashes, left, slot, record);
+    }
+
+    /// [`Store::record_spans`] of the first `count` keys of a batch already hashed
+    /// ([`Store::key_hash`]): the hashes a look-ahead then hands to the lookups
+    /// ([`Store::get_hashed`]), so each key is hashed once.
+    #[inline]
+    pub fn record_spans_hashed(
+        &self,
+        hashes: &[KeyHash; SPAN_BATCH],
+        count: usize,
+        slot: impl FnMut(&u32),
+        record: impl FnMut(usize, &[u8]),
+    ) {
+        let left = (1u32 << count.min(SPAN_BATCH)) - 1;
+        self.spans(hashes, left, slot, record);
+    }
+
+    /// [`Store::record_spans`] of the keys whose bits are set in `left`, by hash.
+    #[inline(always)]
+    fn spans(
+        &self,
+        hashes: &[KeyHash; SPAN_BATCH],
+        left: u32,
+        slot: impl FnMut(&u32),
+        record: impl FnMut(usize, &[u8]),
+    ) {
+        if self.shards.len() <= SHARD_SLOTS {
+            // One slot is one shard: the keys of shard s are the bits of `by_shard[s]`.
+            let mut by_shard = [0u32; SHARD_SLOTS];
+            let mut shards = 0u32;
+            for i in bits(left) {
+                let index = self.shard_index(hashes[i % SPAN_BATCH].0) % SHARD_SLOTS;
+                by_shard[index] |= 1 << i;
+                shards |= 1 << index;
+            }
+            let groups = bits(shards).map(|index| (index, by_shard[index % SHARD_SLOTS]));
+            return self.span_passes(groups, hashes, slot, record);
+        }
+        let mut shard_of = [0usize; SPAN_BATCH];
+        for i in bits(left) {
+            shard_of[i % SPAN_BATCH] = self.shard_index(hashes[i % SPAN_BATCH].0);
+        }
         // The batch's keys by shard: (shard, its keys as bits). They are sorted by the
-        // shard index's low bits first (one pass); only with more shards than
-        // `SHARD_SLOTS` may one slot hold keys of several shards, told apart there.
+        // shard index's low bits first (one pass); with more shards than
+        // `SHARD_SLOTS` one slot may hold keys of several shards, told apart there.
         let mut by_slot = [0u32; SHARD_SLOTS];
         let mut slots = 0u32;
         for i in bits(left) {
-            let slot = shard_of[i] % SHARD_SLOTS;
+            let slot = shard_of[i % SPAN_BATCH] % SHARD_SLOTS;
             by_slot[slot] |= 1 << i;
             slots |= 1 << slot;
         }
         let mut groups = [(0usize, 0u32); SPAN_BATCH];
         let mut count = 0;
         for slot in bits(slots) {
-            left = by_slot[slot];
-            while left != 0 && count < SPAN_BATCH {
-                let index = shard_of[left.trailing_zeros() as usize];
-                let group = if self.shards.len() <= SHARD_SLOTS {
-                    left
-                } else {
-                    bits(left)
-                        .filter(|&i| shard_of[i] == index)
-                        .fold(0, |group, i| group | 1 << i)
-                };
-                left &= !group;
+            let mut keys = by_slot[slot];
+            while keys != 0 && count < SPAN_BATCH {
+                let index = shard_of[keys.trailing_zeros() as usize % SPAN_BATCH];
+                let group = bits(keys)
+                    .filter(|&i| shard_of[i % SPAN_BATCH] == index)
+                    .fold(0, |group, i| group | 1 << i);
+                keys &= !group;
                 groups[count] = (index, group);
                 count += 1;
             }
         }
-        let groups = &groups[..count];
-        for &(index, group) in groups {
+        self.span_passes(groups[..count].iter().copied(), hashes, slot, record);
+    }
+
+    /// The two passes of [`Store::record_spans`] over `groups` (a shard and its keys as
+    /// bits), each taking each shard's lock once.
+    #[inline(always)]
+    fn span_passes(
+        &self,
+        groups: impl Iterator<Item = (usize, u32)> + Clone,
+        hashes: &[KeyHash; SPAN_BATCH],
+        mut slot: impl FnMut(&u32),
+        mut record: impl FnMut(usize, &[u8]),
+    ) {
+        for (index, group) in groups.clone() {
             let shard = self.shards[index].lock();
             for i in bits(group) {
-                if let Some(table_slot) = shard.first_slot(hashes[i]) {
+                if let Some(table_slot) = shard.first_slot(hashes[i % SPAN_BATCH].0) {
                     slot(table_slot);
                 }
             }
         }
-        for &(index, group) in groups {
+        for (index, group) in groups {
             let shard = self.shards[index].lock();
             for i in bits(group) {
-                if let Some(bytes) = shard.first_candidate(hashes[i]) {
+                if let Some(bytes) = shard.first_candidate(hashes[i % SPAN_BATCH].0) {
                     record(i, bytes);
                 }
             }

@@ -19,8 +19,8 @@
 //!   evictable), never marked as having a base64 key (memcached's neither).
 
 use crate::item::{NewItem, RecordMut, SharedValue, FETCHED, KEY_BINARY, STALE, WIN_SENT};
-use crate::shard::{mark_hit, Shard};
-use crate::{Store, KEY_MAX_BYTES};
+use crate::shard::{key_hash, mark_hit, Shard};
+use crate::{KeyHash, Store, KEY_MAX_BYTES};
 
 /// How a read treats the item it finds (or does not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,9 +256,45 @@ impl Store {
         if key.len() > KEY_MAX_BYTES {
             return f(None);
         }
+        self.get_at(key, key_hash(&self.hasher, key), read, f)
+    }
+
+    /// [`Store::get`] of `key` with its hash already taken ([`Store::key_hash`], e.g. by
+    /// a look-ahead that named its record, [`Store::record_spans_hashed`]), so the
+    /// lookup does not hash it again. The hash only says where to look: with the hash
+    /// of another key (or another store) the lookup misses, and nothing else changes.
+    /// A read that may store (`read.vivify`) or touch hashes the key itself.
+    #[inline]
+    pub fn get_hashed<R>(
+        &self,
+        key: &[u8],
+        hash: KeyHash,
+        read: Read,
+        f: impl FnOnce(Option<&mut ItemRef<'_>>) -> R,
+    ) -> R {
+        if read.vivify || read.touch.is_some() {
+            return self.get(key, read, f);
+        }
+        if key.len() > KEY_MAX_BYTES {
+            return f(None);
+        }
+        self.get_at(key, hash.0, read, f)
+    }
+
+    /// [`Store::get`] of `key` in the shard and table place `hash` names; `hash` is the
+    /// key's own unless `read` neither vivifies nor touches (see
+    /// [`Store::get_hashed`]).
+    #[inline(always)]
+    fn get_at<R>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        read: Read,
+        f: impl FnOnce(Option<&mut ItemRef<'_>>) -> R,
+    ) -> R {
         let now = self.clock.now();
         let touch = read.touch.map(|exptime| self.clock.realtime(exptime));
-        let (hash, mut shard) = self.shard(key);
+        let mut shard = self.shard_at(hash);
         let Some((mut idx, created)) = shard.find_to_read(hash, key, now, read.vivify) else {
             drop(shard);
             return f(None);
@@ -284,6 +320,8 @@ impl Store {
             mark_hit(&mut hit.item, now);
         }
         if let Some(exptime) = hit.pending_exptime {
+            // Under the key's own hash (`hash` may be another's, see `get_hashed`).
+            let hash = key_hash(&self.hasher, key);
             let _ = shard.relocate(hash, idx, Some(exptime), None, now);
         }
         result

@@ -226,8 +226,11 @@ impl Shard {
 
     /// Brings a delayed flush that has come due (in the second before its
     /// `flush_pending`) into force. Every operation calls this first.
+    #[inline(always)]
     pub(crate) fn advance(&mut self, now: u32) {
-        if self.flush_pending != 0 && now.saturating_add(1) >= self.flush_pending {
+        // `now + 1 >= flush_pending`, tested first as `now >= flush_pending - 1` (the
+        // usual no flush pending, 0, wraps to u32::MAX: one compare on every lookup).
+        if now >= self.flush_pending.wrapping_sub(1) && self.flush_pending != 0 {
             self.flush_before = self.flush_pending;
             self.flush_pending = 0;
         }
@@ -279,7 +282,9 @@ impl Shard {
     }
 
     /// The live item under `key`, removing a dead one met on the way. The record is
-    /// located once: whether it is dead is read where its key was compared.
+    /// located once: whether it is dead is read where its key was compared. `hash`
+    /// only says where to look (a lookup with the hash of another key misses, see
+    /// `Store::get_hashed`): a dead item met is removed under its own.
     #[inline(always)]
     pub(crate) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
         let mut found = None;
@@ -292,22 +297,22 @@ impl Shard {
         }
         let (idx, dead) = found?;
         if let Some(death) = dead {
-            self.met_dead(hash, idx, death);
+            self.met_dead(idx, death);
             return None;
         }
         Some(idx)
     }
 
     /// A lookup met dead item `idx`: counts it (memcached's `get_flushed` /
-    /// `get_expired`) and reclaims it.
+    /// `get_expired`) and reclaims it, under the hash of its own key.
     #[cold]
     #[inline(never)]
-    fn met_dead(&mut self, hash: u64, idx: u32, death: Death) {
+    fn met_dead(&mut self, idx: u32, death: Death) {
         match death {
             Death::Flushed => self.counters.get_flushed += 1,
             Death::Expired => self.counters.get_expired += 1,
         }
-        self.reclaim(hash, idx);
+        self.reclaim(self.hash_of(idx), idx);
     }
 
     /// Links `item` in at the head with a fresh CAS. The caller made room for it.

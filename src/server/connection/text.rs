@@ -5,7 +5,8 @@ use crate::protocol::text::Plain;
 use crate::protocol::{encode, text, Keys, ParseError, Parsed, Request, Response, StoreMode};
 use crate::server::stats::Stat;
 use crate::storage::{
-    Arith, ArithResult, Delete, DeleteResult, Read, StoreResult, Write, WriteMode,
+    Arith, ArithResult, Delete, DeleteResult, KeyHash, Read, SharedValue, StoreResult, Write,
+    WriteMode,
 };
 use std::sync::Arc;
 
@@ -18,6 +19,11 @@ impl Connection {
     /// closing). A multi-key get that stops at the output mark `mark` part-way uses the
     /// bytes up to its next key and leaves its command in `resume_get`.
     pub(super) fn text_step(&mut self, input: &[u8], mark: usize) -> Option<usize> {
+        if let Some((key, consumed)) = text::parse_plain_get(input) {
+            let hash = self.server.store.key_hash(key);
+            self.get_one(key, hash, false, None);
+            return Some(consumed);
+        }
         if let Some((meta, consumed)) = text::parse_plain_meta_get(input) {
             self.meta_get_plain(&meta);
             return Some(consumed);
@@ -64,11 +70,18 @@ impl Connection {
     /// input (`consumed` bytes long), as [`Connection::text_step`] runs the request the
     /// parser returns for the same bytes ([`Plain::request`]), without parsing it
     /// again. [`Plain::Other`] is not run here: `None`.
+    /// `hash` is the key's ([`crate::storage::Store::key_hash`], taken by the
+    /// look-ahead): a plain get's lookup does not hash it again.
     #[inline]
-    pub(super) fn text_run(&mut self, plain: Plain<'_>, consumed: usize) -> Option<usize> {
+    pub(super) fn text_run(
+        &mut self,
+        plain: Plain<'_>,
+        consumed: usize,
+        hash: KeyHash,
+    ) -> Option<usize> {
         match plain {
             Plain::Get { key, with_cas } => {
-                self.get_one(key, with_cas, None);
+                self.get_one(key, hash, with_cas, None);
                 Some(consumed)
             }
             Plain::Set {
@@ -293,7 +306,8 @@ impl Connection {
     ) -> Option<&'k [u8]> {
         if keys.is_one() {
             if let Some(key) = keys.iter().next() {
-                self.get_one(key, with_cas, touch);
+                let hash = self.server.store.key_hash(key);
+                self.get_one(key, hash, with_cas, touch);
             }
             return None;
         }
@@ -304,7 +318,8 @@ impl Connection {
             .for_each(|key| self.prefetch_key(key));
         let mut left = keys.iter();
         while let Some(key) = left.next() {
-            if !self.get(key, with_cas, touch) {
+            let hash = self.server.store.key_hash(key);
+            if !self.get(key, hash, with_cas, touch) {
                 // memcached's answer to a get it has no memory for: the rest of the
                 // get is dropped, with no END.
                 self.line(GET_NO_MEMORY);
@@ -321,33 +336,39 @@ impl Connection {
         None
     }
 
-    /// [`Connection::get_keys`] of one key: nothing is left to stop before.
+    /// [`Connection::get_keys`] of one key (whose hash is `hash`): nothing is left to
+    /// stop before, and its `END` is written with its hit.
     #[inline(always)]
-    fn get_one(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) {
-        if self.get(key, with_cas, touch) {
-            self.out.extend(encode::END);
-        } else {
+    fn get_one(&mut self, key: &[u8], hash: KeyHash, with_cas: bool, touch: Option<i64>) {
+        let answered = match touch {
+            None => self.get_counted::<false, true>(key, hash, with_cas, None),
+            Some(_) => self.get_counted::<true, true>(key, hash, with_cas, touch),
+        };
+        if !answered {
             self.line(GET_NO_MEMORY);
         }
     }
 
-    /// Looks up one key of a get and answers its hit; false when the hit was a big value
-    /// that the shared connection-buffer budget has no room for. memcached 1.6.18 counts
-    /// a gat or gats key as a touch only (`cmd_touch`, `touch_hits`/`touch_misses`), a
-    /// get or gets key as a get.
+    /// Looks up one key of a get (whose hash is `hash`) and answers its hit; false when
+    /// the hit was a big value that the shared connection-buffer budget has no room
+    /// for. memcached 1.6.18 counts a gat or gats key as a touch only (`cmd_touch`,
+    /// `touch_hits`/`touch_misses`), a get or gets key as a get.
     #[inline]
-    fn get(&mut self, key: &[u8], with_cas: bool, touch: Option<i64>) -> bool {
+    fn get(&mut self, key: &[u8], hash: KeyHash, with_cas: bool, touch: Option<i64>) -> bool {
         match touch {
-            None => self.get_counted::<false>(key, with_cas, None),
-            Some(_) => self.get_counted::<true>(key, with_cas, touch),
+            None => self.get_counted::<false, false>(key, hash, with_cas, None),
+            Some(_) => self.get_counted::<true, false>(key, hash, with_cas, touch),
         }
     }
 
-    /// [`Connection::get`], counted as a touch when `TOUCH` (each variant compiled on
-    /// its own, so a plain get pays no test for the other).
-    fn get_counted<const TOUCH: bool>(
+    /// [`Connection::get`], counted as a touch when `TOUCH`, and followed by `END` when
+    /// `END` (a get of one key: a short hit's answer and its `END` are appended at
+    /// once). Each variant is compiled on its own, so a plain get pays no test for the
+    /// others. With `END`, nothing is written when it returns false.
+    fn get_counted<const TOUCH: bool, const END: bool>(
         &mut self,
         key: &[u8],
+        hash: KeyHash,
         with_cas: bool,
         touch: Option<i64>,
     ) -> bool {
@@ -356,9 +377,8 @@ impl Connection {
         } else {
             (Stat::CmdGet, Stat::GetHits, Stat::GetMisses)
         };
-        let stats = self.server.stats.worker(self.worker);
         if TOUCH {
-            stats.incr(command);
+            self.stats().incr(command);
         } else {
             self.gets.gets += 1;
         }
@@ -366,9 +386,12 @@ impl Connection {
         let out = &mut self.out;
         let buffers = &self.server.buffers;
         let mut refused = false;
+        // Whether the answer written carries the `END` (a short hit's, with `END`).
+        let mut ended = false;
         let read = Read { touch, ..Read::GET };
-        let hit = self.server.store.get(
+        let hit = self.server.store.get_hashed(
             key,
+            hash,
             read,
             #[inline(always)]
             |item| {
@@ -379,8 +402,21 @@ impl Connection {
                 let cas = with_cas.then(|| super::shown_cas(cas_on, item.cas()));
                 let value = item.value();
                 if value.len() < SEGMENT_MIN_BYTES {
-                    encode::value(item.key(), item.flags(), value, cas, out.buf());
-                } else if !big_value(item, cas, out, buffers) {
+                    let tail = if END { encode::END } else { b"" };
+                    encode::value_then(item.key(), item.flags(), value, cas, tail, out.buf());
+                    ended = END;
+                } else if buffers.has_room(value.len()) {
+                    // The item's parts, not the item: a reference to it handed to a call
+                    // kept out of line would keep it in memory on every get's path.
+                    big_value(
+                        item.key(),
+                        item.flags(),
+                        value,
+                        item.shared_value(),
+                        cas,
+                        out,
+                    );
+                } else {
                     refused = true;
                     return false;
                 }
@@ -388,11 +424,14 @@ impl Connection {
             },
         );
         if refused {
-            stats.incr(Stat::ConnBufferRefusals);
+            self.stats().incr(Stat::ConnBufferRefusals);
             return false;
         }
+        if END && !ended {
+            self.out.extend(encode::END);
+        }
         if TOUCH {
-            stats.incr(if hit { hit_stat } else { miss_stat });
+            self.stats().incr(if hit { hit_stat } else { miss_stat });
         } else if hit {
             self.gets.hits += 1;
         } else {
@@ -403,29 +442,26 @@ impl Connection {
     }
 }
 
-/// Queues the answer to a get of a value of [`SEGMENT_MIN_BYTES`] or more, if the
-/// connections' budget has room for it: shared with the store when it is in the large
-/// class (no copy, see `server/output.rs`), else copied once into a segment of its own.
-/// Out of line, so the closure of a small get stays small enough to inline.
+/// Queues the answer to a get of a value of [`SEGMENT_MIN_BYTES`] or more, which the
+/// connections' budget has room for: shared with the store when it is in the large
+/// class (`shared`: no copy, see `server/output.rs`), else copied once into a segment
+/// of its own. Out of line, so the closure of a small get stays small enough to inline.
 #[cold]
 #[inline(never)]
 fn big_value(
-    item: &crate::storage::ItemRef<'_>,
+    key: &[u8],
+    flags: u32,
+    value: &[u8],
+    shared: Option<SharedValue>,
     cas: Option<u64>,
     out: &mut crate::server::output::Output,
-    buffers: &crate::server::buffers::ConnBuffers,
-) -> bool {
-    let value = item.value();
-    if !buffers.has_room(value.len()) {
-        return false;
-    }
-    encode::value_header(item.key(), item.flags(), value.len(), cas, out.buf());
-    match item.shared_value() {
+) {
+    encode::value_header(key, flags, value.len(), cas, out.buf());
+    match shared {
         Some(shared) => out.push_pinned(shared.value, shared.pinned_bytes),
         None => out.push_copy(value),
     }
     out.extend(encode::VALUE_TRAILER);
-    true
 }
 
 /// Keys of a multi-key get whose records are read ahead before it runs.

@@ -3,10 +3,11 @@
 //! [noreply]` with its data block, and their meta forms `mg <key> <flags>` and
 //! `ms <key> <datalen> <flags>` with its data block, when every flag is one of
 //! [`MG_FLAGS`] / [`MS_FLAGS`] (`ms` also takes `T<ttl>` and `F<flags>` of plain
-//! digits). Three ways in: [`parse`] (the parser's first try), [`plain_meta_get`] (the
-//! `mg` line's request alone, which the connection runs without a `Parsed` around it)
-//! and [`peek`] (the look-ahead's key and length, and a plain `get` or `set` itself, in
-//! the compact [`Plain`] form the connection runs without parsing it again).
+//! digits). Four ways in: [`parse`] (the parser's first try), [`plain_get`] and
+//! [`plain_meta_get`] (a `get <key>` line's key, an `mg` line's request: what the
+//! connection runs without a `Parsed` around it) and [`peek`] (the look-ahead's key and
+//! length, and a plain `get` or `set` itself, in the compact [`Plain`] form the
+//! connection runs without parsing it again).
 //!
 //! Owns nothing of the protocol's rules: [`parse`] either returns exactly what the
 //! general parser (`line` + `Command`) returns for the same input, or `None`, and then
@@ -106,7 +107,8 @@ pub(super) fn parse<'a>(
 /// refusal, and the line is its length). `None` where neither holds.
 #[inline(always)]
 pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<Peeked<'a>> {
-    if let [b'm', b'g', b' ', _] = input.first_chunk::<4>()? {
+    let head = input.first_chunk::<4>()?;
+    if let [b'm', b'g', b' ', _] = head {
         if let Some((get, consumed)) = meta_get_line(input) {
             return Some(Peeked {
                 key: get.token,
@@ -123,6 +125,18 @@ pub(super) fn peek<'a>(input: &'a [u8], limits: &Limits) -> Option<Peeked<'a>> {
             key,
             consumed,
             plain: Plain::Other,
+        });
+    }
+    if head == b"get " {
+        // The pipelined request read most, told by one compare.
+        let (key, consumed) = plain_get(input)?;
+        return Some(Peeked {
+            key,
+            consumed,
+            plain: Plain::Get {
+                key,
+                with_cas: false,
+            },
         });
     }
     let Ok(Parsed { request, consumed }) = parse(input, limits)? else {
@@ -308,6 +322,17 @@ fn meta_flags(
     }
     let consumed = line_end(input, at)?;
     Some((input.get(start..at).unwrap_or_default(), consumed))
+}
+
+/// The key of a `get <key>` line at the front of `input` and the bytes the line takes,
+/// if [`parse`] reads it: its [`get`] request, without the `Parsed` around it.
+#[inline(always)]
+pub(super) fn plain_get(input: &[u8]) -> Option<(&[u8], usize)> {
+    if input.first_chunk::<4>()? != b"get " {
+        return None;
+    }
+    let (key, end) = key(input, 4)?;
+    Some((key, line_end(input, end)?))
 }
 
 /// `get <key>\r\n`, the key starting at `start`.

@@ -15,14 +15,23 @@ fn limits() -> Limits {
 }
 
 /// Every input the fast path reads gets the general parser's answer: [`parse`], the
-/// plain meta get the connection runs directly ([`parse_plain_meta_get`]) and the
-/// look-ahead's [`peek`] (see [`peek_agrees`]). Returns whether [`parse`] read it.
+/// plain get and meta get the connection runs directly ([`plain_get`],
+/// [`parse_plain_meta_get`]) and the look-ahead's [`peek`] (see [`peek_agrees`]).
+/// Returns whether [`parse`] read it.
 fn agrees(input: &[u8]) -> bool {
     let limits = limits();
     let general = parse_general(input, &limits);
     let shown = String::from_utf8_lossy(input);
     if let Some((meta, consumed)) = parse_plain_meta_get(input) {
         let request = Request::Meta(MetaRequest::Get(meta));
+        assert_eq!(Ok(Parsed { request, consumed }), general, "{shown:?}");
+    }
+    if let Some((key, consumed)) = plain_get(input) {
+        let request = Request::Get {
+            keys: Keys::one(key),
+            with_cas: false,
+            touch: None,
+        };
         assert_eq!(Ok(Parsed { request, consumed }), general, "{shown:?}");
     }
     if let Some(peeked) = peek(input, &limits) {
