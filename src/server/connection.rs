@@ -540,6 +540,10 @@ impl Connection {
                 .as_mut()
                 .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
             {
+                Some((Plain::MetaGet(get), consumed)) => {
+                    self.meta_get_ahead(get);
+                    Some(consumed)
+                }
                 Some((plain, consumed)) if !matches!(plain, Plain::Other) => {
                     self.text_run(plain, consumed)
                 }

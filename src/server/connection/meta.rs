@@ -63,6 +63,7 @@ use crate::protocol::meta::encode::{self, DebugInfo, Line};
 use crate::protocol::meta::{
     KeyBuf, Meta, MetaFlags, MetaKey, MetaRequest, OPAQUE_MAX_BYTES, OPAQUE_TOO_LONG,
 };
+use crate::protocol::text::PlainMetaGet;
 use crate::protocol::{encode::reply_line, Response, StoreMode};
 use crate::server::buffers::ConnBuffers;
 use crate::server::stats::Stat;
@@ -137,10 +138,79 @@ impl Connection {
     /// (`protocol::text::parse_plain_meta_get`), whose flags are plain but for `u`.
     pub(super) fn meta_get_plain(&mut self, meta: &Meta<'_>) {
         if meta.flags.no_bump {
-            self.meta_get_as::<false>(meta)
-        } else {
-            debug_assert!(is_plain(&meta.flags));
-            self.meta_get_as::<true>(meta)
+            return self.meta_get_as::<false>(meta);
+        }
+        debug_assert!(is_plain(&meta.flags));
+        let f = &meta.flags;
+        self.meta_get_letters(meta.key.token, meta.flag_tokens, f.value, f.quiet)
+    }
+
+    /// Runs a plain meta get the look-ahead read ([`PlainMetaGet`]), as
+    /// [`Connection::meta_get_plain`] runs its request, without making the request
+    /// whole first: only its key, flag tokens and three flags are read.
+    #[inline(never)]
+    pub(super) fn meta_get_ahead(&mut self, get: PlainMetaGet<'_>) {
+        let meta = get.meta();
+        if meta.flags.no_bump {
+            return self.meta_get_ahead_bumpless(get);
+        }
+        let f = &meta.flags;
+        self.meta_get_letters(meta.key.token, meta.flag_tokens, f.value, f.quiet)
+    }
+
+    /// [`Connection::meta_get_ahead`] of a get with `u`.
+    #[cold]
+    #[inline(never)]
+    fn meta_get_ahead_bumpless(&mut self, get: PlainMetaGet<'_>) {
+        self.meta_get_as::<false>(&get.meta())
+    }
+
+    /// A plain meta get (no `u`) whose flag tokens `tokens` are each one letter of
+    /// `k v s t c f q h l`, one space apart, none twice (the plain line's parser's);
+    /// `value`, `quiet`: `v`, `q` given. Its answer is written by [`HitLetters`] (the
+    /// tokens read as bytes) and it is counted in the connection's
+    /// [`GetCounts`](crate::server::stats::GetCounts), as a plain text get is.
+    #[inline(always)]
+    fn meta_get_letters(&mut self, key: &[u8], tokens: &[u8], value: bool, quiet: bool) {
+        let hit = HitLetters {
+            tokens,
+            value,
+            cas_on: self.server.config.cas_enabled,
+            buffers: &self.server.buffers,
+        };
+        let out = self.out.buf();
+        let mut shared = None;
+        let got = self.server.store.get(
+            key,
+            Read::GET,
+            #[inline(always)]
+            |item| match item {
+                Some(item) => hit.answer(item, out, &mut shared),
+                None => {
+                    if !quiet {
+                        answer_miss_letters(key, tokens, out);
+                    }
+                    Got::Miss { failed: false }
+                }
+            },
+        );
+        if let Some(shared) = shared {
+            // A value of the store's large class, after its line, without a copy.
+            self.out.push_pinned(shared.value, shared.pinned_bytes);
+            encode::end(self.out.buf());
+        }
+        let hit = matches!(got, Got::Hit { .. });
+        self.observe_get(key, hit, false);
+        match got {
+            Got::Hit { .. } => {
+                self.gets.gets += 1;
+                self.gets.hits += 1;
+            }
+            Got::Miss { .. } => {
+                self.gets.gets += 1;
+                self.gets.misses += 1;
+            }
+            got => self.count_meta_get(got),
         }
     }
 
@@ -473,11 +543,13 @@ impl HitContext<'_> {
             line.mark(b'W');
             item.mark_win_sent();
         }
-        line.end();
-        if value {
-            if len >= super::text::SEGMENT_MIN_BYTES {
-                *shared = item.shared_value();
-            }
+        if !value {
+            line.end();
+        } else if len < super::text::SEGMENT_MIN_BYTES {
+            line.end_with_data(item.value());
+        } else {
+            line.end();
+            *shared = item.shared_value();
             if shared.is_none() {
                 out.put_slice(item.value());
                 encode::end(out);
@@ -531,6 +603,88 @@ impl HitContext<'_> {
         }
         Some((won, touched))
     }
+}
+
+/// What answering a hit of [`Connection::meta_get_letters`] needs besides the item.
+struct HitLetters<'a> {
+    /// The flag tokens: one letter each, one space apart, none twice, no `u`.
+    tokens: &'a [u8],
+    value: bool,
+    cas_on: bool,
+    buffers: &'a ConnBuffers,
+}
+
+impl HitLetters<'_> {
+    /// [`HitContext::answer`] of a plain get whose flags are one letter each: the same
+    /// bytes, the flag tokens read as one letter every other byte.
+    #[inline(always)]
+    fn answer(
+        &self,
+        item: &mut ItemRef<'_>,
+        out: &mut BytesMut,
+        shared: &mut Option<SharedValue>,
+    ) -> Got {
+        let len = item.value().len();
+        let small = len < super::text::SEGMENT_MIN_BYTES;
+        if self.value && !small && !self.buffers.has_room(len) {
+            if self.tokens.iter().any(|&b| b == b'h' || b == b'l') {
+                item.skip_bump();
+            }
+            return Got::NoMemory;
+        }
+        let mut line = Line::new(out);
+        if self.value {
+            line.value_code(len);
+        } else {
+            line.put_code(b"HD");
+        }
+        for &flag in self.tokens.iter().step_by(2) {
+            match flag {
+                b's' => line.number(b's', len as u64),
+                b't' => line.ttl(item.exptime(), item.now()),
+                b'c' => line.number(b'c', shown_cas(self.cas_on, item.cas())),
+                b'f' => line.number(b'f', u64::from(item.flags())),
+                b'l' => line.number(b'l', u64::from(item.now().wrapping_sub(item.last_access()))),
+                b'h' => line.number(b'h', u64::from(item.fetched())),
+                b'k' => line.key(item.key(), item.key_is_binary()),
+                _ => {}
+            }
+        }
+        if item.win_sent() {
+            line.mark(b'Z');
+        }
+        if item.is_stale() {
+            line.mark(b'X');
+            if !item.win_sent() {
+                line.mark(b'W');
+                item.mark_win_sent();
+            }
+        }
+        if !self.value {
+            line.end();
+        } else if small {
+            line.end_with_data(item.value());
+        } else {
+            line.end();
+            *shared = item.shared_value();
+            if shared.is_none() {
+                out.put_slice(item.value());
+                encode::end(out);
+            }
+        }
+        Got::Hit { touched: false }
+    }
+}
+
+/// [`answer_get_miss`] of a get whose flags are one letter each, not quiet: `EN`, and
+/// the key for `k`.
+#[inline(always)]
+fn answer_miss_letters(key: &[u8], tokens: &[u8], out: &mut BytesMut) {
+    let mut line = Line::code(out, b"EN");
+    if tokens.iter().step_by(2).any(|&flag| flag == b'k') {
+        line.key(key, false);
+    }
+    line.end();
 }
 
 /// Writes the answer to a meta get's miss (`EN`, unless quiet or failing on a long

@@ -8,8 +8,9 @@
 //!
 //! Invariants: nothing allocates (an answer line gathers in a stack buffer, [`Line`];
 //! the `me` line's numbers go through `itoa`, base64 keys through a stack buffer); an
-//! answer line is written only by [`Line::end`], and a value's data block is followed
-//! by [`end`].
+//! answer line is written only by [`Line::end`] or [`Line::end_with_data`] (which
+//! writes the value's data block after it, ended by `\r\n`), and a value's data block
+//! written apart is followed by [`end`].
 
 use super::base64;
 use bytes::BufMut;
@@ -23,8 +24,14 @@ const ITEM_HEADER_BYTES: usize = 48 + 8;
 const SLAB_CHUNK_MIN_BYTES: usize = 96;
 const SLAB_CHUNK_MAX_BYTES: usize = 512 * 1024;
 
-/// Bytes of an answer line gathered before they are appended (see [`Line`]).
-const LINE_BUF_BYTES: usize = 64;
+/// Bytes of an answer line gathered before they are appended (see [`Line`]): room for
+/// the line of a get with a few returned flags, a key of [`SHORT_BYTES`] and a short
+/// value's data block.
+const LINE_BUF_BYTES: usize = 192;
+
+/// Longest piece (a key, an opaque, a value's data) copied as fixed-size moves rather
+/// than by `memcpy` (see [`copy_short`]).
+const SHORT_BYTES: usize = 64;
 
 /// Most bytes one number piece takes: ` c` and the 20 digits of a `u64` (`VA ` and a
 /// length take fewer).
@@ -33,10 +40,12 @@ const NUMBER_MAX_BYTES: usize = 22;
 /// One answer line being written: its code (`HD`, `EN` … or `VA <len>`), its returned
 /// flags (` c<cas>`, ` k<key>`, ` O<opaque>` …) in the order the executor writes them,
 /// and its end. Pieces gather in a stack buffer and are appended to `out` together when
-/// it fills and at the line's end (digits written in place, no `itoa` copy): appends
-/// check capacity and copy, and one per piece was the meta answer's largest cost in
-/// the profile. A line whose end is never written leaves its gathered pieces unwritten,
-/// so the executor can drop an answer it gives up on.
+/// it fills and at the line's end (digits written in place, no `itoa` copy; short
+/// pieces as fixed-size moves, no `memcpy` call), with a short value's data block when
+/// the line ends with it ([`Line::end_with_data`]): appends check capacity and copy, and
+/// one per piece was the meta answer's largest cost in the profile. A line whose end is
+/// never written leaves its gathered pieces unwritten, so the executor can drop an
+/// answer it gives up on.
 pub struct Line<'o, B: BufMut> {
     out: &'o mut B,
     buf: [u8; LINE_BUF_BYTES],
@@ -91,10 +100,10 @@ impl<'o, B: BufMut> Line<'o, B> {
     }
 
     /// Gathers `bytes`, or appends them after what is gathered when they do not fit.
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() <= LINE_BUF_BYTES {
-            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            copy_short(&mut self.buf[self.len..self.len + bytes.len()], bytes);
             self.len += bytes.len();
         } else {
             self.flush();
@@ -151,12 +160,62 @@ impl<'o, B: BufMut> Line<'o, B> {
         }
     }
 
-    /// Ends the line (`\r\n`) and appends it. (By reference: a line is 80 bytes, and
+    /// Ends the line (`\r\n`) and appends it. (By reference: a line is 200 bytes, and
     /// moving it in cost more than ending it.)
     #[inline]
     pub fn end(&mut self) {
         self.put(b"\r\n");
         self.flush();
+    }
+
+    /// Ends the line, then appends `data` and [`end`]'s `\r\n`: a value's data block
+    /// after its `VA` line, appended with the line when it fits in the buffer.
+    #[inline(always)]
+    pub fn end_with_data(&mut self, data: &[u8]) {
+        self.put(b"\r\n");
+        let at = self.len;
+        if data.len() <= SHORT_BYTES && at + data.len() + 2 <= LINE_BUF_BYTES {
+            copy_short(&mut self.buf[at..at + data.len()], data);
+            self.buf[at + data.len()..at + data.len() + 2].copy_from_slice(b"\r\n");
+            self.len = at + data.len() + 2;
+            self.flush();
+        } else {
+            self.flush();
+            self.out.put_slice(data);
+            end(self.out);
+        }
+    }
+}
+
+/// Copies `src` into `dst` (of the same length) as overlapping fixed-size moves when it
+/// is at most [`SHORT_BYTES`] long, with no call to `memcpy` (the twin of
+/// `crate::encode`'s, which is private to the classic answers).
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if dst.len() != n || n > SHORT_BYTES {
+        dst.copy_from_slice(src);
+    } else if n >= 32 {
+        copy_ends::<32>(dst, src);
+    } else if n >= 16 {
+        copy_ends::<16>(dst, src);
+    } else if n >= 8 {
+        copy_ends::<8>(dst, src);
+    } else if n >= 4 {
+        copy_ends::<4>(dst, src);
+    } else if n > 0 {
+        (dst[0], dst[n / 2], dst[n - 1]) = (src[0], src[n / 2], src[n - 1]);
+    }
+}
+
+/// [`copy_short`] of `N..=2N` bytes: the first and the last `N`.
+#[inline(always)]
+fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+        *d = *s;
+    }
+    if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+        *d = *s;
     }
 }
 
