@@ -187,6 +187,113 @@ impl<'o, B: BufMut> Line<'o, B> {
     }
 }
 
+/// Bytes of a [`Short`] answer: a `VA` line and a data block of [`SHORT_BYTES`], with
+/// the usual returned flags (a line of every flag a plain get may return, a key of
+/// [`SHORT_BYTES`] included, takes 142 bytes: then a value of more than 46 is given
+/// up). As the classic get's short answer, small enough to be zeroed inline.
+const SHORT_ANSWER_BYTES: usize = 192;
+
+/// A whole answer written in one stack buffer and appended at once: its line (code,
+/// returned flags, marks) and a short value's data block. Each piece says whether it
+/// had room (a key or data over [`SHORT_BYTES`], or a line grown too long, have none);
+/// on `false` the executor gives the answer up and writes it with [`Line`] instead
+/// (nothing has been written to the output). The pieces are spelled as [`Line`]'s are;
+/// no `memcpy` call, no capacity check of the output per piece.
+pub struct Short {
+    buf: [u8; SHORT_ANSWER_BYTES],
+    at: usize,
+}
+
+impl Short {
+    /// An empty answer: its code comes next ([`Short::value_code`], [`Short::code`]).
+    #[inline(always)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Short {
+        Short {
+            buf: [0; SHORT_ANSWER_BYTES],
+            at: 0,
+        }
+    }
+
+    /// `VA <len>`, the code of an empty answer that carries a value.
+    #[inline(always)]
+    pub fn value_code(&mut self, len: usize) {
+        self.buf[..3].copy_from_slice(b"VA ");
+        self.at = crate::encode::decimal(&mut self.buf, 3, len as u64);
+    }
+
+    /// A two-letter code (`HD`) of an empty answer.
+    #[inline(always)]
+    pub fn code(&mut self, code: &[u8; 2]) {
+        self.buf[..2].copy_from_slice(code);
+        self.at = 2;
+    }
+
+    /// ` <flag><n>`, as [`Line::number`].
+    #[inline(always)]
+    #[must_use]
+    pub fn number(&mut self, flag: u8, n: u64) -> bool {
+        if self.at + NUMBER_MAX_BYTES > SHORT_ANSWER_BYTES {
+            return false;
+        }
+        self.buf[self.at] = b' ';
+        self.buf[self.at + 1] = flag;
+        self.at = crate::encode::decimal(&mut self.buf, self.at + 2, n);
+        true
+    }
+
+    /// ` t<seconds left>`, as [`Line::ttl`].
+    #[inline(always)]
+    #[must_use]
+    pub fn ttl(&mut self, exptime: u32, now: u32) -> bool {
+        if exptime != 0 {
+            return self.number(b't', u64::from(exptime.wrapping_sub(now)));
+        }
+        self.put(b" t-1")
+    }
+
+    /// ` k<key>` of a key that is not binary (a binary one is [`Line::key`]'s).
+    #[inline(always)]
+    #[must_use]
+    pub fn key(&mut self, key: &[u8]) -> bool {
+        self.put(b" k") && self.put(key)
+    }
+
+    /// ` <flag>`, as [`Line::mark`].
+    #[inline(always)]
+    #[must_use]
+    pub fn mark(&mut self, flag: u8) -> bool {
+        self.put(&[b' ', flag])
+    }
+
+    /// `bytes` of at most [`SHORT_BYTES`].
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) -> bool {
+        let end = self.at + bytes.len();
+        if bytes.len() > SHORT_BYTES || end > SHORT_ANSWER_BYTES {
+            return false;
+        }
+        copy_short(&mut self.buf[self.at..end], bytes);
+        self.at = end;
+        true
+    }
+
+    /// Ends the line, then `data` and its `\r\n` if given: the whole answer, or `None`
+    /// when it has no room for them.
+    #[inline(always)]
+    pub fn finish(&mut self, data: Option<&[u8]>) -> Option<&[u8]> {
+        if !self.put(b"\r\n") {
+            return None;
+        }
+        if let Some(data) = data {
+            if !(self.put(data) && self.put(b"\r\n")) {
+                return None;
+            }
+        }
+        self.buf.get(..self.at)
+    }
+}
+
 /// Copies `src` into `dst` (of the same length) as overlapping fixed-size moves when it
 /// is at most [`SHORT_BYTES`] long, with no call to `memcpy` (the twin of
 /// `crate::encode`'s, which is private to the classic answers).
@@ -376,6 +483,62 @@ mod tests {
         assert_eq!(line(|o| Line::value(o, 0).end()), "VA 0\r\n");
         // A line that is never ended writes nothing of what it gathered.
         assert_eq!(line(|o| Line::code(o, b"HD").mark(b'W')), "");
+    }
+
+    /// A short answer is the bytes [`Line`] writes for the same pieces, data block
+    /// included; one without room for a piece says so and gives nothing.
+    #[test]
+    fn short_answers_match_lines() {
+        let key = [b'q'; 64];
+        for data in [&b""[..], b"x", b"hello", &[b'd'; 46], &[b'd'; 64]] {
+            let line = line(|o| {
+                let mut l = Line::value(o, data.len());
+                l.number(b's', data.len() as u64);
+                l.ttl(0, 9);
+                l.ttl(40, 9);
+                l.number(b'c', u64::MAX);
+                l.key(b"foo", false);
+                l.mark(b'W');
+                l.end_with_data(data);
+            });
+            let mut short = Short::new();
+            short.value_code(data.len());
+            assert!(short.number(b's', data.len() as u64));
+            assert!(short.ttl(0, 9) && short.ttl(40, 9));
+            assert!(short.number(b'c', u64::MAX));
+            assert!(short.key(b"foo") && short.mark(b'W'));
+            let got = short
+                .finish(Some(data))
+                .map(|b| String::from_utf8(b.to_vec()).unwrap());
+            assert_eq!(got.as_deref(), Some(line.as_str()), "data {}", data.len());
+        }
+        let mut short = Short::new();
+        short.code(b"HD");
+        assert!(short.key(&key) && short.mark(b'Z'));
+        let expected = format!("HD k{} Z\r\n", "q".repeat(64));
+        assert_eq!(short.finish(None), Some(expected.as_bytes()));
+        // A key or data over 64 bytes, or a line grown past the buffer, has no room.
+        let mut short = Short::new();
+        short.code(b"HD");
+        assert!(!short.key(&[b'k'; 65]));
+        let mut short = Short::new();
+        short.value_code(65);
+        assert_eq!(short.finish(Some(&[b'd'; 65])), None);
+        let mut short = Short::new();
+        short.value_code(64);
+        assert!(short.key(&key) && short.number(b'c', u64::MAX) && short.number(b's', 64));
+        assert!(short.number(b'f', u64::from(u32::MAX)) && short.number(b'l', 1 << 31));
+        // 189 bytes with the data block: they fit; 12 more do not.
+        assert!(short.ttl(1, 263));
+        assert_eq!(short.finish(Some(&[b'd'; 64])), None);
+        let mut short = Short::new();
+        short.code(b"HD");
+        let mut pieces = 0;
+        while short.number(b'c', u64::MAX) {
+            pieces += 1;
+        }
+        assert_eq!(pieces, (SHORT_ANSWER_BYTES - 2) / NUMBER_MAX_BYTES);
+        assert!(short.mark(b'W') || short.finish(None).is_none());
     }
 
     /// Lines longer than the gathering buffer, in every arrangement of long and short
