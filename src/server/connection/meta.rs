@@ -50,19 +50,25 @@
 //!   arithmetic.
 //!
 //! The hot path: a plain `mg` line (`protocol::text::parse_plain_meta_get`) comes
-//! straight from `text_step`, without the `Parsed` copy, and a get without `T N R C E
-//! b u` or a long opaque runs a copy of [`Connection::meta_get`] compiled with them
-//! absent (the same code, constants folded; a test holds the two copies to the same
-//! answers and counters). Answer lines are gathered by `protocol::meta::encode::Line`.
-//! Together about 330 fewer user-space instructions per request than the general route
-//! at pipeline depth 16 (callgrind, `docs/benchmarks.md`).
+//! straight from `text_step`, without the `Parsed` copy, or from the look-ahead
+//! (`PlainMetaGet`, run by `execute`), and unless it has `u` it runs
+//! `meta_get_letters`: its one-letter flags read as bytes, the store's lookup inlined,
+//! the whole answer of a short key and value gathered in one stack buffer
+//! (`protocol::meta::encode::Short`) and appended at once, the get counted in the
+//! connection's `GetCounts` as a text get is. Any other get without `T N R C E b u` or
+//! a long opaque runs a copy of [`Connection::meta_get`] compiled with them absent (the
+//! same code, constants folded). A test holds all three to the same answers and
+//! counters. Other answer lines are gathered by `protocol::meta::encode::Line`.
+//! Callgrind, `PROTOCOL=meta PIPELINE=16 ci/profile.sh callgrind ringcache-epoll`: 1208
+//! user-space instructions per request before `meta_get_letters`, about 1110 after.
 
 use super::text::{NON_NUMERIC, NO_MEMORY, TOO_LARGE};
 use super::{shown_cas, Connection};
-use crate::protocol::meta::encode::{self, DebugInfo, Line};
+use crate::protocol::meta::encode::{self, DebugInfo, Line, Short};
 use crate::protocol::meta::{
     KeyBuf, Meta, MetaFlags, MetaKey, MetaRequest, OPAQUE_MAX_BYTES, OPAQUE_TOO_LONG,
 };
+use crate::protocol::text::PlainMetaGet;
 use crate::protocol::{encode::reply_line, Response, StoreMode};
 use crate::server::buffers::ConnBuffers;
 use crate::server::stats::Stat;
@@ -134,13 +140,106 @@ impl Connection {
     }
 
     /// Runs a meta get read by the plain line's parser
-    /// (`protocol::text::parse_plain_meta_get`), whose flags are plain but for `u`.
+    /// (`protocol::text::parse_plain_meta_get`, or the look-ahead's
+    /// `protocol::text::PlainMetaGet::meta`), whose flags are plain but for `u`. Inlined
+    /// into its callers, which build the request just for this call: only its key, flag
+    /// tokens and the flags `v q u` are read, so the whole request is never made.
+    #[inline(always)]
+    fn meta_get_plain_inline(&mut self, meta: &Meta<'_>) {
+        let f = &meta.flags;
+        if f.no_bump {
+            return self.meta_get_bumpless(meta.key.token, meta.flag_tokens, f.value, f.quiet);
+        }
+        self.meta_get_letters(meta.key.token, meta.flag_tokens, f.value, f.quiet)
+    }
+
+    /// [`Connection::meta_get_plain_inline`] of a request the text step read. Out of
+    /// line: the connection's loop stays as it is for text requests.
+    #[inline(never)]
     pub(super) fn meta_get_plain(&mut self, meta: &Meta<'_>) {
-        if meta.flags.no_bump {
-            self.meta_get_as::<false>(meta)
-        } else {
-            debug_assert!(is_plain(&meta.flags));
-            self.meta_get_as::<true>(meta)
+        self.meta_get_plain_inline(meta)
+    }
+
+    /// [`Connection::meta_get_plain_inline`] of a get the look-ahead read (its request
+    /// is made here, and only the pieces read are).
+    #[inline(never)]
+    pub(super) fn meta_get_ahead(&mut self, get: PlainMetaGet<'_>) {
+        self.meta_get_plain_inline(&get.meta())
+    }
+
+    /// [`Connection::meta_get_plain`] of a get with `u`: the request made again as the
+    /// plain line's parser makes it, run as any other get.
+    #[cold]
+    #[inline(never)]
+    fn meta_get_bumpless(&mut self, key: &[u8], tokens: &[u8], value: bool, quiet: bool) {
+        let meta = Meta {
+            key: MetaKey {
+                token: key,
+                base64: false,
+            },
+            flag_tokens: tokens,
+            flags: MetaFlags {
+                value,
+                quiet,
+                no_bump: true,
+                locked: tokens.iter().any(|&b| b == b'h' || b == b'l'),
+                ..MetaFlags::default()
+            },
+        };
+        self.meta_get_as::<false>(&meta)
+    }
+
+    /// A plain meta get (no `u`) whose flag tokens `tokens` are each one letter of
+    /// `k v s t c f q h l`, one space apart, none twice (the plain line's parser's);
+    /// `value`, `quiet`: `v`, `q` given. Its answer is written by [`HitLetters`] (the
+    /// tokens read as bytes) and it is counted in the connection's
+    /// [`GetCounts`](crate::server::stats::GetCounts), as a plain text get is.
+    ///
+    /// Out of line, one function for both callers: then it is the store lookup's only
+    /// caller, which has the lookup inlined (as a text get's is).
+    #[inline(never)]
+    fn meta_get_letters(&mut self, key: &[u8], tokens: &[u8], value: bool, quiet: bool) {
+        let hit = HitLetters {
+            key,
+            tokens,
+            value,
+            quiet,
+            cas_on: self.server.config.cas_enabled,
+            buffers: &self.server.buffers,
+        };
+        let out = self.out.buf();
+        let mut shared = None;
+        let got = self.server.store.get(
+            key,
+            Read::GET,
+            #[inline(always)]
+            |item| match item {
+                Some(item) => hit.answer(item, out, &mut shared),
+                None => {
+                    if !quiet {
+                        answer_miss_letters(key, tokens, out);
+                    }
+                    Got::Miss { failed: false }
+                }
+            },
+        );
+        if let Some(shared) = shared {
+            // A value of the store's large class, after its line, without a copy.
+            self.out.push_pinned(shared.value, shared.pinned_bytes);
+            encode::end(self.out.buf());
+        }
+        let hit = matches!(got, Got::Hit { .. });
+        self.observe_get(key, hit, false);
+        match got {
+            Got::Hit { .. } => {
+                self.gets.gets += 1;
+                self.gets.hits += 1;
+            }
+            Got::Miss { .. } => {
+                self.gets.gets += 1;
+                self.gets.misses += 1;
+            }
+            got => self.count_meta_get(got),
         }
     }
 
@@ -224,7 +323,7 @@ impl Connection {
         }
     }
 
-    fn meta_set(&mut self, meta: &Meta<'_>, mode: StoreMode, value: &[u8]) {
+    pub(super) fn meta_set(&mut self, meta: &Meta<'_>, mode: StoreMode, value: &[u8]) {
         let f = &meta.flags;
         let mut buf: KeyBuf = None;
         let key = meta.key.bytes(&mut buf);
@@ -473,11 +572,13 @@ impl HitContext<'_> {
             line.mark(b'W');
             item.mark_win_sent();
         }
-        line.end();
-        if value {
-            if len >= super::text::SEGMENT_MIN_BYTES {
-                *shared = item.shared_value();
-            }
+        if !value {
+            line.end();
+        } else if len < super::text::SEGMENT_MIN_BYTES {
+            line.end_with_data(item.value());
+        } else {
+            line.end();
+            *shared = item.shared_value();
             if shared.is_none() {
                 out.put_slice(item.value());
                 encode::end(out);
@@ -531,6 +632,128 @@ impl HitContext<'_> {
         }
         Some((won, touched))
     }
+}
+
+/// What answering a hit of [`Connection::meta_get_letters`] needs besides the item.
+struct HitLetters<'a> {
+    /// The request's key and flag tokens: one letter each, one space apart, none
+    /// twice, no `u`.
+    key: &'a [u8],
+    tokens: &'a [u8],
+    value: bool,
+    quiet: bool,
+    cas_on: bool,
+    buffers: &'a ConnBuffers,
+}
+
+impl HitLetters<'_> {
+    /// [`HitContext::answer`] of a plain get whose flags are one letter each: the same
+    /// bytes, the flag tokens read as one letter every other byte, the whole answer
+    /// gathered in an [`encode::Short`] when its key and value are short (else written
+    /// by [`HitLetters::answer_long`]).
+    #[inline(always)]
+    fn answer(
+        &self,
+        item: &mut ItemRef<'_>,
+        out: &mut BytesMut,
+        shared: &mut Option<SharedValue>,
+    ) -> Got {
+        let data = item.value();
+        let mut short = Short::new();
+        if self.value {
+            short.value_code(data.len());
+        } else {
+            short.code(b"HD");
+        }
+        for &flag in self.tokens.iter().step_by(2) {
+            let fits = match flag {
+                b'k' if item.key_is_binary() => false,
+                b'k' => short.key(item.key()),
+                b'v' | b'q' => true,
+                _ => self.number_flag(&mut short, flag, item, data.len()),
+            };
+            if !fits {
+                return self.answer_long(item, out, shared);
+            }
+        }
+        let (win_sent, stale) = (item.win_sent(), item.is_stale());
+        let marked = (!win_sent || short.mark(b'Z'))
+            && (!stale || short.mark(b'X'))
+            && (win_sent || !stale || short.mark(b'W'));
+        let answer = if marked {
+            short.finish(self.value.then_some(data))
+        } else {
+            None
+        };
+        let Some(answer) = answer else {
+            return self.answer_long(item, out, shared);
+        };
+        out.put_slice(answer);
+        if stale && !win_sent {
+            item.mark_win_sent();
+        }
+        Got::Hit { touched: false }
+    }
+
+    /// Writes the returned flag `flag` (one of `s t c f l h`) of [`HitLetters::answer`];
+    /// false when it has no room. Out of line: inlined, the reads of the item and the
+    /// digit arithmetic these flags need were hoisted before the loop over the flags,
+    /// and paid for when none was asked for.
+    #[inline(never)]
+    fn number_flag(&self, short: &mut Short, flag: u8, item: &ItemRef<'_>, len: usize) -> bool {
+        match flag {
+            b's' => short.number(b's', len as u64),
+            b't' => short.ttl(item.exptime(), item.now()),
+            b'c' => short.number(b'c', shown_cas(self.cas_on, item.cas())),
+            b'f' => short.number(b'f', u64::from(item.flags())),
+            b'l' => short.number(b'l', u64::from(item.now().wrapping_sub(item.last_access()))),
+            b'h' => short.number(b'h', u64::from(item.fetched())),
+            _ => true,
+        }
+    }
+
+    /// [`HitLetters::answer`] of a long key or value, or a binary key: as any plain get.
+    #[cold]
+    #[inline(never)]
+    fn answer_long(
+        &self,
+        item: &mut ItemRef<'_>,
+        out: &mut BytesMut,
+        shared: &mut Option<SharedValue>,
+    ) -> Got {
+        let locked = self.tokens.iter().any(|&b| b == b'h' || b == b'l');
+        let meta = Meta {
+            key: MetaKey {
+                token: self.key,
+                base64: false,
+            },
+            flag_tokens: self.tokens,
+            flags: MetaFlags {
+                value: self.value,
+                quiet: self.quiet,
+                locked,
+                ..MetaFlags::default()
+            },
+        };
+        let hit = HitContext {
+            meta: &meta,
+            times: GetTimes::default(),
+            cas_on: self.cas_on,
+            buffers: self.buffers,
+        };
+        hit.answer::<true>(item, out, shared)
+    }
+}
+
+/// [`answer_get_miss`] of a get whose flags are one letter each, not quiet: `EN`, and
+/// the key for `k`.
+#[inline(always)]
+fn answer_miss_letters(key: &[u8], tokens: &[u8], out: &mut BytesMut) {
+    let mut line = Line::code(out, b"EN");
+    if tokens.iter().step_by(2).any(|&flag| flag == b'k') {
+        line.key(key, false);
+    }
+    line.end();
 }
 
 /// Writes the answer to a meta get's miss (`EN`, unless quiet or failing on a long

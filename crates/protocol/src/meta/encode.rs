@@ -8,8 +8,9 @@
 //!
 //! Invariants: nothing allocates (an answer line gathers in a stack buffer, [`Line`];
 //! the `me` line's numbers go through `itoa`, base64 keys through a stack buffer); an
-//! answer line is written only by [`Line::end`], and a value's data block is followed
-//! by [`end`].
+//! answer line is written only by [`Line::end`] or [`Line::end_with_data`] (which
+//! writes the value's data block after it, ended by `\r\n`), and a value's data block
+//! written apart is followed by [`end`].
 
 use super::base64;
 use bytes::BufMut;
@@ -23,8 +24,14 @@ const ITEM_HEADER_BYTES: usize = 48 + 8;
 const SLAB_CHUNK_MIN_BYTES: usize = 96;
 const SLAB_CHUNK_MAX_BYTES: usize = 512 * 1024;
 
-/// Bytes of an answer line gathered before they are appended (see [`Line`]).
-const LINE_BUF_BYTES: usize = 64;
+/// Bytes of an answer line gathered before they are appended (see [`Line`]): room for
+/// the line of a get with a few returned flags, a key of [`SHORT_BYTES`] and a short
+/// value's data block.
+const LINE_BUF_BYTES: usize = 192;
+
+/// Longest piece (a key, an opaque, a value's data) copied as fixed-size moves rather
+/// than by `memcpy` (see [`copy_short`]).
+const SHORT_BYTES: usize = 64;
 
 /// Most bytes one number piece takes: ` c` and the 20 digits of a `u64` (`VA ` and a
 /// length take fewer).
@@ -33,10 +40,12 @@ const NUMBER_MAX_BYTES: usize = 22;
 /// One answer line being written: its code (`HD`, `EN` … or `VA <len>`), its returned
 /// flags (` c<cas>`, ` k<key>`, ` O<opaque>` …) in the order the executor writes them,
 /// and its end. Pieces gather in a stack buffer and are appended to `out` together when
-/// it fills and at the line's end (digits written in place, no `itoa` copy): appends
-/// check capacity and copy, and one per piece was the meta answer's largest cost in
-/// the profile. A line whose end is never written leaves its gathered pieces unwritten,
-/// so the executor can drop an answer it gives up on.
+/// it fills and at the line's end (digits written in place, no `itoa` copy; short
+/// pieces as fixed-size moves, no `memcpy` call), with a short value's data block when
+/// the line ends with it ([`Line::end_with_data`]): appends check capacity and copy, and
+/// one per piece was the meta answer's largest cost in the profile. A line whose end is
+/// never written leaves its gathered pieces unwritten, so the executor can drop an
+/// answer it gives up on.
 pub struct Line<'o, B: BufMut> {
     out: &'o mut B,
     buf: [u8; LINE_BUF_BYTES],
@@ -91,10 +100,10 @@ impl<'o, B: BufMut> Line<'o, B> {
     }
 
     /// Gathers `bytes`, or appends them after what is gathered when they do not fit.
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() <= LINE_BUF_BYTES {
-            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            copy_short(&mut self.buf[self.len..self.len + bytes.len()], bytes);
             self.len += bytes.len();
         } else {
             self.flush();
@@ -151,12 +160,169 @@ impl<'o, B: BufMut> Line<'o, B> {
         }
     }
 
-    /// Ends the line (`\r\n`) and appends it. (By reference: a line is 80 bytes, and
+    /// Ends the line (`\r\n`) and appends it. (By reference: a line is 200 bytes, and
     /// moving it in cost more than ending it.)
     #[inline]
     pub fn end(&mut self) {
         self.put(b"\r\n");
         self.flush();
+    }
+
+    /// Ends the line, then appends `data` and [`end`]'s `\r\n`: a value's data block
+    /// after its `VA` line, appended with the line when it fits in the buffer.
+    #[inline(always)]
+    pub fn end_with_data(&mut self, data: &[u8]) {
+        self.put(b"\r\n");
+        let at = self.len;
+        if data.len() <= SHORT_BYTES && at + data.len() + 2 <= LINE_BUF_BYTES {
+            copy_short(&mut self.buf[at..at + data.len()], data);
+            self.buf[at + data.len()..at + data.len() + 2].copy_from_slice(b"\r\n");
+            self.len = at + data.len() + 2;
+            self.flush();
+        } else {
+            self.flush();
+            self.out.put_slice(data);
+            end(self.out);
+        }
+    }
+}
+
+/// Bytes of a [`Short`] answer: a `VA` line and a data block of [`SHORT_BYTES`], with
+/// the usual returned flags (a line of every flag a plain get may return, a key of
+/// [`SHORT_BYTES`] included, takes 142 bytes: then a value of more than 46 is given
+/// up). As the classic get's short answer, small enough to be zeroed inline.
+const SHORT_ANSWER_BYTES: usize = 192;
+
+/// A whole answer written in one stack buffer and appended at once: its line (code,
+/// returned flags, marks) and a short value's data block. Each piece says whether it
+/// had room (a key or data over [`SHORT_BYTES`], or a line grown too long, have none);
+/// on `false` the executor gives the answer up and writes it with [`Line`] instead
+/// (nothing has been written to the output). The pieces are spelled as [`Line`]'s are;
+/// no `memcpy` call, no capacity check of the output per piece.
+pub struct Short {
+    buf: [u8; SHORT_ANSWER_BYTES],
+    at: usize,
+}
+
+impl Short {
+    /// An empty answer: its code comes next ([`Short::value_code`], [`Short::code`]).
+    #[inline(always)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Short {
+        Short {
+            buf: [0; SHORT_ANSWER_BYTES],
+            at: 0,
+        }
+    }
+
+    /// `VA <len>`, the code of an empty answer that carries a value.
+    #[inline(always)]
+    pub fn value_code(&mut self, len: usize) {
+        self.buf[..3].copy_from_slice(b"VA ");
+        self.at = crate::encode::decimal(&mut self.buf, 3, len as u64);
+    }
+
+    /// A two-letter code (`HD`) of an empty answer.
+    #[inline(always)]
+    pub fn code(&mut self, code: &[u8; 2]) {
+        self.buf[..2].copy_from_slice(code);
+        self.at = 2;
+    }
+
+    /// ` <flag><n>`, as [`Line::number`].
+    #[inline(always)]
+    #[must_use]
+    pub fn number(&mut self, flag: u8, n: u64) -> bool {
+        if self.at + NUMBER_MAX_BYTES > SHORT_ANSWER_BYTES {
+            return false;
+        }
+        self.buf[self.at] = b' ';
+        self.buf[self.at + 1] = flag;
+        self.at = crate::encode::decimal(&mut self.buf, self.at + 2, n);
+        true
+    }
+
+    /// ` t<seconds left>`, as [`Line::ttl`].
+    #[inline(always)]
+    #[must_use]
+    pub fn ttl(&mut self, exptime: u32, now: u32) -> bool {
+        if exptime != 0 {
+            return self.number(b't', u64::from(exptime.wrapping_sub(now)));
+        }
+        self.put(b" t-1")
+    }
+
+    /// ` k<key>` of a key that is not binary (a binary one is [`Line::key`]'s).
+    #[inline(always)]
+    #[must_use]
+    pub fn key(&mut self, key: &[u8]) -> bool {
+        self.put(b" k") && self.put(key)
+    }
+
+    /// ` <flag>`, as [`Line::mark`].
+    #[inline(always)]
+    #[must_use]
+    pub fn mark(&mut self, flag: u8) -> bool {
+        self.put(&[b' ', flag])
+    }
+
+    /// `bytes` of at most [`SHORT_BYTES`].
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) -> bool {
+        let end = self.at + bytes.len();
+        if bytes.len() > SHORT_BYTES || end > SHORT_ANSWER_BYTES {
+            return false;
+        }
+        copy_short(&mut self.buf[self.at..end], bytes);
+        self.at = end;
+        true
+    }
+
+    /// Ends the line, then `data` and its `\r\n` if given: the whole answer, or `None`
+    /// when it has no room for them.
+    #[inline(always)]
+    pub fn finish(&mut self, data: Option<&[u8]>) -> Option<&[u8]> {
+        if !self.put(b"\r\n") {
+            return None;
+        }
+        if let Some(data) = data {
+            if !(self.put(data) && self.put(b"\r\n")) {
+                return None;
+            }
+        }
+        self.buf.get(..self.at)
+    }
+}
+
+/// Copies `src` into `dst` (of the same length) as overlapping fixed-size moves when it
+/// is at most [`SHORT_BYTES`] long, with no call to `memcpy` (the twin of
+/// `crate::encode`'s, which is private to the classic answers).
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if dst.len() != n || n > SHORT_BYTES {
+        dst.copy_from_slice(src);
+    } else if n >= 32 {
+        copy_ends::<32>(dst, src);
+    } else if n >= 16 {
+        copy_ends::<16>(dst, src);
+    } else if n >= 8 {
+        copy_ends::<8>(dst, src);
+    } else if n >= 4 {
+        copy_ends::<4>(dst, src);
+    } else if n > 0 {
+        (dst[0], dst[n / 2], dst[n - 1]) = (src[0], src[n / 2], src[n - 1]);
+    }
+}
+
+/// [`copy_short`] of `N..=2N` bytes: the first and the last `N`.
+#[inline(always)]
+fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+        *d = *s;
+    }
+    if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+        *d = *s;
     }
 }
 
@@ -317,6 +483,62 @@ mod tests {
         assert_eq!(line(|o| Line::value(o, 0).end()), "VA 0\r\n");
         // A line that is never ended writes nothing of what it gathered.
         assert_eq!(line(|o| Line::code(o, b"HD").mark(b'W')), "");
+    }
+
+    /// A short answer is the bytes [`Line`] writes for the same pieces, data block
+    /// included; one without room for a piece says so and gives nothing.
+    #[test]
+    fn short_answers_match_lines() {
+        let key = [b'q'; 64];
+        for data in [&b""[..], b"x", b"hello", &[b'd'; 46], &[b'd'; 64]] {
+            let line = line(|o| {
+                let mut l = Line::value(o, data.len());
+                l.number(b's', data.len() as u64);
+                l.ttl(0, 9);
+                l.ttl(40, 9);
+                l.number(b'c', u64::MAX);
+                l.key(b"foo", false);
+                l.mark(b'W');
+                l.end_with_data(data);
+            });
+            let mut short = Short::new();
+            short.value_code(data.len());
+            assert!(short.number(b's', data.len() as u64));
+            assert!(short.ttl(0, 9) && short.ttl(40, 9));
+            assert!(short.number(b'c', u64::MAX));
+            assert!(short.key(b"foo") && short.mark(b'W'));
+            let got = short
+                .finish(Some(data))
+                .map(|b| String::from_utf8(b.to_vec()).unwrap());
+            assert_eq!(got.as_deref(), Some(line.as_str()), "data {}", data.len());
+        }
+        let mut short = Short::new();
+        short.code(b"HD");
+        assert!(short.key(&key) && short.mark(b'Z'));
+        let expected = format!("HD k{} Z\r\n", "q".repeat(64));
+        assert_eq!(short.finish(None), Some(expected.as_bytes()));
+        // A key or data over 64 bytes, or a line grown past the buffer, has no room.
+        let mut short = Short::new();
+        short.code(b"HD");
+        assert!(!short.key(&[b'k'; 65]));
+        let mut short = Short::new();
+        short.value_code(65);
+        assert_eq!(short.finish(Some(&[b'd'; 65])), None);
+        let mut short = Short::new();
+        short.value_code(64);
+        assert!(short.key(&key) && short.number(b'c', u64::MAX) && short.number(b's', 64));
+        assert!(short.number(b'f', u64::from(u32::MAX)) && short.number(b'l', 1 << 31));
+        // 189 bytes with the data block: they fit; 12 more do not.
+        assert!(short.ttl(1, 263));
+        assert_eq!(short.finish(Some(&[b'd'; 64])), None);
+        let mut short = Short::new();
+        short.code(b"HD");
+        let mut pieces = 0;
+        while short.number(b'c', u64::MAX) {
+            pieces += 1;
+        }
+        assert_eq!(pieces, (SHORT_ANSWER_BYTES - 2) / NUMBER_MAX_BYTES);
+        assert!(short.mark(b'W') || short.finish(None).is_none());
     }
 
     /// Lines longer than the gathering buffer, in every arrangement of long and short

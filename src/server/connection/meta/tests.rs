@@ -346,16 +346,28 @@ fn any_split_gives_the_same_answers() {
     }
 }
 
-/// A plain meta get (no `T N R C E b u`, run by the copy compiled with them absent) and
-/// the same get with `C0` (which compares with no item's CAS, so it changes nothing but
-/// the copy that runs it) answer alike and count alike: on hits, misses, stale items,
-/// items whose win was sent, with every returned flag the fast path reads, in orders,
-/// `q` and long keys; and through the plain line's parser as through the general one.
+/// A plain meta get (no `T N R C E b u`, run by the copy compiled with them absent, or
+/// by the one for one-letter flags) and the same get with `C0` (which compares with no
+/// item's CAS, so it changes nothing but the code that runs it) answer alike and count
+/// alike: on hits, misses, stale items, items whose win was sent, items stored with a
+/// base64 key, values around the short and the shared size, with every returned flag
+/// the fast path reads, in orders, `q` and long keys; and through the plain line's
+/// parser, the look-ahead's request (the second get of each pair) and the general one.
 #[test]
 fn plain_gets_answer_as_the_general_path() {
-    let setup = "ms foo 3 F7\r\nbar\r\nms old 2\r\nzz\r\nmd old I q\r\nms won 1\r\nw\r\n\
-md won I q\r\nmg won\r\n";
+    let big = "b".repeat(40_000);
+    let setup = format!(
+        "ms foo 3 F7\r\nbar\r\nms old 2\r\nzz\r\nmd old I q\r\nms won 1\r\nw\r\n\
+md won I q\r\nmg won\r\nms YmluYXJ5 3 b F4294967295\r\nbin\r\nms v64 64 T100\r\n{}\r\n\
+ms v65 65\r\n{}\r\nms big 40000\r\n{big}\r\nms {} 62\r\n{}\r\n",
+        "6".repeat(64),
+        "5".repeat(65),
+        "q".repeat(64),
+        "x".repeat(62),
+    );
+    let setup = setup.as_str();
     let key = "k".repeat(250);
+    let key64 = "q".repeat(64);
     let flag_sets = [
         "",
         "v",
@@ -371,7 +383,9 @@ md won I q\r\nmg won\r\n";
         "k O1 q",
     ];
     for flags in flag_sets {
-        for key in ["foo", "old", "won", "nope", &key] {
+        for key in [
+            "foo", "old", "won", "nope", &key, "binary", "v64", "v65", "big", &key64,
+        ] {
             let plain = server(&[]);
             let general = server(&[]);
             run(&plain, setup);
