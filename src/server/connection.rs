@@ -548,8 +548,8 @@ impl Connection {
                 .as_mut()
                 .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
             {
-                Some((Plain::MetaGet(get), consumed, _)) => {
-                    self.meta_get_ahead(get);
+                Some((Plain::MetaGet(get), consumed, hash)) => {
+                    self.meta_get_ahead(get, hash);
                     Some(consumed)
                 }
                 Some((plain, consumed, hash)) if !matches!(plain, Plain::Other) => {

@@ -73,8 +73,8 @@ use crate::protocol::{encode::reply_line, Response, StoreMode};
 use crate::server::buffers::ConnBuffers;
 use crate::server::stats::Stat;
 use crate::storage::{
-    Arith, ArithResult, Delete, DeleteResult, Initial, ItemRef, Read, SharedValue, StoreResult,
-    Write, WriteMode,
+    Arith, ArithResult, Delete, DeleteResult, Initial, ItemRef, KeyHash, Read, SharedValue,
+    StoreResult, Write, WriteMode,
 };
 use bytes::{BufMut, BytesMut};
 
@@ -144,27 +144,30 @@ impl Connection {
     /// `protocol::text::PlainMetaGet::meta`), whose flags are plain but for `u`. Inlined
     /// into its callers, which build the request just for this call: only its key, flag
     /// tokens and the flags `v q u` are read, so the whole request is never made.
+    ///
+    /// `hash`: the key's hash, when the look-ahead took it ([`Store::key_hash`]).
     #[inline(always)]
-    fn meta_get_plain_inline(&mut self, meta: &Meta<'_>) {
+    fn meta_get_plain_inline(&mut self, meta: &Meta<'_>, hash: Option<KeyHash>) {
         let f = &meta.flags;
         if f.no_bump {
             return self.meta_get_bumpless(meta.key.token, meta.flag_tokens, f.value, f.quiet);
         }
-        self.meta_get_letters(meta.key.token, meta.flag_tokens, f.value, f.quiet)
+        let hash = hash.unwrap_or_else(|| self.server.store.key_hash(meta.key.token));
+        self.meta_get_letters(meta.key.token, hash, meta.flag_tokens, f.value, f.quiet)
     }
 
     /// [`Connection::meta_get_plain_inline`] of a request the text step read. Out of
     /// line: the connection's loop stays as it is for text requests.
     #[inline(never)]
     pub(super) fn meta_get_plain(&mut self, meta: &Meta<'_>) {
-        self.meta_get_plain_inline(meta)
+        self.meta_get_plain_inline(meta, None)
     }
 
     /// [`Connection::meta_get_plain_inline`] of a get the look-ahead read (its request
-    /// is made here, and only the pieces read are).
+    /// is made here, and only the pieces read are), with the key's hash it took.
     #[inline(never)]
-    pub(super) fn meta_get_ahead(&mut self, get: PlainMetaGet<'_>) {
-        self.meta_get_plain_inline(&get.meta())
+    pub(super) fn meta_get_ahead(&mut self, get: PlainMetaGet<'_>, hash: KeyHash) {
+        self.meta_get_plain_inline(&get.meta(), Some(hash))
     }
 
     /// [`Connection::meta_get_plain`] of a get with `u`: the request made again as the
@@ -198,7 +201,14 @@ impl Connection {
     /// Out of line, one function for both callers: then it is the store lookup's only
     /// caller, which has the lookup inlined (as a text get's is).
     #[inline(never)]
-    fn meta_get_letters(&mut self, key: &[u8], tokens: &[u8], value: bool, quiet: bool) {
+    fn meta_get_letters(
+        &mut self,
+        key: &[u8],
+        hash: KeyHash,
+        tokens: &[u8],
+        value: bool,
+        quiet: bool,
+    ) {
         let hit = HitLetters {
             key,
             tokens,
@@ -209,8 +219,9 @@ impl Connection {
         };
         let out = self.out.buf();
         let mut shared = None;
-        let got = self.server.store.get(
+        let got = self.server.store.get_hashed(
             key,
+            hash,
             Read::GET,
             #[inline(always)]
             |item| match item {
