@@ -52,7 +52,7 @@ use super::accept::{AcceptErrors, ACCEPT_PAUSE};
 use super::sys::syscall;
 use super::udp::UdpSocketPump;
 use super::{
-    Conn, EngineEvent, Listener, Service, WorkerSetup, PREFETCH_CONNS, REJECT_REPLY,
+    Conn, EngineEvent, FirstKeys, Listener, Service, WorkerSetup, REJECT_REPLY,
     SHUTDOWN_GRACE_SECS, STREAM_INTERVAL,
 };
 use slab::Slab;
@@ -608,8 +608,7 @@ impl<S: Service> Reactor<S> {
                 Err(_) => entry.ahead = Some(ReadAhead::Failed),
             }
         }
-        let mut keys: [&[u8]; PREFETCH_CONNS] = [&[]; PREFETCH_CONNS];
-        let mut count = 0;
+        let mut keys = FirstKeys::default();
         for ev in events.iter() {
             if ev.u64 >= UDP_TOKEN_BASE {
                 continue;
@@ -620,17 +619,11 @@ impl<S: Service> Reactor<S> {
             let Some(ReadAhead::Bytes { start, len, .. }) = entry.ahead else {
                 continue;
             };
-            if let Some(key) = entry.conn.first_key(&self.ahead_buf[start..start + len]) {
-                keys[count] = key;
-                count += 1;
-                if count == PREFETCH_CONNS {
-                    break;
-                }
+            if !keys.add(&entry.conn, &self.ahead_buf[start..start + len]) {
+                break;
             }
         }
-        if count >= 2 {
-            self.service.prefetch(&keys[..count]);
-        }
+        keys.prefetch(&*self.service);
     }
 
     fn on_event(&mut self, slot: usize, bits: u32) {

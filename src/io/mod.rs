@@ -194,6 +194,36 @@ pub trait Conn {
 /// How many connections' first keys one [`Service::prefetch`] call takes at most.
 pub const PREFETCH_CONNS: usize = 16;
 
+/// The first keys of one turn's receives ([`Conn::first_key`]), gathered for one
+/// [`Service::prefetch`]: the look-ahead across connections both engines run.
+#[derive(Default)]
+pub struct FirstKeys<'a> {
+    keys: [&'a [u8]; PREFETCH_CONNS],
+    count: usize,
+}
+
+impl<'a> FirstKeys<'a> {
+    /// Adds the first key of `input` (received by `conn`), if it names one; false once
+    /// [`PREFETCH_CONNS`] keys are in (add no more).
+    #[inline]
+    pub fn add(&mut self, conn: &impl Conn, input: &'a [u8]) -> bool {
+        if let Some(key) = conn.first_key(input) {
+            self.keys[self.count] = key;
+            self.count += 1;
+        }
+        self.count < PREFETCH_CONNS
+    }
+
+    /// Hands the keys to `service`, if there are two or more: a lone request gains
+    /// nothing by it.
+    #[inline]
+    pub fn prefetch(&self, service: &impl Service) {
+        if self.count >= 2 {
+            service.prefetch(&self.keys[..self.count]);
+        }
+    }
+}
+
 /// Everything a worker needs besides the service.
 #[derive(Debug)]
 pub struct WorkerSetup {

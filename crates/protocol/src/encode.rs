@@ -125,9 +125,10 @@ fn short_value(
 }
 
 /// Copies `src` into `dst` (of the same length, at most 64 bytes) as overlapping
-/// fixed-size moves, with no call to `memcpy`.
+/// fixed-size moves, with no call to `memcpy` (longer: `copy_from_slice`). Meta's
+/// answers (`meta::encode`) use it too.
 #[inline(always)]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     if dst.len() != n || n > 64 {
         dst.copy_from_slice(src);

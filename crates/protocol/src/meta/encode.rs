@@ -13,6 +13,7 @@
 //! written apart is followed by [`end`].
 
 use super::base64;
+use crate::encode::copy_short;
 use bytes::BufMut;
 
 /// memcached's item header (48 bytes) and CAS (8): part of every item's size.
@@ -291,38 +292,6 @@ impl Short {
             }
         }
         self.buf.get(..self.at)
-    }
-}
-
-/// Copies `src` into `dst` (of the same length) as overlapping fixed-size moves when it
-/// is at most [`SHORT_BYTES`] long, with no call to `memcpy` (the twin of
-/// `crate::encode`'s, which is private to the classic answers).
-#[inline(always)]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    if dst.len() != n || n > SHORT_BYTES {
-        dst.copy_from_slice(src);
-    } else if n >= 32 {
-        copy_ends::<32>(dst, src);
-    } else if n >= 16 {
-        copy_ends::<16>(dst, src);
-    } else if n >= 8 {
-        copy_ends::<8>(dst, src);
-    } else if n >= 4 {
-        copy_ends::<4>(dst, src);
-    } else if n > 0 {
-        (dst[0], dst[n / 2], dst[n - 1]) = (src[0], src[n / 2], src[n - 1]);
-    }
-}
-
-/// [`copy_short`] of `N..=2N` bytes: the first and the last `N`.
-#[inline(always)]
-fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
-    if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
-        *d = *s;
-    }
-    if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
-        *d = *s;
     }
 }
 

@@ -26,7 +26,7 @@
 
 use super::super::ops::{self, Kind, SendRecord, Token};
 use super::{Worker, BGID, RECV_BYTES};
-use crate::io::{Conn, EngineEvent, Rejected, Service, PREFETCH_CONNS, REJECT_REPLY};
+use crate::io::{Conn, EngineEvent, FirstKeys, Rejected, Service, REJECT_REPLY};
 use io_uring::{cqueue, opcode, types};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 
@@ -125,8 +125,7 @@ impl<S: Service> Worker<S> {
     /// [`Service::prefetch`], so the lookups of the batch's requests wait for memory
     /// together. Only with two or more keys: a lone request gains nothing by it.
     pub(super) fn prefetch_recvs(&self, cqes: &[cqueue::Entry]) {
-        let mut keys: [&[u8]; PREFETCH_CONNS] = [&[]; PREFETCH_CONNS];
-        let mut count = 0;
+        let mut keys = FirstKeys::default();
         for cqe in cqes {
             let res = cqe.result();
             let Some(token) = Token::decode(cqe.user_data()) else {
@@ -155,17 +154,11 @@ impl<S: Service> Worker<S> {
                 (None, _, Some(buf)) => &buf[..n.min(buf.len())],
                 _ => continue,
             };
-            if let Some(key) = conn.first_key(input) {
-                keys[count] = key;
-                count += 1;
-                if count == PREFETCH_CONNS {
-                    break;
-                }
+            if !keys.add(conn, input) {
+                break;
             }
         }
-        if count >= 2 {
-            self.service.prefetch(&keys[..count]);
-        }
+        keys.prefetch(&*self.service);
     }
 
     /// A receive completed: feed its bytes, give the buffer back, note an ended recv.
