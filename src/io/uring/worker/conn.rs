@@ -121,9 +121,10 @@ impl<S: Service> Worker<S> {
     }
 
     /// The look-ahead across connections: before a batch of completions runs, the
-    /// first key of each receive in it (up to [`PREFETCH_CONNS`]) goes to
-    /// [`Service::prefetch`], so the lookups of the batch's requests wait for memory
-    /// together. Only with two or more keys: a lone request gains nothing by it.
+    /// first key of each receive in it (up to [`crate::io::PREFETCH_CONNS`]) goes to
+    /// [`Service::prefetch`] through [`FirstKeys`], so the lookups of the batch's
+    /// requests wait for memory together. Only with two or more keys: a lone request
+    /// gains nothing by it.
     pub(super) fn prefetch_recvs(&self, cqes: &[cqueue::Entry]) {
         let mut keys = FirstKeys::default();
         for cqe in cqes {
