@@ -36,9 +36,9 @@
 //! is pumped again next turn without a new edge (a stale entry left by a closed slot is
 //! skipped, as the slot's new connection is not `queued`). A connection's read-ahead
 //! (`ahead`) is fed to it in the same turn, before anything else it reads; an event the
-//! read-ahead handled has its bits noted once, there. Idle time (`-o idle_timeout`) is time with no output
-//! pending since the last byte read or written: a connection still receiving a long
-//! answer is not idle, nor is a stream.
+//! read-ahead handled has its bits noted once, there. Idle time (`-o idle_timeout`) is
+//! time with no output pending since the last byte read or written: a connection still
+//! receiving a long answer is not idle, nor is a stream.
 //!
 //! UDP sockets (`-U`) are in the set level-triggered, each pumped by its
 //! [`UdpSocketPump`] (`io/udp.rs`: `recvmmsg`/`sendmmsg` batches) when readable; one

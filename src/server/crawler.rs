@@ -22,8 +22,8 @@
 //! an item with an expiry time was written or a flush asked for since
 //! (`Store::take_expiry_marks`, looked at every [`PASS_INTERVAL`]), or after
 //! [`IDLE_PASS_INTERVAL`]. A cache of items that never expire is then not walked every
-//! second (2 million of them cost 7 % of a core idle). Evicting down to a lowered limit does not wait for a pass, nor for the
-//! crawler to be enabled.
+//! second (2 million of them cost 7 % of a core idle). Evicting down to a lowered limit
+//! does not wait for a pass, nor for the crawler to be enabled.
 //!
 //! `lru_crawler_running` is 1 while a pass runs, `lru_crawler_starts` counts passes
 //! begun (memcached counts its automatic crawls there too); a `crawl` asked while a
