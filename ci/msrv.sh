@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 case ${1:-} in -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; "") ;; *) echo "usage: ci/msrv.sh" >&2; exit 2 ;; esac
 ours=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 [ -n "$ours" ] || { echo "ci/msrv.sh: no rust-version in Cargo.toml" >&2; exit 1; }
+# A fresh machine has an empty registry: fetch the locked packages (registries are
+# reachable) before reading their manifests.
+cargo fetch --locked -q
 cargo metadata --format-version 1 --locked --offline | /usr/bin/python3 -c '
 import json, sys
 ours = sys.argv[1]

@@ -218,22 +218,34 @@ const SCRIPT: &[(&str, &str)] = &[
 /// Runs [`SCRIPT`]; returns each request with its answer. A `crawl` answered `BUSY`
 /// (a pass was running) is tried again until the deadline.
 fn run_script(server: &Server) -> Vec<(String, String)> {
+    try_run_script(server).unwrap_or_else(|stalled| panic!("{stalled}"))
+}
+
+/// [`run_script`], or which request got no answer line in time (and what came).
+fn try_run_script(server: &Server) -> Result<Vec<(String, String)>, String> {
     let mut conn = server.connect();
-    SCRIPT
-        .iter()
-        .map(|(request, _)| {
-            let deadline = Instant::now() + SETTLE;
-            loop {
-                conn.send(format!("{request}\r\n").as_bytes());
-                let line = String::from_utf8(conn.read_line()).expect("ASCII answer");
-                let line = line.trim_end().to_string();
-                if line.starts_with("BUSY") && Instant::now() < deadline {
-                    continue;
-                }
-                return (request.to_string(), line);
+    let mut answers = Vec::new();
+    for (request, _) in SCRIPT {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            conn.send(format!("{request}\r\n").as_bytes());
+            let line = conn
+                .try_read_until(Instant::now() + conn.timeout, |b| {
+                    b.windows(2).position(|w| w == b"\r\n").map(|i| i + 2)
+                })
+                .map_err(|(end, got)| {
+                    format!("{request:?}: no answer line ({end:?}); received {got:?}")
+                })?;
+            let line = String::from_utf8(line).expect("ASCII answer");
+            let line = line.trim_end().to_string();
+            if line.starts_with("BUSY") && Instant::now() < deadline {
+                continue;
             }
-        })
-        .collect()
+            answers.push((request.to_string(), line));
+            break;
+        }
+    }
+    Ok(answers)
 }
 
 both_engines! { reference;
@@ -256,14 +268,23 @@ both_engines! {
     /// `lru_crawler disable` stops its crawler thread asynchronously: on a loaded machine
     /// the next commands can meet the thread still stopping and answer `ERROR an unknown
     /// error happened` or `failed to start lru crawler thread`. So memcached gets up to
-    /// three fresh runs, and each of its answers that differs is printed.
+    /// three fresh runs, and each of its answers that differs (or the request it stalled
+    /// on) is printed. A ringcache run that stalls fails, naming the request.
     fn differential_operator_commands(flavor) {
         let ringcache = Server::start(flavor, &[]);
-        let ours = run_script(&ringcache);
+        let ours = try_run_script(&ringcache).unwrap_or_else(|e| panic!("ringcache {flavor}: {e}"));
         let mut theirs = Vec::new();
         for attempt in 1..=3 {
             let memcached = Server::memcached(&[]);
-            theirs = run_script(&memcached);
+            // A memcached run that stalls (its crawler thread still stopping) counts as
+            // one that differs.
+            theirs = match try_run_script(&memcached) {
+                Ok(answers) => answers,
+                Err(stalled) => {
+                    eprintln!("{flavor}: memcached run {attempt} stalled: {stalled}");
+                    continue;
+                }
+            };
             if theirs == ours {
                 return;
             }
