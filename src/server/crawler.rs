@@ -249,8 +249,11 @@ fn run(server: &Server) {
         }
         let now = Instant::now();
         let mut due = now >= next_pass;
+        // The shards' marks were taken (and cleared) just now, for the pass about to run.
+        let mut marks_taken = false;
         if let (true, Some(since)) = (due, quiet_since) {
-            if server.store.take_expiry_marks() || now >= since + IDLE_PASS_INTERVAL {
+            marks_taken = server.store.take_expiry_marks();
+            if marks_taken || now >= since + IDLE_PASS_INTERVAL {
                 quiet_since = None;
             } else {
                 due = false;
@@ -260,7 +263,7 @@ fn run(server: &Server) {
         match crawler.next_pass(due) {
             Some((classes, periodic)) => {
                 next_pass = now + PASS_INTERVAL;
-                if periodic {
+                if periodic && !marks_taken {
                     // Cleared before the pass: what is written during it marks again.
                     server.store.take_expiry_marks();
                 }
