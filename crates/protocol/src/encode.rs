@@ -190,17 +190,17 @@ pub fn value_header(key: &[u8], flags: u32, len: usize, cas: Option<u64>, out: &
 }
 
 /// Writes the decimal digits of `n` into `buf` from `at` on; returns where they end.
-/// One- and two-digit numbers (flags 0, short values) skip the digit count. (Meta
-/// answer lines are written with it too: `meta::encode::Line`.)
+/// One- and two-digit numbers (flags 0, short values) skip the digit count, and a
+/// two-digit one is one load from [`DIGIT_PAIRS`] (no division). (Meta answer lines
+/// are written with it too: `meta::encode::Line`.)
 #[inline(always)]
 pub(crate) fn decimal<const N: usize>(buf: &mut [u8; N], at: usize, n: u64) -> usize {
     if n < 10 {
         buf[at] = b'0' + n as u8;
         return at + 1;
     }
-    if n < 100 {
-        buf[at] = b'0' + (n / 10) as u8;
-        buf[at + 1] = b'0' + (n % 10) as u8;
+    if let Some(pair) = DIGIT_PAIRS.get(n as usize) {
+        buf[at..at + 2].copy_from_slice(pair);
         return at + 2;
     }
     let end = at + n.ilog10() as usize + 1;
@@ -211,6 +211,17 @@ pub(crate) fn decimal<const N: usize>(buf: &mut [u8; N], at: usize, n: u64) -> u
     }
     end
 }
+
+/// The two digits of every number below 100 (`00` to `99`), for [`decimal`].
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0; 2]; 100];
+    let mut n = 0;
+    while n < 100 {
+        pairs[n] = [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        n += 1;
+    }
+    pairs
+};
 
 /// Appends the answer to a refused request (`ParseError::Invalid`/`Fatal`'s `reply`, a
 /// line without its `\r\n`). An empty reply ([`super::text::SILENT`]) writes nothing:
