@@ -75,11 +75,11 @@ impl Connection {
     #[inline]
     pub(super) fn text_run(
         &mut self,
-        plain: Plain<'_>,
+        plain: &Plain<'_>,
         consumed: usize,
         hash: KeyHash,
     ) -> Option<usize> {
-        match plain {
+        match *plain {
             Plain::Get { key, with_cas } => {
                 self.get_one(key, hash, with_cas, None);
                 Some(consumed)
