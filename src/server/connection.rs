@@ -90,6 +90,7 @@ use super::tls::session::{Broken, TlsSession};
 use super::tls::Tls;
 use super::Server;
 use crate::config::ProtocolChoice;
+use crate::protocol::encode::ValueLine;
 use crate::protocol::text::{Peeked, Plain};
 use crate::protocol::StoreMode;
 use crate::storage::{KeyHash, StoreResult, WriteMode, SPAN_BATCH};
@@ -179,6 +180,8 @@ pub struct Connection {
     /// Plain gets counted here while [`Connection::execute`] runs, added to the
     /// worker's counters when it ends (and before `stats` answers).
     gets: GetCounts,
+    /// Where a get gathers a short hit's answer (`encode::value_then`).
+    value_line: ValueLine,
 }
 
 impl Connection {
@@ -211,6 +214,7 @@ impl Connection {
             tls: None,
             udp: false,
             gets: GetCounts::default(),
+            value_line: ValueLine::new(),
         }
     }
 
