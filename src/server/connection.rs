@@ -693,11 +693,14 @@ impl Connection {
             hashes[count] = store.key_hash(peeked.key);
             if let Some(ahead) = ahead.as_mut() {
                 ahead.plain[count] = (peeked.plain, peeked.consumed);
-                ahead.hashes[count] = hashes[count];
-                ahead.count = count + 1;
             }
             count += 1;
             at += peeked.consumed;
+        }
+        // The batch's count and hashes, once (not per request).
+        if let Some(ahead) = ahead {
+            ahead.count = count;
+            ahead.hashes = hashes;
         }
         store.record_spans_hashed(&hashes, count, crate::os::prefetch_value, |_, bytes| {
             crate::os::prefetch(bytes)
