@@ -77,7 +77,7 @@ pub use evict::{Evicted, EvictionObserver};
 pub(crate) use lru::mark_hit;
 pub(crate) use snapshot::{Restore, SavedItem, ShardState};
 
-use super::arena::{Arena, Moved};
+use super::arena::{Arena, Moved, Place};
 use super::classes::{class_of_new, ShardClasses};
 use super::item::{NewItem, Record, RecordMut, ACTIVE, FETCHED, NIL};
 use super::{StoreResult, StoreStats};
@@ -251,6 +251,19 @@ impl Shard {
         self.arena.record_mut(idx)
     }
 
+    /// [`Shard::item_mut`] of the item at `place` ([`Shard::find_live_at`], with no
+    /// item added or removed since).
+    #[inline(always)]
+    pub(crate) fn item_mut_at(&mut self, place: Place) -> RecordMut<'_> {
+        self.arena.record_mut_at(place)
+    }
+
+    /// Where item `idx` lies in the arena.
+    #[inline(always)]
+    pub(crate) fn place(&self, idx: u32) -> Place {
+        self.arena.place(idx)
+    }
+
     #[inline]
     fn death_at(&self, idx: u32, now: u32) -> Option<Death> {
         death(
@@ -287,20 +300,28 @@ impl Shard {
     /// `Store::get_hashed`): a dead item met is removed under its own.
     #[inline(always)]
     pub(crate) fn find_live(&mut self, hash: u64, key: &[u8], now: u32) -> Option<u32> {
+        self.find_live_at(hash, key, now).map(|place| place.id)
+    }
+
+    /// [`Shard::find_live`], and where the item lies in the arena: a read then reaches
+    /// its record without working that out again ([`Shard::item_mut_at`]).
+    #[inline(always)]
+    pub(crate) fn find_live_at(&mut self, hash: u64, key: &[u8], now: u32) -> Option<Place> {
         let mut found = None;
         for i in self.table.candidates(self.slot_hash(hash)) {
-            let item = self.arena.record(i);
+            let place = self.arena.place(i);
+            let item = self.arena.record_at(place);
             if item.key_is(key) {
-                found = Some((i, death(item, now, self.flush_cas, self.flush_before)));
+                found = Some((place, death(item, now, self.flush_cas, self.flush_before)));
                 break;
             }
         }
-        let (idx, dead) = found?;
+        let (place, dead) = found?;
         if let Some(death) = dead {
-            self.met_dead(idx, death);
+            self.met_dead(place.id, death);
             return None;
         }
-        Some(idx)
+        Some(place)
     }
 
     /// A lookup met dead item `idx`: counts it (memcached's `get_flushed` /
