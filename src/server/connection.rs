@@ -90,6 +90,7 @@ use super::tls::session::{Broken, TlsSession};
 use super::tls::Tls;
 use super::Server;
 use crate::config::ProtocolChoice;
+use crate::protocol::encode::ValueLine;
 use crate::protocol::text::{Peeked, Plain};
 use crate::protocol::StoreMode;
 use crate::storage::{KeyHash, StoreResult, WriteMode, SPAN_BATCH};
@@ -179,6 +180,8 @@ pub struct Connection {
     /// Plain gets counted here while [`Connection::execute`] runs, added to the
     /// worker's counters when it ends (and before `stats` answers).
     gets: GetCounts,
+    /// Where a get gathers a short hit's answer (`encode::value_then`).
+    value_line: ValueLine,
 }
 
 impl Connection {
@@ -211,6 +214,7 @@ impl Connection {
             tls: None,
             udp: false,
             gets: GetCounts::default(),
+            value_line: ValueLine::new(),
         }
     }
 
@@ -549,7 +553,7 @@ impl Connection {
                 .and_then(|ahead: &mut Ahead<'_>| ahead.take(pos))
             {
                 Some((Plain::MetaGet(get), consumed, hash)) => {
-                    self.meta_get_ahead(get, hash);
+                    self.meta_get_ahead(*get, hash);
                     Some(consumed)
                 }
                 Some((plain, consumed, hash)) if !matches!(plain, Plain::Other) => {
@@ -689,11 +693,14 @@ impl Connection {
             hashes[count] = store.key_hash(peeked.key);
             if let Some(ahead) = ahead.as_mut() {
                 ahead.plain[count] = (peeked.plain, peeked.consumed);
-                ahead.hashes[count] = hashes[count];
-                ahead.count = count + 1;
             }
             count += 1;
             at += peeked.consumed;
+        }
+        // The batch's count and hashes, once (not per request).
+        if let Some(ahead) = ahead {
+            ahead.count = count;
+            ahead.hashes = hashes;
         }
         store.record_spans_hashed(&hashes, count, crate::os::prefetch_value, |_, bytes| {
             crate::os::prefetch(bytes)
@@ -738,16 +745,18 @@ impl<'a> Ahead<'a> {
 
     /// The request read ahead that starts at input offset `pos`, its length and its
     /// key's hash; the next one then starts where it ends.
+    /// (By reference: a request's run reads only its own fields, where a copy loaded
+    /// every field of the largest.)
     #[inline]
-    fn take(&mut self, pos: usize) -> Option<(Plain<'a>, usize, KeyHash)> {
+    fn take(&mut self, pos: usize) -> Option<(&Plain<'a>, usize, KeyHash)> {
         if pos != self.at || self.next >= self.count {
             return None;
         }
-        let (plain, consumed) = *self.plain.get(self.next)?;
+        let (plain, consumed) = self.plain.get(self.next)?;
         let hash = *self.hashes.get(self.next)?;
         self.next += 1;
         self.at += consumed;
-        Some((plain, consumed, hash))
+        Some((plain, *consumed, hash))
     }
 }
 

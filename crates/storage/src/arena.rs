@@ -118,6 +118,19 @@ impl PagedClass {
         &mut self.pages[page][offset..offset + chunk]
     }
 
+    /// The bytes of the record at `place` (one of this class's).
+    #[inline(always)]
+    fn record_at(&self, place: Place) -> &[u8] {
+        let offset = place.offset as usize;
+        &self.pages[place.page][offset..offset + usize::from(place.chunk)]
+    }
+
+    #[inline(always)]
+    fn record_mut_at(&mut self, place: Place) -> &mut [u8] {
+        let offset = place.offset as usize;
+        &mut self.pages[place.page][offset..offset + usize::from(place.chunk)]
+    }
+
     /// Appends `parts` (a whole record, `chunk` bytes in all); returns its index.
     fn push(&mut self, parts: [&[u8]; 5]) -> usize {
         let page_bytes = self.page_bytes();
@@ -197,6 +210,23 @@ fn large_record_mut(large: &mut [LargeRecord], index: usize) -> RecordMut<'_> {
     RecordMut::large(&mut rec.head, &mut rec.body)
 }
 
+/// Where record `id` lies ([`Arena::place`]): worked out once by a lookup that
+/// compares the record's key and then reads and changes it ([`Arena::record_at`],
+/// [`Arena::record_mut_at`]), which index the page with it and need not split the id,
+/// find its class or multiply out its slot again. Valid while no record is added or
+/// removed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Place {
+    pub(crate) id: u32,
+    class: usize,
+    /// A paged record's page; a large record's index.
+    page: usize,
+    /// A paged record's byte offset in its page and its length (both fit: see
+    /// `PagedClass::locate`, so their sum is not checked for overflow).
+    offset: u32,
+    chunk: u16,
+}
+
 /// A shard's records.
 pub(crate) struct Arena {
     paged: Box<[PagedClass; PAGED_CLASSES]>,
@@ -239,6 +269,41 @@ impl Arena {
             self.paged[class].record(index)
         } else {
             &self.large[index].body
+        }
+    }
+
+    /// Where record `id` lies, for [`Arena::record_at`] and [`Arena::record_mut_at`].
+    #[inline(always)]
+    pub(crate) fn place(&self, id: u32) -> Place {
+        let (class, index) = split(id);
+        let (page, offset, chunk) = match self.paged.get(class) {
+            Some(paged) => paged.locate(index),
+            None => (index, 0, 0),
+        };
+        Place {
+            id,
+            class,
+            page,
+            offset: offset as u32,
+            chunk: chunk as u16,
+        }
+    }
+
+    /// [`Arena::record`] of the record at `place`.
+    #[inline(always)]
+    pub(crate) fn record_at(&self, place: Place) -> Record<'_> {
+        match self.paged.get(place.class) {
+            Some(paged) => Record::new(paged.record_at(place)),
+            None => large_record(&self.large, place.page),
+        }
+    }
+
+    /// [`Arena::record_mut`] of the record at `place`.
+    #[inline(always)]
+    pub(crate) fn record_mut_at(&mut self, place: Place) -> RecordMut<'_> {
+        match self.paged.get_mut(place.class) {
+            Some(paged) => RecordMut::new(paged.record_mut_at(place)),
+            None => large_record_mut(&mut self.large, place.page),
         }
     }
 

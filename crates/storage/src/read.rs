@@ -18,6 +18,7 @@
 //! - an item made by vivify is an ordinary item (flags 0, no expiry, accounted,
 //!   evictable), never marked as having a base64 key (memcached's neither).
 
+use crate::arena::Place;
 use crate::item::{NewItem, RecordMut, SharedValue, FETCHED, KEY_BINARY, STALE, WIN_SENT};
 use crate::shard::{key_hash, mark_hit, Shard};
 use crate::{KeyHash, Store, KEY_MAX_BYTES};
@@ -295,23 +296,25 @@ impl Store {
         let now = self.clock.now();
         let touch = read.touch.map(|exptime| self.clock.realtime(exptime));
         let mut shard = self.shard_at(hash);
-        let Some((mut idx, created)) = shard.find_to_read(hash, key, now, read.vivify) else {
+        let Some((mut place, created)) = shard.find_to_read(hash, key, now, read.vivify) else {
             drop(shard);
             return f(None);
         };
         if created && read.new_cas != 0 {
-            let Some(kept) = shard.choose_cas(idx, read.new_cas, now) else {
+            // Its evictions may move the item: its place is worked out again.
+            let Some(kept) = shard.choose_cas(place.id, read.new_cas, now) else {
                 drop(shard);
                 return f(None);
             };
-            idx = kept;
+            place = shard.place(kept);
         }
+        let idx = place.id;
         if !created {
             shard.count_hit(idx);
         }
         let chosen = shard.chosen_cas(idx);
-        let mut hit =
-            ItemRef::new(key, shard.item_mut(idx), now, created, read.bump).with_chosen_cas(chosen);
+        let mut hit = ItemRef::new(key, shard.item_mut_at(place), now, created, read.bump)
+            .with_chosen_cas(chosen);
         if let Some(exptime) = touch {
             hit.set_exptime(exptime);
         }
@@ -335,8 +338,9 @@ impl Store {
 }
 
 impl Shard {
-    /// The live item under `key` and whether this read created it: with `vivify`, a
-    /// miss creates an empty item (`None` only if it cannot be stored).
+    /// The live item under `key` (where it lies: see [`Shard::find_live_at`]) and
+    /// whether this read created it: with `vivify`, a miss creates an empty item
+    /// (`None` only if it cannot be stored).
     #[inline(always)]
     fn find_to_read(
         &mut self,
@@ -344,11 +348,13 @@ impl Shard {
         key: &[u8],
         now: u32,
         vivify: bool,
-    ) -> Option<(u32, bool)> {
+    ) -> Option<(Place, bool)> {
         self.advance(now);
-        match self.find_live(hash, key, now) {
-            Some(idx) => Some((idx, false)),
-            None if vivify => self.vivify(hash, key, now).map(|idx| (idx, true)),
+        match self.find_live_at(hash, key, now) {
+            Some(place) => Some((place, false)),
+            None if vivify => self
+                .vivify(hash, key, now)
+                .map(|idx| (self.place(idx), true)),
             None => None,
         }
     }

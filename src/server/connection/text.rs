@@ -75,11 +75,11 @@ impl Connection {
     #[inline]
     pub(super) fn text_run(
         &mut self,
-        plain: Plain<'_>,
+        plain: &Plain<'_>,
         consumed: usize,
         hash: KeyHash,
     ) -> Option<usize> {
-        match plain {
+        match *plain {
             Plain::Get { key, with_cas } => {
                 self.get_one(key, hash, with_cas, None);
                 Some(consumed)
@@ -384,6 +384,7 @@ impl Connection {
         }
         let cas_on = self.server.config.cas_enabled;
         let out = &mut self.out;
+        let line = &mut self.value_line;
         let buffers = &self.server.buffers;
         let mut refused = false;
         // Whether the answer written carries the `END` (a short hit's, with `END`).
@@ -403,7 +404,7 @@ impl Connection {
                 let value = item.value();
                 if value.len() < SEGMENT_MIN_BYTES {
                     let tail = if END { encode::END } else { b"" };
-                    encode::value_then(item.key(), item.flags(), value, cas, tail, out.buf());
+                    encode::value_then(item.key(), item.flags(), value, cas, tail, line, out.buf());
                     ended = END;
                 } else if buffers.has_room(value.len()) {
                     // The item's parts, not the item: a reference to it handed to a call
