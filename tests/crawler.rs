@@ -231,7 +231,7 @@ fn try_run_script(server: &Server) -> Result<Vec<(String, String)>, String> {
             conn.send(format!("{request}\r\n").as_bytes());
             let line = conn
                 .try_read_until(Instant::now() + conn.timeout, |b| {
-                    b.windows(2).position(|w| w == b"\r\n").map(|i| i + 2)
+                    memfind(b, b"\r\n").map(|i| i + 2)
                 })
                 .map_err(|(end, got)| {
                     format!("{request:?}: no answer line ({end:?}); received {got:?}")
