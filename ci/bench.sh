@@ -14,22 +14,34 @@
 #
 # Usage: ci/bench.sh [--reps N] [--duration SECS] [--configs p1,p16,...] [--quick]
 #                    [--tool rc-load|memtier] [--servers memcached,ringcache-epoll,...]
-#                    [--memcached PATH]...
+#                    [--memcached PATH]... [--baseline PATH]
 #   --reps      repetitions (default 3); medians are reported
 #   --duration  seconds per measured run (default 10)
 #   --quick     one short repetition of p1 and p16 (under a minute)
 #   --tool      memtier drives the same runs with memtier_benchmark (must be on PATH)
 #   --servers   a subset of memcached (every build below), memcached-VERSION,
-#               ringcache-uring, ringcache-epoll, floor-uring, floor-epoll (default:
-#               all that this build supports)
+#               ringcache-uring, ringcache-epoll, floor-uring, floor-epoll,
+#               baseline-uring, baseline-epoll (default: all that this build supports;
+#               with --baseline, each ringcache engine named brings its baseline)
 #   --memcached a memcached binary to compare against; repeatable (or MEMCACHED_BINS,
 #               colon-separated). Default: Debian's memcached and, where it exists,
 #               ../shared/reference/memcached-1.6.45 (the newest release). Each is
 #               labelled by its -V version, and every ratio column names the version
 #               it is against, newest first.
+#   --baseline  another ringcache binary (an older commit's build, say) to run beside
+#               this one on both engines, as baseline-uring and baseline-epoll, each
+#               next to its twin; the report adds a table of this build ÷ the baseline
+#               (ops per server-CPU-second and p99, same engine and repetition), so a
+#               change's effect on latency is measured in the same run, not against
+#               figures from another day or machine. Build one with
+#               `git worktree add --detach ../old COMMIT && cargo build --release
+#               --bin ringcache` in ../old
 #   env RINGCACHE_ARGS: extra arguments for every ringcache and floor run (split on
 #               spaces), e.g. RINGCACHE_ARGS="-o uring_bundle=0" for an A/B of an
 #               io_uring feature (docs/uring-features.md)
+#   env BASELINE_ARGS: extra arguments for the baseline runs instead (default: as
+#               RINGCACHE_ARGS); with --baseline target/release/ringcache this is an
+#               A/B of a flag on one build, latency included
 #
 # Configurations (1:10 set:get, 100k keys, uniform):
 #   p1    50 connections, pipeline 1, 32-byte values, text protocol
@@ -69,6 +81,7 @@ QUICK=0
 ONLY_SERVERS=""
 MC_PATHS=()
 KEYS=100000
+BASELINE=""
 
 usage() { sed -n '2,/^set -euo/p' "ci/${0##*/}" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -80,6 +93,7 @@ while [ $# -gt 0 ]; do
         --tool) TOOL="$2"; shift 2 ;;
         --servers) ONLY_SERVERS="$2"; shift 2 ;;
         --memcached) MC_PATHS+=("$2"); shift 2 ;;
+        --baseline) BASELINE="$2"; shift 2 ;;
         --quick) QUICK=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "ci/bench.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
@@ -144,6 +158,12 @@ if ! "$PYTHON" -c 'import matplotlib' >/dev/null 2>&1 && [ "$(id -u)" = 0 ] &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null 2>&1 ||
         echo "ci/bench.sh: could not install python3-matplotlib: the report will have no chart" >&2
 fi
+if [ -n "$BASELINE" ]; then
+    [ -x "$BASELINE" ] || { echo "ci/bench.sh: --baseline $BASELINE is not an executable file" >&2; exit 2; }
+    BASELINE=$(realpath "$BASELINE")
+    BASELINE_VERSION=$("$BASELINE" --version 2>/dev/null | head -n 1)
+    [ -n "$BASELINE_VERSION" ] || { echo "ci/bench.sh: --baseline $BASELINE does not answer --version: not a ringcache build?" >&2; exit 2; }
+fi
 if [ "$(nproc)" -lt 2 ]; then
     echo "ci/bench.sh: needs 2 CPUs (server on CPU 0, load on CPU 1); this machine has $(nproc)" >&2
     exit 2
@@ -193,6 +213,17 @@ if "$RINGCACHE" --help 2>/dev/null | grep -q -- --floor ||
 else
     NOTES+=("floor-uring/floor-epoll skipped: target/release/ringcache has no --floor (no-op responder) mode yet")
 fi
+# A baseline build runs just before its twin on the same engine: baseline, ringcache,
+# floor stay neighbours in both orders.
+if [ -n "$BASELINE" ]; then
+    with_base=()
+    for s in "${SERVERS[@]}"; do
+        case "$s" in ringcache-*) with_base+=("baseline-${s#ringcache-}") ;; esac
+        with_base+=("$s")
+    done
+    SERVERS=("${with_base[@]}")
+    NOTES+=("baseline-uring/baseline-epoll: $BASELINE ($BASELINE_VERSION)")
+fi
 if [ -n "$ONLY_SERVERS" ]; then
     IFS=, read -r -a asked <<<"$ONLY_SERVERS"
     wanted=()
@@ -205,7 +236,14 @@ if [ -n "$ONLY_SERVERS" ]; then
             *) echo "ci/bench.sh: --servers: $s is not one of: ${SERVERS[*]}" >&2; exit 2 ;;
         esac
     done
-    SERVERS=("${wanted[@]}")
+    SERVERS=()
+    for s in "${wanted[@]}"; do
+        # With --baseline, a ringcache engine asked for brings its baseline along.
+        if [ -n "$BASELINE" ] && [[ "$s" == ringcache-* && " ${wanted[*]} " != *" baseline-${s#ringcache-} "* ]]; then
+            SERVERS+=("baseline-${s#ringcache-}")
+        fi
+        SERVERS+=("$s")
+    done
 fi
 declare -A BROKEN=()   # server -> why it could not start
 
@@ -259,6 +297,8 @@ server_cmd() {
         ringcache-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll ${RINGCACHE_ARGS:-} ;;
         floor-uring) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine uring --floor ${RINGCACHE_ARGS:-} ;;
         floor-epoll) echo "$RINGCACHE" -p 0 "${common[@]}" --io-engine epoll --floor ${RINGCACHE_ARGS:-} ;;
+        baseline-uring) echo "$BASELINE" -p 0 "${common[@]}" --io-engine uring ${BASELINE_ARGS-${RINGCACHE_ARGS:-}} ;;
+        baseline-epoll) echo "$BASELINE" -p 0 "${common[@]}" --io-engine epoll ${BASELINE_ARGS-${RINGCACHE_ARGS:-}} ;;
     esac
 }
 
@@ -422,7 +462,7 @@ echo "ci/bench.sh: load average $LOAD_BEFORE (other work on this machine skews t
 # and no UDP; a memcached build without -Z has no TLS).
 runs_config() {
     if [[ "$2" == tls || "$2" == tls16 || "$2" == tlshs ]]; then
-        [[ "$1" == ringcache-* || -n "${HAS_TLS[$1]:-}" ]]
+        [[ "$1" == ringcache-* || "$1" == baseline-* || -n "${HAS_TLS[$1]:-}" ]]
     elif [ "$2" = udp ]; then
         [[ "$1" != floor-* ]]
     else
@@ -565,8 +605,8 @@ for config in configs:
                 vs += [fmt(paired_ratio(server, config, "ops_s", m), ".2f"),
                        spread(server, config, "ops_cpu", m)]
         r_floor = "n/a"
-        if server.startswith("ringcache-"):
-            floor = "floor-" + server[len("ringcache-"):]
+        if server.startswith(("ringcache-", "baseline-")):
+            floor = "floor-" + server.split("-", 1)[1]
             r_floor = spread(server, config, "ops_cpu", base_server=floor)
         # The load generator's core was (nearly) full: ops/s is a floor of what the
         # server can do, not its limit.
@@ -600,7 +640,8 @@ header = [
     "tls = p1 over TLS, tls16 = p16 over TLS (`-Z`, self-signed P-256 certificate; rc-load --tls, rustls, TLS 1.3); "
     "tlshs = TLS handshakes: 4 clients each looping connect, full handshake, `version`, close (ops = handshakes, so ops per server-CPU-s = handshakes per second per server core); "
     "udp = gets only over UDP (`-U PORT`; rc-load --udp: 50 sockets, one get in flight each, a get unanswered within 1 s counted as lost), keys set over TCP first",
-    "- vs floor: ops per server-CPU-s of ringcache divided by the floor's on the same engine, same repetition",
+    "- vs floor: ops per server-CPU-s of ringcache divided by the floor's on the same engine, same repetition"
+    + (" (baseline rows: the baseline build's ÷ this build's floor)" if any(x.startswith("baseline-") for x in servers) else ""),
     f"- memcached builds: {', '.join(mcs)} (newest first); each ratio column names the one it is against",
     "- ratios: median over repetitions of (server / that memcached in the same repetition); with 4 or more repetitions the ops/CPU-s ratios also show the quartiles of the per-repetition ratios in brackets",
 ]
@@ -656,7 +697,26 @@ if "udp" in configs:
             lost = sum(r["timed_out"] for r in rs)
             answered = sum(r["ops_s"] for r in rs) * float(duration)
             udp.append(f"| {server} | {lost} | {fmt(lost / answered if answered else None, '.2e')} |")
-report = "\n".join(header + [""] + table + legend + threads + tls + handshakes + udp) + "\n"
+# This build against the baseline build (--baseline), same engine and repetition: the
+# change's effect on throughput per CPU and on latency, measured in one run.
+against_base = []
+if any(s.startswith("baseline-") for s in servers):
+    against_base = ["", "This build ÷ the baseline build (same engine, same repetition; below 1 in the p99 "
+                    "column means lower latency now):", "",
+                    "| config | engine | ops/CPU-s ÷ baseline | p99 µs baseline | p99 µs this build | p99 ÷ baseline |",
+                    "|---|---|---:|---:|---:|---:|"]
+    for config in configs:
+        for server in servers:
+            if not server.startswith("baseline-"):
+                continue
+            now = "ringcache-" + server.split("-", 1)[1]
+            if not (runs.get((server, config)) and runs.get((now, config))):
+                continue
+            p99s = [median([r["p99"] for r in runs[(s, config)] if r["ok"]]) for s in (server, now)]
+            against_base.append(f"| {config} | {server.split('-', 1)[1]} | {spread(now, config, 'ops_cpu', server)} | "
+                                f"{fmt(p99s[0], ',.0f')} | {fmt(p99s[1], ',.0f')} | "
+                                f"{fmt(paired_ratio(now, config, 'p99', server), '.2f')} |")
+report = "\n".join(header + [""] + table + legend + threads + tls + handshakes + udp + against_base) + "\n"
 open(os.path.join(out, "report.md"), "w").write(report)
 print(report)
 
@@ -676,7 +736,8 @@ if plt is not None and chart and mcs:
     greys = ["#4d4d4d", "#969696", "#bdbdbd", "#d9d9d9"]
     colour = {m: greys[i % len(greys)] for i, m in enumerate(mcs)}
     colour.update({"ringcache-uring": "#1f77b4", "ringcache-epoll": "#2ca02c",
-                   "floor-uring": "#9ecae1", "floor-epoll": "#a1d99b"})
+                   "floor-uring": "#9ecae1", "floor-epoll": "#a1d99b",
+                   "baseline-uring": "#9467bd", "baseline-epoll": "#c5b0d5"})
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     width = 0.8 / max(len(present), 1)
     # Each config's bars are against the newest memcached that ran it (builds with no
