@@ -108,15 +108,10 @@ impl Store {
                     };
                     idx = kept;
                 }
-                let chosen = shard.chosen_cas(idx);
-                let mut item = ItemRef::new(key, shard.item_mut(idx), now, created, false)
-                    .with_chosen_cas(chosen);
-                let out = f(result, Some(&mut item));
-                if let Some(exptime) = item.pending_exptime() {
-                    // An expiry its record has no field for (see `shard/relocate.rs`).
-                    let _ = shard.relocate(hash, idx, Some(exptime), None, now);
-                }
-                out
+                let place = shard.place(idx);
+                shard.lend(key, place, now, created, false, None, |item| {
+                    f(result, item)
+                })
             }
             Err(refused) => f(refused, None),
         }

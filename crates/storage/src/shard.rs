@@ -205,7 +205,8 @@ impl Shard {
         hash.rotate_left(self.shard_bits)
     }
 
-    fn hash_of(&self, idx: u32) -> u64 {
+    /// The hash of item `idx`'s key.
+    pub(crate) fn hash_of(&self, idx: u32) -> u64 {
         key_hash(&self.hasher, self.arena.record(idx).key())
     }
 
