@@ -354,12 +354,15 @@ impl Arena {
     }
 
     /// Stores `new` with `cas` and `time`, unlinked; returns its id. The caller checked
-    /// [`Arena::has_room`]. The record's CAS width is `cas`'s, whatever `new` says.
+    /// [`Arena::has_room`] and set `new.cas_wide` for `cas`, as it did before it
+    /// counted `new`'s footprint against the budget (`Shard::put`, `Shard::relocate`, a
+    /// restore).
     pub(crate) fn insert(&mut self, new: &NewItem<'_>, cas: u64, time: u32) -> u32 {
-        let new = &NewItem {
-            cas_wide: cas >= WIDE_CAS_MIN,
-            ..*new
-        };
+        debug_assert_eq!(
+            new.cas_wide,
+            cas >= WIDE_CAS_MIN,
+            "CAS width decided for {cas}"
+        );
         let len = new.record_bytes();
         let head = new.header_bytes();
         let class = class_of(len);

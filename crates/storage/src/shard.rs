@@ -249,11 +249,6 @@ impl Shard {
         }
     }
 
-    /// Bytes this shard may account for.
-    pub(crate) fn budget(&self) -> usize {
-        self.budget
-    }
-
     /// Live or dead item `idx` (an id `find_live` or `insert` returned).
     pub(crate) fn item(&self, idx: u32) -> Record<'_> {
         self.arena.record(idx)
