@@ -23,8 +23,8 @@
 //! lookups' cache misses overlap (a hint only: it changes no answer). A plain text get,
 //! set or `mg` it read is kept (`Ahead`, by input offset) and runs as read, exactly the
 //! request the parser returns for its bytes, so it is parsed once; with it the key's
-//! hash in the store, which a plain get's lookup takes (`Store::get_hashed`), so the
-//! key is hashed once too.
+//! hash in the store, which a plain get's lookup and a plain set's write take
+//! (`Store::get_hashed`, `Store::write_hashed`), so the key is hashed once too.
 //!
 //! Counters: the plain gets' `cmd_get`, `get_hits` and `get_misses` are counted in the
 //! connection and added to its worker's counters when `execute` ends and before a

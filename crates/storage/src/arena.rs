@@ -106,19 +106,8 @@ impl PagedClass {
         (page, offset, chunk)
     }
 
-    #[inline(always)]
-    fn record(&self, index: usize) -> &[u8] {
-        let (page, offset, chunk) = self.locate(index);
-        &self.pages[page][offset..offset + chunk]
-    }
-
-    #[inline(always)]
-    fn record_mut(&mut self, index: usize) -> &mut [u8] {
-        let (page, offset, chunk) = self.locate(index);
-        &mut self.pages[page][offset..offset + chunk]
-    }
-
-    /// The bytes of the record at `place` (one of this class's).
+    /// The bytes of the record at `place` (one of this class's, located by
+    /// [`PagedClass::locate`]).
     #[inline(always)]
     fn record_at(&self, place: Place) -> &[u8] {
         let offset = place.offset as usize;
@@ -256,19 +245,19 @@ impl Arena {
         }
     }
 
-    // `record` and `record_mut` are on every lookup's path (several times per request):
-    // always inlined, the large class out of line; `paged` is an array, so the class
-    // test is its bounds check.
+    // A record is reached by id through its place, so one piece of code does the
+    // page and slot arithmetic. `place`, `record_at` and `record_mut_at` are on every
+    // lookup's path (several times per request): always inlined, the large class out
+    // of line; `paged` is an array, so the class test is its bounds check.
 
     /// Record `id`'s bytes, uninterpreted (for prefetch hints: a large record's header
     /// there is not kept up to date).
     #[inline(always)]
     pub(crate) fn record_bytes(&self, id: u32) -> &[u8] {
-        let (class, index) = split(id);
-        if class < PAGED_CLASSES {
-            self.paged[class].record(index)
-        } else {
-            &self.large[index].body
+        let place = self.place(id);
+        match self.paged.get(place.class) {
+            Some(paged) => paged.record_at(place),
+            None => &self.large[place.page].body,
         }
     }
 
@@ -289,7 +278,7 @@ impl Arena {
         }
     }
 
-    /// [`Arena::record`] of the record at `place`.
+    /// The record at `place`.
     #[inline(always)]
     pub(crate) fn record_at(&self, place: Place) -> Record<'_> {
         match self.paged.get(place.class) {
@@ -298,7 +287,7 @@ impl Arena {
         }
     }
 
-    /// [`Arena::record_mut`] of the record at `place`.
+    /// The record at `place`, to change.
     #[inline(always)]
     pub(crate) fn record_mut_at(&mut self, place: Place) -> RecordMut<'_> {
         match self.paged.get_mut(place.class) {
@@ -307,24 +296,16 @@ impl Arena {
         }
     }
 
+    /// Record `id`, found by its place.
     #[inline(always)]
     pub(crate) fn record(&self, id: u32) -> Record<'_> {
-        let (class, index) = split(id);
-        if class < PAGED_CLASSES {
-            Record::new(self.paged[class].record(index))
-        } else {
-            large_record(&self.large, index)
-        }
+        self.record_at(self.place(id))
     }
 
+    /// Record `id`, to change, found by its place.
     #[inline(always)]
     pub(crate) fn record_mut(&mut self, id: u32) -> RecordMut<'_> {
-        let (class, index) = split(id);
-        if class < PAGED_CLASSES {
-            RecordMut::new(self.paged[class].record_mut(index))
-        } else {
-            large_record_mut(&mut self.large, index)
-        }
+        self.record_mut_at(self.place(id))
     }
 
     /// Records held in class `class` (their indices are `0..class_len`).
@@ -373,12 +354,15 @@ impl Arena {
     }
 
     /// Stores `new` with `cas` and `time`, unlinked; returns its id. The caller checked
-    /// [`Arena::has_room`]. The record's CAS width is `cas`'s, whatever `new` says.
+    /// [`Arena::has_room`] and set `new.cas_wide` for `cas`, as it did before it
+    /// counted `new`'s footprint against the budget (`Shard::put`, `Shard::relocate`, a
+    /// restore).
     pub(crate) fn insert(&mut self, new: &NewItem<'_>, cas: u64, time: u32) -> u32 {
-        let new = &NewItem {
-            cas_wide: cas >= WIDE_CAS_MIN,
-            ..*new
-        };
+        debug_assert_eq!(
+            new.cas_wide,
+            cas >= WIDE_CAS_MIN,
+            "CAS width decided for {cas}"
+        );
         let len = new.record_bytes();
         let head = new.header_bytes();
         let class = class_of(len);

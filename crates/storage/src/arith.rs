@@ -108,15 +108,10 @@ impl Store {
                     };
                     idx = kept;
                 }
-                let chosen = shard.chosen_cas(idx);
-                let mut item = ItemRef::new(key, shard.item_mut(idx), now, created, false)
-                    .with_chosen_cas(chosen);
-                let out = f(result, Some(&mut item));
-                if let Some(exptime) = item.pending_exptime() {
-                    // An expiry its record has no field for (see `shard/relocate.rs`).
-                    let _ = shard.relocate(hash, idx, Some(exptime), None, now);
-                }
-                out
+                let place = shard.place(idx);
+                shard.lend(key, place, now, created, false, None, |item| {
+                    f(result, item)
+                })
             }
             Err(refused) => f(refused, None),
         }
@@ -184,15 +179,12 @@ impl Shard {
             self.mark_active(idx);
             Ok((value, idx))
         } else {
-            // The key is copied out: removing the old item may move records.
+            // The key is copied out: removing the old item may move records. `put`
+            // decides the new record's CAS width; one over the budget is out of memory
+            // and leaves the old item alone (no `remove_old`).
             let key = item.key().to_vec();
-            let mut new = NewItem::new(&key, digits, item.flags(), item.exptime());
-            new.cas_wide = self.next_cas_wide();
-            if new.footprint() > self.budget() {
-                self.count_out_of_memory(&new);
-                return Err(ArithResult::OutOfMemory);
-            }
-            self.put(hash, true, Some(idx), new, now)
+            let new = NewItem::new(&key, digits, item.flags(), item.exptime());
+            self.put(hash, false, Some(idx), new, now)
                 .map(|idx| (value, idx))
                 .map_err(|_| ArithResult::OutOfMemory)
         }

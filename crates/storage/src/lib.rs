@@ -11,7 +11,7 @@
 //! | operation | options | outcome |
 //! |---|---|---|
 //! | [`Store::get`] (and [`Store::touch`]; [`Store::get_hashed`] with the key's [`KeyHash`] already taken) | [`Read`]: touch, bump or peek, vivify (with a chosen CAS) | the hit, as [`ItemRef`], to a closure |
-//! | [`Store::write`] | [`Write`]: [`WriteMode`], CAS to compare, a chosen new CAS, invalidate, base64 key, what a refusal removes, append that vivifies | [`StoreResult`] and the new CAS |
+//! | [`Store::write`] ([`Store::write_hashed`] with the key's [`KeyHash`] already taken) | [`Write`]: [`WriteMode`], CAS to compare, a chosen new CAS, invalidate, base64 key, what a refusal removes, append that vivifies | [`StoreResult`] and the new CAS |
 //! | [`Store::delete`] | [`Delete`]: CAS to compare, invalidate, keep the item with an empty value, a chosen new CAS | [`DeleteResult`] |
 //! | [`Store::arith`] | [`Arith`]: incr or decr, CAS to compare, an [`Initial`] item to create, a chosen new CAS | [`ArithResult`], and the item to a closure |
 //! | [`Store::flush_all`] | a delay | — |
@@ -155,8 +155,9 @@ pub fn item_too_large(key_len: usize, value_len: usize, flags: u32, max_item_byt
 
 /// A key's hash in one store ([`Store::key_hash`]): taken once by a look-ahead, which
 /// names the key's record with it ([`Store::record_spans_hashed`]), and handed to the
-/// lookup that follows ([`Store::get_hashed`]). Only a hint of where the key lives: a
-/// lookup given the hash of another key misses, and changes nothing.
+/// lookup or write that follows ([`Store::get_hashed`], [`Store::write_hashed`]). To a
+/// lookup only a hint of where the key lives: one given the hash of another key
+/// misses, and changes nothing; a write must be given its key's own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KeyHash(u64);
 
@@ -400,8 +401,8 @@ impl Store {
         self.shards[self.shard_index(hash)].lock()
     }
 
-    /// The hash of `key` in this store, for [`Store::record_spans_hashed`] and
-    /// [`Store::get_hashed`].
+    /// The hash of `key` in this store, for [`Store::record_spans_hashed`],
+    /// [`Store::get_hashed`] and [`Store::write_hashed`].
     #[inline(always)]
     pub fn key_hash(&self, key: &[u8]) -> KeyHash {
         KeyHash(key_hash(&self.hasher, key))

@@ -83,42 +83,6 @@ pub struct ItemRef<'a> {
     pending_exptime: Option<u32>,
 }
 
-impl<'a> ItemRef<'a> {
-    /// The item `item` under `key`, read at `now`, bumped after the caller if `bump`.
-    #[inline(always)]
-    pub(crate) fn new(
-        key: &'a [u8],
-        item: RecordMut<'a>,
-        now: u32,
-        created: bool,
-        bump: bool,
-    ) -> ItemRef<'a> {
-        ItemRef {
-            key,
-            item,
-            now,
-            created,
-            bump,
-            chosen_cas: None,
-            pending_exptime: None,
-        }
-    }
-
-    /// An expiry set that the record had no field for, to give it by storing it anew
-    /// (`Shard::relocate`) once the caller is done.
-    #[inline(always)]
-    pub(crate) fn pending_exptime(&self) -> Option<u32> {
-        self.pending_exptime
-    }
-
-    /// The same, carrying the CAS a client chose for the item.
-    #[inline(always)]
-    pub(crate) fn with_chosen_cas(mut self, chosen: Option<u64>) -> ItemRef<'a> {
-        self.chosen_cas = chosen;
-        self
-    }
-}
-
 impl ItemRef<'_> {
     #[inline]
     pub fn key(&self) -> &[u8] {
@@ -308,26 +272,10 @@ impl Store {
             };
             place = shard.place(kept);
         }
-        let idx = place.id;
         if !created {
-            shard.count_hit(idx);
+            shard.count_hit(place.id);
         }
-        let chosen = shard.chosen_cas(idx);
-        let mut hit = ItemRef::new(key, shard.item_mut_at(place), now, created, read.bump)
-            .with_chosen_cas(chosen);
-        if let Some(exptime) = touch {
-            hit.set_exptime(exptime);
-        }
-        let result = f(Some(&mut hit));
-        if hit.bump {
-            mark_hit(&mut hit.item, now);
-        }
-        if let Some(exptime) = hit.pending_exptime {
-            // Under the key's own hash (`hash` may be another's, see `get_hashed`).
-            let hash = key_hash(&self.hasher, key);
-            let _ = shard.relocate(hash, idx, Some(exptime), None, now);
-        }
-        result
+        shard.lend(key, place, now, created, read.bump, touch, f)
     }
 
     /// Sets a live item's expiration time (counted as a read, as memcached's touch
@@ -338,6 +286,49 @@ impl Store {
 }
 
 impl Shard {
+    /// Runs `f` with live item `place` (under `key`, found or `created` by this
+    /// operation at `now`) as an [`ItemRef`], carrying the CAS a client chose for it
+    /// and its exptime set to `touch` first (if given); then bumps it if `bump`
+    /// (unless `f` skipped the bump), and gives it an expiry that its record has no
+    /// field for, by storing it anew (`shard/relocate.rs`). The step a read and an
+    /// incr/decr share. (`f` is the caller's own closure, not one wrapped around it
+    /// here: a read's, wrapped, was no longer inlined.)
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn lend<R>(
+        &mut self,
+        key: &[u8],
+        place: Place,
+        now: u32,
+        created: bool,
+        bump: bool,
+        touch: Option<u32>,
+        f: impl FnOnce(Option<&mut ItemRef<'_>>) -> R,
+    ) -> R {
+        let mut item = ItemRef {
+            key,
+            chosen_cas: self.chosen_cas(place.id),
+            item: self.item_mut_at(place),
+            now,
+            created,
+            bump,
+            pending_exptime: None,
+        };
+        if let Some(exptime) = touch {
+            item.set_exptime(exptime);
+        }
+        let result = f(Some(&mut item));
+        if item.bump {
+            mark_hit(&mut item.item, now);
+        }
+        if let Some(exptime) = item.pending_exptime {
+            // Under the hash of the item's own key (a read's may be another's, see
+            // `Store::get_hashed`).
+            let _ = self.relocate(self.hash_of(place.id), place.id, Some(exptime), None, now);
+        }
+        result
+    }
+
     /// The live item under `key` (where it lies: see [`Shard::find_live_at`]) and
     /// whether this read created it: with `vivify`, a miss creates an empty item
     /// (`None` only if it cannot be stored).

@@ -205,7 +205,8 @@ impl Shard {
         hash.rotate_left(self.shard_bits)
     }
 
-    fn hash_of(&self, idx: u32) -> u64 {
+    /// The hash of item `idx`'s key.
+    pub(crate) fn hash_of(&self, idx: u32) -> u64 {
         key_hash(&self.hasher, self.arena.record(idx).key())
     }
 
@@ -246,11 +247,6 @@ impl Shard {
             self.flush_before = self.flush_pending;
             self.flush_pending = 0;
         }
-    }
-
-    /// Bytes this shard may account for.
-    pub(crate) fn budget(&self) -> usize {
-        self.budget
     }
 
     /// Live or dead item `idx` (an id `find_live` or `insert` returned).

@@ -71,7 +71,7 @@ impl Connection {
     /// parser returns for the same bytes ([`Plain::request`]), without parsing it
     /// again. [`Plain::Other`] is not run here: `None`.
     /// `hash` is the key's ([`crate::storage::Store::key_hash`], taken by the
-    /// look-ahead): a plain get's lookup does not hash it again.
+    /// look-ahead): a plain get's lookup and a plain set's write do not hash it again.
     #[inline]
     pub(super) fn text_run(
         &mut self,
@@ -96,7 +96,7 @@ impl Connection {
                     exptime,
                     ..Write::new(WriteMode::Set)
                 };
-                self.text_store(key, value, &write, noreply);
+                self.text_store(key, Some(hash), value, &write, noreply);
                 Some(consumed)
             }
             Plain::MetaGet(get) => {
@@ -149,7 +149,7 @@ impl Connection {
                     cas,
                     ..Write::new(super::write_mode(mode))
                 };
-                self.text_store(key, value, &write, noreply);
+                self.text_store(key, None, value, &write, noreply);
             }
             Request::TooLarge {
                 mode,
@@ -205,8 +205,19 @@ impl Connection {
     }
 
     /// set, add, replace, append, prepend, cas.
-    fn text_store(&mut self, key: &[u8], value: &[u8], write: &Write, noreply: bool) {
-        let (result, _) = self.server.store.write(key, value, write);
+    /// A store command; `hash` is the key's, when the look-ahead took it
+    /// ([`crate::storage::Store::key_hash`]).
+    fn text_store(
+        &mut self,
+        key: &[u8],
+        hash: Option<KeyHash>,
+        value: &[u8],
+        write: &Write,
+        noreply: bool,
+    ) {
+        let store = &self.server.store;
+        let hash = hash.unwrap_or_else(|| store.key_hash(key));
+        let (result, _) = store.write_hashed(key, hash, value, write);
         self.count_store(write.mode, result);
         self.observe_store(key, write.mode, result, (value.len(), write.exptime), true);
         let response = match result {
