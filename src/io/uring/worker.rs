@@ -406,6 +406,7 @@ impl<S: Service> Worker<S> {
         if self.idle_timeout_secs > 0 {
             self.close_idle(self.idle_timeout_secs);
         }
+        self.close_dead();
         if self
             .stopping
             .is_some_and(|deadline| Instant::now() >= deadline)

@@ -369,6 +369,32 @@ impl<S: Service> Worker<S> {
         self.sqes.push(ops::close(slot.fd.into_raw_fd()));
     }
 
+    /// Closes connections whose peer is gone although no receive said so. A TCP
+    /// connection reset before it was accepted, whose data is still queued, is one
+    /// (seen on 6.18): the multishot receive hands over the data, then waits for a
+    /// wakeup that already happened and never reports the reset, so nothing would ever
+    /// close the slot. Every connection idle for [`DEAD_CHECK_AFTER`] ticks, and every
+    /// [`DEAD_CHECK_EVERY`] ticks after, is asked for its TCP state: one `getsockopt`
+    /// per idle connection per check (a thousand idle connections: about 130 calls a
+    /// second). The epoll engine needs no such check: its level-triggered readiness
+    /// reports the reset whenever the socket is read again.
+    pub(super) fn close_dead(&mut self) {
+        let tick = self.tick;
+        let dead: Vec<usize> = self
+            .conns
+            .iter()
+            .filter_map(|(key, s)| {
+                let idle = tick.saturating_sub(s.last_active_tick);
+                let due = idle >= DEAD_CHECK_AFTER
+                    && (idle - DEAD_CHECK_AFTER).is_multiple_of(DEAD_CHECK_EVERY);
+                (due && !s.closing && !s.sending && tcp_closed(s.fd.as_raw_fd())).then_some(key)
+            })
+            .collect();
+        for key in dead {
+            self.begin_close(key, true);
+        }
+    }
+
     /// Closes connections waiting for a command for more than `idle_secs` ticks: no
     /// send in flight, no output pending, no byte received or sent for that long. A
     /// client still reading a long answer is not idle (memcached, too, times out only
@@ -416,6 +442,36 @@ impl<S: Service> Worker<S> {
     }
 }
 
+/// Idle ticks before a connection's TCP state is first checked ([`Worker::close_dead`]).
+const DEAD_CHECK_AFTER: u64 = 2;
+
+/// Ticks between later checks of a connection that stays idle.
+const DEAD_CHECK_EVERY: u64 = 8;
+
+/// Whether `fd` is a TCP socket in state CLOSE: reset, or otherwise finished, with no
+/// peer left to answer. False for a socket of another kind (a Unix socket refuses
+/// `TCP_INFO`) and for any other state, half-closed ones included (a receive reports
+/// those).
+fn tcp_closed(fd: RawFd) -> bool {
+    // The state is the first byte of `struct tcp_info`; the kernel copies as much of
+    // the struct as the buffer holds.
+    let mut info = [0u8; 8];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: the buffer is a live local array and `len` is exactly its size, which the
+    // call may only lower; a bad `fd` is an error, not UB.
+    let got = crate::io::sys::syscall!(getsockopt(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_INFO,
+        info.as_mut_ptr().cast(),
+        &mut len
+    ));
+    got.is_ok() && len >= 1 && info[0] == TCP_STATE_CLOSE
+}
+
+/// `TCP_CLOSE` in the kernel's `enum tcp_state` (include/net/tcp_states.h).
+const TCP_STATE_CLOSE: u8 = 7;
+
 fn set_nodelay(fd: RawFd) -> std::io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: the option value points at `one`, a live c_int, and the length passed is
@@ -428,4 +484,48 @@ fn set_nodelay(fd: RawFd) -> std::io::Result<()> {
         size_of::<libc::c_int>() as libc::socklen_t
     ))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tcp_closed;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    /// A connection whose peer reset it is CLOSE, an open or half-closed one is not,
+    /// and a socket of another kind never is.
+    #[test]
+    fn tcp_closed_tells_a_reset_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        assert!(!tcp_closed(server.as_raw_fd()), "an open connection");
+        client
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+        assert!(
+            !tcp_closed(server.as_raw_fd()),
+            "a half-closed one (CLOSE_WAIT)"
+        );
+
+        let mut client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        client.write_all(b"get bi").expect("write");
+        socket2::SockRef::from(&client)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER");
+        drop(client);
+        // Loopback delivers the RST within the close; polled in case it ever does not.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !tcp_closed(server.as_raw_fd()) {
+            assert!(Instant::now() < deadline, "a connection reset by its peer");
+            std::thread::yield_now();
+        }
+
+        let (unix, _other) = UnixStream::pair().expect("socketpair");
+        assert!(!tcp_closed(unix.as_raw_fd()), "a Unix socket");
+    }
 }
