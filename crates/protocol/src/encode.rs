@@ -76,10 +76,7 @@ pub fn value_then(
     out: &mut impl BufMut,
 ) {
     if key.len() <= SHORT_BYTES && tail.len() <= TAIL_MAX_BYTES {
-        if data.len() <= SHORT_BYTES {
-            return short_value(key, flags, data, cas, tail, &mut line.0, out);
-        }
-        return long_value(key, flags, data, cas, tail, &mut line.0, out);
+        return gathered_value(key, flags, data, cas, tail, &mut line.0, out);
     }
     value_header(key, flags, data.len(), cas, out);
     out.put_slice(data);
@@ -93,7 +90,7 @@ const SHORT_BYTES: usize = 64;
 /// Longest tail [`value_then`] gathers with a short answer.
 pub const TAIL_MAX_BYTES: usize = END.len();
 
-/// Bytes of [`short_value`]'s buffer: `VALUE `, a key, ` <flags> <len> <cas>\r\n` (at
+/// Bytes of [`gathered_value`]'s buffer: `VALUE `, a key, ` <flags> <len> <cas>\r\n` (at
 /// most 1 + 10 + 1 + 20 + 1 + 20 + 2 = 55 bytes), data, `\r\n` and a tail.
 const SHORT_VALUE_BYTES: usize = 6 + SHORT_BYTES + 55 + SHORT_BYTES + 2 + TAIL_MAX_BYTES;
 
@@ -118,9 +115,13 @@ impl Default for ValueLine {
     }
 }
 
-/// [`value_then`] of a key and data of at most [`SHORT_BYTES`] each, appended at once.
+/// [`value_then`] of a key of at most [`SHORT_BYTES`] and a tail of at most
+/// [`TAIL_MAX_BYTES`], the header gathered in `line`. Data of at most [`SHORT_BYTES`]
+/// is gathered after it with the trailer and tail, and the whole answer appended at
+/// once; longer data is appended between the header and the gathered trailer and tail
+/// (three appends, where [`value_header`]'s way takes six).
 #[inline(always)]
-fn short_value(
+fn gathered_value(
     key: &[u8],
     flags: u32,
     data: &[u8],
@@ -130,34 +131,20 @@ fn short_value(
     out: &mut impl BufMut,
 ) {
     let at = short_header(key, flags, data.len(), cas, line);
-    let end = at + data.len().min(SHORT_BYTES);
-    copy_short(&mut line[at..end], data);
-    line[end..end + 2].copy_from_slice(VALUE_TRAILER);
     let tail = &tail[..tail.len().min(TAIL_MAX_BYTES)];
-    line[end + 2..end + 2 + tail.len()].copy_from_slice(tail);
-    out.put_slice(&line[..end + 2 + tail.len()]);
-}
-
-/// [`value_then`] of a key and tail as short as [`short_value`]'s but longer data: the
-/// header gathered in `line` and appended, the data appended, then the trailer and tail
-/// gathered and appended (three appends, where [`value_header`]'s way takes six).
-#[inline(always)]
-fn long_value(
-    key: &[u8],
-    flags: u32,
-    data: &[u8],
-    cas: Option<u64>,
-    tail: &[u8],
-    line: &mut [u8; SHORT_VALUE_BYTES],
-    out: &mut impl BufMut,
-) {
-    let at = short_header(key, flags, data.len(), cas, line);
-    out.put_slice(&line[..at]);
-    out.put_slice(data);
-    let tail = &tail[..tail.len().min(TAIL_MAX_BYTES)];
-    line[..2].copy_from_slice(VALUE_TRAILER);
-    copy_short(&mut line[2..2 + tail.len()], tail);
-    out.put_slice(&line[..2 + tail.len()]);
+    if data.len() <= SHORT_BYTES {
+        let end = at + data.len().min(SHORT_BYTES);
+        copy_short(&mut line[at..end], data);
+        line[end..end + 2].copy_from_slice(VALUE_TRAILER);
+        line[end + 2..end + 2 + tail.len()].copy_from_slice(tail);
+        out.put_slice(&line[..end + 2 + tail.len()]);
+    } else {
+        out.put_slice(&line[..at]);
+        out.put_slice(data);
+        line[..2].copy_from_slice(VALUE_TRAILER);
+        copy_short(&mut line[2..2 + tail.len()], tail);
+        out.put_slice(&line[..2 + tail.len()]);
+    }
 }
 
 /// Writes `VALUE <key> <flags> <len>[ <cas>]\r\n` at the start of `line`, for a key of
