@@ -235,8 +235,8 @@ enum Moment {
 /// io_uring a client reset just as it was accepted (its half request still queued) is
 /// seen dead only by the worker's check of idle connections' TCP state, 2 to 3 s after
 /// its last byte (`Worker::close_dead`; before that check existed such a connection
-/// stayed counted forever, in 3 of 25 runs of this file on a loaded machine, where a
-/// 3 s wait had once been blamed); a leak is forever.
+/// stayed counted forever, in 3 of 25 runs of this file, where a 3 s wait had once
+/// been blamed); a leak is forever.
 const CLOSE_WAIT_MAX: Duration = Duration::from_secs(10);
 
 /// Opens a connection, walks it to `moment`, and leaves by `how`.
